@@ -1,0 +1,45 @@
+"""Small text helpers shared by the subpackages (matching of French names)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def normalize(text: object) -> str:
+    """Return a lower-case, accent-free, punctuation-free key for matching names.
+
+    ``"Valenciennes Métropole"``, ``"valenciennes-metropole"`` and
+    ``"VALENCIENNES MÉTROPOLE"`` all give ``"valenciennes metropole"``.
+    Ligatures (œ, æ) are expanded and the French "saint"/"st" forms are unified.
+    """
+    if text is None:
+        return ""
+    s = str(text).strip().lower().replace("œ", "oe").replace("æ", "ae")
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    s = _NON_ALNUM.sub(" ", s).strip()
+    s = re.sub(r"\bste\b", "sainte", s)
+    s = re.sub(r"\bst\b", "saint", s)
+    return s
+
+
+def closest(query: str, choices: dict[str, str], n: int = 3) -> list[str]:
+    """Return up to ``n`` display names whose normalized key is closest to ``query``.
+
+    ``choices`` maps normalized keys to display names.
+    """
+    key = normalize(query)
+    hits = difflib.get_close_matches(key, list(choices), n=n, cutoff=0.5)
+    # Also offer names that contain every word of the query (typed fragments).
+    words = key.split()
+    if words and len(hits) < n:
+        for k in choices:
+            if k not in hits and all(w in k.split() for w in words):
+                hits.append(k)
+            if len(hits) >= n:
+                break
+    return [choices[k] for k in hits]

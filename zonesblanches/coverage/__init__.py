@@ -1,0 +1,1 @@
+"""Analysis: travel times, nearest services, coverage and zones blanches."""

@@ -1,0 +1,1 @@
+"""Reading, validating, downloading, caching and shipping data."""

@@ -1,0 +1,1 @@
+"""Folium maps, reports and exports. Maps draw; they never compute."""
