@@ -53,9 +53,7 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
     ref = shared / "data" / "reference"
     communes = read_json(ref / "decoupage-administratif-6.0.0" / "communes.json")
     epcis = read_json(ref / "decoupage-administratif-6.0.0" / "epci.json")
-    current = [
-        c for c in communes if c.get("region") == REGION and c["type"] == "commune-actuelle"
-    ]
+    current = [c for c in communes if c.get("region") == REGION and c["type"] == "commune-actuelle"]
     epci_of = {}
     for e in epcis:
         for m in e["membres"]:
@@ -76,7 +74,9 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
     if unknown:
         sys.exit(f"codes 2024 sans commune 2026 : {unknown}")
     contours["code_insee"] = contours["code_2024"].map(to_2026)
-    merged = contours.loc[contours["code_2024"] != contours["code_insee"], ["code_2024", "code_insee"]]
+    merged = contours.loc[
+        contours["code_2024"] != contours["code_insee"], ["code_2024", "code_insee"]
+    ]
     print(f"communes 2024 fusionnées en 2025 : {merged.to_dict('records')}")
 
     rows = []
@@ -107,8 +107,9 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
     out["geometry"] = out.geometry.apply(_polygonal)
     # Interior point: pole of inaccessibility in Lambert-93, then back to WGS84 and checked.
     l93 = out.to_crs("EPSG:2154").geometry
-    poles = gpd.GeoSeries([polylabel(_largest_part(g), tolerance=10.0) for g in l93],
-                          crs="EPSG:2154").to_crs("EPSG:4326")
+    poles = gpd.GeoSeries(
+        [polylabel(_largest_part(g), tolerance=10.0) for g in l93], crs="EPSG:2154"
+    ).to_crs("EPSG:4326")
     lon = poles.x.round(6)
     lat = poles.y.round(6)
     for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
@@ -140,8 +141,7 @@ def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFr
     for c in all_communes:
         if c["type"] in ("commune-deleguee", "commune-associee") and c.get("chefLieu") in current:
             rows.append(
-                {"code": c["code"], "nom": c["nom"], "type": c["type"],
-                 "code_insee": c["chefLieu"]}
+                {"code": c["code"], "nom": c["nom"], "type": c["type"], "code_insee": c["chefLieu"]}
             )
         if c["type"] == "commune-actuelle" and c["code"] in current:
             for old in c.get("anciensCodes", []) or []:
@@ -151,8 +151,13 @@ def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFr
     out = pd.DataFrame(rows).drop_duplicates()
     # Merged codes carry no name in the COG list: take it from the 2018 ADMIN EXPRESS communes.
     names_2018 = gpd.read_file(
-        shared / "data" / "reference" / "admin-express-cog2018-hdf" / "communes-hauts-de-france.geojson",
-        columns=["code", "nom"], ignore_geometry=True,
+        shared
+        / "data"
+        / "reference"
+        / "admin-express-cog2018-hdf"
+        / "communes-hauts-de-france.geojson",
+        columns=["code", "nom"],
+        ignore_geometry=True,
     ).set_index("code")["nom"]
     missing = out["nom"] == ""
     out.loc[missing, "nom"] = out.loc[missing, "code"].map(names_2018).fillna("")
@@ -160,31 +165,48 @@ def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFr
 
 
 def build_epci(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    epcis = {e["code"]: e for e in read_json(
-        shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "epci.json")}
+    epcis = {
+        e["code"]: e
+        for e in read_json(
+            shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "epci.json"
+        )
+    }
     grouped = communes.dissolve(
         by="code_epci", aggfunc={"population": "sum", "code_insee": "count"}
     ).rename(columns={"code_insee": "n_communes_region"})
-    grouped["geometry"] = shapely.make_valid(shapely.set_precision(grouped.geometry.values, PRECISION))
+    grouped["geometry"] = shapely.make_valid(
+        shapely.set_precision(grouped.geometry.values, PRECISION)
+    )
     grouped["geometry"] = grouped.geometry.apply(_polygonal)
     rows = []
     for code, r in grouped.iterrows():
         e = epcis[code]
-        rows.append({
-            "code_epci": code, "nom_epci": e["nom"], "type_epci": e["type"],
-            "population": int(r["population"]), "n_communes_region": int(r["n_communes_region"]),
-            "n_communes": len(e["membres"]),
-            "population_totale_epci": int(e.get("populationMunicipale", 0)),
-            "geometry": r["geometry"],
-        })
+        rows.append(
+            {
+                "code_epci": code,
+                "nom_epci": e["nom"],
+                "type_epci": e["type"],
+                "population": int(r["population"]),
+                "n_communes_region": int(r["n_communes_region"]),
+                "n_communes": len(e["membres"]),
+                "population_totale_epci": int(e.get("populationMunicipale", 0)),
+                "geometry": r["geometry"],
+            }
+        )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("code_epci")
 
 
 def build_departements(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    deps = {d["code"]: d for d in read_json(
-        shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "departements.json")}
+    deps = {
+        d["code"]: d
+        for d in read_json(
+            shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "departements.json"
+        )
+    }
     grouped = communes.dissolve(by="code_departement", aggfunc={"population": "sum"})
-    grouped["geometry"] = shapely.make_valid(shapely.set_precision(grouped.geometry.values, PRECISION))
+    grouped["geometry"] = shapely.make_valid(
+        shapely.set_precision(grouped.geometry.values, PRECISION)
+    )
     grouped["geometry"] = grouped.geometry.apply(_polygonal)
     out = grouped.reset_index()
     out.insert(1, "nom", out["code_departement"].map(lambda c: deps[c]["nom"]))
@@ -201,21 +223,23 @@ def build_services(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFrame:
         code = r["code_insee"].zfill(5)
         if code not in points.index:
             sys.exit(f"service ligne {i + 1}: commune {code} absente")
-        out.append({
-            "service_id": f"HDF-{i:03d}",
-            "nom": r["nom"].strip(),
-            "categorie": r["categorie"].strip(),
-            "commune": points.at[code, "nom"],
-            "code_insee": code,
-            "adresse": r["adresse"].strip(),
-            "statut": r["statut"].strip(),
-            "date_source": r["date_source"].strip(),
-            "source": r["source"].strip(),
-            "notes": r["notes"].strip(),
-            "precision": "commune",
-            "lon": points.at[code, "lon"],
-            "lat": points.at[code, "lat"],
-        })
+        out.append(
+            {
+                "service_id": f"HDF-{i:03d}",
+                "nom": r["nom"].strip(),
+                "categorie": r["categorie"].strip(),
+                "commune": points.at[code, "nom"],
+                "code_insee": code,
+                "adresse": r["adresse"].strip(),
+                "statut": r["statut"].strip(),
+                "date_source": r["date_source"].strip(),
+                "source": r["source"].strip(),
+                "notes": r["notes"].strip(),
+                "precision": "commune",
+                "lon": points.at[code, "lon"],
+                "lat": points.at[code, "lat"],
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -224,25 +248,25 @@ PROVENANCE = [
         "jeu": "communes",
         "fichier": "communes.geojson",
         "source": "Liste des communes : Etalab, paquet npm @etalab/decoupage-administratif 6.0.0 "
-                  "(COG 2026, populations légales millésime 2023). Contours : IGN (contours des "
-                  "communes COG 2024, via github.com/mathieulebasic/france-geojson, commit 72e7e73d).",
+        "(COG 2026, populations légales millésime 2023). Contours : IGN (contours des "
+        "communes COG 2024, via github.com/mathieulebasic/france-geojson, commit 72e7e73d).",
         "licence": "Licence Ouverte 2.0 (Etalab, IGN)",
         "date": "COG 2026 ; population municipale 2023 ; contours 2024",
         "modifications": "Communes de la région 32 ; les 6 codes 2024 fusionnés en 2025 (02311, "
-                         "59070, 62461, 62549, 62743, 80830) sont agrégés dans leur commune 2026 ; "
-                         "coordonnées arrondies à 1e-5 degré ; point intérieur (pôle "
-                         "d'inaccessibilité) ajouté (lon, lat).",
+        "59070, 62461, 62549, 62743, 80830) sont agrégés dans leur commune 2026 ; "
+        "coordonnées arrondies à 1e-5 degré ; point intérieur (pôle "
+        "d'inaccessibilité) ajouté (lon, lat).",
     },
     {
         "jeu": "epci",
         "fichier": "epci.geojson",
         "source": "Etalab @etalab/decoupage-administratif 6.0.0 (EPCI 2026 : SIREN, nom, type, "
-                  "membres) ; géométrie reconstituée à partir des communes.",
+        "membres) ; géométrie reconstituée à partir des communes.",
         "licence": "Licence Ouverte 2.0",
         "date": "2026",
         "modifications": "92 EPCI ayant au moins une commune dans la région ; contour = union des "
-                         "communes membres situées dans la région (deux EPCI débordent : "
-                         "200069722 et 247600588).",
+        "communes membres situées dans la région (deux EPCI débordent : "
+        "200069722 et 247600588).",
     },
     {
         "jeu": "departements",
@@ -256,7 +280,7 @@ PROVENANCE = [
         "jeu": "communes_anciennes",
         "fichier": "communes_anciennes.csv",
         "source": "Etalab @etalab/decoupage-administratif 6.0.0 (communes déléguées, associées, "
-                  "anciens codes).",
+        "anciens codes).",
         "licence": "Licence Ouverte 2.0",
         "date": "COG 2026",
         "modifications": "Rattachement de chaque ancienne commune à sa commune 2026.",
@@ -265,13 +289,13 @@ PROVENANCE = [
         "jeu": "services",
         "fichier": "services.csv",
         "source": "Échantillon documenté de 19 services de mobilité inclusive des Hauts-de-France, "
-                  "chacun avec sa source publique et sa date (colonnes source, date_source) ; "
-                  "taxonomie alignée sur les thématiques « mobilité » de data·inclusion "
-                  "(gip-inclusion/data-inclusion, MIT).",
+        "chacun avec sa source publique et sa date (colonnes source, date_source) ; "
+        "taxonomie alignée sur les thématiques « mobilité » de data·inclusion "
+        "(gip-inclusion/data-inclusion, MIT).",
         "licence": "Sources publiques citées ligne par ligne",
         "date": "sources de 2013 à 2026 (voir date_source)",
         "modifications": "Géocodage à la commune (point intérieur de la commune) : precision = "
-                         "commune ; identifiant service_id ajouté. Échantillon non exhaustif.",
+        "commune ; identifiant service_id ajouté. Échantillon non exhaustif.",
     },
 ]
 
@@ -291,8 +315,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, frame in (("communes", communes), ("epci", epci), ("departements", deps)):
         path = OUT / f"{name}.geojson"
         path.unlink(missing_ok=True)
-        frame.to_file(path, driver="GeoJSON", engine="pyogrio",
-                      layer_options={"COORDINATE_PRECISION": 6, "WRITE_NAME": "NO"})
+        frame.to_file(
+            path,
+            driver="GeoJSON",
+            engine="pyogrio",
+            layer_options={"COORDINATE_PRECISION": 6, "WRITE_NAME": "NO"},
+        )
     former.to_csv(OUT / "communes_anciennes.csv", index=False, lineterminator="\n")
     services.to_csv(OUT / "services.csv", index=False, lineterminator="\n")
     with open(OUT / "provenance.json", "w", encoding="utf-8") as f:
@@ -300,8 +328,10 @@ def main(argv: list[str] | None = None) -> None:
         f.write("\n")
 
     print(f"{len(communes)} communes, population {communes['population'].sum():,}")
-    print(f"{len(epci)} EPCI, {len(deps)} départements, {len(former)} anciennes communes, "
-          f"{len(services)} services")
+    print(
+        f"{len(epci)} EPCI, {len(deps)} départements, {len(former)} anciennes communes, "
+        f"{len(services)} services"
+    )
     for p in sorted(OUT.iterdir()):
         print(f"  {p.name}: {p.stat().st_size / 1e6:.2f} Mo")
 

@@ -47,10 +47,21 @@ MODES: dict[str, Mode] = {
 }
 
 _ALIASES = {
-    "marche": "marche", "pied": "marche", "a pied": "marche", "walk": "marche",
-    "walking": "marche", "foot": "marche",
-    "velo": "velo", "vélo": "velo", "bike": "velo", "bicycle": "velo", "cycling": "velo",
-    "voiture": "voiture", "auto": "voiture", "car": "voiture", "drive": "voiture",
+    "marche": "marche",
+    "pied": "marche",
+    "a pied": "marche",
+    "walk": "marche",
+    "walking": "marche",
+    "foot": "marche",
+    "velo": "velo",
+    "vélo": "velo",
+    "bike": "velo",
+    "bicycle": "velo",
+    "cycling": "velo",
+    "voiture": "voiture",
+    "auto": "voiture",
+    "car": "voiture",
+    "drive": "voiture",
     "driving": "voiture",
 }
 
@@ -67,7 +78,5 @@ def mode_code(name: str) -> str:
     if key in _ALIASES:
         return _ALIASES[key]
     raise ParameterError(
-        f"Mode de déplacement inconnu : « {name} ». Modes possibles : "
-        + ", ".join(MODES)
-        + "."
+        f"Mode de déplacement inconnu : « {name} ». Modes possibles : " + ", ".join(MODES) + "."
     )

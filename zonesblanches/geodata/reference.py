@@ -8,7 +8,7 @@ what they get.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import geopandas as gpd
@@ -25,7 +25,7 @@ def _path(name: str) -> str:
     return str(_DATA / name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_geojson(name: str) -> gpd.GeoDataFrame:
     frame = gpd.read_file(_path(name), engine="pyogrio")
     return frame.set_crs(WGS84, allow_override=True)
@@ -60,7 +60,7 @@ def load_departements() -> gpd.GeoDataFrame:
     return _read_geojson("departements.geojson").copy()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _former() -> pd.DataFrame:
     return pd.read_csv(_path("communes_anciennes.csv"), dtype=str, keep_default_na=False)
 
@@ -96,7 +96,7 @@ def commune_points(communes: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _provenance() -> tuple[dict, ...]:
     with open(_path("provenance.json"), encoding="utf-8") as f:
         return tuple(json.load(f))

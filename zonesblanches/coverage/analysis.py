@@ -1,0 +1,375 @@
+"""Coverage: time from every inhabitant's unit to the nearest service, and zones blanches.
+
+A *demand unit* is a point carrying a population: for now one interior point per commune; the
+gridded population (200 m cells) plugs in the same way. For each category of service and each
+mode, the analysis asks the mode's travel-time model for the time to the nearest service, and
+flags the units beyond the mode's threshold: the zones blanches.
+
+Column names of the result are the contract with maps and exports:
+``temps_{categorie}_{mode}`` (minutes, ``inf`` when unreachable), ``service_{categorie}_{mode}``
+(``service_id`` of the nearest service) and ``zone_blanche_{categorie}_{mode}`` (bool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.coverage.traveltime import StraightLineModel, TravelTimeModel
+from zonesblanches.errors import ParameterError
+from zonesblanches.geodata.categories import CATEGORIES, category_label
+
+
+def time_col(categorie: str, mode: str) -> str:
+    """Name of the column holding minutes to the nearest service."""
+    return f"temps_{categorie}_{mode}"
+
+
+def service_col(categorie: str, mode: str) -> str:
+    """Name of the column holding the ``service_id`` of the nearest service."""
+    return f"service_{categorie}_{mode}"
+
+
+def blank_col(categorie: str, mode: str) -> str:
+    """Name of the zone-blanche flag column."""
+    return f"zone_blanche_{categorie}_{mode}"
+
+
+@dataclass
+class CoverageResult:
+    """Everything an analysis produced, ready for tables, maps and notebooks.
+
+    Attributes
+    ----------
+    units : geopandas.GeoDataFrame
+        Demand units (EPSG:4326) with their population and, per category × mode, the time,
+        nearest service and zone-blanche flag (see the module docstring for column names).
+    services : geopandas.GeoDataFrame
+        The services the times were computed to.
+    thresholds : dict
+        Mode code → threshold in minutes.
+    categories : list of str
+        Category codes analysed.
+    models : dict
+        Mode code → the travel-time model used.
+    territory : str
+        French label of the territory.
+    unit_kind : str
+        ``commune`` (one point per commune) or ``carreau`` (grid cells).
+    notes : list of str
+        French notes that every output must repeat (method, fallbacks, data caveats).
+    """
+
+    units: gpd.GeoDataFrame
+    services: gpd.GeoDataFrame
+    thresholds: dict[str, float]
+    categories: list[str]
+    models: dict[str, TravelTimeModel]
+    territory: str = ""
+    unit_kind: str = "commune"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def modes(self) -> list[str]:
+        """Mode codes analysed, in the order given."""
+        return list(self.thresholds)
+
+    @property
+    def population(self) -> float:
+        """Total population of the demand units."""
+        return float(self.units["population"].sum())
+
+    def specs(self) -> pd.DataFrame:
+        """One row per category × mode: threshold, method and its French description."""
+        rows = []
+        for cat in self.categories:
+            for mode in self.modes:
+                model = self.models[mode]
+                rows.append(
+                    {
+                        "categorie": cat,
+                        "libelle": category_label(cat),
+                        "mode": mode,
+                        "seuil_min": self.thresholds[mode],
+                        "methode": model.method,
+                        "description": model.description,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def long(self) -> pd.DataFrame:
+        """The result in long form: one row per unit × category × mode."""
+        keys = [
+            c
+            for c in ("unit_id", "code_insee", "nom", "code_epci", "population")
+            if c in self.units
+        ]
+        frames = []
+        for cat in self.categories:
+            for mode in self.modes:
+                f = pd.DataFrame(self.units[keys])
+                f["categorie"] = cat
+                f["mode"] = mode
+                f["seuil_min"] = self.thresholds[mode]
+                f["temps_min"] = self.units[time_col(cat, mode)].to_numpy()
+                f["service_id"] = self.units[service_col(cat, mode)].to_numpy()
+                f["zone_blanche"] = self.units[blank_col(cat, mode)].to_numpy()
+                frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self, by: str | None = "code_epci") -> pd.DataFrame:
+        """Coverage figures per group (default: per EPCI) × category × mode.
+
+        Columns: the group keys, ``categorie``, ``mode``, ``seuil_min``, ``population``,
+        ``population_couverte``, ``part_couverte`` (0-1), ``temps_median_min`` (population-
+        weighted median), ``population_zone_blanche``, ``unites_zone_blanche``.
+        ``by=None`` gives one row per category × mode for the whole territory.
+        """
+        data = self.long()
+        if by is None:
+            data["_tout"] = self.territory or "territoire"
+            keys = ["_tout"]
+        else:
+            keys = [by]
+            if by == "code_epci" and "nom_epci" in self.units:
+                data["nom_epci"] = np.tile(
+                    self.units["nom_epci"].to_numpy(), len(self.categories) * len(self.modes)
+                )
+                keys = ["code_epci", "nom_epci"]
+        rows = []
+        for group_key, g in data.groupby([*keys, "categorie", "mode"], sort=True):
+            pop = g["population"].to_numpy(dtype=float)
+            blank = g["zone_blanche"].to_numpy(dtype=bool)
+            total = pop.sum()
+            row = dict(zip([*keys, "categorie", "mode"], group_key, strict=True))
+            row.update(
+                {
+                    "seuil_min": g["seuil_min"].iloc[0],
+                    "population": total,
+                    "population_couverte": pop[~blank].sum(),
+                    "part_couverte": (pop[~blank].sum() / total) if total > 0 else np.nan,
+                    "temps_median_min": weighted_median(g["temps_min"].to_numpy(), pop),
+                    "population_zone_blanche": pop[blank].sum(),
+                    "unites_zone_blanche": int(blank.sum()),
+                }
+            )
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        if by is None:
+            out = out.rename(columns={"_tout": "territoire"})
+        return out
+
+    def uncovered(self, categorie: str | None = None, mode: str | None = None) -> pd.DataFrame:
+        """Zone-blanche units sorted by population (largest first)."""
+        data = self.long()
+        data = data[data["zone_blanche"]]
+        if categorie is not None:
+            data = data[data["categorie"] == categorie]
+        if mode is not None:
+            data = data[data["mode"] == mode_code(mode)]
+        return data.sort_values(
+            ["population", "temps_min"], ascending=[False, False], kind="stable"
+        ).reset_index(drop=True)
+
+    def _repr_html_(self) -> str:  # notebook display
+        table = self.summary(by=None)[
+            ["categorie", "mode", "seuil_min", "part_couverte", "population_zone_blanche"]
+        ]
+        notes = "".join(f"<li>{_escape(n)}</li>" for n in self.notes)
+        return (
+            f"<b>Diagnostic — {_escape(self.territory)}</b> : {len(self.units)} unités, "
+            f"{self.population:,.0f} habitants".replace(",", "\u202f")
+            + f"<ul>{notes}</ul>"
+            + table.to_html(index=False)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CoverageResult(territory={self.territory!r}, units={len(self.units)}, "
+            f"categories={self.categories}, thresholds={self.thresholds})"
+        )
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text))
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of ``values`` weighted by ``weights`` (lower weighted median; ``nan`` if no weight).
+
+    ``inf`` values (unreachable) count: if more than half the weight is unreachable, the median
+    is ``inf``.
+    """
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    keep = weights > 0
+    if not keep.any():
+        return float("nan")
+    values, weights = values[keep], weights[keep]
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
+
+
+def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
+    if not thresholds:
+        raise ParameterError("Indiquez au moins un mode de déplacement et son seuil (minutes).")
+    out: dict[str, float] = {}
+    for mode, minutes in thresholds.items():
+        try:
+            value = float(minutes)
+        except (TypeError, ValueError):
+            raise ParameterError(f"Seuil invalide pour {mode} : « {minutes} » (minutes).") from None
+        if not np.isfinite(value) or value <= 0:
+            raise ParameterError(
+                f"Le seuil doit être un nombre de minutes positif (reçu {minutes} pour {mode})."
+            )
+        out[mode_code(mode)] = value
+    return out
+
+
+def compute_coverage(
+    demand: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    thresholds: Mapping[str, float],
+    *,
+    categories: Sequence[str] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    territory: str = "",
+    unit_kind: str = "commune",
+) -> CoverageResult:
+    """Time from each demand unit to the nearest service of each category, by mode.
+
+    Parameters
+    ----------
+    demand : geopandas.GeoDataFrame
+        Points with a ``population`` column (e.g. :func:`commune_demand`).
+    services : geopandas.GeoDataFrame
+        Points with ``service_id`` and ``categorie`` columns. Services outside the territory
+        count: people cross boundaries.
+    thresholds : mapping
+        Mode → threshold in minutes, e.g. ``{"voiture": 20, "marche": 30}``.
+    categories : sequence of str, optional
+        Category codes; default: every category present in ``services``.
+    models : mapping, optional
+        Mode → travel-time model; default :class:`StraightLineModel` for each mode.
+    territory : str
+        French label of the territory, carried into outputs.
+    unit_kind : str
+        ``commune`` or ``carreau``.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    thresholds = _check_thresholds(thresholds)
+    if "population" not in demand:
+        raise ParameterError("Les unités de demande doivent avoir une colonne « population ».")
+    if len(demand) == 0:
+        raise ParameterError("Aucune unité de demande (commune ou carreau) dans le territoire.")
+    for col in ("service_id", "categorie"):
+        if col not in services:
+            raise ParameterError(f"La table des services doit avoir une colonne « {col} ».")
+    if categories is None:
+        present = set(services["categorie"])
+        categories = [c for c in CATEGORIES if c in present]
+    else:
+        categories = list(dict.fromkeys(categories))
+        unknown = [c for c in categories if c not in CATEGORIES]
+        if unknown:
+            raise ParameterError(
+                f"Catégorie inconnue : {', '.join(unknown)}. Catégories possibles : "
+                + ", ".join(CATEGORIES)
+                + "."
+            )
+    if not categories:
+        raise ParameterError("Aucune catégorie de service à analyser.")
+    models = {m: (models or {}).get(m) or StraightLineModel(m) for m in thresholds}
+
+    units = demand.copy()
+    units["population"] = units["population"].astype(float)
+    origins = units.geometry
+    notes: list[str] = []
+    new_cols: dict[str, object] = {}
+    for mode, threshold in thresholds.items():
+        model = models[mode]
+        for cat in categories:
+            subset = services[services["categorie"] == cat]
+            res = model.nearest(origins, subset.geometry)
+            ids = subset["service_id"].to_numpy(dtype=object)
+            nearest = np.where(
+                res.nearest >= 0, ids[np.clip(res.nearest, 0, None)] if len(ids) else "", ""
+            )
+            new_cols[time_col(cat, mode)] = res.minutes
+            new_cols[service_col(cat, mode)] = nearest
+            new_cols[blank_col(cat, mode)] = ~(res.minutes <= threshold)
+            if len(subset) == 0:
+                notes.append(
+                    f"Aucun service « {category_label(cat)} » : toute la population "
+                    "est en zone blanche pour cette catégorie."
+                )
+        flags = res.flags if len(categories) else None
+        if flags is not None and any(flags):
+            new_cols[f"remarque_{mode}"] = flags
+        notes.append(model.description)
+    units = pd.concat([units, pd.DataFrame(new_cols, index=units.index)], axis=1)
+    units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
+    if "precision" in services and (services["precision"] == "commune").any():
+        n = int((services["precision"] == "commune").sum())
+        notes.append(
+            f"{n} service(s) géocodé(s) à la commune (adresse inconnue) : placés au point "
+            "intérieur de leur commune."
+        )
+    if unit_kind == "commune":
+        notes.append(
+            "Population rattachée à un point par commune (point intérieur de la "
+            "commune) : une commune entière est soit couverte, soit en zone blanche."
+        )
+    return CoverageResult(
+        units,
+        services,
+        thresholds,
+        list(categories),
+        dict(models),
+        territory,
+        unit_kind,
+        list(dict.fromkeys(notes)),
+    )
+
+
+def commune_demand(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Demand units from communes: one interior point per commune carrying its population.
+
+    Keeps ``code_insee``, ``nom``, ``code_departement``, ``code_epci``, ``nom_epci`` and
+    ``population``; ``unit_id`` is the commune code.
+    """
+    from zonesblanches.geodata.reference import commune_points
+
+    points = commune_points(communes)
+    keep = [
+        c
+        for c in ("code_insee", "nom", "code_departement", "code_epci", "nom_epci", "population")
+        if c in points
+    ]
+    out = points[[*keep, "geometry"]].copy()
+    out.insert(0, "unit_id", out["code_insee"])
+    return out.reset_index(drop=True)
+
+
+__all__ = [
+    "MODES",
+    "CoverageResult",
+    "blank_col",
+    "commune_demand",
+    "compute_coverage",
+    "service_col",
+    "time_col",
+    "weighted_median",
+]

@@ -1,0 +1,65 @@
+"""Tables written next to the maps: per commune, per EPCI, uncovered communes.
+
+CSV files are UTF-8 with a byte-order mark (so that Excel shows accents), comma-separated, with a
+dot as decimal separator; unreachable times are left empty. Rows and columns are in a fixed order
+so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
+
+CSV_OPTIONS = {"index": False, "encoding": "utf-8-sig", "lineterminator": "\n"}
+
+
+def _minutes(values) -> pd.Series:
+    v = pd.Series(np.asarray(values, dtype=float)).round(1)
+    return v.where(np.isfinite(v))
+
+
+def communes_table(result: CoverageResult) -> pd.DataFrame:
+    """One row per demand unit: identity, population, then per category × mode the time in
+    minutes (``temps_{categorie}_{mode}_min``), the nearest service and the zone-blanche flag
+    (``zone_blanche_{categorie}_{mode}``: 1 or 0)."""
+    units = result.units
+    base = [
+        c for c in ("code_insee", "nom", "code_departement", "code_epci", "nom_epci") if c in units
+    ]
+    out = pd.DataFrame(units[base]).reset_index(drop=True)
+    out["population"] = units["population"].round().astype("int64").to_numpy()
+    for cat in result.categories:
+        for mode in result.modes:
+            out[f"{time_col(cat, mode)}_min"] = _minutes(units[time_col(cat, mode)]).to_numpy()
+            out[service_col(cat, mode)] = units[service_col(cat, mode)].to_numpy()
+            out[blank_col(cat, mode)] = units[blank_col(cat, mode)].astype(int).to_numpy()
+    for mode in result.modes:
+        if f"remarque_{mode}" in units:
+            out[f"remarque_{mode}"] = units[f"remarque_{mode}"].to_numpy()
+    sort = [c for c in ("code_insee",) if c in out] or list(out.columns[:1])
+    return out.sort_values(sort, kind="stable").reset_index(drop=True)
+
+
+def synthesis_table(result: CoverageResult) -> pd.DataFrame:
+    """One row per EPCI × category × mode (see :meth:`CoverageResult.summary`), with the
+    method of the travel times."""
+    table = result.summary(by="code_epci")
+    methods = {m: result.models[m].method for m in result.modes}
+    table["methode"] = table["mode"].map(methods)
+    for col in ("population", "population_couverte", "population_zone_blanche"):
+        table[col] = table[col].round().astype("int64")
+    table["part_couverte"] = table["part_couverte"].round(4)
+    table["temps_median_min"] = _minutes(table["temps_median_min"]).to_numpy()
+    return table
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` with the project's CSV conventions; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, **CSV_OPTIONS)
+    return path
