@@ -5,6 +5,41 @@ The package is split by job, and data flows one way:
 - :mod:`zonesblanches.geodata` reads, validates, downloads and ships data;
 - :mod:`zonesblanches.coverage` computes travel times, coverage and zones blanches;
 - :mod:`zonesblanches.maps` draws maps and writes reports and exports.
+
+The names below are the short path for notebooks::
+
+    import zonesblanches as zb
+    territoire = zb.select_territory("valenciennes metropole")
+    res = zb.diagnostic(territoire, {"voiture": 20, "marche": 30})
+    res.summary()
 """
 
 __version__ = "0.1.0"
+
+from zonesblanches.api import DEFAULT_THRESHOLDS, diagnostic, read_services
+from zonesblanches.coverage.analysis import CoverageResult, compute_coverage
+from zonesblanches.coverage.traveltime import StraightLineModel
+from zonesblanches.geodata.reference import (
+    format_sources,
+    load_communes,
+    load_epci,
+    load_registry,
+    sources,
+)
+from zonesblanches.geodata.territory import Territory, select_territory
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "CoverageResult",
+    "StraightLineModel",
+    "Territory",
+    "compute_coverage",
+    "diagnostic",
+    "format_sources",
+    "load_communes",
+    "load_epci",
+    "load_registry",
+    "read_services",
+    "select_territory",
+    "sources",
+]

@@ -160,6 +160,11 @@ class CoverageResult:
             )
             rows.append(row)
         out = pd.DataFrame(rows)
+        # Keep the order the user asked for (categories, then modes), not alphabetical order.
+        out["_c"] = out["categorie"].map({c: i for i, c in enumerate(self.categories)})
+        out["_m"] = out["mode"].map({m: i for i, m in enumerate(self.modes)})
+        out = out.sort_values([*keys, "_c", "_m"], kind="stable").drop(columns=["_c", "_m"])
+        out = out.reset_index(drop=True)
         if by is None:
             out = out.rename(columns={"_tout": "territoire"})
         return out

@@ -1,0 +1,84 @@
+"""Territory selection from what planners type."""
+
+from __future__ import annotations
+
+import pytest
+
+from zonesblanches.errors import TerritoryError
+from zonesblanches.geodata.territory import select_territory
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "valenciennes metropole",
+        "Valenciennes Métropole",
+        "VALENCIENNES-MÉTROPOLE",
+        "CA Valenciennes Metropole",
+        "245901160",
+    ],
+)
+def test_epci_by_name_or_siren(spec):
+    t = select_territory(spec)
+    assert t.kind == "epci"
+    assert t.code == "245901160"
+    assert t.label == "CA Valenciennes Métropole"
+    assert len(t.communes) == 35
+    # DOMAIN.md: about 192,000 inhabitants.
+    assert 185_000 < t.population < 200_000
+
+
+def test_epci_short_name_without_type():
+    assert select_territory("arras").code == "200033579"
+    assert len(select_territory("Métropole Européenne de Lille").communes) == 95
+
+
+@pytest.mark.parametrize("spec,count", [("59", 647), ("62", 887), ("Somme", 771), ("aisne", 797)])
+def test_departement(spec, count):
+    t = select_territory(spec)
+    assert t.kind == "departement"
+    assert len(t.communes) == count
+
+
+@pytest.mark.parametrize("spec", [None, "region", "Hauts-de-France", "hauts de france"])
+def test_region(spec):
+    t = select_territory(spec)
+    assert t.kind == "region"
+    assert t.population == 5_992_194
+
+
+def test_commune_codes_list_and_string():
+    a = select_territory(["59606", "59014"])
+    b = select_territory("59606, 59014")
+    assert a.kind == b.kind == "communes"
+    assert (
+        sorted(a.communes["code_insee"]) == sorted(b.communes["code_insee"]) == ["59014", "59606"]
+    )
+    # A single code gives the commune's name as label.
+    assert select_territory("59606").label == "Valenciennes"
+
+
+def test_old_commune_code_resolves_to_current():
+    t = select_territory(["59070", "59606"])  # 59070 merged into 59006 in 2025
+    assert "59006" in set(t.communes["code_insee"])
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(TerritoryError) as err:
+        select_territory("valencienes metropol")
+    message = str(err.value)
+    assert "Territoire inconnu" in message
+    assert "CA Valenciennes Métropole" in message
+
+
+def test_unknown_codes():
+    with pytest.raises(TerritoryError, match="SIREN"):
+        select_territory("123456789")
+    with pytest.raises(TerritoryError, match="Code commune inconnu"):
+        select_territory(["75056", "59606"])
+
+
+def test_geometry_is_union(communes):
+    t = select_territory("245901160")
+    assert t.geometry.is_valid
+    assert abs(t.geometry.area - t.communes.geometry.area.sum()) < 1e-6

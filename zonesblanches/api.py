@@ -1,0 +1,72 @@
+"""The notebook-friendly entry point: one call from a territory to a coverage result.
+
+>>> import zonesblanches as zb
+>>> res = zb.diagnostic("valenciennes metropole", {"voiture": 20, "marche": 30})  # doctest: +SKIP
+>>> res.summary()                                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from os import PathLike
+
+import geopandas as gpd
+
+from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.traveltime import TravelTimeModel
+from zonesblanches.geodata import reference
+from zonesblanches.geodata.territory import Territory, select_territory
+
+DEFAULT_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
+"""The demo's question: who is more than 20 minutes by car, or 30 minutes on foot, from a service."""
+
+
+def diagnostic(
+    territory: Territory | str | Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    *,
+    services: gpd.GeoDataFrame | None = None,
+    categories: Sequence[str] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+) -> CoverageResult:
+    """Coverage of a territory by mobility-inclusion services.
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str, optional
+        A :class:`Territory` or anything :func:`select_territory` understands; default: the whole
+        region.
+    thresholds : mapping, optional
+        Mode → minutes; default ``{"voiture": 20, "marche": 30}``.
+    services : geopandas.GeoDataFrame, optional
+        Service points (``service_id``, ``categorie``…); default: the bundled registry. Use
+        :func:`zonesblanches.geodata.services.read_services` to read a file.
+    categories : sequence of str, optional
+        Category codes; default: those present in ``services``.
+    models : mapping, optional
+        Mode → travel-time model; default: straight-line (« à vol d'oiseau ») for each mode.
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (points with ``population``); default: one point per commune.
+    """
+    if not isinstance(territory, Territory):
+        territory = select_territory(territory)
+    if services is None:
+        services = reference.load_registry()
+    if demand is None:
+        demand = commune_demand(territory.communes)
+    return compute_coverage(
+        demand,
+        services,
+        thresholds or DEFAULT_THRESHOLDS,
+        categories=categories,
+        models=models,
+        territory=territory.label,
+    )
+
+
+def read_services(path: str | PathLike, **kwargs):
+    """Read a user's services file (see :func:`zonesblanches.geodata.services.read_services`)."""
+    from zonesblanches.geodata.services import read_services as _read
+
+    return _read(path, **kwargs)

@@ -1,0 +1,317 @@
+"""Command line: ``zonesblanches demo | analyse | sources``.
+
+Everything printed is in French; every option is explained by ``--help`` with an example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from zonesblanches import __version__
+from zonesblanches.errors import ParameterError, ZonesBlanchesError
+
+EPILOG_ANALYSE = """\
+exemples :
+  zonesblanches analyse --territoire "valenciennes metropole"
+  zonesblanches analyse --territoire 59 --categorie garage_solidaire --mode voiture:20 --mode marche:30
+  zonesblanches analyse --territoire 245901160 --services mes_services.csv --sortie resultats_vm
+  zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
+
+modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son seuil
+(« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min.
+catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
+plateforme_mobilite, transport_solidaire.
+
+fichiers écrits dans --sortie : carte.html (carte interactive), communes.csv (une ligne par
+commune : temps jusqu'au service le plus proche et indicateur de zone blanche par catégorie et
+mode), synthese.csv (une ligne par EPCI × catégorie × mode), communes_zone_blanche.csv (communes
+en zone blanche, les plus peuplées d'abord), rejets.csv (lignes du fichier de services écartées,
+avec le motif).
+"""
+
+
+def _fr_int(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def _fr_num(value: float, digits: int = 1) -> str:
+    if value != value:  # nan
+        return "–"
+    if value == float("inf"):
+        return "inaccessible"
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def _fr_pct(share: float) -> str:
+    return "–" if share != share else f"{100 * share:.1f}".replace(".", ",") + " %"
+
+
+def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, float]:
+    """Turn ``["voiture:20", "marche"]`` and ``--seuil`` into ``{mode: minutes}``."""
+    from zonesblanches.api import DEFAULT_THRESHOLDS
+    from zonesblanches.coverage.modes import mode_code
+
+    if not modes:
+        if seuil is None:
+            return dict(DEFAULT_THRESHOLDS)
+        return {mode: seuil for mode in DEFAULT_THRESHOLDS}
+    out: dict[str, float] = {}
+    for item in modes:
+        name, _, minutes = item.partition(":")
+        code = mode_code(name)
+        if minutes:
+            try:
+                out[code] = float(minutes.replace(",", "."))
+            except ValueError:
+                raise ParameterError(
+                    f"Seuil illisible dans « {item} » (attendu : mode:minutes)."
+                ) from None
+        elif seuil is not None:
+            out[code] = seuil
+        else:
+            out[code] = DEFAULT_THRESHOLDS.get(code, 20.0)
+    return out
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sortie",
+        metavar="DOSSIER",
+        default="resultats",
+        type=Path,
+        help="dossier où écrire la carte et les tableaux (créé si besoin ; défaut : %(default)s)",
+    )
+    p.add_argument(
+        "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="zonesblanches",
+        description="Diagnostic d'accès aux services de mobilité inclusive (garages solidaires, "
+        "auto-écoles sociales, ateliers vélo, location solidaire, plateformes de "
+        "mobilité) : temps d'accès, zones blanches, cartes.",
+        epilog="Aide d'une commande : zonesblanches COMMANDE --help. "
+        "Commencez par : zonesblanches demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"zonesblanches {__version__}")
+    sub = parser.add_subparsers(dest="commande", metavar="COMMANDE")
+
+    demo = sub.add_parser(
+        "demo",
+        help="diagnostic de toute la région sur les données embarquées",
+        description="Lance le diagnostic de référence sur les données embarquées : toute la "
+        "région Hauts-de-France, toutes les catégories du registre, voiture 20 min "
+        "et marche 30 min. Écrit la carte et les tableaux dans --sortie.",
+        epilog="exemple :\n  zonesblanches demo --sortie resultats",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(demo)
+
+    analyse = sub.add_parser(
+        "analyse",
+        help="diagnostic d'un territoire choisi, avec vos propres services",
+        description="Calcule, pour chaque commune du territoire, le temps jusqu'au service le "
+        "plus proche de chaque catégorie et mode, repère les zones blanches (au-delà "
+        "du seuil), et écrit carte et tableaux.",
+        epilog=EPILOG_ANALYSE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyse.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="EPCI (nom sans accents accepté, ou SIREN), code de département, "
+        "liste de codes INSEE séparés par des virgules, ou « region » "
+        "(défaut)",
+    )
+    analyse.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; "
+        "coordonnées lon/lat, x/y avec --crs, ou seulement la commune. "
+        "Défaut : le registre embarqué",
+    )
+    analyse.add_argument(
+        "--crs",
+        metavar="CRS",
+        help="système de coordonnées des colonnes x/y du fichier de services "
+        "(ex. EPSG:2154 pour Lambert-93)",
+    )
+    analyse.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        action="append",
+        help="catégorie à analyser (répétable) ; défaut : toutes celles présentes",
+    )
+    analyse.add_argument(
+        "--mode",
+        metavar="MODE[:MIN]",
+        action="append",
+        help="mode de déplacement et, optionnellement, son seuil en minutes "
+        "(répétable) : marche, velo, voiture ; ex. --mode voiture:20",
+    )
+    analyse.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes pour les modes donnés sans seuil",
+    )
+    _add_common(analyse)
+
+    sub.add_parser(
+        "sources",
+        help="affiche la provenance des données embarquées",
+        description="Affiche la source, la licence, la date et les traitements de chaque jeu de "
+        "données embarqué.",
+    )
+    return parser
+
+
+def _print(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def run_analysis(
+    territoire: str | None,
+    thresholds: dict[str, float],
+    sortie: Path,
+    *,
+    services_path: Path | None = None,
+    crs: str | None = None,
+    categories: list[str] | None = None,
+    with_map: bool = True,
+) -> int:
+    """Run an analysis end to end and write its outputs; return the number of problems."""
+    from zonesblanches.api import diagnostic
+    from zonesblanches.geodata import reference
+    from zonesblanches.geodata.territory import select_territory
+    from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+
+    t0 = time.perf_counter()
+    territory = select_territory(territoire)
+    _print(
+        f"Territoire : {territory.label} — {_fr_int(len(territory.communes))} communes, "
+        f"{_fr_int(territory.population)} habitants (population municipale 2023)"
+    )
+    sortie.mkdir(parents=True, exist_ok=True)
+    problems = 0
+    if services_path is None:
+        services = reference.load_registry()
+        _print(
+            f"Services : registre embarqué ({len(services)} services documentés, "
+            "échantillon non exhaustif)"
+        )
+    else:
+        from zonesblanches.geodata.services import read_services
+
+        read = read_services(
+            services_path, crs=crs, territory=territory.geometry, rejects_path=sortie / "rejets.csv"
+        )
+        services = read.services
+        problems = len(read.rejects)
+        _print(f"Services : {len(services)} lus dans {services_path.name}")
+        for warning in read.warnings:
+            _print(f"  ⚠ {warning}")
+        if problems:
+            _print(f"  ⚠ {problems} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}")
+            for _, row in read.rejects.head(10).iterrows():
+                _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    result = diagnostic(territory, thresholds, services=services, categories=categories)
+    _print()
+    _print("Méthode :")
+    for note in result.notes:
+        _print(f"  • {note}")
+    _print()
+    _print("Résultats (part de la population à moins du seuil du service le plus proche) :")
+    overall = result.summary(by=None)
+    from zonesblanches.coverage.modes import MODES
+    from zonesblanches.geodata.categories import category_label
+
+    for _, r in overall.iterrows():
+        _print(
+            f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
+            f"(≤ {_fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
+            f"{_fr_int(r['population_zone_blanche'])} habitants en zone blanche "
+            f"({_fr_int(r['unites_zone_blanche'])} communes) ; temps médian "
+            f"{_fr_num(r['temps_median_min'])} min"
+        )
+    first_cat, first_mode = result.categories[0], result.modes[0]
+    worst = result.uncovered(first_cat, first_mode).head(5)
+    if len(worst):
+        _print(
+            f"  Communes en zone blanche les plus peuplées ({category_label(first_cat)}, "
+            f"{MODES[first_mode].label}) : "
+            + ", ".join(
+                f"{n} ({_fr_int(p)} hab., {_fr_num(m, 0)} min)"
+                for n, p, m in zip(
+                    worst["nom"], worst["population"], worst["temps_min"], strict=True
+                )
+            )
+        )
+
+    written = [
+        write_csv(communes_table(result), sortie / "communes.csv"),
+        write_csv(synthesis_table(result), sortie / "synthese.csv"),
+        write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
+    ]
+    if with_map:
+        from zonesblanches.maps import coverage_map, save_map
+
+        m = coverage_map(result, territory.communes, epci=reference.load_epci())
+        written.insert(0, save_map(m, sortie / "carte.html"))
+    _print()
+    _print("Fichiers écrits :")
+    for path in written:
+        _print(f"  {path}")
+    if problems:
+        _print(f"  {sortie / 'rejets.csv'}")
+    _print(f"Problèmes signalés : {problems}")
+    _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zonesblanches`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.commande == "sources":
+            from zonesblanches.geodata.reference import format_sources
+
+            _print(format_sources().rstrip())
+            return 0
+        if args.commande == "demo":
+            run_analysis(None, parse_modes(None, None), args.sortie, with_map=not args.sans_carte)
+            return 0
+        if args.commande == "analyse":
+            run_analysis(
+                args.territoire,
+                parse_modes(args.mode, args.seuil),
+                args.sortie,
+                services_path=args.services,
+                crs=args.crs,
+                categories=args.categorie,
+                with_map=not args.sans_carte,
+            )
+            return 0
+        parser.print_help()
+        return 0
+    except ZonesBlanchesError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"Erreur : fichier introuvable : {exc.filename}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
