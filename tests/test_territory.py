@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pytest
 
 from zonesblanches.errors import TerritoryError
@@ -81,4 +82,6 @@ def test_unknown_codes():
 def test_geometry_is_union(communes):
     t = select_territory("245901160")
     assert t.geometry.is_valid
-    assert abs(t.geometry.area - t.communes.geometry.area.sum()) < 1e-6
+    union_area = gpd.GeoSeries([t.geometry], crs=4326).to_crs(2154).area.iloc[0]
+    # Communes tile the EPCI: the union's area is the sum of theirs (to 1 m² per km²).
+    assert union_area == pytest.approx(t.communes.to_crs(2154).area.sum(), rel=1e-6)
