@@ -6,6 +6,7 @@ Everything printed is in French; every option is explained by ``--help`` with an
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -77,6 +78,51 @@ def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, f
     return out
 
 
+class _FrenchFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help with its own words in French."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        if prefix is None:
+            prefix = "utilisation : "
+        return super().add_usage(usage, actions, groups, prefix)
+
+
+_ARGPARSE_FR = (
+    ("unrecognized arguments:", "arguments non reconnus :"),
+    ("the following arguments are required:", "arguments obligatoires manquants :"),
+    ("expected one argument", "une valeur est attendue"),
+    ("invalid choice:", "choix invalide :"),
+    ("choose from", "choix possibles :"),
+    ("invalid float value:", "nombre invalide :"),
+    ("argument ", "option "),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are in French."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        for english, french in _ARGPARSE_FR:
+            message = message.replace(english, french)
+        message = re.sub(r"(?<=\S): ", " : ", message)  # French spacing before a colon
+        self.print_usage(sys.stderr)
+        self.exit(2, f"Erreur : {message}\nAide : {self.prog} --help\n")
+
+
+def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.formatter_class = _FrenchFormatter
+    parser._optionals.title = "options"
+    parser._positionals.title = "commandes"
+    parser.add_argument(
+        "-h",
+        "--help",
+        action="help",
+        default=argparse.SUPPRESS,
+        help="affiche cette aide et quitte",
+    )
+    return parser
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sortie",
@@ -92,16 +138,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zonesblanches",
         description="Diagnostic d'accès aux services de mobilité inclusive (garages solidaires, "
         "auto-écoles sociales, ateliers vélo, location solidaire, plateformes de "
         "mobilité) : temps d'accès, zones blanches, cartes.",
         epilog="Aide d'une commande : zonesblanches COMMANDE --help. "
         "Commencez par : zonesblanches demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
-    parser.add_argument("--version", action="version", version=f"zonesblanches {__version__}")
+    _french(parser)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"zonesblanches {__version__}",
+        help="affiche la version et quitte",
+    )
     sub = parser.add_subparsers(dest="commande", metavar="COMMANDE")
 
     demo = sub.add_parser(
@@ -111,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         "région Hauts-de-France, toutes les catégories du registre, voiture 20 min "
         "et marche 30 min. Écrit la carte et les tableaux dans --sortie.",
         epilog="exemple :\n  zonesblanches demo --sortie resultats",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    _french(demo)
     _add_common(demo)
 
     analyse = sub.add_parser(
@@ -122,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         "plus proche de chaque catégorie et mode, repère les zones blanches (au-delà "
         "du seuil), et écrit carte et tableaux.",
         epilog=EPILOG_ANALYSE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    _french(analyse)
     analyse.add_argument(
         "--territoire",
         metavar="TERRITOIRE",
@@ -167,11 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(analyse)
 
-    sub.add_parser(
-        "sources",
-        help="affiche la provenance des données embarquées",
-        description="Affiche la source, la licence, la date et les traitements de chaque jeu de "
-        "données embarqué.",
+    _french(
+        sub.add_parser(
+            "sources",
+            help="affiche la provenance des données embarquées",
+            description="Affiche la source, la licence, la date et les traitements de chaque jeu "
+            "de données embarqué.",
+            epilog="exemple :\n  zonesblanches sources",
+            add_help=False,
+        )
     )
     return parser
 

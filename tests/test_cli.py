@@ -1,0 +1,166 @@
+"""The command line, end to end on the bundled data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from zonesblanches.cli import build_parser, main, parse_modes
+from zonesblanches.errors import ParameterError
+
+
+def _read(path):
+    return pd.read_csv(path, dtype={"code_insee": str, "code_epci": str, "code_departement": str})
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--sans-carte", "--sortie", str(out)]) == 0
+    return out
+
+
+def test_demo_tables_add_up(demo_dir):
+    communes = _read(demo_dir / "communes.csv")
+    assert len(communes) == 3782
+    # The demo's population adds up to the region's total (population municipale 2023).
+    assert communes["population"].sum() == 5_992_194
+    for col in (
+        "code_insee",
+        "nom",
+        "code_epci",
+        "population",
+        "temps_garage_solidaire_voiture_min",
+        "zone_blanche_garage_solidaire_voiture",
+        "temps_atelier_velo_marche_min",
+        "zone_blanche_atelier_velo_marche",
+    ):
+        assert col in communes.columns
+    synthese = _read(demo_dir / "synthese.csv")
+    n_categories = sum(
+        c.startswith("zone_blanche_") and c.endswith("_voiture") for c in communes.columns
+    )
+    assert len(synthese) == 92 * n_categories * 2
+    assert (synthese["methode"] == "vol_d_oiseau").all()
+    # Per category × mode, EPCI populations add up to the region's.
+    totals = synthese.groupby(["categorie", "mode"])["population"].sum()
+    assert (totals == 5_992_194).all()
+    zb = synthese["population_zone_blanche"] + synthese["population_couverte"]
+    assert (zb == synthese["population"]).all()
+
+
+def test_demo_flags_match_times(demo_dir):
+    communes = _read(demo_dir / "communes.csv")
+    t = communes["temps_garage_solidaire_voiture_min"]
+    flag = communes["zone_blanche_garage_solidaire_voiture"]
+    # Times are written rounded to 0.1 min: a flagged commune is at least 20 min away.
+    assert (t[flag == 1] >= 20).all()
+    assert (t[flag == 0] <= 20).all()
+
+
+def test_demo_prints_french_summary(tmp_path, capsys):
+    main(["demo", "--sans-carte", "--sortie", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "Territoire : Hauts-de-France" in out
+    assert "vol d'oiseau" in out
+    assert "zone blanche" in out
+    assert "Problèmes signalés : 0" in out
+
+
+def test_same_inputs_same_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    main(["analyse", "--territoire", "245901160", "--sans-carte", "--sortie", str(a)])
+    main(["analyse", "--territoire", "245901160", "--sans-carte", "--sortie", str(b)])
+    for name in ("communes.csv", "synthese.csv", "communes_zone_blanche.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def test_analyse_options(tmp_path, capsys):
+    code = main(
+        [
+            "analyse",
+            "--territoire",
+            "valenciennes metropole",
+            "--categorie",
+            "garage_solidaire",
+            "--mode",
+            "velo:15",
+            "--mode",
+            "voiture",
+            "--seuil",
+            "25",
+            "--sans-carte",
+            "--sortie",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    synthese = _read(tmp_path / "synthese.csv")
+    assert set(synthese["categorie"]) == {"garage_solidaire"}
+    assert dict(zip(synthese["mode"], synthese["seuil_min"], strict=True)) == {
+        "velo": 15.0,
+        "voiture": 25.0,
+    }
+    assert "CA Valenciennes Métropole" in capsys.readouterr().out
+
+
+def test_unknown_territory_is_a_french_error(tmp_path, capsys):
+    code = main(["analyse", "--territoire", "valencienes", "--sortie", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Erreur : Territoire inconnu")
+    assert "Valenciennes" in err
+
+
+def test_unknown_mode_is_a_french_error(tmp_path, capsys):
+    assert main(["analyse", "--mode", "fusee", "--sortie", str(tmp_path)]) == 2
+    assert "Mode de déplacement inconnu" in capsys.readouterr().err
+
+
+def test_parse_modes():
+    assert parse_modes(None, None) == {"voiture": 20.0, "marche": 30.0}
+    assert parse_modes(None, 10) == {"voiture": 10.0, "marche": 10.0}
+    assert parse_modes(["bike:12,5", "car"], 30) == {"velo": 12.5, "voiture": 30.0}
+    with pytest.raises(ParameterError):
+        parse_modes(["voiture:vingt"], None)
+
+
+def test_sources_command(capsys):
+    assert main(["sources"]) == 0
+    out = capsys.readouterr().out
+    assert "Licence Ouverte" in out and "decoupage-administratif" in out
+
+
+@pytest.mark.parametrize("command", ["demo", "analyse", "sources"])
+def test_help_is_french_with_example(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "exemple" in out or command == "sources"
+    assert "utilisation :" in out and "affiche cette aide" in out
+    if command == "analyse":
+        for option in (
+            "--territoire",
+            "--services",
+            "--crs",
+            "--categorie",
+            "--mode",
+            "--seuil",
+            "--sortie",
+        ):
+            assert option in out
+        assert "zonesblanches analyse --territoire" in out
+
+
+def test_parser_has_commands():
+    actions = [a for a in build_parser()._actions if a.dest == "commande"]
+    assert set(actions[0].choices) >= {"demo", "analyse", "sources"}
+
+
+def test_usage_errors_are_french(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyse", "--seuil", "vingt"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Erreur : option --seuil : nombre invalide" in err
+    assert "utilisation :" in err
