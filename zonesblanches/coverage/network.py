@@ -1,0 +1,462 @@
+"""Travel times on the road network: multi-source Dijkstra on a sparse matrix.
+
+The engine answers, for every node of a :class:`~zonesblanches.geodata.network.RoadNetwork`,
+« how many seconds to the nearest service, and which one? » in **one** shortest-path pass per
+category and mode, whatever the number of services.
+
+How it works
+------------
+- The network becomes a compressed sparse row matrix ``A[tail, head] = time_s`` (the fastest of
+  parallel edges is kept). For the home → service direction the matrix is transposed, so that a
+  Dijkstra run *from* the services along reversed edges gives the time *from* each node *to* its
+  nearest service on the directed graph (one-way streets are taken in the right direction).
+- Each service gets a virtual node with a single edge to the node it is snapped to, weighted by
+  its off-network leg (walking time between the service and the network). A multi-source
+  Dijkstra from all virtual nodes (:func:`scipy.sparse.csgraph.dijkstra` with ``min_only=True``)
+  then returns for every node the smallest ``offset + network time`` and the virtual node it came
+  from, i.e. the service. Several services on the same node are handled the same way. Because
+  every path starts with exactly one virtual edge, a common positive shift added to all offsets
+  (so that a zero offset is never a zero-weight edge, which sparse matrices cannot hold reliably)
+  is subtracted exactly at the end.
+- :class:`NetworkModel` implements the
+  :class:`~zonesblanches.coverage.traveltime.TravelTimeModel` interface: origins and
+  destinations are snapped to the nearest network node (k-d tree on Lambert-93 coordinates), the
+  off-network leg is counted at walking speed on both ends, and points farther than
+  ``max_snap_m`` from the network are flagged (never dropped: their time is still computed).
+
+Component choice
+----------------
+By default points are snapped to the nearest node of the **largest strongly connected
+component** (``component="largest"``), as OSMnx does when it keeps the largest component. Small
+components of an extract are mostly artefacts (ways cut at the edge of the extract, private
+one-way loops, a mapping error); snapping to them would give a point no route at all. A point
+whose nearest node is in another component is therefore raccordé to the main network, with the
+extra walking leg counted and a flag if it exceeds ``max_snap_m``. With ``component="all"``
+points snap to the nearest node whatever its component, and a point that cannot reach any
+service gets ``inf`` minutes and nearest ``-1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.coverage.traveltime import NearestTimes
+from zonesblanches.crs import LAMBERT93
+from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata.network import RoadNetwork
+
+NETWORK = "reseau"
+"""Method code of the road-network model, as written in every output that uses it."""
+
+COMPONENTS = ("largest", "all")
+"""Accepted values of the ``component`` parameter of :class:`NetworkModel`."""
+
+_SHIFT_S = 1.0
+"""Common shift (seconds) added to every source offset; see the module docstring."""
+
+
+def _fr(value: float, fmt: str = "g") -> str:
+    """Format a number the French way (decimal comma)."""
+    return format(value, fmt).replace(".", ",")
+
+
+def check_network(network: RoadNetwork) -> None:
+    """Check that a :class:`RoadNetwork` is usable by the engine, or raise.
+
+    Raises
+    ------
+    DataError
+        Arrays of inconsistent lengths, edge ends out of range, travel times that are not
+        finite and strictly positive, or coordinates that are not finite (French message).
+    """
+    n = len(network.node_id)
+    if len(network.x) != n or len(network.y) != n:
+        raise DataError("Réseau routier incohérent : coordonnées et nœuds en nombres différents.")
+    m = len(network.tail)
+    if not (len(network.head) == len(network.time_s) == len(network.length_m) == m):
+        raise DataError(
+            "Réseau routier incohérent : tableaux des tronçons de longueurs différentes."
+        )
+    if n == 0:
+        raise DataError("Le réseau routier est vide : aucun nœud.")
+    if not (np.all(np.isfinite(network.x)) and np.all(np.isfinite(network.y))):
+        raise DataError("Réseau routier : certains nœuds n'ont pas de coordonnées valides.")
+    if m:
+        ends = np.concatenate([np.asarray(network.tail), np.asarray(network.head)])
+        if ends.min() < 0 or ends.max() >= n:
+            raise DataError("Réseau routier : un tronçon désigne un nœud qui n'existe pas.")
+        t = np.asarray(network.time_s, dtype=float)
+        if not np.all(np.isfinite(t) & (t > 0)):
+            bad = int(np.count_nonzero(~(np.isfinite(t) & (t > 0))))
+            raise DataError(
+                f"Réseau routier : {bad} tronçon(s) ont un temps de parcours nul, négatif ou "
+                "non défini ; chaque tronçon doit avoir un temps strictement positif."
+            )
+
+
+def prepare_graph(network: RoadNetwork, *, reverse: bool = True) -> sp.csr_matrix:
+    """Sparse travel-time matrix of a network, ready for :func:`multi_source_times`.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network of one mode (checked with :func:`check_network`).
+    reverse : bool, default True
+        If True, the matrix holds the reversed edges (``M[head, tail]``): distances computed
+        from sources on it are times **to** the sources on the real directed network (home →
+        service). If False, ``M[tail, head]``: times **from** the sources.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Square float64 matrix with int32 indices; of parallel edges only the fastest is kept.
+    """
+    check_network(network)
+    n = network.n_nodes
+    tail = np.asarray(network.tail, dtype=np.int64)
+    head = np.asarray(network.head, dtype=np.int64)
+    rows, cols = (head, tail) if reverse else (tail, head)
+    w = np.asarray(network.time_s, dtype=np.float64)
+    # Sort edges by (row, col) through one int64 key, then keep the fastest of each group.
+    key = rows * n + cols
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else key
+    w = np.minimum.reduceat(w[order], starts) if len(key) else w
+    key = key[starts]
+    rows, cols = key // n, key % n
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((w, cols.astype(np.int32), indptr), shape=(n, n))
+
+
+def multi_source_times(
+    graph: sp.csr_matrix,
+    source_nodes: np.ndarray,
+    offsets: np.ndarray | None = None,
+    *,
+    limit: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest time from the nearest source to every node, in one Dijkstra pass.
+
+    Parameters
+    ----------
+    graph : scipy.sparse.csr_matrix
+        Square matrix of strictly positive edge times, as returned by :func:`prepare_graph`;
+        times are computed along its edges, from the sources.
+    source_nodes : array of int
+        Node position of each source. Several sources may share a node.
+    offsets : array of float, optional
+        Initial time of each source (seconds, finite, ``>= 0``), e.g. its off-network leg.
+        Default zero.
+    limit : float, default inf
+        Stop exploring beyond this time (seconds); nodes farther away get ``inf``.
+
+    Returns
+    -------
+    seconds : numpy.ndarray
+        float64, one per node: ``min over sources of offset + shortest time``; ``inf`` if no
+        source reaches the node (or only beyond ``limit``).
+    source_index : numpy.ndarray
+        int64, one per node: position in ``source_nodes`` of the source achieving that minimum
+        (one of them in case of a tie); ``-1`` where ``seconds`` is ``inf``.
+    """
+    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
+        raise ParameterError("Le graphe doit être une matrice creuse carrée.")
+    graph = sp.csr_matrix(graph)
+    n = graph.shape[0]
+    src = np.asarray(source_nodes, dtype=np.int64).ravel()
+    k = len(src)
+    if k and (src.min() < 0 or src.max() >= n):
+        raise ParameterError("Un nœud source n'existe pas dans le réseau.")
+    if offsets is None:
+        off = np.zeros(k)
+    else:
+        off = np.asarray(offsets, dtype=np.float64).ravel()
+        if len(off) != k:
+            raise ParameterError(
+                f"{len(off)} décalage(s) initial(aux) pour {k} source(s) : il en faut un par source."
+            )
+        if not np.all(np.isfinite(off) & (off >= 0)):
+            raise ParameterError("Les décalages initiaux doivent être finis et positifs ou nuls.")
+    if not limit >= 0:
+        raise ParameterError(f"La limite de temps doit être positive (reçu : {limit}).")
+    if k == 0:
+        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    # Virtual node n + i --(offset_i + shift)--> src_i, appended as k extra rows.
+    end = graph.indptr[-1]
+    indptr = np.concatenate([graph.indptr, end + np.arange(1, k + 1)]).astype(np.int32)
+    indices = np.concatenate([graph.indices, src]).astype(np.int32)
+    data = np.concatenate([graph.data.astype(np.float64), off + _SHIFT_S])
+    aug = sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
+    dist, _, origin = dijkstra(
+        aug,
+        directed=True,
+        indices=np.arange(n, n + k),
+        min_only=True,
+        return_predecessors=True,
+        limit=limit + _SHIFT_S,
+    )
+    seconds = dist[:n] - _SHIFT_S
+    reached = np.isfinite(seconds)
+    seconds[~reached] = np.inf
+    source_index = np.where(reached, origin[:n].astype(np.int64) - n, -1)
+    return seconds, source_index
+
+
+def nearest_source_times(
+    network: RoadNetwork,
+    source_nodes: np.ndarray,
+    offsets: np.ndarray | None = None,
+    *,
+    reverse: bool = True,
+    limit: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time from every node to its nearest source (or from it, with ``reverse=False``).
+
+    Convenience wrapper: :func:`prepare_graph` then :func:`multi_source_times`. When several
+    queries run on the same network, prepare the matrix once (or use :class:`NetworkModel`).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        Network of one mode.
+    source_nodes : array of int
+        Node positions of the sources (services).
+    offsets : array of float, optional
+        Initial time of each source in seconds (default zero).
+    reverse : bool, default True
+        True: time **from each node to** the nearest source (home → service on a directed
+        graph). False: time from the nearest source to each node.
+    limit : float, default inf
+        Stop beyond this many seconds.
+
+    Returns
+    -------
+    seconds, source_index : numpy.ndarray
+        See :func:`multi_source_times`.
+    """
+    return multi_source_times(
+        prepare_graph(network, reverse=reverse), source_nodes, offsets, limit=limit
+    )
+
+
+@dataclass
+class Snap:
+    """Where points meet the network.
+
+    Attributes
+    ----------
+    node : numpy.ndarray
+        int64 node position of each point; ``-1`` for a point without coordinates.
+    distance_m : numpy.ndarray
+        Straight-line distance in metres from each point to its node (``nan`` without
+        coordinates).
+    flags : numpy.ndarray
+        Object array of French notes (empty string when nothing to say).
+    """
+
+    node: np.ndarray
+    distance_m: np.ndarray
+    flags: np.ndarray
+
+
+class NetworkModel:
+    """Travel times on a road network (implements ``TravelTimeModel``).
+
+    The time from an origin to a destination is: walking from the origin to its nearest network
+    node (straight line, at walking speed), the fastest route on the network, then walking from
+    the destination's node to the destination. The nearest destination is the one minimising
+    that total, found with one multi-source Dijkstra pass per call.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        Network of one mode, with travel times in seconds (directed for the car).
+    max_snap_m : float, default 1000
+        Points farther than this from the network are flagged (their time is still computed).
+    walk_speed_kmh : float, optional
+        Speed of the off-network leg; default the walking speed of
+        :data:`~zonesblanches.coverage.modes.MODES` (4.5 km/h).
+    component : {"largest", "all"}, default "largest"
+        Snap points to the largest strongly connected component only, or to any node (see the
+        module docstring).
+    """
+
+    method = NETWORK
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        *,
+        max_snap_m: float = 1000.0,
+        walk_speed_kmh: float | None = None,
+        component: str = "largest",
+    ):
+        if not isinstance(network, RoadNetwork):
+            raise ParameterError("NetworkModel attend un réseau routier (RoadNetwork).")
+        self.mode = mode_code(network.mode)
+        self.network = network
+        self.max_snap_m = float(max_snap_m)
+        if not self.max_snap_m > 0:
+            raise ParameterError(
+                f"La distance maximale au réseau doit être positive (reçu : {max_snap_m})."
+            )
+        self.walk_speed_kmh = float(
+            MODES["marche"].speed_kmh if walk_speed_kmh is None else walk_speed_kmh
+        )
+        if not (np.isfinite(self.walk_speed_kmh) and self.walk_speed_kmh > 0):
+            raise ParameterError(
+                f"La vitesse de marche doit être positive (reçu : {walk_speed_kmh})."
+            )
+        if component not in COMPONENTS:
+            raise ParameterError(
+                f"Composante inconnue : « {component} ». Valeurs possibles : "
+                + ", ".join(COMPONENTS)
+                + "."
+            )
+        self.component = component
+        self.graph = prepare_graph(network, reverse=True)
+        if component == "largest":
+            _, labels = connected_components(self.graph, directed=True, connection="strong")
+            largest = np.argmax(np.bincount(labels))
+            self.snap_nodes = np.flatnonzero(labels == largest)
+        else:
+            self.snap_nodes = np.arange(network.n_nodes)
+        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
+        self._tree = cKDTree(xy[self.snap_nodes])
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkModel(mode={self.mode!r}, nodes={self.network.n_nodes}, "
+            f"edges={self.network.n_edges}, max_snap_m={self.max_snap_m:g}, "
+            f"component={self.component!r})"
+        )
+
+    @property
+    def walk_speed_ms(self) -> float:
+        """Speed of the off-network leg in metres per second."""
+        return self.walk_speed_kmh / 3.6
+
+    @property
+    def description(self) -> str:
+        label = MODES[self.mode].label
+        source = f" ({self.network.source})" if self.network.source else ""
+        length = np.asarray(self.network.length_m, float)
+        time = np.asarray(self.network.time_s, float)
+        ok = length > 0
+        if ok.any():
+            speed = length[ok] / time[ok] * 3.6
+            lo, hi = float(speed.min()), float(speed.max())
+            if hi - lo < 0.05:
+                speeds = f"à {_fr(round(lo, 1))} km/h sur tout le réseau"
+            else:
+                speeds = f"vitesses par tronçon de {lo:.0f} à {hi:.0f} km/h"
+        else:
+            speeds = "temps de parcours par tronçon"
+        comp = (
+            "raccordés à la plus grande partie connexe du réseau"
+            if self.component == "largest"
+            else "raccordés au nœud le plus proche du réseau"
+        )
+        return (
+            f"Temps calculés sur le réseau routier {label}{source}, {speeds} ; les points sont "
+            f"{comp} et ce trajet est compté à pied, en ligne droite, à "
+            f"{_fr(self.walk_speed_kmh)} km/h ; les points à plus de {self.max_snap_m:.0f} m du "
+            "réseau sont signalés."
+        )
+
+    def snap(self, points: gpd.GeoSeries) -> Snap:
+        """Snap points to their nearest network node (within the chosen component).
+
+        Parameters
+        ----------
+        points : geopandas.GeoSeries
+            Points with a declared CRS (any; projected to Lambert-93).
+
+        Returns
+        -------
+        Snap
+            Node, distance and French flag of each point, in the input order.
+        """
+        n = len(points)
+        node = np.full(n, -1, dtype=np.int64)
+        dist = np.full(n, np.nan)
+        flags = np.full(n, "", dtype=object)
+        if n == 0:
+            return Snap(node, dist, flags)
+        if points.crs is None:
+            raise ParameterError("Les points n'ont pas de système de coordonnées (CRS) déclaré.")
+        projected = points.to_crs(LAMBERT93)
+        missing = (projected.isna() | projected.is_empty).to_numpy()
+        ok = ~missing
+        if ok.any():
+            geoms = projected[ok]
+            if not (geoms.geom_type == "Point").all():
+                raise ParameterError(
+                    "Les lieux doivent être des points (services, centres de communes, carreaux)."
+                )
+            xy = np.column_stack([geoms.x.to_numpy(), geoms.y.to_numpy()])
+            d, i = self._tree.query(xy, k=1)
+            node[ok] = self.snap_nodes[i]
+            dist[ok] = d
+            far = ok.copy()
+            far[ok] = d > self.max_snap_m
+            for j in np.flatnonzero(far):
+                flags[j] = (
+                    f"À {dist[j]:.0f} m du réseau routier (plus de {self.max_snap_m:.0f} m) : "
+                    "trajet jusqu'au réseau compté à pied en ligne droite, temps incertain."
+                )
+        flags[missing] = "Point sans coordonnées : temps non calculé."
+        return Snap(node, dist, flags)
+
+    def node_times(
+        self, destinations: gpd.GeoSeries, *, limit_s: float = np.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds from every network node to its nearest destination, and which one.
+
+        The destinations' off-network walking legs are included; destinations without
+        coordinates are ignored.
+
+        Returns
+        -------
+        seconds : numpy.ndarray
+            One per node, ``inf`` where no destination is reachable (or beyond ``limit_s``).
+        nearest : numpy.ndarray
+            Position in ``destinations`` of the nearest destination, ``-1`` if none.
+        """
+        snap = self.snap(destinations)
+        ok = np.flatnonzero(snap.node >= 0)
+        seconds, idx = multi_source_times(
+            self.graph, snap.node[ok], snap.distance_m[ok] / self.walk_speed_ms, limit=limit_s
+        )
+        nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
+        return seconds, nearest.astype(np.int64)
+
+    def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
+        """Minutes from every origin to its nearest destination on the network.
+
+        Origins farther than ``max_snap_m`` from the network are flagged in
+        ``NearestTimes.flags``; use :meth:`snap` to flag destinations. Unreachable origins (only
+        possible with ``component="all"``) and origins without coordinates get ``inf`` and
+        ``-1``.
+        """
+        snap = self.snap(origins)
+        n = len(origins)
+        minutes = np.full(n, np.inf)
+        nearest = np.full(n, -1, dtype=np.int64)
+        if n == 0 or len(destinations) == 0:
+            return NearestTimes(minutes, nearest, snap.flags)
+        seconds, node_nearest = self.node_times(destinations)
+        ok = snap.node >= 0
+        total = snap.distance_m[ok] / self.walk_speed_ms + seconds[snap.node[ok]]
+        minutes[ok] = total / 60.0
+        nearest[ok] = np.where(np.isfinite(total), node_nearest[snap.node[ok]], -1)
+        return NearestTimes(minutes, nearest, snap.flags)
