@@ -1,0 +1,995 @@
+"""Road networks from OpenStreetMap, one per travel mode.
+
+Three ways in, one result (:class:`~zonesblanches.geodata.network.RoadNetwork`):
+
+- :func:`load_networks` / :func:`load_network` read a file the planner has: an OSM PBF extract
+  (``.osm.pbf``, ``.pbf``), OSM XML (``.osm``, ``.osm.gz``, ``.osm.bz2``), both parsed once with
+  pyosmium, or an OSMnx GraphML file;
+- :func:`download_networks` / :func:`download_network` fetch the ways of a territory (an EPCI,
+  up to :data:`MAX_DOWNLOAD_AREA_KM2`) from the Overpass API through OSMnx; for a département or
+  the region, the documented path is a PBF extract (Geofabrik);
+- :func:`check_overpass` raises :class:`~zonesblanches.errors.NetworkUnavailableError` with a
+  French message when the service cannot be reached (offline machine).
+
+Which ways each mode may use, in which direction and how fast is decided in one place,
+:mod:`zonesblanches.geodata.osm_rules` (documented in ``docs/reseau.md``).
+
+Conventions:
+
+- the graph keeps every OSM node of the usable ways (no simplification) and every connected
+  component; nodes without a usable edge are dropped;
+- edge lengths are great-circle distances between consecutive nodes (haversine, Earth radius
+  6,371,009 m, as OSMnx), node coordinates ``x``/``y`` are Lambert-93 metres;
+- a territory ``polygon`` (WGS84) clips the network to the polygon buffered by ``margin_m``,
+  keeping, like OSMnx's ``truncate_by_edge=True``, the nodes inside and their direct neighbours;
+- built networks are cached in ``cache_dir("reseaux")`` under a key made of the source's content
+  (sha256 of the file, or of the Overpass query), the mode, the rules version and every
+  parameter; a cache file that cannot be read is rebuilt with a French warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from tqdm.auto import tqdm
+
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.crs import LAMBERT93, WGS84
+from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
+from zonesblanches.geodata import cache as _cache
+from zonesblanches.geodata.network import RoadNetwork
+from zonesblanches.geodata.osm_rules import (
+    HIGHWAY_TABLE,
+    RULES_VERSION,
+    TAG_KEYS,
+    NetworkRules,
+    evaluate_ways,
+)
+
+OSM_ATTRIBUTION = "© les contributeurs d'OpenStreetMap, licence ODbL"
+"""Attribution to show wherever a network built here is used."""
+
+SUFFIXES: dict[str, str] = {
+    ".osm.pbf": "pbf",
+    ".pbf": "pbf",
+    ".osm": "osm",
+    ".osm.gz": "osm.gz",
+    ".osm.bz2": "osm.bz2",
+    ".graphml": "graphml",
+}
+"""Accepted file endings and the format each one means."""
+
+DEFAULT_MARGIN_M: dict[str, float] = {"marche": 2_000.0, "velo": 5_000.0, "voiture": 10_000.0}
+"""Default margin around a territory polygon, per mode: about 25 minutes walking, 20 minutes
+cycling, 10-15 minutes driving, so that a service just across the boundary, and the roads
+leading to it, stay in the network."""
+
+MAX_DOWNLOAD_AREA_KM2 = 1_500.0
+"""Largest territory (before margin) accepted by :func:`download_networks`. The 92 EPCI of
+Hauts-de-France cover 49 to 915 km² (IGN contours 2024), its départements 5,768 to 7,420 km²:
+1,500 km² accepts every EPCI and refuses every département, for which a PBF extract is faster
+and kinder to the shared Overpass servers."""
+
+EARTH_RADIUS_M = 6_371_009.0
+"""Mean Earth radius used for edge lengths (same value as OSMnx)."""
+
+MIN_EDGE_TIME_S = 0.01
+"""Floor of an edge's travel time: two OSM nodes may share the same position (length 0)."""
+
+OVERPASS_FILTER = '["highway"~"^(' + "|".join(HIGHWAY_TABLE) + ')$"]["area"!~"yes"]'
+"""Overpass way filter of downloads: every class the rules know, areas excluded."""
+
+GRAPHML_LIMITS = (
+    "GraphML : seules les étiquettes gardées par OSMnx sont connues (par défaut highway, "
+    "oneway, junction, access, maxspeed, service) ; foot, bicycle, motor_vehicle, "
+    "oneway:bicycle et cycleway manquent le plus souvent, donc les exceptions piétonnes et "
+    "cyclables sont ignorées ; le sens unique est celui calculé par OSMnx (un graphe "
+    "network_type='walk' est entièrement à double sens : utilisez network_type='all')."
+)
+
+_CACHE_FORMAT = "1"
+_NETWORK_ARRAYS = ("node_id", "x", "y", "tail", "head", "length_m", "time_s")
+_REVERSED_ONEWAY = frozenset({"-1", "reverse", "T"})  # values OSMnx reverses the nodes for
+_UNDEFINED_COORD = 2_147_483_647  # libosmium's undefined fixed-point coordinate
+_TO_L93 = Transformer.from_crs(WGS84, LAMBERT93, always_xy=True)
+_TO_WGS84 = Transformer.from_crs(LAMBERT93, WGS84, always_xy=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _progress(enabled: bool, **kwargs) -> tqdm:
+    """A tqdm bar with French labels, silent when disabled or when stderr is not a terminal."""
+    disable = not enabled or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    return tqdm(disable=disable, leave=False, **kwargs)
+
+
+def _modes(modes: str | Iterable[str]) -> list[str]:
+    if isinstance(modes, str):
+        modes = [modes]
+    out: list[str] = []
+    for m in modes:
+        code = mode_code(m)
+        if code not in out:
+            out.append(code)
+    if not out:
+        raise ParameterError("Aucun mode de déplacement demandé.")
+    return out
+
+
+def _margins(modes: list[str], margin_m: float | None) -> dict[str, float]:
+    if margin_m is None:
+        return {m: DEFAULT_MARGIN_M[m] for m in modes}
+    if not isinstance(margin_m, int | float) or not margin_m >= 0:
+        raise ParameterError(
+            f"La marge doit être un nombre de mètres positif (reçu : {margin_m!r})."
+        )
+    return {m: float(margin_m) for m in modes}
+
+
+def _source_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return SUFFIXES[suffix]
+    raise ParameterError(
+        f"Format de fichier non reconnu : « {path.name} ». Formats acceptés : "
+        + ", ".join(SUFFIXES)
+        + "."
+    )
+
+
+def _as_polygon(polygon) -> Polygon | MultiPolygon:
+    """A WGS84 (Multi)Polygon from a shapely geometry, a GeoSeries or a GeoDataFrame."""
+    if hasattr(polygon, "geometry") and hasattr(polygon, "crs"):  # GeoSeries / GeoDataFrame
+        series = polygon.geometry
+        if series.crs is not None:
+            series = series.to_crs(WGS84)
+        polygon = series.union_all()
+    if not isinstance(polygon, Polygon | MultiPolygon):
+        raise ParameterError(
+            "Le territoire doit être un polygone (shapely Polygon ou MultiPolygon, ou un "
+            f"GeoDataFrame de polygones), pas {type(polygon).__name__}."
+        )
+    if polygon.is_empty:
+        raise ParameterError("Le polygone du territoire est vide.")
+    minx, miny, maxx, maxy = polygon.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ParameterError(
+            "Le polygone du territoire doit être en longitude/latitude (WGS84, EPSG:4326) ; "
+            f"ses bornes {polygon.bounds} ressemblent à des coordonnées projetées."
+        )
+    if not polygon.is_valid:
+        polygon = shapely.make_valid(polygon)
+    return polygon
+
+
+def _km2(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def _area_km2(polygon: BaseGeometry) -> float:
+    return shapely.transform(polygon, _to_l93_xy).area / 1e6
+
+
+def _to_l93_xy(coords: np.ndarray) -> np.ndarray:
+    x, y = _TO_L93.transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
+
+
+def _to_wgs84_xy(coords: np.ndarray) -> np.ndarray:
+    x, y = _TO_WGS84.transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
+
+
+def _clip_polygon(polygon: BaseGeometry, margin_m: float) -> BaseGeometry:
+    """The territory buffered by ``margin_m`` metres (buffer in Lambert-93), in WGS84."""
+    if margin_m <= 0:
+        return polygon
+    buffered = shapely.transform(polygon, _to_l93_xy).buffer(margin_m)
+    return shapely.transform(buffered, _to_wgs84_xy)
+
+
+def _haversine(lon1, lat1, lon2, lat2) -> np.ndarray:
+    lon1, lat1, lon2, lat2 = (
+        np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2)
+    )
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+# --------------------------------------------------------------------------------------------
+# The intermediate form: ways (tags) and their segments, before any mode rule
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ways:
+    """All usable-looking ways of a source, as arrays.
+
+    ``tags`` has one row per tag variant; ``row_owner[i]`` is the way of row ``i`` (``None``
+    when each row is its own way). Segment ``k`` goes from node ``seg_u[k]`` to ``seg_v[k]``
+    (positions in ``node_id``) in the way's node order and belongs to way ``seg_way[k]``.
+    """
+
+    tags: pd.DataFrame
+    row_owner: np.ndarray | None
+    n_ways: int
+    seg_way: np.ndarray
+    seg_u: np.ndarray
+    seg_v: np.ndarray
+    seg_len: np.ndarray
+    node_id: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    fmt: str
+
+    @classmethod
+    def from_segments(
+        cls, tags, row_owner, n_ways, seg_way, u_id, v_id, seg_len, node_id, lon, lat, fmt
+    ) -> _Ways:
+        """Build from segments given by node ids; ``node_id`` must be sorted and unique."""
+        keep = u_id != v_id
+        seg_way, u_id, v_id = seg_way[keep], u_id[keep], v_id[keep]
+        seg_u = np.searchsorted(node_id, u_id)
+        seg_v = np.searchsorted(node_id, v_id)
+        if seg_len is None:
+            seg_len = _haversine(lon[seg_u], lat[seg_u], lon[seg_v], lat[seg_v])
+        else:
+            seg_len = np.asarray(seg_len, dtype=float)[keep]
+        return cls(
+            tags,
+            row_owner,
+            n_ways,
+            seg_way.astype(np.int64),
+            seg_u.astype(np.int64),
+            seg_v.astype(np.int64),
+            seg_len,
+            node_id,
+            lon,
+            lat,
+            fmt,
+        )
+
+    def clip_mask(self, polygon: BaseGeometry) -> np.ndarray:
+        """Segments kept by a polygon: both ends inside or next to a node inside."""
+        shapely.prepare(polygon)
+        inside = shapely.intersects_xy(polygon, self.lon, self.lat)
+        touching = inside[self.seg_u] | inside[self.seg_v]
+        kept = inside.copy()
+        kept[self.seg_u[touching]] = True
+        kept[self.seg_v[touching]] = True
+        return kept[self.seg_u] & kept[self.seg_v]
+
+
+def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
+    """Parse a PBF or OSM XML file with pyosmium (node locations cached in memory)."""
+    import osmium
+
+    keyset = frozenset(TAG_KEYS)
+    tag_rows: list[dict] = []
+    counts: list[int] = []
+    flat: list[tuple[int, int, int]] = []
+    try:
+        processor = (
+            osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
+            .with_locations()
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
+        with _progress(progress, desc="Lecture des voies OSM", unit=" voies") as bar:
+            for i, way in enumerate(processor):
+                tags = {t.k: t.v for t in way.tags if t.k in keyset}
+                if tags.get("highway") not in HIGHWAY_TABLE or tags.get("area") == "yes":
+                    continue
+                nodes = [(n.ref, n.x, n.y) for n in way.nodes]
+                tag_rows.append(tags)
+                counts.append(len(nodes))
+                flat.extend(nodes)
+                if (i + 1) % 10_000 == 0:
+                    bar.update(10_000)
+    except RuntimeError as exc:
+        raise DataError(f"Impossible de lire le fichier OSM « {path.name} » : {exc}") from exc
+    if not tag_rows:
+        raise DataError(f"Aucune voie (highway) utilisable dans le fichier « {path.name} ».")
+
+    arr = np.asarray(flat, dtype=np.int64).reshape(-1, 3)
+    ref, xi, yi = arr[:, 0], arr[:, 1], arr[:, 2]
+    counts_arr = np.asarray(counts, dtype=np.int64)
+    way_of = np.repeat(np.arange(len(counts_arr)), counts_arr)
+    is_last = np.zeros(len(ref), dtype=bool)
+    is_last[np.cumsum(counts_arr) - 1] = True
+    valid = (xi != _UNDEFINED_COORD) & (yi != _UNDEFINED_COORD)
+    start = np.flatnonzero(~is_last)
+    start = start[valid[start] & valid[start + 1]]
+    node_id, first = np.unique(ref[valid], return_index=True)
+    lon = xi[valid][first] / 1e7
+    lat = yi[valid][first] / 1e7
+    tags = pd.DataFrame.from_records(tag_rows, columns=list(TAG_KEYS))
+    return _Ways.from_segments(
+        tags,
+        None,
+        len(tag_rows),
+        way_of[start],
+        ref[start],
+        ref[start + 1],
+        None,
+        node_id,
+        lon,
+        lat,
+        fmt,
+    )
+
+
+def _graph_node_arrays(graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        ids = np.fromiter(graph.nodes, dtype=np.int64, count=len(graph))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError("Les identifiants de nœuds du graphe ne sont pas des entiers OSM.") from exc
+    xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=float, count=len(graph))
+    ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), dtype=float, count=len(graph))
+    crs = str(graph.graph.get("crs", WGS84)).lower()
+    if crs not in ("epsg:4326", "wgs84", "+init=epsg:4326"):
+        xs, ys = Transformer.from_crs(crs, WGS84, always_xy=True).transform(xs, ys)
+    order = np.argsort(ids)
+    return ids[order], np.asarray(xs)[order], np.asarray(ys)[order]
+
+
+def _tag_value(value):
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _read_graphml(path: Path, progress: bool) -> _Ways:
+    """Read an OSMnx GraphML file: each edge is a directed segment with its own tags.
+
+    List-valued attributes (edges merged by OSMnx's simplification) become one tag row per
+    value; an edge is usable only if every row is, at the lowest of their speeds. Direction
+    tags relative to the OSM way (``maxspeed:forward``...) cannot be oriented and are dropped.
+    """
+    import osmnx as ox
+
+    with _progress(progress, desc="Lecture du GraphML", total=1, unit=" fichier") as bar:
+        try:
+            graph = ox.load_graphml(path)
+        except Exception as exc:  # noqa: BLE001 - any parsing failure is a data problem
+            raise DataError(
+                f"Impossible de lire le fichier GraphML « {path.name} » : {exc}"
+            ) from exc
+        bar.update(1)
+    keys = [k for k in TAG_KEYS if k not in ("maxspeed:forward", "maxspeed:backward")]
+    node_id, lon, lat = _graph_node_arrays(graph)
+    rows: list[dict] = []
+    owner: list[int] = []
+    us: list[int] = []
+    vs: list[int] = []
+    lengths: list[float] = []
+    for i, (u, v, data) in enumerate(graph.edges(data=True)):
+        base = {k: data[k] for k in keys if data.get(k) is not None}
+        listed = [k for k, val in base.items() if isinstance(val, list)]
+        first = {k: _tag_value(val[0] if isinstance(val, list) else val) for k, val in base.items()}
+        if not listed:
+            rows.append(first)
+            owner.append(i)
+        for k in listed:
+            for val in base[k]:
+                rows.append({**first, k: _tag_value(val)})
+                owner.append(i)
+        us.append(u)
+        vs.append(v)
+        length = data.get("length")
+        lengths.append(float(length) if isinstance(length, int | float) else np.nan)
+    if not us:
+        raise DataError(f"Le graphe « {path.name} » ne contient aucune arête.")
+    u_id = np.asarray(us, dtype=np.int64)
+    v_id = np.asarray(vs, dtype=np.int64)
+    seg_len = np.asarray(lengths, dtype=float)
+    missing = np.isnan(seg_len)
+    if missing.any():
+        pu, pv = np.searchsorted(node_id, u_id[missing]), np.searchsorted(node_id, v_id[missing])
+        seg_len[missing] = _haversine(lon[pu], lat[pu], lon[pv], lat[pv])
+    tags = pd.DataFrame.from_records(rows, columns=list(TAG_KEYS))
+    return _Ways.from_segments(
+        tags,
+        np.asarray(owner, dtype=np.int64),
+        len(us),
+        np.arange(len(us), dtype=np.int64),
+        u_id,
+        v_id,
+        seg_len,
+        node_id,
+        lon,
+        lat,
+        "graphml",
+    )
+
+
+def _ways_from_osmnx(graph) -> _Ways:
+    """Segments of a graph downloaded by OSMnx with ``settings.all_oneway = True``.
+
+    With that setting every way is added once, in its node order (reversed by OSMnx when
+    ``oneway`` is ``-1``/``reverse``, which is undone here), with its original tags: the result
+    matches what :func:`_read_osm_file` makes of the same OSM data.
+    """
+    node_id, lon, lat = _graph_node_arrays(graph)
+    row_of: dict[int, int] = {}
+    rows: list[dict] = []
+    seg_way: list[int] = []
+    us: list[int] = []
+    vs: list[int] = []
+    for u, v, data in graph.edges(data=True):
+        osmid = data.get("osmid")
+        row = row_of.get(osmid)
+        if row is None:
+            row = row_of[osmid] = len(rows)
+            rows.append({k: _tag_value(data[k]) for k in TAG_KEYS if data.get(k) is not None})
+        if data.get("oneway") in _REVERSED_ONEWAY:
+            u, v = v, u
+        seg_way.append(row)
+        us.append(u)
+        vs.append(v)
+    tags = pd.DataFrame.from_records(rows, columns=list(TAG_KEYS))
+    return _Ways.from_segments(
+        tags,
+        None,
+        len(rows),
+        np.asarray(seg_way, dtype=np.int64),
+        np.asarray(us, dtype=np.int64),
+        np.asarray(vs, dtype=np.int64),
+        None,
+        node_id,
+        lon,
+        lat,
+        "overpass",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# From ways to one mode's RoadNetwork
+# --------------------------------------------------------------------------------------------
+
+
+def _way_access(ways: _Ways, mode: str, rules: NetworkRules):
+    acc = evaluate_ways(ways.tags, mode, rules)
+    if ways.row_owner is None:
+        return acc.forward, acc.backward, acc.forward_kmh, acc.backward_kmh
+    owner = ways.row_owner
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    out_f = np.zeros(ways.n_ways, dtype=bool)
+    out_b = np.zeros(ways.n_ways, dtype=bool)
+    kf = np.full(ways.n_ways, np.nan)
+    kb = np.full(ways.n_ways, np.nan)
+    idx = owner[starts]
+    out_f[idx] = np.logical_and.reduceat(acc.forward, starts)
+    out_b[idx] = np.logical_and.reduceat(acc.backward, starts)
+    kf[idx] = np.minimum.reduceat(acc.forward_kmh, starts)
+    kb[idx] = np.minimum.reduceat(acc.backward_kmh, starts)
+    return out_f, out_b, kf, kb
+
+
+def _build_network(
+    ways: _Ways, mode: str, rules: NetworkRules, clip: BaseGeometry | None, source: str, meta: dict
+) -> RoadNetwork:
+    fwd_way, bwd_way, kmh_f, kmh_b = _way_access(ways, mode, rules)
+    keep = np.ones(len(ways.seg_way), dtype=bool) if clip is None else ways.clip_mask(clip)
+    f = keep & fwd_way[ways.seg_way]
+    b = keep & bwd_way[ways.seg_way]
+    tail = np.concatenate([ways.seg_u[f], ways.seg_v[b]])
+    head = np.concatenate([ways.seg_v[f], ways.seg_u[b]])
+    length = np.concatenate([ways.seg_len[f], ways.seg_len[b]])
+    kmh = np.concatenate([kmh_f[ways.seg_way[f]], kmh_b[ways.seg_way[b]]])
+    time_s = np.maximum(length / (kmh / 3.6), MIN_EDGE_TIME_S)
+    if len(tail) == 0:
+        raise DataError(
+            f"Aucune voie utilisable {MODES[mode].label} dans {source} "
+            "(après application des règles d'accès et du découpage au territoire)."
+        )
+    # drop exact duplicates (a segment listed twice, e.g. both directions of a GraphML edge)
+    order = np.lexsort((time_s, length, head, tail))
+    tail, head, length, time_s = tail[order], head[order], length[order], time_s[order]
+    dup = np.zeros(len(tail), dtype=bool)
+    dup[1:] = (
+        (tail[1:] == tail[:-1])
+        & (head[1:] == head[:-1])
+        & (length[1:] == length[:-1])
+        & (time_s[1:] == time_s[:-1])
+    )
+    tail, head, length, time_s = tail[~dup], head[~dup], length[~dup], time_s[~dup]
+    used, inverse = np.unique(np.concatenate([tail, head]), return_inverse=True)
+    x, y = _TO_L93.transform(ways.lon[used], ways.lat[used])
+    meta = {
+        **meta,
+        "mode": mode,
+        "rules_version": RULES_VERSION,
+        "rules": rules.as_dict(),
+        "format": ways.fmt,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "from_cache": False,
+    }
+    return RoadNetwork(
+        mode=mode,
+        node_id=ways.node_id[used].astype(np.int64),
+        x=np.asarray(x, dtype=float),
+        y=np.asarray(y, dtype=float),
+        tail=inverse[: len(tail)].astype(np.int64),
+        head=inverse[len(tail) :].astype(np.int64),
+        length_m=length.astype(float),
+        time_s=time_s.astype(float),
+        source=source,
+        meta=meta,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cache
+# --------------------------------------------------------------------------------------------
+
+
+def _cache_key(
+    source_id: str,
+    mode: str,
+    rules: NetworkRules,
+    clip: BaseGeometry | None,
+    margin_m: float | None,
+) -> str:
+    payload = {
+        "cache_format": _CACHE_FORMAT,
+        "source": source_id,
+        "mode": mode,
+        "rules_version": RULES_VERSION,
+        "rules": rules.as_dict(),
+        "clip": None if clip is None else shapely.to_wkb(clip, hex=True),
+        "margin_m": margin_m,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_files(folder: Path, mode: str, key: str) -> tuple[Path, Path]:
+    stem = f"{mode}-{key[:40]}"
+    return folder / f"{stem}.npz", folder / f"{stem}.json"
+
+
+def _write_cache(net: RoadNetwork, folder: Path, key: str) -> None:
+    npz, meta_file = _cache_files(folder, net.mode, key)
+    with _cache.atomic_path(npz) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{name: getattr(net, name) for name in _NETWORK_ARRAYS})
+        digest = _cache.file_digest(tmp)
+    record = {
+        "key": key,
+        "npz_sha256": digest,
+        "mode": net.mode,
+        "source": net.source,
+        "meta": net.meta,
+    }
+    with _cache.atomic_path(meta_file) as tmp:
+        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _read_cache(folder: Path, mode: str, key: str) -> RoadNetwork | None:
+    """The cached network, or ``None`` (with a French warning if a cache file is unusable)."""
+    npz, meta_file = _cache_files(folder, mode, key)
+    if not npz.exists() and not meta_file.exists():
+        return None
+    try:
+        record = json.loads(meta_file.read_text(encoding="utf-8"))
+        if record.get("key") != key or record.get("mode") != mode:
+            raise ValueError("clé du cache différente")
+        if _cache.file_digest(npz) != record.get("npz_sha256"):
+            raise ValueError("empreinte du fichier .npz différente (fichier modifié ou tronqué)")
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {name: np.array(data[name]) for name in _NETWORK_ARRAYS}
+        _validate_arrays(arrays)
+    except Exception as exc:  # noqa: BLE001 - any failure means "rebuild"
+        warnings.warn(
+            f"Cache du réseau {mode} illisible ({npz.name} : {exc}) ; le réseau est reconstruit.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    meta = dict(record.get("meta") or {})
+    meta["from_cache"] = True
+    meta["cache_file"] = str(npz)
+    return RoadNetwork(mode=mode, source=record.get("source", ""), meta=meta, **arrays)
+
+
+def _validate_arrays(a: dict[str, np.ndarray]) -> None:
+    n = len(a["node_id"])
+    m = len(a["tail"])
+    if any(a[k].ndim != 1 for k in _NETWORK_ARRAYS):
+        raise ValueError("tableaux de dimension inattendue")
+    if len(a["x"]) != n or len(a["y"]) != n:
+        raise ValueError("nombre de coordonnées incohérent")
+    if any(len(a[k]) != m for k in ("head", "length_m", "time_s")):
+        raise ValueError("nombre d'arêtes incohérent")
+    if m == 0 or n == 0:
+        raise ValueError("réseau vide")
+    for k in ("tail", "head"):
+        if a[k].dtype.kind not in "iu" or a[k].min() < 0 or a[k].max() >= n:
+            raise ValueError("indices de nœuds hors limites")
+    if not (np.isfinite(a["time_s"]).all() and (a["time_s"] > 0).all()):
+        raise ValueError("temps de parcours non positifs")
+    if not (np.isfinite(a["length_m"]).all() and (a["length_m"] >= 0).all()):
+        raise ValueError("longueurs invalides")
+
+
+# --------------------------------------------------------------------------------------------
+# Public API: files
+# --------------------------------------------------------------------------------------------
+
+
+def load_networks(
+    source: str | Path,
+    modes: str | Iterable[str] = tuple(MODES),
+    *,
+    polygon=None,
+    margin_m: float | None = None,
+    rules: NetworkRules | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, RoadNetwork]:
+    """Build the road network of several modes from one OSM file, parsed once.
+
+    Parameters
+    ----------
+    source : str or path
+        ``.osm.pbf``/``.pbf`` extract, OSM XML (``.osm``, ``.osm.gz``, ``.osm.bz2``) or OSMnx
+        ``.graphml`` (see ``docs/reseau.md`` for what a GraphML file cannot tell).
+    modes : str or iterable of str
+        Mode codes (``marche``, ``velo``, ``voiture``; English aliases accepted). Default: all.
+    polygon : shapely (Multi)Polygon or GeoDataFrame, optional
+        Territory in WGS84 (a GeoDataFrame is reprojected and merged). The network is clipped
+        to it, buffered by ``margin_m``. Default: the whole file.
+    margin_m : float, optional
+        Margin around ``polygon`` in metres; default :data:`DEFAULT_MARGIN_M` per mode.
+    rules : NetworkRules, optional
+        Speed parameters (default ``NetworkRules()``).
+    cache : bool
+        Read and write the network cache (default True).
+    cache_dir : path, optional
+        Cache root (default: see :func:`zonesblanches.geodata.cache.cache_dir`); networks go
+        to its ``reseaux`` sub-folder.
+    progress : bool
+        Show progress bars (only on a terminal).
+
+    Returns
+    -------
+    dict of str to RoadNetwork
+        One network per requested mode, in the order asked.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable or empty file, or no usable way for a mode.
+    ParameterError
+        Unknown format, mode or invalid polygon/margin.
+    """
+    path = Path(source)
+    fmt = _source_format(path)
+    if not path.is_file():
+        raise DataError(f"Fichier OSM introuvable : « {path} ».")
+    modes = _modes(modes)
+    rules = rules or NetworkRules()
+    margins = _margins(modes, margin_m)
+    territory = None if polygon is None else _as_polygon(polygon)
+    clips = {m: None if territory is None else _clip_polygon(territory, margins[m]) for m in modes}
+    src = f"OpenStreetMap ({OSM_ATTRIBUTION}), fichier {path.name}"
+    meta = {"source_file": path.name}
+    if territory is not None:
+        meta["polygon_bounds"] = list(territory.bounds)
+
+    results: dict[str, RoadNetwork] = {}
+    keys: dict[str, str] = {}
+    folder = None
+    if cache:
+        folder = _cache.cache_dir("reseaux", base=cache_dir)
+        digest = _cache.file_digest(path)
+        meta["source_sha256"] = digest
+        for m in modes:
+            keys[m] = _cache_key(
+                "file:" + digest, m, rules, clips[m], None if territory is None else margins[m]
+            )
+            hit = _read_cache(folder, m, keys[m])
+            if hit is not None:
+                hit.source = src  # same content, maybe under another file name
+                hit.meta["source_file"] = path.name
+                results[m] = hit
+    missing = [m for m in modes if m not in results]
+    if missing:
+        ways = (
+            _read_graphml(path, progress)
+            if fmt == "graphml"
+            else _read_osm_file(path, fmt, progress)
+        )
+        for m in _progress(
+            progress, iterable=missing, desc="Construction des réseaux", unit=" mode"
+        ):
+            extra = {"margin_m": margins[m] if territory is not None else None}
+            if fmt == "graphml":
+                extra["limitations"] = GRAPHML_LIMITS
+            net = _build_network(ways, m, rules, clips[m], src, {**meta, **extra})
+            if cache:
+                _write_cache(net, folder, keys[m])
+            results[m] = net
+    return {m: results[m] for m in modes}
+
+
+def load_network(
+    source: str | Path,
+    mode: str,
+    *,
+    polygon=None,
+    margin_m: float | None = None,
+    rules: NetworkRules | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> RoadNetwork:
+    """Build the road network of one mode from an OSM file (see :func:`load_networks`)."""
+    return load_networks(
+        source,
+        [mode],
+        polygon=polygon,
+        margin_m=margin_m,
+        rules=rules,
+        cache=cache,
+        cache_dir=cache_dir,
+        progress=progress,
+    )[mode_code(mode)]
+
+
+# --------------------------------------------------------------------------------------------
+# Public API: download
+# --------------------------------------------------------------------------------------------
+
+
+def _offline_message(url: str) -> str:
+    return (
+        f"Impossible de joindre le service Overpass d'OpenStreetMap ({url}) : pas de connexion "
+        "Internet, ou service indisponible. Le réseau routier ne peut pas être téléchargé. "
+        "Sans connexion, utilisez un extrait OpenStreetMap déjà téléchargé (fichier .osm.pbf, "
+        "par exemple sur https://download.geofabrik.de/europe/france.html) ou gardez le calcul "
+        "à vol d'oiseau."
+    )
+
+
+def check_overpass(overpass_url: str | None = None, *, timeout: float = 10.0) -> None:
+    """Check that the Overpass API answers; raise a French error otherwise.
+
+    Parameters
+    ----------
+    overpass_url : str, optional
+        Base URL (default: ``osmnx.settings.overpass_url``, ``https://overpass-api.de/api``).
+        The check asks for ``{overpass_url}/status``; any HTTP answer counts as reachable.
+    timeout : float
+        Seconds to wait.
+
+    Raises
+    ------
+    NetworkUnavailableError
+        No connection, DNS failure, refused connection or timeout.
+    """
+    import osmnx as ox
+    import requests
+
+    url = (overpass_url or ox.settings.overpass_url).rstrip("/")
+    try:
+        requests.get(
+            url + "/status", timeout=timeout, headers={"User-Agent": ox.settings.http_user_agent}
+        )
+    except requests.RequestException as exc:
+        raise NetworkUnavailableError(_offline_message(url)) from exc
+
+
+@contextmanager
+def _osmnx_settings(url: str, timeout: float) -> Iterator[None]:
+    import osmnx as ox
+
+    names = (
+        "overpass_url",
+        "useful_tags_way",
+        "all_oneway",
+        "use_cache",
+        "requests_timeout",
+        "log_console",
+    )
+    saved = {n: getattr(ox.settings, n) for n in names}
+    ox.settings.overpass_url = url
+    ox.settings.useful_tags_way = list(TAG_KEYS)
+    ox.settings.all_oneway = True  # keeps every way once, in node order, with its oneway tag
+    ox.settings.use_cache = False  # the built network is cached instead
+    ox.settings.requests_timeout = timeout
+    ox.settings.log_console = False
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            setattr(ox.settings, n, v)
+
+
+def download_networks(
+    polygon,
+    modes: str | Iterable[str] = tuple(MODES),
+    *,
+    margin_m: float | None = None,
+    rules: NetworkRules | None = None,
+    overpass_url: str | None = None,
+    timeout: float = 180.0,
+    max_area_km2: float = MAX_DOWNLOAD_AREA_KM2,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, RoadNetwork]:
+    """Download the ways of a territory from Overpass (one query) and build each mode's network.
+
+    Parameters
+    ----------
+    polygon : shapely (Multi)Polygon or GeoDataFrame
+        Territory in WGS84, at most ``max_area_km2`` (an EPCI).
+    modes : str or iterable of str
+        Mode codes; default all three.
+    margin_m : float, optional
+        Margin around the territory in metres; default :data:`DEFAULT_MARGIN_M` per mode.
+        The query covers the largest margin; each mode is then clipped to its own.
+    rules : NetworkRules, optional
+        Speed parameters.
+    overpass_url : str, optional
+        Overpass API base URL (default: OSMnx's, ``https://overpass-api.de/api``).
+    timeout : float
+        HTTP and Overpass timeout in seconds.
+    max_area_km2 : float
+        Size guard (default :data:`MAX_DOWNLOAD_AREA_KM2`).
+    cache, cache_dir, progress
+        As in :func:`load_networks`. The cache key is the query (polygon, filter, server): the
+        cached network is reused until the cache is cleared or ``cache=False`` is passed.
+
+    Returns
+    -------
+    dict of str to RoadNetwork
+
+    Raises
+    ------
+    ParameterError
+        Territory too large (the message points to PBF extracts) or invalid.
+    NetworkUnavailableError
+        Overpass cannot be reached or answers with an error.
+    DataError
+        No way in the territory.
+    """
+    import osmnx as ox
+    import requests
+
+    modes = _modes(modes)
+    rules = rules or NetworkRules()
+    territory = _as_polygon(polygon)
+    area = _area_km2(territory)
+    if area > max_area_km2:
+        raise ParameterError(
+            f"Le territoire couvre {_km2(area)} km², au-delà de la limite de "
+            f"{_km2(max_area_km2)} km² d'un téléchargement Overpass (taille d'un EPCI). Pour un "
+            "département ou la région, téléchargez un extrait OpenStreetMap .osm.pbf sur "
+            "Geofabrik (https://download.geofabrik.de/europe/france/nord-pas-de-calais.html, "
+            "picardie.html) et chargez-le comme fichier (option --osm)."
+        )
+    margins = _margins(modes, margin_m)
+    widest = max(margins.values())
+    query_polygon = _clip_polygon(territory, widest)
+    url = (overpass_url or ox.settings.overpass_url).rstrip("/")
+    query_id = hashlib.sha256(
+        json.dumps(
+            {
+                "overpass": url,
+                "filter": OVERPASS_FILTER,
+                "polygon": shapely.to_wkb(query_polygon, hex=True),
+            }
+        ).encode()
+    ).hexdigest()
+    clips = {m: _clip_polygon(territory, margins[m]) for m in modes}
+    meta = {
+        "overpass_url": url,
+        "overpass_query_sha256": query_id,
+        "polygon_bounds": list(territory.bounds),
+    }
+
+    results: dict[str, RoadNetwork] = {}
+    keys: dict[str, str] = {}
+    folder = None
+    if cache:
+        folder = _cache.cache_dir("reseaux", base=cache_dir)
+        for m in modes:
+            keys[m] = _cache_key("overpass:" + query_id, m, rules, clips[m], margins[m])
+            hit = _read_cache(folder, m, keys[m])
+            if hit is not None:
+                results[m] = hit
+    missing = [m for m in modes if m not in results]
+    if not missing:
+        return {m: results[m] for m in modes}
+
+    check_overpass(url, timeout=min(timeout, 15.0))
+    with _progress(
+        progress, desc="Téléchargement OpenStreetMap (Overpass)", total=1, unit=" requête"
+    ) as bar:
+        try:
+            with _osmnx_settings(url, timeout):
+                graph = ox.graph_from_polygon(
+                    query_polygon,
+                    network_type="all",
+                    simplify=False,
+                    retain_all=True,
+                    truncate_by_edge=True,
+                    custom_filter=OVERPASS_FILTER,
+                )
+        except requests.RequestException as exc:
+            raise NetworkUnavailableError(_offline_message(url)) from exc
+        except ox._errors.ResponseStatusCodeError as exc:
+            raise NetworkUnavailableError(
+                f"Le service Overpass ({url}) a répondu par une erreur : {exc}. Réessayez plus "
+                "tard, ou utilisez un extrait OpenStreetMap .osm.pbf."
+            ) from exc
+        except (ox._errors.InsufficientResponseError, ValueError) as exc:
+            raise DataError(
+                "Overpass n'a renvoyé aucune voie pour ce territoire (territoire vide, ou "
+                f"requête interrompue par le serveur) : {exc}"
+            ) from exc
+        bar.update(1)
+    ways = _ways_from_osmnx(graph)
+    day = dt.date.today().isoformat()
+    src = f"OpenStreetMap ({OSM_ATTRIBUTION}), téléchargé via Overpass le {day}"
+    for m in _progress(progress, iterable=missing, desc="Construction des réseaux", unit=" mode"):
+        clip = None if margins[m] == widest else clips[m]
+        net = _build_network(ways, m, rules, clip, src, {**meta, "margin_m": margins[m]})
+        if cache:
+            _write_cache(net, folder, keys[m])
+        results[m] = net
+    return {m: results[m] for m in modes}
+
+
+def download_network(
+    polygon,
+    mode: str,
+    *,
+    margin_m: float | None = None,
+    rules: NetworkRules | None = None,
+    overpass_url: str | None = None,
+    timeout: float = 180.0,
+    max_area_km2: float = MAX_DOWNLOAD_AREA_KM2,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> RoadNetwork:
+    """Download one mode's network for a territory (see :func:`download_networks`)."""
+    return download_networks(
+        polygon,
+        [mode],
+        margin_m=margin_m,
+        rules=rules,
+        overpass_url=overpass_url,
+        timeout=timeout,
+        max_area_km2=max_area_km2,
+        cache=cache,
+        cache_dir=cache_dir,
+        progress=progress,
+    )[mode_code(mode)]
