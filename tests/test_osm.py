@@ -376,6 +376,20 @@ def test_xml_gz_bz2_and_pbf_of_monaco_agree(tmp_path):
             assert_same_network(nets[mode], ref[mode])
 
 
+def test_ways_with_missing_nodes_keep_their_complete_segments(tmp_path):
+    # an extract cut without complete ways: some nodes of the ways are not in the file
+    cut = tmp_path / "monaco-incomplet.osm"
+    with osmium.SimpleWriter(str(cut)) as writer:
+        for obj in osmium.FileProcessor(str(MONACO), osmium.osm.NODE | osmium.osm.WAY):
+            if not (obj.is_node() and obj.id % 7 == 0):
+                writer.add(obj)
+    net = load_network(cut, "marche", cache=False, progress=False)
+    full = load_network(MONACO, "marche", cache=False, progress=False)
+    assert 0 < net.n_edges < full.n_edges
+    assert not (net.node_id % 7 == 0).any()
+    assert edge_set(net) <= edge_set(full)
+
+
 def test_load_network_single_mode_and_alias():
     net = load_network(MONACO, "walk", cache=False, progress=False)
     assert net.mode == "marche"

@@ -34,6 +34,7 @@ import hashlib
 import json
 import sys
 import warnings
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -286,9 +287,13 @@ def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
     import osmium
 
     keyset = frozenset(TAG_KEYS)
+    # Ways sharing the same relevant tags share one row of the tag table: far fewer rows to
+    # keep and to evaluate (a region has about a million ways but only thousands of combos).
+    combo_row: dict[tuple, int] = {}
     tag_rows: list[dict] = []
-    counts: list[int] = []
-    flat: list[tuple[int, int, int]] = []
+    way_row = array("q")
+    counts = array("q")
+    refs, xs, ys = array("q"), array("q"), array("q")
     try:
         processor = (
             osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
@@ -298,24 +303,35 @@ def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
         )
         with _progress(progress, desc="Lecture des voies OSM", unit=" voies") as bar:
             for i, way in enumerate(processor):
-                tags = {t.k: t.v for t in way.tags if t.k in keyset}
-                if tags.get("highway") not in HIGHWAY_TABLE or tags.get("area") == "yes":
-                    continue
-                nodes = [(n.ref, n.x, n.y) for n in way.nodes]
-                tag_rows.append(tags)
-                counts.append(len(nodes))
-                flat.extend(nodes)
+                combo = tuple((t.k, t.v) for t in way.tags if t.k in keyset)
+                row = combo_row.get(combo)
+                if row is None:
+                    tags = dict(combo)
+                    usable = tags.get("highway") in HIGHWAY_TABLE and tags.get("area") != "yes"
+                    row = combo_row[combo] = len(tag_rows) if usable else -1
+                    if usable:
+                        tag_rows.append(tags)
+                if row >= 0:
+                    n = 0
+                    for node in way.nodes:
+                        refs.append(node.ref)
+                        xs.append(node.x)
+                        ys.append(node.y)
+                        n += 1
+                    way_row.append(row)
+                    counts.append(n)
                 if (i + 1) % 10_000 == 0:
                     bar.update(10_000)
     except RuntimeError as exc:
         raise DataError(f"Impossible de lire le fichier OSM « {path.name} » : {exc}") from exc
-    if not tag_rows:
+    if not counts:
         raise DataError(f"Aucune voie (highway) utilisable dans le fichier « {path.name} ».")
 
-    arr = np.asarray(flat, dtype=np.int64).reshape(-1, 3)
-    ref, xi, yi = arr[:, 0], arr[:, 1], arr[:, 2]
-    counts_arr = np.asarray(counts, dtype=np.int64)
-    way_of = np.repeat(np.arange(len(counts_arr)), counts_arr)
+    ref = np.frombuffer(refs, dtype=np.int64)
+    xi = np.frombuffer(xs, dtype=np.int64)
+    yi = np.frombuffer(ys, dtype=np.int64)
+    counts_arr = np.frombuffer(counts, dtype=np.int64)
+    way_of = np.repeat(np.frombuffer(way_row, dtype=np.int64), counts_arr)
     is_last = np.zeros(len(ref), dtype=bool)
     is_last[np.cumsum(counts_arr) - 1] = True
     valid = (xi != _UNDEFINED_COORD) & (yi != _UNDEFINED_COORD)
