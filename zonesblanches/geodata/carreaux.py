@@ -1,0 +1,743 @@
+"""INSEE Filosofi gridded data (« données carroyées »): population and households per square.
+
+The loader reads the official files of every published vintage, in CSV or GeoPackage, 200 m or
+1 km, from the file itself or from INSEE's zip (including the 2017/2019 zips that hold a ``.7z``):
+
+============  ==================  ==================  ======================
+concept       2015                2017                2019 / 2021
+============  ==================  ==================  ======================
+200 m id      ``IdINSPIRE``       ``Idcar_200m``      ``idcar_200m``
+1 km id       ``Id_carr1km``      ``Idcar_1km``       ``idcar_1km``
+imputed flag  ``I_est_cr``        ``I_est_200``       ``i_est_200``
+commune(s)    ``Depcom``          ``lcog_geo``        ``lcog_geo``
+data          ``Ind, Men, Men_pauv, Ind_0_3…`` (any case, any order)
+============  ==================  ==================  ======================
+
+Headers are lower-cased and renamed onto the 2019/2021 names, columns are selected by name.
+
+**Geometry** is rebuilt from the cell id, which is the INSPIRE grid code
+``CRS{epsg}RES{size}mN{northing}E{easting}``: ``N``/``E`` are the *lower-left* corner in the CRS
+of the prefix (EPSG:3035, ETRS89-LAEA, in metropolitan France; 2975 in La Réunion; 5490 in
+Martinique), so the square is exact. This matters because the 2021 GeoPackage stores its squares
+in Lambert-93 although the ids are LAEA-coded. Ids without the ``CRS…RES…m`` prefix
+(``N2029800E4254200``) are read as EPSG:3035 with the resolution of the file [UNVERIFIED: such
+ids are not documented for Filosofi; accepted for tolerance]. Where a file has no id but has
+geometries, these are kept as they are.
+
+**Output**: one row per cell, CRS ``crs`` (default EPSG:4326, the CRS of the project's units
+frames; pass :data:`~zonesblanches.crs.LAMBERT93` for metres), columns ``idcar``,
+``resolution`` (metres), ``ind``, ``men``, ``men_pauv`` (when in the file), every other data
+column lower-cased (age bands ``ind_0_3``…``ind_inc``, ``log_*``, ``men_*``…), ``i_est`` (1 when
+INSEE imputed the cell's values, at the cell's resolution), ``communes_insee`` (the ``lcog_geo``
+codes, joined by ``"; "``: 2019 concatenates them without separator, 2021 quotes them with
+commas [3P, single source]; both are parsed), then ``geometry``. Counts are floats: imputed cells
+hold fractions.
+
+**Territory**: with ``mask``, a cell is kept when its *centre* lies in the mask (boundary
+included), so adjacent territories share no cell and no population is split; squares are not cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from shapely.geometry.base import BaseGeometry
+from tqdm.auto import tqdm
+
+from zonesblanches.crs import WGS84
+from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata import datagouv
+from zonesblanches.geodata.cache import cache_dir
+
+INSEE_BASE_URL = "https://www.insee.fr/fr/statistiques/fichier/"
+"""Root of INSEE's file downloads."""
+
+INSEE_ENV_VAR = "ZONESBLANCHES_INSEE_URL"
+"""Environment variable that overrides :data:`INSEE_BASE_URL` (tests, mirrors)."""
+
+FILOSOFI_ARCHIVES: dict[tuple[int, int, str], tuple[str, str]] = {
+    # (vintage, resolution in m, format) -> (path under the base URL, INSEE page)
+    (2021, 200, "csv"): (
+        "8735162/Filosofi2021_carreaux_200m_csv.zip",
+        "https://www.insee.fr/fr/statistiques/8735162",
+    ),
+    (2021, 200, "gpkg"): (
+        "8735162/Filosofi2021_carreaux_200m_gpkg.zip",
+        "https://www.insee.fr/fr/statistiques/8735162",
+    ),
+    (2021, 1000, "gpkg"): (
+        "8735171/Filosofi2021_carreaux_1km_gpkg.zip",
+        "https://www.insee.fr/fr/statistiques/8735171",
+    ),
+    (2019, 200, "gpkg"): (
+        "7655475/Filosofi2019_carreaux_200m_gpkg.zip",
+        "https://www.insee.fr/fr/statistiques/7655475",
+    ),
+    (2017, 200, "csv"): (
+        "6215138/Filosofi2017_carreaux_200m_csv.zip",
+        "https://www.insee.fr/fr/statistiques/6215138",
+    ),
+    (2015, 200, "csv"): (
+        "4176290/Filosofi2015_carreaux_200m_csv.zip",
+        "https://www.insee.fr/fr/statistiques/4176290",
+    ),
+}
+"""Known INSEE archives (URLs from the format notes; third-party confirmed, see docs)."""
+
+ID_PATTERN = re.compile(r"^(?:CRS(?P<epsg>\d+))?(?:RES(?P<res>\d+)m)?N(?P<n>\d+)E(?P<e>\d+)$")
+
+_RENAMES = {
+    "idinspire": "idcar_200m",
+    "id_carr1km": "idcar_1km",
+    "id_carr_n": "idcar_nat",
+    "i_est_cr": "i_est_200",
+    "depcom": "lcog_geo",
+    "ind_c": "ind",  # 2010 grid name [UNVERIFIED]
+}
+_TEXT_COLUMNS = {
+    "idcar_200m",
+    "idcar_1km",
+    "idcar_nat",
+    "id_car2010",
+    "lcog_geo",
+    "groupe",
+    "idcar",
+}
+_FLAG_COLUMNS = {"i_est_200", "i_est_1km", "i_pauv", "i_est"}
+AGE_BANDS = (
+    "ind_0_3",
+    "ind_4_5",
+    "ind_6_10",
+    "ind_11_17",
+    "ind_18_24",
+    "ind_25_39",
+    "ind_40_54",
+    "ind_55_64",
+    "ind_65_79",
+    "ind_80p",
+    "ind_inc",
+)
+_COMMUNE_CODE = re.compile(r"\d[\dAB]\d{3}")
+
+
+# --------------------------------------------------------------------------------------------
+# Ids
+# --------------------------------------------------------------------------------------------
+
+
+def parse_idcar(ids: pd.Series, *, default_resolution: int | None = None) -> pd.DataFrame:
+    """Decode INSPIRE cell ids into CRS, size and lower-left corner.
+
+    Parameters
+    ----------
+    ids : pandas.Series
+        Cell ids such as ``CRS3035RES200mN2029800E4254200``.
+    default_resolution : int, optional
+        Size (m) for ids without the ``RES…m`` part.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``epsg`` (int), ``resolution`` (int, metres), ``x0``, ``y0``
+        (float, lower-left corner); NaN where an id cannot be read.
+    """
+    parts = ids.astype("string").str.strip().str.extract(ID_PATTERN)
+    out = pd.DataFrame(index=ids.index)
+    out["epsg"] = pd.to_numeric(parts["epsg"], errors="coerce").fillna(3035)
+    res = pd.to_numeric(parts["res"], errors="coerce")
+    if default_resolution is not None:
+        res = res.fillna(default_resolution)
+    out["resolution"] = res
+    out["x0"] = pd.to_numeric(parts["e"], errors="coerce")
+    out["y0"] = pd.to_numeric(parts["n"], errors="coerce")
+    bad = out[["resolution", "x0", "y0"]].isna().any(axis=1)
+    out.loc[bad, ["epsg", "resolution", "x0", "y0"]] = np.nan
+    return out
+
+
+def cell_squares(decoded: pd.DataFrame, crs: str = WGS84) -> gpd.GeoSeries:
+    """Squares of decoded ids (:func:`parse_idcar`), reprojected to ``crs``.
+
+    Adjacent squares share their corner coordinates exactly before and after reprojection, so
+    unions and adjacency tests stay exact.
+    """
+    geoms = np.full(len(decoded), None, dtype=object)
+    for epsg, grp in decoded.dropna().groupby("epsg"):
+        pos = decoded.index.get_indexer(grp.index)
+        x0, y0, r = grp["x0"].to_numpy(), grp["y0"].to_numpy(), grp["resolution"].to_numpy()
+        boxes = shapely.box(x0, y0, x0 + r, y0 + r)
+        geoms[pos] = gpd.GeoSeries(boxes, crs=f"EPSG:{int(epsg)}").to_crs(crs).values
+    return gpd.GeoSeries(geoms, index=decoded.index, crs=crs)
+
+
+def parse_lcog_geo(value: object) -> str:
+    """Commune codes of an ``lcog_geo`` value, joined by ``"; "``.
+
+    ``"7737393051"`` (2019, concatenated) → ``"77373; 93051"``; ``'"2A041,2A247"'`` (2021) →
+    ``"2A041; 2A247"``; ``"75119"`` → ``"75119"`` (arrondissement codes are kept as INSEE wrote
+    them).
+    """
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return ""
+    return "; ".join(dict.fromkeys(_COMMUNE_CODE.findall(str(value).replace('"', ""))))
+
+
+# --------------------------------------------------------------------------------------------
+# Mask
+# --------------------------------------------------------------------------------------------
+
+
+def _mask_wgs84(mask: object) -> BaseGeometry | None:
+    if mask is None:
+        return None
+    if isinstance(mask, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if mask.crs is None:
+            raise ParameterError("Le masque (territoire) n'a pas de système de coordonnées.")
+        geom = shapely.union_all(mask.to_crs(WGS84).geometry.values)
+    elif isinstance(mask, BaseGeometry):
+        geom = mask
+    else:
+        raise ParameterError(
+            "Le masque doit être une géométrie shapely (en WGS84), une GeoSeries ou un "
+            f"GeoDataFrame, pas {type(mask).__name__}."
+        )
+    if geom is None or geom.is_empty:
+        raise ParameterError("Le masque (territoire) est vide.")
+    return shapely.make_valid(geom)
+
+
+class _MaskFilter:
+    """Keeps cells whose centre lies in the mask; masks are reprojected once per CRS."""
+
+    def __init__(self, mask: BaseGeometry | None):
+        self.mask = mask
+        self._by_crs: dict[str, BaseGeometry] = {}
+
+    def in_crs(self, crs: str) -> BaseGeometry | None:
+        if self.mask is None:
+            return None
+        if crs not in self._by_crs:
+            geom = gpd.GeoSeries([self.mask], crs=WGS84).to_crs(crs).iloc[0]
+            shapely.prepare(geom)
+            self._by_crs[crs] = geom
+        return self._by_crs[crs]
+
+    def keep(self, decoded: pd.DataFrame) -> np.ndarray:
+        keep = np.zeros(len(decoded), dtype=bool)
+        ok = decoded["x0"].notna().to_numpy()
+        if self.mask is None:
+            return ok
+        for epsg, grp in decoded[ok].groupby("epsg"):
+            geom = self.in_crs(f"EPSG:{int(epsg)}")
+            half = grp["resolution"].to_numpy() / 2
+            x = grp["x0"].to_numpy() + half
+            y = grp["y0"].to_numpy() + half
+            xmin, ymin, xmax, ymax = geom.bounds
+            inside = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+            inside[inside] = shapely.intersects_xy(geom, x[inside], y[inside])
+            keep[decoded.index.get_indexer(grp.index)] = inside
+        return keep
+
+
+# --------------------------------------------------------------------------------------------
+# Column normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def _rename_columns(columns: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for col in columns:
+        key = str(col).strip().strip('"').strip().lower()
+        mapping[col] = _RENAMES.get(key, key)
+    return mapping
+
+
+def _id_column(columns: Sequence[str]) -> str | None:
+    for name in ("idcar", "idcar_200m", "idcar_1km"):
+        if name in columns:
+            return name
+    return None
+
+
+def _prepare_chunk(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    frame = raw.rename(columns=_rename_columns(list(raw.columns)))
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    if "ind" not in frame.columns:
+        raise DataError(
+            f"Le fichier de carreaux « {source} » n'a pas de colonne « ind » (nombre "
+            "d'individus) : ce n'est pas un fichier Filosofi carroyé. Colonnes trouvées : "
+            + ", ".join(map(str, raw.columns[:40]))
+            + "."
+        )
+    for col in frame.columns:
+        if col in _TEXT_COLUMNS or col == "geometry":
+            continue
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            converted = pd.to_numeric(
+                frame[col].astype("string").str.strip().str.strip('"'), errors="coerce"
+            )
+            # keep a text column as text when it is not numbers at all (unknown extras)
+            if converted.notna().any() or frame[col].isna().all():
+                frame[col] = converted.astype("float64")
+        else:
+            frame[col] = frame[col].astype("float64")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------
+
+
+def _sniff_csv(path: Path) -> tuple[str, list[str]]:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        header = f.readline()
+    if not header.strip():
+        raise DataError(f"Le fichier de carreaux « {path.name} » est vide.")
+    sep = ";" if header.count(";") > header.count(",") else ","
+    columns = next(csv.reader(io.StringIO(header), delimiter=sep))
+    return sep, columns
+
+
+def _read_csv(
+    path: Path, filt: _MaskFilter, *, chunksize: int, progress: bool, resolution: int | None
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    sep, columns = _sniff_csv(path)
+    renamed = _rename_columns(columns)
+    dtype = {c: "string" for c in columns if renamed[c] in _TEXT_COLUMNS}
+    id_col = _id_column(list(renamed.values()))
+    if id_col is None:
+        raise DataError(
+            f"Le fichier « {path.name} » n'a pas d'identifiant de carreau (idcar_200m, "
+            "Idcar_200m, IdINSPIRE ou idcar_1km) : ce n'est pas un fichier Filosofi carroyé."
+        )
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=dtype,
+            chunksize=chunksize,
+            encoding="utf-8-sig",
+            encoding_errors="replace",
+            low_memory=False,
+        )
+        with tqdm(
+            desc="Lecture des carreaux",
+            unit=" carreaux",
+            unit_scale=True,
+            disable=None if progress else True,
+            file=sys.stderr,
+        ) as bar:
+            for raw in reader:
+                bar.update(len(raw))
+                frame = _prepare_chunk(raw, path.name)
+                decoded = parse_idcar(frame[id_col], default_resolution=resolution)
+                keep = filt.keep(decoded)
+                if keep.any():
+                    yield frame[keep], decoded[keep]
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"Le fichier de carreaux « {path.name} » est illisible ou abîmé ({exc})."
+        ) from exc
+
+
+def _pick_layer(path: Path, layer: str | None, resolution: int | None, territory: str) -> str:
+    layers = [str(name) for name, *_ in pyogrio.list_layers(path)]
+    if layer is not None:
+        if layer not in layers:
+            raise DataError(
+                f"La couche « {layer} » n'existe pas dans « {path.name} ». Couches : "
+                + ", ".join(layers)
+                + "."
+            )
+        return layer
+    if len(layers) == 1:
+        return layers[0]
+    token = {200: "200m", 1000: "1km"}.get(resolution or 0, "")
+    ranked = [name for name in layers if territory in name.lower() and token in name.lower()] or [
+        name for name in layers if territory in name.lower()
+    ]
+    if ranked:
+        return sorted(ranked, key=len)[0]
+    raise DataError(
+        f"Plusieurs couches dans « {path.name} » ({', '.join(layers)}) : précisez laquelle lire."
+    )
+
+
+def _read_vector(
+    path: Path, filt: _MaskFilter, *, layer: str | None, resolution: int | None, territory: str
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    try:
+        name = _pick_layer(path, layer, resolution, territory)
+        info = pyogrio.read_info(path, layer=name)
+        bbox = None
+        if filt.mask is not None and info.get("crs"):
+            bbox = tuple(filt.in_crs(info["crs"]).bounds)
+        frame = pyogrio.read_dataframe(path, layer=name, bbox=bbox)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(
+            f"Le fichier de carreaux « {path.name} » est illisible (corrompu ou pas un GeoPackage)."
+        ) from exc
+    geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
+    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    table = _prepare_chunk(table, path.name)
+    id_col = _id_column(list(table.columns))
+    if id_col is not None:
+        decoded = parse_idcar(table[id_col], default_resolution=resolution)
+    elif geometry is not None and geometry.notna().any():
+        # No id: keep the file's squares, described by their lower-left corner in the file CRS.
+        crs = geometry.crs.to_string() if geometry.crs else WGS84
+        decoded = pd.DataFrame(index=table.index)
+        b = geometry.bounds
+        decoded["epsg"] = geometry.crs.to_epsg() if geometry.crs else 4326
+        decoded["resolution"] = (b["maxx"] - b["minx"]).round()
+        decoded["x0"], decoded["y0"] = b["minx"], b["miny"]
+        table["geometry"] = geometry.values
+        table.attrs["file_crs"] = crs
+    else:
+        raise DataError(
+            f"Le fichier de carreaux « {path.name} » n'a ni identifiant de carreau ni géométrie."
+        )
+    keep = filt.keep(decoded)
+    if keep.any():
+        yield table[keep], decoded[keep]
+
+
+# --------------------------------------------------------------------------------------------
+# Archives and download
+# --------------------------------------------------------------------------------------------
+
+
+def _member_patterns(resolution: int | None, territory: str, exts: Sequence[str]) -> list[str]:
+    tokens = {200: ["200m"], 1000: ["1km", "1000m"]}.get(resolution or 0, ["200m", "1km"])
+    pats = [f"*{tok}*{territory}*.{ext}" for ext in exts for tok in tokens]
+    pats += [f"*{territory}*.{ext}" for ext in exts]
+    pats += [f"*.{ext}" for ext in exts]
+    return pats
+
+
+def _open_archive(
+    path: Path, resolution: int | None, territory: str, cache: str | os.PathLike | None
+) -> Path:
+    """Return the data file inside a zip (possibly holding a .7z) or a .7z archive."""
+    exts = ("csv", "gpkg")
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        inner = datagouv.extract_from_zip(
+            path,
+            _member_patterns(resolution, territory, exts) + ["*.7z"],
+            dest_dir=datagouv.extraction_dir(path, cache),
+            what="l'archive des carreaux",
+        )
+        if inner.suffix.lower() != ".7z":
+            return inner
+        path, suffix = inner, ".7z"
+    if suffix == ".7z":
+        try:
+            import py7zr
+        except ImportError as exc:  # pragma: no cover - py7zr is a dependency
+            raise DataError(
+                f"L'archive « {path.name} » est au format 7z : installez le paquet py7zr, ou "
+                "décompressez-la vous-même et passez le fichier CSV ou GPKG avec --carreaux."
+            ) from exc
+        dest = datagouv.extraction_dir(path, cache)
+        try:
+            with py7zr.SevenZipFile(path, mode="r") as z:
+                names = z.getnames()
+                member = datagouv.choose_member(
+                    names, _member_patterns(resolution, territory, exts)
+                )
+                if member is None:
+                    raise DataError(
+                        f"L'archive « {path.name} » ne contient pas de fichier de carreaux "
+                        f"(CSV ou GPKG). Contenu : {', '.join(names[:20])}."
+                    )
+                target = dest / member
+                if not target.is_file():
+                    z.extract(path=dest, targets=[member])
+        except py7zr.exceptions.Bad7zFile as exc:
+            raise DataError(f"L'archive « {path.name} » n'est pas un 7z lisible.") from exc
+        if not target.is_file():
+            raise DataError(f"Extraction de « {member} » depuis « {path.name} » impossible.")
+        return target
+    return path
+
+
+def filosofi_hint(vintage: int = 2021, resolution: int = 200, file_format: str = "csv") -> str:
+    """French instructions for getting the Filosofi file by hand and passing it."""
+    entry = FILOSOFI_ARCHIVES.get((vintage, resolution, file_format))
+    page = entry[1] if entry else "https://www.insee.fr/fr/statistiques/8735162"
+    name = PurePosixPath(entry[0]).name if entry else "Filosofi2021_carreaux_200m_csv.zip"
+    size = "200 m" if resolution == 200 else "1 km"
+    return (
+        f"Téléchargez à la main l'archive « {name} » (INSEE, Filosofi {vintage}, carreaux de "
+        f"{size}) depuis {page}, puis passez-la avec --carreaux FICHIER (l'archive zip, ou le "
+        "fichier CSV ou GPKG qu'elle contient). Sans carroyage, la population des communes est "
+        "utilisée."
+    )
+
+
+def filosofi_url(
+    vintage: int = 2021,
+    resolution: int = 200,
+    file_format: str = "csv",
+    *,
+    base_url: str | None = None,
+) -> str:
+    """URL of INSEE's archive for a vintage, resolution and format.
+
+    The base is ``base_url``, else ``$ZONESBLANCHES_INSEE_URL``, else :data:`INSEE_BASE_URL`.
+
+    Raises
+    ------
+    ParameterError
+        Combination not published (or not known to this toolkit).
+    """
+    key = (int(vintage), int(resolution), str(file_format).lower())
+    if key not in FILOSOFI_ARCHIVES:
+        known = ", ".join(f"{v} {r} m {f}" for v, r, f in sorted(FILOSOFI_ARCHIVES))
+        raise ParameterError(
+            f"Pas d'archive INSEE connue pour Filosofi {vintage}, carreaux de {resolution} m, "
+            f"format {file_format}. Combinaisons connues : {known}."
+        )
+    base = base_url or os.environ.get(INSEE_ENV_VAR) or INSEE_BASE_URL
+    return base.rstrip("/") + "/" + FILOSOFI_ARCHIVES[key][0]
+
+
+def download_carreaux(
+    vintage: int = 2021,
+    resolution: int = 200,
+    file_format: str = "csv",
+    *,
+    base_url: str | None = None,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Download (or re-use from the cache) INSEE's Filosofi archive; return the zip's path.
+
+    The 200 m archives weigh hundreds of megabytes; they are downloaded once into
+    ``telechargements/insee/`` of the cache.
+
+    Raises
+    ------
+    NetworkUnavailableError
+        Offline or refused, with the French instructions of :func:`filosofi_hint`.
+    """
+    url = filosofi_url(vintage, resolution, file_format, base_url=base_url)
+    hint = filosofi_hint(vintage, resolution, file_format)
+    dest = cache_dir("telechargements", base=cache) / "insee" / PurePosixPath(url).name
+    if not force and dest.is_file() and datagouv._check_file(dest, None, None) is None:
+        return dest
+    return datagouv.download(
+        url,
+        dest,
+        progress=progress,
+        label=f"Téléchargement de {dest.name} (INSEE)",
+        what=f"l'archive INSEE « {dest.name} »",
+        hint=hint,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Public loader
+# --------------------------------------------------------------------------------------------
+
+
+def _assemble(
+    pieces: list[tuple[pd.DataFrame, pd.DataFrame]], crs: str, source: str
+) -> gpd.GeoDataFrame:
+    table = pd.concat([p[0] for p in pieces], ignore_index=True)
+    decoded = pd.concat([p[1] for p in pieces], ignore_index=True)
+    id_col = _id_column(list(table.columns))
+    out = pd.DataFrame(index=table.index)
+    out["idcar"] = table[id_col].astype("string").str.strip() if id_col else pd.NA
+    out["resolution"] = decoded["resolution"].astype("int64")
+    data_cols = [
+        c
+        for c in table.columns
+        if c not in _TEXT_COLUMNS and c != "geometry" and pd.api.types.is_numeric_dtype(table[c])
+    ]
+    first = [c for c in ("ind", "men", "men_pauv") if c in data_cols]
+    ages = [c for c in AGE_BANDS if c in data_cols]
+    rest = [c for c in data_cols if c not in first and c not in ages and c not in _FLAG_COLUMNS]
+    flags = [c for c in data_cols if c in _FLAG_COLUMNS]
+    for col in first + ages + rest:
+        out[col] = table[col].astype("float64")
+    if "idcar_1km" in table.columns and id_col != "idcar_1km":
+        out["idcar_1km"] = table["idcar_1km"].astype("string")
+    if "idcar_nat" in table.columns:
+        out["idcar_nat"] = table["idcar_nat"].astype("string")
+    for col in flags:
+        out[col] = table[col]
+    own_flag = "i_est_1km" if id_col == "idcar_1km" else "i_est_200"
+    if own_flag in table.columns:
+        out["i_est"] = table[own_flag].fillna(0).astype("int64")
+    out["communes_insee"] = (
+        [parse_lcog_geo(v) for v in table["lcog_geo"]] if "lcog_geo" in table.columns else ""
+    )
+    if "geometry" in table.columns and id_col is None:
+        geometry = gpd.GeoSeries(table["geometry"].values, crs=table.attrs.get("file_crs"))
+        geometry = geometry.to_crs(crs)
+    else:
+        geometry = cell_squares(decoded, crs)
+    return gpd.GeoDataFrame(out, geometry=geometry.values, crs=crs)
+
+
+def aggregate_carreaux(cells: gpd.GeoDataFrame, resolution: int = 1000) -> gpd.GeoDataFrame:
+    """Sum 200 m cells into coarser cells (1 km by default) using their ``idcar_1km``.
+
+    Counts are summed (imputed fractions included); ``i_est`` of the result is the file's
+    ``i_est_1km`` when present, else 1 if any summed cell was imputed. Sums of imputed 200 m
+    cells can differ slightly from INSEE's own 1 km file (2021), whose imputation is done at
+    1 km; prefer that file when it exists.
+
+    Raises
+    ------
+    ParameterError
+        No ``idcar_1km`` column, or a resolution other than 1000.
+    """
+    if int(resolution) != 1000:
+        raise ParameterError("Seule l'agrégation en carreaux de 1 km est possible.")
+    if "idcar_1km" not in cells.columns:
+        raise ParameterError(
+            "Agrégation en 1 km impossible : le fichier n'a pas de colonne idcar_1km."
+        )
+    flags = [c for c in cells.columns if c in _FLAG_COLUMNS]
+    counts = [
+        c
+        for c in cells.columns
+        if c not in flags and c not in ("resolution", "geometry") and cells[c].dtype.kind == "f"
+    ]
+    frame = pd.DataFrame(cells.drop(columns="geometry"))
+    grouped = frame.groupby("idcar_1km", sort=True)
+    out = grouped[counts].sum()
+    if "i_est_1km" in frame.columns:
+        out["i_est"] = grouped["i_est_1km"].max().fillna(0).astype("int64")
+    elif "i_est" in frame.columns:
+        out["i_est"] = grouped["i_est"].max().astype("int64")
+    out["communes_insee"] = grouped["communes_insee"].agg(
+        lambda s: "; ".join(sorted({c for v in s for c in str(v).split("; ") if c}))
+    )
+    out = out.reset_index().rename(columns={"idcar_1km": "idcar"})
+    decoded = parse_idcar(out["idcar"])
+    out.insert(1, "resolution", decoded["resolution"].astype("int64"))
+    return gpd.GeoDataFrame(out, geometry=cell_squares(decoded, cells.crs).values, crs=cells.crs)
+
+
+def load_carreaux(
+    path: str | os.PathLike | None = None,
+    *,
+    mask: BaseGeometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+    download: bool = False,
+    vintage: int = 2021,
+    resolution: int | None = None,
+    file_format: str = "csv",
+    territory: str = "met",
+    layer: str | None = None,
+    crs: str = WGS84,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    chunksize: int = 250_000,
+) -> gpd.GeoDataFrame:
+    """Load INSEE Filosofi cells (200 m or 1 km), clipped to a territory.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        CSV or GeoPackage file, or INSEE's zip (a ``.7z`` inside is handled). When omitted,
+        ``download`` must be true.
+    mask : shapely geometry (WGS84), GeoSeries or GeoDataFrame, optional
+        Territory; cells whose centre lies in it are kept. Strongly advised: the national file
+        has 2.3 million cells.
+    download : bool
+        Without ``path``, download INSEE's archive (``vintage``, ``resolution`` or 200 m,
+        ``file_format``) into the cache.
+    vintage : int
+        Income year of the file to download (2015, 2017, 2019, 2021).
+    resolution : int, optional
+        200 or 1000 (metres). ``None`` keeps the file's own. ``1000`` on a 200 m file sums the
+        cells into 1 km squares (:func:`aggregate_carreaux`).
+    file_format : {"csv", "gpkg"}
+        Format to download.
+    territory : str
+        Part of the member or layer name to pick in a multi-territory archive or GeoPackage:
+        ``"met"`` (metropolitan France), ``"mart"``, ``"reun"``.
+    layer : str, optional
+        GeoPackage layer (default: the one matching ``resolution`` and ``territory``).
+    crs : str
+        Output CRS (default EPSG:4326).
+    cache : path-like, optional
+        Cache root (downloads and extracted archives).
+    progress : bool
+        Show progress bars.
+    chunksize : int
+        Rows read at a time from a CSV.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        See the module docstring; sorted as in the file.
+
+    Raises
+    ------
+    DataError
+        Missing, corrupt or non-Filosofi file, or no cell in the territory.
+    NetworkUnavailableError
+        ``download=True`` while offline (message says where to get the file and to pass
+        ``--carreaux FICHIER``).
+    ParameterError
+        Invalid ``mask``, ``resolution`` or download combination.
+    """
+    if resolution is not None and int(resolution) not in (200, 1000):
+        raise ParameterError("La taille des carreaux doit être 200 ou 1000 mètres.")
+    if path is None:
+        if not download:
+            raise DataError(
+                "Aucun fichier de carreaux fourni. "
+                + filosofi_hint(vintage, resolution or 200, file_format)
+            )
+        path = download_carreaux(
+            vintage, resolution or 200, file_format, cache=cache, progress=progress
+        )
+    path = Path(path)
+    if not path.exists():
+        raise DataError(
+            f"Fichier de carreaux introuvable : « {path} ». "
+            + filosofi_hint(vintage, resolution or 200, file_format)
+        )
+    data = _open_archive(path, resolution, territory.lower(), cache)
+    if data.stat().st_size == 0:
+        raise DataError(f"Le fichier de carreaux « {data.name} » est vide.")
+    filt = _MaskFilter(_mask_wgs84(mask))
+    if data.suffix.lower() in (".csv", ".txt"):
+        # Only for ids without the RES part [UNVERIFIED]: the size the file name says.
+        default = 1000 if "1km" in data.name.lower() else 200
+        pieces = list(
+            _read_csv(data, filt, chunksize=chunksize, progress=progress, resolution=default)
+        )
+    else:
+        pieces = list(
+            _read_vector(data, filt, layer=layer, resolution=None, territory=territory.lower())
+        )
+    if not pieces:
+        where = "dans le territoire demandé" if mask is not None else "lisible"
+        raise DataError(
+            f"Aucun carreau {where} dans « {data.name} » (fichier d'une autre région, ou "
+            "identifiants de carreaux illisibles ?)."
+        )
+    cells = _assemble(pieces, crs, data.name)
+    if resolution == 1000 and (cells["resolution"] == 200).all():
+        cells = aggregate_carreaux(cells, 1000)
+    return cells
