@@ -1,0 +1,290 @@
+"""Zones blanches as places: uncovered units dissolved into contiguous zones.
+
+A *unit* is a polygon carrying people: a Filosofi grid cell, or a commune outline. Uncovered
+units that touch each other (sharing an edge **or a corner**, "queen" contiguity, within a
+tolerance of ``tolerance`` metres to absorb the slivers of simplified commune outlines) form one
+zone. Each zone gets its population (and poor households when known), the QPV and communes it
+meets, and the time to the nearest service from inside it, so that a funding file can say "this
+zone of 3 400 inhabitants, over Anzin and Valenciennes, is 35 minutes' walk from any atelier
+vélo".
+
+The analysis never draws: :mod:`zonesblanches.maps` renders the result.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from zonesblanches.crs import LAMBERT93
+from zonesblanches.errors import ParameterError
+
+SEP = "; "
+"""Separator of multi-valued text fields (codes, names)."""
+
+EQUAL_AREA = "EPSG:3035"
+"""ETRS89-LAEA: surfaces are measured here (Lambert-93 is conformal and overstates areas by up
+to about 0.3 % in the north of France)."""
+
+MIN_SHARED_AREA_M2 = 1.0
+"""Smallest overlap (m²) for a zone to count as meeting a QPV or a commune."""
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Weighted quantile, "inverted CDF" rule (no interpolation).
+
+    The smallest value ``v`` such that the weight of values ``<= v`` reaches ``q`` times the
+    total weight. Units with zero or missing weight are ignored; ``inf`` values (unreachable)
+    take part like any other. Returns NaN when no weight is left.
+
+    Examples
+    --------
+    Weights 10 and 10 on values 5 and 9: the median is 5 (half the weight is reached at 5).
+    """
+    v = np.asarray(values, dtype="float64")
+    w = np.asarray(weights, dtype="float64")
+    ok = np.isfinite(w) & (w > 0) & ~np.isnan(v)
+    if not ok.any():
+        return math.nan
+    v, w = v[ok], w[ok]
+    order = np.argsort(v, kind="stable")
+    v, cum = v[order], np.cumsum(w[order])
+    target = q * cum[-1]
+    # tolerance so that a cumulated weight equal to the target by hand is not missed by rounding
+    idx = int(np.searchsorted(cum, target * (1 - 1e-12), side="left"))
+    return float(v[min(idx, len(v) - 1)])
+
+
+def group_indices(labels: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each label ``0..n-1``, in one sort (not one scan per label)."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return []
+    order = np.argsort(labels, kind="stable")
+    cuts = np.searchsorted(labels[order], np.arange(1, int(labels.max()) + 1))
+    return np.split(order, cuts)
+
+
+def _adjacency_labels(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Connected-component label of each polygon (queen contiguity within ``tolerance``)."""
+    n = len(geoms)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=tolerance)
+    graph = coo_matrix((np.ones(len(left), dtype=bool), (left, right)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def _touched(
+    zones_geom: np.ndarray, others: gpd.GeoDataFrame, code_col: str, name_col: str | None
+) -> tuple[list[str], list[str]]:
+    """Codes (and names) of ``others`` each zone overlaps by at least MIN_SHARED_AREA_M2."""
+    geoms = others.to_crs(LAMBERT93).geometry.values
+    geoms = np.array(
+        [shapely.make_valid(g) if g is not None else None for g in geoms], dtype=object
+    )
+    tree = shapely.STRtree(geoms)
+    zi, oi = tree.query(zones_geom, predicate="intersects")
+    codes: list[list[str]] = [[] for _ in range(len(zones_geom))]
+    names: list[list[str]] = [[] for _ in range(len(zones_geom))]
+    if len(zi):
+        area = shapely.area(shapely.intersection(zones_geom[zi], geoms[oi]))
+        code_values = others[code_col].astype("string").fillna("").to_numpy()
+        name_values = others[name_col].astype("string").fillna("").to_numpy() if name_col else None
+        order = np.lexsort((code_values[oi], zi))
+        for k in order:
+            code = str(code_values[oi[k]])
+            if area[k] >= MIN_SHARED_AREA_M2 and code and code not in codes[zi[k]]:
+                codes[zi[k]].append(code)
+                if name_values is not None:
+                    names[zi[k]].append(str(name_values[oi[k]]))
+    return [SEP.join(c) for c in codes], [SEP.join(n) for n in names]
+
+
+def zones_blanches(
+    units: gpd.GeoDataFrame,
+    *,
+    uncovered_col: str | None = None,
+    time_col: str | None = None,
+    threshold: float | None = None,
+    weight_cols: Sequence[str] = ("population", "men_pauv"),
+    qpv: gpd.GeoDataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    tolerance: float = 1.0,
+) -> gpd.GeoDataFrame:
+    """Dissolve uncovered polygon units into contiguous zones, largest population first.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Polygon units (grid cells or communes) with a CRS.
+    uncovered_col : str, optional
+        Boolean column, true where the unit is not covered. Either this or ``threshold``.
+    time_col : str, optional
+        Minutes to the nearest service (``inf`` when unreachable); gives ``temps_min`` and
+        ``temps_median`` of each zone. Also defines "uncovered" as ``time > threshold`` when
+        ``threshold`` is given.
+    threshold : float, optional
+        Minutes; used with ``time_col`` when ``uncovered_col`` is not given.
+    weight_cols : sequence of str
+        Counts summed per zone (those absent from ``units`` are skipped).
+    qpv : geopandas.GeoDataFrame, optional
+        QPV with ``code_qp``: each zone lists the QPV it overlaps (``codes_qp``).
+    communes : geopandas.GeoDataFrame, optional
+        Communes with ``code_insee`` (and ``nom``): each zone lists those it overlaps. Without
+        it, the ``code_insee`` or ``communes_insee`` values of the zone's units are listed.
+    tolerance : float
+        Metres: units closer than this are neighbours (1 m by default; grid cells share their
+        edges exactly, commune outlines may leave slivers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        In the CRS of ``units``; one row per zone, sorted by decreasing population (then area),
+        columns ``zone_id`` (1 = most populated), ``n_unites``, one column per weight, and
+        ``surface_km2``, ``temps_min``, ``temps_median`` (weighted by the first weight column
+        present, usually population; unweighted without weights), ``codes_qp``,
+        ``communes_insee``, ``nom_communes`` (when known), ``geometry`` (valid Polygon or
+        MultiPolygon: cells meeting at a corner make two parts). The weights of the zones add
+        up to those of the uncovered units.
+
+    Raises
+    ------
+    ParameterError
+        Point units, missing columns, or neither ``uncovered_col`` nor ``threshold``.
+    """
+    if not isinstance(units, gpd.GeoDataFrame) or units.crs is None:
+        raise ParameterError(
+            "Les unités doivent être un GeoDataFrame avec un système de coordonnées."
+        )
+    if len(units) and not units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        raise ParameterError(
+            "Les zones blanches se dessinent à partir de polygones (carreaux ou contours de "
+            "communes), pas de points : fournissez le carroyage ou les contours des communes."
+        )
+    if uncovered_col is not None:
+        if uncovered_col not in units.columns:
+            raise ParameterError(f"Colonne « {uncovered_col} » absente des unités.")
+        uncovered = units[uncovered_col].fillna(False).astype(bool).to_numpy()
+    elif threshold is not None and time_col is not None:
+        if time_col not in units.columns:
+            raise ParameterError(f"Colonne « {time_col} » absente des unités.")
+        if not threshold > 0:
+            raise ParameterError("Le seuil (en minutes) doit être positif.")
+        uncovered = ~(units[time_col].astype("float64").to_numpy() <= threshold)
+    else:
+        raise ParameterError(
+            "Indiquez la colonne des unités non couvertes (uncovered_col), ou un temps et un "
+            "seuil (time_col, threshold)."
+        )
+    if time_col is not None and time_col not in units.columns:
+        raise ParameterError(f"Colonne « {time_col} » absente des unités.")
+    if tolerance < 0:
+        raise ParameterError("La tolérance doit être positive ou nulle.")
+
+    weights = [w for w in weight_cols if w in units.columns]
+    sub = units[uncovered]
+    metric = np.array(
+        [shapely.make_valid(g) for g in sub.geometry.to_crs(LAMBERT93).values], dtype=object
+    )
+    labels = _adjacency_labels(metric, tolerance)
+    n_zones = int(labels.max()) + 1 if len(labels) else 0
+
+    records: list[dict] = []
+    geoms = []
+    times = sub[time_col].astype("float64").to_numpy() if time_col else None
+    wvals = {w: sub[w].astype("float64").fillna(0.0).to_numpy() for w in weights}
+    groups = group_indices(labels)
+    for z in range(n_zones):
+        members = groups[z]
+        rec: dict = {"n_unites": len(members)}
+        for w in weights:
+            rec[w] = math.fsum(wvals[w][members])
+        geom = shapely.union_all(metric[members])
+        if times is not None:
+            t = times[members]
+            rec["temps_min"] = float(np.nanmin(t)) if (~np.isnan(t)).any() else math.nan
+            tw = wvals[weights[0]][members] if weights else np.ones(len(members))
+            if not (tw > 0).any():
+                tw = np.ones(len(members))
+            rec["temps_median"] = weighted_quantile(t, tw, 0.5)
+        rec["_first"] = int(members.min())
+        records.append(rec)
+        geoms.append(geom)
+
+    cols = ["n_unites", *weights] + (["temps_min", "temps_median"] if time_col else [])
+    table = pd.DataFrame.from_records(records, columns=[*cols, "_first"])
+    metric_geoms = np.array(geoms, dtype=object)
+
+    if qpv is not None and len(table):
+        if "code_qp" not in qpv.columns:
+            raise ParameterError("La couche des QPV doit avoir une colonne « code_qp ».")
+        table["codes_qp"], _ = _touched(metric_geoms, qpv, "code_qp", None)
+    else:
+        table["codes_qp"] = ""
+    if communes is not None and len(table):
+        if "code_insee" not in communes.columns:
+            raise ParameterError("La table des communes doit avoir une colonne « code_insee ».")
+        name_col = "nom" if "nom" in communes.columns else None
+        table["communes_insee"], names = _touched(metric_geoms, communes, "code_insee", name_col)
+        if name_col:
+            table["nom_communes"] = names
+    else:
+        src = next((c for c in ("code_insee", "communes_insee") if c in sub.columns), None)
+        values = sub[src].astype("string").fillna("").to_numpy() if src else None
+        table["communes_insee"] = [
+            SEP.join(
+                sorted({c.strip() for v in values[members] for c in str(v).split(";") if c.strip()})
+            )
+            if values is not None
+            else ""
+            for members in groups
+        ]
+
+    zones = gpd.GeoDataFrame(
+        table, geometry=gpd.GeoSeries(metric_geoms, crs=LAMBERT93).values, crs=LAMBERT93
+    )
+    zones["surface_km2"] = shapely.area(zones.geometry.to_crs(EQUAL_AREA).values) / 1e6
+    sort_cols = [c for c in (weights[:1] + ["surface_km2"]) if c in zones.columns]
+    zones = zones.sort_values(
+        [*sort_cols, "_first"], ascending=[False] * len(sort_cols) + [True], kind="stable"
+    )
+    zones = zones.drop(columns="_first").reset_index(drop=True)
+    zones.insert(0, "zone_id", np.arange(1, len(zones) + 1, dtype="int64"))
+    order = ["zone_id", "n_unites", *weights, "surface_km2"]
+    zones = zones[order + [c for c in zones.columns if c not in order]]
+    zones = zones.to_crs(units.crs)
+    zones["geometry"] = [
+        g if g is None or g.is_valid else shapely.make_valid(g) for g in zones.geometry.values
+    ]
+    return zones
+
+
+def write_zones_gpkg(
+    zones: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str = "zones_blanches"
+) -> Path:
+    """Write zones (or any GeoDataFrame) as a GeoPackage layer, replacing that layer only.
+
+    Other layers of an existing GeoPackage are kept, so the QPV and the zones of several
+    categories can share one file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    zones.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    return path
