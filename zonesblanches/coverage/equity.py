@@ -1,0 +1,701 @@
+"""Equity indicators: who is within reach, in the QPV and elsewhere, counted in people.
+
+Every function reads a *units frame*, the contract the coverage analysis produces: a
+GeoDataFrame (EPSG:4326 or any CRS), one row per demand unit — a grid cell (polygon) or a commune
+(point) — with ``population`` (float), optionally ``men_pauv`` (poor households), ``code_insee``,
+``code_epci``, and for each category × mode a column ``temps_{categorie}_{mode}`` (minutes,
+``inf`` when unreachable) and ``service_{categorie}_{mode}`` (id of the nearest service).
+
+**Assigning people to QPV.** With grid cells, a cell's people are shared among the QPV it
+overlaps in proportion to the overlapped *area* (``method="area"``, the default): a 200 m cell is
+often larger than the part of a small QPV it covers, and the people in a cell are assumed to be
+spread evenly over it. ``method="centroid"`` gives a whole cell to the QPV containing its centre
+instead. Both are computed in Lambert-93.
+
+**With commune points only, there are no QPV figures**: a commune's centre says nothing of where
+its QPV residents live, and the commune's population is not theirs. :func:`qpv_indicators` then
+reports only the time from the centre of the host commune(s), labelled as indicative, with
+population and shares left empty, and every result carries the French warning
+:data:`AVERTISSEMENT_COMMUNES` (column ``methode`` and ``DataFrame.attrs["avertissement"]``);
+:func:`qpv_gap` returns no rows. Give a Filosofi grid for real QPV figures.
+
+Shares are percentages (0–100), gaps are percentage points, times are minutes. Weighted medians
+and 90th percentiles follow the "inverted CDF" rule of
+:func:`~zonesblanches.coverage.zones.weighted_quantile` (no interpolation: the time at which half,
+or 90 %, of the people are reached), and count unreachable people as ``inf``.
+
+Tables are written by :func:`write_tables` (CSV and XLSX); column names are French, as users see
+them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.coverage.zones import group_indices, weighted_quantile
+from zonesblanches.crs import LAMBERT93
+from zonesblanches.errors import ParameterError
+
+METHODS = {
+    "area": "carreaux, au prorata de la surface dans le QPV",
+    "centroid": "carreaux, centre du carreau dans le QPV",
+    "commune": "centre de la commune d'accueil (indicatif)",
+}
+"""French label of each way of assigning people to QPV, written in the ``methode`` column."""
+
+AVERTISSEMENT_COMMUNES = (
+    "Sans carroyage de population, les chiffres par QPV ne sont pas mesurés : le temps indiqué "
+    "est celui du centre de la commune d'accueil, pas celui des habitants du quartier. Passez le "
+    "carroyage INSEE (--carreaux FICHIER) pour obtenir la population des QPV et leur part à "
+    "portée des services."
+)
+
+_TIME_RE = re.compile(r"^temps_(?P<cat>.+)_(?P<mode>" + "|".join(MODES) + r")$")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def time_column(category: str, mode: str) -> str:
+    """Name of the time column of a category and mode (``temps_atelier_velo_marche``)."""
+    return f"temps_{category}_{mode}"
+
+
+def service_column(category: str, mode: str) -> str:
+    """Name of the nearest-service column of a category and mode."""
+    return f"service_{category}_{mode}"
+
+
+def available_pairs(units: pd.DataFrame) -> list[tuple[str, str]]:
+    """(category, mode) pairs that have a ``temps_*`` column in ``units``, in column order."""
+    pairs = []
+    for col in units.columns:
+        m = _TIME_RE.match(str(col))
+        if m:
+            pairs.append((m.group("cat"), m.group("mode")))
+    return pairs
+
+
+def _pairs(
+    units: pd.DataFrame, categories: Sequence[str] | None, modes: Sequence[str] | None
+) -> list[tuple[str, str]]:
+    present = available_pairs(units)
+    if not present:
+        raise ParameterError(
+            "Les unités n'ont aucune colonne de temps (temps_<catégorie>_<mode>) : lancez d'abord "
+            "le calcul des temps d'accès."
+        )
+    mode_list = [mode_code(m) for m in modes] if modes is not None else None
+    if isinstance(categories, str):
+        categories = [categories]
+    if categories is not None and mode_list is not None:
+        wanted = [(c, m) for c in categories for m in mode_list]
+        missing = [time_column(c, m) for c, m in wanted if (c, m) not in present]
+    else:
+        wanted = [
+            (c, m)
+            for c, m in present
+            if (categories is None or c in categories) and (mode_list is None or m in mode_list)
+        ]
+        asked = [*(categories or []), *(mode_list or [])]
+        missing = [a for a in asked if not any(a in pair for pair in wanted)]
+    if missing or not wanted:
+        raise ParameterError(
+            "Temps absents des unités pour : "
+            + (", ".join(missing) if missing else "la demande")
+            + ". Colonnes de temps disponibles : "
+            + ", ".join(time_column(c, m) for c, m in present)
+            + "."
+        )
+    pairs = wanted
+    return pairs
+
+
+def _thresholds(thresholds: Mapping[str, float] | float, modes: Sequence[str]) -> dict[str, float]:
+    if isinstance(thresholds, (int, float)):
+        table = {m: float(thresholds) for m in modes}
+    else:
+        table = {mode_code(k): float(v) for k, v in thresholds.items()}
+    out = {}
+    for m in modes:
+        if m not in table:
+            raise ParameterError(f"Seuil (en minutes) manquant pour le mode « {m} ».")
+        if not table[m] > 0 or math.isinf(table[m]):
+            raise ParameterError(
+                f"Le seuil du mode « {m} » doit être un nombre de minutes positif, pas {table[m]}."
+            )
+        out[m] = table[m]
+    return out
+
+
+def _check_units(units: pd.DataFrame, weight: str = "population") -> None:
+    if not isinstance(units, gpd.GeoDataFrame):
+        raise ParameterError("Les unités doivent être un GeoDataFrame.")
+    if weight not in units.columns:
+        raise ParameterError(f"Colonne « {weight} » absente des unités.")
+
+
+def unit_kind(units: gpd.GeoDataFrame) -> str:
+    """``"polygones"`` (grid cells, commune outlines) or ``"points"`` (commune centres).
+
+    Raises
+    ------
+    ParameterError
+        Mixed or unsupported geometry types.
+    """
+    types = set(units.geom_type.dropna().unique())
+    if types and types <= {"Polygon", "MultiPolygon"}:
+        return "polygones"
+    if types and types <= {"Point", "MultiPoint"}:
+        return "points"
+    raise ParameterError(
+        "Les unités doivent être toutes des polygones (carreaux) ou toutes des points "
+        f"(communes) ; trouvé : {', '.join(sorted(map(str, types))) or 'aucune géométrie'}."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# People in QPV
+# --------------------------------------------------------------------------------------------
+
+
+def assign_qpv(
+    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, *, method: str = "area"
+) -> pd.DataFrame:
+    """Share of each unit's people living in each QPV.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Polygon units (grid cells).
+    qpv : geopandas.GeoDataFrame
+        QPV outlines with ``code_qp``.
+    method : {"area", "centroid"}
+        ``"area"``: share = overlapped area / cell area. ``"centroid"``: 1 for the QPV holding
+        the cell's centre.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table ``unite`` (row position in ``units``), ``code_qp``, ``part`` (0–1), one row
+        per unit × QPV it meets, sorted. The parts of one unit add up to at most 1 (QPV do not
+        overlap).
+    """
+    if method not in ("area", "centroid"):
+        raise ParameterError(
+            f"Méthode d'affectation aux QPV inconnue : « {method} » (area ou centroid)."
+        )
+    if "code_qp" not in qpv.columns or qpv.crs is None:
+        raise ParameterError("La couche des QPV doit avoir une colonne « code_qp » et un CRS.")
+    if unit_kind(units) != "polygones":
+        raise ParameterError(
+            "L'affectation des habitants aux QPV demande des carreaux (polygones), pas des "
+            "centres de communes."
+        )
+    cells = np.array(
+        [shapely.make_valid(g) for g in units.geometry.to_crs(LAMBERT93).values], dtype=object
+    )
+    zones = np.array(
+        [shapely.make_valid(g) for g in qpv.geometry.to_crs(LAMBERT93).values], dtype=object
+    )
+    codes = qpv["code_qp"].astype(str).to_numpy()
+    tree = shapely.STRtree(zones)
+    if method == "centroid":
+        ui, qi = tree.query(shapely.centroid(cells), predicate="within")
+        part = np.ones(len(ui))
+    else:
+        ui, qi = tree.query(cells, predicate="intersects")
+        inter = shapely.area(shapely.intersection(cells[ui], zones[qi]))
+        area = shapely.area(cells[ui])
+        part = np.divide(inter, area, out=np.zeros(len(ui)), where=area > 0)
+        part = np.minimum(part, 1.0)
+    table = pd.DataFrame({"unite": ui.astype("int64"), "code_qp": codes[qi], "part": part})
+    table = table[table["part"] > 0]
+    return table.sort_values(["unite", "code_qp"], kind="stable").reset_index(drop=True)
+
+
+def _qpv_share(units: gpd.GeoDataFrame, links: pd.DataFrame) -> np.ndarray:
+    share = np.zeros(len(units))
+    if len(links):
+        sums = links.groupby("unite")["part"].sum()
+        share[sums.index.to_numpy()] = np.minimum(sums.to_numpy(), 1.0)
+    return share
+
+
+# --------------------------------------------------------------------------------------------
+# Indicator kernels
+# --------------------------------------------------------------------------------------------
+
+
+def _groups(units: pd.DataFrame, by: str | None) -> list[tuple[str, str, np.ndarray]]:
+    """(level, key, row positions) per value of ``by`` (sorted, blanks left out), then all."""
+    groups: list[tuple[str, str, np.ndarray]] = []
+    if by is not None:
+        keys = units[by].astype("string").fillna("").to_numpy(dtype=object)
+        codes, uniques = pd.factorize(keys, sort=True)
+        for key, idx in zip(uniques, group_indices(codes), strict=True):
+            if key:
+                groups.append((by, str(key), idx))
+    groups.append(("territoire", "ensemble", np.arange(len(units))))
+    return groups
+
+
+def _within(times: np.ndarray, threshold: float) -> np.ndarray:
+    return times <= threshold  # NaN and inf are never within
+
+
+def _pct(part: float, total: float) -> float:
+    return 100.0 * part / total if total > 0 else math.nan
+
+
+def _main_service(services: np.ndarray, weights: np.ndarray) -> str:
+    """Service nearest to the largest number of people (ties: smallest id)."""
+    ok = (weights > 0) & pd.notna(services)
+    if not ok.any():
+        return ""
+    frame = pd.DataFrame({"s": services[ok].astype(str), "w": weights[ok]})
+    frame = frame[(frame["s"] != "") & (frame["s"] != "nan") & (frame["s"] != "-1")]
+    if frame.empty:
+        return ""
+    sums = frame.groupby("s")["w"].sum()
+    best = sums.max()
+    return str(sorted(sums.index[sums >= best * (1 - 1e-12)])[0])
+
+
+def _services(units: pd.DataFrame, cat: str, mode: str) -> np.ndarray:
+    col = service_column(cat, mode)
+    if col in units.columns:
+        return units[col].astype("string").to_numpy(dtype=object, na_value=None)
+    return np.full(len(units), None, dtype=object)
+
+
+def _weighted_block(
+    w: np.ndarray, t: np.ndarray, within: np.ndarray, prefix: str = "population"
+) -> dict[str, float]:
+    total = math.fsum(w)
+    inside = math.fsum(w[within])
+    return {
+        prefix: total,
+        f"{prefix}_dans_seuil": inside,
+        f"pct_{prefix}_dans_seuil": _pct(inside, total),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Public indicators
+# --------------------------------------------------------------------------------------------
+
+
+def qpv_indicators(
+    units: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | float,
+    method: str = "area",
+    weight: str = "population",
+) -> pd.DataFrame:
+    """Per QPV × category × mode: residents, share within the threshold, median and P90 time.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Units frame (see the module docstring): grid cells for real QPV figures.
+    qpv : geopandas.GeoDataFrame
+        Output of :func:`zonesblanches.geodata.qpv.load_qpv` (``code_qp``, ``nom_qp``,
+        ``communes_insee``…).
+    categories, modes : sequence of str, optional
+        Restrict to these (default: every ``temps_*`` column present).
+    thresholds : dict {mode: minutes} or float
+        Threshold of each mode (aliases accepted), or one value for all.
+    method : {"area", "centroid"}
+        How grid cells are assigned to QPV (see :func:`assign_qpv`). Ignored for points.
+    weight : str
+        Column counting people (default ``population``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ``code_qp``, ``categorie``, ``mode``; columns ``code_qp``, ``nom_qp``,
+        ``communes_insee``, ``categorie``, ``mode``, ``seuil_min``, ``population``,
+        ``population_dans_seuil``, ``pct_population_dans_seuil``, (``men_pauv``,
+        ``men_pauv_dans_seuil``, ``pct_men_pauv_dans_seuil`` when ``men_pauv`` is known),
+        ``temps_median``, ``temps_p90``, ``service_plus_proche`` (the service nearest to most
+        of the residents), ``methode``. With commune points: population, shares and
+        quantiles are NaN, ``temps_centre_commune`` gives the host communes' time (their
+        population-weighted median) and ``attrs["avertissement"]`` explains why.
+    """
+    _check_units(units, weight)
+    pairs = _pairs(units, categories, modes)
+    limits = _thresholds(thresholds, sorted({m for _, m in pairs}))
+    kind = unit_kind(units)
+    q = qpv.reset_index(drop=True)
+    names = q["nom_qp"].astype(str).to_numpy() if "nom_qp" in q else np.full(len(q), "")
+    hosts = (
+        q["communes_insee"].astype(str).to_numpy() if "communes_insee" in q else np.full(len(q), "")
+    )
+    pop = units[weight].astype("float64").fillna(0.0).to_numpy()
+    poor = (
+        units["men_pauv"].astype("float64").fillna(0.0).to_numpy()
+        if "men_pauv" in units.columns
+        else None
+    )
+
+    if kind == "points":
+        return _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts)
+
+    links = assign_qpv(units, q, method=method)
+    by_qpv = {code: grp for code, grp in links.groupby("code_qp", sort=True)}
+    rows = []
+    for cat, mode in pairs:
+        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        services = _services(units, cat, mode)
+        within = _within(times, limits[mode])
+        for k, code in enumerate(q["code_qp"].astype(str)):
+            grp = by_qpv.get(code)
+            idx = grp["unite"].to_numpy() if grp is not None else np.zeros(0, dtype="int64")
+            part = grp["part"].to_numpy() if grp is not None else np.zeros(0)
+            w = pop[idx] * part
+            row = {
+                "code_qp": code,
+                "nom_qp": names[k],
+                "communes_insee": hosts[k],
+                "categorie": cat,
+                "mode": mode,
+                "seuil_min": limits[mode],
+            }
+            row.update(_weighted_block(w, times[idx], within[idx]))
+            if poor is not None:
+                row.update(_weighted_block(poor[idx] * part, times[idx], within[idx], "men_pauv"))
+            row["temps_median"] = weighted_quantile(times[idx], w, 0.5)
+            row["temps_p90"] = weighted_quantile(times[idx], w, 0.9)
+            row["service_plus_proche"] = _main_service(services[idx], w)
+            row["methode"] = METHODS[method]
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["code_qp", "categorie", "mode"], kind="stable").reset_index(drop=True)
+
+
+def _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts) -> pd.DataFrame:
+    if "code_insee" not in units.columns:
+        raise ParameterError(
+            "Avec des communes (points), les unités doivent avoir une colonne « code_insee » "
+            "pour retrouver la commune d'accueil de chaque QPV."
+        )
+    from zonesblanches.geodata.qpv import normalize_insee, split_codes
+
+    codes = units["code_insee"].map(normalize_insee).to_numpy()
+    position = {c: i for i, c in enumerate(codes)}
+    rows = []
+    for cat, mode in pairs:
+        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        services = _services(units, cat, mode)
+        for k, code in enumerate(q["code_qp"].astype(str)):
+            idx = np.array(
+                [position[c] for c in split_codes(hosts[k]) if c in position], dtype="int64"
+            )
+            w = pop[idx] if len(idx) else np.zeros(0)
+            if len(idx) and not (w > 0).any():
+                w = np.ones(len(idx))
+            rows.append(
+                {
+                    "code_qp": code,
+                    "nom_qp": names[k],
+                    "communes_insee": hosts[k],
+                    "categorie": cat,
+                    "mode": mode,
+                    "seuil_min": limits[mode],
+                    "population": math.nan,
+                    "population_dans_seuil": math.nan,
+                    "pct_population_dans_seuil": math.nan,
+                    "temps_median": math.nan,
+                    "temps_p90": math.nan,
+                    "temps_centre_commune": weighted_quantile(times[idx], w, 0.5),
+                    "service_plus_proche": _main_service(services[idx], w),
+                    "methode": METHODS["commune"],
+                }
+            )
+    out = pd.DataFrame(rows)
+    out = out.sort_values(["code_qp", "categorie", "mode"], kind="stable").reset_index(drop=True)
+    out.attrs["avertissement"] = AVERTISSEMENT_COMMUNES
+    return out
+
+
+def qpv_gap(
+    units: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | float,
+    by: str | None = "code_epci",
+    method: str = "area",
+    weight: str = "population",
+) -> pd.DataFrame:
+    """QPV residents versus the rest of their EPCI (``by``) and of the whole territory.
+
+    Each unit's people are split into QPV residents (its share in QPV, see :func:`assign_qpv`)
+    and others, then grouped by the unit's ``by`` value: a QPV over two EPCI counts in each for
+    the residents living there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group holding QPV residents (``niveau`` = ``by``, ``code`` = its value),
+        then one row for the territory (``niveau`` = ``"territoire"``, ``code`` =
+        ``"ensemble"``), for each category × mode; columns ``seuil_min``, ``population_qpv``,
+        ``pct_dans_seuil_qpv``, ``population_hors_qpv``, ``pct_dans_seuil_hors_qpv``,
+        ``ecart_points`` (QPV minus others, in percentage points: negative when QPV residents
+        are worse off), ``temps_median_qpv``, ``temps_median_hors_qpv``, ``methode``. With
+        commune points, no rows and ``attrs["avertissement"]``.
+    """
+    _check_units(units, weight)
+    pairs = _pairs(units, categories, modes)
+    limits = _thresholds(thresholds, sorted({m for _, m in pairs}))
+    columns = [
+        "niveau", "code", "categorie", "mode", "seuil_min", "population_qpv",
+        "pct_dans_seuil_qpv", "population_hors_qpv", "pct_dans_seuil_hors_qpv", "ecart_points",
+        "temps_median_qpv", "temps_median_hors_qpv", "methode",
+    ]  # fmt: skip
+    if unit_kind(units) == "points":
+        out = pd.DataFrame(columns=columns)
+        out.attrs["avertissement"] = AVERTISSEMENT_COMMUNES
+        return out
+    if by is not None and by not in units.columns:
+        raise ParameterError(f"Colonne « {by} » absente des unités : regroupement impossible.")
+    share = _qpv_share(units, assign_qpv(units, qpv, method=method))
+    pop = units[weight].astype("float64").fillna(0.0).to_numpy()
+    w_in, w_out = pop * share, pop * (1.0 - share)
+    groups = [g for g in _groups(units, by) if g[0] == "territoire" or w_in[g[2]].sum() > 0]
+
+    rows = []
+    for cat, mode in pairs:
+        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        within = _within(times, limits[mode])
+        for level, key, idx in groups:
+            a, b = w_in[idx], w_out[idx]
+            pa, pb = math.fsum(a), math.fsum(b)
+            pct_a = _pct(math.fsum(a[within[idx]]), pa)
+            pct_b = _pct(math.fsum(b[within[idx]]), pb)
+            rows.append(
+                {
+                    "niveau": level,
+                    "code": key,
+                    "categorie": cat,
+                    "mode": mode,
+                    "seuil_min": limits[mode],
+                    "population_qpv": pa,
+                    "pct_dans_seuil_qpv": pct_a,
+                    "population_hors_qpv": pb,
+                    "pct_dans_seuil_hors_qpv": pct_b,
+                    "ecart_points": pct_a - pct_b,
+                    "temps_median_qpv": weighted_quantile(times[idx], a, 0.5),
+                    "temps_median_hors_qpv": weighted_quantile(times[idx], b, 0.5),
+                    "methode": METHODS[method],
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def weighted_coverage(
+    units: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | float,
+    weights: Sequence[str] = ("population", "men_pauv"),
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Share of people — and of poor households — within the threshold, side by side.
+
+    Parameters
+    ----------
+    weights : sequence of str
+        Count columns (those absent from ``units`` are skipped: commune units have no
+        ``men_pauv``). The first present one weights ``temps_median``.
+    by : str, optional
+        Also give one row per value of this column (``code_epci``, ``code_insee``); units
+        without a value count only in the territory row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows per group (``niveau`` = ``by``, ``code``) then the territory (``"territoire"``,
+        ``"ensemble"``), for each category × mode: ``seuil_min``, then for each weight ``w``:
+        ``w``, ``w_dans_seuil``, ``pct_w_dans_seuil``; then ``temps_median``.
+    """
+    present = [w for w in weights if w in units.columns]
+    if not present:
+        raise ParameterError(
+            "Aucune des colonnes de pondération n'est dans les unités : " + ", ".join(weights)
+        )
+    _check_units(units, present[0])
+    pairs = _pairs(units, categories, modes)
+    limits = _thresholds(thresholds, sorted({m for _, m in pairs}))
+    if by is not None and by not in units.columns:
+        raise ParameterError(f"Colonne « {by} » absente des unités : regroupement impossible.")
+    values = {w: units[w].astype("float64").fillna(0.0).to_numpy() for w in present}
+    groups = _groups(units, by)
+    rows = []
+    for cat, mode in pairs:
+        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        within = _within(times, limits[mode])
+        for level, key, idx in groups:
+            row = {
+                "niveau": level,
+                "code": key,
+                "categorie": cat,
+                "mode": mode,
+                "seuil_min": limits[mode],
+            }
+            for w in present:
+                row.update(_weighted_block(values[w][idx], times[idx], within[idx], w))
+            row["temps_median"] = weighted_quantile(times[idx], values[present[0]][idx], 0.5)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def equity_tables(
+    units: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame | None = None,
+    *,
+    categories: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | float,
+    by: str | None = "code_epci",
+    method: str = "area",
+) -> dict[str, pd.DataFrame]:
+    """All equity tables at once, named for :func:`write_tables`.
+
+    Returns
+    -------
+    dict
+        ``"couverture"`` (:func:`weighted_coverage`, by ``by`` when the column exists), and with
+        ``qpv``: ``"qpv"`` (:func:`qpv_indicators`) and ``"ecarts_qpv"`` (:func:`qpv_gap`;
+        left out with commune points, which cannot measure it).
+    """
+    group = by if by is not None and by in units.columns else None
+    tables = {
+        "couverture": weighted_coverage(
+            units, categories=categories, modes=modes, thresholds=thresholds, by=group
+        )
+    }
+    if qpv is not None and len(qpv):
+        tables["qpv"] = qpv_indicators(
+            units, qpv, categories=categories, modes=modes, thresholds=thresholds, method=method
+        )
+        if unit_kind(units) == "polygones":
+            tables["ecarts_qpv"] = qpv_gap(
+                units,
+                qpv,
+                categories=categories,
+                modes=modes,
+                thresholds=thresholds,
+                by=group,
+                method=method,
+            )
+    return tables
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+CSV_FLOAT_FORMAT = "%.10g"
+"""Numbers in CSV: up to 10 significant digits, so the output does not depend on float noise."""
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = re.sub(r"[\[\]:*?/\\]", "_", str(name)).strip("'") or "table"
+    base = base[:31]
+    candidate, k = base, 2
+    while candidate.lower() in used:
+        suffix = f"_{k}"
+        candidate, k = base[: 31 - len(suffix)] + suffix, k + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def write_tables(
+    frames: Mapping[str, pd.DataFrame],
+    directory: str | os.PathLike,
+    *,
+    xlsx: bool = True,
+    xlsx_name: str = "indicateurs.xlsx",
+) -> list[Path]:
+    """Write each table as CSV, and all of them as one XLSX workbook (a sheet per table).
+
+    CSV choice: comma separator, dot decimal, UTF-8 **with BOM**, ``\\n`` line ends, numbers
+    with up to 10 significant digits, ``inf`` for unreachable, empty for missing. This is the
+    standard form every tool reads (pandas, QGIS, R, LibreOffice); the BOM makes Excel read the
+    accents right. French-locale Excel expects ``;`` when opening a CSV by double-click, so
+    spreadsheet users should open the XLSX, where numbers are typed and ``inf`` is written
+    « inaccessible ». The same input gives byte-identical CSV files.
+
+    Parameters
+    ----------
+    frames : mapping of str to DataFrame
+        Table name (file stem, sheet name) → table. Geometry columns are dropped.
+    directory : path-like
+        Output folder (created).
+    xlsx : bool
+        Also write the workbook.
+    xlsx_name : str
+        Workbook file name.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Written files, CSV first (in the order of ``frames``), then the workbook.
+    """
+    from zonesblanches.geodata.cache import atomic_path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    clean: dict[str, pd.DataFrame] = {}
+    for name, frame in frames.items():
+        stem = re.sub(r"[^\w\-]+", "_", str(name)).strip("_") or "table"
+        table = pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore")
+        clean[name] = table
+        path = directory / f"{stem}.csv"
+        with atomic_path(path) as tmp:
+            table.to_csv(
+                tmp,
+                index=False,
+                encoding="utf-8-sig",
+                lineterminator="\n",
+                float_format=CSV_FLOAT_FORMAT,
+            )
+        written.append(path)
+    if xlsx and clean:
+        path = directory / xlsx_name
+        used: set[str] = set()
+        with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, table in clean.items():
+                sheet = _sheet_name(name, used)
+                table.replace([np.inf, -np.inf], "inaccessible").to_excel(
+                    writer, sheet_name=sheet, index=False
+                )
+                ws = writer.sheets[sheet]
+                ws.freeze_panes = "A2"
+                for col_cells in ws.columns:
+                    width = max(len(str(c.value or "")) for c in col_cells[:200])
+                    ws.column_dimensions[col_cells[0].column_letter].width = min(
+                        max(10, width + 2), 60
+                    )
+        written.append(path)
+    return written
