@@ -11,6 +11,8 @@ import pytest
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own cache folder, so no test sees another's downloads or builds."""
     monkeypatch.setenv("ZONESBLANCHES_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # No test may reach the Internet: the demo's download attempt is switched off.
+    monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
     yield
 
 

@@ -70,3 +70,45 @@ def read_services(path: str | PathLike, **kwargs):
     from zonesblanches.geodata.services import read_services as _read
 
     return _read(path, **kwargs)
+
+
+def network_models(
+    territory: Territory,
+    modes: Sequence[str],
+    *,
+    osm: str | PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+    **kwargs,
+) -> dict[str, TravelTimeModel]:
+    """Road-network travel-time models for ``modes``, from an OSM file or a download.
+
+    Parameters
+    ----------
+    territory : Territory
+        The network is clipped to the territory plus a margin (services just across the border
+        stay reachable).
+    modes : sequence of str
+        Mode codes.
+    osm : path-like, optional
+        OSM PBF, OSM XML or OSMnx GraphML file.
+    download : bool
+        Download the territory's ways from Overpass (an EPCI at most; needs Internet).
+    **kwargs
+        Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
+
+    Raises
+    ------
+    NetworkUnavailableError
+        ``download=True`` without Internet (message in French).
+    """
+    from zonesblanches.coverage.network import NetworkModel
+    from zonesblanches.geodata.osm import download_networks, load_networks
+
+    if osm is not None:
+        networks = load_networks(osm, modes, polygon=territory.geometry, progress=progress)
+    elif download:
+        networks = download_networks(territory.geometry, modes, progress=progress)
+    else:
+        raise ValueError("network_models needs osm=... or download=True")
+    return {mode: NetworkModel(net, **kwargs) for mode, net in networks.items()}

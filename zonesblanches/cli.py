@@ -125,6 +125,20 @@ def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--osm",
+        metavar="FICHIER",
+        type=Path,
+        help="réseau routier OpenStreetMap pour des temps par la route : extrait .osm.pbf "
+        "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
+        "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
+    )
+    p.add_argument(
+        "--telecharger",
+        action="store_true",
+        help="télécharge le réseau routier du territoire depuis OpenStreetMap (Overpass ; "
+        "taille d'un EPCI au plus ; connexion Internet nécessaire)",
+    )
+    p.add_argument(
         "--sortie",
         metavar="DOSSIER",
         default="resultats",
@@ -247,6 +261,8 @@ def run_analysis(
     crs: str | None = None,
     categories: list[str] | None = None,
     with_map: bool = True,
+    osm: Path | None = None,
+    download: bool = False,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
@@ -283,7 +299,21 @@ def run_analysis(
             _print(f"  ⚠ {problems} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}")
             for _, row in read.rejects.head(10).iterrows():
                 _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
-    result = diagnostic(territory, thresholds, services=services, categories=categories)
+    models = None
+    if osm is not None or download:
+        from zonesblanches.api import network_models
+
+        source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
+        _print(f"Réseau routier : {source} ({', '.join(thresholds)})…")
+        models = network_models(
+            territory, list(thresholds), osm=osm, download=download, progress=sys.stderr.isatty()
+        )
+        for mode, model in models.items():
+            net = model.network
+            _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+    result = diagnostic(
+        territory, thresholds, services=services, categories=categories, models=models
+    )
     _print()
     _print("Méthode :")
     for note in result.notes:
@@ -337,6 +367,58 @@ def run_analysis(
     return problems
 
 
+DEMO_EPCI = "245901160"
+"""CA Valenciennes Métropole: the EPCI the demo analyses on the real road network."""
+
+OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
+"""Set to 1 to forbid any download (the test suite sets it)."""
+
+
+def run_demo(
+    sortie: Path, *, with_map: bool = True, osm: Path | None = None, download: bool = False
+) -> None:
+    """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
+
+    The network part uses ``osm`` when given; otherwise it tries a download (unless
+    ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
+    """
+    import os
+
+    from zonesblanches.errors import NetworkUnavailableError
+
+    _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
+    run_analysis(None, parse_modes(None, None), sortie, with_map=with_map)
+    _print()
+    _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
+    target = sortie / "valenciennes_reseau"
+    offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+    if osm is None and offline and not download:
+        _print(
+            f"Mode hors ligne ({OFFLINE_ENV}=1) : analyse sur réseau routier non lancée ; "
+            "les temps restent estimés à vol d'oiseau."
+        )
+        return
+    try:
+        if osm is None:
+            from zonesblanches.geodata.osm import check_overpass
+
+            check_overpass(timeout=5)
+        run_analysis(
+            DEMO_EPCI,
+            parse_modes(None, None),
+            target,
+            with_map=with_map,
+            osm=osm,
+            download=osm is None,
+        )
+    except NetworkUnavailableError as exc:
+        _print(f"Pas de réseau routier : {exc}")
+        _print(
+            "Les temps de la démonstration restent estimés à vol d'oiseau. Avec un extrait "
+            "OpenStreetMap : zonesblanches demo --osm nord-pas-de-calais-latest.osm.pbf"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zonesblanches`` command."""
     parser = build_parser()
@@ -348,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print(format_sources().rstrip())
             return 0
         if args.commande == "demo":
-            run_analysis(None, parse_modes(None, None), args.sortie, with_map=not args.sans_carte)
+            run_demo(
+                args.sortie, with_map=not args.sans_carte, osm=args.osm, download=args.telecharger
+            )
             return 0
         if args.commande == "analyse":
             run_analysis(
@@ -359,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 crs=args.crs,
                 categories=args.categorie,
                 with_map=not args.sans_carte,
+                osm=args.osm,
+                download=args.telecharger,
             )
             return 0
         parser.print_help()
