@@ -1,0 +1,469 @@
+"""The JavaScript and CSS of the coverage map (our own code, inlined in every map).
+
+The map data arrive as one JSON document (``<script type="application/json">``); the script
+below builds the layers, the legends (each tied to its layer), the layer control, the commune
+search, the full-screen and print buttons and the method box. Every text that comes from data
+is inserted with ``textContent`` or through :js:func:`esc`, never as raw HTML.
+"""
+
+MAP_CSS = """
+.zb-map-root { font-family: %(font)s; }
+.leaflet-container { background: #f4f1ea; font-family: %(font)s; }
+.zb-box { background: rgba(255,255,255,0.94); border-radius: 6px; padding: 6px 9px;
+  box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; color: #1a1a1a; }
+.zb-title { font-size: 15px; font-weight: 600; max-width: 42vw; }
+.zb-title small { display: block; font-weight: 400; font-size: 12px; color: #444; }
+.zb-legend { max-height: 55vh; overflow-y: auto; min-width: 170px; max-width: 300px; }
+.zb-legend h4 { margin: 6px 0 3px 0; font-size: 12px; }
+.zb-legend h4:first-child { margin-top: 0; }
+.zb-legend .zb-row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
+.zb-swatch { width: 18px; height: 12px; border: 1px solid #777; flex: none; }
+.zb-swatch.zb-line { height: 0; border: none; border-top: 3px solid #333; }
+.zb-swatch.zb-hatch-sw { background: repeating-linear-gradient(45deg, #111 0 1.5px,
+  transparent 1.5px 5px); border: 2px solid #111; }
+.zb-method { max-width: 360px; max-height: 32vh; overflow-y: auto; }
+.zb-method summary { cursor: pointer; font-weight: 600; }
+.zb-method ul { margin: 4px 0; padding-left: 16px; }
+.zb-search input { width: 210px; padding: 4px 6px; font-size: 13px; border: 1px solid #888;
+  border-radius: 4px; }
+.zb-buttons a { display: block; width: 30px; height: 30px; }
+.zb-icon svg { display: block; }
+.zb-icon { background: transparent; border: none; }
+.zb-town { background: transparent; border: none; }
+.zb-town span { display: inline-block; transform: translate(-50%%, -50%%); white-space: nowrap;
+  font-size: 12px; font-weight: 600; color: #222; text-shadow: 0 0 3px #fff, 0 0 3px #fff,
+  0 0 2px #fff; }
+.zb-town.zb-hidden { display: none; }
+.zb-hatch { fill: url(#zb-hatch-pattern); }
+.zb-popup b { font-size: 13px; }
+.zb-popup table { border-collapse: collapse; margin-top: 4px; }
+.zb-popup td { padding: 1px 6px 1px 0; vertical-align: top; }
+.zb-popup td:first-child { color: #555; }
+.leaflet-control-layers-list { max-height: 60vh; overflow-y: auto; }
+.leaflet-control-layers-base label, .leaflet-control-layers-overlays label { font-size: 12px; }
+@media print {
+  .leaflet-control-layers, .zb-search, .zb-buttons, .leaflet-control-zoom { display: none; }
+  .zb-method { max-height: none; }
+  .zb-box { box-shadow: none; border: 1px solid #999; }
+}
+""".replace("%(font)s", "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif").replace(
+    "%%", "%"
+)
+
+MAP_JS = r"""
+(function (map, dataId) {
+  "use strict";
+  var P = JSON.parse(document.getElementById(dataId).textContent);
+
+  function esc(s) {
+    return String(s === null || s === undefined ? "" : s)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+  function el(tag, cls, text, parent) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (parent) { parent.appendChild(e); }
+    return e;
+  }
+  function fmtMin(t) {
+    if (t === null || t === undefined) { return P.text.unreachable; }
+    return String(Math.round(t)) + " min";
+  }
+  function fmtInt(n) {
+    return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
+  }
+  function row(table, key, value) {
+    if (value === null || value === undefined || value === "") { return; }
+    var tr = el("tr", null, null, table);
+    el("td", null, key, tr);
+    el("td", null, value, tr);
+  }
+
+  // Hatch pattern of the zones blanches (referenced by CSS class zb-hatch).
+  var NS = "http://www.w3.org/2000/svg";
+  var ICON_FULLSCREEN = '<svg xmlns="' + NS + '" width="18" height="18" viewBox="0 0 18 18" ' +
+    'style="margin:6px" fill="none" stroke="#222" stroke-width="2"><path d="M2 7V2h5M11 2h5v5' +
+    'M16 11v5h-5M7 16H2v-5"/></svg>';
+  var ICON_PRINT = '<svg xmlns="' + NS + '" width="18" height="18" viewBox="0 0 18 18" ' +
+    'style="margin:6px" fill="none" stroke="#222" stroke-width="1.8"><path d="M5 7V2h8v5"/>' +
+    '<rect x="2" y="7" width="14" height="6" rx="1"/><path d="M5 11h8v5H5z" fill="#fff"/></svg>';
+  var defs = document.createElementNS(NS, "svg");
+  defs.setAttribute("width", "0"); defs.setAttribute("height", "0");
+  defs.setAttribute("aria-hidden", "true");
+  defs.style.position = "absolute";
+  var pat = document.createElementNS(NS, "pattern");
+  pat.setAttribute("id", "zb-hatch-pattern");
+  pat.setAttribute("patternUnits", "userSpaceOnUse");
+  pat.setAttribute("width", "7"); pat.setAttribute("height", "7");
+  pat.setAttribute("patternTransform", "rotate(45)");
+  var line = document.createElementNS(NS, "rect");
+  line.setAttribute("width", "2"); line.setAttribute("height", "7");
+  line.setAttribute("fill", P.style.blank_outline);
+  pat.appendChild(line);
+  var d0 = document.createElementNS(NS, "defs");
+  d0.appendChild(pat); defs.appendChild(d0);
+  document.body.appendChild(defs);
+
+  map.attributionControl.setPrefix("Leaflet");
+  P.attribution.forEach(function (a) { map.attributionControl.addAttribution(esc(a)); });
+
+  var legendOf = [];           // [layer, function(container)] in display order
+  var baseLayers = {}, overlays = {};
+  var current = P.layers.length ? 0 : -1;
+
+  // ---- demand units (communes) coloured by time class of the current indicator ----
+  function unitStyle(f) {
+    var p = f.properties;
+    if (current < 0 || !p.k) {
+      return { color: "#9a9a9a", weight: 0.4, fillColor: P.style.no_data, fillOpacity: 0.5 };
+    }
+    var k = p.k[current];
+    var fill = k < 0 ? P.classes.unreachable_color : P.classes.colors[k];
+    return { color: "#6f6f6f", weight: 0.4, fillColor: fill, fillOpacity: 0.72 };
+  }
+  function unitPopup(layer) {
+    var p = layer.feature.properties;
+    var box = el("div", "zb-popup");
+    el("b", null, p.n, box);
+    var t = el("table", null, null, box);
+    row(t, P.text.code, p.c);
+    row(t, "EPCI", p.e);
+    if (p.p !== undefined) { row(t, P.text.population, fmtInt(p.p) + " hab."); }
+    if (p.k && current >= 0) {
+      var L0 = P.layers[current];
+      row(t, P.text.indicator, L0.name);
+      row(t, P.text.time, fmtMin(p.t[current]));
+      var s = p.s[current];
+      if (s >= 0) { row(t, P.text.nearest, P.services[s].nom); }
+      row(t, P.text.blank, p.z[current] === "1" ?
+          P.text.yes + " (" + P.text.over + " " + L0.threshold + " min)" : P.text.no);
+    } else if (!p.k) {
+      el("div", null, P.text.context, box);
+    }
+    return box;
+  }
+  var unitsLayer = null, pointUnits = P.unit_geometry === "point";
+  if (P.units) {
+    unitsLayer = L.geoJSON(P.units, {
+      style: unitStyle,
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 4 }); },
+      onEachFeature: function (f, layer) { layer.bindPopup(unitPopup, { maxWidth: 320 }); }
+    }).addTo(map);
+  }
+
+  // ---- zones blanches of the current indicator (hatched) ----
+  var blankLayer = L.layerGroup();
+  function drawBlank() {
+    blankLayer.clearLayers();
+    if (current < 0 || !P.units) { return; }
+    var feats = P.units.features.filter(function (f) {
+      return f.properties.z && f.properties.z[current] === "1";
+    });
+    if (!feats.length) { return; }
+    blankLayer.addLayer(L.geoJSON({ type: "FeatureCollection", features: feats }, {
+      interactive: false,
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 6 }); },
+      style: function () {
+        return { color: P.style.blank_outline, weight: 1.6, fillOpacity: pointUnits ? 0 : 0.85,
+                 fillColor: P.style.blank_outline, className: pointUnits ? "" : "zb-hatch" };
+      }
+    }));
+  }
+
+  function legendTimes(box) {
+    if (current < 0) { return; }
+    var L0 = P.layers[current];
+    el("h4", null, P.text.legend_title, box);
+    el("div", null, L0.name, box);
+    P.classes.labels.forEach(function (label, i) {
+      var r = el("div", "zb-row", null, box);
+      el("span", "zb-swatch", null, r).style.background = P.classes.colors[i];
+      el("span", null, label, r);
+    });
+    var r2 = el("div", "zb-row", null, box);
+    el("span", "zb-swatch", null, r2).style.background = P.classes.unreachable_color;
+    el("span", null, P.classes.unreachable_label, r2);
+  }
+  function legendBlank(box) {
+    if (current < 0) { return; }
+    var r = el("div", "zb-row", null, box);
+    el("span", "zb-swatch zb-hatch-sw", null, r);
+    el("span", null, P.text.blank_legend + " " + P.layers[current].threshold + " min", r);
+  }
+
+  // Indicators are base layers: one is shown at a time, with its legend.
+  var indicatorLayers = [];
+  P.layers.forEach(function (spec, i) {
+    var lg = L.layerGroup();
+    lg._zbIndex = i;
+    indicatorLayers.push(lg);
+    baseLayers[esc(spec.name)] = lg;
+    legendOf.push([lg, legendTimes]);
+  });
+  var noIndicator = L.layerGroup();
+  noIndicator._zbIndex = -1;
+  if (P.layers.length) { baseLayers[esc(P.text.no_indicator)] = noIndicator; }
+  if (indicatorLayers.length) { indicatorLayers[0].addTo(map); }
+  map.on("baselayerchange", function (e) {
+    if (e.layer._zbIndex === undefined) { return; }
+    current = e.layer._zbIndex;
+    if (unitsLayer) { unitsLayer.setStyle(unitStyle); }
+    drawBlank();
+    refreshLegend();
+  });
+  if (P.layers.length) {
+    overlays[esc(P.text.blank_layer)] = blankLayer;
+    blankLayer.addTo(map);
+    legendOf.push([blankLayer, legendBlank]);
+  }
+
+  // ---- EPCI outlines ----
+  if (P.epci) {
+    var epci = L.geoJSON(P.epci, {
+      interactive: false,
+      style: function () {
+        return { color: P.style.epci, weight: 2.2, fill: false, opacity: 0.9 };
+      }
+    }).addTo(map);
+    overlays[esc(P.text.epci_layer)] = epci;
+    legendOf.push([epci, function (box) {
+      var r = el("div", "zb-row", null, box);
+      var sw = el("span", "zb-swatch zb-line", null, r);
+      sw.style.borderTopColor = P.style.epci;
+      el("span", null, P.text.epci_legend, r);
+    }]);
+  }
+
+  // ---- extra polygon layers: isochrones, zones, QPV ----
+  function polygonPopup(spec) {
+    return function (layer) {
+      var p = layer.feature.properties, box = el("div", "zb-popup");
+      el("b", null, p[spec.title_field] !== undefined ? p[spec.title_field] : spec.name, box);
+      var t = el("table", null, null, box);
+      spec.fields.forEach(function (fd) { row(t, fd[1], p[fd[0]]); });
+      return box;
+    };
+  }
+  (P.extra || []).forEach(function (spec) {
+    var layer = L.geoJSON(spec.data, {
+      style: function () {
+        return { color: spec.color, weight: spec.weight, fillColor: spec.fill || spec.color,
+                 fillOpacity: spec.fill_opacity, dashArray: spec.dash || null,
+                 className: spec.hatch ? "zb-hatch" : "" };
+      },
+      onEachFeature: function (f, l) { l.bindPopup(polygonPopup(spec), { maxWidth: 320 }); }
+    });
+    if (spec.show) { layer.addTo(map); }
+    overlays[esc(spec.name)] = layer;
+    legendOf.push([layer, function (box) {
+      var r = el("div", "zb-row", null, box);
+      var sw = el("span", spec.hatch ? "zb-swatch zb-hatch-sw" : "zb-swatch", null, r);
+      if (!spec.hatch) {
+        sw.style.background = spec.fill_opacity > 0 ? (spec.fill || spec.color) : "transparent";
+        sw.style.borderColor = spec.color; sw.style.borderWidth = "2px";
+      }
+      el("span", null, spec.legend, r);
+    }]);
+  });
+
+  // ---- services, one overlay per category ----
+  function serviceIcon(cat, dashed) {
+    var st = P.categories[cat];
+    var svg = '<svg xmlns="' + NS + '" width="24" height="24" viewBox="0 0 24 24">' +
+      '<circle cx="12" cy="12" r="10" fill="' + esc(st.color) + '" stroke="#fff" ' +
+      'stroke-width="2.5"' + (dashed ? ' stroke-dasharray="3 2"' : '') + '/>' +
+      '<circle cx="12" cy="12" r="11.3" fill="none" stroke="#222" stroke-width="1"/>' +
+      '<text x="12" y="16.2" text-anchor="middle" font-size="12" font-weight="700" ' +
+      'font-family="Arial, sans-serif" fill="#fff">' + esc(st.glyph) + '</text></svg>';
+    return L.divIcon({ html: svg, className: "zb-icon", iconSize: [24, 24],
+                       iconAnchor: [12, 12], popupAnchor: [0, -10] });
+  }
+  function servicePopup(s) {
+    var box = el("div", "zb-popup");
+    el("b", null, s.nom, box);
+    var t = el("table", null, null, box);
+    row(t, P.text.category, P.categories[s.categorie] ? P.categories[s.categorie].label
+                                                        : s.categorie);
+    row(t, P.text.commune, s.commune);
+    row(t, P.text.address, s.adresse);
+    row(t, P.text.status, s.statut);
+    row(t, P.text.source, s.source);
+    row(t, P.text.date, s.date_source);
+    row(t, P.text.precision, s.precision);
+    row(t, P.text.notes, s.notes);
+    return box;
+  }
+  Object.keys(P.service_layers).forEach(function (cat) {
+    var grp = L.layerGroup();
+    P.service_layers[cat].forEach(function (i) {
+      var s = P.services[i];
+      L.marker([s.lat, s.lon], { icon: serviceIcon(cat, s.a_verifier), title: s.nom,
+                                 alt: s.nom, keyboard: true })
+        .bindPopup(function () { return servicePopup(s); }, { maxWidth: 340 })
+        .addTo(grp);
+    });
+    grp.addTo(map);
+    var st = P.categories[cat];
+    overlays[esc(P.text.services_prefix + " " + st.label + " (" +
+                 P.service_layers[cat].length + ")")] = grp;
+    legendOf.push([grp, function (box) {
+      var r = el("div", "zb-row", null, box);
+      var sw = el("span", null, null, r);
+      sw.innerHTML = serviceIcon(cat, false).options.html;
+      el("span", null, st.label, r);
+    }]);
+  });
+
+  // ---- main town names ----
+  var towns = L.layerGroup();
+  P.towns.forEach(function (tw) {
+    var span = document.createElement("span");
+    span.textContent = tw[2];
+    var icon = L.divIcon({ html: span, className: "zb-town", iconSize: [0, 0] });
+    var m = L.marker([tw[0], tw[1]], { icon: icon, interactive: false, keyboard: false });
+    m._zbZoomOffset = tw[3];
+    m.addTo(towns);
+  });
+  var zoom0 = 0;
+  function townVisibility() {
+    var z = map.getZoom();
+    towns.eachLayer(function (m) {
+      var e = m.getElement();
+      if (e) { e.classList.toggle("zb-hidden", z < zoom0 + m._zbZoomOffset); }
+    });
+  }
+  if (P.towns.length) {
+    towns.addTo(map);
+    overlays[esc(P.text.towns_layer)] = towns;
+    map.on("zoomend", townVisibility);
+    towns.on("add", townVisibility);
+  }
+
+  // ---- optional tile backgrounds (need internet; none is loaded unless chosen) ----
+  P.tiles.forEach(function (tl) {
+    var layer = L.tileLayer(tl.url, { attribution: tl.attribution, maxZoom: tl.max_zoom,
+                                      opacity: 0.9 });
+    overlays[esc(tl.name)] = layer;
+  });
+
+  // ---- controls ----
+  L.control.layers(baseLayers, overlays,
+                   { collapsed: window.innerWidth < 800, position: "topright" }).addTo(map);
+  L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+
+  var Box = L.Control.extend({
+    onAdd: function () { return this.options.build(); }
+  });
+  if (P.title) {
+    new Box({ position: "topleft", build: function () {
+      var d = el("div", "zb-box zb-title");
+      d.appendChild(document.createTextNode(P.title));
+      if (P.subtitle) { el("small", null, P.subtitle, d); }
+      return d;
+    } }).addTo(map);
+  }
+
+  // Commune search (no geocoder, no request: names from the map data).
+  if (P.units && !pointUnits) {
+    new Box({ position: "topleft", build: function () {
+      var d = el("div", "zb-search leaflet-bar");
+      var input = el("input", null, null, d);
+      input.type = "search";
+      input.placeholder = P.text.search;
+      input.setAttribute("aria-label", P.text.search);
+      var list = el("datalist", null, null, d);
+      list.id = dataId + "-communes";
+      input.setAttribute("list", list.id);
+      var byName = {};
+      unitsLayer.eachLayer(function (l) {
+        var p = l.feature.properties, key = p.n + " (" + p.c + ")";
+        byName[key.toLowerCase()] = l;
+        el("option", null, null, list).value = key;
+      });
+      function go() {
+        var key = input.value.trim().toLowerCase(), hit = byName[key];
+        if (!hit) {
+          Object.keys(byName).some(function (k) {
+            if (key && k.indexOf(key) === 0) { hit = byName[k]; return true; }
+            return false;
+          });
+        }
+        if (hit) { map.fitBounds(hit.getBounds(), { maxZoom: 12 }); hit.openPopup(); }
+      }
+      input.addEventListener("change", go);
+      input.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
+      L.DomEvent.disableClickPropagation(d);
+      L.DomEvent.disableScrollPropagation(d);
+      return d;
+    } }).addTo(map);
+  }
+
+  // Full screen and print buttons.
+  new Box({ position: "topleft", build: function () {
+    var d = el("div", "zb-buttons leaflet-bar");
+    var fs = el("a", null, null, d);
+    fs.innerHTML = ICON_FULLSCREEN;
+    fs.href = "#"; fs.title = P.text.fullscreen; fs.setAttribute("role", "button");
+    fs.setAttribute("aria-label", P.text.fullscreen);
+    L.DomEvent.on(fs, "click", function (e) {
+      L.DomEvent.preventDefault(e);
+      var root = map.getContainer();
+      if (document.fullscreenElement) { document.exitFullscreen(); }
+      else if (root.requestFullscreen) { root.requestFullscreen(); }
+    });
+    var pr = el("a", null, null, d);
+    pr.innerHTML = ICON_PRINT;
+    pr.href = "#"; pr.title = P.text.print; pr.setAttribute("role", "button");
+    pr.setAttribute("aria-label", P.text.print);
+    L.DomEvent.on(pr, "click", function (e) { L.DomEvent.preventDefault(e); window.print(); });
+    L.DomEvent.disableClickPropagation(d);
+    return d;
+  } }).addTo(map);
+  document.addEventListener("fullscreenchange", function () { map.invalidateSize(); });
+
+  // Legend: one block per layer shown, hidden with its layer.
+  var legendBox = null;
+  function refreshLegend() {
+    if (!legendBox) { return; }
+    legendBox.textContent = "";
+    legendOf.forEach(function (item) {
+      var layer = item[0];
+      if (map.hasLayer(layer)) { item[1](legendBox); }
+    });
+    legendBox.style.display = legendBox.childNodes.length ? "" : "none";
+  }
+  new Box({ position: "bottomright", build: function () {
+    legendBox = el("div", "zb-box zb-legend");
+    legendBox.setAttribute("role", "region");
+    legendBox.setAttribute("aria-label", P.text.legend);
+    L.DomEvent.disableScrollPropagation(legendBox);
+    return legendBox;
+  } }).addTo(map);
+  map.on("overlayadd overlayremove", refreshLegend);
+
+  // Method and sources.
+  new Box({ position: "bottomleft", build: function () {
+    var d = el("div", "zb-box zb-method");
+    var det = el("details", null, null, d);
+    det.open = window.innerWidth > 1100 && window.innerHeight > 700;
+    el("summary", null, P.text.method, det);
+    var ul = el("ul", null, null, det);
+    P.notes.forEach(function (n) { el("li", null, n, ul); });
+    el("b", null, P.text.sources, det);
+    var ul2 = el("ul", null, null, det);
+    P.sources.forEach(function (n) { el("li", null, n, ul2); });
+    L.DomEvent.disableScrollPropagation(d);
+    L.DomEvent.disableClickPropagation(d);
+    return d;
+  } }).addTo(map);
+
+  drawBlank();
+  refreshLegend();
+  map.fitBounds(P.bounds, { animate: false });
+  zoom0 = map.getZoom();
+  townVisibility();
+  window.zbMapReady = true;
+})
+"""

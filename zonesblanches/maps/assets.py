@@ -1,0 +1,67 @@
+"""Leaflet, inlined: the maps must open without internet (e-mail attachments, offline laptops).
+
+Leaflet's JavaScript, stylesheet and images come from the PyPI package ``XStatic-Leaflet``
+(import name ``xstatic.pkg.leaflet``), a plain repackaging of the upstream release files that
+pip installs with zonesblanches: nothing is copied into this repository. The few controls the
+maps need beyond Leaflet's core (full screen, commune search, print, legends tied to layers) are
+small pieces of our own code in :mod:`zonesblanches.maps._mapjs`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from functools import cache
+from pathlib import Path
+
+from zonesblanches.errors import ZonesBlanchesError
+
+_SOURCE_MAP = re.compile(r"\n?//# sourceMappingURL=\S+\s*$")
+_CSS_URL = re.compile(r"url\((['\"]?)images/([A-Za-z0-9_.-]+\.png)\1\)")
+
+
+def _leaflet_dir() -> Path:
+    try:
+        from xstatic.pkg import leaflet
+    except ImportError:
+        raise ZonesBlanchesError(
+            "La bibliothèque cartographique Leaflet est introuvable : installez le paquet "
+            "« XStatic-Leaflet » (pip install XStatic-Leaflet), qui l'embarque dans la carte "
+            "pour qu'elle s'ouvre sans internet."
+        ) from None
+    return Path(leaflet.BASE_DIR)
+
+
+@cache
+def leaflet_version() -> str:
+    """Version of the inlined Leaflet (e.g. ``"1.9.3"``)."""
+    _leaflet_dir()
+    from xstatic.pkg import leaflet
+
+    return str(leaflet.VERSION)
+
+
+@cache
+def leaflet_js() -> str:
+    """Leaflet's minified JavaScript, without its source-map comment (no request to a .map)."""
+    text = (_leaflet_dir() / "leaflet.js").read_text(encoding="utf-8")
+    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
+
+
+@cache
+def leaflet_css() -> str:
+    """Leaflet's stylesheet with its images inlined as ``data:`` URIs."""
+    folder = _leaflet_dir()
+    css = (folder / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match) -> str:
+        data = (folder / "images" / match.group(2)).read_bytes()
+        return "url(data:image/png;base64," + base64.b64encode(data).decode("ascii") + ")"
+
+    return _CSS_URL.sub(inline, css).replace("</style", "<\\/style")
+
+
+def check_assets() -> None:
+    """Raise a French :class:`ZonesBlanchesError` now if Leaflet cannot be inlined."""
+    leaflet_js()
+    leaflet_css()

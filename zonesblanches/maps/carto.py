@@ -1,0 +1,790 @@
+"""The coverage map: a self-contained folium/Leaflet page a planner can send by e-mail.
+
+What the map shows:
+
+- the communes coloured by the time from their inhabitants to the nearest service, one
+  *indicator* (category × mode) at a time, chosen in the layer control, each with its legend in
+  classes (« moins de 10 min », …, « inaccessible »);
+- the zones blanches of the shown indicator, hatched and outlined;
+- the services, one layer per category (a coloured disc with a letter; dashed when the service
+  is « à vérifier »), with popups giving name, category, commune, address, status and source;
+- the EPCI boundaries and the names of the main towns, over a plain background drawn from the
+  bundled data, so that the map reads without internet; OpenStreetMap and IGN Plan tiles are
+  offered as optional backgrounds (loaded only when chosen);
+- optional layers: isochrones (one per threshold), zones blanches polygons, QPV outlines;
+- the method notes of the analysis and the data sources, in a box on the map.
+
+The page has no external script or stylesheet: Leaflet is inlined from the ``XStatic-Leaflet``
+package (:mod:`zonesblanches.maps.assets`) and our controls from :mod:`zonesblanches.maps._mapjs`.
+Every text coming from data travels as JSON and is inserted as text, never as HTML. The same
+inputs give the same bytes: :func:`render_map` replaces folium's random element ids by
+sequential ones.
+
+Maps draw; they never compute: times, nearest services and zone-blanche flags are read from the
+:class:`~zonesblanches.coverage.analysis.CoverageResult`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.template import Template
+
+from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.coverage.traveltime import STRAIGHT_LINE
+from zonesblanches.crs import LAMBERT93, WGS84
+from zonesblanches.errors import ParameterError
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps import style
+from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
+from zonesblanches.maps.assets import leaflet_css, leaflet_js
+
+TEXT = {
+    "unreachable": "inaccessible",
+    "code": "Code INSEE",
+    "population": "Population",
+    "indicator": "Indicateur",
+    "time": "Temps jusqu'au plus proche",
+    "nearest": "Service le plus proche",
+    "blank": "Zone blanche",
+    "yes": "oui",
+    "no": "non",
+    "over": "au-delà de",
+    "context": "Commune hors du territoire analysé (contexte).",
+    "legend_title": "Temps d'accès au service le plus proche",
+    "blank_legend": "Zone blanche : au-delà de",
+    "blank_layer": "Zones blanches de l'indicateur affiché (hachures)",
+    "no_indicator": "Sans indicateur (fond seul)",
+    "epci_layer": "Limites des EPCI",
+    "epci_legend": "Limite d'EPCI",
+    "towns_layer": "Noms des principales communes",
+    "services_prefix": "Services :",
+    "category": "Catégorie",
+    "commune": "Commune",
+    "address": "Adresse",
+    "status": "Statut",
+    "source": "Source",
+    "date": "Date de la source",
+    "precision": "Localisation",
+    "notes": "Remarques",
+    "search": "Rechercher une commune…",
+    "fullscreen": "Plein écran",
+    "print": "Imprimer ou enregistrer en PDF",
+    "legend": "Légende",
+    "method": "Méthode et sources",
+    "sources": "Sources des données",
+}
+"""Every French word the map's script shows (the script itself holds no user-facing text)."""
+
+OSM_TILES = "OpenStreetMap.Mapnik"
+IGN_TILES = "GeoportailFrance.plan"
+
+
+def _tile_layers() -> list[dict]:
+    """Optional online backgrounds, described by the ``xyzservices`` catalogue (a folium
+    dependency), so their URLs and attributions follow the providers' current terms."""
+    import xyzservices.providers as xyz
+
+    out = []
+    for name, key in (
+        ("Fond OpenStreetMap (internet)", OSM_TILES),
+        ("Fond IGN Plan (internet)", IGN_TILES),
+    ):
+        provider = xyz.query_name(key)
+        out.append(
+            {
+                "name": name,
+                "url": provider.build_url(),
+                "attribution": provider.html_attribution,
+                "max_zoom": int(provider.get("max_zoom", 18)),
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _select(result: CoverageResult, categorie, mode) -> list[tuple[str, str]]:
+    cats = _as_list(categorie) or list(result.categories)
+    unknown = [c for c in cats if c not in result.categories]
+    if unknown:
+        raise ParameterError(
+            f"Catégorie absente du résultat : {', '.join(unknown)}. Catégories analysées : "
+            + ", ".join(result.categories)
+            + "."
+        )
+    modes = [mode_code(m) for m in (_as_list(mode) or list(result.modes))]
+    missing = [m for m in modes if m not in result.modes]
+    if missing:
+        raise ParameterError(
+            f"Mode absent du résultat : {', '.join(missing)}. Modes analysés : "
+            + ", ".join(result.modes)
+            + "."
+        )
+    return [(c, m) for c in dict.fromkeys(cats) for m in dict.fromkeys(modes)]
+
+
+def _check_frame(frame, name: str, columns: Sequence[str] = ()) -> gpd.GeoDataFrame:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise ParameterError(
+            f"« {name} » doit être un GeoDataFrame (reçu : {type(frame).__name__})."
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ParameterError(f"Colonne(s) manquante(s) dans « {name} » : {', '.join(missing)}.")
+    if frame.crs is None:
+        raise ParameterError(f"« {name} » n'a pas de système de coordonnées (CRS).")
+    return frame
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def auto_tolerance(bounds: Sequence[float]) -> float:
+    """Simplification tolerance (metres) suited to the zoom at which a map of ``bounds``
+    (lon/lat) opens and is read: about 0.015 % of the extent's diagonal, 5 to 40 m.
+
+    A region (≈ 350 km across) gets 40 m, invisible up to zoom 12; an EPCI (≈ 30 km) gets 5 m.
+    """
+    lon0, lat0, lon1, lat1 = bounds
+    dx = (lon1 - lon0) * 111_320 * math.cos(math.radians((lat0 + lat1) / 2))
+    dy = (lat1 - lat0) * 110_540
+    return float(min(40.0, max(5.0, 0.00015 * math.hypot(dx, dy))))
+
+
+def _decimals(tolerance_m: float) -> int:
+    """Decimals of degrees kept: 4 (≈ 7-11 m) for coarse maps, 5 (≈ 1 m) for fine ones."""
+    return 4 if tolerance_m >= 20 else 5
+
+
+def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -> np.ndarray:
+    """Simplify polygons that tile the plane (communes, EPCI) without opening gaps between
+    neighbours (GEOS coverage simplification, in Lambert-93), then round to ``decimals``.
+
+    Returns an array of shapely geometries in EPSG:4326.
+    """
+    metric = geoms.to_crs(LAMBERT93).values
+    valid = ~(shapely.is_empty(metric) | pd.isna(metric))
+    out = np.array(metric, dtype=object)
+    if valid.any() and tolerance_m > 0:
+        try:
+            out[valid] = shapely.coverage_simplify(metric[valid], tolerance_m)
+        except shapely.errors.GEOSException:  # not a clean coverage: simplify one by one
+            out[valid] = shapely.simplify(metric[valid], tolerance_m, preserve_topology=True)
+    wgs = gpd.GeoSeries(out, crs=LAMBERT93).to_crs(WGS84).values
+    return _round(np.asarray(wgs, dtype=object), decimals)
+
+
+def _round(geoms: np.ndarray, decimals: int) -> np.ndarray:
+    snapped = shapely.set_precision(geoms, 10.0**-decimals)
+    return shapely.transform(snapped, lambda xy: np.round(xy, decimals))
+
+
+def _geojson(geom) -> dict | None:
+    if geom is None or shapely.is_empty(geom):
+        return None
+    return shapely.geometry.mapping(geom)
+
+
+def _json_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return None
+        return round(v, 1) if v != int(v) else int(v)
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def _fmt_minutes(value: float) -> str:
+    return f"{float(value):g}".replace(".", ",")
+
+
+# --------------------------------------------------------------------------- payload parts
+
+
+def _unit_features(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    specs: list[tuple[str, str]],
+    class_bounds: Sequence[float],
+    service_index: Mapping[str, int],
+    tolerance: float,
+    decimals: int,
+) -> tuple[dict, str]:
+    """Communes (or point units) with, per indicator, the time, class, nearest service and
+    zone-blanche flag. Communes of ``communes`` without a unit are drawn as context."""
+    units = result.units
+    per_unit: dict[str, dict] = {}
+    times = {s: np.asarray(units[time_col(*s)], dtype=float) for s in specs}
+    classes = {s: style.class_index(times[s], class_bounds) for s in specs}
+    nearest = {s: units[service_col(*s)].astype(str).to_numpy() for s in specs}
+    blanks = {s: units[blank_col(*s)].to_numpy(dtype=bool) for s in specs}
+    key_col = "code_insee" if "code_insee" in units else "unit_id"
+    keys = units[key_col].astype(str).to_numpy()
+    pops = units["population"].to_numpy(dtype=float)
+    for i, key in enumerate(keys):
+        per_unit[key] = {
+            "p": int(round(pops[i])),
+            "t": [_json_value(round(times[s][i], 1)) for s in specs],
+            "k": [int(classes[s][i]) for s in specs],
+            "s": [service_index.get(nearest[s][i], -1) for s in specs],
+            "z": "".join("1" if blanks[s][i] else "0" for s in specs),
+        }
+
+    point_units = result.unit_kind != "commune"
+    features = []
+    if not point_units:
+        comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)
+        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals)
+        names = comm["nom"].astype(str).to_numpy() if "nom" in comm else comm["code_insee"]
+        epcis = comm["nom_epci"].astype(str).to_numpy() if "nom_epci" in comm else None
+        for i, code in enumerate(comm["code_insee"].astype(str)):
+            geom = _geojson(geoms[i])
+            if geom is None:
+                continue
+            props = {"c": code, "n": names[i]}
+            if epcis is not None and epcis[i]:
+                props["e"] = epcis[i]
+            props.update(per_unit.get(code, {}))
+            features.append({"type": "Feature", "properties": props, "geometry": geom})
+        if not any("k" in f["properties"] for f in features):
+            raise ParameterError(
+                "Aucune commune du résultat ne figure dans les contours fournis : vérifiez que "
+                "« communes » couvre le territoire analysé (jointure sur code_insee)."
+            )
+    else:
+        pts = _round(np.asarray(units.geometry.to_crs(WGS84).values, dtype=object), 5)
+        names = units["nom"].astype(str).to_numpy() if "nom" in units else keys
+        for i, key in enumerate(keys):
+            props = {"c": key, "n": names[i]}
+            props.update(per_unit[key])
+            features.append({"type": "Feature", "properties": props, "geometry": _geojson(pts[i])})
+    return {"type": "FeatureCollection", "features": features}, (
+        "point" if point_units else "polygon"
+    )
+
+
+def _services_payload(
+    services: gpd.GeoDataFrame, categories: Sequence[str]
+) -> tuple[list[dict], dict[str, list[int]], dict[str, int]]:
+    """Services as plain records (strings are data: escaped by the script), their layers per
+    category and the index of each ``service_id``."""
+    frame = services.copy()
+    if frame.crs is not None and str(frame.crs) != WGS84:
+        frame = frame.to_crs(WGS84)
+    order = np.lexsort(
+        (frame["service_id"].astype(str).to_numpy(), frame["categorie"].astype(str).to_numpy())
+    )
+    frame = frame.iloc[order].reset_index(drop=True)
+    records, layers, index = [], {c: [] for c in categories}, {}
+
+    def text(row, col: str) -> str:
+        value = row.get(col, "")
+        return (
+            "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+        )
+
+    for i, row in frame.iterrows():
+        geom = row.geometry
+        if geom is None or geom.is_empty:
+            continue
+        statut = text(row, "statut")
+        precision = text(row, "precision")
+        rec = {
+            "id": text(row, "service_id"),
+            "nom": text(row, "nom") or text(row, "service_id"),
+            "categorie": text(row, "categorie"),
+            "commune": text(row, "commune"),
+            "adresse": text(row, "adresse"),
+            "statut": style.STATUS_LABELS.get(statut, statut),
+            "a_verifier": statut == "a_verifier",
+            "source": text(row, "source"),
+            "date_source": text(row, "date_source"),
+            "precision": style.PRECISION_LABELS.get(precision, precision),
+            "notes": text(row, "notes"),
+            "lat": round(float(geom.y), 5),
+            "lon": round(float(geom.x), 5),
+        }
+        index[rec["id"]] = len(records)
+        records.append(rec)
+        if rec["categorie"] in layers:
+            layers[rec["categorie"]].append(len(records) - 1)
+        del i
+    return records, {c: v for c, v in layers.items() if v}, index
+
+
+def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[list]:
+    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset]``, the
+    label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always)."""
+    if "population" not in communes or "nom" not in communes:
+        return []
+    frame = communes[communes["code_insee"].astype(str).isin(analysed)]
+    frame = frame.sort_values(["population", "code_insee"], ascending=[False, True], kind="stable")
+    frame = frame.head(n)
+    if {"lon", "lat"} <= set(frame.columns):
+        lon, lat = frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float)
+    else:
+        pts = frame.geometry.to_crs(WGS84).representative_point()
+        lon, lat = pts.x.to_numpy(), pts.y.to_numpy()
+    out = []
+    for rank, (name, x, y) in enumerate(zip(frame["nom"].astype(str), lon, lat, strict=True)):
+        offset = 0 if rank < 8 else (1 if rank < 20 else 2)
+        out.append([round(float(y), 5), round(float(x), 5), name, offset])
+    return out
+
+
+def _epci_payload(epci: gpd.GeoDataFrame, bbox, tolerance: float, decimals: int) -> dict:
+    epci = _check_frame(epci, "epci").to_crs(WGS84)
+    frame = epci.iloc[epci.sindex.query(shapely.box(*bbox), predicate="intersects")]
+    sort = [c for c in ("code_epci",) if c in frame] or None
+    if sort:
+        frame = frame.sort_values(sort, kind="stable")
+    frame = frame.reset_index(drop=True)
+    geoms = simplify_coverage(frame.geometry, tolerance, decimals)
+    # Boundaries only: draw the outline, not the polygon, to keep the file small.
+    geoms = shapely.boundary(geoms)
+    feats = []
+    for i in range(len(frame)):
+        geom = _geojson(geoms[i])
+        if geom is not None:
+            name = str(frame["nom_epci"].iloc[i]) if "nom_epci" in frame else ""
+            feats.append({"type": "Feature", "properties": {"n": name}, "geometry": geom})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _polygons(
+    frame: gpd.GeoDataFrame, fields: Sequence[tuple[str, str]], tolerance: float, decimals: int
+) -> dict:
+    frame = frame.to_crs(WGS84)
+    metric = frame.geometry.to_crs(LAMBERT93).values
+    simple = shapely.simplify(metric, tolerance / 2, preserve_topology=True)
+    geoms = _round(np.asarray(gpd.GeoSeries(simple, crs=LAMBERT93).to_crs(WGS84).values), decimals)
+    feats = []
+    for i in range(len(frame)):
+        geom = _geojson(geoms[i])
+        if geom is None:
+            continue
+        props = {col: _json_value(frame[col].iloc[i]) for col, _ in fields if col in frame}
+        feats.append({"type": "Feature", "properties": props, "geometry": geom})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _extra_layers(
+    isochrones, zones, qpv, services: list[dict], tolerance: float, decimals: int
+) -> list[dict]:
+    layers: list[dict] = []
+    if isochrones is not None and len(isochrones):
+        iso = _check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
+        names = {s["id"]: s["nom"] for s in services}
+        if "service_id" in iso:
+            iso["service"] = iso["service_id"].astype(str).map(names).fillna(iso["service_id"])
+        seuils = sorted({float(s) for s in iso["seuil_min"]})
+        fields = [("service", "Service"), ("seuil_min", "Seuil (min)")]
+        groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
+        for (cat, mode, seuil), g in groups:
+            mode_label = MODES[mode].label if mode in MODES else str(mode)
+            label = f"Isochrone {_fmt_minutes(seuil)} min {mode_label} — {category_label(str(cat))}"
+            color = style.ISOCHRONE_COLORS[
+                min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
+            ]
+            layers.append(
+                {
+                    "name": label,
+                    "legend": f"Accessible en {_fmt_minutes(seuil)} min {mode_label} "
+                    f"({category_label(str(cat))})",
+                    "data": _polygons(g, fields, tolerance, decimals),
+                    "fields": fields,
+                    "title_field": "service",
+                    "color": color,
+                    "weight": 1.5,
+                    "fill_opacity": 0.10,
+                    "show": False,
+                }
+            )
+    if zones is not None:
+        groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
+        for label, frame in groups:
+            frame = _check_frame(frame, "zones")
+            if not len(frame):
+                continue
+            fields = [
+                ("zone_id", "Zone n°"),
+                ("population", "Population"),
+                ("n_unites", "Unités"),
+                ("surface_km2", "Surface (km²)"),
+                ("temps_min", "Temps minimal (min)"),
+                ("temps_median", "Temps médian (min)"),
+                ("nom_communes", "Communes"),
+                ("codes_qp", "QPV"),
+                ("men_pauv", "Ménages pauvres"),
+            ]
+            name = f"Zones blanches : {label}" if label else "Zones blanches (périmètres)"
+            layers.append(
+                {
+                    "name": name,
+                    "legend": name,
+                    "data": _polygons(frame, fields, tolerance, decimals),
+                    "fields": [f for f in fields if f[0] in frame],
+                    "title_field": "nom_communes",
+                    "color": style.BLANK_OUTLINE,
+                    "weight": 2,
+                    "fill_opacity": 0.8,
+                    "hatch": True,
+                    "show": True,
+                }
+            )
+    if qpv is not None and len(qpv):
+        qpv = _check_frame(qpv, "qpv")
+        known = [
+            ("code_qp", "Code QPV"),
+            ("nom_qp", "Quartier"),
+            ("nom_communes", "Communes"),
+            ("nom_epci", "EPCI"),
+        ]
+        extra = [
+            (c, c.replace("_", " "))
+            for c in qpv.columns
+            if c not in {k for k, _ in known}
+            and c != qpv.geometry.name
+            and c not in ("communes_insee", "siren_epci", "code_departement")
+        ][:12]
+        fields = [f for f in known + extra if f[0] in qpv]
+        layers.append(
+            {
+                "name": "Quartiers prioritaires (QPV)",
+                "legend": "Quartier prioritaire de la politique de la ville",
+                "data": _polygons(qpv, fields, tolerance, decimals),
+                "fields": fields,
+                "title_field": "nom_qp",
+                "color": style.QPV_OUTLINE,
+                "weight": 2,
+                "fill_opacity": 0.0,
+                "dash": "4 3",
+                "show": True,
+            }
+        )
+    return layers
+
+
+def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
+    """Sources box lines and attribution lines."""
+    from zonesblanches.geodata.reference import sources
+
+    lines = []
+    for entry in sources():
+        if entry["jeu"] in ("communes", "epci"):
+            lines.append(f"{entry['jeu'].capitalize()} : {entry['source']} — {entry['licence']}.")
+    n = len(result.services)
+    lines.append(
+        f"Services : {n} service(s) ; la source et la date de chacun figurent dans sa fiche "
+        "(cliquer sur le service)."
+    )
+    attribution = ["Contours : IGN, Etalab — Licence Ouverte 2.0"]
+    if any(getattr(m, "method", STRAIGHT_LINE) != STRAIGHT_LINE for m in result.models.values()):
+        lines.append(
+            "Réseau de déplacement : © les contributeurs d'OpenStreetMap, sous licence ODbL."
+        )
+        attribution.append("Réseau © contributeurs OpenStreetMap (ODbL)")
+    lines.append("Carte réalisée avec zonesblanches et Leaflet.")
+    return lines, attribution
+
+
+def _payload_json(payload: dict) -> str:
+    """JSON safe to embed in ``<script type="application/json">``: no ``<``, ``>`` or ``&``
+    survives, so no data can close the script element or open a comment."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+# --------------------------------------------------------------------------- folium elements
+
+
+class _CoverageLayers(MacroElement):
+    """Carries the map data (JSON) and runs the map script on the parent folium map."""
+
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <script type="application/json" id="{{ this.data_id }}">{{ this.payload }}</script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        {{ this.js }}({{ this._parent.get_name() }}, "{{ this.data_id }}");
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, payload: dict):
+        super().__init__()
+        self._name = "CoverageLayers"
+        self.payload = _payload_json(payload)
+        self.js = MAP_JS.strip()
+
+    @property
+    def data_id(self) -> str:
+        return "zb-data-" + self.get_name()
+
+
+def coverage_map(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    *,
+    epci: gpd.GeoDataFrame | None = None,
+    categorie: str | Sequence[str] | None = None,
+    mode: str | Sequence[str] | None = None,
+    thresholds_classes: Sequence[float] | None = None,
+    title: str | None = None,
+    isochrones: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    tiles: bool = True,
+    simplify: float | None = None,
+) -> folium.Map:
+    """Interactive map of a coverage result, self-contained (opens without internet).
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The analysis to draw (:func:`zonesblanches.diagnostic`).
+    communes : geopandas.GeoDataFrame
+        Commune polygons with ``code_insee`` (and ``nom``, ``nom_epci``, ``population``,
+        ``lon``/``lat`` when available), e.g. ``Territory.communes`` or
+        :func:`~zonesblanches.geodata.reference.load_communes`. Joined to the result's units
+        on ``code_insee``; communes without a unit are drawn in grey as context.
+    epci : geopandas.GeoDataFrame, optional
+        EPCI polygons (:func:`~zonesblanches.geodata.reference.load_epci`); their boundaries
+        near the territory are drawn.
+    categorie, mode : str or sequence of str, optional
+        Restrict the indicators drawn (default: every category × mode of the result). The
+        first indicator is shown when the map opens; the others are chosen in the layer
+        control.
+    thresholds_classes : sequence of float, optional
+        Upper bounds (minutes) of the time classes; default ``(10, 20, 30, 45, 60)``.
+    title : str, optional
+        Title shown on the map; default « Accès aux services de mobilité inclusive —
+        <territoire> ».
+    isochrones : geopandas.GeoDataFrame, optional
+        Polygons with ``categorie``, ``mode``, ``seuil_min`` (and ``service_id``): one layer
+        per category × mode × threshold, hidden at first.
+    zones : geopandas.GeoDataFrame or mapping of label to GeoDataFrame, optional
+        Zones blanches polygons (:func:`zonesblanches.coverage.zones.zones_blanches`), hatched.
+    qpv : geopandas.GeoDataFrame, optional
+        QPV outlines, with their columns in popups.
+    tiles : bool
+        Offer OpenStreetMap and IGN Plan tiles as optional backgrounds (never loaded unless the
+        reader ticks them).
+    simplify : float, optional
+        Simplification tolerance in metres; default :func:`auto_tolerance` of the territory.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`save_map` (deterministic bytes) or display it in a notebook.
+
+    Raises
+    ------
+    ParameterError
+        Unknown category or mode, bad classes, missing columns (messages in French).
+    """
+    if not isinstance(result, CoverageResult):
+        raise ParameterError("« result » doit être un résultat de diagnostic (CoverageResult).")
+    communes = _check_frame(communes, "communes", ("code_insee",))
+    specs = _select(result, categorie, mode)
+    class_bounds = style.check_classes(thresholds_classes)
+    colors = style.class_colors(len(class_bounds) + 1)
+
+    services, service_layers, service_index = _services_payload(
+        result.services, [c for c in dict.fromkeys(c for c, _ in specs)]
+    )
+    analysed_codes = set(result.units.get("code_insee", result.units["unit_id"]).astype(str))
+    shown = communes.to_crs(WGS84)
+    if result.unit_kind == "commune":
+        area = shown[shown["code_insee"].astype(str).isin(analysed_codes)]
+        if not len(area):
+            area = shown
+    else:
+        area = result.units.to_crs(WGS84)
+    bbox = tuple(float(v) for v in area.total_bounds)
+    tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
+    decimals = _decimals(tolerance)
+    units_fc, unit_geometry = _unit_features(
+        result, shown, specs, class_bounds, service_index, tolerance, decimals
+    )
+    notes, attribution = _sources(result)
+
+    territory = result.territory or "territoire analysé"
+    if title is None:
+        title = f"Accès aux services de mobilité inclusive — {territory}"
+    seuils = ", ".join(
+        f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min"
+        for m in dict.fromkeys(m for _, m in specs)
+    )
+    population = f"{result.population:,.0f}".replace(",", "\u202f")
+    unit_word = "communes" if result.unit_kind == "commune" else "unités"
+    subtitle = f"{len(result.units)} {unit_word}, {population} habitants — seuils : {seuils}"
+
+    payload = {
+        "title": str(title),
+        "subtitle": subtitle,
+        "text": TEXT,
+        "style": {
+            "blank_outline": style.BLANK_OUTLINE,
+            "epci": style.EPCI_OUTLINE,
+            "no_data": style.NO_DATA_COLOR,
+        },
+        "classes": {
+            "bounds": list(class_bounds),
+            "colors": colors,
+            "labels": style.class_labels(class_bounds),
+            "unreachable_color": style.UNREACHABLE_COLOR,
+            "unreachable_label": style.UNREACHABLE_LABEL,
+        },
+        "layers": [
+            {
+                "categorie": c,
+                "mode": m,
+                "name": f"{category_label(c)}, {MODES[m].label}",
+                "threshold": _fmt_minutes(result.thresholds[m]),
+            }
+            for c, m in specs
+        ],
+        "categories": {
+            c: {
+                "label": category_label(c),
+                "color": style.category_style(c).color,
+                "glyph": style.category_style(c).glyph,
+            }
+            for c in sorted(set(result.services["categorie"].astype(str)) | set(result.categories))
+        },
+        "unit_geometry": unit_geometry,
+        "units": units_fc,
+        "services": services,
+        "service_layers": service_layers,
+        "epci": (
+            _epci_payload(epci, _expand(bbox, 0.05), tolerance, decimals)
+            if epci is not None
+            else None
+        ),
+        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals),
+        "towns": _towns(shown, analysed_codes) if result.unit_kind == "commune" else [],
+        "tiles": _tile_layers() if tiles else [],
+        "notes": list(result.notes) + _method_lines(result, specs),
+        "sources": notes,
+        "attribution": attribution,
+        "bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]],
+    }
+
+    m = folium.Map(
+        location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2],
+        zoom_start=9,
+        tiles=None,
+        control_scale=False,
+        prefer_canvas=False,
+        width="100%",
+        height="100%",
+    )
+    # No CDN: Leaflet is inlined below; folium's jQuery/Bootstrap/Font Awesome are not needed.
+    m.default_js = []
+    m.default_css = []
+    root = m.get_root()
+    root.title = html.escape(str(title))
+    root.header.add_child(
+        Element(
+            f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n"
+            f"<script>{leaflet_js()}</script>"
+        ),
+        name="zb_assets",
+    )
+    m.add_child(_CoverageLayers(payload))
+    return m
+
+
+def _expand(bbox, margin: float):
+    x0, y0, x1, y1 = bbox
+    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
+    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+
+
+def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[str]:
+    modes = list(dict.fromkeys(m for _, m in specs))
+    lines = [
+        "Zone blanche : commune dont le service le plus proche de la catégorie est au-delà du "
+        "seuil ("
+        + ", ".join(f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min" for m in modes)
+        + ")."
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _walk(element) -> Iterable:
+    yield element
+    for child in list(element._children.values()):
+        yield from _walk(child)
+
+
+def render_map(m: folium.Map) -> str:
+    """The map's full HTML page, with deterministic element ids (same inputs, same bytes)."""
+    root = m.get_root()
+    text = root.render()
+    ids = []
+    seen = set()
+    for element in _walk(root):
+        ident = getattr(element, "_id", None)
+        if ident and ident not in seen:
+            seen.add(ident)
+            ids.append(ident)
+    positions = sorted((text.find(i), i) for i in ids if i in text)
+    for n, (_, ident) in enumerate(positions, start=1):
+        text = text.replace(ident, f"zb{n:04d}")
+    return text
+
+
+def save_map(m: folium.Map, path: str | Path) -> Path:
+    """Write the map as one self-contained HTML file (UTF-8); return the path.
+
+    The same map gives the same bytes: folium's random element ids are replaced by sequential
+    ones.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_map(m)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    tmp.replace(path)
+    return path

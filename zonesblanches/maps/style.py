@@ -1,0 +1,154 @@
+"""Presentation constants of the maps and figures: colours, glyphs, time classes.
+
+Everything a reader sees on a map that is not data lives here, so that the interactive map, the
+static figures and the report agree.
+
+Colour choices:
+
+- time classes use ColorBrewer's *YlOrRd* sequential ramp (light = close, dark red = far). A
+  single-hue-progression ramp reads in greyscale and is flagged "colour-blind safe" by
+  ColorBrewer (Harrower and Brewer, 2003, *The Cartographic Journal* 40(1));
+- unreachable units are dark grey, outside the ramp, so they never read as "very far";
+- service categories use the Okabe-Ito palette (Okabe and Ito, 2008, "Color Universal Design"),
+  designed to stay distinct for the common colour-vision deficiencies; the yellows and oranges
+  that would clash with the time ramp are left out. Each category also has a letter, so the
+  colour is never the only cue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from zonesblanches.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class CategoryStyle:
+    """How a service category is drawn."""
+
+    color: str
+    """Fill colour of the marker (hex)."""
+    glyph: str
+    """One letter drawn in the marker: the cue that does not rely on colour."""
+
+
+CATEGORY_STYLES: dict[str, CategoryStyle] = {
+    "garage_solidaire": CategoryStyle("#0072B2", "G"),
+    "location_solidaire": CategoryStyle("#009E73", "L"),
+    "auto_ecole_sociale": CategoryStyle("#CC79A7", "A"),
+    "atelier_velo": CategoryStyle("#56B4E9", "V"),
+    "plateforme_mobilite": CategoryStyle("#7A4EA3", "P"),
+    "transport_solidaire": CategoryStyle("#222222", "T"),
+}
+DEFAULT_CATEGORY_STYLE = CategoryStyle("#555555", "?")
+"""Style of a category code the taxonomy does not know."""
+
+YLORRD_9 = (
+    "#ffffcc",
+    "#ffeda0",
+    "#fed976",
+    "#feb24c",
+    "#fd8d3c",
+    "#fc4e2a",
+    "#e31a1c",
+    "#bd0026",
+    "#800026",
+)
+"""ColorBrewer YlOrRd, 9 classes (Cynthia Brewer, colorbrewer2.org, Apache 2.0)."""
+
+UNREACHABLE_COLOR = "#4d4d4d"
+"""Units from which no service can be reached (no road, no service of the category)."""
+
+NO_DATA_COLOR = "#e8e8e8"
+"""Communes drawn for context only (outside the analysed territory)."""
+
+TIME_CLASSES: tuple[float, ...] = (10, 20, 30, 45, 60)
+"""Default upper bounds (minutes) of the time classes: 0–10, 10–20, 20–30, 30–45, 45–60, > 60."""
+
+BLANK_OUTLINE = "#111111"
+"""Outline of the zones blanches."""
+
+EPCI_OUTLINE = "#3b3b3b"
+ISOCHRONE_COLORS = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef")
+"""Outlines of isochrones, darkest for the shortest time (ColorBrewer Blues)."""
+QPV_OUTLINE = "#6a3d9a"
+
+MAP_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
+
+
+def category_style(code: str) -> CategoryStyle:
+    """Style of a category code (a neutral grey "?" for unknown codes)."""
+    return CATEGORY_STYLES.get(code, DEFAULT_CATEGORY_STYLE)
+
+
+def check_classes(bounds: Sequence[float] | None) -> tuple[float, ...]:
+    """Validate the upper bounds of the time classes (minutes), default :data:`TIME_CLASSES`.
+
+    Raises
+    ------
+    ParameterError
+        Empty, non-positive, non-finite or non-increasing bounds (message in French).
+    """
+    if bounds is None:
+        return TIME_CLASSES
+    try:
+        values = tuple(float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            "Les classes de temps doivent être une liste de minutes, par ex. [10, 20, 30]."
+        ) from None
+    if not values or len(values) > 8:
+        raise ParameterError("Indiquez entre 1 et 8 bornes de classes de temps (minutes).")
+    arr = np.asarray(values)
+    if not np.all(np.isfinite(arr)) or arr[0] <= 0 or np.any(np.diff(arr) <= 0):
+        raise ParameterError(
+            "Les bornes des classes de temps doivent être des minutes positives et croissantes "
+            f"(reçu : {list(bounds)})."
+        )
+    return values
+
+
+def class_colors(n_classes: int) -> list[str]:
+    """``n_classes`` colours of the time ramp, from the closest class to the farthest."""
+    if n_classes <= 1:
+        return [YLORRD_9[4]]
+    idx = np.round(np.linspace(1, len(YLORRD_9) - 1, n_classes)).astype(int)
+    return [YLORRD_9[i] for i in idx]
+
+
+def _fmt(minutes: float) -> str:
+    return f"{minutes:g}".replace(".", ",")
+
+
+def class_labels(bounds: Sequence[float]) -> list[str]:
+    """French labels of the classes defined by ``bounds``: ``len(bounds) + 1`` labels."""
+    labels = [f"moins de {_fmt(bounds[0])} min"]
+    labels += [f"{_fmt(a)} à {_fmt(b)} min" for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    labels.append(f"plus de {_fmt(bounds[-1])} min")
+    return labels
+
+
+def class_index(minutes: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
+    """Class of each time: ``0..len(bounds)``, ``-1`` for unreachable (``inf`` or NaN).
+
+    A time equal to a bound falls in the lower class (10 min is in « moins de 10 min »).
+    """
+    values = np.asarray(minutes, dtype=float)
+    idx = np.searchsorted(np.asarray(bounds, dtype=float), values, side="left")
+    return np.where(np.isfinite(values), idx, -1)
+
+
+UNREACHABLE_LABEL = "inaccessible"
+"""Legend label of unreachable units."""
+
+STATUS_LABELS = {"actif": "actif", "a_verifier": "à vérifier", "ferme": "fermé"}
+"""French labels of the ``statut`` values of the registry."""
+
+PRECISION_LABELS = {
+    "adresse": "adresse",
+    "commune": "à la commune (point intérieur, adresse inconnue)",
+    "coordonnees": "coordonnées fournies",
+}
