@@ -522,17 +522,20 @@ def _build_network(
             f"Aucune voie utilisable {MODES[mode].label} dans {source} "
             "(après application des règles d'accès et du découpage au territoire)."
         )
-    # drop exact duplicates (a segment listed twice, e.g. both directions of a GraphML edge)
-    order = np.lexsort((time_s, length, head, tail))
-    tail, head, length, time_s = tail[order], head[order], length[order], time_s[order]
-    dup = np.zeros(len(tail), dtype=bool)
-    dup[1:] = (
-        (tail[1:] == tail[:-1])
-        & (head[1:] == head[:-1])
-        & (length[1:] == length[:-1])
-        & (time_s[1:] == time_s[:-1])
-    )
-    tail, head, length, time_s = tail[~dup], head[~dup], length[~dup], time_s[~dup]
+    if ways.fmt == "graphml":
+        # each two-way GraphML edge exists in both directions already: drop the exact copies
+        # that adding reverse edges made (OSM sources need no such pass; parallel edges are
+        # harmless, RoadNetwork.to_csr keeps the fastest)
+        order = np.lexsort((time_s, length, head, tail))
+        tail, head, length, time_s = tail[order], head[order], length[order], time_s[order]
+        dup = np.zeros(len(tail), dtype=bool)
+        dup[1:] = (
+            (tail[1:] == tail[:-1])
+            & (head[1:] == head[:-1])
+            & (length[1:] == length[:-1])
+            & (time_s[1:] == time_s[:-1])
+        )
+        tail, head, length, time_s = tail[~dup], head[~dup], length[~dup], time_s[~dup]
     used, inverse = np.unique(np.concatenate([tail, head]), return_inverse=True)
     x, y = _TO_L93.transform(ways.lon[used], ways.lat[used])
     meta = {
