@@ -619,6 +619,7 @@ class FakeOverpass:
         self.nodes = nodes
         self.ways = ways
         self.queries: list[str] = []
+        self.failure: str | None = None  # "remark" (server timeout) or "http400"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -684,8 +685,16 @@ class FakeOverpass:
                 form = parse_qs(self.rfile.read(length).decode())
                 query = form["data"][0]
                 fake.queries.append(query)
-                body = json.dumps(fake.answer(query)).encode()
-                self._send(body, "application/json")
+                if fake.failure == "http400":
+                    self._send(b"<p>Error: line 1: parse error</p>", "text/html", 400)
+                    return
+                answer = fake.answer(query)
+                if fake.failure == "remark":  # how Overpass reports a timeout (HTTP 200)
+                    answer["elements"] = []
+                    answer["remark"] = (
+                        'runtime error: Query timed out in "query" at line 1 after 181 seconds.'
+                    )
+                self._send(json.dumps(answer).encode(), "application/json")
 
         return Handler
 
@@ -750,6 +759,29 @@ def test_download_with_margins_per_mode(overpass):
     )
     for mode in ("marche", "voiture"):
         assert_same_network(nets[mode], from_file[mode])
+
+
+@pytest.mark.parametrize(
+    ("failure", "error", "words"),
+    [
+        ("remark", DataError, "aucune voie"),
+        ("http400", NetworkUnavailableError, "a répondu par une erreur"),
+    ],
+)
+def test_download_server_errors_are_explained_in_french(overpass, failure, error, words):
+    overpass.failure = failure
+    try:
+        with pytest.raises(error, match=words):
+            download_network(
+                MONACO_BOX,
+                "voiture",
+                margin_m=0,
+                overpass_url=overpass.url,
+                cache=False,
+                progress=False,
+            )
+    finally:
+        overpass.failure = None
 
 
 def _closed_port_url() -> str:

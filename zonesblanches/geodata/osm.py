@@ -177,7 +177,8 @@ def _as_polygon(polygon) -> Polygon | MultiPolygon:
             f"ses bornes {polygon.bounds} ressemblent à des coordonnées projetées."
         )
     if not polygon.is_valid:
-        polygon = shapely.make_valid(polygon)
+        parts = shapely.get_parts(shapely.make_valid(polygon))
+        polygon = shapely.union_all([p for p in parts if isinstance(p, Polygon | MultiPolygon)])
     return polygon
 
 
@@ -227,9 +228,11 @@ def _haversine(lon1, lat1, lon2, lat2) -> np.ndarray:
 class _Ways:
     """All usable-looking ways of a source, as arrays.
 
-    ``tags`` has one row per tag variant; ``row_owner[i]`` is the way of row ``i`` (``None``
-    when each row is its own way). Segment ``k`` goes from node ``seg_u[k]`` to ``seg_v[k]``
-    (positions in ``node_id``) in the way's node order and belongs to way ``seg_way[k]``.
+    Segment ``k`` goes from node ``seg_u[k]`` to ``seg_v[k]`` (positions in ``node_id``) in the
+    way's node order; ``seg_way[k]`` is its "way", one of ``n_ways`` tag sets: for OSM files,
+    the ways sharing the same relevant tags share one; for GraphML, each edge is one. ``tags``
+    has one row per tag set (``row_owner`` is ``None``) or, for GraphML edges with list-valued
+    attributes, several rows whose owner is ``row_owner[i]`` (sorted).
     """
 
     tags: pd.DataFrame
@@ -413,6 +416,8 @@ def _read_graphml(path: Path, progress: bool) -> _Ways:
             for val in base[k]:
                 rows.append({**first, k: _tag_value(val)})
                 owner.append(i)
+        if data.get("oneway") in _REVERSED_ONEWAY:  # raw tag kept (all_oneway): OSMnx reversed
+            u, v = v, u
         us.append(u)
         vs.append(v)
         length = data.get("length")
