@@ -390,6 +390,54 @@ def test_ways_with_missing_nodes_keep_their_complete_segments(tmp_path):
     assert edge_set(net) <= edge_set(full)
 
 
+def test_travel_times_match_a_plain_networkx_build(monaco_osm):
+    """Oracle: the vectorised build gives the same shortest times as a per-segment networkx
+    graph made from the same ways and the same rules."""
+    import networkx as nx
+    from scipy.sparse.csgraph import dijkstra
+
+    nodes, ways = monaco_osm
+    tags = pd.DataFrame.from_records([t for _, _, t in ways])
+
+    def great_circle(a, b):
+        (lon1, lat1, _), (lon2, lat2, _) = nodes[a], nodes[b]
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        h = (
+            math.sin((p2 - p1) / 2) ** 2
+            + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+        )
+        return 2 * 6_371_009 * math.asin(math.sqrt(h))
+
+    for mode in MODES:
+        acc = evaluate_ways(tags, mode)
+        graph = nx.DiGraph()
+        for i, (_, refs, _) in enumerate(ways):
+            for u, v in zip(refs[:-1], refs[1:], strict=True):
+                if u == v:
+                    continue
+                length = great_circle(u, v)
+                for ok, a, b, kmh in (
+                    (acc.forward[i], u, v, acc.forward_kmh[i]),
+                    (acc.backward[i], v, u, acc.backward_kmh[i]),
+                ):
+                    if ok:
+                        t = max(length / (kmh / 3.6), 0.01)
+                        if not graph.has_edge(a, b) or graph[a][b]["t"] > t:
+                            graph.add_edge(a, b, t=t)
+        net = load_network(MONACO, mode, cache=False, progress=False)
+        assert set(graph.nodes) == set(net.node_id.tolist())
+        assert graph.number_of_edges() == net.to_csr().nnz
+        sources = net.node_id[:: max(1, net.n_nodes // 5)][:5]
+        times = dijkstra(net.to_csr(), indices=np.searchsorted(net.node_id, sources))
+        for row, src in zip(times, sources, strict=True):
+            oracle = nx.single_source_dijkstra_path_length(graph, int(src), weight="t")
+            reached = np.isfinite(row)
+            assert reached.sum() == len(oracle)
+            got = dict(zip(net.node_id[reached].tolist(), row[reached], strict=True))
+            assert got.keys() == oracle.keys()
+            np.testing.assert_allclose([got[k] for k in oracle], list(oracle.values()), rtol=1e-9)
+
+
 def test_load_network_single_mode_and_alias():
     net = load_network(MONACO, "walk", cache=False, progress=False)
     assert net.mode == "marche"
