@@ -383,29 +383,71 @@ def exact_max_cover(
 # --------------------------------------------------------------------------------------------
 
 
+def qpv_links(
+    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame | None, unit_kind: str = "commune"
+) -> pd.DataFrame | None:
+    """Share of each unit's people living in each QPV, or ``None`` when it cannot be known.
+
+    Grid cells as polygons: area shares (:func:`zonesblanches.coverage.equity.assign_qpv`).
+    Grid cells as points (``unit_kind="carreau"``): a cell belongs wholly to the QPV holding its
+    centre (the « centroid » rule of the equity module). Commune points: ``None`` — a commune's
+    centre says nothing of where its QPV residents live.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``unite`` (row position), ``code_qp``, ``part`` (0–1).
+    """
+    if qpv is None or len(qpv) == 0 or len(units) == 0:
+        return None
+    if "code_qp" not in qpv or qpv.crs is None:
+        raise ParameterError("La couche des QPV doit avoir une colonne « code_qp » et un CRS.")
+    geom_types = set(units.geometry.geom_type.dropna())
+    if geom_types <= {"Polygon", "MultiPolygon"}:
+        from zonesblanches.coverage.equity import assign_qpv
+
+        return assign_qpv(units, qpv)
+    if unit_kind != "carreau" or not geom_types <= {"Point"}:
+        return None
+    import shapely
+
+    from zonesblanches.crs import LAMBERT93
+
+    zones = np.array(
+        [shapely.make_valid(g) for g in qpv.geometry.to_crs(LAMBERT93).to_numpy()], dtype=object
+    )
+    pts = units.geometry.to_crs(LAMBERT93).to_numpy()
+    ui, qi = shapely.STRtree(zones).query(pts, predicate="within")
+    table = pd.DataFrame(
+        {
+            "unite": ui.astype("int64"),
+            "code_qp": qpv["code_qp"].astype(str).to_numpy()[qi],
+            "part": np.ones(len(ui)),
+        }
+    )
+    table = table.drop_duplicates("unite")  # QPV do not overlap; guard against slivers
+    return table.sort_values(["unite", "code_qp"], kind="stable").reset_index(drop=True)
+
+
 def qpv_residents(
-    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame | None = None
+    units: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame | None = None,
+    unit_kind: str = "commune",
 ) -> np.ndarray | None:
     """QPV residents of each unit, or ``None`` when they are not known.
 
     Known from a ``population_qpv`` column, or a ``part_qpv`` column (share 0–1 of the unit's
-    population), or from QPV perimeters when units are grid cells (polygons), through
-    :func:`zonesblanches.coverage.equity.assign_qpv`. Commune points do not tell where QPV
-    residents live: ``None``.
+    population), or from QPV perimeters when units are grid cells (:func:`qpv_links`). Commune
+    points do not tell where QPV residents live: ``None``.
     """
     pop = units["population"].to_numpy(dtype=float)
     if "population_qpv" in units:
         return np.nan_to_num(units["population_qpv"].to_numpy(dtype=float))
     if "part_qpv" in units:
         return pop * np.clip(np.nan_to_num(units["part_qpv"].to_numpy(dtype=float)), 0, 1)
-    if qpv is None or len(units) == 0:
+    links = qpv_links(units, qpv, unit_kind)
+    if links is None:
         return None
-    geom_types = set(units.geometry.geom_type.dropna())
-    if not geom_types <= {"Polygon", "MultiPolygon"}:
-        return None
-    from zonesblanches.coverage.equity import assign_qpv
-
-    links = assign_qpv(units, qpv)
     share = np.zeros(len(units))
     if len(links):
         sums = links.groupby("unite")["part"].sum()
@@ -418,6 +460,7 @@ def unit_weights(
     weights: str | Mapping[str, float] = "population",
     *,
     qpv: gpd.GeoDataFrame | None = None,
+    unit_kind: str = "commune",
 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Objective weight of every unit, the known components, and a French label.
 
@@ -432,7 +475,7 @@ def unit_weights(
         habitants des QPV ».
     """
     components = {"population": np.nan_to_num(units["population"].to_numpy(dtype=float))}
-    residents = qpv_residents(units, qpv)
+    residents = qpv_residents(units, qpv, unit_kind)
     if residents is not None:
         components["qpv"] = residents
     if "men_pauv" in units:
@@ -801,7 +844,7 @@ def suggest_sites(
         raise DataError("Aucun site candidat : rien à proposer.")
     candidates = candidates.reset_index(drop=True)
 
-    objective, components, label = unit_weights(units, weights, qpv=qpv)
+    objective, components, label = unit_weights(units, weights, qpv=qpv, unit_kind=result.unit_kind)
     weights_is_population = label == WEIGHTS["population"]
     population = float(components["population"].sum())
     times = units[time_col(categorie, mode)].to_numpy(dtype=float)
@@ -1080,6 +1123,7 @@ __all__ = [
     "format_suggestion",
     "greedy_bound_factor",
     "greedy_max_cover",
+    "qpv_links",
     "qpv_residents",
     "reduce_instance",
     "suggest_for_territory",
