@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -446,7 +447,9 @@ def test_custom_communes_limit_the_geocoding(communes, reg):
     nord = communes[communes["code_departement"] == "59"]
     read = read_services(DATA / "services_communes.csv", communes=nord)
     assert set(read.services["code_insee"].str[:2]) == {"59"}
-    assert read.rejects["motif"].str.contains("hors des Hauts-de-France|introuvable").any()
+    motifs = " ".join(read.rejects["motif"])
+    assert "hors des communes fournies (département 02)" in motifs
+    assert "Hauts-de-France" not in motifs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -502,6 +505,42 @@ def test_null_geometry_without_commune_is_rejected(tmp_path):
     assert list(read.rejects["ligne"]) == [5]
     assert "ni coordonnées ni commune" in read.rejects["motif"].iloc[0]
     assert "geometrie" in read.rejects.columns
+
+
+def test_malformed_point_is_located_at_its_commune(tmp_path, reg):
+    collection = json.loads((DATA / "services.geojson").read_text(encoding="utf-8"))
+    (feature,) = [f for f in collection["features"] if f["properties"]["service_id"] == "HDF-013"]
+    feature["geometry"]["coordinates"] = []  # GDAL cannot read this point
+    path = tmp_path / "malforme.geojson"
+    path.write_text(json.dumps(collection), encoding="utf-8")
+    read = read_services(path)
+    kept = read.services.set_index("service_id")
+    assert kept.loc["HDF-013", "precision"] == "commune"
+    assert kept.loc["HDF-013", "code_insee"] == reg.loc["HDF-013", "code_insee"]
+    assert any("GDAL" in w for w in read.warnings)
+
+
+def test_geopackage_without_crs(tmp_path):
+    import pyogrio
+
+    frame = pyogrio.read_dataframe(DATA / "services_lambert93.gpkg")
+    with pytest.warns(UserWarning, match="crs"):
+        pyogrio.write_dataframe(frame.set_crs(None, allow_override=True), tmp_path / "sans.gpkg")
+    with pytest.raises(DataError, match="EPSG:2154"):
+        read_services(tmp_path / "sans.gpkg")
+    read = read_services(tmp_path / "sans.gpkg", crs="EPSG:2154")
+    assert len(read.services) == len(frame) and read.rejects.empty
+
+
+def test_commune_name_outside_the_region(tmp_path, reg):
+    r = reg.loc["HDF-017"]
+    path = _write_csv(
+        tmp_path / "paris.csv",
+        ["nom", "categorie", "commune", "cp"],
+        [[r["nom"], r["categorie"], "Paris", "75001"]],
+    )
+    with pytest.raises(DataError, match="hors des Hauts-de-France"):
+        read_services(path)
 
 
 def test_unknown_layer():

@@ -79,6 +79,7 @@ import io
 import math
 import re
 import unicodedata
+import warnings as warnings_module
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -659,7 +660,9 @@ def _read_vector(path: Path, layer) -> _Raw:
             raise ParameterError(
                 f"Couche « {layer} » absente de « {path.name} » ; couches : {', '.join(layers)}."
             )
-        frame = pyogrio.read_dataframe(path, layer=layer)
+        with warnings_module.catch_warnings(record=True) as caught:
+            warnings_module.simplefilter("always")
+            frame = pyogrio.read_dataframe(path, layer=layer)
     except ParameterError:
         raise
     except Exception as exc:  # pyogrio/GDAL errors on corrupt or unknown files
@@ -667,7 +670,10 @@ def _read_vector(path: Path, layer) -> _Raw:
             f"« {path.name} » : fichier géographique illisible (corrompu ou format inconnu). "
             f"Détail : {exc}"
         ) from exc
-    warnings = []
+    warnings = [
+        f"Lecture de « {path.name} » : GDAL signale « {w.message} » (géométrie illisible ?)."
+        for w in caught
+    ]
     if layer is None and len(layers) > 1:
         warnings.append(
             f"« {path.name} » a {len(layers)} couches ({', '.join(layers)}) : seule la "
@@ -740,6 +746,8 @@ class _CommuneIndex:
     lon: np.ndarray = field(default_factory=lambda: np.array([]))
     lat: np.ndarray = field(default_factory=lambda: np.array([]))
     suggestions: dict[str, list[str]] = field(default_factory=dict)
+    bundled: bool = False
+    """True for the bundled Hauts-de-France communes (the wording of reasons depends on it)."""
     _tree: shapely.STRtree | None = None
 
     @property
@@ -807,13 +815,25 @@ class _CommuneIndex:
     def code(self, i: int) -> str:
         return self.codes[i]
 
+    @property
+    def what(self) -> str:
+        return "données embarquées (Hauts-de-France)" if self.bundled else "communes fournies"
+
+    @property
+    def out(self) -> str:
+        return "des Hauts-de-France" if self.bundled else "des communes fournies"
+
+    @property
+    def within(self) -> str:
+        return "en Hauts-de-France" if self.bundled else "parmi les communes fournies"
+
     def label(self, i: int) -> str:
         return f"{self.name(i)} ({self.code(i)})"
 
     def _outside(self) -> str:
         return (
-            "les données embarquées ne couvrent que les Hauts-de-France (départements "
-            f"{', '.join(sorted(self.departements))})"
+            f"les {self.what} ne couvrent que les départements "
+            f"{', '.join(sorted(self.departements))}"
         )
 
     def locate(self, code: str, name: str, postcode: str, cols: dict[str, str]):
@@ -843,7 +863,7 @@ class _CommuneIndex:
         if _departement(code) not in self.departements:
             return None, (
                 col,
-                f"commune {code} hors des Hauts-de-France (département {_departement(code)}) : "
+                f"commune {code} hors {self.out} (département {_departement(code)}) : "
                 + self._outside(),
             )
         hint = self._suggest(name) if name else ""
@@ -872,7 +892,7 @@ class _CommuneIndex:
             if not kept:
                 return None, (
                     f"{col}, {cols.get('code_postal', 'code_postal')}",
-                    f"aucune commune « {name} » n'a le code postal {cp} en Hauts-de-France ; "
+                    f"aucune commune « {name} » n'a le code postal {cp} {self.within} ; "
                     f"communes de ce nom : {', '.join(self._with_postcodes(candidates))}",
                 )
             candidates = kept
@@ -890,11 +910,11 @@ class _CommuneIndex:
         if cp and cp[:2] not in self.postcode_prefixes:
             return None, (
                 col,
-                f"commune « {name} » ({cp}) hors des Hauts-de-France : " + self._outside(),
+                f"commune « {name} » ({cp}) hors {self.out} : " + self._outside(),
             )
         return None, (
             col,
-            f"commune « {name} » introuvable en Hauts-de-France{self._suggest(name)}",
+            f"commune « {name} » introuvable {self.within}{self._suggest(name)}",
         )
 
     def _by_postcode(self, raw: str, cols: dict[str, str]):
@@ -910,8 +930,8 @@ class _CommuneIndex:
                 "ou le code INSEE",
             )
         if cp[:2] not in self.postcode_prefixes:
-            return None, (col, f"code postal {cp} hors des Hauts-de-France : " + self._outside())
-        return None, (col, f"code postal « {raw} » inconnu en Hauts-de-France")
+            return None, (col, f"code postal {cp} hors {self.out} : " + self._outside())
+        return None, (col, f"code postal « {raw} » inconnu {self.within}")
 
     def _with_postcodes(self, idx: list[int]) -> list[str]:
         out = []
@@ -936,7 +956,9 @@ class _CommuneIndex:
 def _bundled_index() -> _CommuneIndex:
     from zonesblanches.geodata import reference
 
-    return _CommuneIndex.build(reference.load_communes())
+    index = _CommuneIndex.build(reference.load_communes())
+    index.bundled = True
+    return index
 
 
 @lru_cache(maxsize=65536)
