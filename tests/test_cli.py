@@ -164,3 +164,28 @@ def test_usage_errors_are_french(capsys):
     err = capsys.readouterr().err
     assert "Erreur : option --seuil : nombre invalide" in err
     assert "utilisation :" in err
+
+
+def test_acceptance_file_bad_rows(tmp_path, capsys):
+    """A services file with a <script> name, swapped coordinates, an unknown commune and an
+    unknown category: map with the name as text, rejects with reasons, problems counted."""
+    from pathlib import Path
+
+    source = Path(__file__).parent / "data" / "services" / "acceptance.csv"
+    code = main(["analyse", "--services", str(source), "--sortie", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    problems = int(out.split("Problèmes signalés : ")[1].split()[0])
+    assert problems >= 3  # swapped pair fixed and reported, two rows rejected
+    assert "Coordonnées inversées" in out and "ligne 6" in out
+
+    rejects = pd.read_csv(tmp_path / "rejets.csv", sep=";", dtype=str)
+    by_line = dict(zip(rejects["ligne"], rejects["motif"], strict=True))
+    assert "Abeville" in by_line["7"] and "Abbeville" in by_line["7"]  # suggests the right name
+    assert "catégorie inconnue" in by_line["8"] and "pizzeria" in by_line["8"]
+
+    html = (tmp_path / "carte.html").read_text(encoding="utf-8")
+    assert "alert('zonesblanches')" in html  # the service is on the map…
+    assert "<script>alert('zonesblanches')" not in html  # …never as markup
+    communes = _read(tmp_path / "communes.csv")
+    assert communes["population"].sum() == 5_992_194

@@ -291,12 +291,14 @@ def run_analysis(
             services_path, crs=crs, territory=territory.geometry, rejects_path=sortie / "rejets.csv"
         )
         services = read.services
-        problems = len(read.rejects)
+        problems = read.problems
         _print(f"Services : {len(services)} lus dans {services_path.name}")
         for warning in read.warnings:
             _print(f"  ⚠ {warning}")
-        if problems:
-            _print(f"  ⚠ {problems} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}")
+        if len(read.rejects):
+            _print(
+                f"  ⚠ {len(read.rejects)} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}"
+            )
             for _, row in read.rejects.head(10).iterrows():
                 _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
     models = None
@@ -360,7 +362,7 @@ def run_analysis(
     _print("Fichiers écrits :")
     for path in written:
         _print(f"  {path}")
-    if problems:
+    if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
     _print(f"Problèmes signalés : {problems}")
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
