@@ -34,7 +34,6 @@ MAP_CSS = """
   font-size: 12px; font-weight: 600; color: #222; text-shadow: 0 0 3px #fff, 0 0 3px #fff,
   0 0 2px #fff; }
 .zb-town.zb-hidden { display: none; }
-.zb-hatch { fill: url(#zb-hatch-pattern); }
 .zb-popup b { font-size: 13px; }
 .zb-popup table { border-collapse: collapse; margin-top: 4px; }
 .zb-popup td { padding: 1px 6px 1px 0; vertical-align: top; }
@@ -81,7 +80,6 @@ MAP_JS = r"""
     el("td", null, value, tr);
   }
 
-  // Hatch pattern of the zones blanches (referenced by CSS class zb-hatch).
   var NS = "http://www.w3.org/2000/svg";
   var ICON_FULLSCREEN = '<svg xmlns="' + NS + '" width="18" height="18" viewBox="0 0 18 18" ' +
     'style="margin:6px" fill="none" stroke="#222" stroke-width="2"><path d="M2 7V2h5M11 2h5v5' +
@@ -89,22 +87,26 @@ MAP_JS = r"""
   var ICON_PRINT = '<svg xmlns="' + NS + '" width="18" height="18" viewBox="0 0 18 18" ' +
     'style="margin:6px" fill="none" stroke="#222" stroke-width="1.8"><path d="M5 7V2h8v5"/>' +
     '<rect x="2" y="7" width="14" height="6" rx="1"/><path d="M5 11h8v5H5z" fill="#fff"/></svg>';
-  var defs = document.createElementNS(NS, "svg");
-  defs.setAttribute("width", "0"); defs.setAttribute("height", "0");
-  defs.setAttribute("aria-hidden", "true");
-  defs.style.position = "absolute";
-  var pat = document.createElementNS(NS, "pattern");
-  pat.setAttribute("id", "zb-hatch-pattern");
-  pat.setAttribute("patternUnits", "userSpaceOnUse");
-  pat.setAttribute("width", "7"); pat.setAttribute("height", "7");
-  pat.setAttribute("patternTransform", "rotate(45)");
-  var line = document.createElementNS(NS, "rect");
-  line.setAttribute("width", "2"); line.setAttribute("height", "7");
-  line.setAttribute("fill", P.style.blank_outline);
-  pat.appendChild(line);
-  var d0 = document.createElementNS(NS, "defs");
-  d0.appendChild(pat); defs.appendChild(d0);
-  document.body.appendChild(defs);
+
+  // Thousands of polygons: a canvas renderer draws them much faster than SVG.
+  var canvas = L.canvas({ padding: 0.3 });
+  // Zones blanches are drawn as hatches over the class colour (one canvas pattern per colour).
+  var hatches = {};
+  function hatched(color) {
+    if (!hatches[color]) {
+      var c = document.createElement("canvas");
+      c.width = 8; c.height = 8;
+      var g = c.getContext("2d");
+      g.fillStyle = color; g.fillRect(0, 0, 8, 8);
+      g.strokeStyle = "rgba(17,17,17,0.75)"; g.lineWidth = 1.2;
+      g.beginPath(); g.moveTo(0, 8); g.lineTo(8, 0);
+      g.moveTo(-2, 2); g.lineTo(2, -2); g.moveTo(6, 10); g.lineTo(10, 6); g.stroke();
+      hatches[color] = g.createPattern(c, "repeat");
+    }
+    return hatches[color];
+  }
+  var HATCH = hatched("rgba(255,255,255,0)");
+  map.fitBounds(P.bounds, { animate: false });
 
   map.attributionControl.setPrefix("Leaflet");
   P.attribution.forEach(function (a) { map.attributionControl.addAttribution(esc(a)); });
@@ -114,6 +116,7 @@ MAP_JS = r"""
   var current = P.layers.length ? 0 : -1;
 
   // ---- demand units (communes) coloured by time class of the current indicator ----
+  var showBlank = true;
   function unitStyle(f) {
     var p = f.properties;
     if (current < 0 || !p.k) {
@@ -121,7 +124,11 @@ MAP_JS = r"""
     }
     var k = p.k[current];
     var fill = k < 0 ? P.classes.unreachable_color : P.classes.colors[k];
-    return { color: "#6f6f6f", weight: 0.4, fillColor: fill, fillOpacity: 0.72 };
+    if (showBlank && p.z[current] === "1") {
+      return { color: pointUnits ? P.style.blank_outline : "#3a3a3a", weight: 0.6, opacity: 1,
+               fillOpacity: 0.8, fillColor: pointUnits ? fill : hatched(fill) };
+    }
+    return { color: "#6f6f6f", weight: 0.4, opacity: 1, fillColor: fill, fillOpacity: 0.72 };
   }
   function unitPopup(layer) {
     var p = layer.feature.properties;
@@ -147,29 +154,18 @@ MAP_JS = r"""
   var unitsLayer = null, pointUnits = P.unit_geometry === "point";
   if (P.units) {
     unitsLayer = L.geoJSON(P.units, {
+      renderer: canvas,
       style: unitStyle,
       pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 4 }); },
       onEachFeature: function (f, layer) { layer.bindPopup(unitPopup, { maxWidth: 320 }); }
     }).addTo(map);
   }
 
-  // ---- zones blanches of the current indicator (hatched) ----
+  // ---- zones blanches of the current indicator: a switch restyling the units ----
   var blankLayer = L.layerGroup();
-  function drawBlank() {
-    blankLayer.clearLayers();
-    if (current < 0 || !P.units) { return; }
-    var feats = P.units.features.filter(function (f) {
-      return f.properties.z && f.properties.z[current] === "1";
-    });
-    if (!feats.length) { return; }
-    blankLayer.addLayer(L.geoJSON({ type: "FeatureCollection", features: feats }, {
-      interactive: false,
-      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 6 }); },
-      style: function () {
-        return { color: P.style.blank_outline, weight: 1.6, fillOpacity: pointUnits ? 0 : 0.85,
-                 fillColor: P.style.blank_outline, className: pointUnits ? "" : "zb-hatch" };
-      }
-    }));
+  function restyle() {
+    showBlank = map.hasLayer(blankLayer);
+    if (unitsLayer) { unitsLayer.setStyle(unitStyle); }
   }
 
   function legendTimes(box) {
@@ -209,8 +205,7 @@ MAP_JS = r"""
   map.on("baselayerchange", function (e) {
     if (e.layer._zbIndex === undefined) { return; }
     current = e.layer._zbIndex;
-    if (unitsLayer) { unitsLayer.setStyle(unitStyle); }
-    drawBlank();
+    restyle();
     refreshLegend();
   });
   if (P.layers.length) {
@@ -223,6 +218,7 @@ MAP_JS = r"""
   if (P.epci) {
     var epci = L.geoJSON(P.epci, {
       interactive: false,
+      renderer: canvas,
       style: function () {
         return { color: P.style.epci, weight: 2.2, fill: false, opacity: 0.9 };
       }
@@ -248,10 +244,11 @@ MAP_JS = r"""
   }
   (P.extra || []).forEach(function (spec) {
     var layer = L.geoJSON(spec.data, {
+      renderer: canvas,
       style: function () {
-        return { color: spec.color, weight: spec.weight, fillColor: spec.fill || spec.color,
-                 fillOpacity: spec.fill_opacity, dashArray: spec.dash || null,
-                 className: spec.hatch ? "zb-hatch" : "" };
+        return { color: spec.color, weight: spec.weight,
+                 fillColor: spec.hatch ? HATCH : (spec.fill || spec.color),
+                 fillOpacity: spec.fill_opacity, dashArray: spec.dash || null };
       },
       onEachFeature: function (f, l) { l.bindPopup(polygonPopup(spec), { maxWidth: 320 }); }
     });
@@ -441,7 +438,10 @@ MAP_JS = r"""
     L.DomEvent.disableScrollPropagation(legendBox);
     return legendBox;
   } }).addTo(map);
-  map.on("overlayadd overlayremove", refreshLegend);
+  map.on("overlayadd overlayremove", function (e) {
+    if (e.layer === blankLayer) { restyle(); }
+    refreshLegend();
+  });
 
   // Method and sources.
   new Box({ position: "bottomleft", build: function () {
@@ -459,11 +459,12 @@ MAP_JS = r"""
     return d;
   } }).addTo(map);
 
-  drawBlank();
   refreshLegend();
-  map.fitBounds(P.bounds, { animate: false });
   zoom0 = map.getZoom();
   townVisibility();
-  window.zbMapReady = true;
+  // Ready once the canvas has painted (two animation frames after the layers are added).
+  window.requestAnimationFrame(function () {
+    window.requestAnimationFrame(function () { window.zbMapReady = true; });
+  });
 })
 """

@@ -1,0 +1,175 @@
+"""The report and the exports: escaping, determinism, contents, file formats.
+
+Inputs are the bundled reference data (CA Valenciennes Métropole); one service gets an attack
+string as its name, every other field copied from a real registry row.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+from openpyxl import load_workbook
+
+from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.geodata import reference
+from zonesblanches.maps.export import write_geopackage, write_xlsx
+from zonesblanches.maps.report import html_table, write_outputs
+
+VM = "245901160"
+ATTACK = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def vm():
+    communes = reference.load_communes()
+    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
+    registry = reference.load_registry()
+    row = registry[registry["commune"] == "Valenciennes"].iloc[[0]].copy()
+    row["service_id"] = "TEST-XSS"
+    row["nom"] = ATTACK
+    row["source"] = ATTACK
+    services = pd.concat([registry, row], ignore_index=True)
+    result = compute_coverage(
+        commune_demand(communes),
+        services,
+        {"voiture": 20, "marche": 30},
+        categories=["garage_solidaire", "atelier_velo"],
+        territory="CA Valenciennes Métropole",
+    )
+    return result, communes
+
+
+@pytest.fixture(scope="module")
+def outputs(vm, tmp_path_factory):
+    result, communes = vm
+    epci = reference.load_epci()
+    runs = []
+    for name in ("a", "b"):
+        folder = tmp_path_factory.mktemp(f"out_{name}")
+        runs.append(
+            write_outputs(
+                result,
+                communes,
+                folder,
+                epci=epci,
+                run_date="2026-01-15",
+                static_maps=[("garage_solidaire", "voiture")],
+            )
+        )
+    return runs
+
+
+def test_all_files_written(outputs):
+    files = outputs[0]
+    for key in ("carte", "rapport", "communes_csv", "synthese_csv", "zones_csv", "xlsx", "gpkg"):
+        assert files[key].exists() and files[key].stat().st_size > 0, key
+    figures = sorted(p.name for p in (files["rapport"].parent / "figures").glob("*.png"))
+    assert figures == ["carte_garage_solidaire_voiture.png", "part_couverte.png"]
+    for name in figures:
+        data = (files["rapport"].parent / "figures" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"matplotlib" not in data  # no software/version chunk: deterministic bytes
+
+
+def test_same_inputs_same_bytes(outputs):
+    a, b = outputs
+    for key in ("carte", "rapport", "communes_csv", "synthese_csv", "zones_csv"):
+        assert a[key].read_bytes() == b[key].read_bytes(), key
+    for name in ("part_couverte.png", "carte_garage_solidaire_voiture.png"):
+        pa = a["rapport"].parent / "figures" / name
+        pb = b["rapport"].parent / "figures" / name
+        assert pa.read_bytes() == pb.read_bytes()
+    layers_a = pyogrio.list_layers(a["gpkg"]).tolist()
+    assert layers_a == pyogrio.list_layers(b["gpkg"]).tolist()
+    for layer, _ in layers_a:
+        fa = pyogrio.read_dataframe(a["gpkg"], layer=layer)
+        fb = pyogrio.read_dataframe(b["gpkg"], layer=layer)
+        pd.testing.assert_frame_equal(pd.DataFrame(fa), pd.DataFrame(fb))
+
+
+def test_report_escapes_data(outputs):
+    page = outputs[0]["rapport"].read_text(encoding="utf-8")
+    assert ATTACK not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown as text in the tables
+    assert not re.search(r"<script[^>]+src=", page)
+    assert not re.search(r"<link[^>]+href=", page)
+
+
+def test_report_contents_in_french(outputs, vm):
+    result, _ = vm
+    page = outputs[0]["rapport"].read_text(encoding="utf-8")
+    for title in (
+        "Chiffres clés",
+        "Carte interactive",
+        "Synthèse par catégorie et mode",
+        "Par EPCI",
+        "Communes en zone blanche les plus peuplées",
+        "Services pris en compte",
+        "Méthode et sources",
+    ):
+        assert f">{title}</h2>" in page
+    assert "calcul du 2026-01-15" in page
+    assert "Licence Ouverte" in page
+    assert "vol d&#x27;oiseau" in page or "vol d'oiseau" in page
+    assert page.count('<img src="data:image/png;base64,') == 2
+    assert 'class="zb-table"' in page
+    assert "L.map(" in page  # the interactive map is inside the report
+
+
+def test_geopackage_layers(outputs, vm):
+    result, communes = vm
+    gpkg = outputs[0]["gpkg"]
+    names = [name for name, _ in pyogrio.list_layers(gpkg)]
+    assert names == ["communes", "unites", "services", "epci", "synthese"]
+    layer = gpd.read_file(gpkg, layer="communes")
+    assert len(layer) == len(communes)
+    assert layer.crs.to_epsg() == 4326
+    assert "temps_garage_solidaire_voiture_min" in layer
+    services = gpd.read_file(gpkg, layer="services")
+    assert ATTACK in set(services["nom"])  # data kept as is; escaping is for HTML only
+    with sqlite3.connect(gpkg) as con:
+        (n,) = con.execute("select count(*) from synthese").fetchone()
+    assert n == len(result.summary(by="code_epci"))
+
+
+def test_xlsx_sheets(vm, tmp_path):
+    result, _ = vm
+    path = write_xlsx(result, tmp_path / "d.xlsx", run_date="2026-01-15")
+    book = load_workbook(path, read_only=True)
+    assert book.sheetnames == [
+        "Synthèse",
+        "Par EPCI",
+        "Communes",
+        "Zones blanches",
+        "Services",
+        "Méthode",
+    ]
+    method = {row[0]: row[1] for row in book["Méthode"].iter_rows(min_row=2, values_only=True)}
+    assert method["Date du calcul"] == "2026-01-15"
+    assert "vol d'oiseau" in method["Modèle en voiture"]
+
+
+def test_geopackage_replaces_existing_file(vm, tmp_path):
+    result, communes = vm
+    path = tmp_path / "d.gpkg"
+    write_geopackage(result, communes, path)
+    write_geopackage(result, communes, path)
+    assert [n for n, _ in pyogrio.list_layers(path)] == [
+        "communes",
+        "unites",
+        "services",
+        "synthese",
+    ]
+
+
+def test_html_table_sorts_by_value_and_escapes():
+    frame = pd.DataFrame({"nom": ["<b>x</b>", "Arras"], "t": [float("inf"), 12.5]})
+    out = html_table(frame, [("nom", "Nom", "text"), ("t", "Temps", "min")])
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out
+    assert 'data-v="1e308">inaccessible<' in out
+    assert 'data-v="12.5">12 min<' in out or 'data-v="12.5">13 min<' in out

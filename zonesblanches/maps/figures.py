@@ -1,0 +1,267 @@
+"""Static figures (PNG) for Word or PDF reports: a map per indicator and a coverage chart.
+
+Drawn with matplotlib's object API (no pyplot, no window), in Lambert-93 so that shapes are
+right, with the same classes and colours as the interactive map. PNG files carry no software
+version or date in their metadata, so the same inputs give the same bytes (with the same
+matplotlib and fonts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from zonesblanches.coverage.analysis import CoverageResult, blank_col, time_col
+from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.crs import LAMBERT93, WGS84
+from zonesblanches.errors import ParameterError
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps import style
+from zonesblanches.maps.carto import auto_tolerance, simplify_coverage
+
+PNG_METADATA = {"Software": None}
+"""No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
+
+CM = 1 / 2.54
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
+    return path
+
+
+def static_map(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    categorie: str,
+    mode: str,
+    path: str | Path,
+    *,
+    epci: gpd.GeoDataFrame | None = None,
+    thresholds_classes: Sequence[float] | None = None,
+    title: str | None = None,
+    dpi: int = 150,
+    width_cm: float = 17.0,
+) -> Path:
+    """PNG map of one indicator: communes by time class, zones blanches hatched, services.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The analysis (commune units).
+    communes : geopandas.GeoDataFrame
+        Commune polygons with ``code_insee``.
+    categorie, mode : str
+        The indicator drawn.
+    path : str or Path
+        Where to write the PNG.
+    epci : geopandas.GeoDataFrame, optional
+        EPCI polygons; their boundaries are drawn.
+    thresholds_classes : sequence of float, optional
+        Upper bounds of the time classes (minutes).
+    title : str, optional
+        Default « <catégorie>, <mode> : temps d'accès au service le plus proche ».
+    dpi : int
+        Resolution; 150 suits a Word page.
+    width_cm : float
+        Width of the figure (17 cm: an A4 page within margins).
+
+    Returns
+    -------
+    Path
+    """
+    mode = mode_code(mode)
+    if categorie not in result.categories or mode not in result.modes:
+        raise ParameterError(
+            f"Indicateur absent du résultat : {categorie} × {mode} (catégories : "
+            + ", ".join(result.categories)
+            + " ; modes : "
+            + ", ".join(result.modes)
+            + ")."
+        )
+    bounds = style.check_classes(thresholds_classes)
+    colors = style.class_colors(len(bounds) + 1)
+    labels = style.class_labels(bounds)
+    units = result.units.set_index(result.units["code_insee"].astype(str))
+    frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
+    if frame.empty:
+        raise ParameterError(
+            "Aucune commune du résultat ne figure dans les contours fournis (code_insee)."
+        )
+    frame = frame.sort_values("code_insee", kind="stable").reset_index(drop=True)
+    # Simplified as for the interactive map (a printed map needs no more detail).
+    simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
+    frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
+    codes = frame["code_insee"].astype(str)
+    minutes = units.loc[codes, time_col(categorie, mode)].to_numpy(dtype=float)
+    blank = units.loc[codes, blank_col(categorie, mode)].to_numpy(dtype=bool)
+    classes = style.class_index(minutes, bounds)
+    fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
+
+    x0, y0, x1, y1 = frame.total_bounds
+    aspect = (y1 - y0) / max(x1 - x0, 1.0)
+    width = width_cm * CM
+    fig = Figure(figsize=(width, min(max(width * aspect * 0.9, 3.5), 9.5)))
+    ax = fig.add_axes((0.0, 0.09, 0.74, 0.82))
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    frame.plot(ax=ax, color=list(fill), edgecolor="#6f6f6f", linewidth=0.15)
+    if blank.any():
+        # One hatched outline over the blank communes (hatching each one is slow to draw).
+        merged = shapely.union_all(frame.geometry.to_numpy()[blank], grid_size=1.0)
+        gpd.GeoSeries([merged], crs=LAMBERT93).plot(
+            ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
+        )
+    if epci is not None:
+        e = epci.to_crs(LAMBERT93)
+        e = e.iloc[e.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
+        e.boundary.plot(ax=ax, color=style.EPCI_OUTLINE, linewidth=0.9)
+    services = result.services
+    handles_services = []
+    if len(services):
+        pts = services.to_crs(LAMBERT93)
+        inside = (
+            (pts.geometry.x >= x0 - (x1 - x0) * 0.05)
+            & (pts.geometry.x <= x1 + (x1 - x0) * 0.05)
+            & (pts.geometry.y >= y0 - (y1 - y0) * 0.05)
+            & (pts.geometry.y <= y1 + (y1 - y0) * 0.05)
+        )
+        pts = pts[inside & (pts["categorie"] == categorie)]
+        st = style.category_style(categorie)
+        if len(pts):
+            ax.scatter(
+                pts.geometry.x,
+                pts.geometry.y,
+                s=60,
+                c=st.color,
+                edgecolors="white",
+                linewidths=1.2,
+                zorder=5,
+            )
+            for x, y in zip(pts.geometry.x, pts.geometry.y, strict=True):
+                ax.text(
+                    x,
+                    y,
+                    st.glyph,
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color="white",
+                    fontweight="bold",
+                    zorder=6,
+                )
+        handles_services.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                markersize=7,
+                markerfacecolor=st.color,
+                markeredgecolor="white",
+                label=f"{category_label(categorie)} ({len(pts)})",
+            )
+        )
+    ax.set_xlim(x0 - (x1 - x0) * 0.02, x1 + (x1 - x0) * 0.02)
+    ax.set_ylim(y0 - (y1 - y0) * 0.02, y1 + (y1 - y0) * 0.02)
+
+    handles = [
+        Patch(facecolor=c, edgecolor="#777", label=lab)
+        for c, lab in zip(colors, labels, strict=True)
+    ]
+    handles.append(
+        Patch(facecolor=style.UNREACHABLE_COLOR, edgecolor="#777", label=style.UNREACHABLE_LABEL)
+    )
+    handles.append(
+        Patch(
+            facecolor="white",
+            edgecolor="#222",
+            hatch="////",
+            label=f"zone blanche (> {_fmt(result.thresholds[mode])} min)",
+        )
+    )
+    if epci is not None:
+        handles.append(
+            Line2D([], [], color=style.EPCI_OUTLINE, linewidth=1.2, label="limite d'EPCI")
+        )
+    handles += handles_services
+    fig.legend(
+        handles=handles,
+        loc="center left",
+        bbox_to_anchor=(0.74, 0.5),
+        fontsize=7,
+        title="Temps d'accès",
+        title_fontsize=8,
+        frameon=False,
+    )
+    if title is None:
+        title = f"{category_label(categorie)}, {MODES[mode].label} : temps d'accès au plus proche"
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left", y=0.975)
+    if result.territory:
+        fig.text(0.02, 0.925, result.territory, fontsize=8, color="#444")
+    method = result.models[mode].description
+    fig.text(
+        0.02,
+        0.015,
+        "Sources : contours IGN, Etalab (Licence Ouverte 2.0) ; services : sources citées dans le "
+        "rapport.\n" + method,
+        fontsize=5.5,
+        color="#444",
+        va="bottom",
+        wrap=True,
+    )
+    return _save(fig, path, dpi)
+
+
+def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) -> Path:
+    """PNG bar chart: share of the population within the threshold, per category and mode."""
+    table = result.summary(by=None)
+    cats = list(result.categories)
+    modes = list(result.modes)
+    height = 0.8 / max(len(modes), 1)
+    fig = Figure(figsize=(17 * CM, max(2.2, 0.75 * len(cats) + 1.4)))
+    ax = fig.add_axes((0.34, 0.12, 0.6, 0.76))
+    palette = ["#08519c", "#6baed6", "#c6dbef"]
+    y = np.arange(len(cats))
+    for j, mode in enumerate(modes):
+        sub = table[table["mode"] == mode].set_index("categorie")
+        share = [100 * float(sub.at[c, "part_couverte"]) if c in sub.index else 0.0 for c in cats]
+        pos = y - 0.4 + height * (j + 0.5)
+        label = f"{MODES[mode].label} (≤ {_fmt(result.thresholds[mode])} min)"
+        ax.barh(
+            pos,
+            share,
+            height=height * 0.92,
+            color=palette[j % 3],
+            label=label,
+            edgecolor="#333",
+            linewidth=0.4,
+        )
+        for p, v in zip(pos, share, strict=True):
+            ax.text(v + 1, p, f"{v:.1f} %".replace(".", ","), va="center", fontsize=7)
+    ax.set_yticks(y, [category_label(c) for c in cats], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 112)
+    ax.set_xticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"], fontsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, loc="lower right", frameon=True, framealpha=0.9)
+    fig.suptitle(
+        "Part de la population à moins du seuil du service le plus proche",
+        fontsize=9.5,
+        x=0.02,
+        ha="left",
+    )
+    return _save(fig, path, dpi)

@@ -1,0 +1,482 @@
+"""The report a planner sends: ``rapport.html`` and everything beside it.
+
+:func:`write_report` writes one self-contained HTML page (no external file, opens offline):
+key figures, the interactive map, static figures (PNG, also written as files for Word or PDF),
+sortable tables, and a method and sources section (data provenance and dates, travel-time
+model, thresholds, run date and version). :func:`write_outputs` writes the whole set: map,
+report, figures, CSV, XLSX and GeoPackage.
+
+Every text that comes from data is escaped (:func:`html.escape`); the same inputs and the same
+``run_date`` give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from zonesblanches import __version__
+from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.modes import MODES
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps import style
+from zonesblanches.maps.assets import leaflet_version
+from zonesblanches.maps.carto import coverage_map, render_map, save_map
+from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
+from zonesblanches.maps.figures import coverage_chart, static_map
+from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+
+MAX_STATIC_MAPS = 4
+"""Static maps drawn by default when the territory is large (each takes seconds): the first
+category for each mode. Small territories (≤ 300 communes) get one per category × mode."""
+
+REPORT_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
+  color: #1a1a1a; margin: 0; background: #fafafa; line-height: 1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 16px 20px 40px; background: #fff; }
+header h1 { font-size: 1.6em; margin: 0.4em 0 0.1em; }
+header p { color: #444; margin: 0.2em 0; }
+nav ul { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 14px; }
+nav a { color: #08519c; }
+h2 { border-bottom: 2px solid #08519c; padding-bottom: 3px; margin-top: 1.8em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 10px 12px; background: #fdfdfd; }
+.card .big { font-size: 1.5em; font-weight: 700; display: block; }
+.card .what { color: #333; font-size: 0.92em; }
+.zb-report-map { height: 75vh; min-height: 420px; border: 1px solid #bbb; position: relative; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { color: #444; font-size: 0.9em; }
+table.zb-table { border-collapse: collapse; width: 100%; font-size: 0.88em; margin: 0.5em 0; }
+.zb-table th, .zb-table td { border: 1px solid #d0d0d0; padding: 3px 6px; text-align: left;
+  vertical-align: top; }
+.zb-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.zb-table th { background: #eef3f8; cursor: pointer; user-select: none; position: sticky; top: 0; }
+.zb-table th[aria-sort="ascending"]::after { content: " ▲"; }
+.zb-table th[aria-sort="descending"]::after { content: " ▼"; }
+.scroll { max-height: 520px; overflow: auto; border: 1px solid #ddd; }
+.note { color: #444; font-size: 0.9em; }
+dl.meta dt { font-weight: 600; margin-top: 0.5em; }
+dl.meta dd { margin-left: 1.2em; }
+@media print {
+  body { background: #fff; }
+  main { max-width: none; padding: 0; }
+  nav, .noprint { display: none; }
+  .scroll { max-height: none; overflow: visible; border: none; }
+  .zb-report-map { height: 16cm; page-break-inside: avoid; }
+  h2 { page-break-after: avoid; }
+  figure { page-break-inside: avoid; }
+}
+"""
+
+SORT_JS = r"""
+(function () {
+  "use strict";
+  function key(cell) {
+    var v = cell.getAttribute("data-v");
+    return v === null ? cell.textContent.trim().toLowerCase() : parseFloat(v);
+  }
+  document.querySelectorAll("table.zb-table").forEach(function (table) {
+    var heads = table.tHead ? table.tHead.rows[0].cells : [];
+    Array.prototype.forEach.call(heads, function (th, col) {
+      th.setAttribute("tabindex", "0");
+      th.setAttribute("title", "Trier");
+      function sort() {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = key(a.cells[col]), y = key(b.cells[col]), r;
+          if (typeof x === "number" && typeof y === "number") {
+            r = (isNaN(x) ? Infinity : x) - (isNaN(y) ? Infinity : y);
+          } else { r = String(x).localeCompare(String(y), "fr"); }
+          return asc ? r : -r;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+    });
+  });
+  window.zbReportReady = true;
+})();
+"""
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def fr_int(value: float) -> str:
+    """« 12 345 » (narrow no-break space), « – » for NaN."""
+    if value is None or not np.isfinite(float(value)):
+        return "–"
+    return f"{float(value):,.0f}".replace(",", "\u202f")
+
+
+def fr_num(value: float, digits: int = 1) -> str:
+    """« 12,5 »; « inaccessible » for infinity; « – » for NaN."""
+    if value is None or pd.isna(value):
+        return "–"
+    if np.isinf(float(value)):
+        return "inaccessible"
+    return f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def fr_pct(share: float) -> str:
+    """« 87,5 % » from a 0-1 share."""
+    if share is None or pd.isna(share):
+        return "–"
+    return f"{100 * float(share):.1f}".replace(".", ",") + "\u00a0%"
+
+
+Column = tuple[str, str, str]
+"""(column name, French header, kind: ``text``, ``int``, ``num``, ``pct``, ``min``)."""
+
+
+def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str = "") -> str:
+    """A sortable HTML table (every cell escaped; numbers carry their value for sorting)."""
+    head = "".join(f'<th scope="col">{_e(label)}</th>' for _, label, _ in columns)
+    rows = []
+    for rec in frame.to_dict("records"):
+        cells = []
+        for col, _, kind in columns:
+            v = rec.get(col)
+            if kind == "text":
+                cells.append(f"<td>{_e(v)}</td>")
+                continue
+            num = float(v) if v is not None and not pd.isna(v) else float("nan")
+            shown = {
+                "int": fr_int,
+                "pct": fr_pct,
+                "num": fr_num,
+                "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
+            }[kind](num)
+            data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
+            cells.append(f'<td class="num" data-v="{data_v}">{_e(shown)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
+    return (
+        f'<div class="scroll"><table class="zb-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _map_parts(page: str) -> tuple[str, str, str]:
+    """Head, body and trailing script of a rendered map page (our own output)."""
+    head = re.search(r"<head>(.*)</head>", page, re.S).group(1)
+    body = re.search(r"<body>(.*)</body>", page, re.S).group(1)
+    script = re.search(r"</body>\s*(<script>.*</script>)\s*</html>", page, re.S).group(1)
+    head = re.sub(r"<title>.*?</title>", "", head, flags=re.S)
+    head = re.sub(r'<meta name="viewport"[^>]*>', "", head, flags=re.S)
+    head = re.sub(r"<style>html, body \{.*?\}\s*</style>", "", head, flags=re.S)
+    return head, body, script
+
+
+def _key_figures(result: CoverageResult) -> str:
+    overall = result.summary(by=None)
+    cards = [
+        (fr_int(result.population), "habitants dans le territoire"),
+        (fr_int(len(result.units)), "communes" if result.unit_kind == "commune" else "unités"),
+        (fr_int(len(result.services)), "services pris en compte"),
+    ]
+    for r in overall.to_dict("records"):
+        cards.append(
+            (
+                fr_pct(r["part_couverte"]),
+                f"de la population à moins de {fr_num(r['seuil_min'], 0)} min "
+                f"{MODES[r['mode']].label} d'un service « {category_label(r['categorie'])} » "
+                f"({fr_int(r['population_zone_blanche'])} habitants en zone blanche)",
+            )
+        )
+    body = "".join(
+        f'<div class="card"><span class="big">{_e(big)}</span>'
+        f'<span class="what">{_e(what)}</span></div>'
+        for big, what in cards
+    )
+    return f'<div class="cards">{body}</div>'
+
+
+def _method_section(
+    result: CoverageResult, run_date: str, files: Sequence[str], n_classes_note: str
+) -> str:
+    from zonesblanches.geodata.reference import sources
+
+    items = []
+    for mode, minutes in result.thresholds.items():
+        model = result.models[mode]
+        items.append(
+            f"<dt>{_e(MODES[mode].label.capitalize())} — seuil {_e(fr_num(minutes, 0))} min</dt>"
+            f"<dd>{_e(model.description)} (méthode : {_e(model.method)})</dd>"
+        )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
+    provenance = "".join(
+        f"<dt>{_e(s['jeu'])} ({_e(s['fichier'])})</dt><dd>{_e(s['source'])}<br>"
+        f"Licence : {_e(s['licence'])} — date : {_e(s['date'])}<br>"
+        f"Traitements : {_e(s['modifications'])}</dd>"
+        for s in sources()
+    )
+    svc_sources = sorted(
+        {str(s) for s in result.services.get("source", pd.Series(dtype=str)) if str(s)}
+    )
+    svc = "".join(f"<li>{_e(s)}</li>" for s in svc_sources)
+    file_list = "".join(f"<li><code>{_e(f)}</code></li>" for f in files)
+    return (
+        "<h3>Modèles de temps de trajet et seuils</h3>"
+        f'<dl class="meta">{"".join(items)}</dl>'
+        f"<p>{_e(n_classes_note)}</p>"
+        f"<h3>Remarques de méthode</h3><ul>{notes}</ul>"
+        f'<h3>Données de référence</h3><dl class="meta">{provenance}</dl>'
+        f"<h3>Sources des services</h3><ul>{svc}</ul>"
+        "<h3>Calcul</h3>"
+        f'<dl class="meta"><dt>Date du calcul</dt><dd>{_e(run_date)}</dd>'
+        f"<dt>Logiciel</dt><dd>zonesblanches {_e(__version__)} (licence MIT), carte Leaflet "
+        f"{_e(leaflet_version())} (licence BSD-2) intégrée au fichier.</dd></dl>"
+        + (f"<h3>Fichiers produits</h3><ul>{file_list}</ul>" if files else "")
+    )
+
+
+def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
+    specs = [(c, m) for c in result.categories for m in result.modes]
+    if len(result.units) <= 300 or len(specs) <= MAX_STATIC_MAPS:
+        return specs
+    return [(result.categories[0], m) for m in result.modes][:MAX_STATIC_MAPS]
+
+
+def write_report(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    folder: str | Path,
+    *,
+    epci: gpd.GeoDataFrame | None = None,
+    title: str | None = None,
+    run_date: dt.date | str | None = None,
+    static_maps: Sequence[tuple[str, str]] | None = None,
+    files: Sequence[str] = (),
+    map_kwargs: Mapping | None = None,
+) -> Path:
+    """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The analysis.
+    communes : geopandas.GeoDataFrame
+        Commune polygons (``code_insee``), as for :func:`~zonesblanches.maps.coverage_map`.
+    folder : str or Path
+        Output folder; figures go to ``folder/figures/`` (PNG, for Word or PDF).
+    epci : geopandas.GeoDataFrame, optional
+        EPCI polygons, drawn on the maps.
+    title : str, optional
+        Default « Diagnostic d'accès aux services de mobilité inclusive — <territoire> ».
+    run_date : datetime.date or str, optional
+        Date printed as the run date (default: today). Fix it to get byte-identical reports.
+    static_maps : sequence of (categorie, mode), optional
+        Indicators drawn as PNG maps; default: all of them for ≤ 300 communes, else the first
+        category for each mode (:data:`MAX_STATIC_MAPS`).
+    files : sequence of str
+        Names of the other files written beside the report, listed in its method section.
+    map_kwargs : mapping, optional
+        Extra arguments of :func:`~zonesblanches.maps.coverage_map` (``isochrones``, ``zones``,
+        ``qpv``, ``thresholds_classes``…).
+
+    Returns
+    -------
+    Path
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_date = str(run_date or dt.date.today().isoformat())
+    territory = result.territory or "territoire analysé"
+    if title is None:
+        title = f"Diagnostic d'accès aux services de mobilité inclusive — {territory}"
+    kwargs = dict(map_kwargs or {})
+    m = coverage_map(result, communes, epci=epci, **kwargs)
+    head, body, script = _map_parts(render_map(m))
+
+    figures_html = []
+    specs = list(static_maps) if static_maps is not None else _default_static(result)
+    classes = kwargs.get("thresholds_classes")
+    figdir = folder / "figures"
+    chart = coverage_chart(result, figdir / "part_couverte.png")
+    pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
+    for cat, mode in specs:
+        path = static_map(
+            result,
+            communes,
+            cat,
+            mode,
+            figdir / f"carte_{cat}_{mode}.png",
+            epci=epci,
+            thresholds_classes=classes,
+        )
+        pngs.append(
+            (path, f"{category_label(cat)}, {MODES[mode].label} : temps d'accès au plus proche.")
+        )
+    for path, caption in pngs:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        figures_html.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
+            "</figcaption></figure>"
+        )
+
+    overall = result.summary(by=None)
+    overall["libelle"] = overall["categorie"].map(category_label)
+    overall["mode_fr"] = overall["mode"].map(lambda m: MODES[m].label)
+    synth_cols: list[Column] = [
+        ("libelle", "Catégorie", "text"),
+        ("mode_fr", "Mode", "text"),
+        ("seuil_min", "Seuil (min)", "num"),
+        ("population", "Population", "int"),
+        ("part_couverte", "Part couverte", "pct"),
+        ("population_zone_blanche", "Habitants en zone blanche", "int"),
+        ("unites_zone_blanche", "Communes en zone blanche", "int"),
+        ("temps_median_min", "Temps médian", "min"),
+    ]
+    by_epci = synthesis_table(result)
+    by_epci["libelle"] = by_epci["categorie"].map(category_label)
+    by_epci["mode_fr"] = by_epci["mode"].map(lambda m: MODES[m].label)
+    epci_cols: list[Column] = [
+        ("nom_epci", "EPCI", "text"),
+        ("code_epci", "SIREN", "text"),
+        *synth_cols,
+    ]
+    uncovered = result.uncovered().head(100).copy()
+    uncovered["libelle"] = uncovered["categorie"].map(category_label)
+    uncovered["mode_fr"] = uncovered["mode"].map(lambda m: MODES[m].label)
+    unc_cols: list[Column] = [
+        ("nom", "Commune", "text"),
+        ("code_insee", "Code INSEE", "text"),
+        ("population", "Population", "int"),
+        ("libelle", "Catégorie", "text"),
+        ("mode_fr", "Mode", "text"),
+        ("temps_min", "Temps au plus proche", "min"),
+    ]
+    services = services_table(result)
+    svc_cols: list[Column] = [
+        ("nom", "Service", "text"),
+        ("libelle_categorie", "Catégorie", "text"),
+        ("commune", "Commune", "text"),
+        ("statut", "Statut", "text"),
+        ("source", "Source", "text"),
+        ("date_source", "Date", "text"),
+    ]
+    svc_cols = [c for c in svc_cols if c[0] in services]
+    classes_note = (
+        "Classes de temps de la carte : "
+        + ", ".join(style.class_labels(style.check_classes(classes)))
+        + ", inaccessible."
+    )
+    n_communes = len(communes_table(result))
+    sections = [
+        ("chiffres", "Chiffres clés", _key_figures(result)),
+        (
+            "carte",
+            "Carte interactive",
+            f'<div class="zb-report-map">{body}</div><p class="note">Choisissez l\'indicateur '
+            "(catégorie × mode) dans le sélecteur de couches en haut à droite ; cliquez sur une "
+            "commune ou un service pour le détail. La même carte est dans le fichier "
+            "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
+            "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
+        ),
+        ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
+        (
+            "synthese",
+            "Synthèse par catégorie et mode",
+            html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."),
+        ),
+        ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
+        (
+            "zones",
+            "Communes en zone blanche les plus peuplées",
+            html_table(uncovered, unc_cols)
+            + f'<p class="note">Les 100 premières lignes ({fr_int(len(result.uncovered()))} '
+            f"au total, {fr_int(n_communes)} communes analysées) ; liste complète dans "
+            "<code>communes_zone_blanche.csv</code> et le classeur Excel.</p>",
+        ),
+        ("services", "Services pris en compte", html_table(services, svc_cols)),
+        ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
+    ]
+    nav = "".join(f'<li><a href="#{sid}">{_e(name)}</a></li>' for sid, name, _ in sections)
+    content = "".join(
+        f'<section id="{sid}"><h2>{_e(name)}</h2>{inner}</section>' for sid, name, inner in sections
+    )
+    page = (
+        '<!DOCTYPE html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{REPORT_CSS}</style>\n{head}\n</head>\n<body>\n"
+        f"<main>\n<header><h1>{_e(title)}</h1>"
+        f"<p>Territoire : {_e(territory)} — calcul du {_e(run_date)} — zonesblanches "
+        f"{_e(__version__)}</p><nav aria-label='Sommaire'><ul>{nav}</ul></nav></header>\n"
+        f"{content}\n</main>\n{script}\n<script>{SORT_JS}</script>\n</body>\n</html>\n"
+    )
+    path = folder / "rapport.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8", newline="\n")
+    tmp.replace(path)
+    return path
+
+
+def write_outputs(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    folder: str | Path,
+    *,
+    epci: gpd.GeoDataFrame | None = None,
+    title: str | None = None,
+    run_date: dt.date | str | None = None,
+    isochrones: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    static_maps: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Path]:
+    """Write the whole diagnostic in ``folder``; return ``{name: path}``.
+
+    Files: ``carte.html`` (interactive map), ``rapport.html`` (report), ``figures/*.png``,
+    ``communes.csv``, ``synthese.csv``, ``communes_zone_blanche.csv``, ``diagnostic.xlsx``
+    and ``diagnostic.gpkg`` (every layer, for QGIS).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = {"isochrones": isochrones, "zones": zones, "qpv": qpv}
+    written: dict[str, Path] = {}
+    written["carte"] = save_map(
+        coverage_map(result, communes, epci=epci, title=title, **extra), folder / "carte.html"
+    )
+    written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
+    written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
+    written["zones_csv"] = write_csv(result.uncovered(), folder / "communes_zone_blanche.csv")
+    written["xlsx"] = write_xlsx(result, folder / "diagnostic.xlsx", run_date=run_date)
+    written["gpkg"] = write_geopackage(
+        result, communes, folder / "diagnostic.gpkg", epci=epci, **extra
+    )
+    names = [p.name for p in written.values()]
+    written["rapport"] = write_report(
+        result,
+        communes,
+        folder,
+        epci=epci,
+        title=None,
+        run_date=run_date,
+        static_maps=static_maps,
+        files=["rapport.html", *names, "figures/*.png"],
+        map_kwargs={**extra, "title": title} if title else extra,
+    )
+    return written
