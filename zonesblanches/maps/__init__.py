@@ -1,5 +1,29 @@
-"""Folium maps, reports and exports. Maps draw; they never compute."""
+"""Folium maps, reports and exports. Maps draw; they never compute.
+
+- :func:`coverage_map`, :func:`save_map`, :func:`render_map`: the interactive map;
+- :func:`write_outputs`: map, report, figures, CSV, XLSX and GeoPackage in one folder;
+- :func:`write_report`, :func:`static_map`, :func:`coverage_chart`, :func:`write_geopackage`,
+  :func:`write_xlsx`: the pieces (loaded on first use: they import matplotlib).
+"""
 
 from zonesblanches.maps.carto import coverage_map, render_map, save_map
 
-__all__ = ["coverage_map", "render_map", "save_map"]
+_LAZY = {
+    "write_outputs": "zonesblanches.maps.report",
+    "write_report": "zonesblanches.maps.report",
+    "static_map": "zonesblanches.maps.figures",
+    "coverage_chart": "zonesblanches.maps.figures",
+    "write_geopackage": "zonesblanches.maps.export",
+    "write_xlsx": "zonesblanches.maps.export",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["coverage_map", "render_map", "save_map", *_LAZY]
