@@ -30,7 +30,7 @@ By default points are snapped to the nearest node of the **largest strongly conn
 component** (``component="largest"``), as OSMnx does when it keeps the largest component. Small
 components of an extract are mostly artefacts (ways cut at the edge of the extract, private
 one-way loops, a mapping error); snapping to them would give a point no route at all. A point
-whose nearest node is in another component is therefore raccordé to the main network, with the
+whose nearest node is in another component is therefore tied to the main network, with the
 extra walking leg counted and a flag if it exceeds ``max_snap_m``. With ``component="all"``
 points snap to the nearest node whatever its component, and a point that cannot reach any
 service gets ``inf`` minutes and nearest ``-1``.
@@ -362,13 +362,13 @@ class NetworkModel:
         else:
             speeds = "temps de parcours par tronçon"
         comp = (
-            "raccordés à la plus grande partie connexe du réseau"
+            "de la plus grande partie connexe du réseau"
             if self.component == "largest"
-            else "raccordés au nœud le plus proche du réseau"
+            else "du réseau"
         )
         return (
-            f"Temps calculés sur le réseau routier {label}{source}, {speeds} ; les points sont "
-            f"{comp} et ce trajet est compté à pied, en ligne droite, à "
+            f"Temps calculés sur le réseau routier {label}{source}, {speeds}. Chaque point est "
+            f"relié au nœud le plus proche {comp} à pied, en ligne droite, à "
             f"{_fr(self.walk_speed_kmh)} km/h ; les points à plus de {self.max_snap_m:.0f} m du "
             "réseau sont signalés."
         )
