@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import http.server
 import socket
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -299,6 +300,11 @@ def test_id_and_commune_parsing():
     assert d["x0"].tolist()[:3] == [4254200, 359400, 3763200]
     assert d["y0"].tolist()[:3] == [2029800, 7634200, 2893400]
     assert d.iloc[3].isna().all()
+    # the vectorised (pyarrow) path and the pandas fallback agree
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "pyarrow", None)
+        slow = parse_idcar(ids, default_resolution=200)
+    pd.testing.assert_frame_equal(slow, d)
     assert parse_lcog_geo("7737393051") == "77373; 93051"
     assert parse_lcog_geo('"2A041,2A247"') == "2A041; 2A247"
     assert parse_lcog_geo(None) == ""
