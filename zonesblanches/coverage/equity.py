@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 
 from zonesblanches.coverage.modes import MODES, mode_code
-from zonesblanches.coverage.zones import group_indices, weighted_quantile
+from zonesblanches.coverage.zones import group_indices, valid_array, weighted_quantile
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 
@@ -204,12 +204,8 @@ def assign_qpv(
             "L'affectation des habitants aux QPV demande des carreaux (polygones), pas des "
             "centres de communes."
         )
-    cells = np.array(
-        [shapely.make_valid(g) for g in units.geometry.to_crs(LAMBERT93).values], dtype=object
-    )
-    zones = np.array(
-        [shapely.make_valid(g) for g in qpv.geometry.to_crs(LAMBERT93).values], dtype=object
-    )
+    cells = valid_array(units.geometry.to_crs(LAMBERT93).values)
+    zones = valid_array(qpv.geometry.to_crs(LAMBERT93).values)
     codes = qpv["code_qp"].astype(str).to_numpy()
     tree = shapely.STRtree(zones)
     if method == "centroid":
@@ -256,36 +252,44 @@ def _within(times: np.ndarray, threshold: float) -> np.ndarray:
     return times <= threshold  # NaN and inf are never within
 
 
+def _sum(values: np.ndarray) -> float:
+    return float(np.sum(values))
+
+
 def _pct(part: float, total: float) -> float:
     return 100.0 * part / total if total > 0 else math.nan
 
 
-def _main_service(services: np.ndarray, weights: np.ndarray) -> str:
+def _service_codes(units: pd.DataFrame, cat: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-service ids as integer codes (``-1`` = none) and the sorted distinct ids."""
+    col = service_column(cat, mode)
+    if col not in units.columns:
+        return np.full(len(units), -1, dtype="int64"), np.array([], dtype=object)
+    ids = units[col].astype("string").fillna("").str.strip()
+    ids = ids.where(~ids.isin(["", "nan", "None", "-1", "<NA>"]), "")
+    codes, uniques = pd.factorize(ids, sort=True)
+    uniques = np.asarray(uniques, dtype=object)
+    empty = np.flatnonzero(uniques == "")
+    if len(empty):
+        codes = np.where(codes == empty[0], -1, codes - (codes > empty[0]))
+        uniques = np.delete(uniques, empty[0])
+    return codes.astype("int64"), uniques
+
+
+def _main_service(codes: np.ndarray, uniques: np.ndarray, weights: np.ndarray) -> str:
     """Service nearest to the largest number of people (ties: smallest id)."""
-    ok = (weights > 0) & pd.notna(services)
+    ok = (codes >= 0) & (weights > 0)
     if not ok.any():
         return ""
-    frame = pd.DataFrame({"s": services[ok].astype(str), "w": weights[ok]})
-    frame = frame[(frame["s"] != "") & (frame["s"] != "nan") & (frame["s"] != "-1")]
-    if frame.empty:
-        return ""
-    sums = frame.groupby("s")["w"].sum()
-    best = sums.max()
-    return str(sorted(sums.index[sums >= best * (1 - 1e-12)])[0])
-
-
-def _services(units: pd.DataFrame, cat: str, mode: str) -> np.ndarray:
-    col = service_column(cat, mode)
-    if col in units.columns:
-        return units[col].astype("string").to_numpy(dtype=object, na_value=None)
-    return np.full(len(units), None, dtype=object)
+    sums = np.bincount(codes[ok], weights=weights[ok], minlength=len(uniques))
+    return str(uniques[int(np.argmax(sums))])  # argmax: first (smallest id) of the ties
 
 
 def _weighted_block(
     w: np.ndarray, t: np.ndarray, within: np.ndarray, prefix: str = "population"
 ) -> dict[str, float]:
-    total = math.fsum(w)
-    inside = math.fsum(w[within])
+    total = _sum(w)
+    inside = _sum(w[within])
     return {
         prefix: total,
         f"{prefix}_dans_seuil": inside,
@@ -358,16 +362,18 @@ def qpv_indicators(
         return _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts)
 
     links = assign_qpv(units, q, method=method)
-    by_qpv = {code: grp for code, grp in links.groupby("code_qp", sort=True)}
+    members = {
+        code: (grp["unite"].to_numpy(), grp["part"].to_numpy())
+        for code, grp in links.groupby("code_qp", sort=True)
+    }
+    nothing = (np.zeros(0, dtype="int64"), np.zeros(0))
     rows = []
     for cat, mode in pairs:
         times = units[time_column(cat, mode)].astype("float64").to_numpy()
-        services = _services(units, cat, mode)
+        services, service_ids = _service_codes(units, cat, mode)
         within = _within(times, limits[mode])
         for k, code in enumerate(q["code_qp"].astype(str)):
-            grp = by_qpv.get(code)
-            idx = grp["unite"].to_numpy() if grp is not None else np.zeros(0, dtype="int64")
-            part = grp["part"].to_numpy() if grp is not None else np.zeros(0)
+            idx, part = members.get(code, nothing)
             w = pop[idx] * part
             row = {
                 "code_qp": code,
@@ -382,7 +388,7 @@ def qpv_indicators(
                 row.update(_weighted_block(poor[idx] * part, times[idx], within[idx], "men_pauv"))
             row["temps_median"] = weighted_quantile(times[idx], w, 0.5)
             row["temps_p90"] = weighted_quantile(times[idx], w, 0.9)
-            row["service_plus_proche"] = _main_service(services[idx], w)
+            row["service_plus_proche"] = _main_service(services[idx], service_ids, w)
             row["methode"] = METHODS[method]
             rows.append(row)
     out = pd.DataFrame(rows)
@@ -402,7 +408,7 @@ def _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts) -> pd.Dat
     rows = []
     for cat, mode in pairs:
         times = units[time_column(cat, mode)].astype("float64").to_numpy()
-        services = _services(units, cat, mode)
+        services, service_ids = _service_codes(units, cat, mode)
         for k, code in enumerate(q["code_qp"].astype(str)):
             idx = np.array(
                 [position[c] for c in split_codes(hosts[k]) if c in position], dtype="int64"
@@ -424,7 +430,7 @@ def _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts) -> pd.Dat
                     "temps_median": math.nan,
                     "temps_p90": math.nan,
                     "temps_centre_commune": weighted_quantile(times[idx], w, 0.5),
-                    "service_plus_proche": _main_service(services[idx], w),
+                    "service_plus_proche": _main_service(services[idx], service_ids, w),
                     "methode": METHODS["commune"],
                 }
             )
@@ -487,9 +493,9 @@ def qpv_gap(
         within = _within(times, limits[mode])
         for level, key, idx in groups:
             a, b = w_in[idx], w_out[idx]
-            pa, pb = math.fsum(a), math.fsum(b)
-            pct_a = _pct(math.fsum(a[within[idx]]), pa)
-            pct_b = _pct(math.fsum(b[within[idx]]), pb)
+            pa, pb = _sum(a), _sum(b)
+            pct_a = _pct(_sum(a[within[idx]]), pa)
+            pct_b = _pct(_sum(b[within[idx]]), pb)
             rows.append(
                 {
                     "niveau": level,

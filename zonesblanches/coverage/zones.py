@@ -64,6 +64,16 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(v[min(idx, len(v) - 1)])
 
 
+def valid_array(geoms) -> np.ndarray:
+    """Geometries as an object array, invalid ones repaired (vectorised ``make_valid``)."""
+    arr = np.asarray(geoms, dtype=object)
+    bad = ~shapely.is_valid(arr)
+    if bad.any():
+        arr = arr.copy()
+        arr[bad] = shapely.make_valid(arr[bad])
+    return arr
+
+
 def group_indices(labels: np.ndarray) -> list[np.ndarray]:
     """Row positions of each label ``0..n-1``, in one sort (not one scan per label)."""
     labels = np.asarray(labels)
@@ -90,16 +100,18 @@ def _touched(
     zones_geom: np.ndarray, others: gpd.GeoDataFrame, code_col: str, name_col: str | None
 ) -> tuple[list[str], list[str]]:
     """Codes (and names) of ``others`` each zone overlaps by at least MIN_SHARED_AREA_M2."""
-    geoms = others.to_crs(LAMBERT93).geometry.values
-    geoms = np.array(
-        [shapely.make_valid(g) if g is not None else None for g in geoms], dtype=object
-    )
+    geoms = valid_array(others.to_crs(LAMBERT93).geometry.values)
     tree = shapely.STRtree(geoms)
     zi, oi = tree.query(zones_geom, predicate="intersects")
     codes: list[list[str]] = [[] for _ in range(len(zones_geom))]
     names: list[list[str]] = [[] for _ in range(len(zones_geom))]
     if len(zi):
-        area = shapely.area(shapely.intersection(zones_geom[zi], geoms[oi]))
+        # most zones lie inside one commune: no intersection to compute for those
+        shapely.prepare(geoms)
+        inside = shapely.contains(geoms[oi], zones_geom[zi])
+        area = np.full(len(zi), np.inf)
+        edge = ~inside
+        area[edge] = shapely.area(shapely.intersection(zones_geom[zi[edge]], geoms[oi[edge]]))
         code_values = others[code_col].astype("string").fillna("").to_numpy()
         name_values = others[name_col].astype("string").fillna("").to_numpy() if name_col else None
         order = np.lexsort((code_values[oi], zi))
@@ -195,37 +207,38 @@ def zones_blanches(
 
     weights = [w for w in weight_cols if w in units.columns]
     sub = units[uncovered]
-    metric = np.array(
-        [shapely.make_valid(g) for g in sub.geometry.to_crs(LAMBERT93).values], dtype=object
-    )
+    metric = valid_array(sub.geometry.to_crs(LAMBERT93).values)
     labels = _adjacency_labels(metric, tolerance)
     n_zones = int(labels.max()) + 1 if len(labels) else 0
 
-    records: list[dict] = []
-    geoms = []
-    times = sub[time_col].astype("float64").to_numpy() if time_col else None
-    wvals = {w: sub[w].astype("float64").fillna(0.0).to_numpy() for w in weights}
     groups = group_indices(labels)
-    for z in range(n_zones):
-        members = groups[z]
-        rec: dict = {"n_unites": len(members)}
-        for w in weights:
-            rec[w] = math.fsum(wvals[w][members])
-        geom = shapely.union_all(metric[members])
-        if times is not None:
-            t = times[members]
-            rec["temps_min"] = float(np.nanmin(t)) if (~np.isnan(t)).any() else math.nan
-            tw = wvals[weights[0]][members] if weights else np.ones(len(members))
-            if not (tw > 0).any():
-                tw = np.ones(len(members))
-            rec["temps_median"] = weighted_quantile(t, tw, 0.5)
-        rec["_first"] = int(members.min())
-        records.append(rec)
-        geoms.append(geom)
-
-    cols = ["n_unites", *weights] + (["temps_min", "temps_median"] if time_col else [])
-    table = pd.DataFrame.from_records(records, columns=[*cols, "_first"])
-    metric_geoms = np.array(geoms, dtype=object)
+    sizes = np.array([len(g) for g in groups], dtype="int64")
+    first = np.array([int(g.min()) for g in groups], dtype="int64")
+    table = pd.DataFrame({"n_unites": sizes})
+    wvals = {w: sub[w].astype("float64").fillna(0.0).to_numpy() for w in weights}
+    single = sizes == 1
+    multi = np.flatnonzero(~single)
+    # single-unit zones (most of them in a scattered pattern) need no union and no sort
+    geoms = np.empty(n_zones, dtype=object)
+    geoms[single] = metric[first[single]]
+    geoms[multi] = [shapely.union_all(metric[groups[z]]) for z in multi]
+    for w in weights:
+        col = np.empty(n_zones)
+        col[single] = wvals[w][first[single]]
+        col[multi] = [math.fsum(wvals[w][groups[z]]) for z in multi]
+        table[w] = col
+    if time_col is not None:
+        times = sub[time_col].astype("float64").to_numpy()
+        tmin, tmed = np.empty(n_zones), np.empty(n_zones)
+        tmin[single] = tmed[single] = times[first[single]]
+        for z in multi:
+            t = times[groups[z]]
+            tmin[z] = float(np.nanmin(t)) if (~np.isnan(t)).any() else math.nan
+            tw = wvals[weights[0]][groups[z]] if weights else np.ones(len(t))
+            tmed[z] = weighted_quantile(t, tw if (tw > 0).any() else np.ones(len(t)), 0.5)
+        table["temps_min"], table["temps_median"] = tmin, tmed
+    table["_first"] = first
+    metric_geoms = geoms
 
     if qpv is not None and len(table):
         if "code_qp" not in qpv.columns:
