@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from zonesblanches import __version__
@@ -45,6 +46,22 @@ def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if pd.api.types.is_string_dtype(out[col]) and not pd.api.types.is_object_dtype(out[col]):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def _cell_values(series: pd.Series) -> list:
+    """Python values for openpyxl: ``None`` for missing and unreachable (``inf``) values."""
+    values = series.astype(object).tolist()
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))):
+            out.append(None)
+        elif isinstance(v, (np.integer, np.floating, np.bool_)):
+            out.append(v.item())
+        elif v is pd.NA or v is pd.NaT:
+            out.append(None)
+        else:
+            out.append(v)
     return out
 
 
@@ -159,6 +176,9 @@ def write_xlsx(
     Sheets: « Synthèse » (whole territory), « Par EPCI », « Communes », « Zones blanches »
     (most populated first), « Services », « Méthode ». Header row frozen, columns sized.
     """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     path = Path(path)
@@ -175,19 +195,29 @@ def write_xlsx(
         "Services": services_table(result),
         "Méthode": method_table(result, run_date),
     }
+    # Streaming (write-only) workbook: several times faster than pandas' writer on the region.
+    book = Workbook(write_only=True)
+    book.properties.creator = "zonesblanches"
+    book.properties.created = dt.datetime(2000, 1, 1)
+    header_font = Font(bold=True)
+    for name, frame in sheets.items():
+        frame = _text_columns(frame)
+        ws = book.create_sheet(title=name)
+        ws.freeze_panes = "A2"
+        for i, col in enumerate(frame.columns, start=1):
+            values = [str(col)] + [str(v) for v in frame[col].head(200).tolist()]
+            width = min(max(len(v) for v in values) + 2, 60)
+            ws.column_dimensions[get_column_letter(i)].width = width
+        head = []
+        for col in frame.columns:
+            cell = WriteOnlyCell(ws, value=str(col))
+            cell.font = header_font
+            head.append(cell)
+        ws.append(head)
+        columns = [_cell_values(frame[col]) for col in frame.columns]
+        for row in zip(*columns, strict=True):
+            ws.append(row)
     tmp = path.with_name(path.name + ".tmp.xlsx")
-    with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-        for name, frame in sheets.items():
-            frame = _text_columns(frame).replace([float("inf")], None)
-            frame.to_excel(writer, sheet_name=name, index=False)
-            ws = writer.sheets[name]
-            ws.freeze_panes = "A2"
-            for i, col in enumerate(frame.columns, start=1):
-                values = [str(col)] + [str(v) for v in frame[col].head(200).tolist()]
-                width = min(max(len(v) for v in values) + 2, 60)
-                ws.column_dimensions[get_column_letter(i)].width = width
-        fixed = dt.datetime(2000, 1, 1)
-        writer.book.properties.creator = "zonesblanches"
-        writer.book.properties.created = fixed
+    book.save(tmp)
     tmp.replace(path)
     return path
