@@ -237,3 +237,17 @@ def test_region_map_size(communes, registry, epci, tmp_path):
     assert size < 8_000_000
     data = payload(path.read_text(encoding="utf-8"))
     assert len(data["units"]["features"]) == len(communes)
+
+
+def test_point_units_are_drawn_as_points(vm_communes, registry):
+    """Units that are not communes (e.g. grid cells) are drawn as coloured points; here the
+    real commune points stand in for such units (``unit_kind="carreau"`` only switches the
+    drawing), the commune outlines staying as background."""
+    demand = commune_demand(vm_communes)
+    res = compute_coverage(demand, registry, {"voiture": 20}, unit_kind="carreau", territory="VM")
+    data = payload(render_map(coverage_map(res, vm_communes)))
+    assert data["unit_geometry"] == "point"
+    assert {f["geometry"]["type"] for f in data["units"]["features"]} == {"Point"}
+    assert len(data["units"]["features"]) == len(demand)
+    assert data["towns"], "town names from the commune outlines"
+    assert len(data["background"]["features"]) == len(vm_communes)

@@ -152,11 +152,19 @@ MAP_JS = r"""
     return box;
   }
   var unitsLayer = null, pointUnits = P.unit_geometry === "point";
+  if (P.background) {
+    L.geoJSON(P.background, {
+      renderer: canvas, interactive: false,
+      style: function () {
+        return { color: "#9a9a9a", weight: 0.5, fillColor: P.style.no_data, fillOpacity: 0.45 };
+      }
+    }).addTo(map);
+  }
   if (P.units) {
     unitsLayer = L.geoJSON(P.units, {
       renderer: canvas,
       style: unitStyle,
-      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 4 }); },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 5, renderer: canvas }); },
       onEachFeature: function (f, layer) { layer.bindPopup(unitPopup, { maxWidth: 320 }); }
     }).addTo(map);
   }
@@ -185,7 +193,11 @@ MAP_JS = r"""
   function legendBlank(box) {
     if (current < 0) { return; }
     var r = el("div", "zb-row", null, box);
-    el("span", "zb-swatch zb-hatch-sw", null, r);
+    var sw = el("span", "zb-swatch zb-hatch-sw", null, r);
+    if (pointUnits) {
+      sw.className = "zb-swatch"; sw.style.borderRadius = "50%"; sw.style.width = "12px";
+      sw.style.border = "2px solid " + P.style.blank_outline;
+    }
     el("span", null, P.text.blank_legend + " " + P.layers[current].threshold + " min", r);
   }
 

@@ -238,9 +238,10 @@ def _unit_features(
     service_index: Mapping[str, int],
     tolerance: float,
     decimals: int,
-) -> tuple[dict, str]:
+) -> tuple[dict, dict | None]:
     """Communes (or point units) with, per indicator, the time, class, nearest service and
-    zone-blanche flag. Communes of ``communes`` without a unit are drawn as context."""
+    zone-blanche flag. Communes of ``communes`` without a unit are drawn as context. For point
+    units, the second item is the commune outlines drawn as background (else ``None``)."""
     units = result.units
     per_unit: dict[str, dict] = {}
     times = {s: np.asarray(units[time_col(*s)], dtype=float) for s in specs}
@@ -281,15 +282,27 @@ def _unit_features(
                 "« communes » couvre le territoire analysé (jointure sur code_insee)."
             )
     else:
+        # Background: the commune outlines, drawn plain under the unit points.
+        comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)
+        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals)
+        for i, code in enumerate(comm["code_insee"].astype(str)):
+            geom = _geojson(geoms[i])
+            if geom is not None:
+                features.append({"type": "Feature", "properties": {"c": code}, "geometry": geom})
         pts = _round(np.asarray(units.geometry.to_crs(WGS84).values, dtype=object), 5)
         names = units["nom"].astype(str).to_numpy() if "nom" in units else keys
         for i, key in enumerate(keys):
             props = {"c": key, "n": names[i]}
             props.update(per_unit[key])
             features.append({"type": "Feature", "properties": props, "geometry": _geojson(pts[i])})
-    return {"type": "FeatureCollection", "features": features}, (
-        "point" if point_units else "polygon"
-    )
+    if point_units:
+        background = [f for f in features if f["geometry"]["type"] != "Point"]
+        points = [f for f in features if f["geometry"]["type"] == "Point"]
+        return {"type": "FeatureCollection", "features": points}, {
+            "type": "FeatureCollection",
+            "features": background,
+        }
+    return {"type": "FeatureCollection", "features": features}, None
 
 
 def _services_payload(
@@ -640,7 +653,7 @@ def coverage_map(
     bbox = tuple(float(v) for v in area.total_bounds)
     tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
     decimals = _decimals(tolerance)
-    units_fc, unit_geometry = _unit_features(
+    units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
     )
     notes, attribution = _sources(result)
@@ -689,7 +702,8 @@ def coverage_map(
             }
             for c in sorted(set(result.services["categorie"].astype(str)) | set(result.categories))
         },
-        "unit_geometry": unit_geometry,
+        "unit_geometry": "point" if background is not None else "polygon",
+        "background": background,
         "units": units_fc,
         "services": services,
         "service_layers": service_layers,
@@ -699,7 +713,12 @@ def coverage_map(
             else None
         ),
         "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals),
-        "towns": _towns(shown, analysed_codes) if result.unit_kind == "commune" else [],
+        "towns": _towns(
+            shown,
+            analysed_codes
+            if result.unit_kind == "commune"
+            else set(shown["code_insee"].astype(str)),
+        ),
         "tiles": _tile_layers() if tiles else [],
         "notes": list(result.notes) + _method_lines(result, specs),
         "sources": notes,
@@ -740,8 +759,9 @@ def _expand(bbox, margin: float):
 
 def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[str]:
     modes = list(dict.fromkeys(m for _, m in specs))
+    unit = "commune" if result.unit_kind == "commune" else "unité (point)"
     lines = [
-        "Zone blanche : commune dont le service le plus proche de la catégorie est au-delà du "
+        f"Zone blanche : {unit} dont le service le plus proche de la catégorie est au-delà du "
         "seuil ("
         + ", ".join(f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min" for m in modes)
         + ")."
