@@ -224,7 +224,7 @@ def test_weighted_coverage_population_and_poor_households(units):
 
 def test_commune_points_give_no_qpv_figures(units, qpv):
     """A commune centre is not a QPV resident: no population or share, an explicit warning."""
-    points = units.copy()
+    points = units.drop(columns="idcar").copy()  # one point per commune, no cell id
     points["geometry"] = units.to_crs(2154).centroid.to_crs(WGS84)
     points = points.groupby("code_insee", as_index=False).first()
     points = gpd.GeoDataFrame(points, geometry="geometry", crs=WGS84)
@@ -239,6 +239,24 @@ def test_commune_points_give_no_qpv_figures(units, qpv):
     assert gap.empty and gap.attrs["avertissement"] == AVERTISSEMENT_COMMUNES
     tables = equity_tables(points, qpv, thresholds=THRESHOLDS)
     assert set(tables) == {"couverture", "qpv"}
+
+
+def test_cells_given_as_centres(units, qpv):
+    """The coverage analysis works on points: cell centres carry their id back to the square."""
+    centres = units.copy()
+    centres["geometry"] = units.to_crs(2154).centroid.to_crs(WGS84)
+    args = {"categories": ["garage_solidaire"], "thresholds": THRESHOLDS}
+    squares = qpv_indicators(units, qpv, **args)
+    pd.testing.assert_frame_equal(qpv_indicators(centres, qpv, **args), squares)
+    pd.testing.assert_frame_equal(qpv_gap(centres, qpv, **args), qpv_gap(units, qpv, **args))
+    # without the id, only the centroid rule is possible, and the table says so
+    no_id = qpv_indicators(centres.drop(columns="idcar"), qpv, kind="carreau", **args)
+    by_centre = qpv_indicators(units, qpv, method="centroid", **args)
+    pd.testing.assert_frame_equal(no_id, by_centre)
+    assert (no_id["methode"] == "carreaux, centre du carreau dans le QPV").all()
+    # commune outlines must not be spread over their area: flagged, they get the approximation
+    flagged = qpv_indicators(units, qpv, kind="commune", **args)
+    assert flagged["population"].isna().all()
 
 
 def test_parameters_are_checked(units, qpv):

@@ -114,11 +114,15 @@ def test_no_uncovered_unit_gives_an_empty_layer(grid, tmp_path):
     assert len(zones) == 0 and "population" in zones.columns
 
 
-def test_points_are_refused(grid):
-    points = grid.copy()
-    points["geometry"] = grid.to_crs(2154).centroid.to_crs(WGS84)
+def test_cell_centres_and_points(grid):
+    centres = grid.copy()
+    centres["geometry"] = grid.to_crs(2154).centroid.to_crs(WGS84)
+    from_centres = zones_blanches(centres, uncovered_col="non_couvert", time_col="temps")
+    from_squares = zones_blanches(grid, uncovered_col="non_couvert", time_col="temps")
+    assert from_centres.drop(columns="geometry").equals(from_squares.drop(columns="geometry"))
+    assert from_centres.geom_equals_exact(from_squares.geometry, tolerance=1e-9).all()
     with pytest.raises(ParameterError, match="polygones"):
-        zones_blanches(points, uncovered_col="non_couvert")
+        zones_blanches(centres.drop(columns="idcar"), uncovered_col="non_couvert")
     with pytest.raises(ParameterError, match="uncovered_col"):
         zones_blanches(grid)
 

@@ -1,23 +1,27 @@
 """Equity indicators: who is within reach, in the QPV and elsewhere, counted in people.
 
 Every function reads a *units frame*, the contract the coverage analysis produces: a
-GeoDataFrame (EPSG:4326 or any CRS), one row per demand unit — a grid cell (polygon) or a commune
-(point) — with ``population`` (float), optionally ``men_pauv`` (poor households), ``code_insee``,
-``code_epci``, and for each category × mode a column ``temps_{categorie}_{mode}`` (minutes,
-``inf`` when unreachable) and ``service_{categorie}_{mode}`` (id of the nearest service).
+GeoDataFrame (EPSG:4326 or any CRS), one row per demand unit — a grid cell (square, or its
+centre with ``idcar``) or a commune (point) — with ``population`` (float), optionally
+``men_pauv`` (poor households), ``code_insee``, ``code_epci``, and for each category × mode a
+column ``temps_{categorie}_{mode}`` (minutes, ``inf`` when unreachable) and
+``service_{categorie}_{mode}`` (id of the nearest service).
 
 **Assigning people to QPV.** With grid cells, a cell's people are shared among the QPV it
 overlaps in proportion to the overlapped *area* (``method="area"``, the default): a 200 m cell is
 often larger than the part of a small QPV it covers, and the people in a cell are assumed to be
 spread evenly over it. ``method="centroid"`` gives a whole cell to the QPV containing its centre
-instead. Both are computed in Lambert-93.
+instead. Both are computed in Lambert-93. Cells may come as squares or as their centres (the
+travel times are computed from points): centres with their ``idcar`` get their square back;
+centres without it can only follow the centroid rule, and the ``methode`` column says so.
 
-**With commune points only, there are no QPV figures**: a commune's centre says nothing of where
-its QPV residents live, and the commune's population is not theirs. :func:`qpv_indicators` then
-reports only the time from the centre of the host commune(s), labelled as indicative, with
-population and shares left empty, and every result carries the French warning
-:data:`AVERTISSEMENT_COMMUNES` (column ``methode`` and ``DataFrame.attrs["avertissement"]``);
-:func:`qpv_gap` returns no rows. Give a Filosofi grid for real QPV figures.
+**With communes only, there are no QPV figures**: a commune's centre says nothing of where
+its QPV residents live, and the commune's population is not theirs (commune *outlines* are no
+better: pass ``kind="commune"``). :func:`qpv_indicators` then reports only the time from the
+centre of the host commune(s), labelled as indicative, with population and shares left empty,
+and every result carries the French warning :data:`AVERTISSEMENT_COMMUNES` (column ``methode``
+and ``DataFrame.attrs["avertissement"]``); :func:`qpv_gap` returns no rows. Give a Filosofi
+grid for real QPV figures.
 
 Shares are percentages (0–100), gaps are percentage points, times are minutes. Weighted medians
 and 90th percentiles follow the "inverted CDF" rule of
@@ -42,7 +46,12 @@ import pandas as pd
 import shapely
 
 from zonesblanches.coverage.modes import MODES, mode_code
-from zonesblanches.coverage.zones import group_indices, valid_array, weighted_quantile
+from zonesblanches.coverage.zones import (
+    group_indices,
+    unit_polygons,
+    valid_array,
+    weighted_quantile,
+)
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 
@@ -147,8 +156,8 @@ def _check_units(units: pd.DataFrame, weight: str = "population") -> None:
         raise ParameterError(f"Colonne « {weight} » absente des unités.")
 
 
-def unit_kind(units: gpd.GeoDataFrame) -> str:
-    """``"polygones"`` (grid cells, commune outlines) or ``"points"`` (commune centres).
+def geometry_kind(units: gpd.GeoDataFrame) -> str:
+    """``"polygones"`` or ``"points"``.
 
     Raises
     ------
@@ -166,6 +175,26 @@ def unit_kind(units: gpd.GeoDataFrame) -> str:
     )
 
 
+def unit_kind(units: gpd.GeoDataFrame, kind: str | None = None) -> str:
+    """What the units are: ``"carreau"`` (grid cells) or ``"commune"``.
+
+    ``kind`` when given (``"commune"``, ``"carreau"``, as in the coverage result); otherwise
+    units with an ``idcar`` column are cells, polygons are taken for cells, and points for
+    commune centres. Commune *outlines* must be flagged with ``kind="commune"``: spreading a
+    commune's population evenly over its area would not tell who lives in its QPV.
+    """
+    geometry_kind(units)  # validates the geometry types
+    if kind is not None:
+        if kind not in ("commune", "carreau"):
+            raise ParameterError(
+                f"Type d'unités inconnu : « {kind} » (commune ou carreau attendu)."
+            )
+        return kind
+    if "idcar" in units.columns or geometry_kind(units) == "polygones":
+        return "carreau"
+    return "commune"
+
+
 # --------------------------------------------------------------------------------------------
 # People in QPV
 # --------------------------------------------------------------------------------------------
@@ -179,7 +208,8 @@ def assign_qpv(
     Parameters
     ----------
     units : geopandas.GeoDataFrame
-        Polygon units (grid cells).
+        Grid cells: squares, or their centres (then the ``"centroid"`` rule applies whatever
+        ``method`` says).
     qpv : geopandas.GeoDataFrame
         QPV outlines with ``code_qp``.
     method : {"area", "centroid"}
@@ -199,16 +229,15 @@ def assign_qpv(
         )
     if "code_qp" not in qpv.columns or qpv.crs is None:
         raise ParameterError("La couche des QPV doit avoir une colonne « code_qp » et un CRS.")
-    if unit_kind(units) != "polygones":
-        raise ParameterError(
-            "L'affectation des habitants aux QPV demande des carreaux (polygones), pas des "
-            "centres de communes."
-        )
+    points = geometry_kind(units) == "points"
     cells = valid_array(units.geometry.to_crs(LAMBERT93).values)
     zones = valid_array(qpv.geometry.to_crs(LAMBERT93).values)
     codes = qpv["code_qp"].astype(str).to_numpy()
     tree = shapely.STRtree(zones)
-    if method == "centroid":
+    if points:
+        ui, qi = tree.query(cells, predicate="within")
+        part = np.ones(len(ui))
+    elif method == "centroid":
         ui, qi = tree.query(shapely.centroid(cells), predicate="within")
         part = np.ones(len(ui))
     else:
@@ -220,6 +249,22 @@ def assign_qpv(
     table = pd.DataFrame({"unite": ui.astype("int64"), "code_qp": codes[qi], "part": part})
     table = table[table["part"] > 0]
     return table.sort_values(["unite", "code_qp"], kind="stable").reset_index(drop=True)
+
+
+def _cell_links(
+    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, method: str
+) -> tuple[pd.DataFrame, str]:
+    """QPV links of grid cells and the method actually used.
+
+    Cell centres with an ``idcar`` get their square back for the area rule; centres without
+    one can only follow the centroid rule.
+    """
+    if method == "area" and geometry_kind(units) == "points":
+        squares = unit_polygons(units)
+        if squares is None:
+            return assign_qpv(units, qpv), "centroid"
+        units = gpd.GeoDataFrame(geometry=squares.values, crs=units.crs)
+    return assign_qpv(units, qpv, method=method), method
 
 
 def _qpv_share(units: gpd.GeoDataFrame, links: pd.DataFrame) -> np.ndarray:
@@ -311,6 +356,7 @@ def qpv_indicators(
     thresholds: Mapping[str, float] | float,
     method: str = "area",
     weight: str = "population",
+    kind: str | None = None,
 ) -> pd.DataFrame:
     """Per QPV × category × mode: residents, share within the threshold, median and P90 time.
 
@@ -326,9 +372,12 @@ def qpv_indicators(
     thresholds : dict {mode: minutes} or float
         Threshold of each mode (aliases accepted), or one value for all.
     method : {"area", "centroid"}
-        How grid cells are assigned to QPV (see :func:`assign_qpv`). Ignored for points.
+        How grid cells are assigned to QPV (see :func:`assign_qpv`). Cell centres without
+        ``idcar`` follow the centroid rule; the ``methode`` column says which was used.
     weight : str
         Column counting people (default ``population``).
+    kind : {"carreau", "commune"}, optional
+        What the units are (see :func:`unit_kind`; default: guessed).
 
     Returns
     -------
@@ -345,7 +394,7 @@ def qpv_indicators(
     _check_units(units, weight)
     pairs = _pairs(units, categories, modes)
     limits = _thresholds(thresholds, sorted({m for _, m in pairs}))
-    kind = unit_kind(units)
+    kind = unit_kind(units, kind)
     q = qpv.reset_index(drop=True)
     names = q["nom_qp"].astype(str).to_numpy() if "nom_qp" in q else np.full(len(q), "")
     hosts = (
@@ -358,10 +407,10 @@ def qpv_indicators(
         else None
     )
 
-    if kind == "points":
+    if kind == "commune":
         return _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts)
 
-    links = assign_qpv(units, q, method=method)
+    links, method = _cell_links(units, q, method)
     members = {
         code: (grp["unite"].to_numpy(), grp["part"].to_numpy())
         for code, grp in links.groupby("code_qp", sort=True)
@@ -450,6 +499,7 @@ def qpv_gap(
     by: str | None = "code_epci",
     method: str = "area",
     weight: str = "population",
+    kind: str | None = None,
 ) -> pd.DataFrame:
     """QPV residents versus the rest of their EPCI (``by``) and of the whole territory.
 
@@ -466,7 +516,7 @@ def qpv_gap(
         ``pct_dans_seuil_qpv``, ``population_hors_qpv``, ``pct_dans_seuil_hors_qpv``,
         ``ecart_points`` (QPV minus others, in percentage points: negative when QPV residents
         are worse off), ``temps_median_qpv``, ``temps_median_hors_qpv``, ``methode``. With
-        commune points, no rows and ``attrs["avertissement"]``.
+        communes, no rows and ``attrs["avertissement"]``.
     """
     _check_units(units, weight)
     pairs = _pairs(units, categories, modes)
@@ -476,13 +526,14 @@ def qpv_gap(
         "pct_dans_seuil_qpv", "population_hors_qpv", "pct_dans_seuil_hors_qpv", "ecart_points",
         "temps_median_qpv", "temps_median_hors_qpv", "methode",
     ]  # fmt: skip
-    if unit_kind(units) == "points":
+    if unit_kind(units, kind) == "commune":
         out = pd.DataFrame(columns=columns)
         out.attrs["avertissement"] = AVERTISSEMENT_COMMUNES
         return out
     if by is not None and by not in units.columns:
         raise ParameterError(f"Colonne « {by} » absente des unités : regroupement impossible.")
-    share = _qpv_share(units, assign_qpv(units, qpv, method=method))
+    links, method = _cell_links(units, qpv, method)
+    share = _qpv_share(units, links)
     pop = units[weight].astype("float64").fillna(0.0).to_numpy()
     w_in, w_out = pop * share, pop * (1.0 - share)
     groups = [g for g in _groups(units, by) if g[0] == "territoire" or w_in[g[2]].sum() > 0]
@@ -583,6 +634,7 @@ def equity_tables(
     thresholds: Mapping[str, float] | float,
     by: str | None = "code_epci",
     method: str = "area",
+    kind: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """All equity tables at once, named for :func:`write_tables`.
 
@@ -600,10 +652,17 @@ def equity_tables(
         )
     }
     if qpv is not None and len(qpv):
+        kind = unit_kind(units, kind)
         tables["qpv"] = qpv_indicators(
-            units, qpv, categories=categories, modes=modes, thresholds=thresholds, method=method
+            units,
+            qpv,
+            categories=categories,
+            modes=modes,
+            thresholds=thresholds,
+            method=method,
+            kind=kind,
         )
-        if unit_kind(units) == "polygones":
+        if kind == "carreau":
             tables["ecarts_qpv"] = qpv_gap(
                 units,
                 qpv,
@@ -612,6 +671,7 @@ def equity_tables(
                 thresholds=thresholds,
                 by=group,
                 method=method,
+                kind=kind,
             )
     return tables
 

@@ -74,6 +74,26 @@ def valid_array(geoms) -> np.ndarray:
     return arr
 
 
+def unit_polygons(units: gpd.GeoDataFrame) -> gpd.GeoSeries | None:
+    """Polygons of the units: their own, or grid squares rebuilt from ``idcar`` for cell points.
+
+    The coverage analysis computes times from points, so grid cells may arrive as their centres;
+    their Filosofi id gives back the exact square. Returns ``None`` for points without ids.
+    """
+    types = set(units.geom_type.dropna().unique())
+    if types and types <= {"Polygon", "MultiPolygon"}:
+        return units.geometry
+    if "idcar" in units.columns and len(units):
+        from zonesblanches.geodata.carreaux import cell_squares, parse_idcar
+
+        decoded = parse_idcar(units["idcar"].reset_index(drop=True))
+        if decoded["x0"].notna().all():
+            squares = cell_squares(decoded, units.crs)
+            squares.index = units.index
+            return squares
+    return None
+
+
 def group_indices(labels: np.ndarray) -> list[np.ndarray]:
     """Row positions of each label ``0..n-1``, in one sort (not one scan per label)."""
     labels = np.asarray(labels)
@@ -140,7 +160,8 @@ def zones_blanches(
     Parameters
     ----------
     units : geopandas.GeoDataFrame
-        Polygon units (grid cells or communes) with a CRS.
+        Polygon units (grid cells or communes) with a CRS; grid cells given as points are
+        accepted when they carry their ``idcar`` (squares rebuilt from it).
     uncovered_col : str, optional
         Boolean column, true where the unit is not covered. Either this or ``threshold``.
     time_col : str, optional
@@ -180,10 +201,12 @@ def zones_blanches(
         raise ParameterError(
             "Les unités doivent être un GeoDataFrame avec un système de coordonnées."
         )
-    if len(units) and not units.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+    polygons = unit_polygons(units) if len(units) else units.geometry
+    if polygons is None:
         raise ParameterError(
             "Les zones blanches se dessinent à partir de polygones (carreaux ou contours de "
-            "communes), pas de points : fournissez le carroyage ou les contours des communes."
+            "communes), pas de points : fournissez le carroyage (avec sa colonne idcar) ou les "
+            "contours des communes."
         )
     if uncovered_col is not None:
         if uncovered_col not in units.columns:
@@ -207,7 +230,7 @@ def zones_blanches(
 
     weights = [w for w in weight_cols if w in units.columns]
     sub = units[uncovered]
-    metric = valid_array(sub.geometry.to_crs(LAMBERT93).values)
+    metric = valid_array(polygons[uncovered].to_crs(LAMBERT93).values)
     labels = _adjacency_labels(metric, tolerance)
     n_zones = int(labels.max()) + 1 if len(labels) else 0
 
