@@ -460,6 +460,7 @@ MAP_JS = r"""
     var d = el("div", "zb-box zb-method");
     var det = el("details", null, null, d);
     det.open = window.innerWidth > 1100 && window.innerHeight > 700;
+    window.addEventListener("beforeprint", function () { det.open = true; });
     el("summary", null, P.text.method, det);
     var ul = el("ul", null, null, det);
     P.notes.forEach(function (n) { el("li", null, n, ul); });

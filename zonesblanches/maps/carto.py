@@ -514,7 +514,8 @@ def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
     lines = []
     for entry in sources():
         if entry["jeu"] in ("communes", "epci"):
-            lines.append(f"{entry['jeu'].capitalize()} : {entry['source']} — {entry['licence']}.")
+            label = {"communes": "Communes", "epci": "EPCI"}[entry["jeu"]]
+            lines.append(f"{label} : {entry['source']} — {entry['licence']}.")
     n = len(result.services)
     lines.append(
         f"Services : {n} service(s) ; la source et la date de chacun figurent dans sa fiche "
