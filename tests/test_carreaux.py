@@ -29,6 +29,7 @@ from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata.carreaux import (
     aggregate_carreaux,
+    carreaux_demand,
     load_carreaux,
     parse_idcar,
     parse_lcog_geo,
@@ -219,6 +220,24 @@ def test_geopackage_in_lambert93_is_rebuilt_from_the_ids(raw, cells, tmp_path):
     assert kept["ind"].tolist() == cells["ind"].tolist()
     areas = kept.to_crs(3035).area
     assert np.allclose(areas, 40_000, rtol=1e-6)
+
+
+def test_demand_units_from_cells(cells, communes):
+    units = carreaux_demand(cells, communes)
+    assert len(units) == len(cells) and (units.geom_type == "Point").all()
+    assert units["population"].tolist() == cells["ind"].tolist()
+    assert units["idcar"].tolist() == cells["idcar"].tolist()
+    # each centre's commune, checked against a plain point-in-polygon test
+    for (_, unit), centre in zip(units.iterrows(), units.geometry, strict=True):
+        holder = communes[communes.contains(centre)]
+        assert unit["code_insee"] == holder["code_insee"].iloc[0]
+        assert unit["code_epci"] == holder["code_epci"].iloc[0]
+    assert set(units["code_epci"]) == {"200042190", "245901160"}
+    squares = carreaux_demand(cells, as_points=False)
+    assert squares.geom_equals_exact(cells.geometry, tolerance=0).all()
+    # a centre in no commune (here: Valenciennes missing) gets the nearest one
+    only_one = carreaux_demand(cells, communes[communes["code_insee"] == "59564"])
+    assert set(only_one["code_insee"]) == {"59564"}
 
 
 def test_aggregate_to_1km(cells, tmp_path):

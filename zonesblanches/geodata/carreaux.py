@@ -701,6 +701,62 @@ def aggregate_carreaux(cells: gpd.GeoDataFrame, resolution: int = 1000) -> gpd.G
     return gpd.GeoDataFrame(out, geometry=cell_squares(decoded, cells.crs).values, crs=cells.crs)
 
 
+def carreaux_demand(
+    cells: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame | None = None,
+    *,
+    as_points: bool = True,
+) -> gpd.GeoDataFrame:
+    """Demand units from Filosofi cells, in the units-frame contract of the coverage analysis.
+
+    Parameters
+    ----------
+    cells : geopandas.GeoDataFrame
+        Output of :func:`load_carreaux`.
+    communes : geopandas.GeoDataFrame, optional
+        Communes (``code_insee``, optional ``nom``, ``code_epci``, ``nom_epci``, polygons), e.g.
+        ``reference.load_communes()``: each cell gets the commune holding its centre (the
+        nearest commune when the centre falls in a gap of simplified outlines).
+    as_points : bool
+        Cell centres (default: travel times are computed from points; equity and zones rebuild
+        the squares from ``idcar``) or the squares.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same CRS, one row per cell: ``unit_id`` (= ``idcar``), ``idcar``, ``population``
+        (= ``ind``), ``men``, ``men_pauv`` (when present), ``i_est``, the commune columns, then
+        ``geometry``.
+    """
+    if "ind" not in cells.columns:
+        raise ParameterError("Les carreaux doivent avoir une colonne « ind ».")
+    out = pd.DataFrame(index=cells.index)
+    out["unit_id"] = cells["idcar"]
+    out["idcar"] = cells["idcar"]
+    out["population"] = cells["ind"].astype("float64")
+    for col in ("men", "men_pauv", "i_est"):
+        if col in cells.columns:
+            out[col] = cells[col]
+    metric_centres = cells.geometry.to_crs("EPSG:3035").centroid
+    if communes is not None:
+        if "code_insee" not in communes.columns or communes.crs is None:
+            raise ParameterError("La table des communes doit avoir « code_insee » et un CRS.")
+        keep = [c for c in ("code_insee", "nom", "code_epci", "nom_epci") if c in communes]
+        polys = communes[[*keep, "geometry"]].to_crs("EPSG:3035").reset_index(drop=True)
+        points = gpd.GeoDataFrame(geometry=metric_centres.values, crs="EPSG:3035")
+        joined = gpd.sjoin(points, polys, how="left", predicate="within")
+        joined = joined[~joined.index.duplicated(keep="first")]
+        lost = joined["index_right"].isna().to_numpy()
+        if lost.any():
+            near = gpd.sjoin_nearest(points[lost], polys, how="left")
+            near = near[~near.index.duplicated(keep="first")]
+            joined.loc[near.index, keep] = near[keep]
+        for col in keep:
+            out[col] = joined[col].to_numpy()
+    geometry = metric_centres.to_crs(cells.crs) if as_points else cells.geometry
+    return gpd.GeoDataFrame(out, geometry=geometry.values, crs=cells.crs)
+
+
 def load_carreaux(
     path: str | os.PathLike | None = None,
     *,
