@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.maps import coverage_map, render_map, save_map, style
@@ -186,8 +187,8 @@ def test_extra_layers(vm_result, vm_communes, epci):
     """Isochrones, zones and QPV are drawn when given, one isochrone layer per threshold.
 
     The isochrones here are SYNTHETIC discs (buffers of 1 and 2 km around the real services):
-    they test the drawing, not any travel time. The zones are the real zone-blanche communes
-    of the result; the QPV outlines are real (Occitanie, see tests/data/maps/SOURCE.md).
+    they test the drawing, not any travel time. The zones are those of
+    :func:`zones_blanches` on the result; the QPV outlines are real (Occitanie, see tests/data/maps/SOURCE.md).
     """
     services = vm_result.services[vm_result.services["categorie"] == "garage_solidaire"]
     metric = services.to_crs("EPSG:2154")
@@ -206,9 +207,14 @@ def test_extra_layers(vm_result, vm_communes, epci):
             )
         )
     iso = pd.concat(discs, ignore_index=True)
-    flagged = vm_result.units["zone_blanche_garage_solidaire_voiture"].to_numpy()
-    zones = vm_communes[vm_communes["code_insee"].isin(vm_result.units["code_insee"][flagged])]
-    zones = zones.assign(zone_id=range(1, len(zones) + 1), nom_communes=zones["nom"])
+    cols = ["code_insee", "temps_garage_solidaire_marche", "zone_blanche_garage_solidaire_marche"]
+    polygons = vm_communes.merge(pd.DataFrame(vm_result.units[cols]), on="code_insee")
+    zones = zones_blanches(
+        polygons,
+        uncovered_col="zone_blanche_garage_solidaire_marche",
+        time_col="temps_garage_solidaire_marche",
+        communes=vm_communes,
+    )
     qpv = gpd.read_file(DATA / "qpv_extrait.geojson")
     page = render_map(
         coverage_map(vm_result, vm_communes, epci=epci, isochrones=iso, zones=zones, qpv=qpv)
@@ -219,7 +225,10 @@ def test_extra_layers(vm_result, vm_communes, epci):
     assert len(extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]) == len(
         services
     )
-    assert len(extra["Zones blanches (périmètres)"]["data"]["features"]) == len(zones)
+    zone_feats = extra["Zones blanches (périmètres)"]["data"]["features"]
+    assert len(zone_feats) == len(zones) > 0
+    assert zone_feats[0]["properties"]["titre"] == "Zone blanche n° 1"
+    assert zone_feats[0]["properties"]["population"] == round(zones["population"].iloc[0])
     qpv_layer = extra["Quartiers prioritaires (QPV)"]
     assert {f["properties"]["code_qp"] for f in qpv_layer["data"]["features"]} == set(
         qpv["code_qp"]

@@ -460,13 +460,18 @@ def _extra_layers(
                 ("men_pauv", "Ménages pauvres"),
             ]
             name = f"Zones blanches : {label}" if label else "Zones blanches (périmètres)"
+            frame = frame.assign(
+                titre=[f"Zone blanche n° {z}" for z in frame["zone_id"]]
+                if "zone_id" in frame
+                else "Zone blanche"
+            )
             layers.append(
                 {
                     "name": name,
                     "legend": name,
-                    "data": _polygons(frame, fields, tolerance, decimals),
+                    "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
                     "fields": [f for f in fields if f[0] in frame],
-                    "title_field": "nom_communes",
+                    "title_field": "titre",
                     "color": style.BLANK_OUTLINE,
                     "weight": 2,
                     "fill_opacity": 0.8,
