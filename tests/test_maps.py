@@ -260,3 +260,26 @@ def test_point_units_are_drawn_as_points(vm_communes, registry):
     assert len(data["units"]["features"]) == len(demand)
     assert data["towns"], "town names from the commune outlines"
     assert len(data["background"]["features"]) == len(vm_communes)
+
+
+def test_missing_leaflet_package_gives_a_french_message(monkeypatch):
+    from zonesblanches.errors import ZonesBlanchesError
+    from zonesblanches.maps import assets
+
+    for fn in (assets.leaflet_js, assets.leaflet_css, assets.leaflet_version):
+        fn.cache_clear()
+    import sys
+
+    import xstatic.pkg
+
+    # As if XStatic-Leaflet were not installed: the import of xstatic.pkg.leaflet fails.
+    monkeypatch.setitem(sys.modules, "xstatic.pkg.leaflet", None)
+    monkeypatch.delattr(xstatic.pkg, "leaflet", raising=False)
+    try:
+        with pytest.raises(ZonesBlanchesError, match="XStatic-Leaflet"):
+            assets.check_assets()
+    finally:
+        monkeypatch.undo()
+        for fn in (assets.leaflet_js, assets.leaflet_css, assets.leaflet_version):
+            fn.cache_clear()
+    assets.check_assets()  # back to normal

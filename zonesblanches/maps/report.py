@@ -446,37 +446,72 @@ def write_outputs(
     zones: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
     qpv: gpd.GeoDataFrame | None = None,
     static_maps: Sequence[tuple[str, str]] | None = None,
+    progress: bool = True,
 ) -> dict[str, Path]:
     """Write the whole diagnostic in ``folder``; return ``{name: path}``.
 
     Files: ``carte.html`` (interactive map), ``rapport.html`` (report), ``figures/*.png``,
-    ``communes.csv``, ``synthese.csv``, ``communes_zone_blanche.csv``, ``diagnostic.xlsx``
-    and ``diagnostic.gpkg`` (every layer, for QGIS).
+    ``communes.csv``, ``synthese.csv``, ``communes_zone_blanche.csv`` (the same three tables
+    as the command line writes), ``diagnostic.xlsx`` and ``diagnostic.gpkg`` (every layer,
+    for QGIS). Keys: ``carte``, ``communes_csv``, ``synthese_csv``, ``zones_csv``, ``xlsx``,
+    ``gpkg``, ``rapport``.
+
+    Parameters
+    ----------
+    result, communes, epci, title, run_date, static_maps
+        As for :func:`write_report` (``title`` is the map's title).
+    isochrones, zones, qpv : optional
+        Extra layers drawn on the map and written to the GeoPackage.
+    progress : bool
+        Show a progress bar (only on a terminal). The whole region takes tens of seconds.
     """
+    import sys
+
+    from tqdm import tqdm
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     extra = {"isochrones": isochrones, "zones": zones, "qpv": qpv}
     written: dict[str, Path] = {}
-    written["carte"] = save_map(
-        coverage_map(result, communes, epci=epci, title=title, **extra), folder / "carte.html"
+    steps = ["carte", "tableaux CSV", "classeur Excel", "GeoPackage", "rapport"]
+    bar = tqdm(
+        total=len(steps),
+        desc="Écriture des résultats",
+        unit="fichier",
+        disable=not progress or not sys.stderr.isatty(),
+        leave=False,
     )
-    written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
-    written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
-    written["zones_csv"] = write_csv(result.uncovered(), folder / "communes_zone_blanche.csv")
-    written["xlsx"] = write_xlsx(result, folder / "diagnostic.xlsx", run_date=run_date)
-    written["gpkg"] = write_geopackage(
-        result, communes, folder / "diagnostic.gpkg", epci=epci, **extra
-    )
-    names = [p.name for p in written.values()]
-    written["rapport"] = write_report(
-        result,
-        communes,
-        folder,
-        epci=epci,
-        title=None,
-        run_date=run_date,
-        static_maps=static_maps,
-        files=["rapport.html", *names, "figures/*.png"],
-        map_kwargs={**extra, "title": title} if title else extra,
-    )
+    with bar:
+        bar.set_postfix_str(steps[0])
+        written["carte"] = save_map(
+            coverage_map(result, communes, epci=epci, title=title, **extra), folder / "carte.html"
+        )
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
+        written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
+        written["zones_csv"] = write_csv(result.uncovered(), folder / "communes_zone_blanche.csv")
+        bar.update()
+        bar.set_postfix_str(steps[2])
+        written["xlsx"] = write_xlsx(result, folder / "diagnostic.xlsx", run_date=run_date)
+        bar.update()
+        bar.set_postfix_str(steps[3])
+        written["gpkg"] = write_geopackage(
+            result, communes, folder / "diagnostic.gpkg", epci=epci, **extra
+        )
+        bar.update()
+        bar.set_postfix_str(steps[4])
+        names = [p.name for p in written.values()]
+        written["rapport"] = write_report(
+            result,
+            communes,
+            folder,
+            epci=epci,
+            title=None,
+            run_date=run_date,
+            static_maps=static_maps,
+            files=["rapport.html", *names, "figures/*.png"],
+            map_kwargs={**extra, "title": title} if title else extra,
+        )
+        bar.update()
     return written
