@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -795,6 +796,14 @@ def render_map(m: folium.Map) -> str:
         if ident and ident not in seen:
             seen.add(ident)
             ids.append(ident)
+    # French page; let readers zoom the page (folium forbids it by default).
+    text = text.replace("<html>", '<html lang="fr">', 1)
+    text = re.sub(
+        r'<meta name="viewport" content="[^"]*"\s*/>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        text,
+        count=1,
+    )
     positions = sorted((text.find(i), i) for i in ids if i in text)
     for n, (_, ident) in enumerate(positions, start=1):
         text = text.replace(ident, f"zb{n:04d}")
