@@ -253,11 +253,18 @@ def test_point_units_are_drawn_as_points(vm_communes, registry):
     real commune points stand in for such units (``unit_kind="carreau"`` only switches the
     drawing), the commune outlines staying as background."""
     demand = commune_demand(vm_communes)
+    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
+    demand["code_insee"] = "59606"  # every unit in one commune, as grid cells often are
     res = compute_coverage(demand, registry, {"voiture": 20}, unit_kind="carreau", territory="VM")
     data = payload(render_map(coverage_map(res, vm_communes)))
     assert data["unit_geometry"] == "point"
     assert {f["geometry"]["type"] for f in data["units"]["features"]} == {"Point"}
     assert len(data["units"]["features"]) == len(demand)
+    times = dict(
+        zip(res.units["unit_id"], res.units["temps_garage_solidaire_voiture"], strict=True)
+    )
+    for f in data["units"]["features"]:
+        assert f["properties"]["t"][0] == pytest.approx(times[f["properties"]["c"]], abs=0.051)
     assert data["towns"], "town names from the commune outlines"
     assert len(data["background"]["features"]) == len(vm_communes)
 

@@ -173,3 +173,28 @@ def test_html_table_sorts_by_value_and_escapes():
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out
     assert 'data-v="1e308">inaccessible<' in out
     assert 'data-v="12.5">12 min<' in out or 'data-v="12.5">13 min<' in out
+
+
+def test_outputs_of_point_units(vm, tmp_path):
+    """Units that are not communes (grid cells) give a map, a report with a PNG map of points,
+    and a GeoPackage without the commune layer. The real commune points stand in for such
+    units here, all placed in one commune as grid cells often are."""
+    _, communes = vm
+    demand = commune_demand(communes)
+    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
+    demand["code_insee"] = "59606"
+    result = compute_coverage(
+        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
+    )
+    files = write_outputs(
+        result,
+        communes,
+        tmp_path,
+        run_date="2026-01-15",
+        static_maps=[("garage_solidaire", "voiture")],
+        progress=False,
+    )
+    assert (tmp_path / "figures" / "carte_garage_solidaire_voiture.png").stat().st_size > 0
+    assert [n for n, _ in pyogrio.list_layers(files["gpkg"])] == ["unites", "services", "synthese"]
+    units = gpd.read_file(files["gpkg"], layer="unites")
+    assert len(units) == len(demand)

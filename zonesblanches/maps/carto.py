@@ -249,7 +249,10 @@ def _unit_features(
     classes = {s: style.class_index(times[s], class_bounds) for s in specs}
     nearest = {s: units[service_col(*s)].astype(str).to_numpy() for s in specs}
     blanks = {s: units[blank_col(*s)].to_numpy(dtype=bool) for s in specs}
-    key_col = "code_insee" if "code_insee" in units else "unit_id"
+    # Communes are joined on their code; other units (grid cells share their commune's code)
+    # are keyed by their own id.
+    point_units = result.unit_kind != "commune"
+    key_col = "code_insee" if "code_insee" in units and not point_units else "unit_id"
     keys = units[key_col].astype(str).to_numpy()
     pops = units["population"].to_numpy(dtype=float)
     for i, key in enumerate(keys):
@@ -261,7 +264,6 @@ def _unit_features(
             "z": "".join("1" if blanks[s][i] else "0" for s in specs),
         }
 
-    point_units = result.unit_kind != "commune"
     features = []
     if not point_units:
         comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)

@@ -120,7 +120,8 @@ def write_geopackage(
     """Write every layer of the diagnostic to one GeoPackage (EPSG:4326); return the path.
 
     Layers: ``communes`` (polygons with times, nearest service and zone-blanche flag per
-    category × mode), ``unites`` (the demand points), ``services``, ``synthese`` (no geometry:
+    category × mode; only when the units are communes), ``unites`` (the demand points, with
+    the same values), ``services``, ``synthese`` (no geometry:
     one row per EPCI × category × mode) and, when given, ``epci``, ``zones_blanches`` (or
     ``zones_<label>``), ``isochrones``, ``qpv``. An existing file is replaced.
     """
@@ -131,7 +132,9 @@ def write_geopackage(
     tmp = path.with_name(path.name + ".tmp.gpkg")
     tmp.unlink(missing_ok=True)
 
-    layers: list[tuple[str, pd.DataFrame]] = [("communes", commune_layer(result, communes))]
+    layers: list[tuple[str, pd.DataFrame]] = []
+    if result.unit_kind == "commune":
+        layers.append(("communes", commune_layer(result, communes)))
     units = result.units.to_crs(WGS84)
     keep = [c for c in units.columns if c != units.geometry.name]
     units = gpd.GeoDataFrame(units[keep], geometry=units.geometry, crs=WGS84)

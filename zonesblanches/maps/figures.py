@@ -95,8 +95,16 @@ def static_map(
     bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(bounds) + 1)
     labels = style.class_labels(bounds)
-    units = result.units.set_index(result.units["code_insee"].astype(str))
-    frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
+    point_units = result.unit_kind != "commune"
+    if point_units:
+        # Grid cells and other point units: coloured points over the commune outlines.
+        frame = communes.copy()
+        pts = result.units.to_crs(LAMBERT93)
+        minutes = pts[time_col(categorie, mode)].to_numpy(dtype=float)
+        blank = pts[blank_col(categorie, mode)].to_numpy(dtype=bool)
+    else:
+        units = result.units.set_index(result.units["code_insee"].astype(str))
+        frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
     if frame.empty:
         raise ParameterError(
             "Aucune commune du résultat ne figure dans les contours fournis (code_insee)."
@@ -105,21 +113,34 @@ def static_map(
     # Simplified as for the interactive map (a printed map needs no more detail).
     simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
     frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
-    codes = frame["code_insee"].astype(str)
-    minutes = units.loc[codes, time_col(categorie, mode)].to_numpy(dtype=float)
-    blank = units.loc[codes, blank_col(categorie, mode)].to_numpy(dtype=bool)
+    if not point_units:
+        codes = frame["code_insee"].astype(str)
+        minutes = units.loc[codes, time_col(categorie, mode)].to_numpy(dtype=float)
+        blank = units.loc[codes, blank_col(categorie, mode)].to_numpy(dtype=bool)
     classes = style.class_index(minutes, bounds)
     fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
 
-    x0, y0, x1, y1 = frame.total_bounds
+    x0, y0, x1, y1 = (pts if point_units else frame).total_bounds
     aspect = (y1 - y0) / max(x1 - x0, 1.0)
     width = width_cm * CM
     fig = Figure(figsize=(width, min(max(width * aspect * 0.9, 3.5), 9.5)))
     ax = fig.add_axes((0.0, 0.09, 0.74, 0.82))
     ax.set_axis_off()
     ax.set_aspect("equal")
-    frame.plot(ax=ax, color=list(fill), edgecolor="#6f6f6f", linewidth=0.15)
-    if blank.any():
+    if point_units:
+        frame.plot(ax=ax, color=style.NO_DATA_COLOR, edgecolor="#9a9a9a", linewidth=0.2)
+        ax.scatter(
+            pts.geometry.x,
+            pts.geometry.y,
+            s=6,
+            c=list(fill),
+            edgecolors=np.where(blank, "#111111", "none"),
+            linewidths=0.4,
+            zorder=3,
+        )
+    else:
+        frame.plot(ax=ax, color=list(fill), edgecolor="#6f6f6f", linewidth=0.15)
+    if blank.any() and not point_units:
         # One hatched outline over the blank communes (hatching each one is slow to draw).
         merged = shapely.union_all(frame.geometry.to_numpy()[blank], grid_size=1.0)
         gpd.GeoSeries([merged], crs=LAMBERT93).plot(
