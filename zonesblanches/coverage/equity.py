@@ -11,10 +11,11 @@ column ``temps_{categorie}_{mode}`` (minutes, ``inf`` when unreachable) and
 overlaps in proportion to the overlapped *area* (``method="area"``, the default): a 200 m cell is
 often larger than the part of a small QPV it covers, and the people in a cell are assumed to be
 spread evenly over it. ``method="centroid"`` gives a whole cell to the QPV containing its centre
-instead. Both are computed in ETRS89-LAEA (EPSG:3035), the equal-area CRS in which the
-Filosofi squares are defined. Cells may come as squares or as their centres (the travel times
-are computed from points): centres with their ``idcar`` get their square back; centres without
-it can only follow the centroid rule, and the ``methode`` column says so.
+instead. Both are computed in Lambert-93, the project's metric CRS (area *ratios* within a
+cell differ from those of the equal-area LAEA by about 1e-5). Cells may come as squares or as
+their centres (the travel times are computed from points): centres with their ``idcar`` get
+their square back; centres without it can only follow the centroid rule, and the ``methode``
+column says so.
 
 **With communes only, there are no QPV figures**: a commune's centre says nothing of where
 its QPV residents live, and the commune's population is not theirs (commune *outlines* are no
@@ -48,12 +49,12 @@ import shapely
 
 from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.zones import (
-    EQUAL_AREA,
     group_indices,
     unit_polygons,
     valid_array,
     weighted_quantile,
 )
+from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 
 METHODS = {
@@ -231,9 +232,9 @@ def assign_qpv(
     if "code_qp" not in qpv.columns or qpv.crs is None:
         raise ParameterError("La couche des QPV doit avoir une colonne « code_qp » et un CRS.")
     points = geometry_kind(units) == "points"
-    # equal-area CRS: the Filosofi squares are exact there, and area shares are true shares
-    cells = valid_array(units.geometry.to_crs(EQUAL_AREA).values)
-    zones = valid_array(qpv.geometry.to_crs(EQUAL_AREA).values)
+    # Lambert-93, the project's metric CRS (shares differ from LAEA ones by ~1e-5 at most)
+    cells = valid_array(units.geometry.to_crs(LAMBERT93).values)
+    zones = valid_array(qpv.geometry.to_crs(LAMBERT93).values)
     codes = qpv["code_qp"].astype(str).to_numpy()
     tree = shapely.STRtree(zones)
     if points:
