@@ -290,6 +290,15 @@ def test_http_errors(server):
         datagouv.get_dataset(QPV_DATASET)
 
 
+def test_no_matching_resource_says_what_to_do(server):
+    with pytest.raises(DataError, match="--qpv FICHIER") as err:
+        datagouv.fetch_resource(
+            QPV_DATASET, formats=["gpkg"], title_pattern="2030", progress=False,
+            hint="Passez-le avec --qpv FICHIER.",
+        )  # fmt: skip
+    assert "Périmètres QP 2024" in str(err.value)  # the titles on offer are listed
+
+
 def test_extract_from_zip(tmp_path):
     archive = tmp_path / "a.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -503,7 +503,10 @@ def fetch_resource(
         )
         return Path(res["_path"])
 
-    res = pick_resource(payload, formats=formats, title_pattern=title_pattern)
+    try:
+        res = pick_resource(payload, formats=formats, title_pattern=title_pattern)
+    except DataError as exc:
+        raise DataError(f"{exc} {hint}" if hint else str(exc)) from exc
     res_dir = folder / re.sub(r"[^\w.\-]+", "_", str(res.get("id") or "sans-id"))
     dest = res_dir / resource_filename(res)
     size, checksum = res.get("filesize"), res.get("checksum")
