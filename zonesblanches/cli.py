@@ -263,6 +263,7 @@ def run_analysis(
     with_map: bool = True,
     osm: Path | None = None,
     download: bool = False,
+    extra_layers: dict | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
@@ -348,16 +349,27 @@ def run_analysis(
             )
         )
 
-    written = [
-        write_csv(communes_table(result), sortie / "communes.csv"),
-        write_csv(synthesis_table(result), sortie / "synthese.csv"),
-        write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
-    ]
     if with_map:
-        from zonesblanches.maps import coverage_map, save_map
+        from zonesblanches.maps import write_outputs
 
-        m = coverage_map(result, territory.communes, epci=reference.load_epci())
-        written.insert(0, save_map(m, sortie / "carte.html"))
+        _print()
+        _print("Écriture de la carte, du rapport et des exports…")
+        written = list(
+            write_outputs(
+                result,
+                territory.communes,
+                sortie,
+                epci=reference.load_epci(),
+                progress=sys.stderr.isatty(),
+                **(extra_layers or {}),
+            ).values()
+        )
+    else:
+        written = [
+            write_csv(communes_table(result), sortie / "communes.csv"),
+            write_csv(synthesis_table(result), sortie / "synthese.csv"),
+            write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
+        ]
     _print()
     _print("Fichiers écrits :")
     for path in written:
