@@ -189,3 +189,41 @@ def test_acceptance_file_bad_rows(tmp_path, capsys):
     assert "<script>alert('zonesblanches')" not in html  # …never as markup
     communes = _read(tmp_path / "communes.csv")
     assert communes["population"].sum() == 5_992_194
+
+
+def test_demo_says_which_population_and_qpv(demo_dir, tmp_path, capsys):
+    main(["demo", "--sans-carte", "--sortie", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "Population : un point par commune" in out
+    assert "QPV : pas de fichier" in out
+    assert "Mode hors ligne" in out  # the network step says why it did not run
+
+
+def test_analyse_with_grid_and_qpv_files(tmp_path, capsys):
+    """--carreaux and --qpv reach the analysis: the test grid (official layout, synthetic
+    values, real coordinates at Valenciennes) and a real QPV file of another region."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    code = main(
+        [
+            "analyse",
+            "--territoire",
+            "valenciennes",
+            "--sans-carte",
+            "--carreaux",
+            str(data / "carreaux" / "carreaux_200m_test.csv"),
+            "--qpv",
+            str(data / "qpv" / "qp2015_occitanie.geojson"),
+            "--sortie",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Population : carreaux INSEE Filosofi" in out
+    assert "QPV : 0 quartier(s) prioritaire(s) dans le territoire" in out
+    assert "carreaux)" in out
+    units = pd.read_csv(tmp_path / "communes.csv", dtype=str)
+    # Only the grid's cells whose centre lies in CA Valenciennes Métropole are units.
+    assert set(units["code_epci"]) == {"245901160"}

@@ -47,7 +47,9 @@ def diagnostic(
     models : mapping, optional
         Mode → travel-time model; default: straight-line (« à vol d'oiseau ») for each mode.
     demand : geopandas.GeoDataFrame, optional
-        Demand units (points with ``population``); default: one point per commune.
+        Demand units (points with ``population``); default: one point per commune. Grid
+        cells (with ``idcar``, see :func:`zonesblanches.geodata.carreaux.carreaux_demand`)
+        make a ``carreau`` analysis.
     """
     if not isinstance(territory, Territory):
         territory = select_territory(territory)
@@ -55,6 +57,7 @@ def diagnostic(
         services = reference.load_registry()
     if demand is None:
         demand = commune_demand(territory.communes)
+    unit_kind = "carreau" if "idcar" in demand.columns else "commune"
     return compute_coverage(
         demand,
         services,
@@ -62,6 +65,7 @@ def diagnostic(
         categories=categories,
         models=models,
         territory=territory.label,
+        unit_kind=unit_kind,
     )
 
 
@@ -112,3 +116,53 @@ def network_models(
     else:
         raise ValueError("network_models needs osm=... or download=True")
     return {mode: NetworkModel(net, **kwargs) for mode, net in networks.items()}
+
+
+def zones_by_indicator(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    *,
+    qpv: gpd.GeoDataFrame | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, gpd.GeoDataFrame]:
+    """Zones blanches as places: uncovered units dissolved into contiguous zones.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        Commune points (their commune polygons are used) or grid cells (squares rebuilt from
+        ``idcar``).
+    communes : geopandas.GeoDataFrame
+        Commune polygons (``code_insee``), to draw commune units and name the communes touched.
+    qpv : geopandas.GeoDataFrame, optional
+        QPV touched by each zone (``codes_qp``).
+    pairs : sequence of (categorie, mode), optional
+        Indicators to compute; default all.
+
+    Returns
+    -------
+    dict
+        ``"{categorie}_{mode}"`` → zones GeoDataFrame (EPSG:4326), largest population first.
+    """
+    from zonesblanches.coverage.analysis import blank_col, time_col
+    from zonesblanches.coverage.zones import zones_blanches
+
+    units = result.units
+    if result.unit_kind == "commune":
+        polygons = communes.set_index("code_insee").geometry
+        units = gpd.GeoDataFrame(
+            units.drop(columns=units.geometry.name),
+            geometry=units["code_insee"].map(polygons).values,
+            crs=communes.crs,
+        )
+    pairs = pairs or [(c, m) for c in result.categories for m in result.modes]
+    return {
+        f"{cat}_{mode}": zones_blanches(
+            units,
+            uncovered_col=blank_col(cat, mode),
+            time_col=time_col(cat, mode),
+            qpv=qpv,
+            communes=communes,
+        )
+        for cat, mode in pairs
+    }

@@ -133,6 +133,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
     )
     p.add_argument(
+        "--qpv",
+        metavar="FICHIER",
+        type=Path,
+        help="périmètres des quartiers prioritaires (fichier ANCT 2024 ou 2015 : GeoJSON, "
+        "GeoPackage, Shapefile ou l'archive zip) : indicateurs par QPV et écart QPV / reste de "
+        "l'EPCI",
+    )
+    p.add_argument(
+        "--carreaux",
+        metavar="FICHIER",
+        type=Path,
+        help="population carroyée INSEE Filosofi (200 m ou 1 km ; CSV, GeoPackage ou l'archive "
+        "zip) : la population est comptée par carreau au lieu d'un point par commune",
+    )
+    p.add_argument(
         "--telecharger",
         action="store_true",
         help="télécharge le réseau routier du territoire depuis OpenStreetMap (Overpass ; "
@@ -252,6 +267,85 @@ def _print(msg: str = "") -> None:
     print(msg, flush=True)
 
 
+MAX_ZONE_UNITS = 1000
+"""Above this many units, zones are dissolved for the first category only (each takes seconds)."""
+
+
+def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None):
+    """Demand units (grid cells or communes) and QPV, saying which were used."""
+    from zonesblanches.geodata import reference
+
+    demand = None
+    if carreaux_path is not None:
+        from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+
+        cells = load_carreaux(carreaux_path, mask=territory.geometry, progress=sys.stderr.isatty())
+        demand = carreaux_demand(cells, territory.communes)
+        _print(
+            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
+            f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
+            "habitants (population des ménages fiscaux, arrondie par l'INSEE)"
+        )
+    else:
+        _print(
+            "Population : un point par commune (population municipale 2023) ; pas de "
+            "carroyage fourni (--carreaux FICHIER pour compter par carreau de 200 m)."
+        )
+    qpv = None
+    if qpv_path is not None:
+        from zonesblanches.geodata.qpv import load_qpv
+
+        qpv = load_qpv(
+            qpv_path,
+            communes=reference.load_communes(),
+            mask=territory.geometry,
+            progress=sys.stderr.isatty(),
+        )
+        _print(f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})")
+    else:
+        _print(
+            "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
+            "indicateurs par QPV)."
+        )
+    return demand, qpv
+
+
+def _report_qpv(result, qpv, sortie: Path) -> list[Path]:
+    """QPV equity tables (CSV + XLSX) and their headline lines."""
+    from zonesblanches.coverage.equity import equity_tables, write_tables
+
+    tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
+    indicators = tables.get("qpv_indicateurs")
+    warning = (
+        getattr(indicators, "attrs", {}).get("avertissement") if indicators is not None else None
+    )
+    if warning:
+        _print(f"  ⚠ {warning}")
+    gap = tables.get("qpv_ecart")
+    if gap is not None and len(gap) and "ecart_points" in gap:
+        _print("Écart QPV / reste du territoire (points de pourcentage de population couverte) :")
+        whole = (
+            gap[gap.iloc[:, 0].astype(str).str.contains("territoire", case=False)]
+            if len(gap)
+            else gap
+        )
+        for _, r in (whole if len(whole) else gap).head(6).iterrows():
+            _print(
+                f"  {r.get('categorie', '')}, {r.get('mode', '')} : "
+                f"{_fr_num(r['ecart_points'])} points"
+            )
+    return write_tables(tables, sortie)
+
+
+def _zones(result, territory, qpv):
+    from zonesblanches.api import zones_by_indicator
+
+    pairs = None
+    if len(result.units) > MAX_ZONE_UNITS:
+        pairs = [(result.categories[0], m) for m in result.modes]
+    return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
+
+
 def run_analysis(
     territoire: str | None,
     thresholds: dict[str, float],
@@ -263,7 +357,8 @@ def run_analysis(
     with_map: bool = True,
     osm: Path | None = None,
     download: bool = False,
-    extra_layers: dict | None = None,
+    qpv_path: Path | None = None,
+    carreaux_path: Path | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
@@ -302,6 +397,7 @@ def run_analysis(
             )
             for _, row in read.rejects.head(10).iterrows():
                 _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path)
     models = None
     if osm is not None or download:
         from zonesblanches.api import network_models
@@ -315,7 +411,12 @@ def run_analysis(
             net = model.network
             _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
     result = diagnostic(
-        territory, thresholds, services=services, categories=categories, models=models
+        territory,
+        thresholds,
+        services=services,
+        categories=categories,
+        models=models,
+        demand=demand,
     )
     _print()
     _print("Méthode :")
@@ -327,19 +428,21 @@ def run_analysis(
     from zonesblanches.coverage.modes import MODES
     from zonesblanches.geodata.categories import category_label
 
+    unit_word = "carreaux" if result.unit_kind == "carreau" else "communes"
     for _, r in overall.iterrows():
         _print(
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
             f"(≤ {_fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
             f"{_fr_int(r['population_zone_blanche'])} habitants en zone blanche "
-            f"({_fr_int(r['unites_zone_blanche'])} communes) ; temps médian "
+            f"({_fr_int(r['unites_zone_blanche'])} {unit_word}) ; temps médian "
             f"{_fr_num(r['temps_median_min'])} min"
         )
     first_cat, first_mode = result.categories[0], result.modes[0]
     worst = result.uncovered(first_cat, first_mode).head(5)
     if len(worst):
         _print(
-            f"  Communes en zone blanche les plus peuplées ({category_label(first_cat)}, "
+            f"  {'Carreaux' if result.unit_kind == 'carreau' else 'Communes'} en zone blanche "
+            f"les plus peuplé(e)s ({category_label(first_cat)}, "
             f"{MODES[first_mode].label}) : "
             + ", ".join(
                 f"{n} ({_fr_int(p)} hab., {_fr_num(m, 0)} min)"
@@ -349,23 +452,53 @@ def run_analysis(
             )
         )
 
+    written = []
+    if qpv is not None:
+        written += _report_qpv(result, qpv, sortie)
+    zones = None
+    if with_map:
+        zones = _zones(result, territory, qpv)
+        if zones:
+            import pandas as pd
+
+            first_name, first = next(iter(zones.items()))
+            _print(
+                f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
+                + (
+                    f", la plus peuplée : {_fr_int(first['population'].iloc[0])} habitants"
+                    if len(first)
+                    else ""
+                )
+            )
+            table = pd.concat(
+                [
+                    pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
+                    for name, z in zones.items()
+                ],
+                ignore_index=True,
+            )
+            written.append(write_csv(table, sortie / "zones_blanches.csv"))
     if with_map:
         from zonesblanches.maps import write_outputs
 
         _print()
         _print("Écriture de la carte, du rapport et des exports…")
-        written = list(
-            write_outputs(
-                result,
-                territory.communes,
-                sortie,
-                epci=reference.load_epci(),
-                progress=sys.stderr.isatty(),
-                **(extra_layers or {}),
-            ).values()
+        written = (
+            list(
+                write_outputs(
+                    result,
+                    territory.communes,
+                    sortie,
+                    epci=reference.load_epci(),
+                    progress=sys.stderr.isatty(),
+                    zones=zones,
+                    qpv=qpv,
+                ).values()
+            )
+            + written
         )
     else:
-        written = [
+        written += [
             write_csv(communes_table(result), sortie / "communes.csv"),
             write_csv(synthesis_table(result), sortie / "synthese.csv"),
             write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
@@ -389,7 +522,13 @@ OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
 
 
 def run_demo(
-    sortie: Path, *, with_map: bool = True, osm: Path | None = None, download: bool = False
+    sortie: Path,
+    *,
+    with_map: bool = True,
+    osm: Path | None = None,
+    download: bool = False,
+    qpv_path: Path | None = None,
+    carreaux_path: Path | None = None,
 ) -> None:
     """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
 
@@ -401,7 +540,14 @@ def run_demo(
     from zonesblanches.errors import NetworkUnavailableError
 
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    run_analysis(None, parse_modes(None, None), sortie, with_map=with_map)
+    run_analysis(
+        None,
+        parse_modes(None, None),
+        sortie,
+        with_map=with_map,
+        qpv_path=qpv_path,
+        carreaux_path=carreaux_path,
+    )
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
     target = sortie / "valenciennes_reseau"
@@ -424,6 +570,8 @@ def run_demo(
             with_map=with_map,
             osm=osm,
             download=osm is None,
+            qpv_path=qpv_path,
+            carreaux_path=carreaux_path,
         )
     except NetworkUnavailableError as exc:
         _print(f"Pas de réseau routier : {exc}")
@@ -445,7 +593,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.commande == "demo":
             run_demo(
-                args.sortie, with_map=not args.sans_carte, osm=args.osm, download=args.telecharger
+                args.sortie,
+                with_map=not args.sans_carte,
+                osm=args.osm,
+                download=args.telecharger,
+                qpv_path=args.qpv,
+                carreaux_path=args.carreaux,
             )
             return 0
         if args.commande == "analyse":
@@ -459,6 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with_map=not args.sans_carte,
                 osm=args.osm,
                 download=args.telecharger,
+                qpv_path=args.qpv,
+                carreaux_path=args.carreaux,
             )
             return 0
         parser.print_help()

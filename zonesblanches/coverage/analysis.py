@@ -337,6 +337,11 @@ def compute_coverage(
             "Population rattachée à un point par commune (point intérieur de la "
             "commune) : une commune entière est soit couverte, soit en zone blanche."
         )
+    elif unit_kind == "carreau":
+        notes.append(
+            "Population par carreau INSEE Filosofi (ménages fiscaux) : temps mesuré depuis le "
+            "centre de chaque carreau habité."
+        )
     return CoverageResult(
         units,
         services,

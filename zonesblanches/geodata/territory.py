@@ -152,6 +152,17 @@ def select_territory(
     if _strip_prefix(key) in short and len(short[_strip_prefix(key)]) == 1:
         return _by_epci(short[_strip_prefix(key)][0], epci, all_communes)
 
+    # Every typed word found in exactly one EPCI name (« valenciennes » → CA Valenciennes
+    # Métropole): unambiguous, so take it.
+    words = key.split()
+    containing = [
+        code
+        for norm_name, code in names.items()
+        if words and all(w in norm_name.split() for w in words)
+    ]
+    if len(containing) == 1:
+        return _by_epci(containing[0], epci, all_communes)
+
     if _looks_like_commune_code(text):
         return _by_commune_codes([text], all_communes)
 
