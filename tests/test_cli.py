@@ -227,3 +227,33 @@ def test_analyse_with_grid_and_qpv_files(tmp_path, capsys):
     units = pd.read_csv(tmp_path / "communes.csv", dtype=str)
     # Only the grid's cells whose centre lies in CA Valenciennes Métropole are units.
     assert set(units["code_epci"]) == {"245901160"}
+
+
+def test_isochrones_need_a_network(tmp_path, capsys):
+    assert (
+        main(
+            ["analyse", "--territoire", "arras", "--isochrones", "10,20", "--sortie", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "Les isochrones demandent un réseau routier" in capsys.readouterr().err
+
+
+def test_osm_file_that_misses_the_territory_is_a_french_error(tmp_path, capsys):
+    from pathlib import Path
+
+    andorra = Path(__file__).parent / "data" / "osm" / "andorra.osm.pbf"
+    code = main(
+        [
+            "analyse",
+            "--territoire",
+            "valenciennes",
+            "--osm",
+            str(andorra),
+            "--sans-carte",
+            "--sortie",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "Aucune voie utilisable" in capsys.readouterr().err

@@ -123,6 +123,21 @@ def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def parse_minutes(text: str | None) -> list[float] | None:
+    """``"10,20,30"`` → ``[10.0, 20.0, 30.0]`` (French error on anything else)."""
+    if not text:
+        return None
+    try:
+        values = [float(t.strip()) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"Seuils d'isochrones illisibles : « {text} » (ex. 10,20,30)."
+        ) from None
+    if not values or min(values) <= 0:
+        raise ParameterError(f"Les seuils d'isochrones doivent être positifs : « {text} ».")
+    return sorted(set(values))
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--osm",
@@ -131,6 +146,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="réseau routier OpenStreetMap pour des temps par la route : extrait .osm.pbf "
         "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
         "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
+    )
+    p.add_argument(
+        "--isochrones",
+        metavar="MIN[,MIN…]",
+        help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
+        "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
+        "(ex. --isochrones 10,20,30)",
     )
     p.add_argument(
         "--qpv",
@@ -359,6 +381,7 @@ def run_analysis(
     download: bool = False,
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
+    isochrone_minutes: list[float] | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
@@ -367,6 +390,10 @@ def run_analysis(
     from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
 
     t0 = time.perf_counter()
+    if isochrone_minutes and osm is None and not download:
+        raise ParameterError(
+            "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
+        )
     territory = select_territory(territoire)
     _print(
         f"Territoire : {territory.label} — {_fr_int(len(territory.communes))} communes, "
@@ -456,6 +483,19 @@ def run_analysis(
     if qpv is not None:
         written += _report_qpv(result, qpv, sortie)
     zones = None
+    iso = None
+    if isochrone_minutes:
+        from zonesblanches.coverage.isochrones import isochrones
+
+        first_mode = result.modes[0]
+        subset = result.services[result.services["categorie"].isin(result.categories)]
+        _print(
+            f"Isochrones {', '.join(f'{m:g}' for m in isochrone_minutes)} min "
+            f"({first_mode}, {len(subset)} services)…"
+        )
+        iso = isochrones(
+            models[first_mode], subset, isochrone_minutes, progress=sys.stderr.isatty()
+        )
     if with_map:
         zones = _zones(result, territory, qpv)
         if zones:
@@ -493,6 +533,7 @@ def run_analysis(
                     progress=sys.stderr.isatty(),
                     zones=zones,
                     qpv=qpv,
+                    isochrones=iso,
                 ).values()
             )
             + written
@@ -599,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 download=args.telecharger,
                 qpv_path=args.qpv,
                 carreaux_path=args.carreaux,
+                isochrone_minutes=parse_minutes(args.isochrones),
             )
             return 0
         if args.commande == "analyse":
@@ -614,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 download=args.telecharger,
                 qpv_path=args.qpv,
                 carreaux_path=args.carreaux,
+                isochrone_minutes=parse_minutes(args.isochrones),
             )
             return 0
         parser.print_help()
