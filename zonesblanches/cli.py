@@ -570,6 +570,7 @@ def run_demo(
     download: bool = False,
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
+    isochrone_minutes: list[float] | None = None,
 ) -> None:
     """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
 
@@ -613,6 +614,7 @@ def run_demo(
             download=osm is None,
             qpv_path=qpv_path,
             carreaux_path=carreaux_path,
+            isochrone_minutes=isochrone_minutes,
         )
     except NetworkUnavailableError as exc:
         _print(f"Pas de réseau routier : {exc}")
