@@ -199,3 +199,19 @@ def test_network_reach_agrees_with_the_engine(street_graph):
     within = nearest <= threshold
     assert (np.isfinite(best) == within).all()
     assert np.allclose(best[within], nearest[within], rtol=0, atol=1e-9)
+
+
+def test_row_grouping_beyond_16_bits():
+    """Synthetic pairs over more than 65,536 rows: the CSR rows hold exactly their pairs."""
+    from zonesblanches.coverage.reach import _csr_from_pairs
+
+    rng = np.random.default_rng(3)
+    n_rows, n_cols = 200_000, 50
+    keys = rng.choice(n_rows * n_cols, size=30_000, replace=False)
+    rows, cols = keys // n_cols, keys % n_cols
+    minutes = rng.random(len(keys))
+    m = _csr_from_pairs(rows, cols, minutes, (n_rows, n_cols))
+    coo = m.tocoo()
+    got = sorted(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
+    want = sorted(zip(rows.tolist(), cols.tolist(), minutes.tolist(), strict=True))
+    assert got == want

@@ -388,3 +388,13 @@ def test_precomputed_reach_gives_the_same_suggestion(somme_result):
         suggest_sites(
             result, "auto_ecole_sociale", "voiture", 3, candidates=cands.head(5), reach=reach
         )
+
+
+def test_parse_weights():
+    from zonesblanches.coverage.sites import parse_weights
+
+    assert parse_weights("QPV") == "qpv"
+    assert parse_weights("population:1+qpv:2") == {"population": 1.0, "qpv": 2.0}
+    assert parse_weights("population:1,5; men_pauv") == {"population": 1.5, "men_pauv": 1.0}
+    with pytest.raises(ParameterError, match="Pondération illisible"):
+        parse_weights("population:beaucoup")

@@ -117,18 +117,34 @@ def as_points(units: gpd.GeoSeries) -> gpd.GeoSeries:
     return gpd.GeoSeries(shapely.points(xy), index=units.index, crs=LAMBERT93).to_crs(units.crs)
 
 
+def _row_order(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Stable order grouping ``rows`` (LSD radix sort on 16-bit digits: linear time)."""
+    if n_rows <= 2**16:
+        return np.argsort(rows.astype(np.uint16), kind="stable")
+    order = np.arange(len(rows))
+    shift = 0
+    while (n_rows - 1) >> shift:
+        digit = ((rows[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
+
+
 def _csr_from_pairs(
     rows: np.ndarray, cols: np.ndarray, minutes: np.ndarray, shape: tuple[int, int]
 ) -> sp.csr_matrix:
-    """CSR matrix keeping explicit zeros (``csr_matrix((data, (i, j)))`` may drop them later)."""
-    order = np.lexsort((cols, rows))
-    rows, cols, minutes = rows[order], cols[order], minutes[order]
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    """CSR matrix keeping explicit zeros (``csr_matrix((data, (i, j)))`` may drop them later).
+
+    Pairs must be distinct. Column indices are not sorted within a row.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    order = _row_order(rows, shape[0])
+    cols, minutes = np.asarray(cols)[order], np.asarray(minutes, dtype=float)[order]
+    counts = np.bincount(rows, minlength=shape[0])
     index_type = np.int32 if max(shape[1], len(cols)) < 2**31 else np.int64
-    return sp.csr_matrix(
-        (minutes.astype(float), cols.astype(index_type), indptr.astype(index_type)), shape=shape
-    )
+    indptr = np.zeros(shape[0] + 1, dtype=index_type)
+    np.cumsum(counts, out=indptr[1:])
+    return sp.csr_matrix((minutes, cols.astype(index_type), indptr), shape=shape)
 
 
 def straight_line_reach(

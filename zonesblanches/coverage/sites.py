@@ -528,6 +528,32 @@ def unit_weights(
     return np.asarray(objective, dtype=float), components, label
 
 
+def parse_weights(text: str) -> str | dict[str, float]:
+    """The ``--ponderation`` option: ``"qpv"`` or a mix ``"population:1+qpv:2"``.
+
+    Terms are separated by ``+`` (or ``;``); coefficients accept a decimal comma.
+
+    >>> parse_weights("population:1+qpv:2,5")
+    {'population': 1.0, 'qpv': 2.5}
+    """
+    t = str(text).strip().lower()
+    if ":" not in t and "+" not in t:
+        return t
+    mix: dict[str, float] = {}
+    for part in t.replace(";", "+").split("+"):
+        if not part.strip():
+            continue
+        name, _, value = part.partition(":")
+        try:
+            coeff = float(value.strip().replace(",", ".")) if value.strip() else 1.0
+        except ValueError:
+            raise ParameterError(
+                f"Pondération illisible : « {text} » (exemple : population:1+qpv:2)."
+            ) from None
+        mix[name.strip()] = coeff
+    return mix
+
+
 # --------------------------------------------------------------------------------------------
 # The suggestion
 # --------------------------------------------------------------------------------------------
@@ -620,6 +646,10 @@ def _fr_int(value: float) -> str:
 def _fr_num(value: float, digits: int = 1) -> str:
     text = f"{value:.{digits}f}".replace(".", ",")
     return text.rstrip("0").rstrip(",") if "," in text else text
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _fr_pct(share: float) -> str:
@@ -943,6 +973,9 @@ def suggest_sites(
             "Habitants des QPV non comptés : il faut le carroyage INSEE et les périmètres des "
             "QPV (avec un point par commune, on ne sait pas où vivent les habitants des "
             "quartiers)."
+            if result.unit_kind == "commune"
+            else "Habitants des QPV non comptés : passez les périmètres des QPV (--qpv FICHIER) "
+            "pour les compter."
         )
     if result.unit_kind == "commune":
         notes.append(
@@ -1068,26 +1101,50 @@ def format_suggestion(s: SiteSuggestion) -> str:
         f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
         f"moins de {_fr_num(s.threshold)} min d'un service existant"
         + (f" ({_fr_pct(s.covered_before / s.population)})." if s.population > 0 else "."),
-        f"Objectif : {s.weights_label} gagnés. {s.n_candidates} sites candidats ; méthode : "
+        f"Objectif : {s.weights_label} gagnés. {_fr_int(s.n_candidates)} sites candidats ; "
+        "méthode : "
         f"{s.method_description}.",
-        "",
     ]
+    if s.exact is not None and s.main is s.exact:
+        lines.append(
+            "Sites du tableau : la solution exacte, classée par gain marginal décroissant."
+        )
+    lines.append("")
     t = s.table
     if len(t) == 0:
         lines.append("Aucun site candidat n'apporte d'habitants supplémentaires.")
     else:
-        lines.append("rang  site" + " " * 36 + "commune (EPCI)" + " " * 26 + "gagnés  cumul (part)")
+        qpv = "habitants_qpv_gagnes" in t
+        rows = [
+            [
+                "rang",
+                "site",
+                "commune (EPCI)",
+                "gagnés",
+                *(["dont QPV"] if qpv else []),
+                "couverts après",
+                "part",
+            ]
+        ]
         for row in t.itertuples(index=False):
-            site = f"{row.libelle} [{row.candidate_id}]"
-            commune = f"{row.nom} ({row.nom_epci or row.code_epci})"
-            extra = ""
-            if "habitants_qpv_gagnes" in t:
-                extra += f", dont {_fr_int(row.habitants_qpv_gagnes)} en QPV"
-            lines.append(
-                f"{row.rang:>4}  {site[:38]:<38}  {commune[:38]:<38}  "
-                f"{_fr_int(row.population_gagnee):>8}  {_fr_int(row.couverture_cumulee)} "
-                f"({_fr_pct(row.part_couverte_cumulee)}){extra}"
+            rows.append(
+                [
+                    str(row.rang),
+                    _cut(f"{row.libelle} [{row.candidate_id}]", 48),
+                    _cut(f"{row.nom} ({row.nom_epci or row.code_epci})", 44),
+                    _fr_int(row.population_gagnee),
+                    *([_fr_int(row.habitants_qpv_gagnes)] if qpv else []),
+                    _fr_int(row.couverture_cumulee),
+                    _fr_pct(row.part_couverte_cumulee),
+                ]
             )
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        left = {1, 2}
+        for r in rows:
+            cells = [
+                v.ljust(widths[c]) if c in left else v.rjust(widths[c]) for c, v in enumerate(r)
+            ]
+            lines.append("  ".join(cells).rstrip())
     lines.append("")
     if s.greedy is not None:
         lines.append(s.bound_text())
@@ -1123,6 +1180,7 @@ __all__ = [
     "format_suggestion",
     "greedy_bound_factor",
     "greedy_max_cover",
+    "parse_weights",
     "qpv_links",
     "qpv_residents",
     "reduce_instance",
