@@ -398,3 +398,78 @@ def test_parse_weights():
     assert parse_weights("population:1,5; men_pauv") == {"population": 1.5, "men_pauv": 1.0}
     with pytest.raises(ParameterError, match="Pondération illisible"):
         parse_weights("population:beaucoup")
+
+
+def test_suggestion_on_a_road_network_is_confirmed_by_the_engine():
+    """Real street graph (Maisons-Laffitte, OSM), synthetic homes and services on its streets."""
+    import networkx as nx
+    from pyproj import Transformer
+
+    from zonesblanches.coverage.network import NetworkModel
+    from zonesblanches.geodata.network import RoadNetwork
+
+    g = nx.read_graphml(DATA / "maisons-laffitte.graphml.gz")
+    nodes = list(g.nodes)
+    pos = {n: i for i, n in enumerate(nodes)}
+    x, y = Transformer.from_crs(WGS84, LAMBERT93, always_xy=True).transform(
+        [float(g.nodes[n]["x"]) for n in nodes], [float(g.nodes[n]["y"]) for n in nodes]
+    )
+    edges = [(pos[u], pos[v], max(float(d["length"]), 0.01)) for u, v, d in g.edges(data=True)]
+    tail, head, length = (np.array(a) for a in zip(*edges, strict=True))
+    network = RoadNetwork(
+        "marche",
+        np.arange(len(nodes)),
+        np.asarray(x),
+        np.asarray(y),
+        tail,
+        head,
+        length,
+        length / (4.5 / 3.6),
+    )
+    model = NetworkModel(network)
+    rng = np.random.default_rng(5)
+    e = rng.choice(network.n_edges, size=260, replace=False)
+    pts = gpd.GeoSeries(
+        gpd.points_from_xy(
+            (network.x[tail[e]] + network.x[head[e]]) / 2,
+            (network.y[tail[e]] + network.y[head[e]]) / 2,
+        ),
+        crs=LAMBERT93,
+    ).to_crs(WGS84)
+    homes = gpd.GeoDataFrame(
+        {"unit_id": [f"h{i}" for i in range(200)], "population": rng.integers(1, 50, 200) * 1.0},
+        geometry=pts.iloc[:200].to_numpy(),
+        crs=WGS84,
+    )
+    services = gpd.GeoDataFrame(
+        {"service_id": ["S1", "S2"], "categorie": "atelier_velo"},
+        geometry=pts.iloc[200:202].to_numpy(),
+        crs=WGS84,
+    )
+    cands = gpd.GeoDataFrame(
+        {"candidate_id": [f"k{i}" for i in range(58)]},
+        geometry=pts.iloc[202:].to_numpy(),
+        crs=WGS84,
+    )
+    result = compute_coverage(
+        homes, services, {"marche": 6}, categories=["atelier_velo"], models={"marche": model}
+    )
+    s = suggest_sites(result, "atelier_velo", "marche", 3, candidates=cands, method="both")
+    assert s.exact.status == "optimal" and s.greedy.value <= s.exact.value + 1e-9
+    assert len(s.table) == 3 and s.covered_before < result.population
+    for table in (s.greedy_table, s.exact_table):
+        geoms = cands.set_index("candidate_id").geometry.loc[table["candidate_id"]]
+        added = gpd.GeoDataFrame(
+            {"service_id": list(table["candidate_id"]), "categorie": "atelier_velo"},
+            geometry=geoms.to_numpy(),
+            crs=WGS84,
+        )
+        again = compute_coverage(
+            homes,
+            pd.concat([services, added], ignore_index=True),
+            {"marche": 6},
+            categories=["atelier_velo"],
+            models={"marche": model},
+        )
+        covered = again.summary(by=None)["population_couverte"].iloc[0]
+        assert table["couverture_cumulee"].iloc[-1] == pytest.approx(covered)
