@@ -384,14 +384,24 @@ def exact_max_cover(
 
 
 def qpv_links(
-    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame | None, unit_kind: str = "commune"
+    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame | None, unit_kind: str | None = None
 ) -> pd.DataFrame | None:
     """Share of each unit's people living in each QPV, or ``None`` when it cannot be known.
 
-    Grid cells as polygons: area shares (:func:`zonesblanches.coverage.equity.assign_qpv`).
-    Grid cells as points (``unit_kind="carreau"``): a cell belongs wholly to the QPV holding its
-    centre (the « centroid » rule of the equity module). Commune points: ``None`` — a commune's
-    centre says nothing of where its QPV residents live.
+    Delegates to the equity module, so that suggestions, scenarios and equity tables count QPV
+    residents the same way: grid cells (squares, or centres with their ``idcar``) by the share
+    of their area in the QPV, centres without ``idcar`` by the QPV holding the centre. Commune
+    units: ``None`` — a commune's centre says nothing of where its QPV residents live.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Demand units.
+    qpv : geopandas.GeoDataFrame or None
+        QPV perimeters (``code_qp``).
+    unit_kind : {"commune", "carreau"}, optional
+        As in the coverage result; guessed from the units otherwise (``idcar`` or polygons:
+        cells).
 
     Returns
     -------
@@ -400,39 +410,18 @@ def qpv_links(
     """
     if qpv is None or len(qpv) == 0 or len(units) == 0:
         return None
-    if "code_qp" not in qpv or qpv.crs is None:
-        raise ParameterError("La couche des QPV doit avoir une colonne « code_qp » et un CRS.")
-    geom_types = set(units.geometry.geom_type.dropna())
-    if geom_types <= {"Polygon", "MultiPolygon"}:
-        from zonesblanches.coverage.equity import assign_qpv
+    from zonesblanches.coverage import equity
 
-        return assign_qpv(units, qpv)
-    if unit_kind != "carreau" or not geom_types <= {"Point"}:
+    if equity.unit_kind(units, unit_kind) != "carreau":
         return None
-    import shapely
-
-    from zonesblanches.crs import LAMBERT93
-
-    zones = np.array(
-        [shapely.make_valid(g) for g in qpv.geometry.to_crs(LAMBERT93).to_numpy()], dtype=object
-    )
-    pts = units.geometry.to_crs(LAMBERT93).to_numpy()
-    ui, qi = shapely.STRtree(zones).query(pts, predicate="within")
-    table = pd.DataFrame(
-        {
-            "unite": ui.astype("int64"),
-            "code_qp": qpv["code_qp"].astype(str).to_numpy()[qi],
-            "part": np.ones(len(ui)),
-        }
-    )
-    table = table.drop_duplicates("unite")  # QPV do not overlap; guard against slivers
-    return table.sort_values(["unite", "code_qp"], kind="stable").reset_index(drop=True)
+    links, _method = equity._cell_links(units, qpv, "area")
+    return links
 
 
 def qpv_residents(
     units: gpd.GeoDataFrame,
     qpv: gpd.GeoDataFrame | None = None,
-    unit_kind: str = "commune",
+    unit_kind: str | None = None,
 ) -> np.ndarray | None:
     """QPV residents of each unit, or ``None`` when they are not known.
 
@@ -460,7 +449,7 @@ def unit_weights(
     weights: str | Mapping[str, float] = "population",
     *,
     qpv: gpd.GeoDataFrame | None = None,
-    unit_kind: str = "commune",
+    unit_kind: str | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     """Objective weight of every unit, the known components, and a French label.
 
