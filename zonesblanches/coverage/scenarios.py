@@ -819,8 +819,10 @@ def scenario_for_territory(
     categories: Sequence[str] | None = None,
     models: Mapping | None = None,
     qpv: gpd.GeoDataFrame | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    unit_kind: str = "commune",
 ) -> ScenarioResult:
-    """What ``zonesblanches scenario`` runs: territory → scenario on commune points.
+    """What ``zonesblanches scenario`` runs: territory → scenario (commune points by default).
 
     Parameters
     ----------
@@ -835,6 +837,10 @@ def scenario_for_territory(
         Services today; default the bundled registry.
     categories, models, qpv
         As for :func:`run_scenario`.
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres); default one point per commune.
+    unit_kind : {"commune", "carreau"}
+        What ``demand`` holds.
     """
     from zonesblanches.api import DEFAULT_THRESHOLDS
     from zonesblanches.coverage.analysis import commune_demand
@@ -847,11 +853,12 @@ def scenario_for_territory(
         add=ajouter,
         remove=retirer,
         move=deplacer,
-        demand=commune_demand(territory.communes),
+        demand=commune_demand(territory.communes) if demand is None else demand,
         thresholds=thresholds or DEFAULT_THRESHOLDS,
         models=models,
         categories=categories,
         territory=territory.label,
+        unit_kind="commune" if demand is None else unit_kind,
         qpv=qpv,
     )
 

@@ -1017,6 +1017,8 @@ def suggest_for_territory(
     weights: str | Mapping[str, float] = "population",
     method: str = "greedy",
     model=None,
+    demand: gpd.GeoDataFrame | None = None,
+    unit_kind: str = "commune",
     progress: bool = True,
 ) -> SiteSuggestion:
     """What ``zonesblanches suggerer`` runs: territory → coverage → candidates → suggestion.
@@ -1037,7 +1039,12 @@ def suggest_for_territory(
         Inputs of the candidate generators (``premises``: a file or points; ``qpv``: QPV
         perimeters, also used for QPV weights).
     weights, method, model
-        As for :func:`suggest_sites`.
+        As for :func:`suggest_sites` (``model``: e.g. a
+        :class:`~zonesblanches.coverage.network.NetworkModel`; default straight line).
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres); default one point per commune.
+    unit_kind : {"commune", "carreau"}
+        What ``demand`` holds.
     """
     from zonesblanches.api import DEFAULT_THRESHOLDS
     from zonesblanches.coverage.analysis import commune_demand
@@ -1050,7 +1057,8 @@ def suggest_for_territory(
     mode = mode_code(mode)
     minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
     services = reference.load_registry() if services is None else services
-    demand = commune_demand(territory.communes)
+    if demand is None:
+        demand, unit_kind = commune_demand(territory.communes), "commune"
     result = compute_coverage(
         demand,
         services,
@@ -1058,6 +1066,7 @@ def suggest_for_territory(
         categories=[categorie],
         models={mode: model} if model is not None else None,
         territory=territory.label,
+        unit_kind=unit_kind,
     )
     candidates = build_candidates(
         territory.communes,
