@@ -665,13 +665,11 @@ def _grouped_weighted_median(
         return out
     order = np.lexsort((v, g))
     v, w, g = v[order], w[order], g[order]
-    cum = np.cumsum(w)
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    before = np.r_[0.0, cum[starts[1:] - 1]]
-    ends = np.r_[starts[1:], len(g)] - 1
-    group_total = cum[ends] - before
-    local = cum - np.repeat(before, np.diff(np.r_[starts, len(g)]))
-    half = np.repeat(group_total / 2.0, np.diff(np.r_[starts, len(g)]))
+    # Cumulative weight restarted in each group (sequential sums, as the reference computes).
+    local = pd.Series(w).groupby(g, sort=False).cumsum().to_numpy()
+    ends = np.r_[np.flatnonzero(g[1:] != g[:-1]), len(g) - 1]
+    sizes = np.diff(np.r_[-1, ends])
+    half = np.repeat(local[ends] / 2.0, sizes)
     reached = local >= half
     idx = np.flatnonzero(reached)
     uniq, pos = np.unique(g[idx], return_index=True)
