@@ -1128,7 +1128,7 @@ def format_suggestion(s: SiteSuggestion) -> str:
             rows.append(
                 [
                     str(row.rang),
-                    _cut(f"{row.libelle} [{row.candidate_id}]", 48),
+                    _cut(f"{row.libelle} [{row.candidate_id}]", 64),
                     _cut(f"{row.nom} ({row.nom_epci or row.code_epci})", 44),
                     _fr_int(row.population_gagnee),
                     *([_fr_int(row.habitants_qpv_gagnes)] if qpv else []),
