@@ -257,3 +257,57 @@ def test_osm_file_that_misses_the_territory_is_a_french_error(tmp_path, capsys):
     )
     assert code == 2
     assert "Aucune voie utilisable" in capsys.readouterr().err
+
+
+def test_scenario_lens_to_wingles_adds_up(tmp_path, capsys):
+    """The real 2025 move of the Garage Solidaire du Bassin Minier, from the CLI."""
+    code = main(["scenario", "--deplacer", "HDF-002:62895", "--sortie", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Lens (62498) → Wingles (62895)" in out
+    units = pd.read_csv(tmp_path / "scenario_unites.csv", dtype={"code_insee": str})
+    for (_cat, _mode), g in units.groupby(["categorie", "mode"]):
+        gained = g.loc[g["evolution"] == "gagne", "population"].sum()
+        lost = g.loc[g["evolution"] == "perd", "population"].sum()
+        before = g.loc[g["couvert_avant"], "population"].sum()
+        after = g.loc[g["couvert_apres"], "population"].sum()
+        assert gained - lost == after - before
+    walk = units[(units["mode"] == "marche") & (units["categorie"] == "garage_solidaire")]
+    assert set(walk.loc[walk["evolution"] == "gagne", "nom"]) == {"Wingles"}
+    assert set(walk.loc[walk["evolution"] == "perd", "nom"]) == {"Lens"}
+    epci = pd.read_csv(tmp_path / "scenario_epci.csv", dtype={"code_epci": str})
+    assert (epci["population_gagnante"] - epci["population_perdante"] == epci["variation"]).all()
+
+
+def test_scenario_needs_a_change(tmp_path, capsys):
+    assert main(["scenario", "--sortie", str(tmp_path)]) == 2
+    assert "au moins un changement" in capsys.readouterr().err
+
+
+def test_suggerer_small_territory(tmp_path, capsys):
+    code = main(
+        [
+            "suggerer",
+            "--territoire",
+            "valenciennes",
+            "--categorie",
+            "atelier_velo",
+            "--mode",
+            "marche",
+            "--seuil",
+            "30",
+            "--nombre",
+            "2",
+            "--sortie",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Garantie de la sélection gloutonne" in out
+    assert "écart à l'optimum" in out
+    table = pd.read_csv(tmp_path / "sites_suggeres.csv", dtype=str)
+    assert len(table) == 2
+    gained = table["population_gagnee"].astype(float)
+    assert gained.is_monotonic_decreasing and (gained > 0).all()
+    assert (tmp_path / "sites_suggeres.gpkg").exists()

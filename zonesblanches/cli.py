@@ -10,6 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import __version__
@@ -138,7 +139,7 @@ def parse_minutes(text: str | None) -> list[float] | None:
     return sorted(set(values))
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
     p.add_argument(
         "--osm",
         metavar="FICHIER",
@@ -147,13 +148,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
         "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
     )
-    p.add_argument(
-        "--isochrones",
-        metavar="MIN[,MIN…]",
-        help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
-        "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
-        "(ex. --isochrones 10,20,30)",
-    )
+    if isochrones:
+        p.add_argument(
+            "--isochrones",
+            metavar="MIN[,MIN…]",
+            help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
+            "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
+            "(ex. --isochrones 10,20,30)",
+        )
     p.add_argument(
         "--qpv",
         metavar="FICHIER",
@@ -272,6 +274,148 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(analyse)
 
+    suggest = sub.add_parser(
+        "suggerer",
+        help="où implanter de nouveaux services pour couvrir le plus d'habitants",
+        description="Choisit k nouveaux sites pour une catégorie (les services existants sont "
+        "gardés) afin de maximiser la population nouvellement à moins du seuil : sélection "
+        "gloutonne (garantie imprimée) et, si l'instance est assez petite, solution exacte "
+        "(programme linéaire en nombres entiers, CBC) avec l'écart de la sélection gloutonne.",
+        epilog=EPILOG_SUGGERER,
+        add_help=False,
+    )
+    _french(suggest)
+    suggest.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="comme pour « analyse » (défaut : region)",
+    )
+    suggest.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        required=True,
+        help="catégorie du service à implanter (ex. garage_solidaire)",
+    )
+    suggest.add_argument(
+        "--mode",
+        metavar="MODE",
+        default="voiture",
+        help="mode de déplacement (défaut : %(default)s)",
+    )
+    suggest.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes (défaut : 20 en voiture, 30 à pied)",
+    )
+    suggest.add_argument(
+        "--nombre",
+        metavar="K",
+        type=int,
+        default=1,
+        help="nombre de sites à choisir (défaut : %(default)s)",
+    )
+    suggest.add_argument(
+        "--candidats",
+        metavar="ORIGINES",
+        default="commune",
+        help="sites possibles, séparés par des virgules : commune (point de "
+        "chaque commune), qpv (centre des QPV, avec --qpv), grille (carrés "
+        "habités), fichier (avec --locaux) ; défaut : %(default)s",
+    )
+    suggest.add_argument(
+        "--locaux",
+        metavar="FICHIER",
+        type=Path,
+        help="vos locaux possibles (CSV, XLSX, GeoJSON… comme un fichier de services)",
+    )
+    suggest.add_argument(
+        "--ponderation",
+        metavar="POIDS",
+        default="population",
+        help="ce qu'on maximise : population, qpv (habitants des QPV, avec "
+        "--qpv et --carreaux), men_pauv (ménages pauvres, avec --carreaux) ou "
+        "un mélange « population:1+qpv:2 » ; défaut : %(default)s",
+    )
+    suggest.add_argument(
+        "--methode",
+        choices=["glouton", "exacte", "les-deux"],
+        default="les-deux",
+        help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
+    )
+    suggest.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="services existants (défaut : registre embarqué)",
+    )
+    suggest.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_common(suggest, isochrones=False)
+
+    scen = sub.add_parser(
+        "scenario",
+        help="avant / après : ajouter, retirer ou déplacer des services",
+        description="Compare la couverture avant et après des changements de services : qui "
+        "gagne l'accès, qui le perd (un déplacement peut faire les deux), par commune, EPCI et "
+        "QPV.",
+        epilog=EPILOG_SCENARIO,
+        add_help=False,
+    )
+    _french(scen)
+    scen.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="comme pour « analyse » (défaut : region)",
+    )
+    scen.add_argument(
+        "--ajouter",
+        metavar="CATEGORIE:LIEU",
+        action="append",
+        help="ajoute un service : catégorie et code INSEE (ou lon,lat), ex. "
+        "garage_solidaire:62895 ; répétable",
+    )
+    scen.add_argument(
+        "--retirer",
+        metavar="ID",
+        action="append",
+        help="retire le service d'identifiant ID (ex. HDF-002) ; répétable",
+    )
+    scen.add_argument(
+        "--deplacer",
+        metavar="ID:LIEU",
+        action="append",
+        help="déplace un service vers une commune (code INSEE) ou lon,lat, ex. "
+        "HDF-002:62895 ; répétable",
+    )
+    scen.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        action="append",
+        help="catégories à comparer (défaut : celles touchées par les changements)",
+    )
+    scen.add_argument(
+        "--mode",
+        metavar="MODE[:MIN]",
+        action="append",
+        help="comme pour « analyse » (défaut : voiture 20 min, marche 30 min)",
+    )
+    scen.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes pour les modes donnés sans seuil",
+    )
+    scen.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="services d'aujourd'hui (défaut : registre embarqué)",
+    )
+    scen.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_common(scen, isochrones=False)
+
     _french(
         sub.add_parser(
             "sources",
@@ -283,6 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+EPILOG_SUGGERER = """\
+exemples :
+  zonesblanches suggerer --territoire 62 --categorie garage_solidaire --mode voiture --seuil 20 --nombre 3
+  zonesblanches suggerer --territoire "valenciennes metropole" --categorie atelier_velo --mode marche --nombre 2
+  zonesblanches suggerer --territoire 59 --categorie auto_ecole_sociale --candidats commune,fichier --locaux locaux.csv
+
+fichiers écrits dans --sortie : sites_suggeres.csv (sites classés : population gagnée,
+couverture cumulée), sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
+"""
+
+EPILOG_SCENARIO = """\
+exemples :
+  zonesblanches scenario --deplacer HDF-002:62895          (Lens → Wingles, 2025)
+  zonesblanches scenario --territoire 62 --ajouter garage_solidaire:62119 --retirer HDF-013
+  zonesblanches scenario --deplacer HDF-002:2.86,50.49 --mode voiture:15
+
+fichiers écrits dans --sortie : scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
+(avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
+perd), scenario.gpkg (couche des évolutions pour QGIS).
+"""
 
 
 def _print(msg: str = "") -> None:
@@ -368,32 +534,34 @@ def _zones(result, territory, qpv):
     return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
 
 
-def run_analysis(
+@dataclass
+class Inputs:
+    """What every command needs: territory, services, population units, QPV, network models."""
+
+    territory: object
+    services: object
+    demand: object
+    qpv: object
+    models: dict | None
+    problems: int
+
+
+def load_inputs(
     territoire: str | None,
-    thresholds: dict[str, float],
+    modes: list[str],
     sortie: Path,
     *,
     services_path: Path | None = None,
     crs: str | None = None,
-    categories: list[str] | None = None,
-    with_map: bool = True,
     osm: Path | None = None,
     download: bool = False,
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
-    isochrone_minutes: list[float] | None = None,
-) -> int:
-    """Run an analysis end to end and write its outputs; return the number of problems."""
-    from zonesblanches.api import diagnostic
+) -> Inputs:
+    """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches.geodata import reference
     from zonesblanches.geodata.territory import select_territory
-    from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
 
-    t0 = time.perf_counter()
-    if isochrone_minutes and osm is None and not download:
-        raise ParameterError(
-            "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
-        )
     territory = select_territory(territoire)
     _print(
         f"Territoire : {territory.label} — {_fr_int(len(territory.communes))} communes, "
@@ -430,13 +598,60 @@ def run_analysis(
         from zonesblanches.api import network_models
 
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
-        _print(f"Réseau routier : {source} ({', '.join(thresholds)})…")
+        _print(f"Réseau routier : {source} ({', '.join(modes)})…")
         models = network_models(
-            territory, list(thresholds), osm=osm, download=download, progress=sys.stderr.isatty()
+            territory, modes, osm=osm, download=download, progress=sys.stderr.isatty()
         )
         for mode, model in models.items():
             net = model.network
             _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+    return Inputs(territory, services, demand, qpv, models, problems)
+
+
+def run_analysis(
+    territoire: str | None,
+    thresholds: dict[str, float],
+    sortie: Path,
+    *,
+    services_path: Path | None = None,
+    crs: str | None = None,
+    categories: list[str] | None = None,
+    with_map: bool = True,
+    osm: Path | None = None,
+    download: bool = False,
+    qpv_path: Path | None = None,
+    carreaux_path: Path | None = None,
+    isochrone_minutes: list[float] | None = None,
+) -> int:
+    """Run an analysis end to end and write its outputs; return the number of problems."""
+    from zonesblanches.api import diagnostic
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+
+    t0 = time.perf_counter()
+    if isochrone_minutes and osm is None and not download:
+        raise ParameterError(
+            "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
+        )
+    inputs = load_inputs(
+        territoire,
+        list(thresholds),
+        sortie,
+        services_path=services_path,
+        crs=crs,
+        osm=osm,
+        download=download,
+        qpv_path=qpv_path,
+        carreaux_path=carreaux_path,
+    )
+    territory, services, demand, qpv, models = (
+        inputs.territory,
+        inputs.services,
+        inputs.demand,
+        inputs.qpv,
+        inputs.models,
+    )
+    problems = inputs.problems
     result = diagnostic(
         territory,
         thresholds,
@@ -555,6 +770,132 @@ def run_analysis(
     return problems
 
 
+def run_suggestion(args: argparse.Namespace) -> None:
+    """``zonesblanches suggerer``."""
+    from zonesblanches.coverage.modes import mode_code
+    from zonesblanches.coverage.sites import format_suggestion, parse_weights, suggest_for_territory
+    from zonesblanches.maps.tables import write_csv
+
+    mode = mode_code(args.mode)
+    if args.nombre < 1:
+        raise ParameterError(f"--nombre doit être au moins 1 (reçu : {args.nombre}).")
+    inputs = load_inputs(
+        args.territoire,
+        [mode],
+        args.sortie,
+        services_path=args.services,
+        crs=args.crs,
+        osm=args.osm,
+        download=args.telecharger,
+        qpv_path=args.qpv,
+        carreaux_path=args.carreaux,
+    )
+    origins = [o.strip() for o in args.candidats.split(",") if o.strip()]
+    method = {"glouton": "greedy", "exacte": "exact", "les-deux": "both"}[args.methode]
+    demand = inputs.demand
+    suggestion = suggest_for_territory(
+        None if args.territoire == "region" else args.territoire,
+        args.categorie,
+        mode,
+        args.nombre,
+        seuil=args.seuil,
+        services=inputs.services,
+        origins=origins,
+        premises=args.locaux,
+        qpv=inputs.qpv,
+        weights=parse_weights(args.ponderation),
+        method=method,
+        model=(inputs.models or {}).get(mode),
+        demand=demand,
+        unit_kind="carreau" if demand is not None else "commune",
+        progress=sys.stderr.isatty(),
+    )
+    _print()
+    _print(format_suggestion(suggestion).rstrip())
+    written = [write_csv(suggestion.table, args.sortie / "sites_suggeres.csv")]
+    gpkg = args.sortie / "sites_suggeres.gpkg"
+    gpkg.unlink(missing_ok=True)
+    suggestion.sites.to_file(gpkg, layer="sites", driver="GPKG")
+    if len(suggestion.catchments):
+        suggestion.catchments.to_file(gpkg, layer="unites_couvertes", driver="GPKG")
+    written.append(gpkg)
+    _print()
+    _print("Fichiers écrits :")
+    for path in written:
+        _print(f"  {path}")
+
+
+def run_scenario_command(args: argparse.Namespace) -> None:
+    """``zonesblanches scenario``."""
+    from zonesblanches.coverage.scenarios import format_scenario, scenario_for_territory
+    from zonesblanches.maps.tables import write_csv
+
+    if not (args.ajouter or args.retirer or args.deplacer):
+        raise ParameterError(
+            "Indiquez au moins un changement : --ajouter, --retirer ou --deplacer "
+            "(ex. --deplacer HDF-002:62895)."
+        )
+    thresholds = parse_modes(args.mode, args.seuil)
+    inputs = load_inputs(
+        args.territoire,
+        list(thresholds),
+        args.sortie,
+        services_path=args.services,
+        crs=args.crs,
+        osm=args.osm,
+        download=args.telecharger,
+        qpv_path=args.qpv,
+        carreaux_path=args.carreaux,
+    )
+    res = scenario_for_territory(
+        None if args.territoire == "region" else args.territoire,
+        ajouter=args.ajouter,
+        retirer=args.retirer,
+        deplacer=args.deplacer,
+        thresholds=thresholds,
+        services=inputs.services,
+        categories=args.categorie,
+        models=inputs.models,
+        qpv=inputs.qpv,
+        demand=inputs.demand,
+        unit_kind="carreau" if inputs.demand is not None else "commune",
+    )
+    _print()
+    _print(format_scenario(res).rstrip())
+    out = args.sortie
+    written = [
+        write_csv(res.by_commune(), out / "scenario_communes.csv"),
+        write_csv(res.by_epci(), out / "scenario_epci.csv"),
+        write_csv(pd_frame(res.diff), out / "scenario_unites.csv"),
+    ]
+    by_qpv = res.by_qpv()
+    if by_qpv is not None and len(by_qpv):
+        written.append(write_csv(by_qpv, out / "scenario_qpv.csv"))
+    gpkg = out / "scenario.gpkg"
+    gpkg.unlink(missing_ok=True)
+    for cat in res.after.categories:
+        for mode in res.after.modes:
+            layer = res.diff_layer(cat, mode)
+            if len(layer):
+                layer.to_file(gpkg, layer=f"evolution_{cat}_{mode}", driver="GPKG")
+    if gpkg.exists():
+        written.append(gpkg)
+    _print()
+    _print("Fichiers écrits :")
+    for path in written:
+        _print(f"  {path}")
+
+
+def pd_frame(frame):
+    """A plain DataFrame (geometry dropped) for CSV output."""
+    import pandas as pd
+
+    geometry = getattr(frame, "geometry", None)
+    if geometry is not None and hasattr(frame, "_geometry_column_name"):
+        frame = frame.drop(columns=frame._geometry_column_name)
+    return pd.DataFrame(frame)
+
+
 DEMO_EPCI = "245901160"
 """CA Valenciennes Métropole: the EPCI the demo analyses on the real road network."""
 
@@ -660,6 +1001,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 carreaux_path=args.carreaux,
                 isochrone_minutes=parse_minutes(args.isochrones),
             )
+            return 0
+        if args.commande == "suggerer":
+            run_suggestion(args)
+            return 0
+        if args.commande == "scenario":
+            run_scenario_command(args)
             return 0
         parser.print_help()
         return 0
