@@ -43,3 +43,28 @@ def closest(query: str, choices: dict[str, str], n: int = 3) -> list[str]:
             if len(hits) >= n:
                 break
     return [choices[k] for k in hits]
+
+
+def fr_int(value: float) -> str:
+    """A whole number the French way, with narrow no-break spaces: ``5 992 194``."""
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def fr_num(value: float, digits: int = 1, *, trim: bool = False) -> str:
+    """A decimal number the French way (``12,5``); ``–`` for NaN, « inaccessible » for inf.
+
+    With ``trim``, trailing zeros are dropped (``20,0`` → ``20``).
+    """
+    if value != value:  # NaN
+        return "–"
+    if value == float("inf"):
+        return "inaccessible"
+    text = f"{value:.{digits}f}".replace(".", ",")
+    if trim and "," in text:
+        text = text.rstrip("0").rstrip(",")
+    return text
+
+
+def fr_pct(share: float) -> str:
+    """A share (0-1) as a French percentage: ``18,6 %``; ``–`` for NaN."""
+    return "–" if share != share else f"{100 * share:.1f}".replace(".", ",") + " %"

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import __version__
+from zonesblanches._text import fr_int as _fr_int
+from zonesblanches._text import fr_num as _fr_num
+from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 
 EPILOG_ANALYSE = """\
@@ -34,22 +37,6 @@ mode), synthese.csv (une ligne par EPCI × catégorie × mode), communes_zone_bl
 en zone blanche, les plus peuplées d'abord), rejets.csv (lignes du fichier de services écartées,
 avec le motif).
 """
-
-
-def _fr_int(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
-def _fr_num(value: float, digits: int = 1) -> str:
-    if value != value:  # nan
-        return "–"
-    if value == float("inf"):
-        return "inaccessible"
-    return f"{value:.{digits}f}".replace(".", ",")
-
-
-def _fr_pct(share: float) -> str:
-    return "–" if share != share else f"{100 * share:.1f}".replace(".", ",") + " %"
 
 
 def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, float]:
@@ -965,6 +952,18 @@ def run_demo(
         )
 
 
+def _shared_options(args: argparse.Namespace) -> dict:
+    """Options that ``demo`` and ``analyse`` share (see :func:`_add_common`)."""
+    return {
+        "with_map": not args.sans_carte,
+        "osm": args.osm,
+        "download": args.telecharger,
+        "qpv_path": args.qpv,
+        "carreaux_path": args.carreaux,
+        "isochrone_minutes": parse_minutes(args.isochrones),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zonesblanches`` command."""
     parser = build_parser()
@@ -976,15 +975,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print(format_sources().rstrip())
             return 0
         if args.commande == "demo":
-            run_demo(
-                args.sortie,
-                with_map=not args.sans_carte,
-                osm=args.osm,
-                download=args.telecharger,
-                qpv_path=args.qpv,
-                carreaux_path=args.carreaux,
-                isochrone_minutes=parse_minutes(args.isochrones),
-            )
+            run_demo(args.sortie, **_shared_options(args))
             return 0
         if args.commande == "analyse":
             run_analysis(
@@ -994,12 +985,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 services_path=args.services,
                 crs=args.crs,
                 categories=args.categorie,
-                with_map=not args.sans_carte,
-                osm=args.osm,
-                download=args.telecharger,
-                qpv_path=args.qpv,
-                carreaux_path=args.carreaux,
-                isochrone_minutes=parse_minutes(args.isochrones),
+                **_shared_options(args),
             )
             return 0
         if args.commande == "suggerer":

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Point
 
-from zonesblanches._text import closest, normalize
+from zonesblanches._text import closest, fr_num, normalize
+from zonesblanches._text import fr_int as _fr_int
 from zonesblanches.coverage.analysis import (
     CoverageResult,
     compute_coverage,
@@ -866,17 +867,12 @@ def scenario_for_territory(
 # --------------------------------------------------------------------------------------------
 
 
-def _fr_int(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
 def _fr_signed(value: float) -> str:
     return ("+" if value > 0 else "−" if value < 0 else "") + _fr_int(abs(value))
 
 
 def _fr_num(value: float) -> str:
-    text = f"{value:.1f}".replace(".", ",")
-    return text[:-2] if text.endswith(",0") else text
+    return fr_num(value, 1, trim=True)
 
 
 def _place(name: str, code: str) -> str:

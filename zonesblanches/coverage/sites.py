@@ -41,6 +41,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from zonesblanches._text import fr_int as _fr_int
+from zonesblanches._text import fr_num
+from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.coverage.analysis import CoverageResult, compute_coverage, time_col
 from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.reach import ReachMatrix, reach_matrix
@@ -628,21 +631,12 @@ class SiteSuggestion:
         )
 
 
-def _fr_int(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
 def _fr_num(value: float, digits: int = 1) -> str:
-    text = f"{value:.{digits}f}".replace(".", ",")
-    return text.rstrip("0").rstrip(",") if "," in text else text
+    return fr_num(value, digits, trim=True)
 
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _fr_pct(share: float) -> str:
-    return f"{100 * share:.1f}".replace(".", ",") + " %"
 
 
 def _as_result(result_or_inputs: CoverageResult | Mapping) -> CoverageResult:
