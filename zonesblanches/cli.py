@@ -670,8 +670,12 @@ def run_analysis(
     worst = result.uncovered(first_cat, first_mode).head(5)
     if len(worst):
         _print(
-            f"  {'Carreaux' if result.unit_kind == 'carreau' else 'Communes'} en zone blanche "
-            f"les plus peuplé(e)s ({category_label(first_cat)}, "
+            (
+                "  Carreaux en zone blanche les plus peuplés"
+                if result.unit_kind == "carreau"
+                else "  Communes en zone blanche les plus peuplées"
+            )
+            + f" ({category_label(first_cat)}, "
             f"{MODES[first_mode].label}) : "
             + ", ".join(
                 f"{n} ({_fr_int(p)} hab., {_fr_num(m, 0)} min)"
