@@ -311,3 +311,60 @@ def test_suggerer_small_territory(tmp_path, capsys):
     gained = table["population_gagnee"].astype(float)
     assert gained.is_monotonic_decreasing and (gained > 0).all()
     assert (tmp_path / "sites_suggeres.gpkg").exists()
+
+
+def test_qpv_indicators_reach_tables_summary_and_map(tmp_path, capsys):
+    """Wiring test. The QPV here is SYNTHETIC (a rectangle drawn over cells of the test grid,
+    code QN05999T): no real QPV file of Hauts-de-France is available offline."""
+    from pathlib import Path
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from zonesblanches.geodata.carreaux import load_carreaux
+
+    data = Path(__file__).parent / "data"
+    grid = data / "carreaux" / "carreaux_200m_test.csv"
+    from zonesblanches.geodata.territory import select_territory
+
+    vm = select_territory("valenciennes").geometry
+    cells = load_carreaux(grid, mask=vm, progress=False).to_crs(2154)
+    square = box(*cells.geometry.iloc[:2].total_bounds)  # over the first cells inside VM
+    qpv = gpd.GeoDataFrame(
+        {
+            "code_qp": ["QN05999T"],
+            "lib_qp": ["Quartier de test (synthétique)"],
+            "insee_dep": ["59"],
+            "insee_com": ["59606"],
+            "lib_com": ["Valenciennes"],
+            "siren_epci": ["245901160"],
+        },
+        geometry=[square],
+        crs=2154,
+    ).to_crs(4326)
+    qpv_file = tmp_path / "qpv_test.geojson"
+    qpv.to_file(qpv_file, driver="GeoJSON")
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "analyse",
+            "--territoire",
+            "valenciennes",
+            "--carreaux",
+            str(grid),
+            "--qpv",
+            str(qpv_file),
+            "--sortie",
+            str(out_dir),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "QPV : 1 quartier(s) prioritaire(s)" in out
+    assert "Habitants des QPV à portée" in out
+    table = pd.read_csv(out_dir / "qpv.csv")
+    assert set(table["code_qp"]) == {"QN05999T"}
+    assert (table["population"] > 0).all()
+    html = (out_dir / "carte.html").read_text(encoding="utf-8")
+    assert "Quartier de test (synth" in html
+    assert "à portée" in html

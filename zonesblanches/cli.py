@@ -485,31 +485,43 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
     return demand, qpv
 
 
-def _report_qpv(result, qpv, sortie: Path) -> list[Path]:
-    """QPV equity tables (CSV + XLSX) and their headline lines."""
+def _report_qpv(result, qpv, sortie: Path) -> tuple[list[Path], object]:
+    """QPV equity tables (CSV + XLSX), their headline lines, and the QPV frame with its
+    indicators as columns (for the map popups)."""
     from zonesblanches.coverage.equity import equity_tables, write_tables
+    from zonesblanches.coverage.modes import MODES
+    from zonesblanches.geodata.categories import category_label
 
     tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
-    indicators = tables.get("qpv_indicateurs")
-    warning = (
-        getattr(indicators, "attrs", {}).get("avertissement") if indicators is not None else None
-    )
+    per_qpv = tables.get("qpv")
+    warning = per_qpv.attrs.get("avertissement") if per_qpv is not None else None
     if warning:
         _print(f"  ⚠ {warning}")
-    gap = tables.get("qpv_ecart")
-    if gap is not None and len(gap) and "ecart_points" in gap:
-        _print("Écart QPV / reste du territoire (points de pourcentage de population couverte) :")
-        whole = (
-            gap[gap.iloc[:, 0].astype(str).str.contains("territoire", case=False)]
-            if len(gap)
-            else gap
-        )
-        for _, r in (whole if len(whole) else gap).head(6).iterrows():
+    gap = tables.get("ecarts_qpv")
+    if gap is not None and len(gap):
+        whole = gap[(gap["niveau"] == "territoire") & gap["ecart_points"].notna()]
+        if len(whole):
+            _print("Habitants des QPV à portée, comparés au reste du territoire :")
+        for _, r in whole.iterrows():
             _print(
-                f"  {r.get('categorie', '')}, {r.get('mode', '')} : "
-                f"{_fr_num(r['ecart_points'])} points"
+                f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} : QPV "
+                f"{_fr_num(r['pct_dans_seuil_qpv'])} % / hors QPV "
+                f"{_fr_num(r['pct_dans_seuil_hors_qpv'])} % (écart "
+                f"{_fr_num(r['ecart_points'])} points)"
             )
-    return write_tables(tables, sortie)
+    enriched = qpv
+    if per_qpv is not None and len(per_qpv) and "pct_population_dans_seuil" in per_qpv:
+        wide = per_qpv.pivot_table(
+            index="code_qp",
+            columns=["categorie", "mode"],
+            values="pct_population_dans_seuil",
+            aggfunc="first",
+        )
+        wide.columns = [
+            f"% à portée — {category_label(c)}, {MODES[m].label}" for c, m in wide.columns
+        ]
+        enriched = qpv.merge(wide.reset_index(), on="code_qp", how="left")
+    return write_tables(tables, sortie), enriched
 
 
 def _zones(result, territory, qpv):
@@ -687,7 +699,8 @@ def run_analysis(
 
     written = []
     if qpv is not None:
-        written += _report_qpv(result, qpv, sortie)
+        paths, qpv = _report_qpv(result, qpv, sortie)
+        written += paths
     zones = None
     iso = None
     if isochrone_minutes:
