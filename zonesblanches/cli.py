@@ -823,6 +823,16 @@ def run_suggestion(args: argparse.Namespace) -> None:
     if len(suggestion.catchments):
         suggestion.catchments.to_file(gpkg, layer="unites_couvertes", driver="GPKG")
     written.append(gpkg)
+    if not args.sans_carte:
+        from zonesblanches.geodata import reference
+        from zonesblanches.maps import save_map, suggestion_map
+
+        written.append(
+            save_map(
+                suggestion_map(suggestion, inputs.territory.communes, epci=reference.load_epci()),
+                args.sortie / "carte_sites.html",
+            )
+        )
     _print()
     _print("Fichiers écrits :")
     for path in written:
@@ -884,6 +894,16 @@ def run_scenario_command(args: argparse.Namespace) -> None:
                 layer.to_file(gpkg, layer=f"evolution_{cat}_{mode}", driver="GPKG")
     if gpkg.exists():
         written.append(gpkg)
+    if not args.sans_carte:
+        from zonesblanches.geodata import reference
+        from zonesblanches.maps import save_map, scenario_map
+
+        written.append(
+            save_map(
+                scenario_map(res, inputs.territory.communes, epci=reference.load_epci()),
+                out / "carte_scenario.html",
+            )
+        )
     _print()
     _print("Fichiers écrits :")
     for path in written:

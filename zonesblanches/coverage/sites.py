@@ -577,6 +577,9 @@ class SiteSuggestion:
         ``(exact − greedy) / exact`` when both ran (0 when both are 0).
     notes : list of str
         French notes to print with the table.
+    coverage : CoverageResult or None
+        The coverage with the existing services the suggestion started from (drawn under the
+        suggested sites by :func:`zonesblanches.maps.suggestion_map`).
     """
 
     table: pd.DataFrame
@@ -598,6 +601,7 @@ class SiteSuggestion:
     exact_table: pd.DataFrame | None = None
     greedy_table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    coverage: CoverageResult | None = field(default=None, repr=False)
 
     @property
     def main(self) -> Selection:
@@ -993,6 +997,7 @@ def suggest_sites(
         exact_table=tables["exact"][0] if "exact" in tables else None,
         greedy_table=tables["greedy"][0] if "greedy" in tables else None,
         notes=list(dict.fromkeys(notes)),
+        coverage=result,
     )
 
 

@@ -1,12 +1,14 @@
 """Folium maps, reports and exports. Maps draw; they never compute.
 
 - :func:`coverage_map`, :func:`save_map`, :func:`render_map`: the interactive map;
+- :func:`suggestion_map`, :func:`scenario_map`: the maps of « suggerer » and « scenario »;
 - :func:`write_outputs`: map, report, figures, CSV, XLSX and GeoPackage in one folder;
 - :func:`write_report`, :func:`static_map`, :func:`coverage_chart`, :func:`write_geopackage`,
   :func:`write_xlsx`: the pieces (loaded on first use: they import matplotlib).
 """
 
 from zonesblanches.maps.carto import coverage_map, render_map, save_map
+from zonesblanches.maps.plans import scenario_map, suggestion_map
 
 _LAZY = {
     "write_outputs": "zonesblanches.maps.report",
@@ -26,4 +28,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["coverage_map", "render_map", "save_map", *_LAZY]
+__all__ = ["coverage_map", "render_map", "save_map", "scenario_map", "suggestion_map", *_LAZY]

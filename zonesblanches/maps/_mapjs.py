@@ -29,6 +29,9 @@ MAP_CSS = """
 .zb-buttons a { display: block; width: 30px; height: 30px; }
 .zb-icon svg { display: block; }
 .zb-icon { background: transparent; border: none; }
+.zb-label { background: transparent; border: none; box-shadow: none; padding: 0;
+  font-weight: 700; font-size: 11px; color: #fff; }
+.zb-label:before { display: none; }
 .zb-town { background: transparent; border: none; }
 .zb-town span { display: inline-block; transform: translate(-50%%, -50%%); white-space: nowrap;
   font-size: 12px; font-weight: 600; color: #222; text-shadow: 0 0 3px #fff, 0 0 3px #fff,
@@ -254,19 +257,43 @@ MAP_JS = r"""
       return box;
     };
   }
+  // Optional per spec: "palette" (value -> colour) read from "color_field", a list of
+  // "legend_rows" ([colour, label]), "radius" for point features, "label_field" for a label.
   (P.extra || []).forEach(function (spec) {
     var layer = L.geoJSON(spec.data, {
       renderer: canvas,
-      style: function () {
-        return { color: spec.color, weight: spec.weight,
-                 fillColor: spec.hatch ? HATCH : (spec.fill || spec.color),
+      style: function (f) {
+        var c = spec.palette && f ? spec.palette[f.properties[spec.color_field]] : null;
+        return { color: (spec.palette_outline && c) || spec.color, weight: spec.weight,
+                 fillColor: spec.hatch ? HATCH : (c || spec.fill || spec.color),
                  fillOpacity: spec.fill_opacity, dashArray: spec.dash || null };
       },
-      onEachFeature: function (f, l) { l.bindPopup(polygonPopup(spec), { maxWidth: 320 }); }
+      pointToLayer: function (f, ll) {
+        return L.circleMarker(ll, { radius: spec.radius || 6, renderer: canvas });
+      },
+      onEachFeature: function (f, l) {
+        l.bindPopup(polygonPopup(spec), { maxWidth: 320 });
+        var lab = spec.label_field ? f.properties[spec.label_field] : null;
+        if (lab !== null && lab !== undefined) {
+          l.bindTooltip(esc(lab), { permanent: true, direction: "center",
+                                    className: "zb-label" });
+        }
+      }
     });
     if (spec.show) { layer.addTo(map); }
     overlays[esc(spec.name)] = layer;
     legendOf.push([layer, function (box) {
+      if (spec.legend_rows) {
+        el("h4", null, spec.legend, box);
+        spec.legend_rows.forEach(function (lr) {
+          var rr = el("div", "zb-row", null, box);
+          var s2 = el("span", "zb-swatch", null, rr);
+          s2.style.background = lr[0];
+          if (spec.radius) { s2.style.borderRadius = "50%"; }
+          el("span", null, lr[1], rr);
+        });
+        return;
+      }
       var r = el("div", "zb-row", null, box);
       var sw = el("span", spec.hatch ? "zb-swatch zb-hatch-sw" : "zb-swatch", null, r);
       if (!spec.hatch) {

@@ -594,6 +594,8 @@ def coverage_map(
     qpv: gpd.GeoDataFrame | None = None,
     tiles: bool = True,
     simplify: float | None = None,
+    extra_layers: Sequence[dict] | None = None,
+    extra_notes: Sequence[str] | None = None,
 ) -> folium.Map:
     """Interactive map of a coverage result, self-contained (opens without internet).
 
@@ -630,6 +632,11 @@ def coverage_map(
         reader ticks them).
     simplify : float, optional
         Simplification tolerance in metres; default :func:`auto_tolerance` of the territory.
+    extra_layers : sequence of dict, optional
+        Further overlays, in the format of the built-in ones (built by
+        :mod:`zonesblanches.maps.plans` for the site-suggestion and scenario maps).
+    extra_notes : sequence of str, optional
+        Further French lines for the « Méthode et sources » box.
 
     Returns
     -------
@@ -721,7 +728,8 @@ def coverage_map(
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals),
+        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals)
+        + list(extra_layers or []),
         "towns": _towns(
             shown,
             analysed_codes
@@ -729,7 +737,7 @@ def coverage_map(
             else set(shown["code_insee"].astype(str)),
         ),
         "tiles": _tile_layers() if tiles else [],
-        "notes": list(result.notes) + _method_lines(result, specs),
+        "notes": list(result.notes) + _method_lines(result, specs) + list(extra_notes or []),
         "sources": notes,
         "attribution": attribution,
         "bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]],
