@@ -261,7 +261,9 @@ def test_osm_file_that_misses_the_territory_is_a_french_error(tmp_path, capsys):
 
 def test_scenario_lens_to_wingles_adds_up(tmp_path, capsys):
     """The real 2025 move of the Garage Solidaire du Bassin Minier, from the CLI."""
-    code = main(["scenario", "--deplacer", "HDF-002:62895", "--sortie", str(tmp_path)])
+    code = main(
+        ["scenario", "--deplacer", "HDF-002:62895", "--sans-carte", "--sortie", str(tmp_path)]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "Lens (62498) → Wingles (62895)" in out

@@ -422,8 +422,9 @@ exemples :
   zonesblanches suggerer --territoire "valenciennes metropole" --categorie atelier_velo --mode marche --nombre 2
   zonesblanches suggerer --territoire 59 --categorie auto_ecole_sociale --candidats commune,fichier --locaux locaux.csv
 
-fichiers écrits dans --sortie : sites_suggeres.csv (sites classés : population gagnée,
-couverture cumulée), sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
+fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes gagnées),
+sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
+sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
 """
 
 EPILOG_SCENARIO = """\
@@ -432,7 +433,8 @@ exemples :
   zonesblanches scenario --territoire 62 --ajouter garage_solidaire:62119 --retirer HDF-013
   zonesblanches scenario --deplacer HDF-002:2.86,50.49 --mode voiture:15
 
-fichiers écrits dans --sortie : scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
+fichiers écrits dans --sortie : carte_scenario.html (qui gagne, qui perd l'accès),
+scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
 (avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
 perd), scenario.gpkg (couche des évolutions pour QGIS).
 """
