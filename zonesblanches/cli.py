@@ -882,7 +882,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     written = [
         write_csv(res.by_commune(), out / "scenario_communes.csv"),
         write_csv(res.by_epci(), out / "scenario_epci.csv"),
-        write_csv(pd_frame(res.diff), out / "scenario_unites.csv"),
+        write_csv(res.diff, out / "scenario_unites.csv"),
     ]
     by_qpv = res.by_qpv()
     if by_qpv is not None and len(by_qpv):
@@ -910,16 +910,6 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     _print("Fichiers écrits :")
     for path in written:
         _print(f"  {path}")
-
-
-def pd_frame(frame):
-    """A plain DataFrame (geometry dropped) for CSV output."""
-    import pandas as pd
-
-    geometry = getattr(frame, "geometry", None)
-    if geometry is not None and hasattr(frame, "_geometry_column_name"):
-        frame = frame.drop(columns=frame._geometry_column_name)
-    return pd.DataFrame(frame)
 
 
 DEMO_EPCI = "245901160"
