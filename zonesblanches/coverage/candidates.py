@@ -29,6 +29,7 @@ import shapely
 
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata.territory import check_communes
 
 ORIGINS = ("commune", "qpv", "fichier", "grille")
 """Allowed values of the ``origine`` column."""
@@ -46,21 +47,6 @@ COLUMNS = [
 """Columns of every candidate frame, in this order."""
 
 _COMMUNE_ATTRS = ("code_insee", "nom", "code_epci", "nom_epci")
-
-
-def _check_communes(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if not isinstance(communes, gpd.GeoDataFrame):
-        raise ParameterError(
-            "Les communes du territoire doivent être un GeoDataFrame (code_insee, nom, "
-            "code_epci, polygones)."
-        )
-    if "code_insee" not in communes.columns:
-        raise ParameterError("La table des communes doit avoir une colonne « code_insee ».")
-    if communes.crs is None:
-        raise ParameterError("La table des communes n'a pas de système de coordonnées (CRS).")
-    if len(communes) == 0:
-        raise ParameterError("Le territoire ne contient aucune commune.")
-    return communes
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -94,7 +80,7 @@ def locate_in_communes(points: gpd.GeoSeries, communes: gpd.GeoDataFrame) -> pd.
         One row per point, same order, columns ``code_insee``, ``nom``, ``code_epci``,
         ``nom_epci`` (empty strings where the point lies in no commune) and ``inside`` (bool).
     """
-    communes = _check_communes(communes)
+    communes = check_communes(communes, allow_empty=False)
     pts = np.asarray(points.to_crs(LAMBERT93).values)
     polys = np.asarray(communes.to_crs(LAMBERT93).geometry.values)
     tree = shapely.STRtree(polys)
@@ -151,7 +137,7 @@ def commune_candidates(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         Candidate frame (see the module docstring), ``origine = "commune"``.
     """
-    communes = _check_communes(communes)
+    communes = check_communes(communes, allow_empty=False)
     if {"lon", "lat"} <= set(communes.columns):
         geometry = gpd.GeoSeries(
             gpd.points_from_xy(communes["lon"].astype(float), communes["lat"].astype(float)),
@@ -348,7 +334,7 @@ def grid_candidates(
         raise ParameterError("Les unités de demande doivent avoir une colonne « population ».")
     if demand.crs is None:
         raise ParameterError("Les unités de demande n'ont pas de système de coordonnées (CRS).")
-    communes = _check_communes(communes)
+    communes = check_communes(communes, allow_empty=False)
     pts = demand.geometry.to_crs(LAMBERT93)
     xy = shapely.get_coordinates(np.asarray(shapely.centroid(pts.values)))
     pop = demand["population"].to_numpy(dtype=float)

@@ -59,6 +59,7 @@ from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import datagouv
 from zonesblanches.geodata.cache import cache_dir
+from zonesblanches.geodata.territory import mask_geometry
 
 INSEE_BASE_URL = "https://www.insee.fr/fr/statistiques/fichier/"
 """Root of INSEE's file downloads."""
@@ -218,25 +219,6 @@ def parse_lcog_geo(value: object) -> str:
 # --------------------------------------------------------------------------------------------
 # Mask
 # --------------------------------------------------------------------------------------------
-
-
-def _mask_wgs84(mask: object) -> BaseGeometry | None:
-    if mask is None:
-        return None
-    if isinstance(mask, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if mask.crs is None:
-            raise ParameterError("Le masque (territoire) n'a pas de système de coordonnées.")
-        geom = shapely.union_all(mask.to_crs(WGS84).geometry.values)
-    elif isinstance(mask, BaseGeometry):
-        geom = mask
-    else:
-        raise ParameterError(
-            "Le masque doit être une géométrie shapely (en WGS84), une GeoSeries ou un "
-            f"GeoDataFrame, pas {type(mask).__name__}."
-        )
-    if geom is None or geom.is_empty:
-        raise ParameterError("Le masque (territoire) est vide.")
-    return shapely.make_valid(geom)
 
 
 class _MaskFilter:
@@ -841,7 +823,7 @@ def load_carreaux(
     data = _open_archive(path, resolution, territory.lower(), cache)
     if data.stat().st_size == 0:
         raise DataError(f"Le fichier de carreaux « {data.name} » est vide.")
-    filt = _MaskFilter(_mask_wgs84(mask))
+    filt = _MaskFilter(None if mask is None else mask_geometry(mask))
     if data.suffix.lower() in (".csv", ".txt"):
         # Only for ids without the RES part [UNVERIFIED]: the size the file name says.
         default = 1000 if "1km" in data.name.lower() else 200

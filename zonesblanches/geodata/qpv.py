@@ -46,6 +46,7 @@ from shapely.geometry.base import BaseGeometry
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import datagouv
+from zonesblanches.geodata.territory import check_communes, mask_geometry
 
 QPV_DATASET = "quartiers-prioritaires-de-la-politique-de-la-ville-qpv"
 """Slug of the data.gouv.fr dataset published by the ANCT."""
@@ -201,26 +202,6 @@ def _as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon | None:
     return mp
 
 
-def _mask_geometry(mask: object, crs: str = WGS84) -> BaseGeometry:
-    """One shapely geometry in ``crs`` from a geometry (WGS84), GeoSeries or GeoDataFrame."""
-    if isinstance(mask, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if mask.crs is None:
-            raise ParameterError("Le masque (territoire) n'a pas de système de coordonnées.")
-        geom = shapely.union_all(mask.to_crs(crs).geometry.values)
-    elif isinstance(mask, BaseGeometry):
-        geom = mask
-        if crs != WGS84:
-            geom = gpd.GeoSeries([mask], crs=WGS84).to_crs(crs).iloc[0]
-    else:
-        raise ParameterError(
-            "Le masque doit être une géométrie shapely (en WGS84), une GeoSeries ou un "
-            f"GeoDataFrame, pas {type(mask).__name__}."
-        )
-    if geom is None or geom.is_empty:
-        raise ParameterError("Le masque (territoire) est vide.")
-    return shapely.make_valid(geom)
-
-
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
@@ -369,19 +350,6 @@ def _dep_from_code(code: object) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_communes(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if not isinstance(communes, gpd.GeoDataFrame):
-        raise ParameterError(
-            "La table des communes doit être un GeoDataFrame (code_insee, nom, code_epci, "
-            "géométrie)."
-        )
-    if "code_insee" not in communes.columns:
-        raise ParameterError("La table des communes doit avoir une colonne « code_insee ».")
-    if communes.crs is None:
-        raise ParameterError("La table des communes n'a pas de système de coordonnées.")
-    return communes
-
-
 def overlay_communes(
     qpv: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, *, min_overlap: float = 0.01
 ) -> pd.DataFrame:
@@ -404,7 +372,7 @@ def overlay_communes(
         Columns ``qpv`` (row position in ``qpv``), ``code_insee``, ``nom``, ``code_epci``,
         ``part`` (share of the QPV's area), sorted by QPV then decreasing share.
     """
-    communes = _check_communes(communes)
+    communes = check_communes(communes)
     q = qpv.geometry.to_crs(LAMBERT93).values
     c = communes.to_crs(LAMBERT93).geometry.values
     c = np.array([shapely.make_valid(g) if g is not None else None for g in c], dtype=object)
@@ -450,7 +418,7 @@ def fill_from_communes(
     min_overlap : float
         See :func:`overlay_communes`.
     """
-    communes = _check_communes(communes)
+    communes = check_communes(communes)
     out = qpv.copy()
     codes = communes["code_insee"].map(normalize_insee)
     epci_of = (
@@ -595,7 +563,7 @@ def load_qpv(
     if mask is not None:
         # in WGS84, the CRS of the QPV and (usually) of the territory: clipped outlines follow
         # the territory's edges exactly
-        geom = _mask_geometry(mask, WGS84)
+        geom = mask_geometry(mask, WGS84)
         keep = shapely.area(shapely.intersection(qpv.geometry.values, geom)) > 0
         qpv = qpv[keep].copy()
         if clip and len(qpv):

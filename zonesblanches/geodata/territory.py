@@ -15,7 +15,8 @@ import geopandas as gpd
 import shapely
 
 from zonesblanches._text import closest, normalize
-from zonesblanches.errors import TerritoryError
+from zonesblanches.crs import WGS84
+from zonesblanches.errors import ParameterError, TerritoryError
 from zonesblanches.geodata import reference
 
 _REGION_KEYS = {"region", "hauts de france", "hdf", "32", "tout", "toute la region"}
@@ -218,3 +219,44 @@ def _by_commune_codes(codes: list[str], communes: gpd.GeoDataFrame) -> Territory
     selected = _subset(communes, communes["code_insee"].isin(resolved))
     label = selected["nom"].iloc[0] if len(resolved) == 1 else f"{len(resolved)} communes"
     return Territory(label, "communes", ";".join(sorted(resolved)), selected)
+
+
+def check_communes(communes: gpd.GeoDataFrame, *, allow_empty: bool = True) -> gpd.GeoDataFrame:
+    """Check that ``communes`` is a commune table the loaders can use, or raise in French.
+
+    It must be a GeoDataFrame with a ``code_insee`` column and a CRS (and, unless
+    ``allow_empty``, at least one row). Returns it unchanged.
+    """
+    if not isinstance(communes, gpd.GeoDataFrame):
+        raise ParameterError(
+            "La table des communes doit être un GeoDataFrame (code_insee, nom, code_epci, "
+            "géométrie)."
+        )
+    if "code_insee" not in communes.columns:
+        raise ParameterError("La table des communes doit avoir une colonne « code_insee ».")
+    if communes.crs is None:
+        raise ParameterError("La table des communes n'a pas de système de coordonnées (CRS).")
+    if not allow_empty and len(communes) == 0:
+        raise ParameterError("Le territoire ne contient aucune commune.")
+    return communes
+
+
+def mask_geometry(mask: object, crs: str = WGS84) -> shapely.Geometry:
+    """One valid shapely geometry in ``crs`` from a territory given as a shapely geometry
+    (WGS84), a GeoSeries or a GeoDataFrame (any CRS); French error otherwise or if empty."""
+    if isinstance(mask, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if mask.crs is None:
+            raise ParameterError("Le masque (territoire) n'a pas de système de coordonnées.")
+        geom = shapely.union_all(mask.to_crs(crs).geometry.values)
+    elif isinstance(mask, shapely.Geometry):
+        geom = mask
+        if crs != WGS84:
+            geom = gpd.GeoSeries([mask], crs=WGS84).to_crs(crs).iloc[0]
+    else:
+        raise ParameterError(
+            "Le masque doit être une géométrie shapely (en WGS84), une GeoSeries ou un "
+            f"GeoDataFrame, pas {type(mask).__name__}."
+        )
+    if geom is None or geom.is_empty:
+        raise ParameterError("Le masque (territoire) est vide.")
+    return shapely.make_valid(geom)
