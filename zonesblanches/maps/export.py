@@ -21,21 +21,8 @@ from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
+from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
-
-SERVICE_COLUMNS = (
-    "service_id",
-    "nom",
-    "categorie",
-    "commune",
-    "code_insee",
-    "adresse",
-    "statut",
-    "date_source",
-    "source",
-    "notes",
-    "precision",
-)
 
 
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -259,6 +259,12 @@ def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
     return [(result.categories[0], m) for m in result.modes][:MAX_STATIC_MAPS]
 
 
+def _add_labels(frame: pd.DataFrame) -> None:
+    """French category and mode labels beside their codes (in place)."""
+    frame["libelle"] = frame["categorie"].map(category_label)
+    frame["mode_fr"] = frame["mode"].map(lambda m: MODES[m].label)
+
+
 def write_report(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
@@ -338,8 +344,7 @@ def write_report(
         )
 
     overall = result.summary(by=None)
-    overall["libelle"] = overall["categorie"].map(category_label)
-    overall["mode_fr"] = overall["mode"].map(lambda m: MODES[m].label)
+    _add_labels(overall)
     synth_cols: list[Column] = [
         ("libelle", "Catégorie", "text"),
         ("mode_fr", "Mode", "text"),
@@ -351,16 +356,14 @@ def write_report(
         ("temps_median_min", "Temps médian", "min"),
     ]
     by_epci = synthesis_table(result)
-    by_epci["libelle"] = by_epci["categorie"].map(category_label)
-    by_epci["mode_fr"] = by_epci["mode"].map(lambda m: MODES[m].label)
+    _add_labels(by_epci)
     epci_cols: list[Column] = [
         ("nom_epci", "EPCI", "text"),
         ("code_epci", "SIREN", "text"),
         *synth_cols,
     ]
     uncovered = result.uncovered().head(100).copy()
-    uncovered["libelle"] = uncovered["categorie"].map(category_label)
-    uncovered["mode_fr"] = uncovered["mode"].map(lambda m: MODES[m].label)
+    _add_labels(uncovered)
     unc_cols: list[Column] = [
         ("nom", "Commune", "text"),
         ("code_insee", "Code INSEE", "text"),
