@@ -730,6 +730,7 @@ def write_tables(
     list of pathlib.Path
         Written files, CSV first (in the order of ``frames``), then the workbook.
     """
+    from zonesblanches._xlsx import make_reproducible
     from zonesblanches.geodata.cache import atomic_path
 
     directory = Path(directory)
@@ -753,18 +754,20 @@ def write_tables(
     if xlsx and clean:
         path = directory / xlsx_name
         used: set[str] = set()
-        with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, table in clean.items():
-                sheet = _sheet_name(name, used)
-                table.replace([np.inf, -np.inf], "inaccessible").to_excel(
-                    writer, sheet_name=sheet, index=False
-                )
-                ws = writer.sheets[sheet]
-                ws.freeze_panes = "A2"
-                for col_cells in ws.columns:
-                    width = max(len(str(c.value or "")) for c in col_cells[:200])
-                    ws.column_dimensions[col_cells[0].column_letter].width = min(
-                        max(10, width + 2), 60
+        with atomic_path(path) as tmp:
+            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+                for name, table in clean.items():
+                    sheet = _sheet_name(name, used)
+                    table.replace([np.inf, -np.inf], "inaccessible").to_excel(
+                        writer, sheet_name=sheet, index=False
                     )
+                    ws = writer.sheets[sheet]
+                    ws.freeze_panes = "A2"
+                    for col_cells in ws.columns:
+                        width = max(len(str(c.value or "")) for c in col_cells[:200])
+                        ws.column_dimensions[col_cells[0].column_letter].width = min(
+                            max(10, width + 2), 60
+                        )
+            make_reproducible(tmp)  # fixed save dates: the same tables give the same bytes
         written.append(path)
     return written

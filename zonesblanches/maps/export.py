@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches import __version__
+from zonesblanches._xlsx import make_reproducible
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
@@ -209,5 +210,6 @@ def write_xlsx(
             ws.append(row)
     tmp = path.with_name(path.name + ".tmp.xlsx")
     book.save(tmp)
+    make_reproducible(tmp)  # fixed save dates: the same inputs give the same bytes
     tmp.replace(path)
     return path
