@@ -1,10 +1,16 @@
 """Maps of the site suggestion and of the scenarios (:mod:`zonesblanches.maps.plans`).
 
 Inputs: the bundled reference data and services registry. One service gets an attack string as
-its name (every other field copied from the real registry row HDF-002).
+its name (every other field copied from the real registry row HDF-002). The grid-cell scenario
+uses the test grid of tests/data/carreaux (official Filosofi layout and real coordinates at
+Valenciennes, synthetic populations: see SOURCE.md there).
 """
 
 from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,11 +18,24 @@ import pytest
 from zonesblanches.coverage.scenarios import scenario_for_territory
 from zonesblanches.coverage.sites import suggest_for_territory
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
 from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps import render_map, save_map, scenario_map, suggestion_map
+from zonesblanches.maps.plans import unit_words
 
 ATTACK = "<img src=x onerror=alert(1)>"
 ESCAPED = "\\u003cimg src=x onerror=alert(1)\\u003e"
+GRID = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
+
+
+def _payload(html: str) -> dict:
+    """The map's data, as the page's script reads it."""
+    match = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)
+    return json.loads(match.group(1))
+
+
+def _diff_layers(payload: dict) -> list[dict]:
+    return [x for x in payload["extra"] if x["name"].startswith("Qui gagne, qui perd")]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +50,23 @@ def scenario():
     services.loc[services["service_id"] == "HDF-002", "nom"] = ATTACK
     res = scenario_for_territory(None, deplacer="HDF-002:62895", services=services)
     return res, select_territory(None).communes
+
+
+@pytest.fixture(scope="module")
+def grid_scenario():
+    """A garage solidaire added in Valenciennes, for the test grid's cells there, on foot with a
+    38 min threshold (so that some cells change and others do not)."""
+    territory = select_territory("valenciennes")
+    cells = load_carreaux(GRID, mask=territory.geometry, progress=False)
+    res = scenario_for_territory(
+        "valenciennes",
+        ajouter="garage_solidaire:59606",
+        thresholds={"marche": 38},
+        categories=["garage_solidaire"],
+        demand=carreaux_demand(cells, territory.communes),
+        unit_kind="carreau",
+    )
+    return res, territory.communes
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +88,66 @@ def test_scenario_map_shows_wingles_lens_and_gain_loss_legend(scenario, epci, tm
     assert (diff["evolution"] == "gagne").any() and (diff["evolution"] == "perd").any()
     assert html.count('"ev":"gagne"') == int((diff["evolution"] == "gagne").sum())
     assert html.count('"ev":"perd"') == int((diff["evolution"] == "perd").sum())
+
+
+def test_scenario_diff_layers_draw_changed_units_only(scenario):
+    """Each « Qui gagne, qui perd » layer holds exactly the units that gain or lose access,
+    drawn with the very polygon of the commune in the base layer underneath."""
+    res, communes = scenario
+    payload = _payload(render_map(scenario_map(res, communes, tiles=False)))
+    layers = _diff_layers(payload)
+    specs = [(c, m) for c in res.after.categories for m in res.after.modes]
+    assert len(layers) == len(specs)
+    base = {f["properties"]["c"]: f["geometry"] for f in payload["units"]["features"]}
+    for layer, (cat, mode) in zip(layers, specs, strict=True):
+        diff = res.diff_layer(cat, mode)
+        changed = diff[diff["evolution"].isin(["gagne", "perd"])]
+        unchanged = set(diff.loc[diff["evolution"] == "inchange", "code_insee"].astype(str))
+        assert len(changed) and unchanged
+        features = layer["data"]["features"]
+        drawn = [f["properties"]["code"] for f in features]
+        # Every changed unit is drawn, once, with its evolution; no unchanged unit is.
+        assert sorted(drawn) == sorted(changed["code_insee"].astype(str))
+        assert not unchanged & set(drawn)
+        expected = dict(zip(changed["code_insee"].astype(str), changed["evolution"], strict=True))
+        for f in features:
+            assert f["properties"]["ev"] == expected[f["properties"]["code"]]
+            assert f["geometry"] == base[f["properties"]["code"]]
+        # The legend still counts the unchanged units, and says they are not drawn.
+        words = unit_words("commune")
+        assert f"accès inchangé ({words.count(len(unchanged))}" in layer["legend_rows"][-1][1]
+        assert "non dessinées" in layer["legend_rows"][-1][1]
+    assert any("Seules les communes qui gagnent ou perdent" in n for n in payload["notes"])
+
+
+def test_scenario_map_of_grid_cells(grid_scenario):
+    """With grid cells, the diff layer draws the changed cells as points and its legend, popups
+    and notes speak of « carreaux », not of communes."""
+    res, communes = grid_scenario
+    html = render_map(scenario_map(res, communes, tiles=False))
+    payload = _payload(html)
+    (layer,) = _diff_layers(payload)
+    diff = res.diff_layer("garage_solidaire", "marche")
+    changed = diff[diff["evolution"].isin(["gagne", "perd"])]
+    assert len(changed) and (diff["evolution"] == "inchange").any()
+    features = layer["data"]["features"]
+    assert sorted(f["properties"]["code"] for f in features) == sorted(changed["unit_id"])
+    assert {f["geometry"]["type"] for f in features} == {"Point"}
+    assert ("code", "Carreau") in [tuple(x) for x in layer["fields"]]
+    legend = " ".join(text for _, text in layer["legend_rows"])
+    assert "carreau" in legend and "commune" not in legend
+    assert "non dessinés" in legend
+    assert any("Seuls les carreaux qui gagnent ou perdent" in n for n in payload["notes"])
+
+
+def test_unit_words():
+    assert unit_words("commune").title == "Communes"
+    assert unit_words("carreau").title == "Carreaux"
+    assert unit_words("carreau").agree("peuplé") == "peuplés"
+    assert unit_words("commune").agree("peuplé") == "peuplées"
+    assert unit_words("carreau").count(1) == "1 carreau"
+    assert unit_words("commune").count(3782) == "3\u202f782 communes"
+    assert unit_words("autre").plural == "unités"
 
 
 def test_scenario_map_escapes_service_names(scenario, epci):

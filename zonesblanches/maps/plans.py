@@ -21,6 +21,7 @@ Maps draw; they never compute: every figure comes from the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import folium
 import geopandas as gpd
@@ -48,18 +49,61 @@ GAIN_COLOR = "#009E73"
 """Units that gain access (Okabe–Ito bluish green)."""
 LOSS_COLOR = "#D55E00"
 """Units that lose access (Okabe–Ito vermillion)."""
-SAME_COVERED_COLOR = "#d9d9d9"
-SAME_UNCOVERED_COLOR = "#8c8c8c"
+NOT_DRAWN_COLOR = "transparent"
+"""Legend swatch of the units whose access does not change (not drawn on the diff layers)."""
 RANK_COLORS = ("#0072B2", "#E69F00", "#CC79A7", "#56B4E9", "#009E73", "#D55E00", "#000000")
 """Colours of the suggested sites by rank (Okabe–Ito), repeated past the seventh."""
 CHANGE_COLOR = "#111111"
 
-EVOLUTION_LABELS = {
-    "gagne": "gagne l'accès",
-    "perd": "perd l'accès",
-    "inchange_couvert": "inchangé, sous le seuil",
-    "inchange_non_couvert": "inchangé, au-delà du seuil",
+EVOLUTION_LABELS = {"gagne": "gagne l'accès", "perd": "perd l'accès"}
+"""The evolutions drawn on the scenario map (the values of ``evolution`` that are a change)."""
+
+
+@dataclass(frozen=True)
+class UnitWords:
+    """French words for one kind of analysis unit.
+
+    Attributes
+    ----------
+    singular, plural : str
+        Lower-case nouns (« commune », « communes »).
+    feminine : bool
+        Grammatical gender, for the agreement of adjectives (:meth:`agree`).
+    id_label : str
+        Header of the unit's identifier column (« Code INSEE », « Carreau »).
+    """
+
+    singular: str
+    plural: str
+    feminine: bool
+    id_label: str
+
+    @property
+    def title(self) -> str:
+        """The plural with a capital (« Communes », « Carreaux »)."""
+        return self.plural[:1].upper() + self.plural[1:]
+
+    def count(self, n: float) -> str:
+        """« 1 commune », « 13 communes » (French: singular below 2)."""
+        return f"{fr_int(n)} {self.singular if abs(float(n)) < 2 else self.plural}"
+
+    def agree(self, participle: str, plural: bool = True) -> str:
+        """``participle`` (masculine singular, e.g. « peuplé ») agreed with the unit noun."""
+        return participle + ("e" if self.feminine else "") + ("s" if plural else "")
+
+
+UNIT_WORDS = {
+    "commune": UnitWords("commune", "communes", True, "Code INSEE"),
+    "carreau": UnitWords("carreau", "carreaux", False, "Carreau"),
 }
+"""Words per ``CoverageResult.unit_kind`` (communes, or Filosofi grid cells with ``--carreaux``)."""
+GENERIC_UNIT_WORDS = UnitWords("unité", "unités", True, "Identifiant")
+
+
+def unit_words(kind: str) -> UnitWords:
+    """French words for the unit kind of a result (« communes », « carreaux »); « unités » for
+    a kind without its own words."""
+    return UNIT_WORDS.get(str(kind), GENERIC_UNIT_WORDS)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -385,6 +429,112 @@ def _change_layer(result) -> dict | None:
     }
 
 
+def _base_polygons(communes: gpd.GeoDataFrame, tolerance: float) -> pd.Series:
+    """``code_insee`` → commune polygon simplified exactly as the base layer of
+    :func:`~zonesblanches.maps.carto.coverage_map` draws it (same frame order, tolerance and
+    rounding), so that a unit drawn on a diff layer covers its commune underneath exactly."""
+    shown = communes.to_crs(WGS84)
+    comm = shown.sort_values("code_insee", kind="stable").reset_index(drop=True)
+    geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, _decimals(tolerance))
+    out = pd.Series(geoms, index=comm["code_insee"].astype(str).to_numpy(), dtype=object)
+    return out[~out.index.duplicated(keep="first")]
+
+
+def _changed_geometries(changed: gpd.GeoDataFrame, polygons: pd.Series | None) -> np.ndarray:
+    """Geometry of each changed unit (WGS84): its commune polygon from ``polygons`` for commune
+    units, else (point units, or a commune missing from the outlines) its own point, rounded
+    like the points of the base map."""
+    points = _round(np.asarray(changed.geometry.to_crs(WGS84).values, dtype=object), 5)
+    if polygons is None or "code_insee" not in changed:
+        return points
+    geoms = polygons.reindex(changed["code_insee"].astype(str)).to_numpy()
+    missing = pd.isna(geoms) | shapely.is_empty(np.where(pd.isna(geoms), None, geoms))
+    return np.where(missing, points, geoms)
+
+
+def _diff_layer(
+    result,
+    cat: str,
+    mode: str,
+    polygons: pd.Series | None,
+    names: dict[str, str],
+    show: bool,
+) -> dict:
+    """Layer « Qui gagne, qui perd » of one category × mode: only the units that gain or lose
+    access are drawn; the legend counts the others."""
+    after = result.after
+    words = unit_words(after.unit_kind)
+    diff = result.diff_layer(cat, mode)
+    evo = diff["evolution"].astype(str).to_numpy()
+    pop = diff["population"].to_numpy(dtype=float)
+    changed = diff[np.isin(evo, list(EVOLUTION_LABELS))].reset_index(drop=True)
+    geoms = _changed_geometries(changed, polygons)
+    id_col = "code_insee" if after.unit_kind == "commune" and "code_insee" in changed else "unit_id"
+    features = []
+    for geom, (_, row) in zip(geoms, changed.iterrows(), strict=True):
+        if geom is None or shapely.is_empty(geom):
+            continue
+        key = str(row["evolution"])
+        props = {
+            "titre": _text(row.get("nom")) or _text(row.get("unit_id")),
+            "code": _text(row.get(id_col)),
+            "ev": key,
+            "evolution": EVOLUTION_LABELS[key],
+            "population": fr_int(row["population"]),
+            "avant": _minutes(row["temps_avant"]),
+            "apres": _minutes(row["temps_apres"]),
+            "s_avant": names.get(_text(row["service_avant"]), ""),
+            "s_apres": names.get(_text(row["service_apres"]), ""),
+        }
+        features.append(
+            {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)}
+        )
+    rows = []
+    for key, color in (("gagne", GAIN_COLOR), ("perd", LOSS_COLOR)):
+        sel = evo == key
+        rows.append(
+            [
+                color,
+                f"{EVOLUTION_LABELS[key]} ({words.count(sel.sum())}, "
+                f"{fr_int(pop[sel].sum())} hab.)",
+            ]
+        )
+    same = ~np.isin(evo, list(EVOLUTION_LABELS))
+    rows.append(
+        [
+            NOT_DRAWN_COLOR,
+            f"accès inchangé ({words.count(same.sum())}, {fr_int(pop[same].sum())} hab.) : "
+            f"non {words.agree('dessiné')}, voir les temps d'accès en dessous",
+        ]
+    )
+    seuil = fr_num(after.thresholds[mode], 1, trim=True)
+    name = f"{category_label(cat)}, {MODES[mode].label} {seuil} min"
+    return {
+        "name": f"Qui gagne, qui perd : {name}",
+        "legend": f"Accès en moins de {seuil} min ({category_label(cat)}, "
+        f"{MODES[mode].label}), avant → après",
+        "legend_rows": rows,
+        "data": {"type": "FeatureCollection", "features": features},
+        "fields": [
+            ("code", words.id_label),
+            ("evolution", "Évolution"),
+            ("population", "Population"),
+            ("avant", "Temps avant"),
+            ("apres", "Temps après"),
+            ("s_avant", "Service le plus proche avant"),
+            ("s_apres", "Service le plus proche après"),
+        ],
+        "title_field": "titre",
+        "color": "#222222",
+        "weight": 1.2,
+        "fill_opacity": 0.85,
+        "palette": {"gagne": GAIN_COLOR, "perd": LOSS_COLOR},
+        "color_field": "ev",
+        **({"radius": 5} if after.unit_kind != "commune" else {}),
+        "show": show,
+    }
+
+
 def scenario_map(
     result,
     communes: gpd.GeoDataFrame,
@@ -396,6 +546,13 @@ def scenario_map(
     tiles: bool = True,
 ) -> folium.Map:
     """Diff map of a scenario: who gains access, who loses it, and what moved.
+
+    Underneath, the coverage map of the situation *after* the change (time classes, zones
+    blanches, services). Over it, one evolution layer per category × mode drawing **only the
+    units whose access changes** (gain or loss across the threshold); the units whose access
+    does not change are counted in the legend, not drawn (their time after the change is the
+    layer underneath). This keeps the regional map small (a few changed communes instead of
+    every commune drawn again per mode).
 
     Parameters
     ----------
@@ -417,7 +574,7 @@ def scenario_map(
     Returns
     -------
     folium.Map
-        The time classes underneath are those *after* the change.
+        Save it with :func:`~zonesblanches.maps.carto.save_map` (deterministic bytes).
     """
     from zonesblanches.coverage.scenarios import ScenarioResult
 
@@ -426,8 +583,9 @@ def scenario_map(
     communes = _check_frame(communes, "communes", ("code_insee",))
     after = result.after
     specs = _select(after, categorie, mode)
-    point_units = after.unit_kind != "commune"
+    words = unit_words(after.unit_kind)
     tolerance = _tolerance(after)
+    polygons = _base_polygons(communes, tolerance) if after.unit_kind == "commune" else None
     names = {}
     for res in (result.before, result.after):
         s = res.services
@@ -435,82 +593,23 @@ def scenario_map(
             zip(s["service_id"].astype(str), s.get("nom", s["service_id"]).astype(str), strict=True)
         )
 
-    layers: list[dict] = []
-    for i, (cat, m) in enumerate(specs):
-        diff = result.diff_layer(cat, m)
-        shapes = _shapes(diff, communes, point_units)
-        evo = shapes["evolution"].astype(str).to_numpy()
-        covered = shapes["couvert_apres"].to_numpy(dtype=bool)
-        keys = np.where(
-            np.isin(evo, ["gagne", "perd"]),
-            evo,
-            np.where(covered, "inchange_couvert", "inchange_non_couvert"),
-        )
-        props = []
-        for j, (_, row) in enumerate(shapes.iterrows()):
-            props.append(
-                {
-                    "titre": _text(row.get("nom")) or _text(row.get("unit_id")),
-                    "ev": str(keys[j]),
-                    "evolution": EVOLUTION_LABELS[str(keys[j])],
-                    "population": fr_int(row["population"]),
-                    "avant": _minutes(row["temps_avant"]),
-                    "apres": _minutes(row["temps_apres"]),
-                    "s_avant": names.get(_text(row["service_avant"]), ""),
-                    "s_apres": names.get(_text(row["service_apres"]), ""),
-                }
-            )
-        pop = shapes["population"].to_numpy(dtype=float)
-        unit_word = "unités" if point_units else "communes"
-        rows = []
-        for key, color in (
-            ("gagne", GAIN_COLOR),
-            ("perd", LOSS_COLOR),
-            ("inchange_couvert", SAME_COVERED_COLOR),
-            ("inchange_non_couvert", SAME_UNCOVERED_COLOR),
-        ):
-            sel = keys == key
-            text = EVOLUTION_LABELS[key]
-            if key in ("gagne", "perd"):
-                text += f" ({int(sel.sum())} {unit_word}, {fr_int(pop[sel].sum())} hab.)"
-            rows.append([color, text])
-        seuil = fr_num(after.thresholds[m], 1, trim=True)
-        name = f"{category_label(cat)}, {MODES[m].label} {seuil} min"
-        layers.append(
-            {
-                "name": f"Qui gagne, qui perd : {name}",
-                "legend": f"Accès en moins de {seuil} min ({category_label(cat)}, "
-                f"{MODES[m].label}), avant → après",
-                "legend_rows": rows,
-                "data": _features(shapes, props, tolerance),
-                "fields": [
-                    ("evolution", "Évolution"),
-                    ("population", "Population"),
-                    ("avant", "Temps avant"),
-                    ("apres", "Temps après"),
-                    ("s_avant", "Service le plus proche avant"),
-                    ("s_apres", "Service le plus proche après"),
-                ],
-                "title_field": "titre",
-                "color": "#555555",
-                "weight": 0.6,
-                "fill_opacity": 0.85,
-                "palette": {
-                    k: c for k, c in zip(EVOLUTION_LABELS, (r[0] for r in rows), strict=True)
-                },
-                "color_field": "ev",
-                **({"radius": 5} if point_units else {}),
-                "show": i == 0,
-            }
-        )
+    layers = [
+        _diff_layer(result, cat, m, polygons, names, show=i == 0)
+        for i, (cat, m) in enumerate(specs)
+    ]
     change = _change_layer(result)
     if change is not None:
         layers.append(change)
     notes = [
         "Qui gagne, qui perd : « gagne l'accès » = au-delà du seuil avant le changement, en "
         "deçà après ; « perd l'accès » = l'inverse. Un déplacement peut faire les deux.",
-        "Couleurs vert-bleu et vermillon (palette Okabe–Ito), lisibles par les daltoniens. "
-        "Sous les couches d'évolution : les temps d'accès après le changement.",
+        f"{words.agree('Seul')} les {words.plural} qui gagnent ou "
+        f"perdent l'accès sont {words.agree('dessiné')} sur les couches d'évolution ; "
+        f"les autres (accès inchangé, même si leur temps varie sans franchir le seuil) n'y "
+        f"sont pas {words.agree('dessiné')} : en dessous, les temps d'accès après le changement. "
+        "Le tableau des unités du scénario (scenario_unites.csv) donne les temps avant et "
+        "après de chacune.",
+        "Couleurs vert-bleu et vermillon (palette Okabe–Ito), lisibles par les daltoniens.",
         *result.notes,
     ]
     if title is None:
@@ -524,9 +623,11 @@ def scenario_map(
         mode=list(dict.fromkeys(m for _, m in specs)),
         title=title,
         tiles=tiles,
+        simplify=tolerance,
         extra_layers=layers,
-        extra_notes=list(dict.fromkeys(notes)),
+        # coverage_map already starts with the notes of ``after``: do not repeat them.
+        extra_notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
     )
 
 
-__all__ = ["scenario_map", "suggestion_map"]
+__all__ = ["UnitWords", "scenario_map", "suggestion_map", "unit_words"]
