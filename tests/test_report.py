@@ -1,13 +1,16 @@
 """The report and the exports: escaping, determinism, contents, file formats.
 
 Inputs are the bundled reference data (CA Valenciennes Métropole); one service gets an attack
-string as its name, every other field copied from a real registry row.
+string as its name, every other field copied from a real registry row. The grid-cell report uses
+the test grid of tests/data/carreaux (official Filosofi layout and real coordinates at
+Valenciennes, synthetic populations: see SOURCE.md there).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -17,8 +20,10 @@ from openpyxl import load_workbook
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps.export import write_geopackage, write_xlsx
-from zonesblanches.maps.report import html_table, write_outputs
+from zonesblanches.maps.report import html_table, write_outputs, write_report
 
 VM = "245901160"
 ATTACK = "<img src=x onerror=alert(1)>"
@@ -198,3 +203,32 @@ def test_outputs_of_point_units(vm, tmp_path):
     assert [n for n, _ in pyogrio.list_layers(files["gpkg"])] == ["unites", "services", "synthese"]
     units = gpd.read_file(files["gpkg"], layer="unites")
     assert len(units) == len(demand)
+
+
+def test_report_of_grid_cells_speaks_of_carreaux(tmp_path):
+    """With Filosofi grid cells as units (``--carreaux``), headings, table headers, key figures
+    and notes say « carreaux », not « communes »; the uncovered table gives each cell's id."""
+    territory = select_territory("valenciennes")
+    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
+    cells = load_carreaux(grid, mask=territory.geometry, progress=False)
+    result = compute_coverage(
+        carreaux_demand(cells, territory.communes),
+        reference.load_registry(),
+        {"marche": 30},
+        categories=["garage_solidaire"],
+        territory=territory.label,
+        unit_kind="carreau",
+    )
+    uncovered = result.uncovered()
+    assert len(uncovered)
+    page = write_report(
+        result, territory.communes, tmp_path, run_date="2026-01-15", static_maps=[]
+    ).read_text(encoding="utf-8")
+    assert ">Carreaux en zone blanche les plus peuplés</h2>" in page
+    assert '<th scope="col">Carreaux en zone blanche</th>' in page
+    assert '<th scope="col">Carreau</th>' in page
+    assert f"<td>{uncovered['unit_id'].iloc[0]}</td>" in page
+    assert f'<span class="big">{len(result.units)}</span><span class="what">carreaux</span>' in page
+    assert f"{len(result.units)} carreaux analysés" in page
+    assert "cliquez sur un carreau ou un service" in page
+    assert "Communes en zone blanche" not in page

@@ -32,11 +32,12 @@ from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, static_map
+from zonesblanches.maps.plans import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
 
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
-category for each mode. Small territories (≤ 300 communes) get one per category × mode."""
+category for each mode. Small territories (≤ 300 units) get one per category × mode."""
 
 REPORT_CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
@@ -193,7 +194,7 @@ def _key_figures(result: CoverageResult) -> str:
     overall = result.summary(by=None)
     cards = [
         (fr_int(result.population), "habitants dans le territoire"),
-        (fr_int(len(result.units)), "communes" if result.unit_kind == "commune" else "unités"),
+        (fr_int(len(result.units)), unit_words(result.unit_kind).plural),
         (fr_int(len(result.services)), "services pris en compte"),
     ]
     for r in overall.to_dict("records"):
@@ -294,7 +295,7 @@ def write_report(
     run_date : datetime.date or str, optional
         Date printed as the run date (default: today). Fix it to get byte-identical reports.
     static_maps : sequence of (categorie, mode), optional
-        Indicators drawn as PNG maps; default: all of them for ≤ 300 communes, else the first
+        Indicators drawn as PNG maps; default: all of them for ≤ 300 units, else the first
         category for each mode (:data:`MAX_STATIC_MAPS`).
     files : sequence of str
         Names of the other files written beside the report, listed in its method section.
@@ -312,6 +313,7 @@ def write_report(
     territory = result.territory or "territoire analysé"
     if title is None:
         title = f"Diagnostic d'accès aux services de mobilité inclusive — {territory}"
+    words = unit_words(result.unit_kind)
     kwargs = dict(map_kwargs or {})
     m = coverage_map(result, communes, epci=epci, **kwargs)
     head, body, script = _map_parts(render_map(m))
@@ -352,7 +354,7 @@ def write_report(
         ("population", "Population", "int"),
         ("part_couverte", "Part couverte", "pct"),
         ("population_zone_blanche", "Habitants en zone blanche", "int"),
-        ("unites_zone_blanche", "Communes en zone blanche", "int"),
+        ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
         ("temps_median_min", "Temps médian", "min"),
     ]
     by_epci = synthesis_table(result)
@@ -365,6 +367,7 @@ def write_report(
     uncovered = result.uncovered().head(100).copy()
     _add_labels(uncovered)
     unc_cols: list[Column] = [
+        *([("unit_id", words.id_label, "text")] if result.unit_kind != "commune" else []),
         ("nom", "Commune", "text"),
         ("code_insee", "Code INSEE", "text"),
         ("population", "Population", "int"),
@@ -387,15 +390,16 @@ def write_report(
         + ", ".join(style.class_labels(style.check_classes(classes)))
         + ", inaccessible."
     )
-    n_communes = len(communes_table(result))
+    n_units = len(communes_table(result))
     sections = [
         ("chiffres", "Chiffres clés", _key_figures(result)),
         (
             "carte",
             "Carte interactive",
             f'<div class="zb-report-map">{body}</div><p class="note">Choisissez l\'indicateur '
-            "(catégorie × mode) dans le sélecteur de couches en haut à droite ; cliquez sur une "
-            "commune ou un service pour le détail. La même carte est dans le fichier "
+            "(catégorie × mode) dans le sélecteur de couches en haut à droite ; cliquez sur "
+            f"{'une' if words.feminine else 'un'} {_e(words.singular)} ou un service pour le "
+            "détail. La même carte est dans le fichier "
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
@@ -408,10 +412,11 @@ def write_report(
         ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
         (
             "zones",
-            "Communes en zone blanche les plus peuplées",
+            f"{words.title} en zone blanche les plus {words.agree('peuplé')}",
             html_table(uncovered, unc_cols)
             + f'<p class="note">Les 100 premières lignes ({fr_int(len(result.uncovered()))} '
-            f"au total, {fr_int(n_communes)} communes analysées) ; liste complète dans "
+            f"au total, {fr_int(n_units)} {_e(words.plural)} {words.agree('analysé')}) ; "
+            "liste complète dans "
             "<code>communes_zone_blanche.csv</code> et le classeur Excel.</p>",
         ),
         ("services", "Services pris en compte", html_table(services, svc_cols)),
