@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from zonesblanches.coverage.analysis import (
+    CoverageResult,
+    _grouped_cumsum,
+    _grouped_weighted_median,
     blank_col,
     commune_demand,
     compute_coverage,
@@ -162,3 +166,174 @@ def test_notes_say_straight_line(vm_result):
     assert any("vol d'oiseau" in n for n in vm_result.notes)
     assert any("géocodé(s) à la commune" in n for n in vm_result.notes)
     assert "Diagnostic" in vm_result._repr_html_()
+
+
+# --------------------------------------------------------------------------------------------
+# summary(): vectorised over groups, checked against the per-group loop it replaced
+# --------------------------------------------------------------------------------------------
+
+
+def _reference_summary(result: CoverageResult, by: str | None) -> pd.DataFrame:
+    """The former ``CoverageResult.summary``: one Python iteration per group."""
+    data = result.long()
+    if by is None:
+        data["_tout"] = result.territory or "territoire"
+        keys = ["_tout"]
+    else:
+        keys = [by]
+        if by == "code_epci" and "nom_epci" in result.units:
+            data["nom_epci"] = np.tile(
+                result.units["nom_epci"].to_numpy(), len(result.categories) * len(result.modes)
+            )
+            keys = ["code_epci", "nom_epci"]
+    rows = []
+    for group_key, g in data.groupby([*keys, "categorie", "mode"], sort=True):
+        pop = g["population"].to_numpy(dtype=float)
+        blank = g["zone_blanche"].to_numpy(dtype=bool)
+        total = pop.sum()
+        row = dict(zip([*keys, "categorie", "mode"], group_key, strict=True))
+        row.update(
+            {
+                "seuil_min": g["seuil_min"].iloc[0],
+                "population": total,
+                "population_couverte": pop[~blank].sum(),
+                "part_couverte": (pop[~blank].sum() / total) if total > 0 else np.nan,
+                "temps_median_min": weighted_median(g["temps_min"].to_numpy(), pop),
+                "population_zone_blanche": pop[blank].sum(),
+                "unites_zone_blanche": int(blank.sum()),
+            }
+        )
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["_c"] = out["categorie"].map({c: i for i, c in enumerate(result.categories)})
+    out["_m"] = out["mode"].map({m: i for i, m in enumerate(result.modes)})
+    out = out.sort_values([*keys, "_c", "_m"], kind="stable").drop(columns=["_c", "_m"])
+    out = out.reset_index(drop=True)
+    if by is None:
+        out = out.rename(columns={"_tout": "territoire"})
+    return out
+
+
+def _assert_same_summary(got: pd.DataFrame, expected: pd.DataFrame, exact: bool) -> None:
+    # Sums may differ in the last bit (bincount adds in row order, numpy's sum pairwise);
+    # the medians are picked values: they must be equal, not close.
+    pd.testing.assert_frame_equal(got, expected, check_exact=exact, rtol=1e-12)
+    np.testing.assert_array_equal(got["temps_median_min"], expected["temps_median_min"])
+
+
+@pytest.fixture(scope="module")
+def region_result(communes, registry):
+    return compute_coverage(
+        commune_demand(communes),
+        registry,
+        {"voiture": 20, "marche": 30, "velo": 15},
+        territory="Hauts-de-France",
+    )
+
+
+@pytest.mark.parametrize("by", ["code_epci", None])
+def test_summary_equals_per_group_loop_on_region(region_result, by):
+    got = region_result.summary(by=by)
+    _assert_same_summary(got, _reference_summary(region_result, by), exact=True)
+    assert len(got) == (region_result.units[by].nunique() if by else 1) * len(
+        region_result.categories
+    ) * len(region_result.modes)
+
+
+def test_summary_by_commune_equals_per_group_loop(region_result):
+    # Two real EPCI (the largest one has 119 communes) keep the reference loop short.
+    keep = region_result.units["code_epci"].isin(["245901160", "200071181"]).to_numpy()
+    units = region_result.units[keep]
+    sub = CoverageResult(
+        units, region_result.services, region_result.thresholds, region_result.categories, {}
+    )
+    got = sub.summary(by="code_insee")
+    _assert_same_summary(got, _reference_summary(sub, "code_insee"), exact=True)
+    assert list(got["code_insee"].unique()) == sorted(units["code_insee"])
+    assert list(got.columns) == [
+        "code_insee",
+        "categorie",
+        "mode",
+        "seuil_min",
+        "population",
+        "population_couverte",
+        "part_couverte",
+        "temps_median_min",
+        "population_zone_blanche",
+        "unites_zone_blanche",
+    ]
+    assert got["unites_zone_blanche"].dtype == np.int64
+
+
+# Synthetic tables below (not real places): weights with zeros, NaN and negatives, times with
+# ties and ``inf``, missing group keys.
+WEIGHTS = st.one_of(
+    st.sampled_from([0.0, np.nan, -1.0, 1.0, 2.0, 3.0, 0.5, 1e6]),
+    st.floats(1e-3, 1e4, allow_nan=False),
+)
+TIMES = st.one_of(st.sampled_from([0.0, 1.0, 5.0, 20.0, np.inf]), st.floats(0, 120))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), TIMES, WEIGHTS), min_size=1, max_size=200))
+def test_grouped_weighted_median_is_weighted_median_per_group(rows):
+    group = np.array([r[0] for r in rows])
+    values = np.array([r[1] for r in rows])
+    weights = np.array([r[2] for r in rows])
+    got = _grouped_weighted_median(values, weights, group, 6)
+    expected = [
+        weighted_median(values[group == g], weights[group == g]) if (group == g).any() else np.nan
+        for g in range(6)
+    ]
+    np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e6), min_size=2, max_size=120), st.data())
+def test_grouped_cumsum_is_bitwise_cumsum(weights, data):
+    # Groups of more and fewer than 32 rows take the two paths of the helper.
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(weights) - 1), max_size=6)))
+    w = np.array(weights)
+    starts = np.array([0, *cuts])
+    sizes = np.diff(np.r_[starts, len(w)])
+    expected = np.concatenate([np.cumsum(part) for part in np.split(w, cuts)])
+    np.testing.assert_array_equal(_grouped_cumsum(w, starts, sizes), expected)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", None]),
+            st.sampled_from(["E1", "E2"]),
+            WEIGHTS,
+            TIMES,
+            TIMES,
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([None, "code_insee", "code_epci"]),
+)
+def test_summary_equals_per_group_loop_on_synthetic_tables(rows, by):
+    assume(by != "code_insee" or any(r[0] is not None for r in rows))
+    units = pd.DataFrame(
+        {
+            "unit_id": [f"u{i}" for i in range(len(rows))],
+            "code_insee": [r[0] for r in rows],
+            "code_epci": [r[1] for r in rows],
+            "nom_epci": [f"EPCI {r[1]}" for r in rows],
+            "population": [r[2] for r in rows],
+        }
+    )
+    thresholds = {"voiture": 20.0, "marche": 30.0}
+    for cat, col in (("garage_solidaire", 3), ("atelier_velo", 4)):
+        for mode, shift in (("voiture", 0.0), ("marche", 10.0)):
+            t = np.array([r[col] for r in rows]) + shift
+            units[time_col(cat, mode)] = t
+            units[service_col(cat, mode)] = "S"
+            units[blank_col(cat, mode)] = ~(t <= thresholds[mode])
+    result = CoverageResult(
+        units, units.iloc[:0], thresholds, ["garage_solidaire", "atelier_velo"], {}, "Synthétique"
+    )
+    _assert_same_summary(result.summary(by=by), _reference_summary(result, by), exact=False)

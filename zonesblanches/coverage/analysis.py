@@ -127,8 +127,9 @@ class CoverageResult:
 
         Columns: the group keys, ``categorie``, ``mode``, ``seuil_min``, ``population``,
         ``population_couverte``, ``part_couverte`` (0-1), ``temps_median_min`` (population-
-        weighted median), ``population_zone_blanche``, ``unites_zone_blanche``.
-        ``by=None`` gives one row per category × mode for the whole territory.
+        weighted median, as :func:`weighted_median`), ``population_zone_blanche``,
+        ``unites_zone_blanche``. ``by=None`` gives one row per category × mode for the whole
+        territory. Rows whose group key is missing are left out.
         """
         data = self.long()
         if by is None:
@@ -141,25 +142,32 @@ class CoverageResult:
                     self.units["nom_epci"].to_numpy(), len(self.categories) * len(self.modes)
                 )
                 keys = ["code_epci", "nom_epci"]
-        rows = []
-        for group_key, g in data.groupby([*keys, "categorie", "mode"], sort=True):
-            pop = g["population"].to_numpy(dtype=float)
-            blank = g["zone_blanche"].to_numpy(dtype=bool)
-            total = pop.sum()
-            row = dict(zip([*keys, "categorie", "mode"], group_key, strict=True))
-            row.update(
-                {
-                    "seuil_min": g["seuil_min"].iloc[0],
-                    "population": total,
-                    "population_couverte": pop[~blank].sum(),
-                    "part_couverte": (pop[~blank].sum() / total) if total > 0 else np.nan,
-                    "temps_median_min": weighted_median(g["temps_min"].to_numpy(), pop),
-                    "population_zone_blanche": pop[blank].sum(),
-                    "unites_zone_blanche": int(blank.sum()),
-                }
-            )
-            rows.append(row)
-        out = pd.DataFrame(rows)
+        # Vectorised over groups (the region by commune has ~57k groups): group numbers in
+        # sorted key order, then sums by bincount and medians on one sorted array.
+        grouped = data.groupby([*keys, "categorie", "mode"], sort=True)
+        group = grouped.ngroup().to_numpy(dtype=float, na_value=np.nan)
+        out = grouped.size().index.to_frame(index=False)
+        n = len(out)
+        rows = ~np.isnan(group)  # a missing key leaves its row out, as groupby does
+        group = group[rows].astype(np.intp)
+        pop = data["population"].to_numpy(dtype=float)[rows]
+        blank = data["zone_blanche"].to_numpy(dtype=bool)[rows]
+        first = np.full(n, -1)
+        first[group[::-1]] = np.arange(len(group))[::-1]
+        total = np.bincount(group, weights=pop, minlength=n)
+        covered = np.bincount(group, weights=np.where(blank, 0.0, pop), minlength=n)
+        out["seuil_min"] = data["seuil_min"].to_numpy(dtype=float)[rows][first]
+        out["population"] = total
+        out["population_couverte"] = covered
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["part_couverte"] = np.where(total > 0, covered / total, np.nan)
+        out["temps_median_min"] = _grouped_weighted_median(
+            data["temps_min"].to_numpy(dtype=float)[rows], pop, group, n
+        )
+        out["population_zone_blanche"] = np.bincount(
+            group, weights=np.where(blank, pop, 0.0), minlength=n
+        )
+        out["unites_zone_blanche"] = np.bincount(group[blank], minlength=n).astype(np.int64)
         # Keep the order the user asked for (categories, then modes), not alphabetical order.
         out["_c"] = out["categorie"].map({c: i for i, c in enumerate(self.categories)})
         out["_m"] = out["mode"].map({m: i for i, m in enumerate(self.modes)})
@@ -221,6 +229,56 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
+
+
+def _grouped_cumsum(weights: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarted at each group (contiguous rows), added left to right.
+
+    Bit for bit the ``np.cumsum`` of each group (a global running total minus the group's
+    offset is not, and pandas' grouped cumsum compensates its sums). Groups of up to 32 rows
+    advance together one row per step; larger groups get their own ``np.cumsum``.
+    """
+    cum = weights.copy()
+    order = np.argsort(-sizes, kind="stable")
+    starts, sizes = starts[order], sizes[order]
+    large = sizes > 32
+    for start, size in zip(starts[large], sizes[large], strict=True):
+        np.cumsum(weights[start : start + size], out=cum[start : start + size])
+    starts, sizes = starts[~large], sizes[~large]
+    for k in range(1, int(sizes.max(initial=0))):
+        active = np.searchsorted(-sizes, -k, side="left")  # sizes are decreasing: a prefix
+        pos = starts[:active] + k
+        cum[pos] += cum[pos - 1]
+    return cum
+
+
+def _grouped_weighted_median(
+    values: np.ndarray, weights: np.ndarray, group: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """:func:`weighted_median` of each group, for all groups at once.
+
+    ``group`` holds each row's group number (0 to ``n_groups - 1``). Same definition, same
+    float operations: rows without a positive weight are left out, each group is sorted by
+    value (ties in row order), and the median is the first value whose cumulative weight
+    reaches half the group's weight; ``nan`` for a group without weight.
+    """
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    keep = weights > 0
+    values, weights, group = values[keep], weights[keep], np.asarray(group)[keep]
+    out = np.full(n_groups, np.nan)
+    if len(values) == 0:
+        return out
+    order = np.lexsort((values, group))  # stable: ties keep their row order
+    values, weights, group = values[order], weights[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, len(group)])
+    cum = _grouped_cumsum(weights, starts, sizes)
+    half = np.repeat(cum[starts + sizes - 1] / 2.0, sizes)
+    reached = np.flatnonzero(cum >= half)
+    firsts = reached[np.r_[True, group[reached][1:] != group[reached][:-1]]]
+    out[group[firsts]] = values[firsts]
+    return out
 
 
 def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
