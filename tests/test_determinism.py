@@ -1,0 +1,84 @@
+"""The Excel workbooks the package writes are byte-identical from one run to the next.
+
+Inputs are the bundled reference data (CA Valenciennes Métropole communes and the registry of
+services). openpyxl stamps the save time to the second, so the two writes are 1.1 s apart.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from zonesblanches._xlsx import FIXED_TIME, make_reproducible
+from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.coverage.equity import write_tables
+from zonesblanches.maps.export import write_xlsx
+
+VM = "245901160"
+
+
+@pytest.fixture(scope="module")
+def result(communes, registry):
+    return compute_coverage(
+        commune_demand(communes[communes["code_epci"] == VM]),
+        registry,
+        {"voiture": 20, "marche": 30},
+        categories=["garage_solidaire", "atelier_velo"],
+        territory="CA Valenciennes Métropole",
+    )
+
+
+def _write_both(result, folder):
+    xlsx = write_xlsx(result, folder / "diagnostic.xlsx", run_date="2026-01-15")
+    tables = {"synthese": result.summary(), "communes": result.summary(by="code_insee")}
+    (indicators,) = [p for p in write_tables(tables, folder) if p.suffix == ".xlsx"]
+    return xlsx, indicators, tables
+
+
+def test_workbooks_written_twice_are_byte_identical(result, tmp_path):
+    first = _write_both(result, tmp_path / "a")
+    time.sleep(1.1)  # a later second in the save stamps, were they kept
+    second = _write_both(result, tmp_path / "b")
+    for a, b in zip(first[:2], second[:2], strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    # Still proper workbooks for openpyxl and pandas, with the expected content.
+    xlsx, indicators, tables = first
+    assert load_workbook(xlsx).sheetnames[:2] == ["Synthèse", "Par EPCI"]
+    synth = pd.read_excel(xlsx, sheet_name="Synthèse")
+    assert synth["population"].tolist() == result.summary(by=None)["population"].tolist()
+    sheets = pd.read_excel(indicators, sheet_name=None)
+    assert list(sheets) == ["synthese", "communes"]
+    assert sheets["communes"]["code_insee"].astype(str).str.zfill(5).tolist() == (
+        tables["communes"]["code_insee"].tolist()
+    )
+    assert not list(tmp_path.glob("*/*.part")) and not list(tmp_path.glob("*/*.tmp.xlsx"))
+
+
+def test_make_reproducible_fixes_every_stamp(communes, tmp_path):
+    vnc = communes.set_index("code_insee").loc["59606"]
+    row = [str(vnc["nom"]), int(vnc["population"])]
+    book = Workbook()
+    book.active.append(["commune", "population"])
+    book.active.append(row)
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        assert b"2000-01-01T00:00:00Z</dcterms:modified>" not in z.read("docProps/core.xml")
+    make_reproducible(path)
+    with zipfile.ZipFile(path) as z:
+        assert z.namelist() == names  # order kept
+        assert {i.date_time for i in z.infolist()} == {FIXED_TIME.timetuple()[:6]}
+        core = z.read("docProps/core.xml")
+    stamp = b"2000-01-01T00:00:00Z"
+    assert stamp + b"</dcterms:created>" in core and stamp + b"</dcterms:modified>" in core
+    back = load_workbook(path)
+    assert [list(r) for r in back.active.iter_rows(values_only=True)] == [
+        ["commune", "population"],
+        row,
+    ]
+    assert back.properties.modified == FIXED_TIME
