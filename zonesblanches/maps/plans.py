@@ -504,7 +504,7 @@ def _diff_layer(
         [
             NOT_DRAWN_COLOR,
             f"accès inchangé ({words.count(same.sum())}, {fr_int(pop[same].sum())} hab.) : "
-            f"non {words.agree('dessiné')}, voir les temps d'accès en dessous",
+            f"non {words.agree('dessiné')} ici (fond : temps d'accès après le changement)",
         ]
     )
     seuil = fr_num(after.thresholds[mode], 1, trim=True)
