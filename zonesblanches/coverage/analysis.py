@@ -235,20 +235,21 @@ def _grouped_cumsum(weights: np.ndarray, starts: np.ndarray, sizes: np.ndarray) 
     """Cumulative sums restarted at each group (contiguous rows), added left to right.
 
     Bit for bit the ``np.cumsum`` of each group (a global running total minus the group's
-    offset is not, and pandas' grouped cumsum compensates its sums). Groups of up to 32 rows
-    advance together one row per step; larger groups get their own ``np.cumsum``.
+    offset is not, and pandas' grouped cumsum compensates its sums). All groups advance together
+    one row per step while more than 64 are still running; the few longest get their own
+    ``np.cumsum``. Steps are therefore fewer than ``len(weights) / 64``.
     """
     cum = weights.copy()
     order = np.argsort(-sizes, kind="stable")
     starts, sizes = starts[order], sizes[order]
-    large = sizes > 32
-    for start, size in zip(starts[large], sizes[large], strict=True):
-        np.cumsum(weights[start : start + size], out=cum[start : start + size])
-    starts, sizes = starts[~large], sizes[~large]
-    for k in range(1, int(sizes.max(initial=0))):
-        active = np.searchsorted(-sizes, -k, side="left")  # sizes are decreasing: a prefix
+    k, active = 1, int(np.count_nonzero(sizes > 1))
+    while active > 64:
         pos = starts[:active] + k
         cum[pos] += cum[pos - 1]
+        k += 1
+        active = int(np.searchsorted(-sizes, -k, side="left"))  # sizes decrease: a prefix
+    for start, size in zip(starts[:active], sizes[:active], strict=True):
+        np.cumsum(weights[start : start + size], out=cum[start : start + size])
     return cum
 
 
