@@ -289,14 +289,15 @@ def test_grouped_weighted_median_is_weighted_median_per_group(rows):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(1e-3, 1e6), min_size=2, max_size=120), st.data())
-def test_grouped_cumsum_is_bitwise_cumsum(weights, data):
-    # Groups of more and fewer than 32 rows take the two paths of the helper.
-    cuts = sorted(data.draw(st.sets(st.integers(1, len(weights) - 1), max_size=6)))
-    w = np.array(weights)
-    starts = np.array([0, *cuts])
-    sizes = np.diff(np.r_[starts, len(w)])
-    expected = np.concatenate([np.cumsum(part) for part in np.split(w, cuts)])
+@given(st.lists(st.integers(1, 40), min_size=65, max_size=150), st.integers(0, 2**32 - 1))
+def test_grouped_cumsum_is_bitwise_cumsum(sizes, seed):
+    # 65 to 150 groups: all advance together while more than 64 run, then the longest get
+    # their own np.cumsum. Weights spread over nine orders of magnitude so rounding shows.
+    rng = np.random.default_rng(seed)
+    sizes = np.array(sizes)
+    w = rng.random(sizes.sum()) * 10.0 ** rng.integers(-3, 6, sizes.sum())
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    expected = np.concatenate([np.cumsum(part) for part in np.split(w, starts[1:])])
     np.testing.assert_array_equal(_grouped_cumsum(w, starts, sizes), expected)
 
 
