@@ -301,7 +301,7 @@ def test_grouped_cumsum_is_bitwise_cumsum(sizes, seed):
     np.testing.assert_array_equal(_grouped_cumsum(w, starts, sizes), expected)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
         st.tuples(
