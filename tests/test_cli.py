@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pandas as pd
 import pytest
 
@@ -11,6 +14,27 @@ from zonesblanches.errors import ParameterError
 
 def _read(path):
     return pd.read_csv(path, dtype={"code_insee": str, "code_epci": str, "code_departement": str})
+
+
+def _payload(page: str) -> dict:
+    """The data of a map page, as its script reads it."""
+    match = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
+    assert match, "no map data in the page"
+    return json.loads(match.group(1))
+
+
+def _summary_lines(out: str, synthese: pd.DataFrame, singular: str, plural: str) -> None:
+    """Each indicator's summary line counts its units in zone blanche, in the words of the unit
+    kind (singular below 2). ``synthese`` is of a one-EPCI territory, so its rows are the
+    territory's totals."""
+    from zonesblanches.coverage.modes import MODES
+    from zonesblanches.geodata.categories import category_label
+
+    for r in synthese.itertuples():
+        n = int(r.unites_zone_blanche)
+        head = f"  {category_label(r.categorie)}, {MODES[r.mode].label} (≤ {r.seuil_min:.0f} min) :"
+        (line,) = [x for x in out.splitlines() if x.startswith(head)]
+        assert f"habitants en zone blanche ({n} {singular if n < 2 else plural})" in line
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +125,13 @@ def test_analyse_options(tmp_path, capsys):
         "velo": 15.0,
         "voiture": 25.0,
     }
-    assert "CA Valenciennes Métropole" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "CA Valenciennes Métropole" in out
+    assert set(synthese["code_epci"]) == {"245901160"}
+    _summary_lines(out, synthese, "commune", "communes")
+    if synthese.loc[synthese["mode"] == "velo", "unites_zone_blanche"].iloc[0] > 0:
+        assert "Communes en zone blanche les plus peuplées (Garage solidaire, à vélo)" in out
+    assert "Carreaux en zone blanche" not in out
 
 
 def test_unknown_territory_is_a_french_error(tmp_path, capsys):
@@ -223,7 +253,10 @@ def test_analyse_with_grid_and_qpv_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Population : carreaux INSEE Filosofi" in out
     assert "QPV : 0 quartier(s) prioritaire(s) dans le territoire" in out
-    assert "carreaux)" in out
+    synthese = _read(tmp_path / "synthese.csv")
+    assert set(synthese["code_epci"]) == {"245901160"}
+    _summary_lines(out, synthese, "carreau", "carreaux")
+    assert "Communes en zone blanche" not in out
     units = pd.read_csv(tmp_path / "communes.csv", dtype=str)
     # Only the grid's cells whose centre lies in CA Valenciennes Métropole are units.
     assert set(units["code_epci"]) == {"245901160"}

@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zonesblanches.api import zones_by_indicator
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps import coverage_map, render_map, save_map, style
 
 DATA = Path(__file__).parent / "data" / "maps"
@@ -290,3 +293,78 @@ def test_missing_leaflet_package_gives_a_french_message(monkeypatch):
         for fn in (assets.leaflet_js, assets.leaflet_css, assets.leaflet_version):
             fn.cache_clear()
     assets.check_assets()  # back to normal
+
+
+@pytest.fixture(scope="module")
+def grid_result():
+    """Filosofi grid cells of tests/data/carreaux as units (official layout and real coordinates
+    at Valenciennes, synthetic populations: see SOURCE.md there)."""
+    territory = select_territory("valenciennes")
+    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
+    cells = load_carreaux(grid, mask=territory.geometry, progress=False)
+    result = compute_coverage(
+        carreaux_demand(cells, territory.communes),
+        reference.load_registry(),
+        {"marche": 30},
+        categories=["garage_solidaire"],
+        territory=territory.label,
+        unit_kind="carreau",
+    )
+    return result, territory.communes
+
+
+def test_map_of_grid_cells_speaks_of_carreaux(grid_result):
+    """With grid cells as units (``--carreaux``), the subtitle, the method note, the popups'
+    identifier row and the zones' popups say « carreau(x) », never « unités »."""
+    result, communes = grid_result
+    zones = zones_by_indicator(result, communes)
+    assert any(len(z) for z in zones.values()), "the test grid has uncovered cells"
+    data = payload(render_map(coverage_map(result, communes, zones=zones)))
+    n = len(result.units)
+    assert n >= 2
+    assert data["subtitle"].startswith(f"{n} carreaux, ")
+    assert "unité" not in data["subtitle"]
+    method = [note for note in data["notes"] if note.startswith("Zone blanche : ")]
+    assert method == [
+        "Zone blanche : carreau dont le service le plus proche de la catégorie est au-delà du "
+        "seuil (à pied 30 min)."
+    ]
+    assert not any("unité (point)" in note for note in data["notes"])
+    # The popups' identifier row is the cell id (idcar), labelled « Carreau », not « Code INSEE ».
+    assert data["text"]["code"] == "Carreau"
+    assert {f["properties"]["c"] for f in data["units"]["features"]} == set(result.units["idcar"])
+    zone_layers = [layer for layer in data["extra"] if layer["name"].startswith("Zones blanches")]
+    assert zone_layers
+    for layer in zone_layers:
+        assert ("n_unites", "Nombre de carreaux") in [tuple(f) for f in layer["fields"]]
+
+
+def test_map_of_communes_keeps_its_words(vm_html, vm_result):
+    """Commune units keep « communes » and « Code INSEE »; the count is grouped like the
+    population (narrow no-break space)."""
+    data = payload(vm_html)
+    population = f"{vm_result.population:,.0f}".replace(",", "\u202f")
+    assert data["subtitle"].startswith(f"{len(vm_result.units)} communes, {population} habitants")
+    assert data["text"]["code"] == "Code INSEE"
+    assert any(note.startswith("Zone blanche : commune dont ") for note in data["notes"])
+
+
+def test_unit_words():
+    """French words per unit kind: gender agreement, singular below 2, generic fallback."""
+    commune, carreau = style.unit_words("commune"), style.unit_words("carreau")
+    assert (commune.count(1), commune.count(0), commune.count(1234)) == (
+        "1 commune",
+        "0 commune",
+        "1\u202f234 communes",
+    )
+    assert (carreau.count(1), carreau.count(2), carreau.title) == (
+        "1 carreau",
+        "2 carreaux",
+        "Carreaux",
+    )
+    assert (commune.agree("peuplé"), carreau.agree("peuplé")) == ("peuplées", "peuplés")
+    assert style.unit_words("iris").plural == "unités"
+    # plans.py re-exports them, for the code that imported them from there.
+    from zonesblanches.maps import plans
+
+    assert plans.unit_words is style.unit_words and plans.UnitWords is style.UnitWords

@@ -670,26 +670,23 @@ def run_analysis(
     overall = result.summary(by=None)
     from zonesblanches.coverage.modes import MODES
     from zonesblanches.geodata.categories import category_label
+    from zonesblanches.maps.style import unit_words
 
-    unit_word = "carreaux" if result.unit_kind == "carreau" else "communes"
+    words = unit_words(result.unit_kind)
     for _, r in overall.iterrows():
         _print(
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
             f"(≤ {_fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
             f"{_fr_int(r['population_zone_blanche'])} habitants en zone blanche "
-            f"({_fr_int(r['unites_zone_blanche'])} {unit_word}) ; temps médian "
+            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
             f"{_fr_num(r['temps_median_min'])} min"
         )
     first_cat, first_mode = result.categories[0], result.modes[0]
     worst = result.uncovered(first_cat, first_mode).head(5)
     if len(worst):
         _print(
-            (
-                "  Carreaux en zone blanche les plus peuplés"
-                if result.unit_kind == "carreau"
-                else "  Communes en zone blanche les plus peuplées"
-            )
-            + f" ({category_label(first_cat)}, "
+            f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
+            f" ({category_label(first_cat)}, "
             f"{MODES[first_mode].label}) : "
             + ", ".join(
                 f"{n} ({_fr_int(p)} hab., {_fr_num(m, 0)} min)"

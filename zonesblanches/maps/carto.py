@@ -41,6 +41,7 @@ import shapely
 from branca.element import Element, MacroElement
 from folium.template import Template
 
+from zonesblanches._text import fr_int
 from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
 from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
@@ -414,7 +415,13 @@ def _polygons(
 
 
 def _extra_layers(
-    isochrones, zones, qpv, services: list[dict], tolerance: float, decimals: int
+    isochrones,
+    zones,
+    qpv,
+    services: list[dict],
+    tolerance: float,
+    decimals: int,
+    words: style.UnitWords = style.GENERIC_UNIT_WORDS,
 ) -> list[dict]:
     layers: list[dict] = []
     if isochrones is not None and len(isochrones):
@@ -454,7 +461,7 @@ def _extra_layers(
             fields = [
                 ("zone_id", "Zone n°"),
                 ("population", "Population"),
-                ("n_unites", "Unités"),
+                ("n_unites", f"Nombre de {words.plural}"),
                 ("surface_km2", "Surface (km²)"),
                 ("temps_min", "Temps minimal (min)"),
                 ("temps_median", "Temps médian (min)"),
@@ -681,14 +688,17 @@ def coverage_map(
         f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min"
         for m in dict.fromkeys(m for _, m in specs)
     )
-    population = f"{result.population:,.0f}".replace(",", "\u202f")
-    unit_word = "communes" if result.unit_kind == "commune" else "unités"
-    subtitle = f"{len(result.units)} {unit_word}, {population} habitants — seuils : {seuils}"
+    words = style.unit_words(result.unit_kind)
+    subtitle = (
+        f"{words.count(len(result.units))}, {fr_int(result.population)} habitants — "
+        f"seuils : {seuils}"
+    )
 
     payload = {
         "title": str(title),
         "subtitle": subtitle,
-        "text": TEXT,
+        # Popups name the unit's identifier by kind (« Code INSEE », « Carreau »).
+        "text": {**TEXT, "code": words.id_label},
         "style": {
             "blank_outline": style.BLANK_OUTLINE,
             "epci": style.EPCI_OUTLINE,
@@ -728,7 +738,7 @@ def coverage_map(
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals)
+        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words)
         + list(extra_layers or []),
         "towns": _towns(
             shown,
@@ -776,7 +786,8 @@ def _expand(bbox, margin: float):
 
 def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[str]:
     modes = list(dict.fromkeys(m for _, m in specs))
-    unit = "commune" if result.unit_kind == "commune" else "unité (point)"
+    # The point a unit's time is measured from is said in the result's notes.
+    unit = style.unit_words(result.unit_kind).singular
     lines = [
         f"Zone blanche : {unit} dont le service le plus proche de la catégorie est au-delà du "
         "seuil ("

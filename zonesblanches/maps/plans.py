@@ -21,7 +21,6 @@ Maps draw; they never compute: every figure comes from the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import folium
 import geopandas as gpd
@@ -44,6 +43,7 @@ from zonesblanches.maps.carto import (
     coverage_map,
     simplify_coverage,
 )
+from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
 
 GAIN_COLOR = "#009E73"
 """Units that gain access (Okabe–Ito bluish green)."""
@@ -57,53 +57,6 @@ CHANGE_COLOR = "#111111"
 
 EVOLUTION_LABELS = {"gagne": "gagne l'accès", "perd": "perd l'accès"}
 """The evolutions drawn on the scenario map (the values of ``evolution`` that are a change)."""
-
-
-@dataclass(frozen=True)
-class UnitWords:
-    """French words for one kind of analysis unit.
-
-    Attributes
-    ----------
-    singular, plural : str
-        Lower-case nouns (« commune », « communes »).
-    feminine : bool
-        Grammatical gender, for the agreement of adjectives (:meth:`agree`).
-    id_label : str
-        Header of the unit's identifier column (« Code INSEE », « Carreau »).
-    """
-
-    singular: str
-    plural: str
-    feminine: bool
-    id_label: str
-
-    @property
-    def title(self) -> str:
-        """The plural with a capital (« Communes », « Carreaux »)."""
-        return self.plural[:1].upper() + self.plural[1:]
-
-    def count(self, n: float) -> str:
-        """« 1 commune », « 13 communes » (French: singular below 2)."""
-        return f"{fr_int(n)} {self.singular if abs(float(n)) < 2 else self.plural}"
-
-    def agree(self, participle: str, plural: bool = True) -> str:
-        """``participle`` (masculine singular, e.g. « peuplé ») agreed with the unit noun."""
-        return participle + ("e" if self.feminine else "") + ("s" if plural else "")
-
-
-UNIT_WORDS = {
-    "commune": UnitWords("commune", "communes", True, "Code INSEE"),
-    "carreau": UnitWords("carreau", "carreaux", False, "Carreau"),
-}
-"""Words per ``CoverageResult.unit_kind`` (communes, or Filosofi grid cells with ``--carreaux``)."""
-GENERIC_UNIT_WORDS = UnitWords("unité", "unités", True, "Identifiant")
-
-
-def unit_words(kind: str) -> UnitWords:
-    """French words for the unit kind of a result (« communes », « carreaux »); « unités » for
-    a kind without its own words."""
-    return UNIT_WORDS.get(str(kind), GENERIC_UNIT_WORDS)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -630,4 +583,4 @@ def scenario_map(
     )
 
 
-__all__ = ["UnitWords", "scenario_map", "suggestion_map", "unit_words"]
+__all__ = ["UNIT_WORDS", "UnitWords", "scenario_map", "suggestion_map", "unit_words"]

@@ -32,7 +32,7 @@ from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, static_map
-from zonesblanches.maps.plans import unit_words
+from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
 
 MAX_STATIC_MAPS = 4

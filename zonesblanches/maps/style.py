@@ -1,4 +1,4 @@
-"""Presentation constants of the maps and figures: colours, glyphs, time classes.
+"""Presentation constants of the maps and figures: colours, glyphs, time classes, unit words.
 
 Everything a reader sees on a map that is not data lives here, so that the interactive map, the
 static figures and the report agree.
@@ -13,6 +13,10 @@ Colour choices:
   designed to stay distinct for the common colour-vision deficiencies; the yellows and oranges
   that would clash with the time ramp are left out. Each category also has a letter, so the
   colour is never the only cue.
+
+The French words for the analysis units (« communes », « carreaux ») live here too
+(:func:`unit_words`), so that the maps, the report and the command line name them alike.
+This module imports numpy only (no folium, no matplotlib): keep it so.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zonesblanches._text import fr_int
 from zonesblanches.errors import ParameterError
 
 
@@ -152,3 +157,53 @@ PRECISION_LABELS = {
     "commune": "à la commune (point intérieur, adresse inconnue)",
     "coordonnees": "coordonnées fournies",
 }
+
+
+# --------------------------------------------------------------------------- unit words
+
+
+@dataclass(frozen=True)
+class UnitWords:
+    """French words for one kind of analysis unit.
+
+    Attributes
+    ----------
+    singular, plural : str
+        Lower-case nouns (« commune », « communes »).
+    feminine : bool
+        Grammatical gender, for the agreement of adjectives (:meth:`agree`).
+    id_label : str
+        Header of the unit's identifier column (« Code INSEE », « Carreau »).
+    """
+
+    singular: str
+    plural: str
+    feminine: bool
+    id_label: str
+
+    @property
+    def title(self) -> str:
+        """The plural with a capital (« Communes », « Carreaux »)."""
+        return self.plural[:1].upper() + self.plural[1:]
+
+    def count(self, n: float) -> str:
+        """« 1 commune », « 13 communes » (French: singular below 2)."""
+        return f"{fr_int(n)} {self.singular if abs(float(n)) < 2 else self.plural}"
+
+    def agree(self, participle: str, plural: bool = True) -> str:
+        """``participle`` (masculine singular, e.g. « peuplé ») agreed with the unit noun."""
+        return participle + ("e" if self.feminine else "") + ("s" if plural else "")
+
+
+UNIT_WORDS = {
+    "commune": UnitWords("commune", "communes", True, "Code INSEE"),
+    "carreau": UnitWords("carreau", "carreaux", False, "Carreau"),
+}
+"""Words per ``CoverageResult.unit_kind`` (communes, or Filosofi grid cells with ``--carreaux``)."""
+GENERIC_UNIT_WORDS = UnitWords("unité", "unités", True, "Identifiant")
+
+
+def unit_words(kind: str) -> UnitWords:
+    """French words for the unit kind of a result (« communes », « carreaux »); « unités » for
+    a kind without its own words."""
+    return UNIT_WORDS.get(str(kind), GENERIC_UNIT_WORDS)
