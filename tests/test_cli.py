@@ -293,11 +293,25 @@ def test_osm_file_that_misses_the_territory_is_a_french_error(tmp_path, capsys):
 
 
 def test_scenario_lens_to_wingles_adds_up(tmp_path, capsys):
-    """The real 2025 move of the Garage Solidaire du Bassin Minier, from the CLI."""
-    code = main(
-        ["scenario", "--deplacer", "HDF-002:62895", "--sans-carte", "--sortie", str(tmp_path)]
-    )
+    """The real 2025 move of the Garage Solidaire du Bassin Minier, from the CLI, with its
+    regional map (about 3 MB since only the units that change are drawn)."""
+    code = main(["scenario", "--deplacer", "HDF-002:62895", "--sortie", str(tmp_path)])
     assert code == 0
+    page = tmp_path / "carte_scenario.html"
+    assert 0 < page.stat().st_size < 8_000_000
+    from zonesblanches.geodata import reference
+
+    registry = reference.load_registry()
+    (name,) = registry.loc[registry["service_id"] == "HDF-002", "nom"]
+    (moves,) = [
+        layer
+        for layer in _payload(page.read_text(encoding="utf-8"))["extra"]
+        if layer["name"].startswith("Services changés par le scénario")
+    ]
+    drawn = {f["properties"]["k"]: f["properties"] for f in moves["data"]["features"]}
+    assert set(drawn) == {"avant", "apres", "trajet"}
+    assert {p["nom"] for p in drawn.values()} == {name}
+    assert (drawn["apres"]["avant"], drawn["apres"]["apres"]) == ("Lens", "Wingles")
     out = capsys.readouterr().out
     assert "Lens (62498) → Wingles (62895)" in out
     units = pd.read_csv(tmp_path / "scenario_unites.csv", dtype={"code_insee": str})
