@@ -34,6 +34,7 @@ from zonesblanches._text import closest, fr_num, normalize
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches.coverage.analysis import (
     CoverageResult,
+    _grouped_weighted_median,
     compute_coverage,
     service_col,
     time_col,
@@ -503,6 +504,7 @@ class ScenarioResult:
             out["part_couverte_apres"] = np.where(
                 total > 0, out["population_couverte_apres"] / total, np.nan
             )
+        # The median of analysis.weighted_median, bit for bit, for all groups at once.
         n = len(out)
         out["temps_median_avant"] = _grouped_weighted_median(d["temps_avant"], pop, group, n)
         out["temps_median_apres"] = _grouped_weighted_median(d["temps_apres"], pop, group, n)
@@ -647,35 +649,6 @@ class ScenarioResult:
             f"ScenarioResult(changes={len(self.changes)}, categories={self.categories}, "
             f"modes={self.modes})"
         )
-
-
-def _grouped_weighted_median(
-    values: pd.Series, weights: np.ndarray, group: np.ndarray, n_groups: int
-) -> np.ndarray:
-    """Lower weighted median per group, as :func:`~zonesblanches.coverage.analysis.weighted_median`.
-
-    Vectorised: sort by group then value, and take in each group the first value whose
-    cumulative weight reaches half the group's weight. ``nan`` for a group without weight.
-    """
-    v = np.asarray(values, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    keep = w > 0
-    v, w, g = v[keep], w[keep], group[keep]
-    out = np.full(n_groups, np.nan)
-    if len(v) == 0:
-        return out
-    order = np.lexsort((v, g))
-    v, w, g = v[order], w[order], g[order]
-    # Cumulative weight restarted in each group (sequential sums, as the reference computes).
-    local = pd.Series(w).groupby(g, sort=False).cumsum().to_numpy()
-    ends = np.r_[np.flatnonzero(g[1:] != g[:-1]), len(g) - 1]
-    sizes = np.diff(np.r_[-1, ends])
-    half = np.repeat(local[ends] / 2.0, sizes)
-    reached = local >= half
-    idx = np.flatnonzero(reached)
-    uniq, pos = np.unique(g[idx], return_index=True)
-    out[uniq] = v[idx[pos]]
-    return out
 
 
 _NO_QPV = (
