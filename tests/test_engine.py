@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely import points
 
+from zonesblanches.coverage.hierarchy import ContractionHierarchy
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.network import (
     NetworkModel,
@@ -381,3 +382,110 @@ def test_network_built_from_andorra_pbf_matches_networkx():
     seconds, index = nearest_source_times(net, sources, offsets)
     g = nx_graph(net.tail, net.head, net.time_s, net.n_nodes, reverse=True)
     assert_matches_oracle(g, net.n_nodes, sources, offsets, seconds, index)
+
+
+# --- Contraction hierarchy (same oracle) ---------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    problem=random_problem(),
+    reverse=st.booleans(),
+    settle=st.sampled_from([(1, 1), (2, 3), (50, 1000)]),
+    limit=st.one_of(st.just(np.inf), st.floats(0, 2000)),
+)
+def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, limit):
+    """Exact whatever the witness bounds: tiny bounds only add shortcuts that are not needed."""
+    n, tail, head, time_s, sources, offsets = problem
+    net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
+    hierarchy = ContractionHierarchy.from_network(
+        net, reverse=reverse, settle_sim=settle[0], settle_real=settle[1]
+    )
+    seconds, index = hierarchy.nearest(np.array(sources, dtype=int), np.array(offsets))
+    g = nx_graph(tail, head, time_s, n, reverse=reverse)
+    assert_matches_oracle(g, n, sources, np.array(offsets), seconds, index)
+    # With a limit: the same times where within it (a margin avoids float ties at the bound).
+    limited, limited_index = hierarchy.nearest(
+        np.array(sources, dtype=int), np.array(offsets), limit=limit
+    )
+    clear = ~np.isclose(seconds, limit, rtol=0, atol=1e-6)
+    inside = clear & (seconds <= limit)
+    np.testing.assert_array_equal(limited[inside], seconds[inside])
+    np.testing.assert_array_equal(limited_index[inside], index[inside])
+    assert np.all(np.isinf(limited[clear & ~inside]))
+    assert np.all(limited_index[clear & ~inside] == -1)
+
+
+@pytest.mark.parametrize("reverse", [True, False])
+def test_hierarchy_real_car_network_matches_networkx(car, reverse):
+    rng = np.random.default_rng(3)
+    sources = rng.choice(car.n_nodes, 50, replace=False)
+    sources[1] = sources[0]
+    offsets = rng.uniform(0, 300, 50)
+    offsets[:5] = 0.0
+    hierarchy = ContractionHierarchy.from_network(car, reverse=reverse)
+    assert hierarchy.n_nodes == car.n_nodes and hierarchy.n_shortcuts > 0
+    seconds, index = hierarchy.nearest(sources, offsets)
+    g = nx_graph(car.tail, car.head, car.time_s, car.n_nodes, reverse=reverse)
+    assert_matches_oracle(g, car.n_nodes, sources, offsets, seconds, index)
+    # Many queries on one hierarchy, each equal to a fresh Dijkstra.
+    graph = prepare_graph(car, reverse=reverse)
+    for seed in range(5):
+        src = np.random.default_rng(seed).choice(car.n_nodes, 1 + 7 * seed, replace=False)
+        got, _ = hierarchy.nearest(src)
+        ref, _ = multi_source_times(graph, src)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=0, atol=TOL_S)
+
+
+def test_hierarchy_real_walk_and_pbf_networks_match_networkx(walk):
+    from zonesblanches.geodata.osm import load_network
+
+    pbf_car = load_network(DATA / "andorra.osm.pbf", "voiture", cache=False, progress=False)
+    for net, seed in ((walk, 4), (pbf_car, 9)):
+        rng = np.random.default_rng(seed)
+        sources = rng.choice(net.n_nodes, 30, replace=False)
+        offsets = rng.uniform(0, 120, 30)
+        seconds, index = ContractionHierarchy.from_network(net).nearest(sources, offsets)
+        g = nx_graph(net.tail, net.head, net.time_s, net.n_nodes, reverse=True)
+        assert_matches_oracle(g, net.n_nodes, sources, offsets, seconds, index)
+
+
+def test_network_model_hierarchy_engine_gives_the_same_times(car):
+    rng = np.random.default_rng(12)
+    x, y = np.asarray(car.x), np.asarray(car.y)
+    homes = gpd.GeoSeries(
+        points(
+            np.column_stack(
+                [rng.uniform(x.min(), x.max(), 300), rng.uniform(y.min(), y.max(), 300)]
+            )
+        ),
+        crs=LAMBERT93,
+    )
+    services = homes.iloc[:7].translate(35.0, -20.0)
+    plain = NetworkModel(car).nearest(homes, services)
+    model = NetworkModel(car, engine="hierarchie")
+    fast = model.nearest(homes, services)
+    assert model.hierarchy is model.hierarchy  # built once
+    np.testing.assert_allclose(fast.minutes, plain.minutes, rtol=0, atol=TOL_S / 60)
+    np.testing.assert_array_equal(fast.nearest, plain.nearest)
+    assert "engine='hierarchie'" in repr(model)
+    with pytest.raises(ParameterError, match="Moteur inconnu"):
+        NetworkModel(car, engine="astar")
+
+
+def test_hierarchy_invalid_inputs_raise_french_errors(car):
+    import scipy.sparse as sp
+
+    with pytest.raises(ParameterError, match="carrée"):
+        ContractionHierarchy(sp.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ParameterError, match="strictement positifs"):
+        ContractionHierarchy(sp.csr_matrix(np.array([[0.0, -1.0], [2.0, 0.0]])))
+    hierarchy = ContractionHierarchy.from_network(car)
+    with pytest.raises(ParameterError, match="n'existe pas"):
+        hierarchy.nearest(np.array([car.n_nodes]))
+    with pytest.raises(ParameterError, match="un par source"):
+        hierarchy.nearest(np.array([0, 1]), np.array([0.0]))
+    seconds, index = hierarchy.nearest(np.array([], dtype=int))
+    assert np.all(np.isinf(seconds)) and np.all(index == -1)
