@@ -416,17 +416,22 @@ def phast(up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, src, off):
                 dl[2 * x] = nd
                 dl[2 * x + 1] = lab
                 size = _hpush(hk, hv, size, nd, x)
+    # Branch-free sweep: the label slot to copy starts as the node's own and moves to the tail's
+    # when that tail gives a shorter time.
+    e = dn_ptr[0]
     for v in range(n):
         dv = dl[2 * v]
-        best = -1
-        for e in range(dn_ptr[v], dn_ptr[v + 1]):
-            c = dl[2 * dn_from[e]] + dn_w[e]
+        slot = 2 * v + 1
+        end = dn_ptr[v + 1]
+        while e < end:
+            t = 2 * dn_from[e]
+            c = dl[t] + dn_w[e]
             better = c < dv
             dv = c if better else dv
-            best = e if better else best
-        if best >= 0:
-            dl[2 * v] = dv
-            dl[2 * v + 1] = dl[2 * dn_from[best] + 1]
+            slot = t + 1 if better else slot
+            e += 1
+        dl[2 * v] = dv
+        dl[2 * v + 1] = dl[slot]
     return dl
 
 
