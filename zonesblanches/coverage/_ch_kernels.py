@@ -436,9 +436,14 @@ def phast(up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, src, off):
 
 
 @nb.njit(cache=_CACHE)
-def unpack(dl, newid, limit):
-    """Times and labels in the original node order, ``inf``/``-1`` beyond ``limit``."""
+def query(up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, newid, src, off, limit):
+    """:func:`phast` from the sources ``src`` (original node positions), answered in the
+    original node order: times (``inf`` beyond ``limit``) and source indices (``-1``)."""
     n = len(newid)
+    first = np.empty(len(src), np.int64)
+    for i in range(len(src)):
+        first[i] = newid[src[i]]
+    dl = phast(up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, first, off)
     seconds = np.empty(n)
     label = np.empty(n, np.int64)
     for v in range(n):

@@ -197,12 +197,10 @@ class ContractionHierarchy:
         src, off = check_sources(self.n_nodes, source_nodes, offsets, limit)
         if len(src) == 0:
             return np.full(self.n_nodes, np.inf), np.full(self.n_nodes, -1, dtype=np.int64)
-        kernels = _kernels()
-        dl = kernels.phast(
+        return _kernels().query(
             self._up_ptr, self._up_to, self._up_w, self._dn_ptr, self._dn_from, self._dn_w,
-            self._newid[src], off,
+            self._newid, src, off, float(limit),
         )  # fmt: skip
-        return kernels.unpack(dl, self._newid, float(limit))
 
 
 def _rows(graph: sp.csr_matrix) -> np.ndarray:
