@@ -34,7 +34,9 @@ def _summary_lines(out: str, synthese: pd.DataFrame, singular: str, plural: str)
         n = int(r.unites_zone_blanche)
         head = f"  {category_label(r.categorie)}, {MODES[r.mode].label} (≤ {r.seuil_min:.0f} min) :"
         (line,) = [x for x in out.splitlines() if x.startswith(head)]
-        assert f"habitants en zone blanche ({n} {singular if n < 2 else plural})" in line
+        assert f"en zone blanche ({n} {singular if n < 2 else plural})" in line
+        people = float(r.population_zone_blanche)
+        assert ("habitant en zone blanche" if people < 2 else "habitants en zone blanche") in line
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,12 @@ def fr_int(value: float) -> str:
     return f"{value:,.0f}".replace(",", "\u202f")
 
 
+def fr_count(value: float, singular: str, plural: str | None = None) -> str:
+    """« 0 habitant », « 1 habitant », « 1 234 habitants » (French: singular below 2)."""
+    word = singular if abs(float(value)) < 2 else (plural or singular + "s")
+    return f"{fr_int(value)} {word}"
+
+
 def fr_num(value: float, digits: int = 1, *, trim: bool = False) -> str:
     """A decimal number the French way (``12,5``); ``–`` for NaN, « inaccessible » for inf.
 

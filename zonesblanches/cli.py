@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import __version__
+from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches._text import fr_pct as _fr_pct
@@ -565,8 +566,8 @@ def load_inputs(
 
     territory = select_territory(territoire)
     _print(
-        f"Territoire : {territory.label} — {_fr_int(len(territory.communes))} communes, "
-        f"{_fr_int(territory.population)} habitants (population municipale 2023)"
+        f"Territoire : {territory.label} — {_fr_count(len(territory.communes), 'commune')}, "
+        f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
     )
     sortie.mkdir(parents=True, exist_ok=True)
     problems = 0
@@ -677,7 +678,7 @@ def run_analysis(
         _print(
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
             f"(≤ {_fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
-            f"{_fr_int(r['population_zone_blanche'])} habitants en zone blanche "
+            f"{_fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
             f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
             f"{_fr_num(r['temps_median_min'])} min"
         )
@@ -723,7 +724,7 @@ def run_analysis(
             _print(
                 f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
                 + (
-                    f", la plus peuplée : {_fr_int(first['population'].iloc[0])} habitants"
+                    f", la plus peuplée : {_fr_count(first['population'].iloc[0], 'habitant')}"
                     if len(first)
                     else ""
                 )

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches import __version__
+from zonesblanches._text import fr_count
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.geodata.categories import category_label
@@ -203,7 +204,7 @@ def _key_figures(result: CoverageResult) -> str:
                 fr_pct(r["part_couverte"]),
                 f"de la population à moins de {fr_num(r['seuil_min'], 0)} min "
                 f"{MODES[r['mode']].label} d'un service « {category_label(r['categorie'])} » "
-                f"({fr_int(r['population_zone_blanche'])} habitants en zone blanche)",
+                f"({fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche)",
             )
         )
     body = "".join(
