@@ -1,4 +1,4 @@
-"""The Excel workbooks the package writes are byte-identical from one run to the next.
+"""The Excel workbooks and GeoPackages the package writes are byte-identical from run to run.
 
 Inputs are the bundled reference data (CA Valenciennes Métropole communes and the registry of
 services). openpyxl stamps the save time to the second, so the two writes are 1.1 s apart.
@@ -82,3 +82,27 @@ def test_make_reproducible_fixes_every_stamp(communes, tmp_path):
         row,
     ]
     assert back.properties.modified == FIXED_TIME
+
+
+def test_geopackage_written_twice_is_byte_identical(result, communes, tmp_path):
+    """GDAL stamps each layer's last_change with the clock; the writer fixes it."""
+    import sqlite3
+
+    import pyogrio
+
+    from zonesblanches.maps.export import write_geopackage
+
+    vm = communes[communes["code_epci"] == VM]
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    a = write_geopackage(result, vm, tmp_path / "a" / "diagnostic.gpkg")
+    time.sleep(1.1)
+    b = write_geopackage(result, vm, tmp_path / "b" / "diagnostic.gpkg")
+    assert a.read_bytes() == b.read_bytes()
+    assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == before  # option restored
+    with sqlite3.connect(a) as db:
+        stamps = {r[0] for r in db.execute("SELECT last_change FROM gpkg_contents")}
+    assert stamps == {FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    layers = [name for name, _ in pyogrio.list_layers(a)]
+    assert {"communes", "unites", "services", "synthese"} <= set(layers)
+    back = pyogrio.read_dataframe(a, layer="communes")
+    assert sorted(back["code_insee"]) == sorted(vm["code_insee"])

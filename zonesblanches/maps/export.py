@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches import __version__
-from zonesblanches._xlsx import make_reproducible
+from zonesblanches._xlsx import FIXED_TIME, make_reproducible
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
@@ -24,6 +24,8 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
+
+_GPKG_DATE = "%Y-%m-%dT%H:%M:%S.000Z"
 
 
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +113,8 @@ def write_geopackage(
     category × mode; only when the units are communes), ``unites`` (the demand points, with
     the same values), ``services``, ``synthese`` (no geometry:
     one row per EPCI × category × mode) and, when given, ``epci``, ``zones_blanches`` (or
-    ``zones_<label>``), ``isochrones``, ``qpv``. An existing file is replaced.
+    ``zones_<label>``), ``isochrones``, ``qpv``. An existing file is replaced. Layers' last-change
+    dates are :data:`~zonesblanches._xlsx.FIXED_TIME`, so the same inputs give the same bytes.
     """
     import pyogrio
 
@@ -149,12 +152,23 @@ def write_geopackage(
         layers.append(("isochrones", isochrones.to_crs(WGS84)))
     if qpv is not None:
         layers.append(("qpv", qpv.to_crs(WGS84)))
-    for name, frame in layers:
-        frame = _text_columns(frame.reset_index(drop=True))
-        pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=tmp.exists())
-    pyogrio.write_dataframe(
-        _text_columns(synthesis_table(result)), tmp, layer="synthese", driver="GPKG", append=True
-    )
+    # GDAL stamps each layer's ``last_change`` with the clock unless OGR_CURRENT_DATE is set:
+    # a fixed date makes the file byte-identical from one run to the next.
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIME.strftime(_GPKG_DATE)})
+    try:
+        for name, frame in layers:
+            frame = _text_columns(frame.reset_index(drop=True))
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=tmp.exists())
+        pyogrio.write_dataframe(
+            _text_columns(synthesis_table(result)),
+            tmp,
+            layer="synthese",
+            driver="GPKG",
+            append=True,
+        )
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     tmp.replace(path)
     return path
 
