@@ -9,6 +9,7 @@ compares the zones with scipy.ndimage's 8-connectivity labelling on random synth
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -139,6 +140,11 @@ def test_write_zones_gpkg_round_trip(grid, tmp_path):
     inf_zone = zones_blanches(grid, time_col="temps", threshold=30)
     write_zones_gpkg(inf_zone, path, layer="inf")
     assert math.isinf(gpd.read_file(path, layer="inf")["temps_min"].iloc[0])
+    # Same zones, same bytes (GDAL's last-change dates are fixed), even a second later.
+    first = tmp_path / "first.gpkg"
+    write_zones_gpkg(zones, first)
+    time.sleep(1.1)
+    assert write_zones_gpkg(zones, tmp_path / "later.gpkg").read_bytes() == first.read_bytes()
 
 
 @settings(max_examples=40, deadline=None)

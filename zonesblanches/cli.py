@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import __version__
+from zonesblanches._gpkg import fixed_dates
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
@@ -819,9 +820,10 @@ def run_suggestion(args: argparse.Namespace) -> None:
     written = [write_csv(suggestion.table, args.sortie / "sites_suggeres.csv")]
     gpkg = args.sortie / "sites_suggeres.gpkg"
     gpkg.unlink(missing_ok=True)
-    suggestion.sites.to_file(gpkg, layer="sites", driver="GPKG")
-    if len(suggestion.catchments):
-        suggestion.catchments.to_file(gpkg, layer="unites_couvertes", driver="GPKG")
+    with fixed_dates():
+        suggestion.sites.to_file(gpkg, layer="sites", driver="GPKG")
+        if len(suggestion.catchments):
+            suggestion.catchments.to_file(gpkg, layer="unites_couvertes", driver="GPKG")
     written.append(gpkg)
     if not args.sans_carte:
         from zonesblanches.geodata import reference
@@ -887,11 +889,12 @@ def run_scenario_command(args: argparse.Namespace) -> None:
         written.append(write_csv(by_qpv, out / "scenario_qpv.csv"))
     gpkg = out / "scenario.gpkg"
     gpkg.unlink(missing_ok=True)
-    for cat in res.after.categories:
-        for mode in res.after.modes:
-            layer = res.diff_layer(cat, mode)
-            if len(layer):
-                layer.to_file(gpkg, layer=f"evolution_{cat}_{mode}", driver="GPKG")
+    with fixed_dates():
+        for cat in res.after.categories:
+            for mode in res.after.modes:
+                layer = res.diff_layer(cat, mode)
+                if len(layer):
+                    layer.to_file(gpkg, layer=f"evolution_{cat}_{mode}", driver="GPKG")
     if gpkg.exists():
         written.append(gpkg)
     if not args.sans_carte:

@@ -25,6 +25,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from zonesblanches._gpkg import fixed_dates
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 
@@ -322,5 +323,6 @@ def write_zones_gpkg(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    zones.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    with fixed_dates():
+        zones.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
     return path

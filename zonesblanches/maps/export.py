@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches import __version__
-from zonesblanches._xlsx import FIXED_TIME, make_reproducible
+from zonesblanches._gpkg import fixed_dates
+from zonesblanches._xlsx import make_reproducible
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
@@ -24,8 +25,6 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
-
-_GPKG_DATE = "%Y-%m-%dT%H:%M:%S.000Z"
 
 
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +113,7 @@ def write_geopackage(
     the same values), ``services``, ``synthese`` (no geometry:
     one row per EPCI × category × mode) and, when given, ``epci``, ``zones_blanches`` (or
     ``zones_<label>``), ``isochrones``, ``qpv``. An existing file is replaced. Layers' last-change
-    dates are :data:`~zonesblanches._xlsx.FIXED_TIME`, so the same inputs give the same bytes.
+    dates are fixed (:func:`zonesblanches._gpkg.fixed_dates`), so the same inputs give the same bytes.
     """
     import pyogrio
 
@@ -152,11 +151,7 @@ def write_geopackage(
         layers.append(("isochrones", isochrones.to_crs(WGS84)))
     if qpv is not None:
         layers.append(("qpv", qpv.to_crs(WGS84)))
-    # GDAL stamps each layer's ``last_change`` with the clock unless OGR_CURRENT_DATE is set:
-    # a fixed date makes the file byte-identical from one run to the next.
-    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIME.strftime(_GPKG_DATE)})
-    try:
+    with fixed_dates():
         for name, frame in layers:
             frame = _text_columns(frame.reset_index(drop=True))
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=tmp.exists())
@@ -167,8 +162,6 @@ def write_geopackage(
             driver="GPKG",
             append=True,
         )
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     tmp.replace(path)
     return path
 
