@@ -489,3 +489,22 @@ def test_hierarchy_invalid_inputs_raise_french_errors(car):
         hierarchy.nearest(np.array([0, 1]), np.array([0.0]))
     seconds, index = hierarchy.nearest(np.array([], dtype=int))
     assert np.all(np.isinf(seconds)) and np.all(index == -1)
+
+
+def test_hierarchy_exact_when_shortcuts_outgrow_the_edge_arrays():
+    """A synthetic 12 × 12 two-way grid (not a real place) with the tightest witness bounds adds
+    more shortcuts than the initial edge arrays hold (2 m + 16), so they grow during the build."""
+    side = 12
+    idx = np.arange(side * side).reshape(side, side)
+    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    w = np.random.default_rng(0).uniform(5.0, 60.0, len(a))
+    tail, head, time_s = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([w, w])
+    n = side * side
+    net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
+    hierarchy = ContractionHierarchy.from_network(net, settle_sim=1, settle_real=1)
+    assert hierarchy.n_edges > 2 * len(tail) + 16
+    sources, offsets = np.array([0, 77, 143]), np.array([0.0, 12.5, 3.0])
+    seconds, index = hierarchy.nearest(sources, offsets)
+    g = nx_graph(tail, head, time_s, n, reverse=True)
+    assert_matches_oracle(g, n, sources, offsets, seconds, index)

@@ -130,6 +130,33 @@ def _gather(v, head, nxt, other, ew, mark, pos, out_n, out_w):
     return k
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def _link(e, u, x, w, efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead):
+    """Store edge ``e``: ``u -> x`` of weight ``w``, at the head of u's out-list and x's in-list
+    (doubly linked, so that contracting a node can unlink its edges in constant time each)."""
+    efrom[e] = u
+    eto[e] = x
+    ew[e] = w
+    onext[e] = ohead[u]
+    oprev[e] = -1
+    if ohead[u] != -1:
+        oprev[ohead[u]] = e
+    ohead[u] = e
+    inext[e] = ihead[x]
+    iprev[e] = -1
+    if ihead[x] != -1:
+        iprev[ihead[x]] = e
+    ihead[x] = e
+
+
+@nb.njit(cache=_CACHE)
+def _grow(a):
+    """``a`` copied into an array twice as long."""
+    b = np.empty(2 * len(a), a.dtype)
+    b[: len(a)] = a
+    return b
+
+
 @nb.njit(cache=_CACHE)
 def contract(indptr, indices, data, settle_sim, settle_real):
     """Contract every node of a directed graph; return each node's rank and the final edges.
@@ -171,19 +198,7 @@ def contract(indptr, indices, data, settle_sim, settle_real):
             x = indices[k]
             if x == u:
                 continue
-            efrom[used] = u
-            eto[used] = x
-            ew[used] = data[k]
-            onext[used] = ohead[u]
-            oprev[used] = -1
-            if ohead[u] != -1:
-                oprev[ohead[u]] = used
-            ohead[u] = used
-            inext[used] = ihead[x]
-            iprev[used] = -1
-            if ihead[x] != -1:
-                iprev[ihead[x]] = used
-            ihead[x] = used
+            _link(used, u, x, data[k], efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
             used += 1
 
     contracted = np.zeros(n, np.bool_)
@@ -262,9 +277,9 @@ def contract(indptr, indices, data, settle_sim, settle_real):
                     continue
                 if real:
                     if nsc == len(sc_from):
-                        sc_from = np.concatenate((sc_from, sc_from))
-                        sc_to = np.concatenate((sc_to, sc_to))
-                        sc_w = np.concatenate((sc_w, sc_w))
+                        sc_from = _grow(sc_from)
+                        sc_to = _grow(sc_to)
+                        sc_w = _grow(sc_w)
                     sc_from[nsc] = u
                     sc_to[nsc] = x
                     sc_w[nsc] = c
@@ -325,43 +340,15 @@ def contract(indptr, indices, data, settle_sim, settle_real):
                 e = onext[e]
             if found:
                 continue
-            if used == cap:
-                ncap = 2 * cap
-                a1 = np.empty(ncap, np.int32)
-                a1[:cap] = efrom
-                efrom = a1
-                a2 = np.empty(ncap, np.int32)
-                a2[:cap] = eto
-                eto = a2
-                a3 = np.empty(ncap)
-                a3[:cap] = ew
-                ew = a3
-                a4 = np.empty(ncap, np.int32)
-                a4[:cap] = onext
-                onext = a4
-                a5 = np.empty(ncap, np.int32)
-                a5[:cap] = oprev
-                oprev = a5
-                a6 = np.empty(ncap, np.int32)
-                a6[:cap] = inext
-                inext = a6
-                a7 = np.empty(ncap, np.int32)
-                a7[:cap] = iprev
-                iprev = a7
-                cap = ncap
-            efrom[used] = u
-            eto[used] = x
-            ew[used] = c
-            onext[used] = ohead[u]
-            oprev[used] = -1
-            if ohead[u] != -1:
-                oprev[ohead[u]] = used
-            ohead[u] = used
-            inext[used] = ihead[x]
-            iprev[used] = -1
-            if ihead[x] != -1:
-                iprev[ihead[x]] = used
-            ihead[x] = used
+            if used == len(ew):
+                efrom = _grow(efrom)
+                eto = _grow(eto)
+                ew = _grow(ew)
+                onext = _grow(onext)
+                oprev = _grow(oprev)
+                inext = _grow(inext)
+                iprev = _grow(iprev)
+            _link(used, u, x, c, efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
             used += 1
         for a in range(ki):
             u = in_n[a]

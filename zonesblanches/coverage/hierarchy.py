@@ -123,7 +123,8 @@ class ContractionHierarchy:
         )
         self.n_nodes = n
         self.n_edges = len(ew)
-        self.n_shortcuts = len(ew) - int(np.count_nonzero(graph.indices != _rows(graph)))
+        # Original edges in the hierarchy: every stored entry but the self-loops.
+        self.n_shortcuts = len(ew) - (graph.nnz - int(np.count_nonzero(graph.diagonal())))
         self._structs(rank, level, efrom.astype(np.int64), eto.astype(np.int64), ew)
         self.build_seconds = time.perf_counter() - t0
 
@@ -201,7 +202,3 @@ class ContractionHierarchy:
             self._up_ptr, self._up_to, self._up_w, self._dn_ptr, self._dn_from, self._dn_w,
             self._newid, src, off, float(limit),
         )  # fmt: skip
-
-
-def _rows(graph: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
