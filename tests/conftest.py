@@ -30,6 +30,32 @@ def registry():
     return load_registry()
 
 
+@pytest.fixture(scope="session")
+def grid_result():
+    """Filosofi grid cells of tests/data/carreaux as units (official layout and real coordinates
+    at Valenciennes, synthetic populations: see SOURCE.md there); returns the result and the
+    territory's communes."""
+    from pathlib import Path
+
+    from zonesblanches.coverage.analysis import compute_coverage
+    from zonesblanches.geodata import reference
+    from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+    from zonesblanches.geodata.territory import select_territory
+
+    territory = select_territory("valenciennes")
+    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
+    cells = load_carreaux(grid, mask=territory.geometry, progress=False)
+    result = compute_coverage(
+        carreaux_demand(cells, territory.communes),
+        reference.load_registry(),
+        {"marche": 30},
+        categories=["garage_solidaire"],
+        territory=territory.label,
+        unit_kind="carreau",
+    )
+    return result, territory.communes
+
+
 def pytest_configure(config):
     # Matplotlib must never try to open a window in tests.
     os.environ.setdefault("MPLBACKEND", "Agg")

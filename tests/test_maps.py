@@ -21,8 +21,6 @@ from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
-from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
-from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps import coverage_map, render_map, save_map, style
 
 DATA = Path(__file__).parent / "data" / "maps"
@@ -293,24 +291,6 @@ def test_missing_leaflet_package_gives_a_french_message(monkeypatch):
         for fn in (assets.leaflet_js, assets.leaflet_css, assets.leaflet_version):
             fn.cache_clear()
     assets.check_assets()  # back to normal
-
-
-@pytest.fixture(scope="module")
-def grid_result():
-    """Filosofi grid cells of tests/data/carreaux as units (official layout and real coordinates
-    at Valenciennes, synthetic populations: see SOURCE.md there)."""
-    territory = select_territory("valenciennes")
-    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
-    cells = load_carreaux(grid, mask=territory.geometry, progress=False)
-    result = compute_coverage(
-        carreaux_demand(cells, territory.communes),
-        reference.load_registry(),
-        {"marche": 30},
-        categories=["garage_solidaire"],
-        territory=territory.label,
-        unit_kind="carreau",
-    )
-    return result, territory.communes
 
 
 def test_map_of_grid_cells_speaks_of_carreaux(grid_result):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -20,8 +19,6 @@ from openpyxl import load_workbook
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
-from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
-from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps.export import write_geopackage, write_xlsx
 from zonesblanches.maps.report import html_table, write_outputs, write_report
 
@@ -205,24 +202,14 @@ def test_outputs_of_point_units(vm, tmp_path):
     assert len(units) == len(demand)
 
 
-def test_report_of_grid_cells_speaks_of_carreaux(tmp_path):
+def test_report_of_grid_cells_speaks_of_carreaux(grid_result, tmp_path):
     """With Filosofi grid cells as units (``--carreaux``), headings, table headers, key figures
     and notes say « carreaux », not « communes »; the uncovered table gives each cell's id."""
-    territory = select_territory("valenciennes")
-    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
-    cells = load_carreaux(grid, mask=territory.geometry, progress=False)
-    result = compute_coverage(
-        carreaux_demand(cells, territory.communes),
-        reference.load_registry(),
-        {"marche": 30},
-        categories=["garage_solidaire"],
-        territory=territory.label,
-        unit_kind="carreau",
-    )
+    result, communes = grid_result
     uncovered = result.uncovered()
     assert len(uncovered)
     page = write_report(
-        result, territory.communes, tmp_path, run_date="2026-01-15", static_maps=[]
+        result, communes, tmp_path, run_date="2026-01-15", static_maps=[]
     ).read_text(encoding="utf-8")
     assert ">Carreaux en zone blanche les plus peuplés</h2>" in page
     assert '<th scope="col">Carreaux en zone blanche</th>' in page
