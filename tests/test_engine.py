@@ -20,7 +20,6 @@ from pyproj import Transformer
 from shapely import points
 
 from zonesblanches.coverage.hierarchy import ContractionHierarchy
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.network import (
     NetworkModel,
     multi_source_times,
@@ -31,6 +30,7 @@ from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.network import RoadNetwork
+from zonesblanches.modes import MODES
 
 DATA = Path(__file__).parent / "data" / "osm"
 TOL_S = 1e-6

@@ -44,7 +44,7 @@ avec le motif).
 def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, float]:
     """Turn ``["voiture:20", "marche"]`` and ``--seuil`` into ``{mode: minutes}``."""
     from zonesblanches.api import DEFAULT_THRESHOLDS
-    from zonesblanches.coverage.modes import mode_code
+    from zonesblanches.modes import mode_code
 
     if not modes:
         if seuil is None:
@@ -493,8 +493,8 @@ def _report_qpv(result, qpv, sortie: Path) -> tuple[list[Path], object]:
     """QPV equity tables (CSV + XLSX), their headline lines, and the QPV frame with its
     indicators as columns (for the map popups)."""
     from zonesblanches.coverage.equity import equity_tables, write_tables
-    from zonesblanches.coverage.modes import MODES
     from zonesblanches.geodata.categories import category_label
+    from zonesblanches.modes import MODES
 
     tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
     per_qpv = tables.get("qpv")
@@ -670,9 +670,9 @@ def run_analysis(
     _print()
     _print("Résultats (part de la population à moins du seuil du service le plus proche) :")
     overall = result.summary(by=None)
-    from zonesblanches.coverage.modes import MODES
     from zonesblanches.geodata.categories import category_label
     from zonesblanches.maps.style import unit_words
+    from zonesblanches.modes import MODES
 
     words = unit_words(result.unit_kind)
     for _, r in overall.iterrows():
@@ -777,9 +777,9 @@ def run_analysis(
 
 def run_suggestion(args: argparse.Namespace) -> None:
     """``zonesblanches suggerer``."""
-    from zonesblanches.coverage.modes import mode_code
     from zonesblanches.coverage.sites import format_suggestion, parse_weights, suggest_for_territory
     from zonesblanches.maps.tables import write_csv
+    from zonesblanches.modes import mode_code
 
     mode = mode_code(args.mode)
     if args.nombre < 1:

@@ -19,10 +19,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.traveltime import StraightLineModel, TravelTimeModel
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import CATEGORIES, category_label
+from zonesblanches.modes import MODES, mode_code
 
 
 def time_col(categorie: str, mode: str) -> str:

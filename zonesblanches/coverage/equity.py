@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.zones import (
     group_indices,
     unit_polygons,
@@ -56,6 +55,7 @@ from zonesblanches.coverage.zones import (
 )
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
 
 METHODS = {
     "area": "carreaux, au prorata de la surface dans le QPV",

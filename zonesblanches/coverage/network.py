@@ -46,11 +46,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.traveltime import NearestTimes
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.network import RoadNetwork
+from zonesblanches.modes import MODES, mode_code
 
 NETWORK = "reseau"
 """Method code of the road-network model, as written in every output that uses it."""
@@ -301,7 +301,7 @@ class NetworkModel:
         Points farther than this from the network are flagged (their time is still computed).
     walk_speed_kmh : float, optional
         Speed of the off-network leg; default the walking speed of
-        :data:`~zonesblanches.coverage.modes.MODES` (4.5 km/h).
+        :data:`~zonesblanches.modes.MODES` (4.5 km/h).
     component : {"largest", "all"}, default "largest"
         Snap points to the largest strongly connected component only, or to any node (see the
         module docstring).

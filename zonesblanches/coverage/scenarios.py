@@ -39,11 +39,11 @@ from zonesblanches.coverage.analysis import (
     service_col,
     time_col,
 )
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.sites import qpv_links
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError, ZonesBlanchesError
 from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
+from zonesblanches.modes import MODES
 
 GAIN, LOSS, SAME = "gagne", "perd", "inchange"
 """Values of the ``evolution`` column."""

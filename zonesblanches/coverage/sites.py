@@ -45,10 +45,10 @@ from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num
 from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.coverage.analysis import CoverageResult, compute_coverage, time_col
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.reach import ReachMatrix, reach_matrix
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
+from zonesblanches.modes import MODES, mode_code
 
 METHODS = ("greedy", "exact", "both")
 """Accepted values of ``method``: greedy only, exact only, or both (with the gap)."""

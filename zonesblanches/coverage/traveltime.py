@@ -15,9 +15,9 @@ import geopandas as gpd
 import numpy as np
 from scipy.spatial import cKDTree
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
 
 STRAIGHT_LINE = "vol_d_oiseau"
 """Method code of the straight-line model, as written in every output that uses it."""
@@ -84,7 +84,7 @@ class StraightLineModel:
     mode : str
         ``marche``, ``velo`` or ``voiture`` (English aliases accepted).
     speed_kmh : float, optional
-        Average speed; defaults to the mode's (see :mod:`zonesblanches.coverage.modes`).
+        Average speed; defaults to the mode's (see :mod:`zonesblanches.modes`).
     detour : float, optional
         Ratio of the travelled distance to the straight-line distance (default 1.3).
     """

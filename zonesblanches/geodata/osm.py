@@ -48,7 +48,6 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import cache as _cache
@@ -60,6 +59,7 @@ from zonesblanches.geodata.osm_rules import (
     NetworkRules,
     evaluate_ways,
 )
+from zonesblanches.modes import MODES, mode_code
 
 OSM_ATTRIBUTION = "© les contributeurs d'OpenStreetMap, licence ODbL"
 """Attribution to show wherever a network built here is used."""

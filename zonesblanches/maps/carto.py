@@ -43,7 +43,6 @@ from folium.template import Template
 
 from zonesblanches._text import fr_int
 from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
@@ -51,6 +50,7 @@ from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
 from zonesblanches.maps.assets import leaflet_css, leaflet_js
+from zonesblanches.modes import MODES, mode_code
 
 TEXT = {
     "unreachable": "inaccessible",

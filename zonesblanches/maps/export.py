@@ -19,12 +19,12 @@ from zonesblanches import __version__
 from zonesblanches._gpkg import fixed_dates
 from zonesblanches._xlsx import make_reproducible
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
+from zonesblanches.modes import MODES
 
 
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,12 +19,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from zonesblanches.coverage.analysis import CoverageResult, blank_col, time_col
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps.carto import auto_tolerance, simplify_coverage
+from zonesblanches.modes import MODES, mode_code
 
 PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""

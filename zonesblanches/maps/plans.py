@@ -30,7 +30,6 @@ import shapely
 
 from zonesblanches._text import fr_int, fr_num, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
@@ -44,6 +43,7 @@ from zonesblanches.maps.carto import (
     simplify_coverage,
 )
 from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
+from zonesblanches.modes import MODES
 
 GAIN_COLOR = "#009E73"
 """Units that gain access (Okabe–Ito bluish green)."""

@@ -26,7 +26,6 @@ import pandas as pd
 from zonesblanches import __version__
 from zonesblanches._text import fr_count
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps.assets import leaflet_version
@@ -35,6 +34,7 @@ from zonesblanches.maps.export import services_table, write_geopackage, write_xl
 from zonesblanches.maps.figures import coverage_chart, static_map
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+from zonesblanches.modes import MODES
 
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
