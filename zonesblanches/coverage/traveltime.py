@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 from scipy.spatial import cKDTree
 
+from zonesblanches.coverage.reach import straight_line_reach
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 from zonesblanches.modes import MODES, mode_code
@@ -64,6 +65,12 @@ class TravelTimeModel(Protocol):
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         """Time from every origin to its nearest destination (both point GeoSeries)."""
         ...
+
+    # Optional: ``reach(candidates, units, threshold, *, max_chunk_bytes, progress)`` returning
+    # a ``(candidates × units)`` CSR matrix of minutes within ``threshold``. A model that has
+    # it answers :func:`zonesblanches.coverage.reach.reach_matrix` in one call; without it,
+    # ``reach_matrix`` falls back to one :meth:`nearest` call per candidate. It is not part of
+    # the runtime check, so a model with only ``nearest`` stays a ``TravelTimeModel``.
 
 
 def _metric_xy(points: gpd.GeoSeries) -> np.ndarray:
@@ -121,6 +128,13 @@ class StraightLineModel:
     def minutes_for_metres(self, metres: np.ndarray) -> np.ndarray:
         """Convert straight-line distances in metres to minutes."""
         return np.asarray(metres, dtype=float) * self.detour / (self.speed_kmh * 1000.0 / 60.0)
+
+    def reach(self, candidates: gpd.GeoSeries, units: gpd.GeoSeries, threshold: float, **_):
+        """Units within ``threshold`` minutes of each candidate (k-d tree range query).
+
+        See :func:`zonesblanches.coverage.reach.straight_line_reach`.
+        """
+        return straight_line_reach(self, candidates, units, threshold)
 
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         n = len(origins)
