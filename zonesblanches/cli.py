@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zonesblanches import __version__
+from zonesblanches import __version__, settings
 from zonesblanches._gpkg import fixed_dates
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_int as _fr_int
@@ -916,8 +916,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
 DEMO_EPCI = "245901160"
 """CA Valenciennes Métropole: the EPCI the demo analyses on the real road network."""
 
-OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
-"""Set to 1 to forbid any download (the test suite sets it)."""
+OFFLINE_ENV = settings.OFFLINE_VAR
 
 
 def run_demo(
@@ -935,7 +934,6 @@ def run_demo(
     The network part uses ``osm`` when given; otherwise it tries a download (unless
     ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
     """
-    import os
 
     from zonesblanches.errors import NetworkUnavailableError
 
@@ -951,7 +949,7 @@ def run_demo(
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
     target = sortie / "valenciennes_reseau"
-    offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+    offline = settings.offline()
     if osm is None and offline and not download:
         _print(
             f"Mode hors ligne ({OFFLINE_ENV}=1) : analyse sur réseau routier non lancée ; "

@@ -1,7 +1,7 @@
 """Where downloads and built networks are cached, and how files are written safely.
 
 The cache lives in ``$ZONESBLANCHES_CACHE`` when set, else in ``$XDG_CACHE_HOME/zonesblanches``,
-else in ``~/.cache/zonesblanches``. Every cache file is written to a temporary name in the same
+else in ``~/.cache/zonesblanches`` (see :mod:`zonesblanches.settings`). Every cache file is written to a temporary name in the same
 folder and renamed into place, so that a run stopped half-way never leaves a truncated file under
 the final name; readers still validate what they load and rebuild on any error.
 """
@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from zonesblanches import settings
+
 
 def cache_dir(sub: str | None = None, *, base: str | os.PathLike | None = None) -> Path:
     """Return (and create) the cache folder, or its sub-folder ``sub``.
@@ -26,13 +28,7 @@ def cache_dir(sub: str | None = None, *, base: str | os.PathLike | None = None) 
     base : path-like, optional
         Explicit cache root; overrides the environment.
     """
-    if base is not None:
-        root = Path(base)
-    elif os.environ.get("ZONESBLANCHES_CACHE"):
-        root = Path(os.environ["ZONESBLANCHES_CACHE"])
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = (Path(xdg) if xdg else Path.home() / ".cache") / "zonesblanches"
+    root = Path(base) if base is not None else settings.cache_root()
     path = root / sub if sub else root
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -55,16 +55,17 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
+from zonesblanches import settings
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import datagouv
 from zonesblanches.geodata.cache import cache_dir
 from zonesblanches.geodata.territory import mask_geometry
 
-INSEE_BASE_URL = "https://www.insee.fr/fr/statistiques/fichier/"
+INSEE_BASE_URL = settings.INSEE_FILES_URL
 """Root of INSEE's file downloads."""
 
-INSEE_ENV_VAR = "ZONESBLANCHES_INSEE_URL"
+INSEE_ENV_VAR = settings.INSEE_URL_VAR
 """Environment variable that overrides :data:`INSEE_BASE_URL` (tests, mirrors)."""
 
 FILOSOFI_ARCHIVES: dict[tuple[int, int, str], tuple[str, str]] = {
@@ -558,7 +559,7 @@ def filosofi_url(
             f"Pas d'archive INSEE connue pour Filosofi {vintage}, carreaux de {resolution} m, "
             f"format {file_format}. Combinaisons connues : {known}."
         )
-    base = base_url or os.environ.get(INSEE_ENV_VAR) or INSEE_BASE_URL
+    base = base_url or settings.insee_files_url()
     return base.rstrip("/") + "/" + FILOSOFI_ARCHIVES[key][0]
 
 
