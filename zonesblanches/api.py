@@ -1,4 +1,9 @@
-"""The notebook-friendly entry point: one call from a territory to a coverage result.
+"""Every « territory → result » workflow: diagnostic, site suggestion, scenario, network models.
+
+Each takes a :class:`~zonesblanches.geodata.territory.Territory` (or anything
+:func:`~zonesblanches.geodata.territory.select_territory` understands), resolves the defaults
+once (bundled registry, one point per commune, the demo thresholds), reads the user's files, and
+calls the computation layer (:mod:`zonesblanches.coverage`, which does no file IO).
 
 >>> import zonesblanches as zb
 >>> res = zb.diagnostic("valenciennes metropole", {"voiture": 20, "marche": 30})  # doctest: +SKIP
@@ -9,16 +14,63 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 
 import geopandas as gpd
 
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
+from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.territory import Territory, select_territory
+from zonesblanches.modes import mode_code
 
 DEFAULT_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
 """The demo's question: who is more than 20 minutes by car, or 30 minutes on foot, from a service."""
+
+TerritoryLike = Territory | str | Sequence[str] | None
+"""A :class:`Territory`, or anything :func:`select_territory` understands (``None``: the region)."""
+
+_SERVICE_FILE_SUFFIXES = {
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".xlsx",
+    ".xls",
+    ".ods",
+    ".geojson",
+    ".json",
+    ".gpkg",
+}
+
+
+def as_territory(territory: TerritoryLike) -> Territory:
+    """``territory`` itself if it is a :class:`Territory`, else :func:`select_territory` of it."""
+    return territory if isinstance(territory, Territory) else select_territory(territory)
+
+
+def unit_kind_of(demand: gpd.GeoDataFrame) -> str:
+    """``"carreau"`` for INSEE grid cells (an ``idcar`` column), else ``"commune"``."""
+    return "carreau" if "idcar" in demand.columns else "commune"
+
+
+def _demand(territory: Territory, demand: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    return commune_demand(territory.communes) if demand is None else demand
+
+
+def _services(services: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    return reference.load_registry() if services is None else services
+
+
+def _points_of(item: object) -> object:
+    """A services file (path) read into its points; anything else unchanged."""
+    if isinstance(item, PathLike) or (
+        isinstance(item, str)
+        and (Path(item).suffix.lower() in _SERVICE_FILE_SUFFIXES or Path(item).is_file())
+    ):
+        return read_services(item).services
+    return item
 
 
 def diagnostic(
@@ -51,21 +103,154 @@ def diagnostic(
         cells (with ``idcar``, see :func:`zonesblanches.geodata.carreaux.carreaux_demand`)
         make a ``carreau`` analysis.
     """
-    if not isinstance(territory, Territory):
-        territory = select_territory(territory)
-    if services is None:
-        services = reference.load_registry()
-    if demand is None:
-        demand = commune_demand(territory.communes)
-    unit_kind = "carreau" if "idcar" in demand.columns else "commune"
+    territory = as_territory(territory)
+    demand = _demand(territory, demand)
     return compute_coverage(
         demand,
-        services,
+        _services(services),
         thresholds or DEFAULT_THRESHOLDS,
         categories=categories,
         models=models,
         territory=territory.label,
-        unit_kind=unit_kind,
+        unit_kind=unit_kind_of(demand),
+    )
+
+
+def suggest(
+    territory: TerritoryLike,
+    categorie: str,
+    mode: str,
+    k: int,
+    *,
+    seuil: float | None = None,
+    services: gpd.GeoDataFrame | None = None,
+    origins: Sequence[str] = ("commune",),
+    premises: gpd.GeoDataFrame | str | PathLike | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    cell_m: float = 2000.0,
+    weights: str | Mapping[str, float] = "population",
+    method: str = "greedy",
+    model: TravelTimeModel | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    progress: bool = True,
+) -> SiteSuggestion:
+    """Where to open ``k`` new services: territory → coverage → candidates → suggestion.
+
+    What ``zonesblanches suggerer`` runs.
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands.
+    categorie, mode, k
+        As for :func:`~zonesblanches.coverage.sites.suggest_sites`.
+    seuil : float, optional
+        Minutes; default the demo threshold of the mode (car 20, walking 30), else 20.
+    services : geopandas.GeoDataFrame, optional
+        Existing services (default: the bundled registry).
+    origins : sequence of str
+        Candidate origins (``commune``, ``qpv``, ``fichier``, ``grille``).
+    premises : geopandas.GeoDataFrame or path, optional
+        Possible premises (``fichier`` origin): points, or a file read like a services file.
+    qpv, cell_m
+        Inputs of the candidate generators (``qpv``: QPV perimeters, also used for QPV weights).
+    weights, method, model
+        As for :func:`~zonesblanches.coverage.sites.suggest_sites` (``model``: e.g. a
+        :class:`~zonesblanches.coverage.network.NetworkModel`; default straight line).
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
+        commune.
+    """
+    from zonesblanches.coverage.candidates import build_candidates
+    from zonesblanches.coverage.sites import _check_category
+
+    territory = as_territory(territory)
+    categorie = _check_category(categorie)
+    mode = mode_code(mode)
+    minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
+    demand = _demand(territory, demand)
+    result = compute_coverage(
+        demand,
+        _services(services),
+        {mode: minutes},
+        categories=[categorie],
+        models={mode: model} if model is not None else None,
+        territory=territory.label,
+        unit_kind=unit_kind_of(demand),
+    )
+    candidates = build_candidates(
+        territory.communes,
+        origins=origins,
+        qpv=qpv,
+        premises=_points_of(premises) if premises is not None else None,
+        demand=demand,
+        cell_m=cell_m,
+    )
+    return suggest_sites(
+        result,
+        categorie,
+        mode,
+        k,
+        candidates=candidates,
+        weights=weights,
+        method=method,
+        qpv=qpv,
+        progress=progress,
+    )
+
+
+def scenario(
+    territory: TerritoryLike,
+    *,
+    add: object = None,
+    remove: object = None,
+    move: object = None,
+    thresholds: Mapping[str, float] | None = None,
+    services: gpd.GeoDataFrame | None = None,
+    categories: Sequence[str] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+) -> ScenarioResult:
+    """Before / after a change of services: territory → scenario.
+
+    What ``zonesblanches scenario`` runs.
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands.
+    add, remove, move
+        The ``--ajouter``, ``--retirer`` and ``--deplacer`` values (strings or lists), see
+        :mod:`zonesblanches.coverage.scenarios`; ``add`` may also name services files, read
+        here.
+    thresholds : mapping, optional
+        Mode → minutes; default car 20 min and walking 30 min.
+    services : geopandas.GeoDataFrame, optional
+        Services today; default the bundled registry.
+    categories, models, qpv
+        As for :func:`~zonesblanches.coverage.scenarios.run_scenario`.
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
+        commune.
+    """
+    territory = as_territory(territory)
+    demand = _demand(territory, demand)
+    if add is not None:
+        items = [add] if isinstance(add, (str, PathLike, gpd.GeoDataFrame)) else list(add)
+        add = [_points_of(item) for item in items]
+    return run_scenario(
+        _services(services),
+        add=add,
+        remove=remove,
+        move=move,
+        demand=demand,
+        thresholds=thresholds or DEFAULT_THRESHOLDS,
+        models=models,
+        categories=categories,
+        territory=territory.label,
+        unit_kind=unit_kind_of(demand),
+        qpv=qpv,
     )
 
 
@@ -77,7 +262,7 @@ def read_services(path: str | PathLike, **kwargs):
 
 
 def network_models(
-    territory: Territory,
+    territory: TerritoryLike,
     modes: Sequence[str],
     *,
     osm: str | PathLike | None = None,
@@ -89,8 +274,9 @@ def network_models(
 
     Parameters
     ----------
-    territory : Territory
-        The network is clipped to the territory plus a margin (services just across the border
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands. The network is
+        clipped to the territory plus a margin (services just across the border
         stay reachable).
     modes : sequence of str
         Mode codes.
@@ -109,6 +295,7 @@ def network_models(
     from zonesblanches.coverage.network import NetworkModel
     from zonesblanches.geodata.osm import download_networks, load_networks
 
+    territory = as_territory(territory)
     if osm is not None:
         networks = load_networks(osm, modes, polygon=territory.geometry, progress=progress)
     elif download:

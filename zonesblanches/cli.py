@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zonesblanches import __version__, settings
-from zonesblanches._gpkg import fixed_dates
+from zonesblanches import settings
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches._text import fr_pct as _fr_pct
+from zonesblanches._version import __version__
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 
 EPILOG_ANALYSE = """\
@@ -492,9 +492,10 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
 def _report_qpv(result, qpv, sortie: Path) -> tuple[list[Path], object]:
     """QPV equity tables (CSV + XLSX), their headline lines, and the QPV frame with its
     indicators as columns (for the map popups)."""
-    from zonesblanches.coverage.equity import equity_tables, write_tables
+    from zonesblanches.coverage.equity import equity_tables
     from zonesblanches.geodata.categories import category_label
     from zonesblanches.modes import MODES
+    from zonesblanches.writers import write_tables
 
     tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
     per_qpv = tables.get("qpv")
@@ -629,7 +630,8 @@ def run_analysis(
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
     from zonesblanches.geodata import reference
-    from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+    from zonesblanches.maps.tables import communes_table, synthesis_table
+    from zonesblanches.writers import write_csv
 
     t0 = time.perf_counter()
     if isochrone_minutes and osm is None and not download:
@@ -777,9 +779,11 @@ def run_analysis(
 
 def run_suggestion(args: argparse.Namespace) -> None:
     """``zonesblanches suggerer``."""
-    from zonesblanches.coverage.sites import format_suggestion, parse_weights, suggest_for_territory
-    from zonesblanches.maps.tables import write_csv
+    from zonesblanches.api import suggest
+    from zonesblanches.coverage.sites import parse_weights
     from zonesblanches.modes import mode_code
+    from zonesblanches.summaries import format_suggestion
+    from zonesblanches.writers import write_csv, write_gpkg
 
     mode = mode_code(args.mode)
     if args.nombre < 1:
@@ -797,9 +801,8 @@ def run_suggestion(args: argparse.Namespace) -> None:
     )
     origins = [o.strip() for o in args.candidats.split(",") if o.strip()]
     method = {"glouton": "greedy", "exacte": "exact", "les-deux": "both"}[args.methode]
-    demand = inputs.demand
-    suggestion = suggest_for_territory(
-        None if args.territoire == "region" else args.territoire,
+    suggestion = suggest(
+        inputs.territory,
         args.categorie,
         mode,
         args.nombre,
@@ -811,20 +814,16 @@ def run_suggestion(args: argparse.Namespace) -> None:
         weights=parse_weights(args.ponderation),
         method=method,
         model=(inputs.models or {}).get(mode),
-        demand=demand,
-        unit_kind="carreau" if demand is not None else "commune",
+        demand=inputs.demand,
         progress=sys.stderr.isatty(),
     )
     _print()
     _print(format_suggestion(suggestion).rstrip())
     written = [write_csv(suggestion.table, args.sortie / "sites_suggeres.csv")]
-    gpkg = args.sortie / "sites_suggeres.gpkg"
-    gpkg.unlink(missing_ok=True)
-    with fixed_dates():
-        suggestion.sites.to_file(gpkg, layer="sites", driver="GPKG")
-        if len(suggestion.catchments):
-            suggestion.catchments.to_file(gpkg, layer="unites_couvertes", driver="GPKG")
-    written.append(gpkg)
+    layers = {"sites": suggestion.sites}
+    if len(suggestion.catchments):
+        layers["unites_couvertes"] = suggestion.catchments
+    written.append(write_gpkg(layers, args.sortie / "sites_suggeres.gpkg"))
     if not args.sans_carte:
         from zonesblanches.geodata import reference
         from zonesblanches.maps import save_map, suggestion_map
@@ -843,8 +842,9 @@ def run_suggestion(args: argparse.Namespace) -> None:
 
 def run_scenario_command(args: argparse.Namespace) -> None:
     """``zonesblanches scenario``."""
-    from zonesblanches.coverage.scenarios import format_scenario, scenario_for_territory
-    from zonesblanches.maps.tables import write_csv
+    from zonesblanches.api import scenario
+    from zonesblanches.summaries import format_scenario
+    from zonesblanches.writers import write_csv, write_gpkg
 
     if not (args.ajouter or args.retirer or args.deplacer):
         raise ParameterError(
@@ -863,18 +863,17 @@ def run_scenario_command(args: argparse.Namespace) -> None:
         qpv_path=args.qpv,
         carreaux_path=args.carreaux,
     )
-    res = scenario_for_territory(
-        None if args.territoire == "region" else args.territoire,
-        ajouter=args.ajouter,
-        retirer=args.retirer,
-        deplacer=args.deplacer,
+    res = scenario(
+        inputs.territory,
+        add=args.ajouter,
+        remove=args.retirer,
+        move=args.deplacer,
         thresholds=thresholds,
         services=inputs.services,
         categories=args.categorie,
         models=inputs.models,
         qpv=inputs.qpv,
         demand=inputs.demand,
-        unit_kind="carreau" if inputs.demand is not None else "commune",
     )
     _print()
     _print(format_scenario(res).rstrip())
@@ -887,16 +886,17 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     by_qpv = res.by_qpv()
     if by_qpv is not None and len(by_qpv):
         written.append(write_csv(by_qpv, out / "scenario_qpv.csv"))
+    layers = {
+        f"evolution_{cat}_{mode}": layer
+        for cat in res.after.categories
+        for mode in res.after.modes
+        for layer in [res.diff_layer(cat, mode)]
+        if len(layer)
+    }
     gpkg = out / "scenario.gpkg"
-    gpkg.unlink(missing_ok=True)
-    with fixed_dates():
-        for cat in res.after.categories:
-            for mode in res.after.modes:
-                layer = res.diff_layer(cat, mode)
-                if len(layer):
-                    layer.to_file(gpkg, layer=f"evolution_{cat}_{mode}", driver="GPKG")
-    if gpkg.exists():
-        written.append(gpkg)
+    gpkg.unlink(missing_ok=True)  # an earlier scenario's layers must not remain
+    if layers:
+        written.append(write_gpkg(layers, gpkg))
     if not args.sans_carte:
         from zonesblanches.geodata import reference
         from zonesblanches.maps import save_map, scenario_map

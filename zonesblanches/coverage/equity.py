@@ -30,17 +30,15 @@ and 90th percentiles follow the "inverted CDF" rule of
 :func:`~zonesblanches.coverage.zones.weighted_quantile` (no interpolation: the time at which half,
 or 90 %, of the people are reached), and count unreachable people as ``inf``.
 
-Tables are written by :func:`write_tables` (CSV and XLSX); column names are French, as users see
+Tables are written by :func:`zonesblanches.writers.write_tables` (CSV and XLSX); column names are French, as users see
 them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -677,97 +675,3 @@ def equity_tables(
                 kind=kind,
             )
     return tables
-
-
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
-
-CSV_FLOAT_FORMAT = "%.10g"
-"""Numbers in CSV: up to 10 significant digits, so the output does not depend on float noise."""
-
-
-def _sheet_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "_", str(name)).strip("'") or "table"
-    base = base[:31]
-    candidate, k = base, 2
-    while candidate.lower() in used:
-        suffix = f"_{k}"
-        candidate, k = base[: 31 - len(suffix)] + suffix, k + 1
-    used.add(candidate.lower())
-    return candidate
-
-
-def write_tables(
-    frames: Mapping[str, pd.DataFrame],
-    directory: str | os.PathLike,
-    *,
-    xlsx: bool = True,
-    xlsx_name: str = "indicateurs.xlsx",
-) -> list[Path]:
-    """Write each table as CSV, and all of them as one XLSX workbook (a sheet per table).
-
-    CSV choice: comma separator, dot decimal, UTF-8 **with BOM**, ``\\n`` line ends, numbers
-    with up to 10 significant digits, ``inf`` for unreachable, empty for missing. This is the
-    standard form every tool reads (pandas, QGIS, R, LibreOffice); the BOM makes Excel read the
-    accents right. French-locale Excel expects ``;`` when opening a CSV by double-click, so
-    spreadsheet users should open the XLSX, where numbers are typed and ``inf`` is written
-    « inaccessible ». The same input gives byte-identical CSV files.
-
-    Parameters
-    ----------
-    frames : mapping of str to DataFrame
-        Table name (file stem, sheet name) → table. Geometry columns are dropped.
-    directory : path-like
-        Output folder (created).
-    xlsx : bool
-        Also write the workbook.
-    xlsx_name : str
-        Workbook file name.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Written files, CSV first (in the order of ``frames``), then the workbook.
-    """
-    from zonesblanches._xlsx import make_reproducible
-    from zonesblanches.geodata.cache import atomic_path
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    clean: dict[str, pd.DataFrame] = {}
-    for name, frame in frames.items():
-        stem = re.sub(r"[^\w\-]+", "_", str(name)).strip("_") or "table"
-        table = pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore")
-        clean[name] = table
-        path = directory / f"{stem}.csv"
-        with atomic_path(path) as tmp:
-            table.to_csv(
-                tmp,
-                index=False,
-                encoding="utf-8-sig",
-                lineterminator="\n",
-                float_format=CSV_FLOAT_FORMAT,
-            )
-        written.append(path)
-    if xlsx and clean:
-        path = directory / xlsx_name
-        used: set[str] = set()
-        with atomic_path(path) as tmp:
-            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-                for name, table in clean.items():
-                    sheet = _sheet_name(name, used)
-                    table.replace([np.inf, -np.inf], "inaccessible").to_excel(
-                        writer, sheet_name=sheet, index=False
-                    )
-                    ws = writer.sheets[sheet]
-                    ws.freeze_panes = "A2"
-                    for col_cells in ws.columns:
-                        width = max(len(str(c.value or "")) for c in col_cells[:200])
-                        ws.column_dimensions[col_cells[0].column_letter].width = min(
-                            max(10, width + 2), 60
-                        )
-            make_reproducible(tmp)  # fixed save dates: the same tables give the same bytes
-        written.append(path)
-    return written

@@ -48,7 +48,7 @@ from zonesblanches.coverage.analysis import CoverageResult, compute_coverage, ti
 from zonesblanches.coverage.reach import ReachMatrix, reach_matrix
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
-from zonesblanches.modes import MODES, mode_code
+from zonesblanches.modes import mode_code
 
 METHODS = ("greedy", "exact", "both")
 """Accepted values of ``method``: greedy only, exact only, or both (with the gap)."""
@@ -639,10 +639,6 @@ def _fr_num(value: float, digits: int = 1) -> str:
     return fr_num(value, digits, trim=True)
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _as_result(result_or_inputs: CoverageResult | Mapping) -> CoverageResult:
     if isinstance(result_or_inputs, CoverageResult):
         return result_or_inputs
@@ -1001,171 +997,6 @@ def suggest_sites(
     )
 
 
-def suggest_for_territory(
-    territoire: str | Sequence[str] | None,
-    categorie: str,
-    mode: str,
-    k: int,
-    *,
-    seuil: float | None = None,
-    services: gpd.GeoDataFrame | None = None,
-    origins: Sequence[str] = ("commune",),
-    premises=None,
-    qpv: gpd.GeoDataFrame | None = None,
-    cell_m: float = 2000.0,
-    weights: str | Mapping[str, float] = "population",
-    method: str = "greedy",
-    model=None,
-    demand: gpd.GeoDataFrame | None = None,
-    unit_kind: str = "commune",
-    progress: bool = True,
-) -> SiteSuggestion:
-    """What ``zonesblanches suggerer`` runs: territory → coverage → candidates → suggestion.
-
-    Parameters
-    ----------
-    territoire : str or list of str or None
-        Anything :func:`~zonesblanches.geodata.territory.select_territory` understands.
-    categorie, mode, k
-        As for :func:`suggest_sites`.
-    seuil : float, optional
-        Minutes; default the demo threshold of the mode (car 20, walking 30), else 20.
-    services : geopandas.GeoDataFrame, optional
-        Existing services (default: the bundled registry).
-    origins : sequence of str
-        Candidate origins (``commune``, ``qpv``, ``fichier``, ``grille``).
-    premises, qpv, cell_m
-        Inputs of the candidate generators (``premises``: a file or points; ``qpv``: QPV
-        perimeters, also used for QPV weights).
-    weights, method, model
-        As for :func:`suggest_sites` (``model``: e.g. a
-        :class:`~zonesblanches.coverage.network.NetworkModel`; default straight line).
-    demand : geopandas.GeoDataFrame, optional
-        Demand units (e.g. INSEE grid cells as centres); default one point per commune.
-    unit_kind : {"commune", "carreau"}
-        What ``demand`` holds.
-    """
-    from zonesblanches.api import DEFAULT_THRESHOLDS
-    from zonesblanches.coverage.analysis import commune_demand
-    from zonesblanches.coverage.candidates import build_candidates
-    from zonesblanches.geodata import reference
-    from zonesblanches.geodata.territory import select_territory
-
-    territory = select_territory(territoire)
-    categorie = _check_category(categorie)
-    mode = mode_code(mode)
-    minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
-    services = reference.load_registry() if services is None else services
-    if demand is None:
-        demand, unit_kind = commune_demand(territory.communes), "commune"
-    result = compute_coverage(
-        demand,
-        services,
-        {mode: minutes},
-        categories=[categorie],
-        models={mode: model} if model is not None else None,
-        territory=territory.label,
-        unit_kind=unit_kind,
-    )
-    candidates = build_candidates(
-        territory.communes,
-        origins=origins,
-        qpv=qpv,
-        premises=premises,
-        demand=demand,
-        cell_m=cell_m,
-    )
-    return suggest_sites(
-        result,
-        categorie,
-        mode,
-        k,
-        candidates=candidates,
-        weights=weights,
-        method=method,
-        qpv=qpv,
-        progress=progress,
-    )
-
-
-def format_suggestion(s: SiteSuggestion) -> str:
-    """French text report of a suggestion, as ``zonesblanches suggerer`` prints it."""
-    label = category_label(s.categorie)
-    where = f" — {s.territory}" if s.territory else ""
-    lines = [
-        f"Où installer {s.k} nouveau(x) site(s) « {label} » ({MODES[s.mode].label}, "
-        f"{_fr_num(s.threshold)} min){where}",
-        f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
-        f"moins de {_fr_num(s.threshold)} min d'un service existant"
-        + (f" ({_fr_pct(s.covered_before / s.population)})." if s.population > 0 else "."),
-        f"Objectif : {s.weights_label} gagnés. {_fr_int(s.n_candidates)} sites candidats ; "
-        "méthode : "
-        f"{s.method_description}.",
-    ]
-    if s.exact is not None and s.main is s.exact:
-        lines.append(
-            "Sites du tableau : la solution exacte, classée par gain marginal décroissant."
-        )
-    lines.append("")
-    t = s.table
-    if len(t) == 0:
-        lines.append("Aucun site candidat n'apporte d'habitants supplémentaires.")
-    else:
-        qpv = "habitants_qpv_gagnes" in t
-        rows = [
-            [
-                "rang",
-                "site",
-                "commune (EPCI)",
-                "gagnés",
-                *(["dont QPV"] if qpv else []),
-                "couverts après",
-                "part",
-            ]
-        ]
-        for row in t.itertuples(index=False):
-            rows.append(
-                [
-                    str(row.rang),
-                    _cut(f"{row.libelle} [{row.candidate_id}]", 64),
-                    _cut(f"{row.nom} ({row.nom_epci or row.code_epci})", 44),
-                    _fr_int(row.population_gagnee),
-                    *([_fr_int(row.habitants_qpv_gagnes)] if qpv else []),
-                    _fr_int(row.couverture_cumulee),
-                    _fr_pct(row.part_couverte_cumulee),
-                ]
-            )
-        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        left = {1, 2}
-        for r in rows:
-            cells = [
-                v.ljust(widths[c]) if c in left else v.rjust(widths[c]) for c, v in enumerate(r)
-            ]
-            lines.append("  ".join(cells).rstrip())
-    lines.append("")
-    if s.greedy is not None:
-        lines.append(s.bound_text())
-    if s.exact is not None:
-        if s.exact.status == "optimal":
-            text = (
-                f"Solution exacte (CBC, {_fr_num(s.exact.seconds, 2)} s) : "
-                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
-            )
-            if s.gap is not None and s.greedy is not None:
-                text += (
-                    f" Sélection gloutonne : {_fr_int(s.greedy.value)}, écart à l'optimum "
-                    f"{_fr_pct(s.gap)}."
-                )
-            lines.append(text)
-        else:
-            lines.append(
-                f"Solution exacte non prouvée (statut {s.exact.status}) : "
-                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
-            )
-    lines += [f"Note : {n}" for n in s.notes]
-    return "\n".join(lines).rstrip() + "\n"
-
-
 __all__ = [
     "EXACT_MAX_PAIRS",
     "METHODS",
@@ -1174,14 +1005,12 @@ __all__ = [
     "SiteSuggestion",
     "covered_value",
     "exact_max_cover",
-    "format_suggestion",
     "greedy_bound_factor",
     "greedy_max_cover",
     "parse_weights",
     "qpv_links",
     "qpv_residents",
     "reduce_instance",
-    "suggest_for_territory",
     "suggest_sites",
     "unit_weights",
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from zonesblanches import settings
+from zonesblanches.writers import atomic_path
+
+__all__ = ["atomic_path", "cache_dir", "file_digest"]
 
 
 def cache_dir(sub: str | None = None, *, base: str | os.PathLike | None = None) -> Path:
@@ -41,25 +41,3 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; move it onto ``target`` only on success.
-
-    Examples
-    --------
-    >>> with atomic_path(dest) as tmp:  # doctest: +SKIP
-    ...     frame.to_parquet(tmp)
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

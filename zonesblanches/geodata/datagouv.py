@@ -37,7 +37,8 @@ from urllib.parse import unquote, urlparse
 import requests
 from tqdm.auto import tqdm
 
-from zonesblanches import __version__, settings
+from zonesblanches import settings
+from zonesblanches._version import __version__
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata.cache import atomic_path, cache_dir, file_digest
 

@@ -97,6 +97,7 @@ from zonesblanches._text import closest, normalize
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.categories import CATEGORIES, category_code
+from zonesblanches.writers import write_csv
 
 __all__ = [
     "FRANCE_BBOX",
@@ -356,15 +357,12 @@ def read_services(
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> Path:
-    """Write rejected rows to a CSV that Excel opens as is (``;``, UTF-8 with BOM).
+    """Write rejected rows in the project's CSV dialect (:mod:`zonesblanches.writers`).
 
     The header is written even when there is no reject. Returns the path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = rejects if len(rejects.columns) else pd.DataFrame(columns=list(_REJECT_COLS))
-    frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
-    return path
+    return write_csv(frame, path)
 
 
 def match_columns(columns: list[str], *, projected: bool = False) -> dict[str, str]:

@@ -138,7 +138,7 @@ def suggestion_map(
     ----------
     suggestion : SiteSuggestion
         From :func:`~zonesblanches.coverage.sites.suggest_sites` or
-        :func:`~zonesblanches.coverage.sites.suggest_for_territory`.
+        :func:`~zonesblanches.api.suggest`.
     communes : geopandas.GeoDataFrame
         Commune polygons with ``code_insee`` (e.g. ``Territory.communes``).
     epci : geopandas.GeoDataFrame, optional
@@ -511,7 +511,7 @@ def scenario_map(
     ----------
     result : ScenarioResult
         From :func:`~zonesblanches.coverage.scenarios.run_scenario` or
-        :func:`~zonesblanches.coverage.scenarios.scenario_for_territory`.
+        :func:`~zonesblanches.api.scenario`.
     communes : geopandas.GeoDataFrame
         Commune polygons with ``code_insee``.
     epci : geopandas.GeoDataFrame, optional

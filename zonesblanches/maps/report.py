@@ -23,8 +23,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches import __version__
 from zonesblanches._text import fr_count
+from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
@@ -33,8 +33,9 @@ from zonesblanches.maps.carto import coverage_map, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, static_map
 from zonesblanches.maps.style import unit_words
-from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+from zonesblanches.maps.tables import communes_table, synthesis_table
 from zonesblanches.modes import MODES
+from zonesblanches.writers import write_csv
 
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first

@@ -1,0 +1,166 @@
+"""French summaries of results, as the command line prints them.
+
+Every sentence a planner reads about a suggestion or a scenario is written here, from the result
+objects of :mod:`zonesblanches.coverage` (which compute, and say nothing in prose), with the one
+set of French number formatters of :mod:`zonesblanches._text`.
+"""
+
+from __future__ import annotations
+
+from zonesblanches._text import fr_int as _fr_int
+from zonesblanches._text import fr_num
+from zonesblanches._text import fr_pct as _fr_pct
+from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
+from zonesblanches.coverage.sites import SiteSuggestion
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.modes import MODES
+
+
+def _fr_num(value: float, digits: int = 1) -> str:
+    return fr_num(value, digits, trim=True)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_suggestion(s: SiteSuggestion) -> str:
+    """French text report of a suggestion, as ``zonesblanches suggerer`` prints it."""
+    label = category_label(s.categorie)
+    where = f" — {s.territory}" if s.territory else ""
+    lines = [
+        f"Où installer {s.k} nouveau(x) site(s) « {label} » ({MODES[s.mode].label}, "
+        f"{_fr_num(s.threshold)} min){where}",
+        f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
+        f"moins de {_fr_num(s.threshold)} min d'un service existant"
+        + (f" ({_fr_pct(s.covered_before / s.population)})." if s.population > 0 else "."),
+        f"Objectif : {s.weights_label} gagnés. {_fr_int(s.n_candidates)} sites candidats ; "
+        "méthode : "
+        f"{s.method_description}.",
+    ]
+    if s.exact is not None and s.main is s.exact:
+        lines.append(
+            "Sites du tableau : la solution exacte, classée par gain marginal décroissant."
+        )
+    lines.append("")
+    t = s.table
+    if len(t) == 0:
+        lines.append("Aucun site candidat n'apporte d'habitants supplémentaires.")
+    else:
+        qpv = "habitants_qpv_gagnes" in t
+        rows = [
+            [
+                "rang",
+                "site",
+                "commune (EPCI)",
+                "gagnés",
+                *(["dont QPV"] if qpv else []),
+                "couverts après",
+                "part",
+            ]
+        ]
+        for row in t.itertuples(index=False):
+            rows.append(
+                [
+                    str(row.rang),
+                    _cut(f"{row.libelle} [{row.candidate_id}]", 64),
+                    _cut(f"{row.nom} ({row.nom_epci or row.code_epci})", 44),
+                    _fr_int(row.population_gagnee),
+                    *([_fr_int(row.habitants_qpv_gagnes)] if qpv else []),
+                    _fr_int(row.couverture_cumulee),
+                    _fr_pct(row.part_couverte_cumulee),
+                ]
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        left = {1, 2}
+        for r in rows:
+            cells = [
+                v.ljust(widths[c]) if c in left else v.rjust(widths[c]) for c, v in enumerate(r)
+            ]
+            lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    if s.greedy is not None:
+        lines.append(s.bound_text())
+    if s.exact is not None:
+        if s.exact.status == "optimal":
+            text = (
+                f"Solution exacte (CBC, {_fr_num(s.exact.seconds, 2)} s) : "
+                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
+            )
+            if s.gap is not None and s.greedy is not None:
+                text += (
+                    f" Sélection gloutonne : {_fr_int(s.greedy.value)}, écart à l'optimum "
+                    f"{_fr_pct(s.gap)}."
+                )
+            lines.append(text)
+        else:
+            lines.append(
+                f"Solution exacte non prouvée (statut {s.exact.status}) : "
+                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
+            )
+    lines += [f"Note : {n}" for n in s.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _fr_signed(value: float) -> str:
+    return ("+" if value > 0 else "−" if value < 0 else "") + _fr_int(abs(value))
+
+
+def _place(name: str, code: str) -> str:
+    return f"{name} ({code})" if name and code else name or code or "coordonnées données"
+
+
+def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
+    """French text report of a scenario, as ``zonesblanches scenario`` prints it."""
+    where = f" — {res.before.territory}" if res.before.territory else ""
+    lines = [f"Scénario{where}", "Changements :"]
+    for c in res.changes.itertuples(index=False):
+        label = f"{c.nom} ({c.service_id})" if c.nom else c.service_id
+        if c.action == "deplacement":
+            lines.append(
+                f"  • déplacement : {label}, {_place(c.commune_avant, c.code_insee_avant)} → "
+                f"{_place(c.commune_apres, c.code_insee_apres)}"
+            )
+        elif c.action == "retrait":
+            lines.append(f"  • retrait : {label}, {_place(c.commune_avant, c.code_insee_avant)}")
+        else:
+            lines.append(f"  • ajout : {label}, {_place(c.commune_apres, c.code_insee_apres)}")
+    total = res.summary(by=None)
+    for cat in res.categories:
+        lines += ["", f"Effet sur l'accès à « {category_label(cat)} » :"]
+        for row in total[total["categorie"] == cat].itertuples(index=False):
+            lines.append(
+                f"  {MODES[row.mode].label}, {_fr_num(row.seuil_min)} min : "
+                f"{_fr_int(row.population_couverte_avant)} → "
+                f"{_fr_int(row.population_couverte_apres)} habitants à portée "
+                f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
+                f"{_fr_int(row.population_gagnante)} hab. ({row.unites_gagnantes} unité(s)), "
+                f"le perdent : {_fr_int(row.population_perdante)} hab. "
+                f"({row.unites_perdantes} unité(s))"
+            )
+            for what, title in ((GAIN, "gagnent"), (LOSS, "perdent")):
+                sel = res._select(what, cat, row.mode)
+                if len(sel):
+                    names = ", ".join(
+                        f"{r.nom} ({_fr_int(r.population)})" if "nom" in sel else str(r.unit_id)
+                        for r in sel.head(top).itertuples(index=False)
+                    )
+                    more = f" et {len(sel) - top} autre(s)" if len(sel) > top else ""
+                    lines.append(f"    {title} : {names}{more}")
+    epci = res.by_epci()
+    if len(epci) and "code_epci" in epci:
+        changed = epci[(epci["population_gagnante"] > 0) | (epci["population_perdante"] > 0)]
+        if len(changed):
+            lines += ["", "EPCI concernés :"]
+            for r in changed.itertuples(index=False):
+                name = getattr(r, "nom_epci", "") or r.code_epci
+                lines.append(
+                    f"  {name} — {category_label(r.categorie)}, {MODES[r.mode].label} : "
+                    f"{_fr_signed(r.variation)} hab. (gagnent {_fr_int(r.population_gagnante)}, "
+                    f"perdent {_fr_int(r.population_perdante)})"
+                )
+    lines += [""] + [f"Note : {n}" for n in res.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+__all__ = ["format_scenario", "format_suggestion"]
