@@ -21,11 +21,14 @@ LAYERS = {
     "geodata": 1,
     "coverage": 2,
     "maps": 3,
-    "summaries": 3,
-    "api": 4,
-    "cli": 5,
-    "__init__": 6,
+    "summaries": 4,
+    "api": 5,
+    "cli": 6,
+    "__init__": 7,
 }
+
+ALIASES = {"_cli_parser": "cli"}
+"""Modules that belong to another part (the command line's parser is part of the CLI)."""
 
 
 def _module_name(path: Path) -> str:
@@ -79,7 +82,7 @@ def _layer(module: str) -> tuple[str, int]:
     parts = module.split(".")
     if len(parts) == 1:
         return "__init__", LAYERS["__init__"]
-    top = parts[1]
+    top = ALIASES.get(parts[1], parts[1])
     if top in LAYERS:
         return top, LAYERS[top]
     return "base", LAYERS["base"]

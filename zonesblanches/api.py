@@ -17,11 +17,13 @@ from os import PathLike
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
+from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.territory import Territory, select_territory
 from zonesblanches.modes import mode_code
@@ -254,6 +256,32 @@ def scenario(
     )
 
 
+def parse_weights(text: str) -> str | dict[str, float]:
+    """The ``--ponderation`` option: ``"qpv"`` or a mix ``"population:1+qpv:2"``.
+
+    Terms are separated by ``+`` (or ``;``); coefficients accept a decimal comma.
+
+    >>> parse_weights("population:1+qpv:2,5")
+    {'population': 1.0, 'qpv': 2.5}
+    """
+    t = str(text).strip().lower()
+    if ":" not in t and "+" not in t:
+        return t
+    mix: dict[str, float] = {}
+    for part in t.replace(";", "+").split("+"):
+        if not part.strip():
+            continue
+        name, _, value = part.partition(":")
+        try:
+            coeff = float(value.strip().replace(",", ".")) if value.strip() else 1.0
+        except ValueError:
+            raise ParameterError(
+                f"Pondération illisible : « {text} » (exemple : population:1+qpv:2)."
+            ) from None
+        mix[name.strip()] = coeff
+    return mix
+
+
 def read_services(path: str | PathLike, **kwargs):
     """Read a user's services file (see :func:`zonesblanches.geodata.services.read_services`)."""
     from zonesblanches.geodata.services import read_services as _read
@@ -331,7 +359,7 @@ def zones_by_indicator(
     dict
         ``"{categorie}_{mode}"`` → zones GeoDataFrame (EPSG:4326), largest population first.
     """
-    from zonesblanches.coverage.analysis import blank_col, time_col
+    from zonesblanches.columns import blank_col, time_col
     from zonesblanches.coverage.zones import zones_blanches
 
     units = result.units
@@ -353,3 +381,101 @@ def zones_by_indicator(
         )
         for cat, mode in pairs
     }
+
+
+MAX_ZONE_UNITS = 1000
+"""Above this many units, zones are dissolved for the first category only (each takes seconds)."""
+
+
+def read_demand(
+    territory: TerritoryLike, carreaux: str | PathLike, *, progress: bool = True
+) -> gpd.GeoDataFrame:
+    """Demand units from an INSEE Filosofi grid file: the territory's inhabited cells.
+
+    See :func:`zonesblanches.geodata.carreaux.load_carreaux` for the formats.
+    """
+    from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+
+    territory = as_territory(territory)
+    cells = load_carreaux(carreaux, mask=territory.geometry, progress=progress)
+    return carreaux_demand(cells, territory.communes)
+
+
+def read_qpv(
+    territory: TerritoryLike, qpv: str | PathLike, *, progress: bool = True
+) -> gpd.GeoDataFrame:
+    """The QPV of a QPV file (ANCT 2024 or 2015) that lie in the territory."""
+    from zonesblanches.geodata.qpv import load_qpv
+
+    territory = as_territory(territory)
+    return load_qpv(
+        qpv, communes=reference.load_communes(), mask=territory.geometry, progress=progress
+    )
+
+
+def qpv_equity(
+    result: CoverageResult, qpv: gpd.GeoDataFrame
+) -> tuple[dict[str, pd.DataFrame], gpd.GeoDataFrame]:
+    """QPV equity tables of a result, and the QPV with their share within reach as columns.
+
+    Returns
+    -------
+    tables : dict
+        :func:`~zonesblanches.coverage.equity.equity_tables` (``couverture``, ``qpv``,
+        ``ecarts_qpv``…).
+    qpv : geopandas.GeoDataFrame
+        The QPV, with one « % à portée — catégorie, mode » column per indicator (map popups).
+    """
+    from zonesblanches.coverage.equity import equity_tables
+    from zonesblanches.geodata.categories import category_label
+    from zonesblanches.modes import MODES
+
+    tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
+    per_qpv = tables.get("qpv")
+    if per_qpv is None or not len(per_qpv) or "pct_population_dans_seuil" not in per_qpv:
+        return tables, qpv
+    wide = per_qpv.pivot_table(
+        index="code_qp",
+        columns=["categorie", "mode"],
+        values="pct_population_dans_seuil",
+        aggfunc="first",
+    )
+    wide.columns = [f"% à portée — {category_label(c)}, {MODES[m].label}" for c, m in wide.columns]
+    return tables, qpv.merge(wide.reset_index(), on="code_qp", how="left")
+
+
+def output_zones(
+    result: CoverageResult, territory: TerritoryLike, qpv: gpd.GeoDataFrame | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """The zones blanches drawn and exported: every indicator, or the first category's only
+    above :data:`MAX_ZONE_UNITS` units."""
+    territory = as_territory(territory)
+    pairs = None
+    if len(result.units) > MAX_ZONE_UNITS:
+        pairs = [(result.categories[0], m) for m in result.modes]
+    return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
+
+
+def zones_table(zones: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
+    """All zones in one table (no geometry), with an ``indicateur`` column."""
+    return pd.concat(
+        [
+            pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
+            for name, z in zones.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def service_isochrones(
+    result: CoverageResult,
+    model: TravelTimeModel,
+    minutes: Sequence[float],
+    *,
+    progress: bool = True,
+) -> gpd.GeoDataFrame:
+    """Isochrones of the analysed services on a road-network model (first mode's)."""
+    from zonesblanches.coverage.isochrones import isochrones
+
+    subset = result.services[result.services["categorie"].isin(result.categories)]
+    return isochrones(model, subset, list(minutes), progress=progress)

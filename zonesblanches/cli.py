@@ -6,7 +6,6 @@ Everything printed is in French; every option is explained by ``--help`` with an
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -14,452 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import settings
+from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
-from zonesblanches._text import fr_pct as _fr_pct
-from zonesblanches._version import __version__
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
-
-EPILOG_ANALYSE = """\
-exemples :
-  zonesblanches analyse --territoire "valenciennes metropole"
-  zonesblanches analyse --territoire 59 --categorie garage_solidaire --mode voiture:20 --mode marche:30
-  zonesblanches analyse --territoire 245901160 --services mes_services.csv --sortie resultats_vm
-  zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
-
-modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son seuil
-(« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min.
-catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
-plateforme_mobilite, transport_solidaire.
-
-fichiers écrits dans --sortie : carte.html (carte interactive), communes.csv (une ligne par
-commune : temps jusqu'au service le plus proche et indicateur de zone blanche par catégorie et
-mode), synthese.csv (une ligne par EPCI × catégorie × mode), communes_zone_blanche.csv (communes
-en zone blanche, les plus peuplées d'abord), rejets.csv (lignes du fichier de services écartées,
-avec le motif).
-"""
-
-
-def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, float]:
-    """Turn ``["voiture:20", "marche"]`` and ``--seuil`` into ``{mode: minutes}``."""
-    from zonesblanches.api import DEFAULT_THRESHOLDS
-    from zonesblanches.modes import mode_code
-
-    if not modes:
-        if seuil is None:
-            return dict(DEFAULT_THRESHOLDS)
-        return {mode: seuil for mode in DEFAULT_THRESHOLDS}
-    out: dict[str, float] = {}
-    for item in modes:
-        name, _, minutes = item.partition(":")
-        code = mode_code(name)
-        if minutes:
-            try:
-                out[code] = float(minutes.replace(",", "."))
-            except ValueError:
-                raise ParameterError(
-                    f"Seuil illisible dans « {item} » (attendu : mode:minutes)."
-                ) from None
-        elif seuil is not None:
-            out[code] = seuil
-        else:
-            out[code] = DEFAULT_THRESHOLDS.get(code, 20.0)
-    return out
-
-
-class _FrenchFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's help with its own words in French."""
-
-    def add_usage(self, usage, actions, groups, prefix=None):
-        if prefix is None:
-            prefix = "utilisation : "
-        return super().add_usage(usage, actions, groups, prefix)
-
-
-_ARGPARSE_FR = (
-    ("unrecognized arguments:", "arguments non reconnus :"),
-    ("the following arguments are required:", "arguments obligatoires manquants :"),
-    ("expected one argument", "une valeur est attendue"),
-    ("invalid choice:", "choix invalide :"),
-    ("choose from", "choix possibles :"),
-    ("invalid float value:", "nombre invalide :"),
-    ("argument ", "option "),
-)
-
-
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are in French."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        for english, french in _ARGPARSE_FR:
-            message = message.replace(english, french)
-        message = re.sub(r"(?<=\S): ", " : ", message)  # French spacing before a colon
-        self.print_usage(sys.stderr)
-        self.exit(2, f"Erreur : {message}\nAide : {self.prog} --help\n")
-
-
-def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.formatter_class = _FrenchFormatter
-    parser._optionals.title = "options"
-    parser._positionals.title = "commandes"
-    parser.add_argument(
-        "-h",
-        "--help",
-        action="help",
-        default=argparse.SUPPRESS,
-        help="affiche cette aide et quitte",
-    )
-    return parser
-
-
-def parse_minutes(text: str | None) -> list[float] | None:
-    """``"10,20,30"`` → ``[10.0, 20.0, 30.0]`` (French error on anything else)."""
-    if not text:
-        return None
-    try:
-        values = [float(t.strip()) for t in text.replace(";", ",").split(",") if t.strip()]
-    except ValueError:
-        raise ParameterError(
-            f"Seuils d'isochrones illisibles : « {text} » (ex. 10,20,30)."
-        ) from None
-    if not values or min(values) <= 0:
-        raise ParameterError(f"Les seuils d'isochrones doivent être positifs : « {text} ».")
-    return sorted(set(values))
-
-
-def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
-    p.add_argument(
-        "--osm",
-        metavar="FICHIER",
-        type=Path,
-        help="réseau routier OpenStreetMap pour des temps par la route : extrait .osm.pbf "
-        "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
-        "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
-    )
-    if isochrones:
-        p.add_argument(
-            "--isochrones",
-            metavar="MIN[,MIN…]",
-            help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
-            "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
-            "(ex. --isochrones 10,20,30)",
-        )
-    p.add_argument(
-        "--qpv",
-        metavar="FICHIER",
-        type=Path,
-        help="périmètres des quartiers prioritaires (fichier ANCT 2024 ou 2015 : GeoJSON, "
-        "GeoPackage, Shapefile ou l'archive zip) : indicateurs par QPV et écart QPV / reste de "
-        "l'EPCI",
-    )
-    p.add_argument(
-        "--carreaux",
-        metavar="FICHIER",
-        type=Path,
-        help="population carroyée INSEE Filosofi (200 m ou 1 km ; CSV, GeoPackage ou l'archive "
-        "zip) : la population est comptée par carreau au lieu d'un point par commune",
-    )
-    p.add_argument(
-        "--telecharger",
-        action="store_true",
-        help="télécharge le réseau routier du territoire depuis OpenStreetMap (Overpass ; "
-        "taille d'un EPCI au plus ; connexion Internet nécessaire)",
-    )
-    p.add_argument(
-        "--sortie",
-        metavar="DOSSIER",
-        default="resultats",
-        type=Path,
-        help="dossier où écrire la carte et les tableaux (créé si besoin ; défaut : %(default)s)",
-    )
-    p.add_argument(
-        "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
-    parser = _Parser(
-        prog="zonesblanches",
-        description="Diagnostic d'accès aux services de mobilité inclusive (garages solidaires, "
-        "auto-écoles sociales, ateliers vélo, location solidaire, plateformes de "
-        "mobilité) : temps d'accès, zones blanches, cartes.",
-        epilog="Aide d'une commande : zonesblanches COMMANDE --help. "
-        "Commencez par : zonesblanches demo",
-        add_help=False,
-    )
-    _french(parser)
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"zonesblanches {__version__}",
-        help="affiche la version et quitte",
-    )
-    sub = parser.add_subparsers(dest="commande", metavar="COMMANDE")
-
-    demo = sub.add_parser(
-        "demo",
-        help="diagnostic de toute la région sur les données embarquées",
-        description="Lance le diagnostic de référence sur les données embarquées : toute la "
-        "région Hauts-de-France, toutes les catégories du registre, voiture 20 min "
-        "et marche 30 min. Écrit la carte et les tableaux dans --sortie.",
-        epilog="exemple :\n  zonesblanches demo --sortie resultats",
-        add_help=False,
-    )
-    _french(demo)
-    _add_common(demo)
-
-    analyse = sub.add_parser(
-        "analyse",
-        help="diagnostic d'un territoire choisi, avec vos propres services",
-        description="Calcule, pour chaque commune du territoire, le temps jusqu'au service le "
-        "plus proche de chaque catégorie et mode, repère les zones blanches (au-delà "
-        "du seuil), et écrit carte et tableaux.",
-        epilog=EPILOG_ANALYSE,
-        add_help=False,
-    )
-    _french(analyse)
-    analyse.add_argument(
-        "--territoire",
-        metavar="TERRITOIRE",
-        default="region",
-        help="EPCI (nom sans accents accepté, ou SIREN), code de département, "
-        "liste de codes INSEE séparés par des virgules, ou « region » "
-        "(défaut)",
-    )
-    analyse.add_argument(
-        "--services",
-        metavar="FICHIER",
-        type=Path,
-        help="vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; "
-        "coordonnées lon/lat, x/y avec --crs, ou seulement la commune. "
-        "Défaut : le registre embarqué",
-    )
-    analyse.add_argument(
-        "--crs",
-        metavar="CRS",
-        help="système de coordonnées des colonnes x/y du fichier de services "
-        "(ex. EPSG:2154 pour Lambert-93)",
-    )
-    analyse.add_argument(
-        "--categorie",
-        metavar="CATEGORIE",
-        action="append",
-        help="catégorie à analyser (répétable) ; défaut : toutes celles présentes",
-    )
-    analyse.add_argument(
-        "--mode",
-        metavar="MODE[:MIN]",
-        action="append",
-        help="mode de déplacement et, optionnellement, son seuil en minutes "
-        "(répétable) : marche, velo, voiture ; ex. --mode voiture:20",
-    )
-    analyse.add_argument(
-        "--seuil",
-        metavar="MIN",
-        type=float,
-        help="seuil en minutes pour les modes donnés sans seuil",
-    )
-    _add_common(analyse)
-
-    suggest = sub.add_parser(
-        "suggerer",
-        help="où implanter de nouveaux services pour couvrir le plus d'habitants",
-        description="Choisit k nouveaux sites pour une catégorie (les services existants sont "
-        "gardés) afin de maximiser la population nouvellement à moins du seuil : sélection "
-        "gloutonne (garantie imprimée) et, si l'instance est assez petite, solution exacte "
-        "(programme linéaire en nombres entiers, CBC) avec l'écart de la sélection gloutonne.",
-        epilog=EPILOG_SUGGERER,
-        add_help=False,
-    )
-    _french(suggest)
-    suggest.add_argument(
-        "--territoire",
-        metavar="TERRITOIRE",
-        default="region",
-        help="comme pour « analyse » (défaut : region)",
-    )
-    suggest.add_argument(
-        "--categorie",
-        metavar="CATEGORIE",
-        required=True,
-        help="catégorie du service à implanter (ex. garage_solidaire)",
-    )
-    suggest.add_argument(
-        "--mode",
-        metavar="MODE",
-        default="voiture",
-        help="mode de déplacement (défaut : %(default)s)",
-    )
-    suggest.add_argument(
-        "--seuil",
-        metavar="MIN",
-        type=float,
-        help="seuil en minutes (défaut : 20 en voiture, 30 à pied)",
-    )
-    suggest.add_argument(
-        "--nombre",
-        metavar="K",
-        type=int,
-        default=1,
-        help="nombre de sites à choisir (défaut : %(default)s)",
-    )
-    suggest.add_argument(
-        "--candidats",
-        metavar="ORIGINES",
-        default="commune",
-        help="sites possibles, séparés par des virgules : commune (point de "
-        "chaque commune), qpv (centre des QPV, avec --qpv), grille (carrés "
-        "habités), fichier (avec --locaux) ; défaut : %(default)s",
-    )
-    suggest.add_argument(
-        "--locaux",
-        metavar="FICHIER",
-        type=Path,
-        help="vos locaux possibles (CSV, XLSX, GeoJSON… comme un fichier de services)",
-    )
-    suggest.add_argument(
-        "--ponderation",
-        metavar="POIDS",
-        default="population",
-        help="ce qu'on maximise : population, qpv (habitants des QPV, avec "
-        "--qpv et --carreaux), men_pauv (ménages pauvres, avec --carreaux) ou "
-        "un mélange « population:1+qpv:2 » ; défaut : %(default)s",
-    )
-    suggest.add_argument(
-        "--methode",
-        choices=["glouton", "exacte", "les-deux"],
-        default="les-deux",
-        help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
-    )
-    suggest.add_argument(
-        "--services",
-        metavar="FICHIER",
-        type=Path,
-        help="services existants (défaut : registre embarqué)",
-    )
-    suggest.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
-    _add_common(suggest, isochrones=False)
-
-    scen = sub.add_parser(
-        "scenario",
-        help="avant / après : ajouter, retirer ou déplacer des services",
-        description="Compare la couverture avant et après des changements de services : qui "
-        "gagne l'accès, qui le perd (un déplacement peut faire les deux), par commune, EPCI et "
-        "QPV.",
-        epilog=EPILOG_SCENARIO,
-        add_help=False,
-    )
-    _french(scen)
-    scen.add_argument(
-        "--territoire",
-        metavar="TERRITOIRE",
-        default="region",
-        help="comme pour « analyse » (défaut : region)",
-    )
-    scen.add_argument(
-        "--ajouter",
-        metavar="CATEGORIE:LIEU",
-        action="append",
-        help="ajoute un service : catégorie et code INSEE (ou lon,lat), ex. "
-        "garage_solidaire:62895 ; répétable",
-    )
-    scen.add_argument(
-        "--retirer",
-        metavar="ID",
-        action="append",
-        help="retire le service d'identifiant ID (ex. HDF-002) ; répétable",
-    )
-    scen.add_argument(
-        "--deplacer",
-        metavar="ID:LIEU",
-        action="append",
-        help="déplace un service vers une commune (code INSEE) ou lon,lat, ex. "
-        "HDF-002:62895 ; répétable",
-    )
-    scen.add_argument(
-        "--categorie",
-        metavar="CATEGORIE",
-        action="append",
-        help="catégories à comparer (défaut : celles touchées par les changements)",
-    )
-    scen.add_argument(
-        "--mode",
-        metavar="MODE[:MIN]",
-        action="append",
-        help="comme pour « analyse » (défaut : voiture 20 min, marche 30 min)",
-    )
-    scen.add_argument(
-        "--seuil",
-        metavar="MIN",
-        type=float,
-        help="seuil en minutes pour les modes donnés sans seuil",
-    )
-    scen.add_argument(
-        "--services",
-        metavar="FICHIER",
-        type=Path,
-        help="services d'aujourd'hui (défaut : registre embarqué)",
-    )
-    scen.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
-    _add_common(scen, isochrones=False)
-
-    _french(
-        sub.add_parser(
-            "sources",
-            help="affiche la provenance des données embarquées",
-            description="Affiche la source, la licence, la date et les traitements de chaque jeu "
-            "de données embarqué.",
-            epilog="exemple :\n  zonesblanches sources",
-            add_help=False,
-        )
-    )
-    return parser
-
-
-EPILOG_SUGGERER = """\
-exemples :
-  zonesblanches suggerer --territoire 62 --categorie garage_solidaire --mode voiture --seuil 20 --nombre 3
-  zonesblanches suggerer --territoire "valenciennes metropole" --categorie atelier_velo --mode marche --nombre 2
-  zonesblanches suggerer --territoire 59 --categorie auto_ecole_sociale --candidats commune,fichier --locaux locaux.csv
-
-fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes gagnées),
-sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
-sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
-"""
-
-EPILOG_SCENARIO = """\
-exemples :
-  zonesblanches scenario --deplacer HDF-002:62895          (Lens → Wingles, 2025)
-  zonesblanches scenario --territoire 62 --ajouter garage_solidaire:62119 --retirer HDF-013
-  zonesblanches scenario --deplacer HDF-002:2.86,50.49 --mode voiture:15
-
-fichiers écrits dans --sortie : carte_scenario.html (qui gagne, qui perd l'accès),
-scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
-(avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
-perd), scenario.gpkg (couche des évolutions pour QGIS).
-"""
 
 
 def _print(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-MAX_ZONE_UNITS = 1000
-"""Above this many units, zones are dissolved for the first category only (each takes seconds)."""
+def _print_written(paths: Sequence[Path]) -> None:
+    _print()
+    _print("Fichiers écrits :")
+    for path in paths:
+        _print(f"  {path}")
 
 
 def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
-    from zonesblanches.geodata import reference
+    from zonesblanches import api
 
     demand = None
     if carreaux_path is not None:
-        from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
-
-        cells = load_carreaux(carreaux_path, mask=territory.geometry, progress=sys.stderr.isatty())
-        demand = carreaux_demand(cells, territory.communes)
+        demand = api.read_demand(territory, carreaux_path, progress=sys.stderr.isatty())
         _print(
             f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
             f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
@@ -472,14 +50,7 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
         )
     qpv = None
     if qpv_path is not None:
-        from zonesblanches.geodata.qpv import load_qpv
-
-        qpv = load_qpv(
-            qpv_path,
-            communes=reference.load_communes(),
-            mask=territory.geometry,
-            progress=sys.stderr.isatty(),
-        )
+        qpv = api.read_qpv(territory, qpv_path, progress=sys.stderr.isatty())
         _print(f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})")
     else:
         _print(
@@ -487,55 +58,6 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
             "indicateurs par QPV)."
         )
     return demand, qpv
-
-
-def _report_qpv(result, qpv, sortie: Path) -> tuple[list[Path], object]:
-    """QPV equity tables (CSV + XLSX), their headline lines, and the QPV frame with its
-    indicators as columns (for the map popups)."""
-    from zonesblanches.coverage.equity import equity_tables
-    from zonesblanches.geodata.categories import category_label
-    from zonesblanches.modes import MODES
-    from zonesblanches.writers import write_tables
-
-    tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
-    per_qpv = tables.get("qpv")
-    warning = per_qpv.attrs.get("avertissement") if per_qpv is not None else None
-    if warning:
-        _print(f"  ⚠ {warning}")
-    gap = tables.get("ecarts_qpv")
-    if gap is not None and len(gap):
-        whole = gap[(gap["niveau"] == "territoire") & gap["ecart_points"].notna()]
-        if len(whole):
-            _print("Habitants des QPV à portée, comparés au reste du territoire :")
-        for _, r in whole.iterrows():
-            _print(
-                f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} : QPV "
-                f"{_fr_num(r['pct_dans_seuil_qpv'])} % / hors QPV "
-                f"{_fr_num(r['pct_dans_seuil_hors_qpv'])} % (écart "
-                f"{_fr_num(r['ecart_points'])} points)"
-            )
-    enriched = qpv
-    if per_qpv is not None and len(per_qpv) and "pct_population_dans_seuil" in per_qpv:
-        wide = per_qpv.pivot_table(
-            index="code_qp",
-            columns=["categorie", "mode"],
-            values="pct_population_dans_seuil",
-            aggfunc="first",
-        )
-        wide.columns = [
-            f"% à portée — {category_label(c)}, {MODES[m].label}" for c, m in wide.columns
-        ]
-        enriched = qpv.merge(wide.reset_index(), on="code_qp", how="left")
-    return write_tables(tables, sortie), enriched
-
-
-def _zones(result, territory, qpv):
-    from zonesblanches.api import zones_by_indicator
-
-    pairs = None
-    if len(result.units) > MAX_ZONE_UNITS:
-        pairs = [(result.categories[0], m) for m in result.modes]
-    return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
 
 
 @dataclass
@@ -628,10 +150,11 @@ def run_analysis(
     isochrone_minutes: list[float] | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
-    from zonesblanches.api import diagnostic
+    from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table
-    from zonesblanches.writers import write_csv
+    from zonesblanches.summaries import format_qpv_gap, format_results
+    from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
     if isochrone_minutes and osm is None and not download:
@@ -657,7 +180,7 @@ def run_analysis(
         inputs.models,
     )
     problems = inputs.problems
-    result = diagnostic(
+    result = api.diagnostic(
         territory,
         thresholds,
         services=services,
@@ -670,59 +193,30 @@ def run_analysis(
     for note in result.notes:
         _print(f"  • {note}")
     _print()
-    _print("Résultats (part de la population à moins du seuil du service le plus proche) :")
-    overall = result.summary(by=None)
-    from zonesblanches.geodata.categories import category_label
-    from zonesblanches.maps.style import unit_words
-    from zonesblanches.modes import MODES
-
-    words = unit_words(result.unit_kind)
-    for _, r in overall.iterrows():
-        _print(
-            f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
-            f"(≤ {_fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
-            f"{_fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
-            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
-            f"{_fr_num(r['temps_median_min'])} min"
-        )
-    first_cat, first_mode = result.categories[0], result.modes[0]
-    worst = result.uncovered(first_cat, first_mode).head(5)
-    if len(worst):
-        _print(
-            f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
-            f" ({category_label(first_cat)}, "
-            f"{MODES[first_mode].label}) : "
-            + ", ".join(
-                f"{n} ({_fr_int(p)} hab., {_fr_num(m, 0)} min)"
-                for n, p, m in zip(
-                    worst["nom"], worst["population"], worst["temps_min"], strict=True
-                )
-            )
-        )
+    _print(format_results(result))
 
     written = []
     if qpv is not None:
-        paths, qpv = _report_qpv(result, qpv, sortie)
-        written += paths
+        tables, qpv = api.qpv_equity(result, qpv)
+        text = format_qpv_gap(tables)
+        if text:
+            _print(text)
+        written += write_tables(tables, sortie)
     zones = None
     iso = None
     if isochrone_minutes:
-        from zonesblanches.coverage.isochrones import isochrones
-
         first_mode = result.modes[0]
-        subset = result.services[result.services["categorie"].isin(result.categories)]
+        n_services = int(result.services["categorie"].isin(result.categories).sum())
         _print(
             f"Isochrones {', '.join(f'{m:g}' for m in isochrone_minutes)} min "
-            f"({first_mode}, {len(subset)} services)…"
+            f"({first_mode}, {n_services} services)…"
         )
-        iso = isochrones(
-            models[first_mode], subset, isochrone_minutes, progress=sys.stderr.isatty()
+        iso = api.service_isochrones(
+            result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
         )
     if with_map:
-        zones = _zones(result, territory, qpv)
+        zones = api.output_zones(result, territory, qpv)
         if zones:
-            import pandas as pd
-
             first_name, first = next(iter(zones.items()))
             _print(
                 f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
@@ -732,14 +226,7 @@ def run_analysis(
                     else ""
                 )
             )
-            table = pd.concat(
-                [
-                    pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
-                    for name, z in zones.items()
-                ],
-                ignore_index=True,
-            )
-            written.append(write_csv(table, sortie / "zones_blanches.csv"))
+            written.append(write_csv(api.zones_table(zones), sortie / "zones_blanches.csv"))
     if with_map:
         from zonesblanches.maps import write_outputs
 
@@ -766,10 +253,7 @@ def run_analysis(
             write_csv(synthesis_table(result), sortie / "synthese.csv"),
             write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
         ]
-    _print()
-    _print("Fichiers écrits :")
-    for path in written:
-        _print(f"  {path}")
+    _print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
     _print(f"Problèmes signalés : {problems}")
@@ -777,20 +261,11 @@ def run_analysis(
     return problems
 
 
-def run_suggestion(args: argparse.Namespace) -> None:
-    """``zonesblanches suggerer``."""
-    from zonesblanches.api import suggest
-    from zonesblanches.coverage.sites import parse_weights
-    from zonesblanches.modes import mode_code
-    from zonesblanches.summaries import format_suggestion
-    from zonesblanches.writers import write_csv, write_gpkg
-
-    mode = mode_code(args.mode)
-    if args.nombre < 1:
-        raise ParameterError(f"--nombre doit être au moins 1 (reçu : {args.nombre}).")
-    inputs = load_inputs(
+def _inputs_of(args: argparse.Namespace, modes: list[str]) -> Inputs:
+    """:func:`load_inputs` with the options of ``suggerer`` and ``scenario``."""
+    return load_inputs(
         args.territoire,
-        [mode],
+        modes,
         args.sortie,
         services_path=args.services,
         crs=args.crs,
@@ -799,6 +274,19 @@ def run_suggestion(args: argparse.Namespace) -> None:
         qpv_path=args.qpv,
         carreaux_path=args.carreaux,
     )
+
+
+def run_suggestion(args: argparse.Namespace) -> None:
+    """``zonesblanches suggerer``."""
+    from zonesblanches.api import parse_weights, suggest
+    from zonesblanches.modes import mode_code
+    from zonesblanches.summaries import format_suggestion
+    from zonesblanches.writers import write_csv, write_gpkg
+
+    mode = mode_code(args.mode)
+    if args.nombre < 1:
+        raise ParameterError(f"--nombre doit être au moins 1 (reçu : {args.nombre}).")
+    inputs = _inputs_of(args, [mode])
     origins = [o.strip() for o in args.candidats.split(",") if o.strip()]
     method = {"glouton": "greedy", "exacte": "exact", "les-deux": "both"}[args.methode]
     suggestion = suggest(
@@ -834,10 +322,7 @@ def run_suggestion(args: argparse.Namespace) -> None:
                 args.sortie / "carte_sites.html",
             )
         )
-    _print()
-    _print("Fichiers écrits :")
-    for path in written:
-        _print(f"  {path}")
+    _print_written(written)
 
 
 def run_scenario_command(args: argparse.Namespace) -> None:
@@ -852,17 +337,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
             "(ex. --deplacer HDF-002:62895)."
         )
     thresholds = parse_modes(args.mode, args.seuil)
-    inputs = load_inputs(
-        args.territoire,
-        list(thresholds),
-        args.sortie,
-        services_path=args.services,
-        crs=args.crs,
-        osm=args.osm,
-        download=args.telecharger,
-        qpv_path=args.qpv,
-        carreaux_path=args.carreaux,
-    )
+    inputs = _inputs_of(args, list(thresholds))
     res = scenario(
         inputs.territory,
         add=args.ajouter,
@@ -907,10 +382,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
                 out / "carte_scenario.html",
             )
         )
-    _print()
-    _print("Fichiers écrits :")
-    for path in written:
-        _print(f"  {path}")
+    _print_written(written)
 
 
 DEMO_EPCI = "245901160"
@@ -919,38 +391,24 @@ DEMO_EPCI = "245901160"
 OFFLINE_ENV = settings.OFFLINE_VAR
 
 
-def run_demo(
-    sortie: Path,
-    *,
-    with_map: bool = True,
-    osm: Path | None = None,
-    download: bool = False,
-    qpv_path: Path | None = None,
-    carreaux_path: Path | None = None,
-    isochrone_minutes: list[float] | None = None,
-) -> None:
+def run_demo(sortie: Path, **options) -> None:
     """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
 
+    ``options`` are those of :func:`run_analysis` that ``demo`` shares with ``analyse``
+    (:func:`_shared_options`); the regional overview takes only the map and population ones.
     The network part uses ``osm`` when given; otherwise it tries a download (unless
     ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
     """
-
     from zonesblanches.errors import NetworkUnavailableError
 
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    run_analysis(
-        None,
-        parse_modes(None, None),
-        sortie,
-        with_map=with_map,
-        qpv_path=qpv_path,
-        carreaux_path=carreaux_path,
-    )
+    regional = ("with_map", "qpv_path", "carreaux_path")
+    run_analysis(None, parse_modes(None, None), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
     target = sortie / "valenciennes_reseau"
-    offline = settings.offline()
-    if osm is None and offline and not download:
+    osm = options["osm"]
+    if osm is None and settings.offline() and not options["download"]:
         _print(
             f"Mode hors ligne ({OFFLINE_ENV}=1) : analyse sur réseau routier non lancée ; "
             "les temps restent estimés à vol d'oiseau."
@@ -961,17 +419,8 @@ def run_demo(
             from zonesblanches.geodata.osm import check_overpass
 
             check_overpass(timeout=5)
-        run_analysis(
-            DEMO_EPCI,
-            parse_modes(None, None),
-            target,
-            with_map=with_map,
-            osm=osm,
-            download=osm is None,
-            qpv_path=qpv_path,
-            carreaux_path=carreaux_path,
-            isochrone_minutes=isochrone_minutes,
-        )
+        network = {**options, "download": osm is None}
+        run_analysis(DEMO_EPCI, parse_modes(None, None), target, **network)
     except NetworkUnavailableError as exc:
         _print(f"Pas de réseau routier : {exc}")
         _print(

@@ -7,12 +7,16 @@ set of French number formatters of :mod:`zonesblanches._text`.
 
 from __future__ import annotations
 
+import pandas as pd
+
+from zonesblanches._text import fr_count, fr_num
 from zonesblanches._text import fr_int as _fr_int
-from zonesblanches._text import fr_num
 from zonesblanches._text import fr_pct as _fr_pct
+from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
 from zonesblanches.coverage.sites import SiteSuggestion
 from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps.style import unit_words
 from zonesblanches.modes import MODES
 
 
@@ -163,4 +167,57 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-__all__ = ["format_scenario", "format_suggestion"]
+def format_results(result: CoverageResult) -> str:
+    """The headline figures of an analysis: per category and mode, the share covered, the
+    people in zones blanches and the median time, then the most populated uncovered units."""
+    words = unit_words(result.unit_kind)
+    lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
+    for _, r in result.summary(by=None).iterrows():
+        lines.append(
+            f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
+            f"(≤ {fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
+            f"{fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
+            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
+            f"{fr_num(r['temps_median_min'])} min"
+        )
+    first_cat, first_mode = result.categories[0], result.modes[0]
+    worst = result.uncovered(first_cat, first_mode).head(5)
+    if len(worst):
+        lines.append(
+            f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
+            f" ({category_label(first_cat)}, "
+            f"{MODES[first_mode].label}) : "
+            + ", ".join(
+                f"{n} ({_fr_int(p)} hab., {fr_num(m, 0)} min)"
+                for n, p, m in zip(
+                    worst["nom"], worst["population"], worst["temps_min"], strict=True
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
+def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
+    """QPV residents within reach against the rest of the territory (empty without figures),
+    preceded by the warning of commune-only QPV tables."""
+    lines = []
+    per_qpv = tables.get("qpv")
+    warning = per_qpv.attrs.get("avertissement") if per_qpv is not None else None
+    if warning:
+        lines.append(f"  ⚠ {warning}")
+    gap = tables.get("ecarts_qpv")
+    if gap is not None and len(gap):
+        whole = gap[(gap["niveau"] == "territoire") & gap["ecart_points"].notna()]
+        if len(whole):
+            lines.append("Habitants des QPV à portée, comparés au reste du territoire :")
+        for _, r in whole.iterrows():
+            lines.append(
+                f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} : QPV "
+                f"{fr_num(r['pct_dans_seuil_qpv'])} % / hors QPV "
+                f"{fr_num(r['pct_dans_seuil_hors_qpv'])} % (écart "
+                f"{fr_num(r['ecart_points'])} points)"
+            )
+    return "\n".join(lines)
+
+
+__all__ = ["format_qpv_gap", "format_results", "format_scenario", "format_suggestion"]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from zonesblanches._text import fr_g
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.territory import check_communes
@@ -353,7 +354,7 @@ def grid_candidates(
     size = f"{cell_m:g}"
     ll = (cells * cell_m).astype(np.int64)
     ids = [f"CRS2154RES{size}mN{y}E{x}" for x, y in ll]
-    km = f"{cell_m / 1000:g}".replace(".", ",")
+    km = fr_g(cell_m / 1000)
     frame = pd.DataFrame(
         {
             "candidate_id": ids,

@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from zonesblanches._text import fr_g
 from zonesblanches.coverage.graph import (
     check_network,
     check_sources,
@@ -83,11 +84,6 @@ __all__ = [
     "prepare_graph",
 ]
 """The graph primitives are defined in :mod:`zonesblanches.coverage.graph` and re-exported."""
-
-
-def _fr(value: float, fmt: str = "g") -> str:
-    """Format a number the French way (decimal comma)."""
-    return format(value, fmt).replace(".", ",")
 
 
 @dataclass
@@ -218,7 +214,7 @@ class NetworkModel:
             speed = length[ok] / time[ok] * 3.6
             lo, hi = float(speed.min()), float(speed.max())
             if hi - lo < 0.05:
-                speeds = f"à {_fr(round(lo, 1))} km/h sur tout le réseau"
+                speeds = f"à {fr_g(round(lo, 1))} km/h sur tout le réseau"
             else:
                 speeds = f"vitesses par tronçon de {lo:.0f} à {hi:.0f} km/h"
         else:
@@ -231,7 +227,7 @@ class NetworkModel:
         return (
             f"Temps calculés sur le réseau routier {label}{source}, {speeds}. Chaque point est "
             f"relié au nœud le plus proche {comp} à pied, en ligne droite, à "
-            f"{_fr(self.walk_speed_kmh)} km/h ; les points à plus de {self.max_snap_m:.0f} m du "
+            f"{fr_g(self.walk_speed_kmh)} km/h ; les points à plus de {self.max_snap_m:.0f} m du "
             "réseau sont signalés."
         )
 

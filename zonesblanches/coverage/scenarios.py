@@ -29,17 +29,17 @@ import pandas as pd
 from shapely.geometry import Point
 
 from zonesblanches._text import closest, normalize
+from zonesblanches.columns import service_col, time_col
 from zonesblanches.coverage.analysis import (
     CoverageResult,
-    _grouped_weighted_median,
     compute_coverage,
-    service_col,
-    time_col,
+    grouped_weighted_median,
 )
-from zonesblanches.coverage.sites import qpv_links
+from zonesblanches.coverage.equity import qpv_links
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError, ZonesBlanchesError
 from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
+from zonesblanches.geodata.communes import current_code, is_insee_code, normalize_insee
 
 GAIN, LOSS, SAME = "gagne", "perd", "inchange"
 """Values of the ``evolution`` column."""
@@ -71,10 +71,8 @@ def parse_place(text: str) -> Place:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ParameterError(f"Coordonnées hors limites : « {text} » (longitude,latitude).")
         return (lon, lat)
-    code = t.upper()
-    if len(code) == 4 and code.isdigit():
-        code = "0" + code
-    if not (len(code) == 5 and (code.isdigit() or code[:2] in ("2A", "2B"))):
+    code = normalize_insee(t)
+    if not is_insee_code(code):
         raise ParameterError(
             f"Lieu illisible : « {text} » (code INSEE de commune à 5 caractères, ou "
             "longitude,latitude)."
@@ -141,18 +139,11 @@ def _locate(place: Place, communes: pd.DataFrame) -> tuple[Point, str, str, str]
     """Point, code INSEE, commune name and precision of a destination."""
     if isinstance(place, tuple):
         return Point(place), "", "", "coordonnees"
-    code = place
-    if code not in communes.index:
-        from zonesblanches.geodata import reference
-
-        former = reference.load_former_communes().set_index("code")["code_insee"].to_dict()
-        if former.get(code) in communes.index:
-            code = former[code]
-        else:
-            raise ParameterError(
-                f"Commune inconnue : « {place} » (code INSEE, géographie 2026, commune de la "
-                "région)."
-            )
+    code = current_code(place, communes.index)
+    if code is None:
+        raise ParameterError(
+            f"Commune inconnue : « {place} » (code INSEE, géographie 2026, commune de la région)."
+        )
     row = communes.loc[code]
     return Point(float(row["lon"]), float(row["lat"])), code, str(row["nom"]), "commune"
 
@@ -489,8 +480,8 @@ class ScenarioResult:
             )
         # The median of analysis.weighted_median, bit for bit, for all groups at once.
         n = len(out)
-        out["temps_median_avant"] = _grouped_weighted_median(d["temps_avant"], pop, group, n)
-        out["temps_median_apres"] = _grouped_weighted_median(d["temps_apres"], pop, group, n)
+        out["temps_median_avant"] = grouped_weighted_median(d["temps_avant"], pop, group, n)
+        out["temps_median_apres"] = grouped_weighted_median(d["temps_apres"], pop, group, n)
         out = out.reset_index()
         out = out[
             [

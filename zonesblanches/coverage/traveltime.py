@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 from scipy.spatial import cKDTree
 
+from zonesblanches._text import fr_g
 from zonesblanches.coverage.reach import straight_line_reach
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
@@ -118,8 +119,8 @@ class StraightLineModel:
 
     @property
     def description(self) -> str:
-        speed = f"{self.speed_kmh:g}".replace(".", ",")
-        detour = f"{self.detour:g}".replace(".", ",")
+        speed = fr_g(self.speed_kmh)
+        detour = fr_g(self.detour)
         return (
             f"Temps estimés à vol d'oiseau ({MODES[self.mode].label}) : distance en ligne droite "
             f"× {detour} (détour) à {speed} km/h, sans réseau routier."

@@ -82,7 +82,7 @@ def unit_polygons(units: gpd.GeoDataFrame) -> gpd.GeoSeries | None:
     if types and types <= {"Polygon", "MultiPolygon"}:
         return units.geometry
     if "idcar" in units.columns and len(units):
-        from zonesblanches.geodata.carreaux import cell_squares, parse_idcar
+        from zonesblanches.geodata.idcar import cell_squares, parse_idcar
 
         decoded = parse_idcar(units["idcar"].reset_index(drop=True))
         if decoded["x0"].notna().all():

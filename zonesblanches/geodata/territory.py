@@ -18,6 +18,7 @@ from zonesblanches._text import closest, normalize
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError, TerritoryError
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.communes import current_code, normalize_insee
 
 _REGION_KEYS = {"region", "hauts de france", "hdf", "32", "tout", "toute la region"}
 _EPCI_PREFIXES = (
@@ -201,20 +202,16 @@ def _by_epci(code: str, epci: gpd.GeoDataFrame, communes: gpd.GeoDataFrame) -> T
 
 
 def _by_commune_codes(codes: list[str], communes: gpd.GeoDataFrame) -> Territory:
-    wanted = [c.strip().upper().zfill(5) for c in codes if c.strip()]
     known = set(communes["code_insee"])
-    former = reference.load_former_communes().set_index("code")["code_insee"].to_dict()
     resolved = []
-    for c in wanted:
-        if c in known:
-            resolved.append(c)
-        elif c in former:
-            resolved.append(former[c])
-        else:
+    for c in (c for c in codes if c.strip()):
+        code = current_code(c, known)
+        if code is None:
             raise TerritoryError(
-                f"Code commune inconnu dans la région : « {c} » (code INSEE à 5 caractères, "
-                "géographie 2026)."
+                f"Code commune inconnu dans la région : « {normalize_insee(c)} » (code INSEE à 5 "
+                "caractères, géographie 2026)."
             )
+        resolved.append(code)
     resolved = list(dict.fromkeys(resolved))
     selected = _subset(communes, communes["code_insee"].isin(resolved))
     label = selected["nom"].iloc[0] if len(resolved) == 1 else f"{len(resolved)} communes"

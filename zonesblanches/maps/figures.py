@@ -18,22 +18,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, time_col
+from zonesblanches._text import fr_g
+from zonesblanches.columns import blank_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.maps.carto import auto_tolerance, simplify_coverage
+from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
 from zonesblanches.modes import MODES, mode_code
 
 PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
 
 CM = 1 / 2.54
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}".replace(".", ",")
 
 
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
@@ -211,7 +209,7 @@ def static_map(
             facecolor="white",
             edgecolor="#222",
             hatch="////",
-            label=f"zone blanche (> {_fmt(result.thresholds[mode])} min)",
+            label=f"zone blanche (> {fr_g(result.thresholds[mode])} min)",
         )
     )
     if epci is not None:
@@ -261,7 +259,7 @@ def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) 
         sub = table[table["mode"] == mode].set_index("categorie")
         share = [100 * float(sub.at[c, "part_couverte"]) if c in sub.index else 0.0 for c in cats]
         pos = y - 0.4 + height * (j + 0.5)
-        label = f"{MODES[mode].label} (≤ {_fmt(result.thresholds[mode])} min)"
+        label = f"{MODES[mode].label} (≤ {fr_g(result.thresholds[mode])} min)"
         ax.barh(
             pos,
             share,

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.geodata.categories import category_label
@@ -121,29 +121,6 @@ SORT_JS = r"""
 
 def _e(value) -> str:
     return html.escape("" if value is None else str(value))
-
-
-def fr_int(value: float) -> str:
-    """« 12 345 » (narrow no-break space), « – » for NaN."""
-    if value is None or not np.isfinite(float(value)):
-        return "–"
-    return f"{float(value):,.0f}".replace(",", "\u202f")
-
-
-def fr_num(value: float, digits: int = 1) -> str:
-    """« 12,5 »; « inaccessible » for infinity; « – » for NaN."""
-    if value is None or pd.isna(value):
-        return "–"
-    if np.isinf(float(value)):
-        return "inaccessible"
-    return f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-
-
-def fr_pct(share: float) -> str:
-    """« 87,5 % » from a 0-1 share."""
-    if share is None or pd.isna(share):
-        return "–"
-    return f"{100 * float(share):.1f}".replace(".", ",") + "\u00a0%"
 
 
 Column = tuple[str, str, str]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zonesblanches._text import fr_int
+from zonesblanches._text import fr_g, fr_int
 from zonesblanches.errors import ParameterError
 
 
@@ -124,15 +124,11 @@ def class_colors(n_classes: int) -> list[str]:
     return [YLORRD_9[i] for i in idx]
 
 
-def _fmt(minutes: float) -> str:
-    return f"{minutes:g}".replace(".", ",")
-
-
 def class_labels(bounds: Sequence[float]) -> list[str]:
     """French labels of the classes defined by ``bounds``: ``len(bounds) + 1`` labels."""
-    labels = [f"moins de {_fmt(bounds[0])} min"]
-    labels += [f"{_fmt(a)} à {_fmt(b)} min" for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    labels.append(f"plus de {_fmt(bounds[-1])} min")
+    labels = [f"moins de {fr_g(bounds[0])} min"]
+    labels += [f"{fr_g(a)} à {fr_g(b)} min" for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    labels.append(f"plus de {fr_g(bounds[-1])} min")
     return labels
 
 

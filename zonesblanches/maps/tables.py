@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 
 
 def _minutes(values) -> pd.Series:
