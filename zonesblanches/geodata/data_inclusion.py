@@ -653,8 +653,10 @@ def load_data_inclusion(
     """
     provenance: dict = {}
     if services is None:
-        found = download_table(cache=cache, progress=progress) if download else cached_table(
-            cache=cache
+        found = (
+            download_table(cache=cache, progress=progress)
+            if download
+            else cached_table(cache=cache)
         )
         if found is None:
             raise DataError(
@@ -666,7 +668,10 @@ def load_data_inclusion(
     path = Path(services)
     if not path.is_file():
         raise DataError(f"Fichier data·inclusion introuvable : {path}")
-    columns = _table_columns(path, _kind(path)) if _kind(path) != "json" else None
+    try:  # header first: a foreign table is refused before the whole file is read
+        columns = _table_columns(path, _kind(path)) if _kind(path) != "json" else None
+    except Exception:  # unreadable: read_table below gives the French message
+        columns = None
     if columns is not None:
         check_services_table(columns, path.name)
     frame, kind = read_table(path, columns=USED_COLUMNS)
@@ -676,9 +681,7 @@ def load_data_inclusion(
     index = _Communes(communes)
     if departements is None and zone is not None:
         departements = _zone_departements(index, zone)
-    result = _Loader(frame, kind, index, since, zone, departements).run(
-        geocoder, geocode, cache
-    )
+    result = _Loader(frame, kind, index, since, zone, departements).run(geocoder, geocode, cache)
     if structures is not None:
         _join_structures(result, Path(structures))
     result.provenance = provenance
@@ -807,9 +810,7 @@ class _Loader:
         self.counts["retenus"] = len(services)
         return DataInclusionRead(
             services,
-            _rejects_frame(self.rejects).sort_values("ligne", kind="stable").reset_index(
-                drop=True
-            ),
+            _rejects_frame(self.rejects).sort_values("ligne", kind="stable").reset_index(drop=True),
             merged,
             self.remote,
             pd.DataFrame(self.flags, columns=["ligne", "id", "champ", "motif"]),
@@ -988,8 +989,9 @@ class _Loader:
             "siret": "",
             "reseaux_porteurs": "",
             "type": t["type"][rows],
-            "thematiques": ["; ".join(x for x in them[p] if x.startswith("mobilite--"))
-                            for p in rows],  # fmt: skip
+            "thematiques": [
+                "; ".join(x for x in them[p] if x.startswith("mobilite--")) for p in rows
+            ],  # fmt: skip
             "precision": precision[rows],
             "doublons": 0,
             "_ligne": self.lines[rows],

@@ -237,9 +237,7 @@ class Geocoder:
                 motif.append("adresse introuvable par le géocodeur")
             elif score < self.score_min:
                 precision.append("")
-                motif.append(
-                    f"score du géocodeur {score:.2f} sous le seuil {self.score_min:.2f}"
-                )
+                motif.append(f"score du géocodeur {score:.2f} sous le seuil {self.score_min:.2f}")
             else:
                 precision.append(PRECISION_BY_TYPE.get(kind, "commune"))
                 motif.append("")

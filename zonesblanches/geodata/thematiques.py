@@ -114,9 +114,11 @@ RULES: tuple[Rule, ...] = (
         "garage_solidaire",
         "source « mes-aides » (liste France Travail des garages solidaires), type "
         "aide-materielle, thématique « accéder à un véhicule » ou « entretenir et réparer »",
-        lambda s: s.source == "mes-aides"
-        and s.type == "aide-materielle"
-        and bool(s.thematiques & {ACCEDER, REPARER}),
+        lambda s: (
+            s.source == "mes-aides"
+            and s.type == "aide-materielle"
+            and bool(s.thematiques & {ACCEDER, REPARER})
+        ),
     ),
     Rule(
         "nom-garage",
@@ -154,9 +156,9 @@ RULES: tuple[Rule, ...] = (
         "vehicule-atelier-velo",
         "atelier_velo",
         "« accéder à un véhicule », nom contenant « vélo » et « atelier » (ou réparation, école)",
-        lambda s: ACCEDER in s.thematiques
-        and bool(_VELO.search(s.nom))
-        and bool(_ATELIER.search(s.nom)),
+        lambda s: (
+            ACCEDER in s.thematiques and bool(_VELO.search(s.nom)) and bool(_ATELIER.search(s.nom))
+        ),
     ),
     Rule(
         "vehicule",
@@ -169,18 +171,20 @@ RULES: tuple[Rule, ...] = (
         "atelier_velo",
         "« mobilité douce, partagée ou collective », nom contenant « vélo » et « atelier » (ou "
         "réparation, école, remise en selle), ou type « atelier » et nom contenant « vélo »",
-        lambda s: DOUCE in s.thematiques
-        and bool(_VELO.search(s.nom))
-        and (bool(_ATELIER.search(s.nom)) or s.type == "atelier"),
+        lambda s: (
+            DOUCE in s.thematiques
+            and bool(_VELO.search(s.nom))
+            and (bool(_ATELIER.search(s.nom)) or s.type == "atelier")
+        ),
     ),
     Rule(
         "douce-location-velo",
         "location_solidaire",
         "« mobilité douce, partagée ou collective », nom contenant « vélo » et « location » "
         "(ou prêt)",
-        lambda s: DOUCE in s.thematiques
-        and bool(_VELO.search(s.nom))
-        and bool(_LOCATION.search(s.nom)),
+        lambda s: (
+            DOUCE in s.thematiques and bool(_VELO.search(s.nom)) and bool(_LOCATION.search(s.nom))
+        ),
     ),
     Rule(
         "douce-transport",
@@ -251,7 +255,9 @@ def is_mobility(thematiques: Iterable[str]) -> bool:
     return any(str(c).strip().startswith(PREFIX) for c in thematiques)
 
 
-def categorize(thematiques: Iterable[str], type_: str, nom: str, source: str) -> tuple[str | None, str]:
+def categorize(
+    thematiques: Iterable[str], type_: str, nom: str, source: str
+) -> tuple[str | None, str]:
     """Category and rule code of one service.
 
     Parameters
