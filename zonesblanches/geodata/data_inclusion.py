@@ -299,7 +299,9 @@ def _as_list(value: object) -> list[str]:
     """A list cell as a list of strings: real lists, numpy arrays, or their text form."""
     if value is None:
         return []
-    if isinstance(value, list | tuple | np.ndarray):
+    if isinstance(value, np.ndarray):
+        return [v for v in value.tolist() if v is not None]
+    if isinstance(value, list | tuple):
         return [str(v) for v in value if v is not None]
     if isinstance(value, float) and value != value:
         return []
@@ -355,7 +357,10 @@ def _read_json(path: Path) -> pd.DataFrame:
 
 
 def read_table(
-    path: str | os.PathLike, *, columns: tuple[str, ...] | None = None
+    path: str | os.PathLike,
+    *,
+    columns: tuple[str, ...] | None = None,
+    mobility_only: bool = False,
 ) -> tuple[pd.DataFrame, str]:
     """Read a data·inclusion table (parquet, csv, geojson, json, xlsx) as published.
 
@@ -366,6 +371,11 @@ def read_table(
     path : path-like
     columns : tuple of str, optional
         Columns to read when present (others are skipped: faster on the national file).
+    mobility_only : bool
+        Keep only rows whose ``thematiques`` hold a ``mobilite--`` code, filtered before the
+        conversion to pandas (parquet) or before parsing the lists (text formats). The frame then
+        has a ``_pos`` column: each row's position in the file (from 0); ``frame.attrs["lus"]``
+        is the number of rows in the file.
 
     Returns
     -------
@@ -390,7 +400,15 @@ def read_table(
 
             names = pq.read_schema(path).names
             cols = [c for c in names if wanted is None or c in wanted]
-            frame = pq.read_table(path, columns=cols).to_pandas()
+            arrow = pq.read_table(path, columns=cols)
+            total = arrow.num_rows
+            positions = None
+            if mobility_only and "thematiques" in cols:
+                positions = _arrow_mobility_rows(arrow.column("thematiques"))
+                arrow = arrow.take(positions)
+            frame = arrow.to_pandas()
+            if positions is not None:
+                frame["_pos"] = positions
         elif kind == "csv":
             frame = pd.read_csv(
                 path,
@@ -413,10 +431,36 @@ def read_table(
             f"nouveau ({DATASET_PAGE})."
         ) from exc
     if wanted is not None:
-        frame = frame[[c for c in frame.columns if c in wanted]]
+        frame = frame[[c for c in frame.columns if c in wanted or c == "_pos"]]
+    if kind != "parquet":
+        total = len(frame)
+        if mobility_only and "thematiques" in frame:
+            text = frame["thematiques"].astype(str)
+            keep = text.str.contains("mobilite--", regex=False).to_numpy()
+            keep = keep | np.array([not isinstance(v, str) for v in frame["thematiques"]])
+            frame = frame[keep].assign(_pos=np.flatnonzero(keep))
+    if mobility_only and "_pos" not in frame:
+        frame["_pos"] = np.arange(len(frame))
+    frame.attrs["lus"] = total
     for col in LIST_COLUMNS & set(frame.columns):
         frame[col] = [_as_list(v) for v in frame[col]]
     return frame.reset_index(drop=True), kind
+
+
+def _arrow_mobility_rows(column) -> np.ndarray:
+    """Positions of the rows whose list of thématiques holds a ``mobilite--`` code."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+        text = pc.cast(column, pa.string())
+        hit = pc.fill_null(pc.match_substring(text, "mobilite--"), False)
+        return np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    flat = pc.list_flatten(column)
+    parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
+    hit = pc.fill_null(pc.starts_with(flat, "mobilite--"), False).to_numpy(zero_copy_only=False)
+    return np.unique(parents[hit])
 
 
 def check_services_table(columns: list[str], name: str) -> None:
@@ -674,7 +718,7 @@ def load_data_inclusion(
         columns = None
     if columns is not None:
         check_services_table(columns, path.name)
-    frame, kind = read_table(path, columns=USED_COLUMNS)
+    frame, kind = read_table(path, columns=USED_COLUMNS, mobility_only=True)
     check_services_table(list(frame.columns), path.name)
     provenance.update({"fichier": str(path), "format": kind})
     since = _parse_depuis(depuis)
@@ -702,9 +746,11 @@ def _parse_depuis(depuis: str | date | None) -> pd.Timestamp | None:
 
 
 def _zone_departements(index: _Communes, zone: shapely.Geometry) -> list[str]:
-    geoms = index.frame.geometry.values
-    hit = shapely.intersects(geoms, zone)
-    return sorted({_departement(c) for c in index.frame.loc[hit, "code_insee"].astype(str)})
+    shapely.prepare(zone)
+    tree = shapely.STRtree(index.frame.geometry.values)
+    hit = tree.query(zone, predicate="intersects")
+    codes = index.frame["code_insee"].astype(str).to_numpy()[hit]
+    return sorted({_departement(c) for c in codes})
 
 
 def _write_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -720,7 +766,8 @@ class _Loader:
         self.frame = frame
         self.n = len(frame)
         # row number as shown: spreadsheet lines for csv/xlsx (header = 1), else from 1
-        self.lines = np.arange(self.n) + (2 if kind in ("csv", "xlsx") else 1)
+        pos = frame["_pos"].to_numpy() if "_pos" in frame else np.arange(self.n)
+        self.lines = pos + (2 if kind in ("csv", "xlsx") else 1)
         self.index = index
         self.since = since
         self.zone = zone
@@ -732,7 +779,7 @@ class _Loader:
             ("lus", "retenus", "fusionnes", "rejetes", "a_distance", "hors_mobilite",
              "hors_zone", "avant_depuis"), 0,
         )  # fmt: skip
-        self.counts["lus"] = self.n
+        self.counts["lus"] = int(frame.attrs.get("lus", self.n))
 
     def reject(self, pos: int, champ: str, motif: str) -> None:
         self.rejects.append(
@@ -749,7 +796,7 @@ class _Loader:
         f = self.frame
         them = f["thematiques"].tolist()
         mobile = np.fromiter((is_mobility(t) for t in them), bool, self.n)
-        self.counts["hors_mobilite"] = int((~mobile).sum())
+        self.counts["hors_mobilite"] = self.counts["lus"] - int(mobile.sum())
         live = np.flatnonzero(mobile)
         sub = f.iloc[live].reset_index(drop=True)
         self.lines = self.lines[live]
@@ -1060,11 +1107,12 @@ def _merge_duplicates(services: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.
     kept = order[first].copy()
     dropped = order[~first]
     keeper = dict(zip(kept["_g"], kept["service_id"], strict=True))
-    for g, sub in order.groupby("_g", sort=False):
-        if len(sub) > 1:
-            idx = kept.index[kept["_g"] == g][0]
-            kept.at[idx, "sources"] = "; ".join(sorted(set(sub["source"])))
-            kept.at[idx, "doublons"] = len(sub) - 1
+    sizes = order["_g"].value_counts()
+    multi = order[order["_g"].isin(sizes.index[sizes > 1])]
+    for g, sub in multi.groupby("_g", sort=False):
+        idx = kept.index[kept["_g"] == g][0]
+        kept.at[idx, "sources"] = "; ".join(sorted(set(sub["source"])))
+        kept.at[idx, "doublons"] = len(sub) - 1
     merged = pd.DataFrame(
         {
             "ligne": dropped["_ligne"].to_numpy(),
