@@ -22,9 +22,13 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import data_inclusion as di
@@ -407,3 +411,64 @@ def test_bpe_context_layer():
         load_bpe(DATA / "services.csv")
     with pytest.raises(ParameterError, match="A304"):
         load_bpe(DATA / "bpe_wgs84.csv", types=("B101",))
+
+
+TO_WGS84 = pyproj.Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
+
+
+def _frame_for_merge(xs, ys, cats, structs, names) -> gpd.GeoDataFrame:
+    lon, lat = TO_WGS84.transform(np.asarray(xs, float), np.asarray(ys, float))
+    n = len(xs)
+    data = {c: [""] * n for c in di.OUTPUT_COLUMNS}
+    data.update(
+        service_id=[f"s{i:03d}" for i in range(n)], categorie=cats, structure_id=structs,
+        nom=names, source=[f"src{i % 3}" for i in range(n)], sources=[f"src{i % 3}" for i in range(n)],
+        score_qualite=[0.5] * n, precision=["coordonnees_fournies"] * n, doublons=[0] * n,
+        _ligne=list(range(1, n + 1)),
+    )  # fmt: skip
+    return gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12),  # x in 10 m steps: many pairs around the 50 m limit
+            st.integers(0, 12),
+            st.sampled_from(["garage_solidaire", "atelier_velo"]),
+            st.sampled_from(["", "A", "B"]),
+            st.sampled_from(["", "Garage X", "garage x", "Atelier"]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_duplicate_merge_matches_brute_force(rows):
+    """Groups merged = connected components of the brute-force « same category, same structure
+    or name, within 50 m » graph (networkx), ids kept and dropped alike."""
+    import networkx as nx
+
+    from zonesblanches._text import normalize
+
+    xs = [700_000 + 10 * r[0] for r in rows]
+    ys = [7_000_000 + 10 * r[1] for r in rows]
+    frame = _frame_for_merge(xs, ys, [r[2] for r in rows], [r[3] for r in rows],
+                             [r[4] for r in rows])  # fmt: skip
+    kept, merged = di._merge_duplicates(frame)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(rows)))
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            close = np.hypot(xs[i] - xs[j], ys[i] - ys[j]) <= di.MERGE_DISTANCE_M
+            same = (rows[i][3] and rows[i][3] == rows[j][3]) or (
+                normalize(rows[i][4]) and normalize(rows[i][4]) == normalize(rows[j][4])
+            )
+            if close and rows[i][2] == rows[j][2] and same:
+                graph.add_edge(i, j)
+    expected = {frozenset(f"s{i:03d}" for i in comp) for comp in nx.connected_components(graph)}
+    groups: dict[str, set] = {sid: {sid} for sid in kept["service_id"]}
+    for dropped, into in zip(merged["id"], merged["fusionne_dans"], strict=True):
+        groups[into].add(dropped)
+    assert {frozenset(g) for g in groups.values()} == expected
+    assert len(kept) + len(merged) == len(rows)
+    assert (kept["doublons"] == [len(groups[s]) - 1 for s in kept["service_id"]]).all()

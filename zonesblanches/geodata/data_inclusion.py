@@ -47,6 +47,7 @@ import os
 import warnings as warnings_module
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -1065,6 +1066,11 @@ def _no_category_reason(rule: str, thematiques: list[str]) -> str:
     return f"aucune catégorie du projet pour ces thématiques ({mob})"
 
 
+@cache
+def _to_l93() -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(WGS84, LAMBERT93, always_xy=True)
+
+
 def _merge_duplicates(services: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Merge rows of one category within 50 m sharing a structure id or a normalised name."""
     from scipy.spatial import cKDTree
@@ -1073,9 +1079,11 @@ def _merge_duplicates(services: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.
     n = len(services)
     if n < 2:
         return _finish(services), pd.DataFrame(columns=merged_cols)
-    to_l93 = pyproj.Transformer.from_crs(WGS84, LAMBERT93, always_xy=True)
-    x, y = to_l93.transform(services.geometry.x.to_numpy(), services.geometry.y.to_numpy())
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(MERGE_DISTANCE_M, output_type="ndarray")
+    x, y = _to_l93().transform(services.geometry.x.to_numpy(), services.geometry.y.to_numpy())
+    # 1 mm of slack: a pair exactly 50 m apart stays a pair after the WGS84 round trip
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(
+        MERGE_DISTANCE_M + 1e-3, output_type="ndarray"
+    )
     cat = services["categorie"].to_numpy()
     struct = services["structure_id"].to_numpy()
     names = np.array([normalize(v) for v in services["nom"]], dtype=object)
