@@ -302,8 +302,11 @@ def test_geocoding_precision_429_and_cache(server):
     assert r.by_precision() == {"coordonnees_fournies": 8, "adresse": 1, "rue": 1, "commune": 2}
     flags = r.flags.set_index("id")["motif"]
     assert "introuvable" in flags["dora--biclou"]
-    assert "0.55 sous le seuil 0.60" in flags["dora--paris-faible"]
-    assert "dora--paris-faible" in set(r.rejects["id"])  # Paris: no commune point offline-ready
+    # Paris is outside the bundled communes: no point to fall back on, rejected with both reasons
+    reasons = r.rejects.set_index("id")["motif"]
+    assert "0.55 sous le seuil 0.60" in reasons["dora--paris-faible"]
+    assert "hors du référentiel" in reasons["dora--paris-faible"]
+    assert "dora--paris-faible" not in flags
     assert balance(r) == r.counts["lus"] == 21
     # re-run: every answer comes from the cache, no request
     again = di.load_data_inclusion(PARQUET, geocoder=Geocoder(sleep=sleep))

@@ -558,7 +558,8 @@ class DataInclusionRead:
             f"{fr_count(c['retenus'], 'retenu')} ({cats or 'aucun'}).",
             f"{fr_count(c['fusionnes'], 'doublon fusionné', 'doublons fusionnés')} ; "
             f"{fr_count(c['a_distance'], 'service à distance', 'services à distance')}, non "
-            f"cartographiés ; {fr_count(c['rejetes'], 'rejeté')} ; hors mobilité "
+            f"cartographié{'s' if c['a_distance'] >= 2 else ''} ; "
+            f"{fr_count(c['rejetes'], 'rejeté')} ; hors mobilité "
             f"{c['hors_mobilite']} ; hors zone {c['hors_zone']}"
             + (f" ; antérieurs à la date demandée {c['avant_depuis']}" if c["avant_depuis"] else "")
             + ".",
@@ -775,6 +776,7 @@ class _Loader:
         self.departements = set(departements) if departements is not None else None
         self.rejects: list[dict] = []
         self.flags: list[dict] = []
+        self.geocoder_notes: dict[int, str] = {}
         self.warnings: list[str] = []
         self.counts = dict.fromkeys(
             ("lus", "retenus", "fusionnes", "rejetes", "a_distance", "hors_mobilite",
@@ -853,6 +855,8 @@ class _Loader:
         self._check_declared_commune(keep, lon, lat, precision)
         out = self._build(keep, cats, rules, them, lon, lat, precision)
         services, merged = _merge_duplicates(out)
+        rejected = {r["ligne"] for r in self.rejects}
+        self.flags = [f for f in self.flags if f["ligne"] not in rejected]
         self.counts["rejetes"] = len(self.rejects)
         self.counts["fusionnes"] = len(merged)
         self.counts["retenus"] = len(services)
@@ -939,6 +943,7 @@ class _Loader:
                 f"{exc} {fr_count(len(todo), 'service placé', 'services placés')} à leur commune."
             )
             for pos in todo:
+                self.geocoder_notes[pos] = "indisponible"
                 self.flag(pos, "adresse", "géocodeur indisponible : placé à la commune")
             return
         self.warnings += answer.warnings
@@ -951,6 +956,7 @@ class _Loader:
             if hit["precision"]:
                 lon[pos], lat[pos], precision[pos] = hit["lon"], hit["lat"], hit["precision"]
             else:
+                self.geocoder_notes[pos] = hit["motif"]
                 self.flag(pos, "adresse", f"{hit['motif']} : placé à la commune")
 
     def _commune_fallback(self, keep, lon, lat, precision) -> None:
@@ -970,7 +976,8 @@ class _Loader:
                     )
                 else:
                     reason = f"code INSEE {code} inconnu"
-                self.reject(pos, "code_insee", reason)
+                note = self.geocoder_notes.get(pos)
+                self.reject(pos, "code_insee", reason + (f" ; géocodeur : {note}" if note else ""))
                 keep[pos] = False
                 continue
             lon[pos], lat[pos] = frame["lon"].iat[i], frame["lat"].iat[i]
