@@ -257,6 +257,11 @@ def test_depuis_and_zone():
     z = di.load_data_inclusion(PARQUET, zone=nord)
     assert set(z.services["code_insee"].str[:2]) == {"59"}
     assert z.counts["hors_zone"] > 0 and balance(z) == z.counts["lus"]
+    # a 30 km margin around the Nord reaches Lens (62) but not Soissons (02) or Creil (60)
+    wide = di.load_data_inclusion(PARQUET, zone=di.search_zone(nord, 30_000))
+    assert set(wide.services["code_insee"].str[:2]) == {"59", "62"}
+    with pytest.raises(ParameterError, match="marge"):
+        di.search_zone(nord, -1)
 
 
 def test_download_follows_the_permalink_and_records_the_licence(server, monkeypatch):

@@ -736,6 +736,21 @@ def load_data_inclusion(
     return result
 
 
+def search_zone(geometry: shapely.Geometry, margin_m: float) -> shapely.Geometry:
+    """The territory (EPSG:4326) widened by ``margin_m`` metres (buffer in Lambert-93).
+
+    Services are searched in this zone, across EPCI, département and region limits, so that a
+    commune at the edge counts a service just over the border. The caller chooses the margin,
+    e.g. what the largest threshold reaches at the fastest mode.
+    """
+    if margin_m < 0:
+        raise ParameterError("La marge de recherche des services doit être positive (mètres).")
+    if margin_m == 0:
+        return geometry
+    l93 = gpd.GeoSeries([geometry], crs=WGS84).to_crs(LAMBERT93)
+    return l93.buffer(margin_m, quad_segs=8).to_crs(WGS84).iloc[0]
+
+
 def _parse_depuis(depuis: str | date | None) -> pd.Timestamp | None:
     if depuis is None or depuis == "":
         return None
