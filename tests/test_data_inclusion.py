@@ -480,3 +480,12 @@ def test_duplicate_merge_matches_brute_force(rows):
     assert {frozenset(g) for g in groups.values()} == expected
     assert len(kept) + len(merged) == len(rows)
     assert (kept["doublons"] == [len(groups[s]) - 1 for s in kept["service_id"]]).all()
+
+
+def test_api_down_falls_back_on_the_cached_copy(server):
+    first = di.load_data_inclusion(download=True, progress=False, geocode=False)
+    server.routes[f"/api/1/datasets/{di.DATASET_ID}/"] = (503, {}, b"indisponible")
+    with pytest.warns(UserWarning, match="injoignable.*téléchargée le"):
+        again = di.load_data_inclusion(download=True, progress=False, geocode=False)
+    assert again.counts == first.counts
+    assert again.provenance["licence"] == "etalab-2.0"
