@@ -15,14 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
-"""Set to 1 to forbid any download or remote request (the test suite sets it)."""
-
-
-def offline() -> bool:
-    """True when ``$ZONESBLANCHES_HORS_LIGNE`` forbids network access (any value but ``0``)."""
-    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
-
 
 def cache_dir(sub: str | None = None, *, base: str | os.PathLike | None = None) -> Path:
     """Return (and create) the cache folder, or its sub-folder ``sub``.

@@ -45,7 +45,7 @@ import requests
 
 from zonesblanches._text import normalize
 from zonesblanches.errors import NetworkUnavailableError, ParameterError
-from zonesblanches.geodata.cache import atomic_path, cache_dir, offline
+from zonesblanches.geodata.cache import atomic_path, cache_dir
 from zonesblanches.geodata.datagouv import make_session
 
 DEFAULT_URL = "https://data.geopf.fr/geocodage/search/csv"
@@ -66,6 +66,18 @@ PRECISION_BY_TYPE = {
     "locality": "rue",
     "municipality": "commune",
 }
+
+OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
+
+
+def offline() -> bool:
+    """True when ``$ZONESBLANCHES_HORS_LIGNE`` forbids any request (any value but ``0``).
+
+    (The restructuring of issue 11 reads every variable in ``zonesblanches.settings``; this
+    helper becomes ``settings.offline`` there.)
+    """
+    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+
 
 _CACHE_FILE = "adresses.json"
 _INPUT_COLUMNS = ("cle", "adresse", "code_postal", "commune", "code_insee")
