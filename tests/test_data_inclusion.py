@@ -228,6 +228,12 @@ def test_every_published_format_gives_the_same_services(tmp_path):
         paths["geojson"], driver="GeoJSON"
     )
     as_text.to_excel(paths["xlsx"], index=False)
+    as_lists = frame.assign(
+        **{c: [list(v) for v in frame[c]] for c in di.LIST_COLUMNS & set(frame)}
+    )
+    for orient in ("columns", "split", "index", "table"):  # whatever pandas orient was used
+        paths[f"json-{orient}"] = tmp_path / f"services-{orient}.json"
+        as_lists.to_json(paths[f"json-{orient}"], orient=orient, force_ascii=False)
     cols = ["service_id", "categorie", "regle_categorie", "precision", "doublons", "sources"]
     for kind, path in paths.items():
         got = di.load_data_inclusion(path).services

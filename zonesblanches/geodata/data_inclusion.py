@@ -350,11 +350,17 @@ def _read_json(path: Path) -> pd.DataFrame:
             rows.append(props)
         return pd.DataFrame(rows)
     if isinstance(data, dict) and isinstance(data.get("data"), list):
-        data = data["data"]
+        rows = data["data"]
+        if rows and isinstance(rows[0], list) and isinstance(data.get("columns"), list):
+            return pd.DataFrame(rows, columns=data["columns"])  # pandas orient="split"
+        data = rows  # orient="table", or {"data": [records]}
     if isinstance(data, list):
         return pd.DataFrame(data)
-    if isinstance(data, dict):  # pandas orient="columns": {column: {index: value}}
-        return pd.DataFrame(data)
+    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        first = next(iter(data.values()))
+        if "id" in first and "id" not in data:  # pandas orient="index": {row: {column: value}}
+            return pd.DataFrame(list(data.values()))
+        return pd.DataFrame(data)  # pandas orient="columns": {column: {row: value}}
     raise ValueError("structure JSON inattendue")
 
 
@@ -467,6 +473,7 @@ def _arrow_mobility_rows(column) -> np.ndarray:
 
 def check_services_table(columns: list[str], name: str) -> None:
     """Raise a French :class:`DataError` unless ``columns`` are those of the services table."""
+    columns = [c for c in columns if c != "_pos"]
     missing = [c for c in REQUIRED if c not in columns]
     if not missing:
         return
