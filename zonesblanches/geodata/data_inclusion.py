@@ -933,8 +933,11 @@ class _Loader:
             located = rows[np.isfinite(lon[rows])]
             unlocated = rows[~np.isfinite(lon[rows])]
             if self.departements is not None:
+                # rows with no code at all go on: their address may still place them, or
+                # they are rejected with their reason (never silently counted out of zone)
                 far = [p for p in unlocated
-                       if _departement(self.t["code_insee"][p] or self.t["code_postal"][p])
+                       if (self.t["code_insee"][p] or self.t["code_postal"][p])
+                       and _departement(self.t["code_insee"][p] or self.t["code_postal"][p])
                        not in self.departements]  # fmt: skip
                 out[far] = False
         else:
