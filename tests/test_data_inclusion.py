@@ -503,3 +503,12 @@ def test_api_down_falls_back_on_the_cached_copy(server):
         again = di.load_data_inclusion(download=True, progress=False, geocode=False)
     assert again.counts == first.counts
     assert again.provenance["licence"] == "etalab-2.0"
+
+
+def test_truncated_csv_loses_nothing(tmp_path):
+    """A download cut mid-row: every row that is there is used, merged, counted or rejected."""
+    data = (DATA / "services.csv").read_bytes()
+    cut = tmp_path / "services.csv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    r = di.load_data_inclusion(cut)
+    assert 0 < r.counts["lus"] < 21 and balance(r) == r.counts["lus"]
