@@ -376,7 +376,7 @@ def test_corrupt_and_foreign_files(tmp_path):
 def test_rejects_file(tmp_path):
     out = tmp_path / "rejets.csv"
     r = di.load_data_inclusion(PARQUET, rejects_path=out)
-    back = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str)
+    back = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
     assert list(back["id"]) == list(r.rejects["id"]) and {"ligne", "champ", "motif"} <= set(back)
 
 

@@ -23,14 +23,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches._gpkg import fixed_dates
 from zonesblanches._text import normalize
-from zonesblanches._xlsx import make_reproducible
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
-from zonesblanches.geodata.cache import atomic_path
 from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.data_inclusion import OUTPUT_COLUMNS
+from zonesblanches.writers import atomic_path, fixed_dates, make_reproducible
 
 COLUMNS = (*OUTPUT_COLUMNS, "lon", "lat")
 """Columns of the inventory file, in order (``geometry`` instead of lon/lat in a GeoPackage)."""
