@@ -476,7 +476,7 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
 
         qpv = load_qpv(
             qpv_path,
-            communes=reference.load_communes(),
+            communes=reference.load_communes(None),
             mask=territory.geometry,
             progress=sys.stderr.isatty(),
         )
