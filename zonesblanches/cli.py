@@ -167,6 +167,14 @@ def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
         "taille d'un EPCI au plus ; connexion Internet nécessaire)",
     )
     p.add_argument(
+        "--marge",
+        metavar="KM",
+        type=float,
+        help="marge autour du territoire (km) où les services et le réseau routier sont pris en "
+        "compte, au-delà des limites de département et de région ; défaut : la portée du seuil "
+        "le plus long au mode le plus rapide (0 : le territoire seul)",
+    )
+    p.add_argument(
         "--sortie",
         metavar="DOSSIER",
         default="resultats",
@@ -560,6 +568,8 @@ def load_inputs(
     download: bool = False,
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
+    thresholds: dict[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches.geodata import reference
@@ -603,7 +613,13 @@ def load_inputs(
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
         _print(f"Réseau routier : {source} ({', '.join(modes)})…")
         models = network_models(
-            territory, modes, osm=osm, download=download, progress=sys.stderr.isatty()
+            territory,
+            modes,
+            osm=osm,
+            download=download,
+            progress=sys.stderr.isatty(),
+            thresholds=thresholds,
+            margin_km=margin_km,
         )
         for mode, model in models.items():
             net = model.network
@@ -625,6 +641,7 @@ def run_analysis(
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
+    margin_km: float | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
@@ -646,6 +663,10 @@ def run_analysis(
         download=download,
         qpv_path=qpv_path,
         carreaux_path=carreaux_path,
+        thresholds={
+            mode: [minutes, *(isochrone_minutes or [])] for mode, minutes in thresholds.items()
+        },
+        margin_km=margin_km,
     )
     territory, services, demand, qpv, models = (
         inputs.territory,
@@ -662,6 +683,7 @@ def run_analysis(
         categories=categories,
         models=models,
         demand=demand,
+        margin_km=margin_km,
     )
     _print()
     _print("Méthode :")
@@ -749,7 +771,7 @@ def run_analysis(
                     result,
                     territory.communes,
                     sortie,
-                    epci=reference.load_epci(),
+                    epci=reference.load_epci(territory.region),
                     progress=sys.stderr.isatty(),
                     zones=zones,
                     qpv=qpv,
@@ -831,7 +853,11 @@ def run_suggestion(args: argparse.Namespace) -> None:
 
         written.append(
             save_map(
-                suggestion_map(suggestion, inputs.territory.communes, epci=reference.load_epci()),
+                suggestion_map(
+                    suggestion,
+                    inputs.territory.communes,
+                    epci=reference.load_epci(inputs.territory.region),
+                ),
                 args.sortie / "carte_sites.html",
             )
         )
@@ -903,7 +929,11 @@ def run_scenario_command(args: argparse.Namespace) -> None:
 
         written.append(
             save_map(
-                scenario_map(res, inputs.territory.communes, epci=reference.load_epci()),
+                scenario_map(
+                    res,
+                    inputs.territory.communes,
+                    epci=reference.load_epci(inputs.territory.region),
+                ),
                 out / "carte_scenario.html",
             )
         )
@@ -991,6 +1021,7 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "qpv_path": args.qpv,
         "carreaux_path": args.carreaux,
         "isochrone_minutes": parse_minutes(args.isochrones),
+        "margin_km": args.marge,
     }
 
 

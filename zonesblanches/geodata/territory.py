@@ -74,6 +74,15 @@ class Territory:
         return int(self.communes["population"].sum())
 
     @property
+    def region(self) -> str | None:
+        """INSEE code of the region holding every commune, or ``None`` if they span several
+        (or carry no region): the scope of :func:`reference.load_epci` for maps."""
+        if "code_region" not in self.communes:
+            return reference.DEFAULT_REGION if self.kind == "region" else None
+        codes = set(self.communes["code_region"])
+        return codes.pop() if len(codes) == 1 else None
+
+    @property
     def epci_codes(self) -> list[str]:
         """SIREN of the EPCI the territory's communes belong to."""
         return sorted(set(self.communes["code_epci"]) - {""})
