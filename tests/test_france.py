@@ -134,3 +134,23 @@ def test_senlis_reaches_a_service_across_the_region_border(tmp_path):
         inside["zone_blanche_auto_ecole_sociale_voiture"],
         with_margin["zone_blanche_auto_ecole_sociale_voiture"],
     )
+
+
+def test_services_by_commune_code_outside_the_default_region(tmp_path, capsys):
+    """Outside Hauts-de-France a services file giving only INSEE codes is geocoded among all
+    communes of metropolitan France, the next département's included (Nevers, 58194)."""
+    source = tmp_path / "services.csv"
+    source.write_text(
+        "service_id,nom,categorie,code_insee\n"
+        "T-1,Service de test au point de Bourges,plateforme_mobilite,18033\n"
+        "T-2,Service de test au point de Nevers,plateforme_mobilite,58194\n",
+        encoding="utf-8",
+    )
+    args = ["analyse", "--territoire", "cher", "--services", str(source), "--mode", "voiture:20"]
+    assert main([*args, "--sans-carte", "--sortie", str(tmp_path / "sortie")]) == 0
+    out = capsys.readouterr().out
+    assert "1 service hors du territoire retenu" in out
+    communes = _communes(tmp_path / "sortie").set_index("code_insee")
+    assert communes.at["18033", "service_plateforme_mobilite_voiture"] == "T-1"
+    # Communes of the Cher next to Nevers are served from across the border.
+    assert "T-2" in set(communes["service_plateforme_mobilite_voiture"])

@@ -591,8 +591,14 @@ def load_inputs(
     else:
         from zonesblanches.geodata.services import read_services
 
+        # Outside the default region, communes are found among all of metropolitan France.
+        national = territory.region != reference.DEFAULT_REGION
         read = read_services(
-            services_path, crs=crs, territory=territory.geometry, rejects_path=sortie / "rejets.csv"
+            services_path,
+            crs=crs,
+            territory=territory.geometry,
+            rejects_path=sortie / "rejets.csv",
+            communes=reference.load_communes(None) if national else None,
         )
         services = read.services
         problems = read.problems
