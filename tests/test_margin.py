@@ -102,3 +102,36 @@ def test_margin_note_and_zero_margin(valenciennes):
     assert res.categories == diagnostic(valenciennes, {"voiture": 20}, margin_km=1e4).categories
     inside = diagnostic(valenciennes, {"voiture": 20}, services=registry, margin_km=0)
     assert inside.services.within(valenciennes.geometry.buffer(1e-6)).all()
+
+
+def test_network_margins_per_mode(monkeypatch, valenciennes):
+    """The road network of each mode is loaded with that mode's reach (130 km/h bound by car),
+    or with the margin given; the loaders accept a mode → metres mapping."""
+    from zonesblanches import api
+    from zonesblanches.geodata import osm
+
+    assert osm._margins(["marche", "voiture"], {"voiture": 5_000}) == {
+        "marche": osm.DEFAULT_MARGIN_M["marche"],
+        "voiture": 5_000.0,
+    }
+    with pytest.raises(ParameterError, match="marge"):
+        osm._margins(["marche"], {"marche": -1})
+
+    seen = {}
+
+    def fake_load(path, modes, *, polygon, margin_m, progress):
+        seen["margin_m"] = margin_m
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(osm, "load_networks", fake_load)
+    with pytest.raises(RuntimeError):
+        api.network_models(
+            valenciennes,
+            ["voiture", "marche"],
+            osm="x.pbf",
+            thresholds={"voiture": 20, "marche": 30},
+        )
+    assert seen["margin_m"] == pytest.approx({"voiture": 20 / 60 * 130_000, "marche": 2_250.0})
+    with pytest.raises(RuntimeError):
+        api.network_models(valenciennes, ["voiture"], osm="x.pbf", margin_km=3)
+    assert seen["margin_m"] == 3_000.0
