@@ -59,7 +59,7 @@ def diagnostic(
         (:func:`zonesblanches.coverage.margin.margin_km`), beyond which no service can change a
         result. The people counted are those inside the territory only.
     """
-    from zonesblanches.coverage.margin import check_margin, within_margin
+    from zonesblanches.coverage.margin import check_margin, distance_to_territory
     from zonesblanches.coverage.margin import margin_km as reach_margin
 
     if not isinstance(territory, Territory):
@@ -75,9 +75,11 @@ def diagnostic(
         present = set(services["categorie"])
         categories = [c for c in CATEGORIES if c in present]
     margin = reach_margin(thresholds, models) if margin_km is None else check_margin(margin_km)
-    kept = services
+    kept, outside = services, 0
     if "geometry" in getattr(services, "columns", ()) and len(services):
-        kept = within_margin(services, territory.communes, margin)
+        distance = distance_to_territory(services, territory.communes)
+        kept = services.loc[distance <= margin]
+        outside = int(((distance > 0) & (distance <= margin)).sum())
     unit_kind = "carreau" if "idcar" in demand.columns else "commune"
     result = compute_coverage(
         demand,
@@ -89,7 +91,6 @@ def diagnostic(
         unit_kind=unit_kind,
     )
     dropped = len(services) - len(kept)
-    outside = len(kept) - len(within_margin(kept, territory.communes, 0.0)) if len(kept) else 0
     if dropped or outside:
         note = (
             f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "

@@ -965,6 +965,7 @@ def run_demo(
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
+    margin_km: float | None = None,
 ) -> None:
     """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
 
@@ -983,6 +984,7 @@ def run_demo(
         with_map=with_map,
         qpv_path=qpv_path,
         carreaux_path=carreaux_path,
+        margin_km=margin_km,
     )
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
@@ -1009,6 +1011,7 @@ def run_demo(
             qpv_path=qpv_path,
             carreaux_path=carreaux_path,
             isochrone_minutes=isochrone_minutes,
+            margin_km=margin_km,
         )
     except NetworkUnavailableError as exc:
         _print(f"Pas de réseau routier : {exc}")

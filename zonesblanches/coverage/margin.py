@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from zonesblanches.coverage.modes import MODES, mode_code
@@ -103,25 +104,34 @@ def check_margin(value: float) -> float:
     return km
 
 
-def within_margin(
-    services: gpd.GeoDataFrame,
-    territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries,
-    km: float,
-) -> gpd.GeoDataFrame:
-    """The services (points, any CRS) at most ``km`` from the territory.
-
-    ``territory`` is a geometry (EPSG:4326) or its polygons (a GeoDataFrame or GeoSeries with a
-    CRS, e.g. the territory's communes: no union needed). Distances are measured in Lambert-93.
-    """
-    km = check_margin(km)
+def distance_to_territory(
+    services: gpd.GeoDataFrame, territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries
+) -> np.ndarray:
+    """Distance (km, Lambert-93) from each service point (any CRS) to the territory: a geometry
+    (EPSG:4326) or its polygons (a GeoDataFrame or GeoSeries with a CRS, e.g. the territory's
+    communes: no union needed). 0 inside."""
     if len(services) == 0:
-        return services
+        return np.zeros(0)
     if isinstance(territory, gpd.GeoDataFrame | gpd.GeoSeries):
         parts = territory.geometry.to_crs(_METRIC).values
     else:
         parts = gpd.GeoSeries([territory], crs=WGS84).to_crs(_METRIC).values
     parts = parts[~shapely.is_empty(parts)]
     points = services.geometry.to_crs(_METRIC).values
-    hits = shapely.STRtree(parts).query(points, predicate="dwithin", distance=km * 1000.0)
-    keep = sorted(set(hits[0].tolist()))
-    return services.iloc[keep]
+    (rows, _), dist = shapely.STRtree(parts).query_nearest(
+        points, return_distance=True, all_matches=False
+    )
+    out = np.full(len(points), np.inf)
+    out[rows] = dist / 1000.0
+    return out
+
+
+def within_margin(
+    services: gpd.GeoDataFrame,
+    territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries,
+    km: float,
+) -> gpd.GeoDataFrame:
+    """The services (points, any CRS) at most ``km`` from the territory (see
+    :func:`distance_to_territory`)."""
+    km = check_margin(km)
+    return services.loc[distance_to_territory(services, territory) <= km]
