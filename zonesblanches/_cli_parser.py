@@ -122,7 +122,9 @@ def parse_minutes(text: str | None) -> list[float] | None:
     return sorted(set(values))
 
 
-def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
+def _add_common(
+    p: argparse.ArgumentParser, *, isochrones: bool = True, margin: bool = True
+) -> None:
     p.add_argument(
         "--osm",
         metavar="FICHIER",
@@ -160,6 +162,15 @@ def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
         help="télécharge le réseau routier du territoire depuis OpenStreetMap (Overpass ; "
         "taille d'un EPCI au plus ; connexion Internet nécessaire)",
     )
+    if margin:
+        p.add_argument(
+            "--marge",
+            metavar="KM",
+            type=float,
+            help="marge autour du territoire (km) où les services et le réseau routier sont pris en "
+            "compte, au-delà des limites de département et de région ; défaut : la portée du seuil "
+            "le plus long au mode le plus rapide (0 : le territoire seul)",
+        )
     p.add_argument(
         "--sortie",
         metavar="DOSSIER",
@@ -334,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="services existants (défaut : registre embarqué)",
     )
     suggest.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
-    _add_common(suggest, isochrones=False)
+    _add_common(suggest, isochrones=False, margin=False)
 
     scen = sub.add_parser(
         "scenario",
@@ -397,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="services d'aujourd'hui (défaut : registre embarqué)",
     )
     scen.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
-    _add_common(scen, isochrones=False)
+    _add_common(scen, isochrones=False, margin=False)
 
     _french(
         sub.add_parser(

@@ -19,12 +19,14 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from zonesblanches._text import fr_count
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.territory import Territory, select_territory
 from zonesblanches.modes import mode_code
 
@@ -83,6 +85,7 @@ def diagnostic(
     categories: Sequence[str] | None = None,
     models: Mapping[str, TravelTimeModel] | None = None,
     demand: gpd.GeoDataFrame | None = None,
+    margin_km: float | None = None,
 ) -> CoverageResult:
     """Coverage of a territory by mobility-inclusion services.
 
@@ -104,18 +107,59 @@ def diagnostic(
         Demand units (points with ``population``); default: one point per commune. Grid
         cells (with ``idcar``, see :func:`zonesblanches.geodata.carreaux.carreaux_demand`)
         make a ``carreau`` analysis.
+    margin_km : float, optional
+        Services are taken in the territory plus this margin (km), across département and region
+        borders; default: the reach of the largest threshold at the fastest mode
+        (:func:`zonesblanches.coverage.margin.margin_km`), beyond which no service can change a
+        result. The people counted are those inside the territory only.
     """
+    from zonesblanches.coverage.margin import check_margin, distance_to_territory
+    from zonesblanches.coverage.margin import margin_km as reach_margin
+
     territory = as_territory(territory)
     demand = _demand(territory, demand)
-    return compute_coverage(
+    services = _services(services)
+    thresholds = thresholds or DEFAULT_THRESHOLDS
+    if categories is None and "categorie" in services:
+        # The categories asked are those of the whole file, even if the margin drops all the
+        # services of one of them (its people are then all in zone blanche).
+        present = set(services["categorie"])
+        categories = [c for c in CATEGORIES if c in present]
+    margin = reach_margin(thresholds, models) if margin_km is None else check_margin(margin_km)
+    kept, outside = services, 0
+    if "geometry" in getattr(services, "columns", ()) and len(services):
+        distance = distance_to_territory(services, territory.communes)
+        kept = services.loc[distance <= margin]
+        outside = int(((distance > 0) & (distance <= margin)).sum())
+    result = compute_coverage(
         demand,
-        _services(services),
-        thresholds or DEFAULT_THRESHOLDS,
+        kept,
+        thresholds,
         categories=categories,
         models=models,
         territory=territory.label,
         unit_kind=unit_kind_of(demand),
     )
+    dropped = len(services) - len(kept)
+    if dropped or outside:
+        note = (
+            f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "
+            "autour (portée du seuil le plus long au mode le plus rapide), au-delà des limites "
+            f"de département et de région ; {fr_count(outside, 'service')} hors du territoire "
+            "retenu(s)"
+        )
+        if dropped:
+            note += (
+                f", {fr_count(dropped, 'service')} au-delà de la marge écarté(s) (sans effet sur "
+                "les temps sous les seuils)"
+            )
+        result.notes.append(note + ".")
+    result.margin_km = margin
+    return result
+
+
+def _km(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
 
 
 def suggest(
@@ -296,6 +340,8 @@ def network_models(
     osm: str | PathLike | None = None,
     download: bool = False,
     progress: bool = True,
+    thresholds: Mapping[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
     **kwargs,
 ) -> dict[str, TravelTimeModel]:
     """Road-network travel-time models for ``modes``, from an OSM file or a download.
@@ -304,10 +350,17 @@ def network_models(
     ----------
     territory : Territory, str or list of str or None
         A :class:`Territory` or anything :func:`select_territory` understands. The network is
-        clipped to the territory plus a margin (services just across the border
-        stay reachable).
+        clipped to (or downloaded for) the territory plus a margin, across département and region
+        borders, so services just across the border stay reachable.
     modes : sequence of str
         Mode codes.
+    thresholds : mapping, optional
+        Mode → minutes (or list of minutes) of the analysis: the default margin is the reach of
+        the largest threshold at the fastest speed on the road
+        (:func:`zonesblanches.coverage.margin.margin_km` with ``network=True``), per mode; without
+        thresholds, the loaders' per-mode default (``DEFAULT_MARGIN_M``).
+    margin_km : float, optional
+        The margin in km, overriding the default (0: the territory only).
     osm : path-like, optional
         OSM PBF, OSM XML or OSMnx GraphML file.
     download : bool
@@ -320,14 +373,29 @@ def network_models(
     NetworkUnavailableError
         ``download=True`` without Internet (message in French).
     """
+    from zonesblanches.coverage.margin import check_margin
+    from zonesblanches.coverage.margin import margin_km as reach_margin
     from zonesblanches.coverage.network import NetworkModel
     from zonesblanches.geodata.osm import download_networks, load_networks
 
     territory = as_territory(territory)
+    margin_m: float | dict[str, float] | None = None
+    if margin_km is not None:
+        margin_m = check_margin(margin_km) * 1000.0
+    elif thresholds:
+        # Each mode's network reaches as far as that mode can go within its largest threshold.
+        margin_m = {
+            mode: reach_margin({mode: minutes}, network=True) * 1000.0
+            for mode, minutes in thresholds.items()
+        }
     if osm is not None:
-        networks = load_networks(osm, modes, polygon=territory.geometry, progress=progress)
+        networks = load_networks(
+            osm, modes, polygon=territory.geometry, margin_m=margin_m, progress=progress
+        )
     elif download:
-        networks = download_networks(territory.geometry, modes, progress=progress)
+        networks = download_networks(
+            territory.geometry, modes, margin_m=margin_m, progress=progress
+        )
     else:
         raise ValueError("network_models needs osm=... or download=True")
     return {mode: NetworkModel(net, **kwargs) for mode, net in networks.items()}
@@ -409,7 +477,7 @@ def read_qpv(
 
     territory = as_territory(territory)
     return load_qpv(
-        qpv, communes=reference.load_communes(), mask=territory.geometry, progress=progress
+        qpv, communes=reference.load_communes(None), mask=territory.geometry, progress=progress
     )
 
 

@@ -83,6 +83,8 @@ def load_inputs(
     download: bool = False,
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
+    thresholds: dict[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches.geodata import reference
@@ -104,8 +106,14 @@ def load_inputs(
     else:
         from zonesblanches.geodata.services import read_services
 
+        # Outside the default region, communes are found among all of metropolitan France.
+        national = territory.region != reference.DEFAULT_REGION
         read = read_services(
-            services_path, crs=crs, territory=territory.geometry, rejects_path=sortie / "rejets.csv"
+            services_path,
+            crs=crs,
+            territory=territory.geometry,
+            rejects_path=sortie / "rejets.csv",
+            communes=reference.load_communes(None) if national else None,
         )
         services = read.services
         problems = read.problems
@@ -126,7 +134,13 @@ def load_inputs(
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
         _print(f"Réseau routier : {source} ({', '.join(modes)})…")
         models = network_models(
-            territory, modes, osm=osm, download=download, progress=sys.stderr.isatty()
+            territory,
+            modes,
+            osm=osm,
+            download=download,
+            progress=sys.stderr.isatty(),
+            thresholds=thresholds,
+            margin_km=margin_km,
         )
         for mode, model in models.items():
             net = model.network
@@ -148,6 +162,7 @@ def run_analysis(
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
+    margin_km: float | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -171,6 +186,8 @@ def run_analysis(
         download=download,
         qpv_path=qpv_path,
         carreaux_path=carreaux_path,
+        thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
+        margin_km=margin_km,
     )
     territory, services, demand, qpv, models = (
         inputs.territory,
@@ -187,6 +204,7 @@ def run_analysis(
         categories=categories,
         models=models,
         demand=demand,
+        margin_km=margin_km,
     )
     _print()
     _print("Méthode :")
@@ -238,7 +256,7 @@ def run_analysis(
                     result,
                     territory.communes,
                     sortie,
-                    epci=reference.load_epci(),
+                    epci=reference.load_epci(territory.region),
                     progress=sys.stderr.isatty(),
                     zones=zones,
                     qpv=qpv,
@@ -316,12 +334,9 @@ def run_suggestion(args: argparse.Namespace) -> None:
         from zonesblanches.geodata import reference
         from zonesblanches.maps import save_map, suggestion_map
 
-        written.append(
-            save_map(
-                suggestion_map(suggestion, inputs.territory.communes, epci=reference.load_epci()),
-                args.sortie / "carte_sites.html",
-            )
-        )
+        epci = reference.load_epci(inputs.territory.region)
+        plan = suggestion_map(suggestion, inputs.territory.communes, epci=epci)
+        written.append(save_map(plan, args.sortie / "carte_sites.html"))
     _print_written(written)
 
 
@@ -376,12 +391,9 @@ def run_scenario_command(args: argparse.Namespace) -> None:
         from zonesblanches.geodata import reference
         from zonesblanches.maps import save_map, scenario_map
 
-        written.append(
-            save_map(
-                scenario_map(res, inputs.territory.communes, epci=reference.load_epci()),
-                out / "carte_scenario.html",
-            )
-        )
+        epci = reference.load_epci(inputs.territory.region)
+        plan = scenario_map(res, inputs.territory.communes, epci=epci)
+        written.append(save_map(plan, out / "carte_scenario.html"))
     _print_written(written)
 
 
@@ -402,7 +414,7 @@ def run_demo(sortie: Path, **options) -> None:
     from zonesblanches.errors import NetworkUnavailableError
 
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    regional = ("with_map", "qpv_path", "carreaux_path")
+    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km")
     run_analysis(None, parse_modes(None, None), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
@@ -438,6 +450,7 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "qpv_path": args.qpv,
         "carreaux_path": args.carreaux,
         "isochrone_minutes": parse_minutes(args.isochrones),
+        "margin_km": args.marge,
     }
 
 

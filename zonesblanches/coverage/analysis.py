@@ -49,6 +49,9 @@ class CoverageResult:
         ``commune`` (one point per commune) or ``carreau`` (grid cells).
     notes : list of str
         French notes that every output must repeat (method, fallbacks, data caveats).
+    margin_km : float or None
+        Services were taken in the territory plus this margin (km); ``None``: no margin applied
+        (every service given was used).
     """
 
     units: gpd.GeoDataFrame
@@ -59,6 +62,7 @@ class CoverageResult:
     territory: str = ""
     unit_kind: str = "commune"
     notes: list[str] = field(default_factory=list)
+    margin_km: float | None = None
 
     @property
     def modes(self) -> list[str]:

@@ -35,7 +35,7 @@ import json
 import sys
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,14 +134,21 @@ def _modes(modes: str | Iterable[str]) -> list[str]:
     return out
 
 
-def _margins(modes: list[str], margin_m: float | None) -> dict[str, float]:
+def _margins(modes: list[str], margin_m: float | Mapping[str, float] | None) -> dict[str, float]:
+    """Margin per mode: the default, one value for all, or a mode → metres mapping (modes it
+    leaves out get the default)."""
     if margin_m is None:
         return {m: DEFAULT_MARGIN_M[m] for m in modes}
-    if not isinstance(margin_m, int | float) or not margin_m >= 0:
-        raise ParameterError(
-            f"La marge doit être un nombre de mètres positif (reçu : {margin_m!r})."
-        )
-    return {m: float(margin_m) for m in modes}
+    given = margin_m if isinstance(margin_m, Mapping) else dict.fromkeys(modes, margin_m)
+    out = {}
+    for m in modes:
+        value = given.get(m, DEFAULT_MARGIN_M[m])
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ParameterError(
+                f"La marge doit être un nombre de mètres positif (reçu : {value!r})."
+            )
+        out[m] = float(value)
+    return out
 
 
 def _source_format(path: Path) -> str:
@@ -669,7 +676,7 @@ def load_networks(
     modes: str | Iterable[str] = tuple(MODES),
     *,
     polygon=None,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -687,8 +694,9 @@ def load_networks(
     polygon : shapely (Multi)Polygon or GeoDataFrame, optional
         Territory in WGS84 (a GeoDataFrame is reprojected and merged). The network is clipped
         to it, buffered by ``margin_m``. Default: the whole file.
-    margin_m : float, optional
-        Margin around ``polygon`` in metres; default :data:`DEFAULT_MARGIN_M` per mode.
+    margin_m : float or mapping, optional
+        Margin around ``polygon`` in metres, or mode → metres; default
+        :data:`DEFAULT_MARGIN_M` per mode.
     rules : NetworkRules, optional
         Speed parameters (default ``NetworkRules()``).
     cache : bool
@@ -766,7 +774,7 @@ def load_network(
     mode: str,
     *,
     polygon=None,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -858,7 +866,7 @@ def download_networks(
     polygon,
     modes: str | Iterable[str] = tuple(MODES),
     *,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     overpass_url: str | None = None,
     timeout: float = 180.0,
@@ -875,8 +883,9 @@ def download_networks(
         Territory in WGS84, at most ``max_area_km2`` (an EPCI).
     modes : str or iterable of str
         Mode codes; default all three.
-    margin_m : float, optional
-        Margin around the territory in metres; default :data:`DEFAULT_MARGIN_M` per mode.
+    margin_m : float or mapping, optional
+        Margin around the territory in metres, or mode → metres; default
+        :data:`DEFAULT_MARGIN_M` per mode.
         The query covers the largest margin; each mode is then clipped to its own.
     rules : NetworkRules, optional
         Speed parameters.
@@ -995,7 +1004,7 @@ def download_network(
     polygon,
     mode: str,
     *,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     overpass_url: str | None = None,
     timeout: float = 180.0,

@@ -442,6 +442,39 @@ def _extra_layers(
     return layers
 
 
+def _margin_layer(
+    result: CoverageResult, area: gpd.GeoDataFrame | None, tolerance: float
+) -> list[dict]:
+    """The margin around the territory, drawn lightly, when services from it were used (a
+    service across the border): the band where services and roads were taken into account."""
+    margin = result.margin_km
+    if not margin or area is None or not len(area) or not len(result.services):
+        return []
+    territory = shapely.union_all(area.geometry.to_crs(LAMBERT93).values)
+    points = result.services.geometry.to_crs(LAMBERT93).values
+    if shapely.contains(territory, points).all():
+        return []
+    ring = shapely.simplify(
+        territory.buffer(margin * 1000.0, quad_segs=4).difference(territory), tolerance
+    )
+    frame = gpd.GeoDataFrame({"marge_km": [round(margin, 1)]}, geometry=[ring], crs=LAMBERT93)
+    km = f"{margin:.1f}".replace(".", ",")
+    return [
+        {
+            "name": f"Marge de {km} km (services pris en compte)",
+            "legend": f"Marge de {km} km : services au-delà des limites pris en compte",
+            "data": _polygons(frame, [("marge_km", "Marge (km)")], tolerance, 4),
+            "fields": [("marge_km", "Marge (km)")],
+            "title_field": "marge_km",
+            "color": "#888888",
+            "weight": 1,
+            "dash": "4 4",
+            "fill_opacity": 0.04,
+            "show": True,
+        }
+    ]
+
+
 def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
     """Sources box lines and attribution lines."""
     from zonesblanches.geodata.reference import sources
@@ -659,6 +692,7 @@ def coverage_map(
             else None
         ),
         "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words)
+        + _margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
         + list(extra_layers or []),
         "towns": _towns(
             shown,
