@@ -83,6 +83,7 @@ def network_models(
     osm: str | PathLike | None = None,
     download: bool = False,
     progress: bool = True,
+    services: gpd.GeoDataFrame | None = None,
     **kwargs,
 ) -> dict[str, TravelTimeModel]:
     """Road-network travel-time models for ``modes``, from an OSM file or a download.
@@ -98,6 +99,12 @@ def network_models(
         OSM PBF, OSM XML or OSMnx GraphML file.
     download : bool
         Download the territory's ways from Overpass (an EPCI at most; needs Internet).
+    services : geopandas.GeoDataFrame, optional
+        The services the analysis uses. With an OSM file, the margin then reaches, for every
+        category, the nearest service of every commune of the territory
+        (:func:`~zonesblanches.geodata.osm.service_margin_m`): a commune gets the same times
+        whether the run covers its EPCI or the region. Downloads keep the default margins
+        (Overpass size limit); a service left outside is flagged by the model.
     **kwargs
         Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
 
@@ -107,10 +114,16 @@ def network_models(
         ``download=True`` without Internet (message in French).
     """
     from zonesblanches.coverage.network import NetworkModel
-    from zonesblanches.geodata.osm import download_networks, load_networks
+    from zonesblanches.geodata.osm import download_networks, load_networks, service_margin_m
+    from zonesblanches.geodata.reference import commune_points
 
     if osm is not None:
-        networks = load_networks(osm, modes, polygon=territory.geometry, progress=progress)
+        margin = None
+        if services is not None:
+            margin = service_margin_m(commune_points(territory.communes), services, modes)
+        networks = load_networks(
+            osm, modes, polygon=territory.geometry, margin_m=margin, progress=progress
+        )
     elif download:
         networks = download_networks(territory.geometry, modes, progress=progress)
     else:

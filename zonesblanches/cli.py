@@ -603,11 +603,24 @@ def load_inputs(
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
         _print(f"Réseau routier : {source} ({', '.join(modes)})…")
         models = network_models(
-            territory, modes, osm=osm, download=download, progress=sys.stderr.isatty()
+            territory,
+            modes,
+            osm=osm,
+            download=download,
+            progress=sys.stderr.isatty(),
+            services=services,
         )
         for mode, model in models.items():
             net = model.network
             _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+            far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
+            if far:
+                problems += far
+                _print(
+                    f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
+                    "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                    "signalés dans la colonne remarque"
+                )
     return Inputs(territory, services, demand, qpv, models, problems)
 
 
