@@ -35,6 +35,7 @@ import json
 import re
 import sys
 import tempfile
+import time
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -121,6 +122,22 @@ def _progress(enabled: bool, **kwargs) -> tqdm:
     """A tqdm bar with French labels, silent when disabled or when stderr is not a terminal."""
     disable = not enabled or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
     return tqdm(disable=disable, leave=False, **kwargs)
+
+
+PHASE_SECONDS: dict[str, float] = {}
+"""Wall time of each phase of the last :func:`load_networks` call (read by
+``scripts/bench_osm.py``): ``opl`` (libosmium reads the file and writes the highway ways),
+``analyse`` (pyarrow parses them), ``segments``, ``graphes``, ``cache_lecture``,
+``cache_ecriture``, ``decoupe``."""
+
+
+@contextmanager
+def _phase(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        PHASE_SECONDS[name] = PHASE_SECONDS.get(name, 0.0) + time.perf_counter() - start
 
 
 def _modes(modes: str | Iterable[str]) -> list[str]:
@@ -486,14 +503,17 @@ def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = Non
         opl = Path(tmp) / "voies.opl"
         with _progress(progress, desc="Lecture des voies OSM", total=2, unit=" étape") as bar:
             try:
-                _write_highway_opl(path, fmt, opl, box)
+                with _phase("opl"):
+                    _write_highway_opl(path, fmt, opl, box)
             except (RuntimeError, KeyError) as exc:
                 raise DataError(
                     f"Impossible de lire le fichier OSM « {path.name} » : {exc}"
                 ) from exc
             bar.update(1)
-            combos, counts, ref, xi, yi = _parse_opl(opl)
+            with _phase("analyse"):
+                combos, counts, ref, xi, yi = _parse_opl(opl)
             bar.update(1)
+    t_segments = time.perf_counter()
     encoded = pc.dictionary_encode(combos)
     way_combo = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     row_of = np.full(len(encoded.dictionary) + 1, -1, dtype=np.int64)
@@ -524,7 +544,7 @@ def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = Non
     lon = xi[valid][first] / 1e7
     lat = yi[valid][first] / 1e7
     tags = pd.DataFrame.from_records(tag_rows, columns=list(TAG_KEYS))
-    return _Ways.from_segments(
+    ways = _Ways.from_segments(
         tags,
         None,
         len(tag_rows),
@@ -537,6 +557,8 @@ def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = Non
         lat,
         fmt,
     )
+    PHASE_SECONDS["segments"] = time.perf_counter() - t_segments
+    return ways
 
 
 def _graph_node_arrays(graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -809,7 +831,11 @@ def _cut(graph: _Graph, clip: BaseGeometry | None, source: str, meta: dict) -> R
             f"Aucune voie utilisable {MODES[mode].label} dans {source} "
             "(après application des règles d'accès et du découpage au territoire)."
         )
-    used, inverse = np.unique(np.concatenate([tail[edges], head[edges]]), return_inverse=True)
+    if clip is None:  # every node of the graph has an edge already
+        used, tail, head = slice(None), tail, head
+    else:
+        used, inverse = np.unique(np.concatenate([tail[edges], head[edges]]), return_inverse=True)
+        tail, head = inverse[: len(edges)], inverse[len(edges) :]
     x, y = _TO_L93.transform(graph.lon[used], graph.lat[used])
     length = graph.length_m[edges]
     return RoadNetwork(
@@ -817,8 +843,8 @@ def _cut(graph: _Graph, clip: BaseGeometry | None, source: str, meta: dict) -> R
         node_id=graph.node_id[used],
         x=np.asarray(x, dtype=float),
         y=np.asarray(y, dtype=float),
-        tail=inverse[: len(edges)].astype(np.int64),
-        head=inverse[len(edges) :].astype(np.int64),
+        tail=tail.astype(np.int64),
+        head=head.astype(np.int64),
         length_m=length.astype(float),
         time_s=_edge_time(length, graph.kmh_table[graph.kmh_code[edges]]),
         source=source,
@@ -987,6 +1013,7 @@ def load_networks(
     ParameterError
         Unknown format, mode or invalid polygon/margin.
     """
+    PHASE_SECONDS.clear()
     path = Path(source)
     fmt = _source_format(path)
     if not path.is_file():
@@ -1011,7 +1038,8 @@ def load_networks(
         meta["source_sha256"] = digest
         for m in modes:
             keys[m] = _cache_key("file:" + digest, m, rules)
-            hit = _read_cache(folder, m, keys[m])
+            with _phase("cache_lecture"):
+                hit = _read_cache(folder, m, keys[m])
             if hit is not None and hit.covers(clips[m]):
                 graphs[m] = hit
                 from_cache.add(m)
@@ -1027,9 +1055,11 @@ def load_networks(
         for m in _progress(
             progress, iterable=missing, desc="Construction des réseaux", unit=" mode"
         ):
-            graphs[m] = _build_graph(ways, m, rules, extent, {"source_file": path.name})
+            with _phase("graphes"):
+                graphs[m] = _build_graph(ways, m, rules, extent, {"source_file": path.name})
             if cache:
-                _write_cache(graphs[m], folder, keys[m])
+                with _phase("cache_ecriture"):
+                    _write_cache(graphs[m], folder, keys[m])
         del ways
     results = {}
     for m in modes:
@@ -1039,7 +1069,8 @@ def load_networks(
         }
         if fmt == "graphml":
             extra["limitations"] = GRAPHML_LIMITS
-        results[m] = _cut(graphs[m], clips[m], src, {**meta, **extra})
+        with _phase("decoupe"):
+            results[m] = _cut(graphs[m], clips[m], src, {**meta, **extra})
     return results
 
 
