@@ -21,10 +21,16 @@ Conventions:
 - edge lengths are great-circle distances between consecutive nodes (haversine, Earth radius
   6,371,009 m, as OSMnx), node coordinates ``x``/``y`` are Lambert-93 metres;
 - a territory ``polygon`` (WGS84) clips the network to the polygon buffered by ``margin_m``,
-  keeping, like OSMnx's ``truncate_by_edge=True``, the nodes inside and their direct neighbours;
-- built networks are cached in ``cache_dir("reseaux")`` under a key made of the source's content
-  (sha256 of the file, or of the Overpass query), the mode, the rules version and every
-  parameter; a cache file that cannot be read is rebuilt with a French warning.
+  keeping, like OSMnx's ``truncate_by_edge=True``, the nodes inside and their direct neighbours
+  in the mode's graph; :func:`service_margin_m` gives a margin that reaches the services of an
+  analysis, so that a commune gets the same times whichever territory around it is analysed;
+- files are read without Python code per node: libosmium writes the highway ways with their node
+  locations as OPL text, pyarrow parses it, numpy builds the segments (:func:`_read_osm_file`);
+  for a territory, ways far from it are skipped while reading;
+- one graph per source and mode is cached in ``cache_dir("reseaux")`` (compressed, checked,
+  rebuilt with a French warning when unreadable) under a key made of the source's content (sha256
+  of the file, or of the Overpass query), the mode, the rules version and parameters; any
+  territory is cut from it.
 """
 
 from __future__ import annotations
