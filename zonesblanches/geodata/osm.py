@@ -1276,7 +1276,7 @@ def download_networks(
     return {
         m: _cut(
             graphs[m],
-            None if margins[m] == widest else clips[m],  # the query already cut the widest
+            clips[m],  # same cut as for a file (OSMnx's truncation keeps neighbours by any way)
             graphs[m].meta.get("source_text", ""),
             {**meta, "margin_m": margins[m], "from_cache": m in from_cache},
         )
