@@ -342,6 +342,7 @@ def network_models(
     progress: bool = True,
     thresholds: Mapping[str, float | list[float]] | None = None,
     margin_km: float | None = None,
+    services: gpd.GeoDataFrame | None = None,
     **kwargs,
 ) -> dict[str, TravelTimeModel]:
     """Road-network travel-time models for ``modes``, from an OSM file or a download.
@@ -365,6 +366,12 @@ def network_models(
         OSM PBF, OSM XML or OSMnx GraphML file.
     download : bool
         Download the territory's ways from Overpass (an EPCI at most; needs Internet).
+    services : geopandas.GeoDataFrame, optional
+        The services the analysis uses. With an OSM file, the margin then reaches, for every
+        category, the nearest service of every commune of the territory
+        (:func:`~zonesblanches.geodata.osm.service_margin_m`): a commune gets the same times
+        whether the run covers its EPCI or the region. Downloads take the threshold margin
+        only (Overpass size limit); a service left outside is flagged by the model.
     **kwargs
         Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
 
@@ -376,7 +383,8 @@ def network_models(
     from zonesblanches.coverage.margin import check_margin
     from zonesblanches.coverage.margin import margin_km as reach_margin
     from zonesblanches.coverage.network import NetworkModel
-    from zonesblanches.geodata.osm import download_networks, load_networks
+    from zonesblanches.geodata.osm import download_networks, load_networks, service_margin_m
+    from zonesblanches.geodata.reference import commune_points
 
     territory = as_territory(territory)
     margin_m: float | dict[str, float] | None = None
@@ -389,6 +397,11 @@ def network_models(
             for mode, minutes in thresholds.items()
         }
     if osm is not None:
+        if margin_km is None and services is not None:
+            # Wide enough that every unit's nearest service of each category is in the network
+            # (a service cut off would be reached by a long off-network leg).
+            reach = service_margin_m(commune_points(territory.communes), services, modes)
+            margin_m = {m: max(reach[m], (margin_m or {}).get(m, 0.0)) for m in reach}
         networks = load_networks(
             osm, modes, polygon=territory.geometry, margin_m=margin_m, progress=progress
         )

@@ -141,10 +141,19 @@ def load_inputs(
             progress=sys.stderr.isatty(),
             thresholds=thresholds,
             margin_km=margin_km,
+            services=services,
         )
         for mode, model in models.items():
             net = model.network
             _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+            far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
+            if far:
+                problems += far
+                _print(
+                    f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
+                    "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                    "signalés dans la colonne remarque"
+                )
     return Inputs(territory, services, demand, qpv, models, problems)
 
 

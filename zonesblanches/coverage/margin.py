@@ -26,9 +26,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from zonesblanches.modes import MODES, mode_code
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
 
 TOP_SPEED_KMH: dict[str, float] = {"voiture": 130.0, "velo": 15.0, "marche": 4.5}
 """Fastest speed of each mode on a road network (km/h), used to bound the reach of non

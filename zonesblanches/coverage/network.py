@@ -337,4 +337,15 @@ class NetworkModel:
         total = snap.distance_m[ok] / self.walk_speed_ms + seconds[snap.node[ok]]
         minutes[ok] = total / 60.0
         nearest[ok] = np.where(np.isfinite(total), node_nearest[snap.node[ok]], -1)
+        # a destination far from the network (outside a clipped extract) is joined by a long
+        # straight walking leg: never silent, every origin it serves says so
+        leg = self.snap(destinations).distance_m
+        served = np.flatnonzero(nearest >= 0)
+        for j in served[leg[nearest[served]] > self.max_snap_m]:
+            note = (
+                f"Destination la plus proche à {leg[nearest[j]]:.0f} m du réseau routier (plus "
+                f"de {self.max_snap_m:.0f} m) : fin du trajet comptée à pied en ligne droite, "
+                "temps surestimé (réseau découpé trop court ?)."
+            )
+            snap.flags[j] = f"{snap.flags[j]} {note}".strip()
         return NearestTimes(minutes, nearest, snap.flags)
