@@ -68,13 +68,13 @@ def range_raptor(
     """
     n_stops = stop_route_ptr.shape[0] - 1
     n_routes = route_stop_ptr.shape[0] - 1
-    K = max_rounds
-    varr = np.full((K + 1, n_stops), INF, dtype=np.int64)
-    vsrc = np.full((K + 1, n_stops), -1, dtype=np.int64)
-    ready = np.full((K + 1, n_stops), INF, dtype=np.int64)
-    rsrc = np.full((K + 1, n_stops), -1, dtype=np.int64)
-    reach = np.full((K + 1, n_stops), INF, dtype=np.int64)
-    csrc = np.full((K + 1, n_stops), -1, dtype=np.int64)
+    n_rounds = max_rounds
+    varr = np.full((n_rounds + 1, n_stops), INF, dtype=np.int64)
+    vsrc = np.full((n_rounds + 1, n_stops), -1, dtype=np.int64)
+    ready = np.full((n_rounds + 1, n_stops), INF, dtype=np.int64)
+    rsrc = np.full((n_rounds + 1, n_stops), -1, dtype=np.int64)
+    reach = np.full((n_rounds + 1, n_stops), INF, dtype=np.int64)
+    csrc = np.full((n_rounds + 1, n_stops), -1, dtype=np.int64)
     n_runs = starts.shape[0]
     best = np.full((n_runs, n_stops), INF, dtype=np.int64)
     bsrc = np.full((n_runs, n_stops), -1, dtype=np.int64)
@@ -120,7 +120,7 @@ def range_raptor(
                         marked[q2] = True
                         marked_list[n_marked] = q2
                         n_marked += 1
-        for k in range(1, K + 1):
+        for k in range(1, n_rounds + 1):
             if n_marked == 0:
                 break
             # Round-k labels are never worse than round k-1 labels at the marked stops.
@@ -232,7 +232,7 @@ def range_raptor(
         for s in range(n_stops):
             b = INF
             bs = -1
-            for k in range(K + 1):
+            for k in range(n_rounds + 1):
                 if reach[k, s] < b:
                     b = reach[k, s]
                     bs = csrc[k, s]

@@ -3,7 +3,8 @@
 Building blocks
 ---------------
 - :func:`build_timetable` turns a :class:`~zonesblanches.geodata.gtfs.DaySchedule` into the
-  RAPTOR structure: trips grouped by stop pattern, each pattern split into FIFO *routes* (no trip
+  RAPTOR structure: trips grouped by stop pattern (stops, boarding and alighting rules), each
+  pattern split into FIFO *routes* (no trip
   overtakes another one anywhere along the pattern; trips that do overtake go to another route),
   so that finding the earliest catchable trip is a binary search; footpaths between stops closer
   than ``transfer_max_m`` (straight line × walking detour at walking speed, as the straight-line
@@ -40,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from zonesblanches.coverage import _raptor_kernels as K
+from zonesblanches.coverage import _raptor_kernels as kernels
 from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel
 from zonesblanches.crs import LAMBERT93
@@ -50,7 +51,7 @@ from zonesblanches.geodata.gtfs import DaySchedule, feeds_description
 TRANSIT = "horaires"
 """Method code of the transit model, as written in outputs (timetable-based)."""
 
-INF = int(K.INF)
+INF = int(kernels.INF)
 
 DEFAULT_MAX_WALK_MIN = 20.0
 """Longest walking leg (access, egress or direct trip), minutes."""
@@ -111,7 +112,7 @@ class Timetable:
         """The time-reversed timetable: earliest arrival on it from ``-T`` is ``-`` the latest
         departure arriving by ``T`` on this one (routes and footpaths reversed, trips in reverse
         order, arrivals and departures, boarding and alighting swapped)."""
-        R = self.n_routes
+        n_routes = self.n_routes
         rs, rt, rtp = self.route_stop_ptr, self.route_trip_ptr, self.route_time_ptr
         new_stops = np.empty_like(self.route_stops)
         arr = np.empty_like(self.arr)
@@ -119,7 +120,7 @@ class Timetable:
         pick = np.empty_like(self.pick)
         drop = np.empty_like(self.drop)
         trips = np.empty_like(self.route_trips)
-        for r in range(R):
+        for r in range(n_routes):
             ns = rs[r + 1] - rs[r]
             nt = rt[r + 1] - rt[r]
             new_stops[rs[r]:rs[r + 1]] = self.route_stops[rs[r]:rs[r + 1]][::-1]
@@ -207,14 +208,20 @@ def build_timetable(
     ptr = schedule.st_ptr
     st_stop = schedule.st_stop.astype(np.int64)
     # Group trips by stop pattern.
+    # Trips share a route only if they serve the same stops with the same boarding and
+    # alighting rules: otherwise the earliest trip would not dominate the later ones (a trip
+    # that cannot drop off at a stop must not hide a later one that can).
     patterns: dict[bytes, list[int]] = {}
+    flags = (schedule.st_pickup.astype(np.int64) + 2 * schedule.st_dropoff.astype(np.int64))
     for t in range(schedule.n_trips):
-        key = st_stop[ptr[t]:ptr[t + 1]].tobytes()
+        sl = slice(ptr[t], ptr[t + 1])
+        key = np.concatenate([st_stop[sl], flags[sl]]).tobytes()
         patterns.setdefault(key, []).append(t)
     r_stops, r_ntrips, r_trips = [], [], []
     arr_parts, dep_parts, pick_parts, drop_parts = [], [], [], []
     for key, trips in patterns.items():
         stops = np.frombuffer(key, dtype=np.int64)
+        stops = stops[: len(stops) // 2]
         ns = len(stops)
         idx = ptr[np.asarray(trips)][:, None] + np.arange(ns)[None, :]
         a, d = schedule.st_arr[idx], schedule.st_dep[idx]
@@ -280,7 +287,8 @@ def build_timetable(
         foot_ptr = np.zeros(n_stops + 1, dtype=np.int64)
         foot_to = np.zeros(0, dtype=np.int64)
         foot_s = np.zeros(0, dtype=np.int64)
-    cat = (lambda parts, dt: np.concatenate(parts).astype(dt))
+    def cat(parts, dt):
+        return (np.concatenate(parts).astype(dt))
     return Timetable(
         stop_id=schedule.stop_id, stop_x=x, stop_y=y,
         route_stop_ptr=route_stop_ptr, route_stops=cat(r_stops, np.int64),
@@ -317,7 +325,7 @@ class Engine:
             raise ParameterError("Arrêt de départ inconnu.")
         order = np.argsort(-starts, kind="stable")
         sp_, sr, spos = self._sr[tt.is_reversed]
-        best, src = K.range_raptor(
+        best, src = kernels.range_raptor(
             tt.route_stop_ptr, tt.route_stops, tt.route_trip_ptr, tt.route_time_ptr,
             tt.arr, tt.dep, tt.pick, tt.drop, sp_, sr, spos,
             tt.foot_ptr, tt.foot_to, tt.foot_s, tt.change_s,
@@ -467,8 +475,10 @@ class TransitModel:
         self.walk_model = walk_model or StraightLineModel("marche")
         self.timetable = build_timetable(schedule, transfer_max_m=transfer_max_m,
                                          min_change_s=min_change_s)
+        # Stop-to-stop searches reach a little further than the door-to-door limit, so that
+        # the access walk added afterwards never hides a journey within it.
         self.engine = Engine(self.timetable, max_rounds=max_rounds,
-                             max_duration_s=int(max_duration_min * 60))
+                             max_duration_s=int((max_duration_min + max_walk_min) * 60))
         self._stops = gpd.GeoSeries(
             gpd.points_from_xy(schedule.stop_lon, schedule.stop_lat), crs="EPSG:4326"
         )
@@ -490,7 +500,8 @@ class TransitModel:
         return (
             f"Temps en transports en commun le {self.schedule.day:%d/%m/%Y} ({when}) : "
             f"{stat} des temps porte à porte sur la fenêtre, attente comprise ; marche d'au plus "
-            f"{self.max_walk_min:g} min pour rejoindre un arrêt ou le service. "
+            f"{self.max_walk_min:g} min pour rejoindre un arrêt ou le service ; trajets de plus "
+            f"de {self.max_duration_min:g} min non comptés. "
             + feeds_description(self.schedule.feeds)
         )
 
@@ -534,7 +545,7 @@ class TransitModel:
             wmin = dcoo.data[order][first].astype(np.int64)
             extra[:, r_] = -deadlines[:, None] + wmin[None, :]
             extra_dest[:, r_] = dcoo.col[order][first]
-        home, via = K.min_plus_rows(stop_lab, access.indptr.astype(np.int64),
+        home, via = kernels.min_plus_rows(stop_lab, access.indptr.astype(np.int64),
                                     access.indices.astype(np.int64),
                                     access.data.astype(np.int64), extra)
         # Destination of each home label.
@@ -547,6 +558,7 @@ class TransitModel:
         if self.direction == "arrive":
             minutes = np.where(home_ld <= -INF, np.inf,
                                (deadlines[:, None] - home_ld) / 60.0)
+            minutes[minutes > self.max_duration_min] = np.inf
             return WindowTimes(minutes, np.where(np.isfinite(minutes), dest, -1), deadlines)
         # Depart at t: earliest deadline T on the grid with LD_T >= t (LD_T grows with T).
         mins = np.full((len(deadlines_main), n_o), np.inf)

@@ -64,10 +64,16 @@ REQUIRED = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 
 DAY_S = 86400
 
-FRANCE_BBOX = (-63.2, -21.5, 55.9, 51.2)
-"""Loose bounding box (lon min, lat min, lon max, lat max) of France including overseas; a stop
-outside is rejected (a real SNCF bug once put TER stops in the Algerian desert, which this box
-does not catch: callers may pass a tighter ``bbox``)."""
+FRANCE_BBOX = (
+    (-5.5, 41.2, 10.0, 51.2),  # metropolitan France and Corsica
+    (-63.2, 14.3, -60.7, 18.2),  # Antilles (Guadeloupe, Martinique, Saint-Martin, Saint-Barthélemy)
+    (-54.7, 2.0, -51.5, 6.0),  # Guyane
+    (55.1, -21.5, 55.9, -20.8),  # La Réunion
+    (44.9, -13.1, 45.4, -12.6),  # Mayotte
+    (-56.5, 46.7, -56.1, 47.2),  # Saint-Pierre-et-Miquelon
+)
+"""Boxes (lon min, lat min, lon max, lat max) where a French stop may lie; a stop outside all
+of them is rejected (a real SNCF export once put TER stops in the Algerian desert)."""
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -255,19 +261,48 @@ def parse_times(values: pa.ChunkedArray | pa.Array | Sequence[str]) -> tuple[np.
     return out, bad
 
 
-def _ints(values: np.ndarray, default: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integers from text; empty → default; returns (values, bad mask)."""
-    s = pd.Series(values, dtype=object)
-    num = pd.to_numeric(s.where(s != "", None), errors="coerce")
-    bad = num.isna().to_numpy() & (s != "").to_numpy()
-    num = num.fillna(default)
-    frac = num.to_numpy() != np.floor(num.to_numpy())
-    return num.to_numpy().astype(np.int64), bad | frac
+def _arrow(values) -> pa.Array:
+    """Trimmed text as one arrow array (from an arrow column or a sequence of str)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(np.asarray(values, dtype=object), pa.string())
+    return pc.utf8_trim_whitespace(values)
 
 
-def _floats(values: np.ndarray) -> np.ndarray:
-    s = pd.Series(values, dtype=object)
-    return pd.to_numeric(s.where(s != "", None), errors="coerce").to_numpy(dtype=float)
+def _acol(table: pa.Table | None, name: str, n: int = 0) -> pa.Array:
+    """A column as trimmed arrow text; empty strings when the column is absent."""
+    if table is None or name not in table.column_names:
+        return pa.array([""] * (table.num_rows if table is not None else n), pa.string())
+    return _arrow(table[name])
+
+
+def _ints(values, default: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integers from text (vectorised); empty → default; returns (values, bad mask)."""
+    arr = _arrow(values)
+    empty = pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+    ok = pc.match_substring_regex(arr, r"^[+-]?\d{1,18}$").to_numpy(zero_copy_only=False)
+    out = np.full(len(arr), default, dtype=np.int64)
+    if ok.any():
+        out[ok] = pc.cast(pc.filter(arr, pa.array(ok)), pa.int64()).to_numpy()
+    return out, ~empty & ~ok
+
+
+def _floats(values) -> np.ndarray:
+    """Floats from text (vectorised); NaN where empty or unreadable."""
+    arr = _arrow(values)
+    ok = pc.match_substring_regex(
+        arr, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$").to_numpy(zero_copy_only=False)
+    out = np.full(len(arr), np.nan)
+    if ok.any():
+        out[ok] = pc.cast(pc.filter(arr, pa.array(ok)), pa.float64()).to_numpy()
+    return out
+
+
+def _lookup(values, ids: np.ndarray) -> np.ndarray:
+    """Position of each value in ``ids`` (hash join in arrow), -1 when absent."""
+    idx = pc.index_in(_arrow(values), value_set=pa.array(np.asarray(ids, dtype=object), pa.string()))
+    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,7 +340,7 @@ def _feed_name(path: Path, given: str | None, taken: set[str]) -> str:
 
 
 def _read_feed(
-    src: GtfsSource, name: str, bbox: tuple[float, float, float, float] | None
+    src: GtfsSource, name: str, bbox: Sequence | None
 ) -> _Feed:
     path = Path(src.path)
     reader = _Reader(path)
@@ -357,9 +392,11 @@ def _read_feed(
         nocoord = ~(np.isfinite(lat) & np.isfinite(lon))
         out = np.zeros(len(sid), dtype=bool)
         if bbox is not None:
-            out = ~nocoord & ~(
-                (lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])
-            )
+            boxes = [bbox] if np.ndim(bbox) == 1 else list(bbox)
+            inside = np.zeros(len(sid), dtype=bool)
+            for b in boxes:
+                inside |= (lon >= b[0]) & (lon <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+            out = ~nocoord & ~inside
         keep = ~dup & (sid != "")
         reject("stops.txt", lines[keep & is_stop & nocoord], "stop_lat",
                "arrêt sans coordonnées valides")
@@ -402,13 +439,13 @@ def _read_feed(
         t = reader.read("stop_times.txt")
         n = t.num_rows
         st_lines = np.arange(n, dtype=np.int64) + 2
-        tix = trip_pos.get_indexer(_col(t, "trip_id"))
-        six = stop_pos.get_indexer(_col(t, "stop_id"))
-        seq, bad_seq = _ints(_col(t, "stop_sequence"), -1)
+        tix = _lookup(_acol(t, "trip_id"), trips["trip_id"].to_numpy(dtype=object))
+        six = _lookup(_acol(t, "stop_id"), stops["stop_id"].to_numpy(dtype=object))
+        seq, bad_seq = _ints(_acol(t, "stop_sequence"), -1)
         arr, bad_a = parse_times(t["arrival_time"] if "arrival_time" in t.column_names else [""] * n)
         dep, bad_d = parse_times(t["departure_time"] if "departure_time" in t.column_names else [""] * n)
-        pick, _ = _ints(_col(t, "pickup_type"), 0)
-        drop, _ = _ints(_col(t, "drop_off_type"), 0)
+        pick, _ = _ints(_acol(t, "pickup_type"), 0)
+        drop, _ = _ints(_acol(t, "drop_off_type"), 0)
         ok = np.ones(n, dtype=bool)
 
         def drop_rows(mask: np.ndarray, fld: str, reason: str) -> None:
@@ -719,7 +756,8 @@ class GtfsData:
         ptr = np.zeros(int(sum(len(p) for p in ptrs)) + 1, dtype=np.int64)
         lens = np.concatenate(ptrs) if ptrs else np.zeros(0, np.int64)
         np.cumsum(lens, out=ptr[1:])
-        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+        def cat(xs, dt):
+            return (np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
         return DaySchedule(
             day=day, stop_id=sid, stop_name=stops["stop_name"].to_numpy(dtype=object),
             stop_lat=stops["lat"].to_numpy(float), stop_lon=stops["lon"].to_numpy(float),
@@ -801,7 +839,7 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 def load_gtfs(
     sources: str | os.PathLike | GtfsSource | Sequence[str | os.PathLike | GtfsSource],
     *,
-    bbox: tuple[float, float, float, float] | None = FRANCE_BBOX,
+    bbox: Sequence | None = FRANCE_BBOX,
 ) -> GtfsData:
     """Read one or several GTFS feeds (zip files or folders).
 
@@ -809,8 +847,8 @@ def load_gtfs(
     ----------
     sources : path, GtfsSource, or a list of them
         Feeds to merge. A feed's name (its id prefix) is the file stem unless given.
-    bbox : tuple, default :data:`FRANCE_BBOX`
-        Stops outside (lon min, lat min, lon max, lat max) are rejected; None: no check
+    bbox : box or sequence of boxes, default :data:`FRANCE_BBOX`
+        Stops outside every (lon min, lat min, lon max, lat max) box are rejected; None: no check
         (feeds outside France, such as the GTFS reference sample).
 
     Returns
