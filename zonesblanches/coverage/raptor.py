@@ -227,8 +227,12 @@ def build_timetable(
         a, d = schedule.st_arr[idx], schedule.st_dep[idx]
         order = np.lexsort((a[:, -1], d[:, 0]))
         # Greedy split into FIFO routes (no overtaking within a route).
-        groups: list[list[int]] = []
-        for j in order:
+        a_s, d_s = a[order], d[order]
+        if len(order) == 1 or bool(np.all((a_s[1:] >= a_s[:-1]) & (d_s[1:] >= d_s[:-1]))):
+            groups: list = [list(order)]  # the common case: nobody overtakes
+        else:
+            groups = []
+        for j in order if not groups else ():
             for g in groups:
                 last = g[-1]
                 if np.all(a[j] >= a[last]) and np.all(d[j] >= d[last]):

@@ -815,15 +815,18 @@ class GtfsData:
             if shift:
                 starts = starts[starts + base_a[-1] >= 0]
             k0 = int(row.line)
-            for j, s0 in enumerate(starts):
-                trip_ids.append(np.array([f"{name}:{tid[t]}#{k0}.{j}{suffix}"], dtype=object))
-                trip_routes.append(np.array([f"{name}:{rid[t]}"], dtype=object))
-                ptrs.append(np.array([lengths[t]], dtype=np.int64))
-                stops_.append(remap[part.st_stop[sl]])
-                arrs.append(base_a + s0)
-                deps.append(base_d + s0)
-                picks.append(part.st_pickup[sl])
-                drops.append(part.st_dropoff[sl])
+            n = len(starts)
+            if n == 0:
+                continue
+            trip_ids.append(np.array([f"{name}:{tid[t]}#{k0}.{j}{suffix}" for j in range(n)],
+                                     dtype=object))
+            trip_routes.append(np.full(n, f"{name}:{rid[t]}", dtype=object))
+            ptrs.append(np.full(n, lengths[t], dtype=np.int64))
+            stops_.append(np.tile(remap[part.st_stop[sl]], n))
+            arrs.append((starts[:, None] + base_a[None, :]).ravel())
+            deps.append((starts[:, None] + base_d[None, :]).ravel())
+            picks.append(np.tile(part.st_pickup[sl], n))
+            drops.append(np.tile(part.st_dropoff[sl], n))
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
