@@ -11,6 +11,8 @@ import threading
 import zipfile
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pytest
 
 from zonesblanches.coverage.modes import mode_code
@@ -235,3 +237,38 @@ def test_nap_download_both_covered_area_shapes(nap_server, monkeypatch):
     again = nap.download_territory_gtfs(codes, progress=False)
     assert [Path(s.path) for s in again] == [Path(s.path) for s in sources]
     assert len(_Handler.hits) == n_hits
+
+
+def test_transit_model_in_coverage_and_gap():
+    """The TransitModel plugs into compute_coverage as mode `transport`, beside the car; the
+    ratio and the report table of the worst gaps follow. Demand points are the sample feed's
+    own stops (Beatty, Nevada: a format fixture, populations synthetic and labelled so)."""
+    from zonesblanches.coverage.analysis import compute_coverage, time_col
+    from zonesblanches.coverage.raptor import TransitModel
+    from zonesblanches.coverage.transit_gap import gap_columns, ratio_col, worst_gaps
+
+    day = load_gtfs(SAMPLE, bbox=None).day("2007-06-09")
+    pts = gpd.points_from_xy(day.stop_lon, day.stop_lat)
+    demand = gpd.GeoDataFrame({"code_insee": [f"X{i}" for i in range(day.n_stops)],
+                               "nom": [f"point synthétique {i}" for i in range(day.n_stops)],
+                               "population": np.arange(day.n_stops) * 100.0 + 100},
+                              geometry=pts, crs="EPSG:4326")
+    fur = list(day.stop_id).index("sample-feed:FUR_CREEK_RES")
+    services = gpd.GeoDataFrame({"service_id": ["s1"], "categorie": ["garage_solidaire"]},
+                                geometry=[pts[fur]], crs="EPSG:4326")
+    model = TransitModel(day, "10:00", direction="arrive", window_min=60, transfer_max_m=700)
+    result = compute_coverage(demand, services, {"transport": 45, "voiture": 20},
+                              categories=["garage_solidaire"], models={"transport": model})
+    t = result.units[time_col("garage_solidaire", "transport")].to_numpy()
+    assert t[fur] == 0 and np.isfinite(t).sum() >= 3 and not np.isfinite(t).all()
+    gap = gap_columns(result)[ratio_col("garage_solidaire")].to_numpy()
+    c = result.units[time_col("garage_solidaire", "voiture")].to_numpy()
+    ok = np.isfinite(t) & (c > 0)
+    np.testing.assert_allclose(gap[ok], t[ok] / c[ok])
+    table = worst_gaps(result, factor=3)
+    assert (table["population"].diff().dropna() <= 0).all()
+    assert set(table["motif"]) <= {"aucun trajet en transports en commun dans la fenêtre",
+                                   "transports en commun plus de 3 fois plus longs que la voiture"}
+    assert (table["motif"] == "aucun trajet en transports en commun dans la fenêtre").sum() == (
+        ~np.isfinite(t)).sum()
+    assert "transports en commun le 09/06/2007" in result.specs()["description"].iloc[0]
