@@ -34,6 +34,16 @@ _CACHE = True
 INF = np.int64(2**62)
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def _push(s, flags, items, n):
+    """Add stop ``s`` to the set (``flags``, ``items[:n]``) if absent; return the new size."""
+    if not flags[s]:
+        flags[s] = True
+        items[n] = s
+        n += 1
+    return n
+
+
 @nb.njit(cache=_CACHE)
 def range_raptor(
     route_stop_ptr,
@@ -100,10 +110,7 @@ def range_raptor(
                 rsrc[0, s] = i
                 reach[0, s] = t
                 csrc[0, s] = i
-                if not marked[s]:
-                    marked[s] = True
-                    marked_list[n_marked] = s
-                    n_marked += 1
+                n_marked = _push(s, marked, marked_list, n_marked)
         # One footpath from each source (walking at the start of the journey).
         for i in range(src_stop.shape[0]):
             s = src_stop[i]
@@ -116,10 +123,7 @@ def range_raptor(
                     rsrc[0, q2] = i
                     reach[0, q2] = w
                     csrc[0, q2] = i
-                    if not marked[q2]:
-                        marked[q2] = True
-                        marked_list[n_marked] = q2
-                        n_marked += 1
+                    n_marked = _push(q2, marked, marked_list, n_marked)
         for k in range(1, n_rounds + 1):
             if n_marked == 0:
                 break
@@ -162,10 +166,7 @@ def range_raptor(
                             if a <= horizon and a < varr[k, s] and a < varr[k - 1, s]:
                                 varr[k, s] = a
                                 vsrc[k, s] = tsrc
-                                if not improved[s]:
-                                    improved[s] = True
-                                    improved_list[n_improved] = s
-                                    n_improved += 1
+                                n_improved = _push(s, improved, improved_list, n_improved)
                     rt = ready[k - 1, s]
                     if rt >= INF:
                         continue
@@ -200,10 +201,7 @@ def range_raptor(
                 if r_ < ready[k, s]:
                     ready[k, s] = r_
                     rsrc[k, s] = src
-                    if not next_marked[s]:
-                        next_marked[s] = True
-                        next_list[n_next] = s
-                        n_next += 1
+                    n_next = _push(s, next_marked, next_list, n_next)
                 for e in range(foot_ptr[s], foot_ptr[s + 1]):
                     q2 = foot_to[e]
                     w = a + foot_s[e]
@@ -215,10 +213,7 @@ def range_raptor(
                     if w < ready[k, q2]:
                         ready[k, q2] = w
                         rsrc[k, q2] = src
-                        if not next_marked[q2]:
-                            next_marked[q2] = True
-                            next_list[n_next] = q2
-                            n_next += 1
+                        n_next = _push(q2, next_marked, next_list, n_next)
             n_marked = 0
             for m in range(n_next):
                 s = next_list[m]
