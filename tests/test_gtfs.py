@@ -15,10 +15,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from zonesblanches.coverage.modes import mode_code
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import gtfs_download as nap
 from zonesblanches.geodata.gtfs import GtfsSource, load_gtfs, parse_times
+from zonesblanches.modes import mode_code
 
 SAMPLE = Path(__file__).parent / "data" / "gtfs" / "sample-feed"
 

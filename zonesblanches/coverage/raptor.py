@@ -42,11 +42,11 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from zonesblanches.coverage import _raptor_kernels as kernels
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.gtfs import DaySchedule, feeds_description
+from zonesblanches.modes import MODES
 
 TRANSIT = "horaires"
 """Method code of the transit model, as written in outputs (timetable-based)."""
