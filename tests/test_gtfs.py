@@ -272,3 +272,31 @@ def test_transit_model_in_coverage_and_gap():
     assert (table["motif"] == "aucun trajet en transports en commun dans la fenêtre").sum() == (
         ~np.isfinite(t)).sum()
     assert "transports en commun le 09/06/2007" in result.specs()["description"].iloc[0]
+
+
+def test_transport_margin_bounded_by_train_speed():
+    """Services are kept within reach of the fastest mode: public transport is bounded by the
+    TER top speed (160 km/h), whatever its model."""
+    from zonesblanches.coverage.margin import margin_km, reach_km
+
+    assert reach_km("transport", 45) == pytest.approx(120.0)
+    assert margin_km({"transport": 45, "voiture": 20}, {"transport": object()}) == pytest.approx(
+        120.0)
+
+
+def test_api_diagnostic_accepts_transport():
+    """api.diagnostic runs with mode `transport` and a TransitModel; the sample feed lies in
+    Nevada, so no Valenciennes commune has a bus: only walking all the way (at most 20 min)
+    gives a time, elsewhere infinite. This checks the wiring (margin, coverage), not values."""
+    from zonesblanches import api
+    from zonesblanches.coverage.raptor import TransitModel
+
+    day = load_gtfs(SAMPLE, bbox=None).day("2007-06-09")
+    model = TransitModel(day, "09:00", direction="arrive", window_min=10)
+    result = api.diagnostic("valenciennes", {"transport": 45}, models={"transport": model},
+                            categories=["garage_solidaire"])
+    col = "temps_garage_solidaire_transport"
+    times = result.units[col].to_numpy()
+    walk = np.isfinite(times)
+    assert (times[walk] <= model.max_walk_min).all() and (~walk).sum() > 0
+    assert "transports en commun" in result.specs()["description"].iloc[0]
