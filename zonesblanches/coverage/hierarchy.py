@@ -25,8 +25,8 @@ hierarchy is a real path of the network, from a node to a node of higher rank (u
 The nodes are first renumbered so that neighbours are close in memory (reverse Cuthill-McKee),
 and the remaining edges are copied contiguously, node by node, whenever half of the remaining
 nodes have been contracted or the edge arrays are full: a witness search then reads nearby
-memory instead of following links scattered by the contraction. On the 1,000 × 1,000 grid this
-took the build from 168 s to the time printed by ``scripts/bench_engine.py``.
+memory instead of following links scattered by the contraction. Build times: see
+``scripts/bench_engine.py`` and ``docs/reseau.md``.
 
 How it is queried
 -----------------
