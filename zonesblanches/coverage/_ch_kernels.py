@@ -245,6 +245,16 @@ def _qpush(qk, qv, qsize, key, v, prio, contracted):
 
 
 @nb.njit(cache=_CACHE)
+def _edge_arrays(cap):
+    """Empty edge store of ``cap`` slots: tail, head, weight, out-list and in-list links."""
+    return (
+        np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap),
+        np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32),
+        np.empty(cap, np.int32),
+    )  # fmt: skip
+
+
+@nb.njit(cache=_CACHE)
 def _rebuild(ohead, ihead, eto, ew, onext, cap):
     """Live edges copied into fresh arrays of ``cap`` slots, each out-list contiguous.
 
@@ -254,13 +264,7 @@ def _rebuild(ohead, ihead, eto, ew, onext, cap):
     number of slots used.
     """
     n = len(ohead)
-    nf = np.empty(cap, np.int32)
-    nt = np.empty(cap, np.int32)
-    nw = np.empty(cap)
-    non = np.empty(cap, np.int32)
-    nop = np.empty(cap, np.int32)
-    nin = np.empty(cap, np.int32)
-    nip = np.empty(cap, np.int32)
+    nf, nt, nw, non, nop, nin, nip = _edge_arrays(cap)
     k = 0
     for u in range(n):
         e = ohead[u]
@@ -324,14 +328,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
         self-loops dropped) and the shortcuts, each one a real path of the graph.
     """
     n = len(indptr) - 1
-    cap = 2 * len(indices) + 16
-    efrom = np.empty(cap, np.int32)
-    eto = np.empty(cap, np.int32)
-    ew = np.empty(cap)
-    onext = np.empty(cap, np.int32)
-    oprev = np.empty(cap, np.int32)
-    inext = np.empty(cap, np.int32)
-    iprev = np.empty(cap, np.int32)
+    efrom, eto, ew, onext, oprev, inext, iprev = _edge_arrays(2 * len(indices) + 16)
     ohead = np.full(n, -1, np.int32)
     ihead = np.full(n, -1, np.int32)
     used = 0
@@ -344,9 +341,9 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
             used += 1
 
     live = used
-    hf = np.empty(cap, np.int32)
-    ht = np.empty(cap, np.int32)
-    hw = np.empty(cap)
+    hf = np.empty(len(ew), np.int32)
+    ht = np.empty(len(ew), np.int32)
+    hw = np.empty(len(ew))
     nh = 0
     last_rebuild = n
     contracted = np.zeros(n, np.bool_)
