@@ -552,7 +552,7 @@ def main(argv=None) -> int:
         if have_pandana is True
         else have_pandana
     )
-    ch_1m = "ignoré en --quick (prétraitement ≈ 30 s)" if args.quick else True
+    ch_1m = "ignoré en --quick (prétraitement ≈ 2 min)" if args.quick else True
     e_1m, ch_1m = bench_case(
         "grille synthétique 1 M", grid_network(1000), args, table, summary,
         with_nx=nx_1m, with_ego=nx_1m, with_pandana=pandana_1m, nx_repeat=1, with_ch=ch_1m,
