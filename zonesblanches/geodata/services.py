@@ -407,6 +407,15 @@ class _Validator:
             self.warnings.append(f"Colonnes non utilisées : {', '.join(ignored)}.")
 
     def run(self) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+        for pos, cells in self.raw.formulas.items():
+            for col, formula in cells:
+                self.reject(
+                    pos,
+                    col,
+                    f"formule sans valeur calculée « {formula} » : ouvrez le classeur dans Excel "
+                    "ou LibreOffice et enregistrez-le (les valeurs sont alors calculées), ou "
+                    "remplacez la formule par sa valeur",
+                )
         for pos, cells in self.raw.extra.items():
             delim_hint = "(virgule décimale non protégée par des guillemets ?)"
             self.reject(
@@ -677,6 +686,7 @@ class _Validator:
         pos = np.flatnonzero(located)
         if not len(pos):
             return
+        declared = list(out_code)
         pts, polys = self.index.tree.query(
             shapely.points(lon[pos], lat[pos]), predicate="intersects"
         )
@@ -687,6 +697,36 @@ class _Validator:
             seen.add(p)
             out_name[pos[p]] = self.index.name(c)
             out_code[pos[p]] = self.index.code(c)
+        self._check_declared(pos, lon, lat, declared, out_code, {pos[p] for p in seen})
+
+    def _check_declared(self, positions, lon, lat, declared, found, matched) -> None:
+        """Warn when the commune a row declares (code INSEE) is not where its coordinates are:
+        the coordinates win, but a point in another commune, or far away, is often a typo."""
+        index, notes = self.index, []
+        col = self.cols.get("code_insee")
+        for pos in positions:
+            code = index.former_code.get(declared[pos], declared[pos])
+            i = index.by_code.get(code)
+            if not code or i is None or (pos in matched and found[pos] == code):
+                continue
+            km = _km(lon[pos], lat[pos], index.lon[i], index.lat[i])
+            if pos in matched:
+                where = (
+                    f"les coordonnées sont à {index.name(index.by_code[found[pos]])} ({found[pos]})"
+                )
+            else:
+                where = "les coordonnées sont hors des communes connues"
+            distance = f"{km:,.0f}".replace(",", " ")
+            text = (
+                f"déclaré à {index.name(i)} ({code}) mais {where}, à {distance} km du centre "
+                "de la commune déclarée ; les coordonnées sont retenues"
+            )
+            self.flag(pos, col or "code_insee", text)
+            notes.append(f"{self.raw.unit} {int(self.raw.lines[pos])} : {text}")
+        if notes:
+            self.warnings.append(
+                "Commune déclarée différente de celle des coordonnées : " + " ; ".join(notes) + "."
+            )
 
     # -- rejects --------------------------------------------------------------------------------
 
@@ -708,6 +748,16 @@ class _Validator:
         if self.raw.extra:
             original["valeurs_en_trop"] = [" | ".join(self.raw.extra.get(p, [])) for p in rows]
         return pd.concat([head, original], axis=1)
+
+
+def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in km (spherical Earth, 6,371 km)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def _to_lonlat(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS | None):
