@@ -31,13 +31,41 @@ def _print_written(paths: Sequence[Path]) -> None:
         _print(f"  {path}")
 
 
-def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None):
+def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
+    """Print the accounting of the grid file's rows and write its rejects file."""
+    from zonesblanches.geodata.carreaux import rejects_frame
+    from zonesblanches.geodata.services import write_rejects
+
+    stats = cells.attrs.get("lecture", {})
+    kept = stats.get("retenus", len(cells))
+    rejects = rejects_frame(cells)
+    target = write_rejects(rejects, sortie / "rejets_carreaux.csv")
+
+    def agree(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n > 1 else ''}"
+
+    _print(
+        f"Carreaux ({path.name}) : {agree(stats.get('lignes', 0), 'ligne')} "
+        f"{'lues' if stats.get('lignes', 0) > 1 else 'lue'}, "
+        f"{kept} carreau{'x' if kept > 1 else ''} retenu{'s' if kept > 1 else ''}, "
+        f"{agree(len(rejects), 'rejetée')}, {stats.get('hors_territoire', 0)} hors du territoire"
+    )
+    if len(rejects):
+        _print(f"  ⚠ {len(rejects)} ligne(s) de carreaux écartée(s), détail dans {target}")
+        for _, row in rejects.head(10).iterrows():
+            _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+
+
+def _population_and_qpv(
+    territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path
+):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
     from zonesblanches import api
 
     demand = None
     if carreaux_path is not None:
         demand = api.read_demand(territory, carreaux_path, progress=sys.stderr.isatty())
+        _report_grid_rows(demand, carreaux_path, sortie)
         _print(
             f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
             f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
@@ -126,7 +154,7 @@ def load_inputs(
             )
             for _, row in read.rejects.head(10).iterrows():
                 _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
-    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path)
+    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     if osm is not None or download:
         from zonesblanches.api import network_models
