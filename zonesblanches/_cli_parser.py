@@ -181,6 +181,12 @@ def _add_common(
     p.add_argument(
         "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
     )
+    p.add_argument(
+        "--ecraser",
+        action="store_true",
+        help="remplace, dans --sortie, les fichiers portant le nom d'un résultat qu'aucun "
+        "manifeste.json de zonesblanches ne liste (sans cette option, la commande refuse)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -491,44 +491,133 @@ def _shared_options(args: argparse.Namespace) -> dict:
     }
 
 
+INTERRUPTED_EXIT = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells expect."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (French, from the toolkit) printed as the other notes: « ⚠ … »."""
+    print(f"  ⚠ {message}", file=sys.stderr, flush=True)
+
+
+def os_error_message(exc: OSError) -> str:
+    """A French sentence for an operating-system error on a file (no English strerror)."""
+    import errno
+
+    name = exc.filename or exc.filename2
+    where = f"« {name} »" if name else "un fichier"
+    messages = {
+        errno.EACCES: f"permission refusée sur {where} : vérifiez les droits de lecture ou "
+        "d'écriture du fichier et de son dossier",
+        errno.EPERM: f"opération non permise sur {where} (droits insuffisants)",
+        errno.EROFS: f"{where} est sur un support en lecture seule : choisissez un autre dossier",
+        errno.ENOSPC: f"disque plein en écrivant {where} : libérez de la place",
+        errno.EISDIR: f"{where} est un dossier, pas un fichier",
+        errno.ENOTDIR: f"{where} : un élément du chemin est un fichier, pas un dossier",
+        errno.EEXIST: f"{where} existe déjà et n'est pas un dossier",
+        errno.ENOENT: f"fichier introuvable : {name}",
+        errno.ENAMETOOLONG: f"nom de fichier trop long : {where}",
+    }
+    return messages.get(exc.errno, f"erreur du système sur {where} (code {exc.errno})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zonesblanches`` command."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.commande == "sources":
-            from zonesblanches.geodata.reference import format_sources
-
-            _print(format_sources().rstrip())
-            return 0
-        if args.commande == "demo":
-            run_demo(args.sortie, **_shared_options(args))
-            return 0
-        if args.commande == "analyse":
-            run_analysis(
-                args.territoire,
-                parse_modes(args.mode, args.seuil),
-                args.sortie,
-                services_path=args.services,
-                crs=args.crs,
-                categories=args.categorie,
-                **_shared_options(args),
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return _dispatch(parser, args)
+        except KeyboardInterrupt:
+            print(
+                "\nErreur : calcul interrompu (Ctrl-C). Les fichiers déjà écrits dans le dossier "
+                "de sortie sont incomplets : relancez la commande.",
+                file=sys.stderr,
             )
-            return 0
-        if args.commande == "suggerer":
-            run_suggestion(args)
-            return 0
-        if args.commande == "scenario":
-            run_scenario_command(args)
-            return 0
+            return INTERRUPTED_EXIT
+        except ZonesBlanchesError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"Erreur : {os_error_message(exc)}.", file=sys.stderr)
+            return 2
+        except MemoryError:
+            print(
+                "Erreur : mémoire insuffisante : un fichier d'entrée est trop gros pour cette "
+                "machine (réduisez le territoire ou le fichier).",
+                file=sys.stderr,
+            )
+            return 2
+
+
+_INPUT_OPTIONS = ("services", "carreaux", "qpv", "osm", "locaux")
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command chosen on the command line; the output folder is checked before any
+    computation and signed by its manifest at the end (:mod:`zonesblanches._outputs`)."""
+    from zonesblanches import _outputs
+
+    if args.commande == "sources":
+        from zonesblanches.geodata.reference import format_sources
+
+        _print(format_sources().rstrip())
+        return 0
+    if args.commande not in ("demo", "analyse", "suggerer", "scenario"):
         parser.print_help()
         return 0
-    except ZonesBlanchesError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"Erreur : fichier introuvable : {exc.filename}", file=sys.stderr)
-        return 2
+    inputs = {
+        f"--{name}": getattr(args, name)
+        for name in _INPUT_OPTIONS
+        if getattr(args, name, None) is not None
+    }
+    parameters = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in sorted(vars(args).items())
+        if k not in ("commande", "ecraser")
+    }
+    run = _outputs.prepare(
+        args.sortie,
+        inputs,
+        overwrite=args.ecraser,
+        command=args.commande,
+        parameters=parameters,
+    )
+    try:
+        code = _command(parser, args)
+    except BaseException:
+        run.abort()
+        raise
+    run.finish()
+    return code
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.commande == "demo":
+        run_demo(args.sortie, **_shared_options(args))
+        return 0
+    if args.commande == "analyse":
+        run_analysis(
+            args.territoire,
+            parse_modes(args.mode, args.seuil),
+            args.sortie,
+            services_path=args.services,
+            crs=args.crs,
+            categories=args.categorie,
+            **_shared_options(args),
+        )
+        return 0
+    if args.commande == "suggerer":
+        run_suggestion(args)
+        return 0
+    if args.commande == "scenario":
+        run_scenario_command(args)
+        return 0
+    parser.print_help()
+    return 0
 
 
 if __name__ == "__main__":
