@@ -56,9 +56,7 @@ def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
             _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
 
 
-def _population_and_qpv(
-    territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path
-):
+def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
     from zonesblanches import api
 

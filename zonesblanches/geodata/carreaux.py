@@ -241,9 +241,7 @@ def _check_rows(
     original = {v: k for k, v in _rename_columns(list(raw.columns)).items()}
     n = len(frame)
     lines = np.arange(first_line, first_line + n)
-    bad_id = (
-        decoded["x0"].isna().to_numpy() if id_col is not None else np.zeros(n, dtype=bool)
-    )
+    bad_id = decoded["x0"].isna().to_numpy() if id_col is not None else np.zeros(n, dtype=bool)
     ind = frame["ind"].to_numpy(dtype="float64", na_value=np.nan)
     bad_ind = keep & ~(np.isfinite(ind) & (ind >= 0))
     stats["lignes"] += n
@@ -253,16 +251,22 @@ def _check_rows(
         given = raw[original["ind"]].astype("string").fillna("")
         for pos in np.flatnonzero(bad_id):
             stats["rejets"].append(
-                (int(lines[pos]), original[id_col],
-                 f"identifiant de carreau illisible « {ids.iloc[pos]} » (attendu : "
-                 "CRS3035RES200mN…E…) : carreau impossible à placer")
+                (
+                    int(lines[pos]),
+                    original[id_col],
+                    f"identifiant de carreau illisible « {ids.iloc[pos]} » (attendu : "
+                    "CRS3035RES200mN…E…) : carreau impossible à placer",
+                )
             )
         for pos in np.flatnonzero(bad_ind):
             value = str(given.iloc[pos]).strip()
             what = f"population « {value} »" if value else "population vide"
             stats["rejets"].append(
-                (int(lines[pos]), original["ind"],
-                 f"{what} : un nombre d'habitants positif ou nul est attendu")
+                (
+                    int(lines[pos]),
+                    original["ind"],
+                    f"{what} : un nombre d'habitants positif ou nul est attendu",
+                )
             )
     return keep & ~bad_ind
 

@@ -598,9 +598,7 @@ def _warn_simplified_access(graph, path: Path) -> None:
     short piece opens the whole edge), so access on such edges is unreliable."""
     if str(graph.graph.get("simplified", "")).strip().lower() not in ("true", "1"):
         return
-    found = sorted(
-        {k for _, _, data in graph.edges(data=True) for k in _ACCESS_TAGS if k in data}
-    )
+    found = sorted({k for _, _, data in graph.edges(data=True) for k in _ACCESS_TAGS if k in data})
     if found:
         warnings.warn(
             f"Le GraphML « {path.name} » est simplifié par OSMnx et porte des étiquettes "
