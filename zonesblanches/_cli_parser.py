@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Défaut : le registre embarqué",
     )
     analyse.add_argument(
+        "--feuille",
+        metavar="FEUILLE",
+        help="feuille du classeur XLSX de --services à lire (nom, ou numéro à partir de 1) ; "
+        "défaut : la première",
+    )
+    analyse.add_argument(
         "--crs",
         metavar="CRS",
         help="système de coordonnées des colonnes x/y du fichier de services "

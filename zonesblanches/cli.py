@@ -111,6 +111,7 @@ def load_inputs(
     carreaux_path: Path | None = None,
     thresholds: dict[str, float | list[float]] | None = None,
     margin_km: float | None = None,
+    sheet: str | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches.geodata import reference
@@ -140,6 +141,7 @@ def load_inputs(
             territory=territory.geometry,
             rejects_path=sortie / "rejets.csv",
             communes=reference.load_communes(None) if national else None,
+            sheet=sheet,
         )
         services = read.services
         problems = read.problems
@@ -198,6 +200,7 @@ def run_analysis(
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
     margin_km: float | None = None,
+    sheet: str | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -223,7 +226,9 @@ def run_analysis(
         carreaux_path=carreaux_path,
         thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
         margin_km=margin_km,
+        sheet=sheet,
     )
+    _warn_absent_categories(categories, inputs.services, services_path)
     territory, services, demand, qpv, models = (
         inputs.territory,
         inputs.services,
@@ -327,6 +332,23 @@ def _inputs_of(args: argparse.Namespace, modes: list[str]) -> Inputs:
         qpv_path=args.qpv,
         carreaux_path=args.carreaux,
     )
+
+
+def _warn_absent_categories(categories, services, services_path: Path | None) -> None:
+    """Say when a requested category has no service at all: every unit is then in zone
+    blanche for it, which is a fact about the file, not about the territory."""
+    from zonesblanches.geodata.categories import category_code, category_label
+
+    present = set(services["categorie"].astype(str))
+    source = services_path.name if services_path is not None else "le registre embarqué"
+    for name in categories or []:
+        code = category_code(name)
+        if code is not None and code not in present:
+            _print(
+                f"  ⚠ Aucun service « {category_label(code)} » dans {source} : pour cette "
+                "catégorie, toute la population est comptée en zone blanche (temps "
+                "« inaccessible »)."
+            )
 
 
 def run_suggestion(args: argparse.Namespace) -> None:
@@ -605,6 +627,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             services_path=args.services,
             crs=args.crs,
             categories=args.categorie,
+            sheet=args.feuille,
             **_shared_options(args),
         )
         return 0
