@@ -11,9 +11,15 @@ Files are read by :mod:`zonesblanches.geodata._tables`, communes located by
 Formats
 -------
 * CSV (``.csv``, ``.txt``, ``.tsv``): separator ``,``, ``;`` or tab, guessed from the file; UTF-8
-  (with or without BOM), else Windows-1252 / Latin-1 (said in a warning). French decimal commas
-  (``50,357``) are accepted in numbers.
-* Excel (``.xlsx``, ``.xlsm``) via openpyxl: first sheet, or ``sheet=`` (name or 0-based number).
+  (with or without BOM), UTF-16 with BOM (Excel « Texte Unicode »), else Windows-1252 / Latin-1
+  (said in a warning); a UTF-8 file with a few non-UTF-8 lines keeps UTF-8 and reads only those
+  lines as Windows-1252 (named in the warning). Cells of any length are read. French decimal
+  commas (``50,357``) are accepted in numbers. Files over 200 Mo and anything that is not a
+  regular file (``/dev/zero``, a pipe) are refused before reading.
+* Excel (``.xlsx``, ``.xlsm``) via openpyxl: first sheet, or ``sheet=`` (name or 0-based number;
+  the command line's ``--feuille`` takes a name or a number from 1). An empty first sheet in a
+  workbook with others is an error that lists them; formulas saved without a computed value
+  reject their row, naming the formula; a zip that is not a workbook is said to be one.
 * Any vector file pyogrio reads (GeoJSON, GeoPackage, Shapefile…): first layer, or ``layer=``; the
   file's own CRS is used. The content decides, not the name: an Excel workbook named ``.csv`` is
   read as Excel (with a warning).
@@ -37,6 +43,8 @@ Decisions
 * Non-point geometries are kept at a point inside them (``representative_point`` after
   ``make_valid``), with a warning. A missing geometry is located at the commune if the feature
   names one, else rejected.
+* A row whose coordinates fall outside the commune its ``code_insee`` declares (or outside every
+  known commune) keeps its coordinates and is flagged with the distance to the declared commune.
 * Commune geocoding uses the bundled 2026 communes (Hauts-de-France): code INSEE (integer codes
   such as ``2722`` are padded, former codes mapped to today's commune), else name (+ postcode),
   at the commune's interior point, ``precision = "commune"``. For coordinates, ``commune`` and
