@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zonesblanches import __version__
+from zonesblanches._version import __version__
 from zonesblanches.errors import DataError
 
 MANIFEST = "manifeste.json"
