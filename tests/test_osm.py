@@ -198,7 +198,12 @@ def _rules_on(tags: dict, mode: str):
             False,
             True,
         ),
-        ({"highway": "residential", "oneway": "yes", "oneway:bicycle": "-1"}, "voiture", True, False),
+        (
+            {"highway": "residential", "oneway": "yes", "oneway:bicycle": "-1"},
+            "voiture",
+            True,
+            False,
+        ),
         (
             {"highway": "residential", "oneway": "yes", "cycleway": "opposite_lane"},
             "velo",
