@@ -479,7 +479,9 @@ def read_demand(
 
     territory = as_territory(territory)
     cells = load_carreaux(carreaux, mask=territory.geometry, progress=progress)
-    return carreaux_demand(cells, territory.communes)
+    demand = carreaux_demand(cells, territory.communes)
+    demand.attrs["lecture"] = cells.attrs.get("lecture", {})  # rows read, rejected, outside
+    return demand
 
 
 def read_qpv(
