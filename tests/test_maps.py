@@ -130,7 +130,7 @@ def test_layers_legends_and_method(vm_html, vm_result):
         "45 à 60 min",
         "plus de 60 min",
     ]
-    assert data["classes"]["unreachable_label"] == "inaccessible"
+    assert data["classes"]["unreachable_label"] == "aucun service connu accessible"
     assert any("vol d'oiseau" in note for note in data["notes"])
     assert any("Licence Ouverte" in s for s in data["sources"])
 
@@ -218,15 +218,38 @@ def test_extra_layers(vm_result, vm_communes, epci):
     )
     qpv = gpd.read_file(DATA / "qpv_extrait.geojson")
     page = render_map(
-        coverage_map(vm_result, vm_communes, epci=epci, isochrones=iso, zones=zones, qpv=qpv)
+        coverage_map(
+            vm_result,
+            vm_communes,
+            epci=epci,
+            isochrones=iso,
+            zones={"garage_solidaire_marche": zones},
+            qpv=qpv,
+        )
     )
-    extra = {layer["name"]: layer for layer in payload(page)["extra"]}
+    data = payload(page)
+    extra = {layer["name"]: layer for layer in data["extra"]}
     assert "Isochrone 10 min à pied — Garage solidaire" in extra
     assert "Isochrone 20 min à pied — Garage solidaire" in extra
     assert len(extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]) == len(
         services
     )
-    zone_feats = extra["Zones blanches (périmètres)"]["data"]["features"]
+    # Isochrones and zones follow their indicator (one switch per kind in the layer control),
+    # hidden at first; zones are outlines (the only hatch is the units' of the indicator shown).
+    walk = [
+        i for i, spec in enumerate(data["layers"]) if spec["name"] == "Garage solidaire, à pied"
+    ]
+    for name in (
+        "Isochrone 10 min à pied — Garage solidaire",
+        "Zones blanches contiguës : Garage solidaire, à pied",
+    ):
+        assert extra[name]["indicator"] == walk[0]
+        assert not extra[name]["show"]
+    assert extra["Isochrone 10 min à pied — Garage solidaire"]["group"] == "isochrones"
+    zone_layer = extra["Zones blanches contiguës : Garage solidaire, à pied"]
+    assert zone_layer["group"] == "zones" and not zone_layer.get("hatch")
+    assert set(data["groups"]) == {"zones", "isochrones"}
+    zone_feats = zone_layer["data"]["features"]
     assert len(zone_feats) == len(zones) > 0
     assert zone_feats[0]["properties"]["titre"] == "Zone blanche n° 1"
     assert zone_feats[0]["properties"]["population"] == round(zones["population"].iloc[0])

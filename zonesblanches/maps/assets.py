@@ -5,6 +5,11 @@ Leaflet's JavaScript, stylesheet and images come from the PyPI package ``XStatic
 pip installs with zonesblanches: nothing is copied into this repository. The few controls the
 maps need beyond Leaflet's core (full screen, commune search, print, legends tied to layers) are
 small pieces of our own code in :mod:`zonesblanches.maps._mapjs`.
+
+Beyond a few thousand services, markers are grouped by Leaflet.markercluster (MIT licence,
+github.com/Leaflet/Leaflet.markercluster, maintained by the Leaflet organisation), inlined the
+same way from the PyPI package ``XStatic-Leaflet-MarkerCluster``: thousands of individual
+markers would make the page slow to open (issue 16, item 9: 100,000 services took minutes).
 """
 
 from __future__ import annotations
@@ -59,6 +64,45 @@ def leaflet_css() -> str:
         return "url(data:image/png;base64," + base64.b64encode(data).decode("ascii") + ")"
 
     return _CSS_URL.sub(inline, css).replace("</style", "<\\/style")
+
+
+def _markercluster_dir() -> Path:
+    try:
+        from xstatic.pkg import leaflet_markercluster
+    except ImportError:
+        raise ZonesBlanchesError(
+            "Le module de regroupement des marqueurs Leaflet.markercluster est introuvable : "
+            "installez le paquet « XStatic-Leaflet-MarkerCluster » (pip install "
+            "XStatic-Leaflet-MarkerCluster)."
+        ) from None
+    return Path(leaflet_markercluster.BASE_DIR)
+
+
+@cache
+def markercluster_version() -> str:
+    """Version of the inlined Leaflet.markercluster (e.g. ``"1.4.1"``)."""
+    _markercluster_dir()
+    from xstatic.pkg import leaflet_markercluster
+
+    return str(leaflet_markercluster.VERSION)
+
+
+@cache
+def markercluster_js() -> str:
+    """Leaflet.markercluster's minified JavaScript, without its source-map comment."""
+    text = (_markercluster_dir() / "leaflet.markercluster.js").read_text(encoding="utf-8")
+    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
+
+
+@cache
+def markercluster_css() -> str:
+    """Leaflet.markercluster's stylesheets (animation; default cluster icons)."""
+    folder = _markercluster_dir()
+    css = "\n".join(
+        (folder / name).read_text(encoding="utf-8")
+        for name in ("MarkerCluster.css", "MarkerCluster.Default.css")
+    )
+    return css.replace("</style", "<\\/style")
 
 
 def check_assets() -> None:

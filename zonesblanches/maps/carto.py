@@ -50,7 +50,12 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
-from zonesblanches.maps.assets import leaflet_css, leaflet_js
+from zonesblanches.maps.assets import (
+    leaflet_css,
+    leaflet_js,
+    markercluster_css,
+    markercluster_js,
+)
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -86,8 +91,25 @@ TEXT = {
     "legend": "Légende",
     "method": "Méthode et sources",
     "sources": "Sources des données",
+    "layers": "Couches",
+    "services_shown": "Services de la catégorie affichée",
+    "services_others": "Services des autres catégories",
 }
 """Every French word the map's script shows (the script itself holds no user-facing text)."""
+
+GROUPS = {
+    "zones": {
+        "name": "Périmètres des zones blanches contiguës (indicateur affiché)",
+        "show": False,
+    },
+    "isochrones": {"name": "Isochrones de l'indicateur affiché", "show": False},
+}
+"""Switches of the layers that follow the indicator shown (one switch per kind, not one layer
+per category × mode × threshold in the layer control)."""
+
+CLUSTER_FROM = 2000
+"""Above this many services, markers are grouped (Leaflet.markercluster): thousands of
+individual markers make the page slow to open and unreadable."""
 
 OSM_TILES = "OpenStreetMap.Mapnik"
 IGN_TILES = "GeoportailFrance.plan"
@@ -414,6 +436,15 @@ def _polygons(
     return {"type": "FeatureCollection", "features": feats}
 
 
+def _indicator_of(key, specs: Sequence[tuple[str, str]]) -> int | None:
+    """Index in ``specs`` of a layer key: a ``(categorie, mode)`` pair or ``"categorie_mode"``
+    (the keys of :func:`zonesblanches.api.zones_by_indicator`); ``None`` if not drawn."""
+    for i, (cat, mode) in enumerate(specs):
+        if key == (cat, mode) or key == f"{cat}_{mode}":
+            return i
+    return None
+
+
 def _extra_layers(
     isochrones,
     zones,
@@ -422,7 +453,10 @@ def _extra_layers(
     tolerance: float,
     decimals: int,
     words: style.UnitWords = style.GENERIC_UNIT_WORDS,
+    specs: Sequence[tuple[str, str]] = (),
 ) -> list[dict]:
+    """Overlays beyond the units. Isochrones and zones of an indicator drawn on the map follow
+    it (``group`` and ``indicator``): the layer control shows one switch per kind."""
     layers: list[dict] = []
     if isochrones is not None and len(isochrones):
         iso = _check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
@@ -438,26 +472,29 @@ def _extra_layers(
             color = style.ISOCHRONE_COLORS[
                 min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
             ]
-            layers.append(
-                {
-                    "name": label,
-                    "legend": f"Accessible en {_fmt_minutes(seuil)} min {mode_label} "
-                    f"({category_label(str(cat))})",
-                    "data": _polygons(g, fields, tolerance, decimals),
-                    "fields": fields,
-                    "title_field": "service",
-                    "color": color,
-                    "weight": 1.5,
-                    "fill_opacity": 0.10,
-                    "show": False,
-                }
-            )
+            layer = {
+                "name": label,
+                "legend": f"Accessible en {_fmt_minutes(seuil)} min {mode_label} "
+                f"({category_label(str(cat))})",
+                "data": _polygons(g, fields, tolerance, decimals),
+                "fields": fields,
+                "title_field": "service",
+                "color": color,
+                "weight": 1.5,
+                "fill_opacity": 0.10,
+                "show": False,
+            }
+            index = _indicator_of((str(cat), str(mode)), specs)
+            if index is not None:
+                layer.update(group="isochrones", indicator=index)
+            layers.append(layer)
     if zones is not None:
         groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
-        for label, frame in groups:
+        for key, frame in groups:
             frame = _check_frame(frame, "zones")
             if not len(frame):
                 continue
+            index = _indicator_of(key, specs)
             fields = [
                 ("zone_id", "Zone n°"),
                 ("population", "Population"),
@@ -469,26 +506,36 @@ def _extra_layers(
                 ("codes_qp", "QPV"),
                 ("men_pauv", "Ménages pauvres"),
             ]
-            name = f"Zones blanches : {label}" if label else "Zones blanches (périmètres)"
+            if index is not None:
+                cat, mode = specs[index]
+                human = f"{category_label(cat)}, {MODES[mode].label}"
+                name = f"Zones blanches contiguës : {human}"
+            elif key is None:
+                name = "Zones blanches contiguës (périmètres)"
+            else:
+                name = f"Zones blanches contiguës : {key}"
             frame = frame.assign(
                 titre=[f"Zone blanche n° {z}" for z in frame["zone_id"]]
                 if "zone_id" in frame
                 else "Zone blanche"
             )
-            layers.append(
-                {
-                    "name": name,
-                    "legend": name,
-                    "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
-                    "fields": [f for f in fields if f[0] in frame],
-                    "title_field": "titre",
-                    "color": style.BLANK_OUTLINE,
-                    "weight": 2,
-                    "fill_opacity": 0.8,
-                    "hatch": True,
-                    "show": True,
-                }
-            )
+            layer = {
+                "name": name,
+                "legend": "Périmètre d'une zone blanche contiguë",
+                "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
+                "fields": [f for f in fields if f[0] in frame],
+                "title_field": "titre",
+                "color": style.BLANK_OUTLINE,
+                "weight": 2.5,
+                "fill_opacity": 0.0,
+                "dash": "6 4",
+                # One hatch on the map (the units of the indicator shown): zones are outlines,
+                # and only the shown indicator's, on demand.
+                "show": False,
+            }
+            if index is not None:
+                layer.update(group="zones", indicator=index)
+            layers.append(layer)
     if qpv is not None and len(qpv):
         qpv = _check_frame(qpv, "qpv")
         known = [
@@ -603,6 +650,7 @@ def coverage_map(
     simplify: float | None = None,
     extra_layers: Sequence[dict] | None = None,
     extra_notes: Sequence[str] | None = None,
+    principal: str | tuple[str, str] | None = None,
 ) -> folium.Map:
     """Interactive map of a coverage result, self-contained (opens without internet).
 
@@ -644,6 +692,11 @@ def coverage_map(
         :mod:`zonesblanches.maps.plans` for the site-suggestion and scenario maps).
     extra_notes : sequence of str, optional
         Further French lines for the « Méthode et sources » box.
+    principal : str or (str, str), optional
+        The indicator the map opens on, ``"garage_solidaire:voiture"`` or a pair; default the
+        first category and mode. Only its zones blanches are hatched; choosing another
+        indicator in the layer control switches the hatch, the services shown, the zone
+        outlines and the isochrones with it.
 
     Returns
     -------
@@ -659,6 +712,7 @@ def coverage_map(
         raise ParameterError("« result » doit être un résultat de diagnostic (CoverageResult).")
     communes = _check_frame(communes, "communes", ("code_insee",))
     specs = _select(result, categorie, mode)
+    principal_index = principal_index_of(principal, specs)
     class_bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(class_bounds) + 1)
 
@@ -717,9 +771,16 @@ def coverage_map(
                 "mode": m,
                 "name": f"{category_label(c)}, {MODES[m].label}",
                 "threshold": _fmt_minutes(result.thresholds[m]),
+                "t": float(result.thresholds[m]),
+                "cap": style.time_cap(result.thresholds[m]),
+                "cap_text": style.cap_text(result.thresholds[m]),
+                "none_text": style.none_text(result.thresholds[m]),
             }
             for c, m in specs
         ],
+        "principal": principal_index,
+        "groups": GROUPS,
+        "cluster_from": CLUSTER_FROM,
         "categories": {
             c: {
                 "label": category_label(c),
@@ -738,7 +799,7 @@ def coverage_map(
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words)
+        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words, specs)
         + list(extra_layers or []),
         "towns": _towns(
             shown,
@@ -767,15 +828,42 @@ def coverage_map(
     m.default_css = []
     root = m.get_root()
     root.title = html.escape(str(title))
-    root.header.add_child(
-        Element(
-            f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n"
-            f"<script>{leaflet_js()}</script>"
-        ),
-        name="zb_assets",
+    assets = (
+        f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n<script>{leaflet_js()}</script>"
     )
+    if len(services) > CLUSTER_FROM:
+        assets += f"\n<style>{markercluster_css()}</style>\n<script>{markercluster_js()}</script>"
+    root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
     return m
+
+
+def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:
+    """Index in ``specs`` of the principal indicator (``"categorie:mode"`` or a pair; ``None``:
+    the first). Raises a French :class:`ParameterError` naming the indicators drawn."""
+    if principal is None:
+        return 0
+    if isinstance(principal, str):
+        cat, sep, mode = principal.partition(":")
+        if not sep:
+            raise ParameterError(
+                f"Indicateur principal illisible : « {principal} » (attendu catégorie:mode, "
+                "par ex. garage_solidaire:voiture)."
+            )
+    else:
+        cat, mode = principal
+    known = {m for _, m in specs}
+    mode = mode.strip()
+    if mode not in known:
+        mode = mode_code(mode)
+    for i, (c, m) in enumerate(specs):
+        if (c, m) == (cat.strip(), mode):
+            return i
+    raise ParameterError(
+        f"Indicateur principal absent du résultat : « {cat}:{mode} ». Indicateurs : "
+        + ", ".join(f"{c}:{m}" for c, m in specs)
+        + "."
+    )
 
 
 def _expand(bbox, margin: float):
