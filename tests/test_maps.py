@@ -22,6 +22,7 @@ from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.maps import coverage_map, render_map, save_map, style
+from zonesblanches.maps.carto import decode_services
 
 DATA = Path(__file__).parent / "data" / "maps"
 VM = "245901160"  # CA Valenciennes Métropole, 35 communes
@@ -80,7 +81,7 @@ def test_attack_names_only_appear_escaped(vm_html):
     assert "alert(1)</script>" not in vm_html
     assert "onerror=alert(1)>" not in vm_html
     # The names are in the data, as text (JSON with <, > escaped), ready to be shown.
-    names = {s["nom"] for s in payload(vm_html)["services"]}
+    names = {s["nom"] for s in decode_services(payload(vm_html)["services"])}
     assert {SCRIPT_ATTACK, IMG_ATTACK} <= names
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in vm_html
 

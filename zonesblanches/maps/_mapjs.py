@@ -69,6 +69,16 @@ MAP_JS = r"""
 (function (map, dataId) {
   "use strict";
   var P = JSON.parse(document.getElementById(dataId).textContent);
+  // Services arrive as compact records: text fields are indices into one string table.
+  P.services = (function (S) {
+    var nf = S.fields.length;
+    return S.records.map(function (r) {
+      var o = {};
+      for (var j = 0; j < nf; j++) { o[S.fields[j]] = S.strings[r[j]]; }
+      o.a_verifier = r[nf] === 1; o.lat = r[nf + 1]; o.lon = r[nf + 2];
+      return o;
+    });
+  })(P.services);
 
   function esc(s) {
     return String(s === null || s === undefined ? "" : s)
@@ -128,7 +138,10 @@ MAP_JS = r"""
     return hatches[color];
   }
   var HATCH = hatched("rgba(255,255,255,0)");
-  map.fitBounds(P.bounds, { animate: false });
+  // Clusters need a maximum zoom (no tile layer sets it: the background is ours).
+  if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
+  // Heavy layers are added once the view is final (each view change reprojects them).
+  var deferred = [];
 
   map.attributionControl.setPrefix("Leaflet");
   P.attribution.forEach(function (a) { map.attributionControl.addAttribution(esc(a)); });
@@ -178,12 +191,12 @@ MAP_JS = r"""
   }
   var unitsLayer = null, pointUnits = P.unit_geometry === "point";
   if (P.background) {
-    L.geoJSON(P.background, {
+    deferred.push(L.geoJSON(P.background, {
       renderer: canvas, interactive: false,
       style: function () {
         return { color: "#9a9a9a", weight: 0.5, fillColor: P.style.no_data, fillOpacity: 0.45 };
       }
-    }).addTo(map);
+    }));
   }
   if (P.units) {
     unitsLayer = L.geoJSON(P.units, {
@@ -191,7 +204,8 @@ MAP_JS = r"""
       style: unitStyle,
       pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 5, renderer: canvas }); },
       onEachFeature: function (f, layer) { layer.bindPopup(unitPopup, { maxWidth: 320 }); }
-    }).addTo(map);
+    });
+    deferred.push(unitsLayer);
   }
 
   // ---- zones blanches of the current indicator: a switch restyling the units ----
@@ -281,6 +295,7 @@ MAP_JS = r"""
   // Optional per spec: "palette" (value -> colour) read from "color_field", a list of
   // "legend_rows" ([colour, label]), "radius" for point features, "label_field" for a label,
   // "group" and "indicator" to follow the indicator shown.
+  var extras = [];
   (P.extra || []).forEach(function (spec) {
     var layer = L.geoJSON(spec.data, {
       renderer: canvas,
@@ -302,13 +317,14 @@ MAP_JS = r"""
         }
       }
     });
+    extras.push({ spec: spec, layer: layer });
     if (spec.group && P.groups && P.groups[spec.group]) {
       var sw = groupLayer(spec.group);
       followers.push({ layer: layer, want: function () {
         return map.hasLayer(sw) && spec.indicator === current;
       } });
     } else {
-      if (spec.show) { layer.addTo(map); }
+      if (spec.show) { deferred.push(layer); }
       overlays[esc(spec.name)] = layer;
     }
     legendOf.push([layer, function (box) {
@@ -341,7 +357,8 @@ MAP_JS = r"""
       style: function () {
         return { color: P.style.epci, weight: 2.2, fill: false, opacity: 0.9 };
       }
-    }).addTo(map);
+    });
+    deferred.push(epci);
     overlays[esc(P.text.epci_layer)] = epci;
     legendOf.push([epci, function (box) {
       var r = el("div", "zb-row", null, box);
@@ -657,17 +674,21 @@ MAP_JS = r"""
   if (right > map.getSize().x * 0.45) { right = 20; }
   var corner = map.getContainer().querySelector(".leaflet-top.leaflet-left");
   var title = map.getContainer().querySelector(".zb-title");
-  var choices = [[corner.offsetWidth + 10, 20], [20, title ? title.offsetHeight + 20 : 20]];
+  var top0 = map.getContainer().getBoundingClientRect().top;
+  var below = title ? title.getBoundingClientRect().bottom - top0 + 10 : 20;
+  var choices = [[corner.offsetWidth + 10, 20], [20, below]];
   var fits = choices.map(function (tl) {
     return map.getBoundsZoom(P.bounds, false, L.point(tl[0] + right, tl[1] + 20));
   });
   map.fitBounds(P.bounds, { animate: false, paddingTopLeft: choices[fits[0] >= fits[1] ? 0 : 1],
                             paddingBottomRight: [right, 20] });
+  deferred.forEach(function (layer) { layer.addTo(map); });
+  refreshLegend();
   zoom0 = map.getZoom();
   townVisibility();
   // For the browser tests and for anyone scripting the page.
   window.zbMaps = (window.zbMaps || []).concat([{
-    map: map, units: unitsLayer, towns: townMarkers, services: svcLayers,
+    map: map, units: unitsLayer, towns: townMarkers, services: svcLayers, extras: extras,
     current: function () { return current; }, layers: layersCtl
   }]);
   // Ready once the canvas has painted (two animation frames after the layers are added).

@@ -247,6 +247,15 @@ def _json_value(value):
     return str(value)
 
 
+def _time_value(minutes: float, threshold: float):
+    """A time for the map data, to 0.1 min, or exact when rounding would put it on the other
+    side of the threshold (20.04 min is a zone blanche at 20 min; 20.0 would not say so)."""
+    value = _json_value(round(minutes, 1))
+    if value is not None and (value > threshold) != (minutes > threshold):
+        return float(minutes)
+    return value
+
+
 def _fmt_minutes(value: float) -> str:
     return f"{float(value):g}".replace(".", ",")
 
@@ -272,6 +281,7 @@ def _unit_features(
     classes = {s: style.class_index(times[s], class_bounds) for s in specs}
     nearest = {s: units[service_col(*s)].astype(str).to_numpy() for s in specs}
     blanks = {s: units[blank_col(*s)].to_numpy(dtype=bool) for s in specs}
+    thresholds = {s: float(result.thresholds[s[1]]) for s in specs}
     # Communes are joined on their code; other units (grid cells share their commune's code)
     # are keyed by their own id.
     point_units = result.unit_kind != "commune"
@@ -281,7 +291,7 @@ def _unit_features(
     for i, key in enumerate(keys):
         per_unit[key] = {
             "p": int(round(pops[i])),
-            "t": [_json_value(round(times[s][i], 1)) for s in specs],
+            "t": [_time_value(times[s][i], thresholds[s]) for s in specs],
             "k": [int(classes[s][i]) for s in specs],
             "s": [service_index.get(nearest[s][i], -1) for s in specs],
             "z": "".join("1" if blanks[s][i] else "0" for s in specs),
@@ -331,53 +341,99 @@ def _unit_features(
     return {"type": "FeatureCollection", "features": features}, None
 
 
+SERVICE_FIELDS = (
+    "id",
+    "nom",
+    "categorie",
+    "commune",
+    "adresse",
+    "statut",
+    "source",
+    "date_source",
+    "precision",
+    "notes",
+)
+"""Text fields of a service in the map data, in the order of its record."""
+
+
 def _services_payload(
-    services: gpd.GeoDataFrame, categories: Sequence[str]
-) -> tuple[list[dict], dict[str, list[int]], dict[str, int]]:
-    """Services as plain records (strings are data: escaped by the script), their layers per
-    category and the index of each ``service_id``."""
+    services: gpd.GeoDataFrame,
+    categories: Sequence[str],
+    bbox: Sequence[float] | None = None,
+    keep: set[str] = frozenset(),
+) -> tuple[dict, dict[str, list[int]], dict[str, int]]:
+    """Services as compact records (strings are data: escaped by the script), their layers per
+    category and the index of each ``service_id``.
+
+    Only the services that matter to the map are drawn: those inside ``bbox`` (lon/lat) and
+    those in ``keep`` (the nearest service of some unit). Records are arrays whose text fields
+    are indices into one table of distinct strings (a source cited by 5,000 rows is written
+    once), then ``a_verifier`` (0/1), latitude and longitude: thousands of services stay a few
+    hundred kilobytes.
+    """
     frame = services.copy()
     if frame.crs is not None and str(frame.crs) != WGS84:
         frame = frame.to_crs(WGS84)
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    if bbox is not None and len(frame):
+        x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+        inside = (x >= bbox[0]) & (x <= bbox[2]) & (y >= bbox[1]) & (y <= bbox[3])
+        inside |= frame["service_id"].astype(str).isin(keep).to_numpy()
+        frame = frame[inside]
     order = np.lexsort(
         (frame["service_id"].astype(str).to_numpy(), frame["categorie"].astype(str).to_numpy())
     )
     frame = frame.iloc[order].reset_index(drop=True)
+
+    def text(col: str) -> list[str]:
+        if col not in frame:
+            return [""] * len(frame)
+        values = frame[col].astype(object)
+        return [
+            "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values
+        ]
+
+    ids, statut, precision = text("service_id"), text("statut"), text("precision")
+    columns = {
+        "id": ids,
+        "nom": [n or i for n, i in zip(text("nom"), ids, strict=True)],
+        "categorie": text("categorie"),
+        "commune": text("commune"),
+        "adresse": text("adresse"),
+        "statut": [style.STATUS_LABELS.get(v, v) for v in statut],
+        "source": text("source"),
+        "date_source": text("date_source"),
+        "precision": [style.PRECISION_LABELS.get(v, v) for v in precision],
+        "notes": text("notes"),
+    }
+    strings: dict[str, int] = {}
+
+    def code(value: str) -> int:
+        return strings.setdefault(value, len(strings))
+
+    lat = np.round(frame.geometry.y.to_numpy(dtype=float), 5)
+    lon = np.round(frame.geometry.x.to_numpy(dtype=float), 5)
     records, layers, index = [], {c: [] for c in categories}, {}
-
-    def text(row, col: str) -> str:
-        value = row.get(col, "")
-        return (
-            "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-        )
-
-    for i, row in frame.iterrows():
-        geom = row.geometry
-        if geom is None or geom.is_empty:
-            continue
-        statut = text(row, "statut")
-        precision = text(row, "precision")
-        rec = {
-            "id": text(row, "service_id"),
-            "nom": text(row, "nom") or text(row, "service_id"),
-            "categorie": text(row, "categorie"),
-            "commune": text(row, "commune"),
-            "adresse": text(row, "adresse"),
-            "statut": style.STATUS_LABELS.get(statut, statut),
-            "a_verifier": statut == "a_verifier",
-            "source": text(row, "source"),
-            "date_source": text(row, "date_source"),
-            "precision": style.PRECISION_LABELS.get(precision, precision),
-            "notes": text(row, "notes"),
-            "lat": round(float(geom.y), 5),
-            "lon": round(float(geom.x), 5),
-        }
-        index[rec["id"]] = len(records)
+    for i in range(len(frame)):
+        rec = [code(columns[f][i]) for f in SERVICE_FIELDS]
+        rec += [int(statut[i] == "a_verifier"), _json_value(lat[i]), _json_value(lon[i])]
+        index[ids[i]] = i
         records.append(rec)
-        if rec["categorie"] in layers:
-            layers[rec["categorie"]].append(len(records) - 1)
-        del i
-    return records, {c: v for c, v in layers.items() if v}, index
+        if columns["categorie"][i] in layers:
+            layers[columns["categorie"][i]].append(i)
+    payload = {"fields": list(SERVICE_FIELDS), "strings": list(strings), "records": records}
+    return payload, {c: v for c, v in layers.items() if v}, index
+
+
+def decode_services(payload: dict) -> list[dict]:
+    """The services of a map's data as dicts (for tests and scripts reading a map)."""
+    fields, strings = payload["fields"], payload["strings"]
+    out = []
+    for rec in payload["records"]:
+        item = {f: strings[rec[j]] for j, f in enumerate(fields)}
+        item.update(a_verifier=bool(rec[len(fields)]), lat=rec[-2], lon=rec[-1])
+        out.append(item)
+    return out
 
 
 def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[list]:
@@ -716,9 +772,6 @@ def coverage_map(
     class_bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(class_bounds) + 1)
 
-    services, service_layers, service_index = _services_payload(
-        result.services, [c for c in dict.fromkeys(c for c, _ in specs)]
-    )
     analysed_codes = set(result.units.get("code_insee", result.units["unit_id"]).astype(str))
     shown = communes.to_crs(WGS84)
     if result.unit_kind == "commune":
@@ -730,6 +783,13 @@ def coverage_map(
     bbox = tuple(float(v) for v in area.total_bounds)
     tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
     decimals = _decimals(tolerance)
+    nearest = {str(v) for c, m in specs for v in result.units[service_col(c, m)].dropna().unique()}
+    services, service_layers, service_index = _services_payload(
+        result.services,
+        [c for c in dict.fromkeys(c for c, _ in specs)],
+        _expand(bbox, 0.1),
+        nearest,
+    )
     units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
     )
@@ -799,7 +859,9 @@ def coverage_map(
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words, specs)
+        "extra": _extra_layers(
+            isochrones, zones, qpv, decode_services(services), tolerance, decimals, words, specs
+        )
         + list(extra_layers or []),
         "towns": _towns(
             shown,
@@ -831,7 +893,7 @@ def coverage_map(
     assets = (
         f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n<script>{leaflet_js()}</script>"
     )
-    if len(services) > CLUSTER_FROM:
+    if len(services["records"]) > CLUSTER_FROM:
         assets += f"\n<style>{markercluster_css()}</style>\n<script>{markercluster_js()}</script>"
     root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
