@@ -232,3 +232,28 @@ def test_report_of_grid_cells_speaks_of_carreaux(grid_result, tmp_path):
     assert "carreaux sans accès" in page
     assert "cliquez sur un carreau ou un service" in page
     assert "Communes en zone blanche" not in page
+
+
+def test_static_map_for_word(vm, tmp_path):
+    """A4 landscape at 300 dpi, the zone-blanche communes named first, a scale bar and a
+    north arrow."""
+    from PIL import Image
+
+    from zonesblanches.maps import figures
+
+    result, communes = vm
+    path = figures.static_map(
+        result, communes, "garage_solidaire", "voiture", tmp_path / "a4.png", dpi=300
+    )
+    width, height = Image.open(path).size
+    assert abs(width - 27.7 / 2.54 * 300) <= 1 and abs(height - 19.0 / 2.54 * 300) <= 1
+    named = []
+    real = figures._commune_names
+    try:
+        figures._commune_names = lambda *a: named.extend(real(*a)) or named
+        figures.static_map(result, communes, "garage_solidaire", "voiture", tmp_path / "b.png")
+    finally:
+        figures._commune_names = real
+    # Condé-sur-l'Escaut (9,253 inhabitants) is beyond 20 min by car: named first
+    assert named[0] == "Condé-sur-l'Escaut" and "Valenciennes" in named, named
+    assert 5 <= len(named) <= 10

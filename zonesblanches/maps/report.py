@@ -417,6 +417,7 @@ def write_report(
     files: Sequence[str] = (),
     map_kwargs: Mapping | None = None,
     principal: str | tuple[str, str] | None = None,
+    dpi: int = 150,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
 
@@ -451,6 +452,8 @@ def write_report(
     principal : str or (str, str), optional
         The indicator the report answers first and the map opens on
         (``"garage_solidaire:voiture"``); default the first category and mode.
+    dpi : int
+        Resolution of ``figures/*.png`` (A4 landscape maps): 150, or 300 for print.
 
     Returns
     -------
@@ -473,7 +476,7 @@ def write_report(
     specs = list(static_maps) if static_maps is not None else _default_static(result)
     classes = kwargs.get("thresholds_classes")
     figdir = folder / "figures"
-    chart = coverage_chart(result, figdir / "part_couverte.png")
+    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi)
     pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
     for cat, mode in specs:
         path = static_map(
@@ -484,6 +487,7 @@ def write_report(
             figdir / f"carte_{cat}_{mode}.png",
             epci=epci,
             thresholds_classes=classes,
+            dpi=dpi,
         )
         pngs.append(
             (path, f"{category_label(cat)}, {MODES[mode].label} : temps d'accès au plus proche.")
@@ -597,6 +601,7 @@ def write_outputs(
     static_maps: Sequence[tuple[str, str]] | None = None,
     progress: bool = True,
     principal: str | tuple[str, str] | None = None,
+    dpi: int = 150,
 ) -> dict[str, Path]:
     """Write the whole diagnostic in ``folder``; return ``{name: path}``.
 
@@ -618,6 +623,8 @@ def write_outputs(
         The indicator the map opens on and the report answers first
         (``"garage_solidaire:voiture"``); default the first category and mode.
         ``communes_zone_blanche.csv`` is sorted by it.
+    dpi : int
+        Resolution of the figures (150, or 300 for print).
     """
     import sys
 
@@ -672,6 +679,7 @@ def write_outputs(
             files=["rapport.html", *names, "figures/*.png"],
             map_kwargs={**extra, "title": title} if title else extra,
             principal=first,
+            dpi=dpi,
         )
         bar.update()
     return written
