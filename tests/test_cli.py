@@ -211,7 +211,7 @@ def test_acceptance_file_bad_rows(tmp_path, capsys):
     assert problems >= 3  # swapped pair fixed and reported, two rows rejected
     assert "Coordonnées inversées" in out and "ligne 6" in out
 
-    rejects = pd.read_csv(tmp_path / "rejets.csv", sep=";", dtype=str)
+    rejects = pd.read_csv(tmp_path / "rejets.csv", dtype=str)
     by_line = dict(zip(rejects["ligne"], rejects["motif"], strict=True))
     assert "Abeville" in by_line["7"] and "Abbeville" in by_line["7"]  # suggests the right name
     assert "catégorie inconnue" in by_line["8"] and "pizzeria" in by_line["8"]

@@ -196,7 +196,7 @@ def test_acceptance_file(tmp_path, reg, communes):
     assert by_line.loc[bad_category, "champ"] == "categorie"
     assert "pizzeria" in by_line.loc[bad_category, "motif"]
     # The rejects file holds each bad row with its reason and its original values.
-    written = pd.read_csv(rejects_path, sep=";", dtype=str, encoding="utf-8-sig")
+    written = pd.read_csv(rejects_path, dtype=str, encoding="utf-8-sig")
     assert list(written["ligne"].astype(int)) == [bad_commune, bad_category]
     assert list(written["motif"]) == list(read.rejects["motif"])
     assert list(written["nom"]) == [rows[bad_commune - 2]["nom"], rows[bad_category - 2]["nom"]]
@@ -254,7 +254,7 @@ def test_each_bad_row_is_rejected_with_its_reason(tmp_path, reg):
     # Original values are kept beside the reason; stray cells of the split row too.
     assert by_line.loc[6, "lon"] == "1.90372O"
     assert by_line.loc[14, "valeurs_en_trop"]
-    assert len(pd.read_csv(tmp_path / "rejets.csv", sep=";", encoding="utf-8-sig")) == len(ERRORS)
+    assert len(pd.read_csv(tmp_path / "rejets.csv", encoding="utf-8-sig")) == len(ERRORS)
 
 
 def test_swapped_coordinates_are_detected_for_every_registry_service(tmp_path, reg):
@@ -289,7 +289,7 @@ def test_lambert93_without_crs_stops_with_a_hint(tmp_path):
     assert "Aucun service utilisable" in str(err.value)
     assert "6 ligne(s) lue(s)" in str(err.value)
     # The rejects file is written before the error.
-    assert len(pd.read_csv(rejects_path, sep=";", encoding="utf-8-sig")) == 6
+    assert len(pd.read_csv(rejects_path, encoding="utf-8-sig")) == 6
 
 
 def test_geojson_without_crs_and_lambert93_coordinates_hints_the_crs():
@@ -624,13 +624,13 @@ def test_rejects_file_always_written_with_header(tmp_path):
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     (header,) = raw.decode("utf-8-sig").splitlines()
-    assert header.startswith("ligne;champ;motif;id;nom;categorie")
+    assert header.startswith("ligne,champ,motif,id,nom,categorie")
 
 
 def test_write_rejects_round_trips(tmp_path):
     read = read_services(DATA / "erreurs.csv")
     path = write_rejects(read.rejects, tmp_path / "a" / "rejets.csv")
-    back = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    back = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     pd.testing.assert_frame_equal(back, read.rejects.astype(str), check_dtype=False)
 
 

@@ -33,11 +33,24 @@ modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son s
 catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
 plateforme_mobilite, transport_solidaire.
 
-fichiers écrits dans --sortie : carte.html (carte interactive), communes.csv (une ligne par
-commune : temps jusqu'au service le plus proche et indicateur de zone blanche par catégorie et
-mode), synthese.csv (une ligne par EPCI × catégorie × mode), communes_zone_blanche.csv (communes
-en zone blanche, les plus peuplées d'abord), rejets.csv (lignes du fichier de services écartées,
-avec le motif).
+fichiers écrits dans --sortie :
+  carte.html                 carte interactive (s'ouvre sur l'indicateur principal)
+  rapport.html               rapport : la réponse d'abord, carte, tableaux, méthode
+  figures/*.png              cartes A4 paysage et graphique pour Word (--dpi 300 pour imprimer)
+  communes.csv               une ligne par commune : temps (minutes) et zone blanche (0/1)
+                             par catégorie et mode
+  communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
+                             par indicateur, triées par l'indicateur principal
+  synthese.csv               une ligne par EPCI × catégorie × mode
+  zones_blanches.csv         zones blanches contiguës par indicateur
+  diagnostic.xlsx            les tableaux dans un classeur
+  diagnostic.gpkg            toutes les couches pour QGIS
+  rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les trois CSV
+  communes, synthese et communes_zone_blanche seulement.
+CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
+minutes (vides si aucun service n'est accessible), là où carte et rapport écrivent « plus de
+60 min » au-delà de 60 min ou du double du seuil.
 """
 
 
@@ -176,6 +189,20 @@ def _add_common(p: argparse.ArgumentParser, *, isochrones: bool = True) -> None:
     p.add_argument(
         "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
     )
+    if isochrones:  # demo and analyse: the map and report options
+        p.add_argument(
+            "--principal",
+            metavar="CATEGORIE:MODE",
+            help="l'indicateur sur lequel la carte s'ouvre et auquel le rapport répond d'abord "
+            "(ex. garage_solidaire:voiture ; défaut : la première catégorie et le premier mode)",
+        )
+        p.add_argument(
+            "--dpi",
+            type=int,
+            choices=(150, 300),
+            default=150,
+            help="résolution des figures pour Word (300 pour l'impression ; défaut : 150)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -625,11 +652,18 @@ def run_analysis(
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
+    principal: str | None = None,
+    dpi: int = 150,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches.api import diagnostic
     from zonesblanches.geodata import reference
-    from zonesblanches.maps.tables import communes_table, synthesis_table, write_csv
+    from zonesblanches.maps.tables import (
+        communes_table,
+        synthesis_table,
+        uncovered_table,
+        write_csv,
+    )
 
     t0 = time.perf_counter()
     if isochrone_minutes and osm is None and not download:
@@ -698,6 +732,7 @@ def run_analysis(
             )
         )
 
+    principal_spec = _principal(result, principal)  # a French error now, not after writing
     written = []
     if qpv is not None:
         paths, qpv = _report_qpv(result, qpv, sortie)
@@ -754,6 +789,8 @@ def run_analysis(
                     zones=zones,
                     qpv=qpv,
                     isochrones=iso,
+                    principal=principal_spec,
+                    dpi=dpi,
                 ).values()
             )
             + written
@@ -762,7 +799,9 @@ def run_analysis(
         written += [
             write_csv(communes_table(result), sortie / "communes.csv"),
             write_csv(synthesis_table(result), sortie / "synthese.csv"),
-            write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
+            write_csv(
+                uncovered_table(result, principal_spec), sortie / "communes_zone_blanche.csv"
+            ),
         ]
     _print()
     _print("Fichiers écrits :")
@@ -929,6 +968,8 @@ def run_demo(
     qpv_path: Path | None = None,
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
+    principal: str | None = None,
+    dpi: int = 150,
 ) -> None:
     """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
 
@@ -947,6 +988,8 @@ def run_demo(
         with_map=with_map,
         qpv_path=qpv_path,
         carreaux_path=carreaux_path,
+        principal=principal,
+        dpi=dpi,
     )
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
@@ -973,6 +1016,8 @@ def run_demo(
             qpv_path=qpv_path,
             carreaux_path=carreaux_path,
             isochrone_minutes=isochrone_minutes,
+            principal=principal,
+            dpi=dpi,
         )
     except NetworkUnavailableError as exc:
         _print(f"Pas de réseau routier : {exc}")
@@ -980,6 +1025,13 @@ def run_demo(
             "Les temps de la démonstration restent estimés à vol d'oiseau. Avec un extrait "
             "OpenStreetMap : zonesblanches demo --osm nord-pas-de-calais-latest.osm.pbf"
         )
+
+
+def _principal(result, principal: str | None) -> tuple[str, str]:
+    from zonesblanches.maps.carto import principal_index_of
+
+    specs = [(c, m) for c in result.categories for m in result.modes]
+    return specs[principal_index_of(principal, specs)]
 
 
 def _shared_options(args: argparse.Namespace) -> dict:
@@ -991,6 +1043,8 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "qpv_path": args.qpv,
         "carreaux_path": args.carreaux,
         "isochrone_minutes": parse_minutes(args.isochrones),
+        "principal": args.principal,
+        "dpi": args.dpi,
     }
 
 

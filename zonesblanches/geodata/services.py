@@ -356,14 +356,15 @@ def read_services(
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> Path:
-    """Write rejected rows to a CSV that Excel opens as is (``;``, UTF-8 with BOM).
+    """Write rejected rows to a CSV in the project's one dialect (``,``, UTF-8 with BOM).
 
     The header is written even when there is no reject. Returns the path written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = rejects if len(rejects.columns) else pd.DataFrame(columns=list(_REJECT_COLS))
-    frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
+    # The project's one CSV dialect (comma, UTF-8 with BOM, "\n"), as every other table.
+    frame.to_csv(path, sep=",", index=False, encoding="utf-8-sig", lineterminator="\n")
     return path
 
 
