@@ -40,6 +40,11 @@ EPCI_MAPS = {
     # the EPCI with the most communes in the region (119): the largest EPCI map
     "epci_somme_sud_ouest": "200071181",
 }
+TERRITORY_NAMES = {
+    "region": "Hauts-de-France",
+    "epci_valenciennes": "CA Valenciennes Métropole",
+    "epci_somme_sud_ouest": "CC Somme Sud-Ouest",
+}
 SCENARIO_MAPS = {"scenario_region": "HDF-002:62895"}
 LOAD_MAPS = {"charge_services": 100_000}
 ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS, *LOAD_MAPS)
@@ -93,7 +98,10 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
             code = EPCI_MAPS[name]
             subset = communes if code is None else communes[communes["code_epci"] == code]
             res = compute_coverage(
-                commune_demand(subset), registry, {"voiture": 20, "marche": 30}, territory=name
+                commune_demand(subset),
+                registry,
+                {"voiture": 20, "marche": 30},
+                territory=TERRITORY_NAMES[name],
             )
             t0 = time.perf_counter()
             m = coverage_map(res, subset, epci=epci)

@@ -235,25 +235,17 @@ def test_extra_layers(vm_result, vm_communes, epci):
     assert len(extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]) == len(
         services
     )
-    # Isochrones and zones follow their indicator (one switch per kind in the layer control),
-    # hidden at first; zones are outlines (the only hatch is the units' of the indicator shown).
+    # Isochrones follow their indicator (one switch per kind in the layer control), hidden at
+    # first.
     walk = [
         i for i, spec in enumerate(data["layers"]) if spec["name"] == "Garage solidaire, à pied"
     ]
-    for name in (
-        "Isochrone 10 min à pied — Garage solidaire",
-        "Zones blanches contiguës : Garage solidaire, à pied",
-    ):
-        assert extra[name]["indicator"] == walk[0]
-        assert not extra[name]["show"]
-    assert extra["Isochrone 10 min à pied — Garage solidaire"]["group"] == "isochrones"
-    zone_layer = extra["Zones blanches contiguës : Garage solidaire, à pied"]
-    assert zone_layer["group"] == "zones" and not zone_layer.get("hatch")
-    assert set(data["groups"]) == {"zones", "isochrones"}
-    zone_feats = zone_layer["data"]["features"]
-    assert len(zone_feats) == len(zones) > 0
-    assert zone_feats[0]["properties"]["titre"] == "Zone blanche n° 1"
-    assert zone_feats[0]["properties"]["population"] == round(zones["population"].iloc[0])
+    iso10 = extra["Isochrone 10 min à pied — Garage solidaire"]
+    assert iso10["indicator"] == walk[0] and iso10["group"] == "isochrones" and not iso10["show"]
+    # One zone holding every uncovered commune is « quasi continue »: not drawn as a zone
+    # (the hatch of the indicator says it already).
+    assert len(zones) == 1
+    assert not any(name.startswith("Zones blanches contiguës") for name in extra)
     qpv_layer = extra["Quartiers prioritaires (QPV)"]
     assert {f["properties"]["code_qp"] for f in qpv_layer["data"]["features"]} == set(
         qpv["code_qp"]
@@ -372,3 +364,15 @@ def test_unit_words():
     from zonesblanches.maps import plans
 
     assert plans.unit_words is style.unit_words and plans.UnitWords is style.UnitWords
+
+
+def test_zones_of_grid_cells_follow_their_indicator(grid_result):
+    """At grid-cell level zones are listed: each indicator's outlines follow it, not hatched."""
+    result, communes = grid_result
+    zones = zones_by_indicator(result, communes)
+    data = payload(render_map(coverage_map(result, communes, zones=zones)))
+    layers = [layer for layer in data["extra"] if layer.get("group") == "zones"]
+    assert layers and all(not layer["show"] and not layer.get("hatch") for layer in layers)
+    names = [spec["name"] for spec in data["layers"]]
+    for layer in layers:
+        assert layer["name"] == f"Zones blanches contiguës : {names[layer['indicator']]}"

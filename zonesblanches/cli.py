@@ -756,9 +756,23 @@ def run_analysis(
         if zones:
             import pandas as pd
 
+            from zonesblanches.maps.findings import indicator_label, zones_note
+
             first_name, first = next(iter(zones.items()))
+            label = next(
+                (
+                    indicator_label(c, m)
+                    for c in result.categories
+                    for m in result.modes
+                    if f"{c}_{m}" == first_name
+                ),
+                first_name,
+            )
+            note = zones_note(first, result.unit_kind)[1]
             _print(
-                f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
+                f"{label} — {note}"
+                if note
+                else f"{label} — zones blanches contiguës : {_fr_count(len(first), 'zone')}"
                 + (
                     f", la plus peuplée : {_fr_count(first['population'].iloc[0], 'habitant')}"
                     if len(first)

@@ -460,12 +460,27 @@ MAP_JS = r"""
     var icon = L.divIcon({ html: span, className: "zb-town", iconSize: [0, 0] });
     var m = L.marker([tw[0], tw[1]], { icon: icon, interactive: false, keyboard: false });
     m._zbZoomOffset = tw[3];
+    m._zbCode = tw[4];
+    m._zbRank = townMarkers.length;
     townMarkers.push(m);           // most populated first
     m.addTo(towns);
   });
   var zoom0 = 0;
+  var unitProps = {};
+  if (P.units) {
+    P.units.features.forEach(function (f) { unitProps[f.properties.c] = f.properties; });
+  }
+  // Names of the communes in zone blanche for the indicator shown come first (answering
+  // « which? » at first sight), then the most populated.
+  function inBlank(m) {
+    var p = unitProps[m._zbCode];
+    return current >= 0 && showBlank && p && p.z && p.z[current] === "1";
+  }
   function townVisibility() {
     var z = map.getZoom();
+    townMarkers.sort(function (a, b) {
+      return (inBlank(b) - inBlank(a)) || (a._zbRank - b._zbRank);
+    });
     // The controls are obstacles too: a label half hidden under a box is not shown.
     var placed = Array.prototype.map.call(
       map.getContainer().querySelectorAll(".leaflet-control"),
@@ -474,7 +489,7 @@ MAP_JS = r"""
       var e = m.getElement();
       if (!e) { return; }
       e.classList.remove("zb-clutter");
-      var hidden = z < zoom0 + m._zbZoomOffset;
+      var hidden = z < zoom0 + (inBlank(m) ? 0 : m._zbZoomOffset);
       e.classList.toggle("zb-hidden", hidden);
       if (hidden) { return; }
       var r = e.firstChild.getBoundingClientRect();
@@ -643,6 +658,7 @@ MAP_JS = r"""
     restyle();
     syncFollowers();
     refreshLegend();
+    if (map.hasLayer(towns)) { townVisibility(); }
   });
   map.on("resize", fitControls);
 

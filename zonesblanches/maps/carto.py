@@ -56,6 +56,7 @@ from zonesblanches.maps.assets import (
     markercluster_css,
     markercluster_js,
 )
+from zonesblanches.maps.findings import zones_note
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -437,8 +438,9 @@ def decode_services(payload: dict) -> list[dict]:
 
 
 def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[list]:
-    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset]``, the
-    label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always)."""
+    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset, code]``,
+    the label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always; the
+    map names the communes in zone blanche for the indicator shown first)."""
     if "population" not in communes or "nom" not in communes:
         return []
     frame = communes[communes["code_insee"].astype(str).isin(analysed)]
@@ -450,9 +452,12 @@ def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[
         pts = frame.geometry.to_crs(WGS84).representative_point()
         lon, lat = pts.x.to_numpy(), pts.y.to_numpy()
     out = []
-    for rank, (name, x, y) in enumerate(zip(frame["nom"].astype(str), lon, lat, strict=True)):
+    codes = frame["code_insee"].astype(str)
+    for rank, (name, code, x, y) in enumerate(
+        zip(frame["nom"].astype(str), codes, lon, lat, strict=True)
+    ):
         offset = 0 if rank < 8 else (1 if rank < 20 else 2)
-        out.append([round(float(y), 5), round(float(x), 5), name, offset])
+        out.append([round(float(y), 5), round(float(x), 5), name, offset, code])
     return out
 
 
@@ -548,8 +553,8 @@ def _extra_layers(
         groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
         for key, frame in groups:
             frame = _check_frame(frame, "zones")
-            if not len(frame):
-                continue
+            if not len(frame) or not zones_note(frame, words.singular)[0]:
+                continue  # one quasi-continuous blob: the hatch says it already
             index = _indicator_of(key, specs)
             fields = [
                 ("zone_id", "Zone n°"),

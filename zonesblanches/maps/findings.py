@@ -268,3 +268,36 @@ def _is_bundled_registry(services: pd.DataFrame) -> bool:
     ids = set(services["service_id"].astype(str)) if len(services) else set()
     bundled = set(reference.load_registry()["service_id"].astype(str))
     return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
+
+
+QUASI_CONTINUOUS_SHARE = 0.8
+"""A zone holding at least this share of the people without access makes the zones blanches
+« quasi continue »: one blob, not a list of places."""
+
+
+def zones_note(zones: pd.DataFrame, unit_kind: str = "commune") -> tuple[bool, str | None]:
+    """Whether contiguous zones inform, and what to say instead when they do not.
+
+    Returns ``(list_them, note)``. Zones are listed at grid-cell level, or when no single zone
+    holds :data:`QUASI_CONTINUOUS_SHARE` of the uncovered population; otherwise the note says
+    « zone blanche quasi continue » with its share and size (a zone of 4.8 million people over
+    29,000 km² is no place to act on).
+    """
+    if zones is None or not len(zones) or "population" not in zones:
+        return False, None
+    pop = zones["population"].to_numpy(dtype=float)
+    total = float(pop.sum())
+    if unit_kind != "commune" or total <= 0:
+        return True, None
+    largest = int(np.argmax(pop))
+    share = pop[largest] / total
+    if share < QUASI_CONTINUOUS_SHARE:
+        return True, None
+    words = style.unit_words(unit_kind)
+    n = zones["n_unites"].iloc[largest] if "n_unites" in zones else None
+    size = f", {words.count(n)}" if n is not None else ""
+    return False, (
+        f"Zone blanche quasi continue : d'un seul tenant, elle regroupe {fr_pct(share)} des "
+        f"habitants sans accès ({fr_count(pop[largest], 'habitant')}{size}) ; elle n'est pas "
+        "découpée en zones."
+    )

@@ -312,7 +312,14 @@ def _top_columns(result: CoverageResult) -> list[Column]:
     return [("nom", "Commune", "text"), ("code", words.id_label, "text"), *TOP_COLUMNS[2:]]
 
 
-def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]]) -> str:
+def _zones_html(result: CoverageResult, zones, cat: str, mode: str) -> str:
+    """The « zone blanche quasi continue » note of an indicator, if its zones say so."""
+    frame = zones.get(f"{cat}_{mode}") if isinstance(zones, Mapping) else None
+    note = findings.zones_note(frame, result.unit_kind)[1] if frame is not None else None
+    return f'<p class="note">{_e(note)}</p>' if note else ""
+
+
+def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zones=None) -> str:
     """The report's first screen: the answer for the principal indicator, the key figures
     with the reliability box beside them, the 10 most populated units without access and
     where their nearest service is, notes on identical figures, and the sensitivity of
@@ -360,7 +367,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]]) ->
         f"<h3>Les {_e(words.plural)} les plus {words.agree('peuplé')} à plus de "
         f"{_e(fr_num(result.thresholds[mode], 1).removesuffix(',0'))} min "
         f"{_e(MODES[mode].label)} d'un service « {_e(category_label(cat))} »</h3>"
-        f"{table}</div>"
+        f"{table}{_zones_html(result, zones, cat, mode)}</div>"
         f"<aside class='reliability' aria-label='Fiabilité'><h3>Fiabilité de ces chiffres</h3>"
         f"<ul>{reliability}</ul></aside></div>"
         f"{identical}"
@@ -375,7 +382,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]]) ->
     )
 
 
-def _others_section(result: CoverageResult, order: Sequence[tuple[str, str]]) -> str:
+def _others_section(result: CoverageResult, order: Sequence[tuple[str, str]], zones=None) -> str:
     """One short section per other indicator: the answer and its 5 largest units."""
     parts = []
     for cat, mode in order[1:]:
@@ -388,6 +395,7 @@ def _others_section(result: CoverageResult, order: Sequence[tuple[str, str]]) ->
         parts.append(
             f"<h3>{_e(findings.indicator_label(cat, mode))}</h3>"
             f"<p>{_e(findings.headline(result, cat, mode))}</p>{body}"
+            + _zones_html(result, zones, cat, mode)
         )
     return "".join(parts)
 
@@ -540,7 +548,7 @@ def write_report(
         (
             "reponse",
             f"La réponse : {findings.indicator_label(*order[0]).lower()}",
-            _answer_section(result, order),
+            _answer_section(result, order, kwargs.get("zones")),
         ),
         (
             "carte",
@@ -553,7 +561,13 @@ def write_report(
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
         *(
-            [("autres", "Les autres indicateurs", _others_section(result, order))]
+            [
+                (
+                    "autres",
+                    "Les autres indicateurs",
+                    _others_section(result, order, kwargs.get("zones")),
+                )
+            ]
             if len(order) > 1
             else []
         ),
