@@ -15,6 +15,7 @@ markers would make the page slow to open (issue 16, item 9: 100,000 services too
 from __future__ import annotations
 
 import base64
+import importlib
 import re
 from functools import cache
 from pathlib import Path
@@ -25,25 +26,36 @@ _SOURCE_MAP = re.compile(r"\n?//# sourceMappingURL=\S+\s*$")
 _CSS_URL = re.compile(r"url\((['\"]?)images/([A-Za-z0-9_.-]+\.png)\1\)")
 
 
-def _leaflet_dir() -> Path:
+_PACKAGES = {
+    "leaflet": ("XStatic-Leaflet", "La bibliothèque cartographique Leaflet"),
+    "leaflet_markercluster": (
+        "XStatic-Leaflet-MarkerCluster",
+        "Le module de regroupement des marqueurs Leaflet.markercluster",
+    ),
+}
+"""XStatic module name → (PyPI name, what it is, in French)."""
+
+
+def _xstatic(name: str):
+    """The ``xstatic.pkg.<name>`` module, or a French error saying what to install."""
     try:
-        from xstatic.pkg import leaflet
+        return importlib.import_module(f"xstatic.pkg.{name}")
     except ImportError:
+        pip_name, what = _PACKAGES[name]
         raise ZonesBlanchesError(
-            "La bibliothèque cartographique Leaflet est introuvable : installez le paquet "
-            "« XStatic-Leaflet » (pip install XStatic-Leaflet), qui l'embarque dans la carte "
-            "pour qu'elle s'ouvre sans internet."
+            f"{what} est introuvable : installez le paquet « {pip_name} » (pip install "
+            f"{pip_name}), qui l'embarque dans la carte pour qu'elle s'ouvre sans internet."
         ) from None
-    return Path(leaflet.BASE_DIR)
+
+
+def _leaflet_dir() -> Path:
+    return Path(_xstatic("leaflet").BASE_DIR)
 
 
 @cache
 def leaflet_version() -> str:
     """Version of the inlined Leaflet (e.g. ``"1.9.3"``)."""
-    _leaflet_dir()
-    from xstatic.pkg import leaflet
-
-    return str(leaflet.VERSION)
+    return str(_xstatic("leaflet").VERSION)
 
 
 @cache
@@ -67,24 +79,13 @@ def leaflet_css() -> str:
 
 
 def _markercluster_dir() -> Path:
-    try:
-        from xstatic.pkg import leaflet_markercluster
-    except ImportError:
-        raise ZonesBlanchesError(
-            "Le module de regroupement des marqueurs Leaflet.markercluster est introuvable : "
-            "installez le paquet « XStatic-Leaflet-MarkerCluster » (pip install "
-            "XStatic-Leaflet-MarkerCluster)."
-        ) from None
-    return Path(leaflet_markercluster.BASE_DIR)
+    return Path(_xstatic("leaflet_markercluster").BASE_DIR)
 
 
 @cache
 def markercluster_version() -> str:
     """Version of the inlined Leaflet.markercluster (e.g. ``"1.4.1"``)."""
-    _markercluster_dir()
-    from xstatic.pkg import leaflet_markercluster
-
-    return str(leaflet_markercluster.VERSION)
+    return str(_xstatic("leaflet_markercluster").VERSION)
 
 
 @cache
