@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zonesblanches.api import scenario
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
-from zonesblanches.coverage.scenarios import scenario_for_territory
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.territory import select_territory
 from zonesblanches.maps import coverage_map, save_map, scenario_map
@@ -91,7 +91,7 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
             m = coverage_map(res, communes, epci=epci)
         elif name in SCENARIO_MAPS:
             # As the command line does: whole region, default thresholds, bundled registry.
-            res = scenario_for_territory(None, deplacer=SCENARIO_MAPS[name])
+            res = scenario(None, move=SCENARIO_MAPS[name])
             t0 = time.perf_counter()
             m = scenario_map(res, select_territory(None).communes, epci=epci)
         else:

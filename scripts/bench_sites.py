@@ -48,17 +48,17 @@ from zonesblanches.coverage.candidates import (  # noqa: E402
     commune_candidates,
     grid_candidates,
 )
-from zonesblanches.coverage.reach import reach_matrix  # noqa: E402
-from zonesblanches.coverage.sites import (  # noqa: E402
+from zonesblanches.coverage.maxcover import (  # noqa: E402
     exact_max_cover,
-    format_suggestion,
     greedy_max_cover,
     reduce_instance,
-    suggest_sites,
 )
+from zonesblanches.coverage.reach import reach_matrix  # noqa: E402
+from zonesblanches.coverage.sites import suggest_sites  # noqa: E402
 from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
 from zonesblanches.crs import LAMBERT93, WGS84  # noqa: E402
 from zonesblanches.geodata.reference import load_communes, load_registry  # noqa: E402
+from zonesblanches.summaries import format_suggestion  # noqa: E402
 
 
 def say(text: str = "") -> None:

@@ -6,16 +6,18 @@ Every transformation is written here; the outputs are committed so users never n
 
 Steps
 -----
-1. Communes of Hauts-de-France in the 2026 geography (COG 2026, ``@etalab/decoupage-administratif``
+1. Communes of metropolitan France (Corsica included) in the 2026 geography (COG 2026, ``@etalab/decoupage-administratif``
    6.0.0): code, name, département, postcodes, population municipale 2023, EPCI.
-2. Geometry: the 2024 commune contours (mathieulebasic/france-geojson, IGN-derived). The six 2024
-   codes merged in 2025 are dissolved into their 2026 commune using ``anciensCodes``. Coordinates
+2. Geometry: the 2024 commune contours (mathieulebasic/france-geojson, IGN-derived, gzip GeoJSON
+   per département). The 68 2024 codes merged since are dissolved into their 2026 commune using
+   ``anciensCodes``; the four Cantal communes restored in 2025 get an empty polygon. Coordinates
    are rounded to 5 decimals (about 1 m), geometries made valid.
 3. An interior point per commune (pole of inaccessibility computed in Lambert-93, 10 m
    tolerance), guaranteed inside the commune; it carries the commune's population and serves to
    geocode services known only by their commune.
-4. EPCI (the 92 touching the region) and the 5 départements, dissolved from their member communes
-   inside the region.
+4. EPCI (the 1,232 with members in metropolitan France), the 96 départements and the 13 regions,
+   dissolved from their communes; no further simplification (the source is already simplified),
+   GeoParquet (zstd), about 13 MB in all.
 5. Former communes (communes déléguées / associées and merged codes) with their 2026 commune, so
    that a services file naming « Hellemmes » or an old code still finds its commune.
 6. The curated service registry, geocoded at the commune's interior point, with a ``precision``
@@ -39,9 +41,13 @@ from shapely.ops import polylabel
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "zonesblanches" / "geodata" / "data"
-REGION = "32"
-DEPARTEMENTS = ["02", "59", "60", "62", "80"]
+DEFAULT_REGION = "32"
 PRECISION = 1e-5  # degrees, about 1 m
+# The 2025 restoration of four communes of Neussargues en Pinatelle (Cantal): the 2024 contours
+# hold them inside 15141, so they get no polygon of their own (an empty geometry) and the interior
+# point of the 2024 polygon they were part of.
+WITHOUT_POLYGON = {"15031": "15141", "15035": "15141", "15047": "15141", "15171": "15141"}
+PARQUET = {"compression": "zstd", "compression_level": 19, "index": False}
 
 
 def read_json(path: Path):
@@ -49,11 +55,21 @@ def read_json(path: Path):
         return json.load(f)
 
 
+def _cog(shared: Path, name: str):
+    return read_json(shared / "data" / "reference" / "decoupage-administratif-6.0.0" / name)
+
+
+def read_contours(shared: Path) -> gpd.GeoDataFrame:
+    """The 2024 commune contours of the 96 metropolitan départements (gzip GeoJSON)."""
+    folder = shared / "data" / "reference" / "contours-2024-france" / "communes"
+    frames = [gpd.read_file(f"/vsigzip/{p}", engine="pyogrio") for p in sorted(folder.glob("*.gz"))]
+    return pd.concat(frames, ignore_index=True)
+
+
 def build_communes(shared: Path) -> gpd.GeoDataFrame:
-    ref = shared / "data" / "reference"
-    communes = read_json(ref / "decoupage-administratif-6.0.0" / "communes.json")
-    epcis = read_json(ref / "decoupage-administratif-6.0.0" / "epci.json")
-    current = [c for c in communes if c.get("region") == REGION and c["type"] == "commune-actuelle"]
+    communes = _cog(shared, "communes.json")
+    epcis = _cog(shared, "epci.json")
+    current = [c for c in communes if c["type"] == "commune-actuelle" and c["zone"] == "metro"]
     epci_of = {}
     for e in epcis:
         for m in e["membres"]:
@@ -64,20 +80,14 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
         for old in c.get("anciensCodes", []) or []:
             to_2026.setdefault(old, c["code"])
 
-    frames = []
-    for dep in DEPARTEMENTS:
-        g = gpd.read_file(ref / "contours-2024-hdf" / "communes" / f"dep{dep}.geojson")
-        frames.append(g)
-    contours = pd.concat(frames, ignore_index=True)
+    contours = read_contours(shared)
     contours["code_2024"] = contours["code_territoire"].str.removeprefix("com")
     unknown = sorted(set(contours["code_2024"]) - set(to_2026))
     if unknown:
         sys.exit(f"codes 2024 sans commune 2026 : {unknown}")
     contours["code_insee"] = contours["code_2024"].map(to_2026)
-    merged = contours.loc[
-        contours["code_2024"] != contours["code_insee"], ["code_2024", "code_insee"]
-    ]
-    print(f"communes 2024 fusionnées en 2025 : {merged.to_dict('records')}")
+    merged = contours.loc[contours["code_2024"] != contours["code_insee"], "code_2024"]
+    print(f"{len(merged)} codes 2024 fusionnés dans une commune 2026")
 
     rows = []
     for c in current:
@@ -92,6 +102,7 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
                 "code_epci": e["code"] if e else "",
                 "nom_epci": e["nom"] if e else "",
                 "type_epci": e["type"] if e else "",
+                "code_region": c["region"],
             }
         )
     table = pd.DataFrame(rows).sort_values("code_insee").reset_index(drop=True)
@@ -101,22 +112,32 @@ def build_communes(shared: Path) -> gpd.GeoDataFrame:
         index=dissolved.index,
         crs="EPSG:4326",
     )
+    missing = sorted(set(table["code_insee"]) - set(dissolved.index))
+    if missing != sorted(WITHOUT_POLYGON):
+        sys.exit(f"communes 2026 sans contour inattendues : {missing}")
     table["geometry"] = table["code_insee"].map(dissolved)
     out = gpd.GeoDataFrame(table, geometry="geometry", crs="EPSG:4326")
+    has_polygon = ~out["code_insee"].isin(list(WITHOUT_POLYGON))
     # Keep polygonal parts only (make_valid may return collections with slivers).
-    out["geometry"] = out.geometry.apply(_polygonal)
+    out.loc[has_polygon, "geometry"] = out.loc[has_polygon].geometry.apply(_polygonal)
     # Interior point: pole of inaccessibility in Lambert-93, then back to WGS84 and checked.
-    l93 = out.to_crs("EPSG:2154").geometry
+    l93 = out.loc[has_polygon].to_crs("EPSG:2154").geometry
     poles = gpd.GeoSeries(
         [polylabel(_largest_part(g), tolerance=10.0) for g in l93], crs="EPSG:2154"
     ).to_crs("EPSG:4326")
-    lon = poles.x.round(6)
-    lat = poles.y.round(6)
-    for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
-        if not out.geometry.iloc[i].contains(Point(x, y)):
-            p = out.geometry.iloc[i].representative_point()
-            lon.iloc[i], lat.iloc[i] = round(p.x, 6), round(p.y, 6)
-            assert out.geometry.iloc[i].contains(Point(lon.iloc[i], lat.iloc[i]))
+    lon = pd.Series(poles.x.round(6).values, index=l93.index).reindex(out.index)
+    lat = pd.Series(poles.y.round(6).values, index=l93.index).reindex(out.index)
+    for i in l93.index:
+        g = out.geometry.loc[i]
+        if not g.contains(Point(lon.loc[i], lat.loc[i])):
+            p = g.representative_point()
+            lon.loc[i], lat.loc[i] = round(p.x, 6), round(p.y, 6)
+            assert g.contains(Point(lon.loc[i], lat.loc[i]))
+    row_of = pd.Series(out.index, index=out["code_insee"])
+    for code, host in WITHOUT_POLYGON.items():
+        i, j = row_of[code], row_of[host]
+        lon.loc[i], lat.loc[i] = lon.loc[j], lat.loc[j]
+        out.loc[i, "geometry"] = shapely.Polygon()
     out.insert(len(out.columns) - 1, "lon", lon.values)
     out.insert(len(out.columns) - 1, "lat", lat.values)
     return out
@@ -134,8 +155,7 @@ def _polygonal(g):
 
 
 def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFrame:
-    ref = shared / "data" / "reference" / "decoupage-administratif-6.0.0"
-    all_communes = read_json(ref / "communes.json")
+    all_communes = _cog(shared, "communes.json")
     current = set(communes["code_insee"])
     rows = []
     for c in all_communes:
@@ -143,13 +163,18 @@ def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFr
             rows.append(
                 {"code": c["code"], "nom": c["nom"], "type": c["type"], "code_insee": c["chefLieu"]}
             )
+        if c["type"] == "arrondissement-municipal" and c.get("commune") in current:
+            rows.append(
+                {"code": c["code"], "nom": c["nom"], "type": c["type"], "code_insee": c["commune"]}
+            )
         if c["type"] == "commune-actuelle" and c["code"] in current:
             for old in c.get("anciensCodes", []) or []:
                 rows.append(
                     {"code": old, "nom": "", "type": "code-ancien", "code_insee": c["code"]}
                 )
     out = pd.DataFrame(rows).drop_duplicates()
-    # Merged codes carry no name in the COG list: take it from the 2018 ADMIN EXPRESS communes.
+    # Merged codes carry no name in the COG list: in Hauts-de-France take it from the 2018
+    # ADMIN EXPRESS communes (elsewhere it stays empty).
     names_2018 = gpd.read_file(
         shared
         / "data"
@@ -164,20 +189,24 @@ def build_former_communes(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFr
     return out.sort_values(["code", "type"]).reset_index(drop=True)
 
 
-def build_epci(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    epcis = {
-        e["code"]: e
-        for e in read_json(
-            shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "epci.json"
-        )
-    }
-    grouped = communes.dissolve(
-        by="code_epci", aggfunc={"population": "sum", "code_insee": "count"}
-    ).rename(columns={"code_insee": "n_communes_region"})
+def _dissolved(communes: gpd.GeoDataFrame, by: str) -> gpd.GeoDataFrame:
+    grouped = communes.loc[~communes.geometry.is_empty].dissolve(
+        by=by, aggfunc={"population": "sum", "code_insee": "count"}
+    )
     grouped["geometry"] = shapely.make_valid(
         shapely.set_precision(grouped.geometry.values, PRECISION)
     )
     grouped["geometry"] = grouped.geometry.apply(_polygonal)
+    # The communes without a contour of their own still count.
+    grouped["population"] = communes.groupby(by)["population"].sum().reindex(grouped.index)
+    return grouped
+
+
+def build_epci(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every EPCI with a member in metropolitan France; contour = union of those members."""
+    epcis = {e["code"]: e for e in _cog(shared, "epci.json")}
+    members = communes.loc[communes["code_epci"] != ""]
+    grouped = _dissolved(members, "code_epci")
     rows = []
     for code, r in grouped.iterrows():
         e = epcis[code]
@@ -186,31 +215,33 @@ def build_epci(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                 "code_epci": code,
                 "nom_epci": e["nom"],
                 "type_epci": e["type"],
-                "population": int(r["population"]),
-                "n_communes_region": int(r["n_communes_region"]),
                 "n_communes": len(e["membres"]),
                 "population_totale_epci": int(e.get("populationMunicipale", 0)),
                 "geometry": r["geometry"],
             }
         )
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("code_epci")
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    return out.sort_values("code_epci").reset_index(drop=True)
 
 
 def build_departements(shared: Path, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    deps = {
-        d["code"]: d
-        for d in read_json(
-            shared / "data" / "reference" / "decoupage-administratif-6.0.0" / "departements.json"
-        )
-    }
-    grouped = communes.dissolve(by="code_departement", aggfunc={"population": "sum"})
+    deps = {d["code"]: d for d in _cog(shared, "departements.json")}
+    out = _dissolved(communes, "code_departement").reset_index()
+    out.insert(1, "nom", out["code_departement"].map(lambda c: deps[c]["nom"]))
+    out.insert(2, "code_region", out["code_departement"].map(lambda c: deps[c]["region"]))
+    return out[["code_departement", "nom", "code_region", "population", "geometry"]]
+
+
+def build_regions(shared: Path, departements: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    regions = {r["code"]: r for r in _cog(shared, "regions.json")}
+    grouped = departements.dissolve(by="code_region", aggfunc={"population": "sum"})
     grouped["geometry"] = shapely.make_valid(
         shapely.set_precision(grouped.geometry.values, PRECISION)
     )
     grouped["geometry"] = grouped.geometry.apply(_polygonal)
     out = grouped.reset_index()
-    out.insert(1, "nom", out["code_departement"].map(lambda c: deps[c]["nom"]))
-    return out[["code_departement", "nom", "population", "geometry"]]
+    out.insert(1, "nom", out["code_region"].map(lambda c: regions[c]["nom"]))
+    return out[["code_region", "nom", "population", "geometry"]]
 
 
 def build_services(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -243,47 +274,65 @@ def build_services(shared: Path, communes: gpd.GeoDataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+TOLERANCE = (
+    "Aucune simplification supplémentaire (tolérance 0) : les contours source sont déjà "
+    "simplifiés par leur auteur ; coordonnées arrondies à 1e-5 degré (environ 1 m), ce qui garde "
+    "les limites communes identiques d'une commune à l'autre (topologie conservée)."
+)
+
 PROVENANCE = [
     {
         "jeu": "communes",
-        "fichier": "communes.geojson",
+        "fichier": "communes.parquet",
         "source": "Liste des communes : Etalab, paquet npm @etalab/decoupage-administratif 6.0.0 "
         "(COG 2026, populations légales millésime 2023). Contours : IGN (contours des "
         "communes COG 2024, via github.com/mathieulebasic/france-geojson, commit 72e7e73d).",
         "licence": "Licence Ouverte 2.0 (Etalab, IGN)",
         "date": "COG 2026 ; population municipale 2023 ; contours 2024",
-        "modifications": "Communes de la région 32 ; les 6 codes 2024 fusionnés en 2025 (02311, "
-        "59070, 62461, 62549, 62743, 80830) sont agrégés dans leur commune 2026 ; "
-        "coordonnées arrondies à 1e-5 degré ; point intérieur (pôle "
-        "d'inaccessibilité) ajouté (lon, lat).",
+        "modifications": "Les 34 746 communes de France métropolitaine (Corse comprise ; "
+        "outre-mer non embarqué), GeoParquet ; les 68 codes 2024 fusionnés depuis sont agrégés "
+        "dans leur commune 2026 (anciensCodes) ; les 4 communes du Cantal rétablies en 2025 "
+        "(15031, 15035, 15047, 15171) n'ont pas de contour propre dans la source (géométrie "
+        "vide) et reçoivent le point intérieur de 15141 qui les contenait en 2024 ; point "
+        "intérieur (pôle d'inaccessibilité) ajouté (lon, lat). " + TOLERANCE,
     },
     {
         "jeu": "epci",
-        "fichier": "epci.geojson",
+        "fichier": "epci.parquet",
         "source": "Etalab @etalab/decoupage-administratif 6.0.0 (EPCI 2026 : SIREN, nom, type, "
         "membres) ; géométrie reconstituée à partir des communes.",
         "licence": "Licence Ouverte 2.0",
         "date": "2026",
-        "modifications": "92 EPCI ayant au moins une commune dans la région ; contour = union des "
-        "communes membres situées dans la région (deux EPCI débordent : "
-        "200069722 et 247600588).",
+        "modifications": "1 232 EPCI ayant au moins une commune en France métropolitaine ; "
+        "contour = union des communes membres (dissolution). " + TOLERANCE,
     },
     {
         "jeu": "departements",
-        "fichier": "departements.geojson",
+        "fichier": "departements.parquet",
         "source": "Etalab @etalab/decoupage-administratif 6.0.0 ; contour = union des communes.",
         "licence": "Licence Ouverte 2.0",
         "date": "2026",
-        "modifications": "5 départements de la région.",
+        "modifications": "96 départements métropolitains (dissolution des communes). " + TOLERANCE,
+    },
+    {
+        "jeu": "regions",
+        "fichier": "regions.parquet",
+        "source": "Etalab @etalab/decoupage-administratif 6.0.0 ; contour = union des "
+        "départements.",
+        "licence": "Licence Ouverte 2.0",
+        "date": "2026",
+        "modifications": "13 régions métropolitaines (dissolution). " + TOLERANCE,
     },
     {
         "jeu": "communes_anciennes",
         "fichier": "communes_anciennes.csv",
         "source": "Etalab @etalab/decoupage-administratif 6.0.0 (communes déléguées, associées, "
-        "anciens codes).",
+        "anciens codes, arrondissements municipaux) ; noms des anciens codes des "
+        "Hauts-de-France : IGN ADMIN EXPRESS COG 2018.",
         "licence": "Licence Ouverte 2.0",
         "date": "COG 2026",
-        "modifications": "Rattachement de chaque ancienne commune à sa commune 2026.",
+        "modifications": "Rattachement de chaque ancienne commune, et de chaque arrondissement "
+        "de Paris, Lyon et Marseille, à sa commune 2026.",
     },
     {
         "jeu": "services",
@@ -309,18 +358,15 @@ def main(argv: list[str] | None = None) -> None:
     communes = build_communes(args.shared)
     epci = build_epci(args.shared, communes)
     deps = build_departements(args.shared, communes)
+    regions = build_regions(args.shared, deps)
     former = build_former_communes(args.shared, communes)
     services = build_services(args.shared, communes)
 
-    for name, frame in (("communes", communes), ("epci", epci), ("departements", deps)):
-        path = OUT / f"{name}.geojson"
-        path.unlink(missing_ok=True)
-        frame.to_file(
-            path,
-            driver="GeoJSON",
-            engine="pyogrio",
-            layer_options={"COORDINATE_PRECISION": 6, "WRITE_NAME": "NO"},
-        )
+    for old in ("communes.geojson", "epci.geojson", "departements.geojson"):
+        (OUT / old).unlink(missing_ok=True)
+    frames = (("communes", communes), ("epci", epci), ("departements", deps), ("regions", regions))
+    for name, frame in frames:
+        frame.to_parquet(OUT / f"{name}.parquet", **PARQUET)
     former.to_csv(OUT / "communes_anciennes.csv", index=False, lineterminator="\n")
     services.to_csv(OUT / "services.csv", index=False, lineterminator="\n")
     with open(OUT / "provenance.json", "w", encoding="utf-8") as f:
@@ -329,8 +375,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"{len(communes)} communes, population {communes['population'].sum():,}")
     print(
-        f"{len(epci)} EPCI, {len(deps)} départements, {len(former)} anciennes communes, "
-        f"{len(services)} services"
+        f"{len(epci)} EPCI, {len(deps)} départements, {len(regions)} régions, "
+        f"{len(former)} anciennes communes, {len(services)} services"
     )
     for p in sorted(OUT.iterdir()):
         print(f"  {p.name}: {p.stat().st_size / 1e6:.2f} Mo")

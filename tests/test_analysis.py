@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from zonesblanches.coverage.analysis import (
     CoverageResult,
     _grouped_cumsum,
-    _grouped_weighted_median,
     blank_col,
     commune_demand,
     compute_coverage,
+    grouped_weighted_median,
     service_col,
     time_col,
     weighted_median,
@@ -280,7 +280,7 @@ def test_grouped_weighted_median_is_weighted_median_per_group(rows):
     group = np.array([r[0] for r in rows])
     values = np.array([r[1] for r in rows])
     weights = np.array([r[2] for r in rows])
-    got = _grouped_weighted_median(values, weights, group, 6)
+    got = grouped_weighted_median(values, weights, group, 6)
     expected = [
         weighted_median(values[group == g], weights[group == g]) if (group == g).any() else np.nan
         for g in range(6)

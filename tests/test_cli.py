@@ -27,8 +27,8 @@ def _summary_lines(out: str, synthese: pd.DataFrame, singular: str, plural: str)
     """Each indicator's summary line counts its units in zone blanche, in the words of the unit
     kind (singular below 2). ``synthese`` is of a one-EPCI territory, so its rows are the
     territory's totals."""
-    from zonesblanches.coverage.modes import MODES
     from zonesblanches.geodata.categories import category_label
+    from zonesblanches.modes import MODES
 
     for r in synthese.itertuples():
         n = int(r.unites_zone_blanche)

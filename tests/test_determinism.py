@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from zonesblanches._gpkg import GPKG_DATE
-from zonesblanches._xlsx import FIXED_TIME, make_reproducible
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
-from zonesblanches.coverage.equity import write_tables
 from zonesblanches.maps.export import write_xlsx
+from zonesblanches.writers import FIXED_TIME, GPKG_DATE, make_reproducible, write_tables
 
 VM = "245901160"
 

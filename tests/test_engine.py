@@ -20,7 +20,6 @@ from pyproj import Transformer
 from shapely import points
 
 from zonesblanches.coverage.hierarchy import ContractionHierarchy
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.coverage.network import (
     NetworkModel,
     multi_source_times,
@@ -31,6 +30,7 @@ from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.network import RoadNetwork
+from zonesblanches.modes import MODES
 
 DATA = Path(__file__).parent / "data" / "osm"
 TOL_S = 1e-6
@@ -291,11 +291,15 @@ def test_network_model_matches_networkx_with_walking_legs(car):
         network = np.array([single[h] for h in h_node[homes]])
         total = h_dist[homes] / walk_ms + network + s_dist[svc] / walk_ms
         np.testing.assert_allclose(total / 60.0, res.minutes[homes], rtol=0, atol=TOL_S / 60)
-    # Flags: exactly the homes farther than 150 m from the network, in French, kept.
+    # Flags: exactly the homes farther than 150 m from the network, and those whose nearest
+    # service is (its walking leg is just as uncertain), in French, kept.
     far = h_dist > 150.0
     assert far[-1]
+    far_service = s_dist[res.nearest] > 150.0
+    assert (far_service & ~far).any()
     flagged = np.array([bool(f) for f in res.flags])
-    np.testing.assert_array_equal(flagged, far)
+    np.testing.assert_array_equal(flagged, far | far_service)
+    assert all("Destination la plus proche" in res.flags[i] for i in np.flatnonzero(far_service))
     assert "du réseau routier" in res.flags[-1]
     assert np.isfinite(res.minutes[-1])
 

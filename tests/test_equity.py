@@ -33,12 +33,12 @@ from zonesblanches.coverage.equity import (
     qpv_gap,
     qpv_indicators,
     weighted_coverage,
-    write_tables,
 )
 from zonesblanches.coverage.zones import weighted_quantile
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.carreaux import load_carreaux
+from zonesblanches.writers import write_tables
 
 DATA = Path(__file__).parent / "data" / "carreaux"
 X0, Y0 = 3857600, 3046800  # south-west corner of the grid, EPSG:3035

@@ -606,10 +606,16 @@ def test_cache_hit_corruption_and_parameter_change(tmp_path):
     assert slower.meta["from_cache"] is False
     assert len(list((cache_root / "reseaux").glob("voiture-*.npz"))) == 2
     assert slower.time_s.sum() > first.time_s.sum()
+    # a territory is cut from the same cache file (no polygon in the key), same as a fresh build
     clipped = load_network(
         MONACO, "voiture", cache_dir=cache_root, progress=False, polygon=MONACO_BOX, margin_m=0
     )
-    assert clipped.meta["from_cache"] is False and clipped.n_nodes < first.n_nodes
+    assert clipped.meta["from_cache"] is True and clipped.n_nodes < first.n_nodes
+    assert len(list((cache_root / "reseaux").glob("voiture-*.npz"))) == 2
+    fresh = load_network(
+        MONACO, "voiture", cache=False, progress=False, polygon=MONACO_BOX, margin_m=0
+    )
+    assert_same_network(clipped, fresh)
 
 
 def test_cache_follows_the_file_content(tmp_path, monaco_osm):

@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zonesblanches.coverage.scenarios import scenario_for_territory
-from zonesblanches.coverage.sites import suggest_for_territory
+from zonesblanches import api
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
 from zonesblanches.geodata.territory import select_territory
@@ -48,7 +47,7 @@ def scenario():
     """Lens → Wingles (HDF-002 moved), region-wide, with HDF-002 renamed to an attack."""
     services = reference.load_registry().copy()
     services.loc[services["service_id"] == "HDF-002", "nom"] = ATTACK
-    res = scenario_for_territory(None, deplacer="HDF-002:62895", services=services)
+    res = api.scenario(None, move="HDF-002:62895", services=services)
     return res, select_territory(None).communes
 
 
@@ -58,20 +57,19 @@ def grid_scenario():
     38 min threshold (so that some cells change and others do not)."""
     territory = select_territory("valenciennes")
     cells = load_carreaux(GRID, mask=territory.geometry, progress=False)
-    res = scenario_for_territory(
-        "valenciennes",
-        ajouter="garage_solidaire:59606",
+    res = api.scenario(
+        territory,
+        add="garage_solidaire:59606",
         thresholds={"marche": 38},
         categories=["garage_solidaire"],
         demand=carreaux_demand(cells, territory.communes),
-        unit_kind="carreau",
     )
     return res, territory.communes
 
 
 @pytest.fixture(scope="module")
 def suggestion():
-    s = suggest_for_territory("valenciennes", "atelier_velo", "marche", 2, progress=False)
+    s = api.suggest("valenciennes", "atelier_velo", "marche", 2, progress=False)
     return s, select_territory("valenciennes").communes
 
 

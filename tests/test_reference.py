@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import shapely
 
 from zonesblanches.geodata import reference
@@ -80,9 +83,79 @@ def test_registry_points_inside_their_commune(communes, registry):
 def test_sources_manifest():
     entries = reference.sources()
     files = {e["fichier"] for e in entries}
-    assert {"communes.geojson", "epci.geojson", "services.csv"} <= files
+    assert {"communes.parquet", "epci.parquet", "regions.parquet", "services.csv"} <= files
     for e in entries:
         assert e["source"] and e["licence"] and e["date"] and e["modifications"]
     text = reference.format_sources()
     assert "Licence Ouverte" in text
     assert "Source :" in text
+
+
+# --- metropolitan France (issue 13) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def france():
+    return reference.load_communes(None)
+
+
+def test_national_figures(france):
+    # DOMAIN.md: 34,746 communes (Corsica included), population municipale 66,165,815.
+    assert len(france) == 34_746
+    assert france["code_insee"].is_unique
+    assert int(france["population"].sum()) == 66_165_815
+    assert france["code_departement"].nunique() == 96
+    assert not france["code_departement"].str.startswith("97").any()
+    # The four island communes outside any EPCI.
+    assert set(france.loc[france["code_epci"] == "", "code_insee"]) == {
+        "85113",
+        "22016",
+        "29083",
+        "29155",
+    }
+    cher = france[france["code_departement"] == "18"]
+    assert (len(cher), int(cher["population"].sum())) == (286, 298_660)
+
+
+def test_national_geometry(france):
+    # Four Cantal communes restored in 2025 have no 2024 contour of their own (PROVENANCE.md).
+    empty = set(france.loc[france.geometry.is_empty, "code_insee"])
+    assert empty == {"15031", "15035", "15047", "15171"}
+    full = france.loc[~france.geometry.is_empty]
+    assert full.geometry.is_valid.all()
+    assert set(full.geom_type) <= {"Polygon", "MultiPolygon"}
+    points = shapely.points(full["lon"], full["lat"])
+    assert shapely.contains(full.geometry.values, points).all()
+    # The merged 2024 codes (68) are dissolved: no polygon lost, the 8 codes that lost their own
+    # polygon (4 rebuilt from former codes) are there.
+    assert {"12218", "14581", "49126", "69114"} <= set(full["code_insee"])
+
+
+def test_national_epci_departements_regions(france):
+    epci = reference.load_epci(None)
+    assert len(epci) == 1_232
+    assert int(epci["population"].sum()) == 66_165_815 - int(
+        france.loc[france["code_epci"] == "", "population"].sum()
+    )
+    assert epci.geometry.is_valid.all()
+    deps = reference.load_departements(None)
+    assert len(deps) == 96 and int(deps["population"].sum()) == 66_165_815
+    regions = reference.load_regions()
+    assert len(regions) == 13 and int(regions["population"].sum()) == 66_165_815
+    assert regions.set_index("code_region").at["94", "nom"] == "Corse"
+
+
+def test_former_codes_include_arrondissements():
+    former = reference.load_former_communes().set_index("code")["code_insee"]
+    assert former["75111"] == "75056"
+    assert former["13201"] == "13055"
+    assert former["69381"] == "69123"
+
+
+def test_bundled_size_budget():
+    # Issue 13: everything bundled ≤ 25 MB in the installed package.
+    from importlib import resources
+
+    folder = resources.files("zonesblanches.geodata") / "data"
+    total = sum(p.stat().st_size for p in Path(str(folder)).iterdir())
+    assert total <= 25_000_000

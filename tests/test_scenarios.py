@@ -13,23 +13,23 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zonesblanches.api import scenario
 from zonesblanches.coverage.analysis import commune_demand, weighted_median
 from zonesblanches.coverage.scenarios import (
     GAIN,
     LOSS,
     SAME,
     apply_changes,
-    format_scenario,
     parse_add,
     parse_move,
     run_scenario,
-    scenario_for_territory,
 )
 from zonesblanches.coverage.traveltime import StraightLineModel
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.reference import load_communes
 from zonesblanches.geodata.territory import select_territory
+from zonesblanches.summaries import format_scenario
 
 DATA = Path(__file__).parent / "data" / "sites"
 
@@ -37,7 +37,7 @@ DATA = Path(__file__).parent / "data" / "sites"
 @pytest.fixture(scope="module")
 def lens_wingles():
     """The real case of the bundled data: HDF-002 moves from Lens (62498) to Wingles (62895)."""
-    return scenario_for_territory(None, deplacer="HDF-002:62895")
+    return scenario(None, move="HDF-002:62895")
 
 
 def _covered(result, categorie, mode):

@@ -22,7 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata import _tables
 from zonesblanches.geodata import services as svc
+from zonesblanches.geodata._tables import sniff_delimiter
 from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.services import (
     OUTPUT_COLUMNS,
@@ -121,10 +123,10 @@ def test_latin1_file_keeps_accents_and_says_so(reg):
 
 
 def test_delimiter_sniffing():
-    assert svc._sniff_delimiter((DATA / "services_virgule_utf8.csv").read_text()) == ","
+    assert sniff_delimiter((DATA / "services_virgule_utf8.csv").read_text()) == ","
     text = (DATA / "services_pointvirgule_latin1.csv").read_bytes().decode("cp1252")
-    assert svc._sniff_delimiter(text) == ";"
-    assert svc._sniff_delimiter((DATA / "services_tabulation_bom.txt").read_text()) == "\t"
+    assert sniff_delimiter(text) == ";"
+    assert sniff_delimiter((DATA / "services_tabulation_bom.txt").read_text()) == "\t"
 
 
 @given(st.floats(min_value=-180, max_value=180, allow_nan=False).map(lambda v: round(v, 6)))
@@ -661,5 +663,5 @@ def test_lines_text():
 
 def test_csv_records_line_numbers_skip_blank_rows():
     records = list(csv.reader(io.StringIO("a,b\r\n\r\n1,2\r\n3,4\r\n")))
-    raw = svc._from_records(records, [])
+    raw = _tables._from_records(records, [])
     assert list(raw.lines) == [3, 4]

@@ -18,24 +18,24 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zonesblanches.api import suggest
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage, time_col
 from zonesblanches.coverage.candidates import commune_candidates
-from zonesblanches.coverage.reach import reach_matrix
-from zonesblanches.coverage.sites import (
+from zonesblanches.coverage.equity import qpv_residents
+from zonesblanches.coverage.maxcover import (
     covered_value,
     exact_max_cover,
-    format_suggestion,
     greedy_bound_factor,
     greedy_max_cover,
-    qpv_residents,
     reduce_instance,
-    suggest_for_territory,
-    suggest_sites,
 )
+from zonesblanches.coverage.reach import reach_matrix
+from zonesblanches.coverage.sites import suggest_sites
 from zonesblanches.coverage.traveltime import StraightLineModel
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.territory import select_territory
+from zonesblanches.summaries import format_suggestion
 
 DATA = Path(__file__).parent / "data" / "sites"
 
@@ -318,8 +318,8 @@ def test_greedy_stops_when_nobody_is_left(somme_result):
     assert (s.table["population_gagnee"] > 0).all()
 
 
-def test_suggest_for_territory_runs_the_whole_chain():
-    s = suggest_for_territory(
+def test_suggest_runs_the_whole_chain():
+    s = suggest(
         "245901160", "garage_solidaire", "voiture", 1, seuil=10, origins=["commune", "grille"]
     )
     assert s.territory == "CA Valenciennes Métropole"
@@ -391,7 +391,7 @@ def test_precomputed_reach_gives_the_same_suggestion(somme_result):
 
 
 def test_parse_weights():
-    from zonesblanches.coverage.sites import parse_weights
+    from zonesblanches.api import parse_weights
 
     assert parse_weights("QPV") == "qpv"
     assert parse_weights("population:1+qpv:2") == {"population": 1.0, "qpv": 2.0}

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from shapely.geometry import box
 
-from zonesblanches.coverage.zones import write_zones_gpkg, zones_blanches
+from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.carreaux import load_carreaux
+from zonesblanches.writers import write_gpkg
 
 DATA = Path(__file__).parent / "data" / "carreaux"
 X0, Y0 = 3857600, 3046800
@@ -128,23 +129,28 @@ def test_cell_centres_and_points(grid):
         zones_blanches(grid)
 
 
-def test_write_zones_gpkg_round_trip(grid, tmp_path):
+def test_zones_gpkg_round_trip(grid, tmp_path):
     zones = zones_blanches(grid, uncovered_col="non_couvert", time_col="temps")
-    path = write_zones_gpkg(zones, tmp_path / "zones.gpkg")
-    write_zones_gpkg(zones.head(1), path, layer="autre")
+    path = write_gpkg({"zones_blanches": zones}, tmp_path / "zones.gpkg")
+    write_gpkg({"autre": zones.head(1)}, path, keep_other_layers=True)
     back = gpd.read_file(path, layer="zones_blanches")
     assert back["population"].tolist() == zones["population"].tolist()
     assert back["communes_insee"].tolist() == zones["communes_insee"].tolist()
     assert back.is_valid.all()
     assert len(gpd.read_file(path, layer="autre")) == 1
     inf_zone = zones_blanches(grid, time_col="temps", threshold=30)
-    write_zones_gpkg(inf_zone, path, layer="inf")
+    write_gpkg({"inf": inf_zone}, path, keep_other_layers=True)
     assert math.isinf(gpd.read_file(path, layer="inf")["temps_min"].iloc[0])
     # Same zones, same bytes (GDAL's last-change dates are fixed), even a second later.
     first = tmp_path / "first.gpkg"
-    write_zones_gpkg(zones, first)
+    write_gpkg({"zones_blanches": zones}, first)
     time.sleep(1.1)
-    assert write_zones_gpkg(zones, tmp_path / "later.gpkg").read_bytes() == first.read_bytes()
+    later = write_gpkg({"zones_blanches": zones}, tmp_path / "later.gpkg")
+    assert later.read_bytes() == first.read_bytes()
+    # Replacing a layer keeps the others.
+    write_gpkg({"autre": zones.head(2)}, path, keep_other_layers=True)
+    assert len(gpd.read_file(path, layer="autre")) == 2
+    assert len(gpd.read_file(path, layer="zones_blanches")) == len(zones)
 
 
 @settings(max_examples=40, deadline=None)

@@ -4,7 +4,11 @@ The package is split by job, and data flows one way:
 
 - :mod:`zonesblanches.geodata` reads, validates, downloads and ships data;
 - :mod:`zonesblanches.coverage` computes travel times, coverage and zones blanches;
-- :mod:`zonesblanches.maps` draws maps and writes reports and exports.
+- :mod:`zonesblanches.maps` draws maps and writes reports and exports;
+- :mod:`zonesblanches.api` holds the « territory → result » workflows (:func:`diagnostic`,
+  :func:`suggest`, :func:`scenario`) and :mod:`zonesblanches.cli` the command line.
+
+See ``docs/architecture.md`` for the module map.
 
 The names below are the short path for notebooks::
 
@@ -14,9 +18,8 @@ The names below are the short path for notebooks::
     res.summary()
 """
 
-__version__ = "0.1.0"
-
-from zonesblanches.api import DEFAULT_THRESHOLDS, diagnostic, read_services
+from zonesblanches._version import __version__
+from zonesblanches.api import DEFAULT_THRESHOLDS, diagnostic, read_services, scenario, suggest
 from zonesblanches.coverage.analysis import CoverageResult, compute_coverage
 from zonesblanches.coverage.traveltime import StraightLineModel
 from zonesblanches.geodata.reference import (
@@ -29,6 +32,7 @@ from zonesblanches.geodata.reference import (
 from zonesblanches.geodata.territory import Territory, select_territory
 
 __all__ = [
+    "__version__",
     "DEFAULT_THRESHOLDS",
     "CoverageResult",
     "StraightLineModel",
@@ -40,6 +44,8 @@ __all__ = [
     "load_epci",
     "load_registry",
     "read_services",
+    "scenario",
     "select_territory",
     "sources",
+    "suggest",
 ]

@@ -1,8 +1,10 @@
-"""Small text helpers shared by the subpackages (matching of French names)."""
+"""Small text helpers shared by the subpackages: matching of French names, and the one set of
+French number formatters (CLI, report, maps and tables all print numbers through them)."""
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import unicodedata
 
@@ -45,9 +47,22 @@ def closest(query: str, choices: dict[str, str], n: int = 3) -> list[str]:
     return [choices[k] for k in hits]
 
 
+def _missing(value: object) -> bool:
+    """None, NaN or pandas' NA (anything that is not a number to print)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NA
+    except (TypeError, ValueError):
+        return True
+
+
 def fr_int(value: float) -> str:
-    """A whole number the French way, with narrow no-break spaces: ``5 992 194``."""
-    return f"{value:,.0f}".replace(",", "\u202f")
+    """A whole number the French way, with narrow no-break spaces: ``5 992 194``; ``–`` for a
+    missing or infinite value."""
+    if _missing(value) or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value):,.0f}".replace(",", "\u202f")
 
 
 def fr_count(value: float, singular: str, plural: str | None = None) -> str:
@@ -57,20 +72,29 @@ def fr_count(value: float, singular: str, plural: str | None = None) -> str:
 
 
 def fr_num(value: float, digits: int = 1, *, trim: bool = False) -> str:
-    """A decimal number the French way (``12,5``); ``–`` for NaN, « inaccessible » for inf.
+    """A decimal number the French way: ``12,5``, ``1 234,5`` (narrow no-break space between
+    thousands); ``–`` for a missing value, « inaccessible » for infinity.
 
     With ``trim``, trailing zeros are dropped (``20,0`` → ``20``).
     """
-    if value != value:  # NaN
+    if _missing(value):
         return "–"
-    if value == float("inf"):
+    if math.isinf(float(value)):
         return "inaccessible"
-    text = f"{value:.{digits}f}".replace(".", ",")
+    text = f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
     if trim and "," in text:
         text = text.rstrip("0").rstrip(",")
     return text
 
 
+def fr_g(value: float) -> str:
+    """A number in its shortest form (``%g``) with a decimal comma: ``4,5``, ``20``, ``1,3``."""
+    return f"{float(value):g}".replace(".", ",")
+
+
 def fr_pct(share: float) -> str:
-    """A share (0-1) as a French percentage: ``18,6 %``; ``–`` for NaN."""
-    return "–" if share != share else f"{100 * share:.1f}".replace(".", ",") + " %"
+    """A share (0-1) as a French percentage, no-break space before the sign: ``18,6 %``; ``–``
+    for a missing value."""
+    if _missing(share):
+        return "–"
+    return f"{100 * float(share):.1f}".replace(".", ",") + "\u00a0%"

@@ -1,4 +1,9 @@
-"""The notebook-friendly entry point: one call from a territory to a coverage result.
+"""Every « territory → result » workflow: diagnostic, site suggestion, scenario, network models.
+
+Each takes a :class:`~zonesblanches.geodata.territory.Territory` (or anything
+:func:`~zonesblanches.geodata.territory.select_territory` understands), resolves the defaults
+once (bundled registry, one point per commune, the demo thresholds), reads the user's files, and
+calls the computation layer (:mod:`zonesblanches.coverage`, which does no file IO).
 
 >>> import zonesblanches as zb
 >>> res = zb.diagnostic("valenciennes metropole", {"voiture": 20, "marche": 30})  # doctest: +SKIP
@@ -9,16 +14,67 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
+from zonesblanches._text import fr_count
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
+from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
+from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.territory import Territory, select_territory
+from zonesblanches.modes import mode_code
 
 DEFAULT_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
 """The demo's question: who is more than 20 minutes by car, or 30 minutes on foot, from a service."""
+
+TerritoryLike = Territory | str | Sequence[str] | None
+"""A :class:`Territory`, or anything :func:`select_territory` understands (``None``: the region)."""
+
+_SERVICE_FILE_SUFFIXES = {
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".xlsx",
+    ".xls",
+    ".ods",
+    ".geojson",
+    ".json",
+    ".gpkg",
+}
+
+
+def as_territory(territory: TerritoryLike) -> Territory:
+    """``territory`` itself if it is a :class:`Territory`, else :func:`select_territory` of it."""
+    return territory if isinstance(territory, Territory) else select_territory(territory)
+
+
+def unit_kind_of(demand: gpd.GeoDataFrame) -> str:
+    """``"carreau"`` for INSEE grid cells (an ``idcar`` column), else ``"commune"``."""
+    return "carreau" if "idcar" in demand.columns else "commune"
+
+
+def _demand(territory: Territory, demand: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    return commune_demand(territory.communes) if demand is None else demand
+
+
+def _services(services: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    return reference.load_registry() if services is None else services
+
+
+def _points_of(item: object) -> object:
+    """A services file (path) read into its points; anything else unchanged."""
+    if isinstance(item, PathLike) or (
+        isinstance(item, str)
+        and (Path(item).suffix.lower() in _SERVICE_FILE_SUFFIXES or Path(item).is_file())
+    ):
+        return read_services(item).services
+    return item
 
 
 def diagnostic(
@@ -29,6 +85,7 @@ def diagnostic(
     categories: Sequence[str] | None = None,
     models: Mapping[str, TravelTimeModel] | None = None,
     demand: gpd.GeoDataFrame | None = None,
+    margin_km: float | None = None,
 ) -> CoverageResult:
     """Coverage of a territory by mobility-inclusion services.
 
@@ -50,23 +107,223 @@ def diagnostic(
         Demand units (points with ``population``); default: one point per commune. Grid
         cells (with ``idcar``, see :func:`zonesblanches.geodata.carreaux.carreaux_demand`)
         make a ``carreau`` analysis.
+    margin_km : float, optional
+        Services are taken in the territory plus this margin (km), across département and region
+        borders; default: the reach of the largest threshold at the fastest mode
+        (:func:`zonesblanches.coverage.margin.margin_km`), beyond which no service can change a
+        result. The people counted are those inside the territory only.
     """
-    if not isinstance(territory, Territory):
-        territory = select_territory(territory)
-    if services is None:
-        services = reference.load_registry()
-    if demand is None:
-        demand = commune_demand(territory.communes)
-    unit_kind = "carreau" if "idcar" in demand.columns else "commune"
-    return compute_coverage(
+    from zonesblanches.coverage.margin import check_margin, distance_to_territory
+    from zonesblanches.coverage.margin import margin_km as reach_margin
+
+    territory = as_territory(territory)
+    demand = _demand(territory, demand)
+    services = _services(services)
+    thresholds = thresholds or DEFAULT_THRESHOLDS
+    if categories is None and "categorie" in services:
+        # The categories asked are those of the whole file, even if the margin drops all the
+        # services of one of them (its people are then all in zone blanche).
+        present = set(services["categorie"])
+        categories = [c for c in CATEGORIES if c in present]
+    margin = reach_margin(thresholds, models) if margin_km is None else check_margin(margin_km)
+    kept, outside = services, 0
+    if "geometry" in getattr(services, "columns", ()) and len(services):
+        distance = distance_to_territory(services, territory.communes)
+        kept = services.loc[distance <= margin]
+        outside = int(((distance > 0) & (distance <= margin)).sum())
+    result = compute_coverage(
         demand,
-        services,
-        thresholds or DEFAULT_THRESHOLDS,
+        kept,
+        thresholds,
         categories=categories,
         models=models,
         territory=territory.label,
-        unit_kind=unit_kind,
+        unit_kind=unit_kind_of(demand),
     )
+    dropped = len(services) - len(kept)
+    if dropped or outside:
+        note = (
+            f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "
+            "autour (portée du seuil le plus long au mode le plus rapide), au-delà des limites "
+            f"de département et de région ; {fr_count(outside, 'service')} hors du territoire "
+            "retenu(s)"
+        )
+        if dropped:
+            note += (
+                f", {fr_count(dropped, 'service')} au-delà de la marge écarté(s) (sans effet sur "
+                "les temps sous les seuils)"
+            )
+        result.notes.append(note + ".")
+    result.margin_km = margin
+    return result
+
+
+def _km(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def suggest(
+    territory: TerritoryLike,
+    categorie: str,
+    mode: str,
+    k: int,
+    *,
+    seuil: float | None = None,
+    services: gpd.GeoDataFrame | None = None,
+    origins: Sequence[str] = ("commune",),
+    premises: gpd.GeoDataFrame | str | PathLike | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    cell_m: float = 2000.0,
+    weights: str | Mapping[str, float] = "population",
+    method: str = "greedy",
+    model: TravelTimeModel | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    progress: bool = True,
+) -> SiteSuggestion:
+    """Where to open ``k`` new services: territory → coverage → candidates → suggestion.
+
+    What ``zonesblanches suggerer`` runs.
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands.
+    categorie, mode, k
+        As for :func:`~zonesblanches.coverage.sites.suggest_sites`.
+    seuil : float, optional
+        Minutes; default the demo threshold of the mode (car 20, walking 30), else 20.
+    services : geopandas.GeoDataFrame, optional
+        Existing services (default: the bundled registry).
+    origins : sequence of str
+        Candidate origins (``commune``, ``qpv``, ``fichier``, ``grille``).
+    premises : geopandas.GeoDataFrame or path, optional
+        Possible premises (``fichier`` origin): points, or a file read like a services file.
+    qpv, cell_m
+        Inputs of the candidate generators (``qpv``: QPV perimeters, also used for QPV weights).
+    weights, method, model
+        As for :func:`~zonesblanches.coverage.sites.suggest_sites` (``model``: e.g. a
+        :class:`~zonesblanches.coverage.network.NetworkModel`; default straight line).
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
+        commune.
+    """
+    from zonesblanches.coverage.candidates import build_candidates
+    from zonesblanches.coverage.sites import _check_category
+
+    territory = as_territory(territory)
+    categorie = _check_category(categorie)
+    mode = mode_code(mode)
+    minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
+    demand = _demand(territory, demand)
+    result = compute_coverage(
+        demand,
+        _services(services),
+        {mode: minutes},
+        categories=[categorie],
+        models={mode: model} if model is not None else None,
+        territory=territory.label,
+        unit_kind=unit_kind_of(demand),
+    )
+    candidates = build_candidates(
+        territory.communes,
+        origins=origins,
+        qpv=qpv,
+        premises=_points_of(premises) if premises is not None else None,
+        demand=demand,
+        cell_m=cell_m,
+    )
+    return suggest_sites(
+        result,
+        categorie,
+        mode,
+        k,
+        candidates=candidates,
+        weights=weights,
+        method=method,
+        qpv=qpv,
+        progress=progress,
+    )
+
+
+def scenario(
+    territory: TerritoryLike,
+    *,
+    add: object = None,
+    remove: object = None,
+    move: object = None,
+    thresholds: Mapping[str, float] | None = None,
+    services: gpd.GeoDataFrame | None = None,
+    categories: Sequence[str] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    qpv: gpd.GeoDataFrame | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+) -> ScenarioResult:
+    """Before / after a change of services: territory → scenario.
+
+    What ``zonesblanches scenario`` runs.
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands.
+    add, remove, move
+        The ``--ajouter``, ``--retirer`` and ``--deplacer`` values (strings or lists), see
+        :mod:`zonesblanches.coverage.scenarios`; ``add`` may also name services files, read
+        here.
+    thresholds : mapping, optional
+        Mode → minutes; default car 20 min and walking 30 min.
+    services : geopandas.GeoDataFrame, optional
+        Services today; default the bundled registry.
+    categories, models, qpv
+        As for :func:`~zonesblanches.coverage.scenarios.run_scenario`.
+    demand : geopandas.GeoDataFrame, optional
+        Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
+        commune.
+    """
+    territory = as_territory(territory)
+    demand = _demand(territory, demand)
+    if add is not None:
+        items = [add] if isinstance(add, (str, PathLike, gpd.GeoDataFrame)) else list(add)
+        add = [_points_of(item) for item in items]
+    return run_scenario(
+        _services(services),
+        add=add,
+        remove=remove,
+        move=move,
+        demand=demand,
+        thresholds=thresholds or DEFAULT_THRESHOLDS,
+        models=models,
+        categories=categories,
+        territory=territory.label,
+        unit_kind=unit_kind_of(demand),
+        qpv=qpv,
+    )
+
+
+def parse_weights(text: str) -> str | dict[str, float]:
+    """The ``--ponderation`` option: ``"qpv"`` or a mix ``"population:1+qpv:2"``.
+
+    Terms are separated by ``+`` (or ``;``); coefficients accept a decimal comma.
+
+    >>> parse_weights("population:1+qpv:2,5")
+    {'population': 1.0, 'qpv': 2.5}
+    """
+    t = str(text).strip().lower()
+    if ":" not in t and "+" not in t:
+        return t
+    mix: dict[str, float] = {}
+    for part in t.replace(";", "+").split("+"):
+        if not part.strip():
+            continue
+        name, _, value = part.partition(":")
+        try:
+            coeff = float(value.strip().replace(",", ".")) if value.strip() else 1.0
+        except ValueError:
+            raise ParameterError(
+                f"Pondération illisible : « {text} » (exemple : population:1+qpv:2)."
+            ) from None
+        mix[name.strip()] = coeff
+    return mix
 
 
 def read_services(path: str | PathLike, **kwargs):
@@ -77,27 +334,44 @@ def read_services(path: str | PathLike, **kwargs):
 
 
 def network_models(
-    territory: Territory,
+    territory: TerritoryLike,
     modes: Sequence[str],
     *,
     osm: str | PathLike | None = None,
     download: bool = False,
     progress: bool = True,
+    thresholds: Mapping[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
+    services: gpd.GeoDataFrame | None = None,
     **kwargs,
 ) -> dict[str, TravelTimeModel]:
     """Road-network travel-time models for ``modes``, from an OSM file or a download.
 
     Parameters
     ----------
-    territory : Territory
-        The network is clipped to the territory plus a margin (services just across the border
-        stay reachable).
+    territory : Territory, str or list of str or None
+        A :class:`Territory` or anything :func:`select_territory` understands. The network is
+        clipped to (or downloaded for) the territory plus a margin, across département and region
+        borders, so services just across the border stay reachable.
     modes : sequence of str
         Mode codes.
+    thresholds : mapping, optional
+        Mode → minutes (or list of minutes) of the analysis: the default margin is the reach of
+        the largest threshold at the fastest speed on the road
+        (:func:`zonesblanches.coverage.margin.margin_km` with ``network=True``), per mode; without
+        thresholds, the loaders' per-mode default (``DEFAULT_MARGIN_M``).
+    margin_km : float, optional
+        The margin in km, overriding the default (0: the territory only).
     osm : path-like, optional
         OSM PBF, OSM XML or OSMnx GraphML file.
     download : bool
         Download the territory's ways from Overpass (an EPCI at most; needs Internet).
+    services : geopandas.GeoDataFrame, optional
+        The services the analysis uses. With an OSM file, the margin then reaches, for every
+        category, the nearest service of every commune of the territory
+        (:func:`~zonesblanches.geodata.osm.service_margin_m`): a commune gets the same times
+        whether the run covers its EPCI or the region. Downloads take the threshold margin
+        only (Overpass size limit); a service left outside is flagged by the model.
     **kwargs
         Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
 
@@ -106,13 +380,35 @@ def network_models(
     NetworkUnavailableError
         ``download=True`` without Internet (message in French).
     """
+    from zonesblanches.coverage.margin import check_margin
+    from zonesblanches.coverage.margin import margin_km as reach_margin
     from zonesblanches.coverage.network import NetworkModel
-    from zonesblanches.geodata.osm import download_networks, load_networks
+    from zonesblanches.geodata.osm import download_networks, load_networks, service_margin_m
+    from zonesblanches.geodata.reference import commune_points
 
+    territory = as_territory(territory)
+    margin_m: float | dict[str, float] | None = None
+    if margin_km is not None:
+        margin_m = check_margin(margin_km) * 1000.0
+    elif thresholds:
+        # Each mode's network reaches as far as that mode can go within its largest threshold.
+        margin_m = {
+            mode: reach_margin({mode: minutes}, network=True) * 1000.0
+            for mode, minutes in thresholds.items()
+        }
     if osm is not None:
-        networks = load_networks(osm, modes, polygon=territory.geometry, progress=progress)
+        if margin_km is None and services is not None:
+            # Wide enough that every unit's nearest service of each category is in the network
+            # (a service cut off would be reached by a long off-network leg).
+            reach = service_margin_m(commune_points(territory.communes), services, modes)
+            margin_m = {m: max(reach[m], (margin_m or {}).get(m, 0.0)) for m in reach}
+        networks = load_networks(
+            osm, modes, polygon=territory.geometry, margin_m=margin_m, progress=progress
+        )
     elif download:
-        networks = download_networks(territory.geometry, modes, progress=progress)
+        networks = download_networks(
+            territory.geometry, modes, margin_m=margin_m, progress=progress
+        )
     else:
         raise ValueError("network_models needs osm=... or download=True")
     return {mode: NetworkModel(net, **kwargs) for mode, net in networks.items()}
@@ -144,7 +440,7 @@ def zones_by_indicator(
     dict
         ``"{categorie}_{mode}"`` → zones GeoDataFrame (EPSG:4326), largest population first.
     """
-    from zonesblanches.coverage.analysis import blank_col, time_col
+    from zonesblanches.columns import blank_col, time_col
     from zonesblanches.coverage.zones import zones_blanches
 
     units = result.units
@@ -166,3 +462,111 @@ def zones_by_indicator(
         )
         for cat, mode in pairs
     }
+
+
+MAX_ZONE_UNITS = 1000
+"""Above this many units, zones are dissolved for the first category only (each takes seconds)."""
+
+
+def read_demand(
+    territory: TerritoryLike, carreaux: str | PathLike, *, progress: bool = True
+) -> gpd.GeoDataFrame:
+    """Demand units from an INSEE Filosofi grid file: the territory's inhabited cells.
+
+    See :func:`zonesblanches.geodata.carreaux.load_carreaux` for the formats.
+    """
+    from zonesblanches.geodata.carreaux import carreaux_demand, load_carreaux
+
+    territory = as_territory(territory)
+    cells = load_carreaux(carreaux, mask=territory.geometry, progress=progress)
+    return carreaux_demand(cells, territory.communes)
+
+
+def read_qpv(
+    territory: TerritoryLike, qpv: str | PathLike, *, progress: bool = True
+) -> gpd.GeoDataFrame:
+    """The QPV of a QPV file (ANCT 2024 or 2015) that lie in the territory."""
+    from zonesblanches.geodata.qpv import load_qpv
+
+    territory = as_territory(territory)
+    return load_qpv(
+        qpv, communes=reference.load_communes(None), mask=territory.geometry, progress=progress
+    )
+
+
+def qpv_equity(
+    result: CoverageResult, qpv: gpd.GeoDataFrame
+) -> tuple[dict[str, pd.DataFrame], gpd.GeoDataFrame]:
+    """QPV equity tables of a result, and the QPV with their share within reach as columns.
+
+    Returns
+    -------
+    tables : dict
+        :func:`~zonesblanches.coverage.equity.equity_tables` (``couverture``, ``qpv``,
+        ``ecarts_qpv``…).
+    qpv : geopandas.GeoDataFrame
+        The QPV, with one « % à portée — catégorie, mode » column per indicator (map popups).
+    """
+    from zonesblanches.coverage.equity import equity_tables
+    from zonesblanches.geodata.categories import category_label
+    from zonesblanches.modes import MODES
+
+    tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
+    per_qpv = tables.get("qpv")
+    if per_qpv is None or not len(per_qpv) or "pct_population_dans_seuil" not in per_qpv:
+        return tables, qpv
+    wide = per_qpv.pivot_table(
+        index="code_qp",
+        columns=["categorie", "mode"],
+        values="pct_population_dans_seuil",
+        aggfunc="first",
+    )
+    wide.columns = [f"% à portée — {category_label(c)}, {MODES[m].label}" for c, m in wide.columns]
+    return tables, qpv.merge(wide.reset_index(), on="code_qp", how="left")
+
+
+def principal_indicator(result: CoverageResult, principal: str | None) -> tuple[str, str]:
+    """The indicator (category, mode) the map opens on and the report answers first:
+    ``"categorie:mode"`` or ``None`` (the first category and mode). Checked before anything is
+    written: a French :class:`ParameterError` names the indicators analysed."""
+    from zonesblanches.maps.carto import principal_index_of
+
+    specs = [(c, m) for c in result.categories for m in result.modes]
+    return specs[principal_index_of(principal, specs)]
+
+
+def output_zones(
+    result: CoverageResult, territory: TerritoryLike, qpv: gpd.GeoDataFrame | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """The zones blanches drawn and exported: every indicator, or the first category's only
+    above :data:`MAX_ZONE_UNITS` units."""
+    territory = as_territory(territory)
+    pairs = None
+    if len(result.units) > MAX_ZONE_UNITS:
+        pairs = [(result.categories[0], m) for m in result.modes]
+    return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
+
+
+def zones_table(zones: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
+    """All zones in one table (no geometry), with an ``indicateur`` column."""
+    return pd.concat(
+        [
+            pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
+            for name, z in zones.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def service_isochrones(
+    result: CoverageResult,
+    model: TravelTimeModel,
+    minutes: Sequence[float],
+    *,
+    progress: bool = True,
+) -> gpd.GeoDataFrame:
+    """Isochrones of the analysed services on a road-network model (first mode's)."""
+    from zonesblanches.coverage.isochrones import isochrones
+
+    subset = result.services[result.services["categorie"].isin(result.categories)]
+    return isochrones(model, subset, list(minutes), progress=progress)

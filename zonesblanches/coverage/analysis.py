@@ -19,25 +19,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.traveltime import StraightLineModel, TravelTimeModel
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import CATEGORIES, category_label
-
-
-def time_col(categorie: str, mode: str) -> str:
-    """Name of the column holding minutes to the nearest service."""
-    return f"temps_{categorie}_{mode}"
-
-
-def service_col(categorie: str, mode: str) -> str:
-    """Name of the column holding the ``service_id`` of the nearest service."""
-    return f"service_{categorie}_{mode}"
-
-
-def blank_col(categorie: str, mode: str) -> str:
-    """Name of the zone-blanche flag column."""
-    return f"zone_blanche_{categorie}_{mode}"
+from zonesblanches.modes import MODES, mode_code
 
 
 @dataclass
@@ -63,6 +49,9 @@ class CoverageResult:
         ``commune`` (one point per commune) or ``carreau`` (grid cells).
     notes : list of str
         French notes that every output must repeat (method, fallbacks, data caveats).
+    margin_km : float or None
+        Services were taken in the territory plus this margin (km); ``None``: no margin applied
+        (every service given was used).
     """
 
     units: gpd.GeoDataFrame
@@ -73,6 +62,7 @@ class CoverageResult:
     territory: str = ""
     unit_kind: str = "commune"
     notes: list[str] = field(default_factory=list)
+    margin_km: float | None = None
 
     @property
     def modes(self) -> list[str]:
@@ -161,7 +151,7 @@ class CoverageResult:
         out["population_couverte"] = covered
         with np.errstate(divide="ignore", invalid="ignore"):
             out["part_couverte"] = np.where(total > 0, covered / total, np.nan)
-        out["temps_median_min"] = _grouped_weighted_median(
+        out["temps_median_min"] = grouped_weighted_median(
             data["temps_min"].to_numpy(dtype=float)[rows], pop, group, n
         )
         out["population_zone_blanche"] = np.bincount(
@@ -253,7 +243,7 @@ def _grouped_cumsum(weights: np.ndarray, starts: np.ndarray, sizes: np.ndarray) 
     return cum
 
 
-def _grouped_weighted_median(
+def grouped_weighted_median(
     values: np.ndarray, weights: np.ndarray, group: np.ndarray, n_groups: int
 ) -> np.ndarray:
     """:func:`weighted_median` of each group, for all groups at once.

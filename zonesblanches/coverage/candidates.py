@@ -19,7 +19,6 @@ dropped (:func:`restrict_to_territory`). :func:`build_candidates` combines the g
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 import geopandas as gpd
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from zonesblanches._text import fr_g
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.territory import check_communes
@@ -221,19 +221,8 @@ def _first(value: object) -> str:
     return str(value).replace(",", ";").split(";")[0].strip()
 
 
-def _read_premises(path: str | os.PathLike) -> gpd.GeoDataFrame:
-    try:
-        from zonesblanches.geodata.services import read_services
-    except ImportError:  # pragma: no cover - the reader ships with the package
-        raise DataError(
-            "Lecture des fichiers de locaux indisponible (module des services absent)."
-        ) from None
-    read = read_services(path)
-    return read.services if hasattr(read, "services") else read
-
-
 def file_candidates(
-    premises: gpd.GeoDataFrame | str | os.PathLike,
+    premises: gpd.GeoDataFrame,
     communes: gpd.GeoDataFrame,
     *,
     id_column: str | None = None,
@@ -243,8 +232,8 @@ def file_candidates(
 
     Parameters
     ----------
-    premises : geopandas.GeoDataFrame or path
-        Points (any CRS), or a file in the format of the services file, read with
+    premises : geopandas.GeoDataFrame
+        Points (any CRS); :func:`zonesblanches.api.suggest` reads a premises file with
         :func:`zonesblanches.geodata.services.read_services`.
     communes : geopandas.GeoDataFrame
         The territory's communes: premises outside are dropped.
@@ -258,10 +247,11 @@ def file_candidates(
     geopandas.GeoDataFrame
         Candidate frame, ``origine = "fichier"``, ``candidate_id = "FIC-<id>"``.
     """
-    if isinstance(premises, (str, os.PathLike)):
-        premises = _read_premises(premises)
     if not isinstance(premises, gpd.GeoDataFrame):
-        raise ParameterError("Les locaux candidats doivent être un GeoDataFrame ou un fichier.")
+        raise ParameterError(
+            "Les locaux candidats doivent être un GeoDataFrame de points (lisez un fichier avec "
+            "zonesblanches.read_services)."
+        )
     if len(premises) == 0:
         raise DataError("Le fichier de locaux candidats ne contient aucun local utilisable.")
     if premises.crs is None:
@@ -364,7 +354,7 @@ def grid_candidates(
     size = f"{cell_m:g}"
     ll = (cells * cell_m).astype(np.int64)
     ids = [f"CRS2154RES{size}mN{y}E{x}" for x, y in ll]
-    km = f"{cell_m / 1000:g}".replace(".", ",")
+    km = fr_g(cell_m / 1000)
     frame = pd.DataFrame(
         {
             "candidate_id": ids,
@@ -381,7 +371,7 @@ def build_candidates(
     *,
     origins: Iterable[str] = ("commune",),
     qpv: gpd.GeoDataFrame | None = None,
-    premises: gpd.GeoDataFrame | str | os.PathLike | None = None,
+    premises: gpd.GeoDataFrame | None = None,
     demand: gpd.GeoDataFrame | None = None,
     cell_m: float = 2000.0,
 ) -> gpd.GeoDataFrame:

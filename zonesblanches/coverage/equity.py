@@ -30,24 +30,24 @@ and 90th percentiles follow the "inverted CDF" rule of
 :func:`~zonesblanches.coverage.zones.weighted_quantile` (no interpolation: the time at which half,
 or 90 %, of the people are reached), and count unreachable people as ``inf``.
 
-Tables are written by :func:`write_tables` (CSV and XLSX); column names are French, as users see
+The objective weights of site suggestions (:func:`unit_weights`: people, QPV residents, poor
+households) are computed here too, so that every QPV resident is counted one way. Tables are
+written by :func:`zonesblanches.writers.write_tables`; column names are French, as users see
 them.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches._text import fr_num
+from zonesblanches.columns import service_col, time_col, time_pairs
 from zonesblanches.coverage.zones import (
     group_indices,
     unit_polygons,
@@ -56,6 +56,7 @@ from zonesblanches.coverage.zones import (
 )
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import mode_code
 
 METHODS = {
     "area": "carreaux, au prorata de la surface dans le QPV",
@@ -71,32 +72,13 @@ AVERTISSEMENT_COMMUNES = (
     "portée des services."
 )
 
-_TIME_RE = re.compile(r"^temps_(?P<cat>.+)_(?P<mode>" + "|".join(MODES) + r")$")
 
-
-# --------------------------------------------------------------------------------------------
 # Validation
-# --------------------------------------------------------------------------------------------
-
-
-def time_column(category: str, mode: str) -> str:
-    """Name of the time column of a category and mode (``temps_atelier_velo_marche``)."""
-    return f"temps_{category}_{mode}"
-
-
-def service_column(category: str, mode: str) -> str:
-    """Name of the nearest-service column of a category and mode."""
-    return f"service_{category}_{mode}"
 
 
 def available_pairs(units: pd.DataFrame) -> list[tuple[str, str]]:
     """(category, mode) pairs that have a ``temps_*`` column in ``units``, in column order."""
-    pairs = []
-    for col in units.columns:
-        m = _TIME_RE.match(str(col))
-        if m:
-            pairs.append((m.group("cat"), m.group("mode")))
-    return pairs
+    return time_pairs(units.columns)
 
 
 def _pairs(
@@ -113,7 +95,7 @@ def _pairs(
         categories = [categories]
     if categories is not None and mode_list is not None:
         wanted = [(c, m) for c in categories for m in mode_list]
-        missing = [time_column(c, m) for c, m in wanted if (c, m) not in present]
+        missing = [time_col(c, m) for c, m in wanted if (c, m) not in present]
     else:
         wanted = [
             (c, m)
@@ -127,7 +109,7 @@ def _pairs(
             "Temps absents des unités pour : "
             + (", ".join(missing) if missing else "la demande")
             + ". Colonnes de temps disponibles : "
-            + ", ".join(time_column(c, m) for c, m in present)
+            + ", ".join(time_col(c, m) for c, m in present)
             + "."
         )
     pairs = wanted
@@ -197,9 +179,7 @@ def unit_kind(units: gpd.GeoDataFrame, kind: str | None = None) -> str:
     return "commune"
 
 
-# --------------------------------------------------------------------------------------------
 # People in QPV
-# --------------------------------------------------------------------------------------------
 
 
 def assign_qpv(
@@ -278,9 +258,7 @@ def _qpv_share(units: gpd.GeoDataFrame, links: pd.DataFrame) -> np.ndarray:
     return share
 
 
-# --------------------------------------------------------------------------------------------
 # Indicator kernels
-# --------------------------------------------------------------------------------------------
 
 
 def _groups(units: pd.DataFrame, by: str | None) -> list[tuple[str, str, np.ndarray]]:
@@ -310,7 +288,7 @@ def _pct(part: float, total: float) -> float:
 
 def _service_codes(units: pd.DataFrame, cat: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-service ids as integer codes (``-1`` = none) and the sorted distinct ids."""
-    col = service_column(cat, mode)
+    col = service_col(cat, mode)
     if col not in units.columns:
         return np.full(len(units), -1, dtype="int64"), np.array([], dtype=object)
     ids = units[col].astype("string").fillna("").str.strip()
@@ -345,9 +323,7 @@ def _weighted_block(
     }
 
 
-# --------------------------------------------------------------------------------------------
 # Public indicators
-# --------------------------------------------------------------------------------------------
 
 
 def qpv_indicators(
@@ -421,7 +397,7 @@ def qpv_indicators(
     nothing = (np.zeros(0, dtype="int64"), np.zeros(0))
     rows = []
     for cat, mode in pairs:
-        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        times = units[time_col(cat, mode)].astype("float64").to_numpy()
         services, service_ids = _service_codes(units, cat, mode)
         within = _within(times, limits[mode])
         for k, code in enumerate(q["code_qp"].astype(str)):
@@ -453,13 +429,14 @@ def _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts) -> pd.Dat
             "Avec des communes (points), les unités doivent avoir une colonne « code_insee » "
             "pour retrouver la commune d'accueil de chaque QPV."
         )
-    from zonesblanches.geodata.qpv import normalize_insee, split_codes
+    from zonesblanches.geodata.communes import normalize_insee
+    from zonesblanches.geodata.qpv import split_codes
 
     codes = units["code_insee"].map(normalize_insee).to_numpy()
     position = {c: i for i, c in enumerate(codes)}
     rows = []
     for cat, mode in pairs:
-        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        times = units[time_col(cat, mode)].astype("float64").to_numpy()
         services, service_ids = _service_codes(units, cat, mode)
         for k, code in enumerate(q["code_qp"].astype(str)):
             idx = np.array(
@@ -543,7 +520,7 @@ def qpv_gap(
 
     rows = []
     for cat, mode in pairs:
-        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        times = units[time_col(cat, mode)].astype("float64").to_numpy()
         within = _within(times, limits[mode])
         for level, key, idx in groups:
             a, b = w_in[idx], w_out[idx]
@@ -611,7 +588,7 @@ def weighted_coverage(
     groups = _groups(units, by)
     rows = []
     for cat, mode in pairs:
-        times = units[time_column(cat, mode)].astype("float64").to_numpy()
+        times = units[time_col(cat, mode)].astype("float64").to_numpy()
         within = _within(times, limits[mode])
         for level, key, idx in groups:
             row = {
@@ -679,95 +656,144 @@ def equity_tables(
     return tables
 
 
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
-
-CSV_FLOAT_FORMAT = "%.10g"
-"""Numbers in CSV: up to 10 significant digits, so the output does not depend on float noise."""
-
-
-def _sheet_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "_", str(name)).strip("'") or "table"
-    base = base[:31]
-    candidate, k = base, 2
-    while candidate.lower() in used:
-        suffix = f"_{k}"
-        candidate, k = base[: 31 - len(suffix)] + suffix, k + 1
-    used.add(candidate.lower())
-    return candidate
+# Weights of the demand units
+WEIGHTS = {
+    "population": "habitants",
+    "qpv": "habitants des QPV",
+    "men_pauv": "ménages pauvres",
+}
+"""Weight names and their French label (unit counted)."""
 
 
-def write_tables(
-    frames: Mapping[str, pd.DataFrame],
-    directory: str | os.PathLike,
-    *,
-    xlsx: bool = True,
-    xlsx_name: str = "indicateurs.xlsx",
-) -> list[Path]:
-    """Write each table as CSV, and all of them as one XLSX workbook (a sheet per table).
+_unit_kind = unit_kind  # qpv_links' ``unit_kind`` parameter shadows the function
 
-    CSV choice: comma separator, dot decimal, UTF-8 **with BOM**, ``\\n`` line ends, numbers
-    with up to 10 significant digits, ``inf`` for unreachable, empty for missing. This is the
-    standard form every tool reads (pandas, QGIS, R, LibreOffice); the BOM makes Excel read the
-    accents right. French-locale Excel expects ``;`` when opening a CSV by double-click, so
-    spreadsheet users should open the XLSX, where numbers are typed and ``inf`` is written
-    « inaccessible ». The same input gives byte-identical CSV files.
+
+def qpv_links(
+    units: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame | None, unit_kind: str | None = None
+) -> pd.DataFrame | None:
+    """Share of each unit's people living in each QPV, or ``None`` when it cannot be known.
+
+    Suggestions, scenarios and equity tables all count QPV residents this way: grid cells
+    (squares, or centres with their ``idcar``) by the share of their area in the QPV, centres
+    without ``idcar`` by the QPV holding the centre. Commune units: ``None`` — a commune's
+    centre says nothing of where its QPV residents live.
 
     Parameters
     ----------
-    frames : mapping of str to DataFrame
-        Table name (file stem, sheet name) → table. Geometry columns are dropped.
-    directory : path-like
-        Output folder (created).
-    xlsx : bool
-        Also write the workbook.
-    xlsx_name : str
-        Workbook file name.
+    units : geopandas.GeoDataFrame
+        Demand units.
+    qpv : geopandas.GeoDataFrame or None
+        QPV perimeters (``code_qp``).
+    unit_kind : {"commune", "carreau"}, optional
+        As in the coverage result; guessed from the units otherwise (``idcar`` or polygons:
+        cells).
 
     Returns
     -------
-    list of pathlib.Path
-        Written files, CSV first (in the order of ``frames``), then the workbook.
+    pandas.DataFrame or None
+        ``unite`` (row position), ``code_qp``, ``part`` (0–1).
     """
-    from zonesblanches._xlsx import make_reproducible
-    from zonesblanches.geodata.cache import atomic_path
+    if qpv is None or len(qpv) == 0 or len(units) == 0:
+        return None
+    if _unit_kind(units, unit_kind) != "carreau":
+        return None
+    links, _method = _cell_links(units, qpv, "area")
+    return links
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    clean: dict[str, pd.DataFrame] = {}
-    for name, frame in frames.items():
-        stem = re.sub(r"[^\w\-]+", "_", str(name)).strip("_") or "table"
-        table = pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore")
-        clean[name] = table
-        path = directory / f"{stem}.csv"
-        with atomic_path(path) as tmp:
-            table.to_csv(
-                tmp,
-                index=False,
-                encoding="utf-8-sig",
-                lineterminator="\n",
-                float_format=CSV_FLOAT_FORMAT,
+
+def qpv_residents(
+    units: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame | None = None,
+    unit_kind: str | None = None,
+) -> np.ndarray | None:
+    """QPV residents of each unit, or ``None`` when they are not known.
+
+    Known from a ``population_qpv`` column, or a ``part_qpv`` column (share 0–1 of the unit's
+    population), or from QPV perimeters when units are grid cells (:func:`qpv_links`). Commune
+    points do not tell where QPV residents live: ``None``.
+    """
+    pop = units["population"].to_numpy(dtype=float)
+    if "population_qpv" in units:
+        return np.nan_to_num(units["population_qpv"].to_numpy(dtype=float))
+    if "part_qpv" in units:
+        return pop * np.clip(np.nan_to_num(units["part_qpv"].to_numpy(dtype=float)), 0, 1)
+    links = qpv_links(units, qpv, unit_kind)
+    if links is None:
+        return None
+    share = np.zeros(len(units))
+    if len(links):
+        sums = links.groupby("unite")["part"].sum()
+        share[sums.index.to_numpy()] = np.minimum(sums.to_numpy(), 1.0)
+    return pop * share
+
+
+def unit_weights(
+    units: gpd.GeoDataFrame,
+    weights: str | Mapping[str, float] = "population",
+    *,
+    qpv: gpd.GeoDataFrame | None = None,
+    unit_kind: str | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """Objective weight of every unit, the known components, and a French label.
+
+    Returns
+    -------
+    objective : numpy.ndarray
+        Weight of each unit in the objective.
+    components : dict
+        ``population`` always; ``qpv`` and ``men_pauv`` when known.
+    label : str
+        French description of the objective, e.g. « habitants » or « 1 × habitants + 2 ×
+        habitants des QPV ».
+    """
+    components = {"population": np.nan_to_num(units["population"].to_numpy(dtype=float))}
+    residents = qpv_residents(units, qpv, unit_kind)
+    if residents is not None:
+        components["qpv"] = residents
+    if "men_pauv" in units:
+        components["men_pauv"] = np.nan_to_num(units["men_pauv"].to_numpy(dtype=float))
+    if isinstance(weights, str):
+        mix = {weights.strip().lower(): 1.0}
+    elif isinstance(weights, Mapping):
+        mix = {str(k).strip().lower(): v for k, v in weights.items()}
+    else:
+        raise ParameterError(
+            "Pondération invalide : « population », « qpv », « men_pauv » ou un mélange "
+            "{nom: coefficient}."
+        )
+    coeffs: dict[str, float] = {}
+    for name, value in mix.items():
+        if name not in WEIGHTS:
+            raise ParameterError(
+                f"Pondération inconnue : {name}. Pondérations possibles : {', '.join(WEIGHTS)}."
             )
-        written.append(path)
-    if xlsx and clean:
-        path = directory / xlsx_name
-        used: set[str] = set()
-        with atomic_path(path) as tmp:
-            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-                for name, table in clean.items():
-                    sheet = _sheet_name(name, used)
-                    table.replace([np.inf, -np.inf], "inaccessible").to_excel(
-                        writer, sheet_name=sheet, index=False
-                    )
-                    ws = writer.sheets[sheet]
-                    ws.freeze_panes = "A2"
-                    for col_cells in ws.columns:
-                        width = max(len(str(c.value or "")) for c in col_cells[:200])
-                        ws.column_dimensions[col_cells[0].column_letter].width = min(
-                            max(10, width + 2), 60
-                        )
-            make_reproducible(tmp)  # fixed save dates: the same tables give the same bytes
-        written.append(path)
-    return written
+        try:
+            c = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"Coefficient illisible pour « {name} » : {value}.") from None
+        if not (math.isfinite(c) and c >= 0):
+            raise ParameterError(f"Le coefficient de « {name} » doit être positif ou nul.")
+        coeffs[name] = c
+    if not any(c > 0 for c in coeffs.values()):
+        raise ParameterError("Au moins un coefficient de pondération doit être positif.")
+    for name in coeffs:
+        if name not in components:
+            if name == "qpv":
+                raise ParameterError(
+                    "Les habitants des QPV ne sont pas connus pour ces unités : il faut le "
+                    "carroyage INSEE (--carreaux FICHIER) et les périmètres des QPV (--qpv "
+                    "FICHIER). Avec un point par commune, on ne sait pas où vivent les habitants "
+                    "des quartiers."
+                )
+            raise ParameterError(
+                "Le nombre de ménages pauvres (men_pauv) n'est pas connu pour ces unités : il "
+                "faut le carroyage INSEE Filosofi (--carreaux FICHIER)."
+            )
+    objective = sum(c * components[name] for name, c in coeffs.items() if c > 0)
+    if len(coeffs) == 1 and next(iter(coeffs.values())) == 1.0:
+        label = WEIGHTS[next(iter(coeffs))]
+    else:
+        label = " + ".join(
+            f"{fr_num(c, 2, trim=True)} × {WEIGHTS[n]}" for n, c in coeffs.items() if c > 0
+        )
+    return np.asarray(objective, dtype=float), components, label

@@ -1,6 +1,6 @@
 """Contraction hierarchy: preprocess a network once, then answer nearest-service queries fast.
 
-:func:`~zonesblanches.coverage.network.multi_source_times` runs a full Dijkstra for every
+:func:`~zonesblanches.coverage.graph.multi_source_times` runs a full Dijkstra for every
 query. When the same network is queried many times (one query per category of service, per
 scenario, per moved or added site), it pays to preprocess it into a *contraction hierarchy*
 (Geisberger et al., 2008) and to answer each query with *PHAST* (Delling et al., 2013): a small
@@ -41,7 +41,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from zonesblanches.coverage.network import check_sources, prepare_graph
+from zonesblanches.coverage.graph import check_sources, prepare_graph
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.network import RoadNetwork
 
@@ -82,7 +82,7 @@ class ContractionHierarchy:
         Square matrix of finite, strictly positive edge times (``graph[u, x]`` is the time of
         the edge ``u → x``), e.g. from :func:`~zonesblanches.coverage.network.prepare_graph`.
         Queries propagate along its edges, from the sources, exactly like
-        :func:`~zonesblanches.coverage.network.multi_source_times` on the same matrix. Duplicate
+        :func:`~zonesblanches.coverage.graph.multi_source_times` on the same matrix. Duplicate
         entries are summed (as scipy does), self-loops are ignored.
     settle_sim, settle_real : int
         Bounds of the witness searches (see the module docstring). Smaller is faster to build
@@ -185,7 +185,7 @@ class ContractionHierarchy:
         """Shortest time from the nearest source to every node.
 
         Same parameters, validation and results as
-        :func:`~zonesblanches.coverage.network.multi_source_times` on the matrix the hierarchy
+        :func:`~zonesblanches.coverage.graph.multi_source_times` on the matrix the hierarchy
         was built from (times equal within float rounding; on exact ties the source may differ).
 
         Returns

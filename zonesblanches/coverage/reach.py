@@ -9,18 +9,22 @@ site on the unit's own point; use :attr:`ReachMatrix.covers` for the boolean mat
 
 How it is computed
 ------------------
+Each model answers through its own ``reach`` method (part of the travel-time model protocol,
+see :class:`~zonesblanches.coverage.traveltime.TravelTimeModel`); a model without one gets the
+generic fallback.
+
 - **Straight-line model** (:class:`~zonesblanches.coverage.traveltime.StraightLineModel`): the
   threshold becomes a radius in metres, and two k-d trees give every pair within it in one call
   (:meth:`scipy.spatial.cKDTree.sparse_distance_matrix`); times are then computed exactly as the
   model computes them, so a pair is kept if and only if the model says it is within the
   threshold.
-- **Road-network model** (:class:`~zonesblanches.coverage.network.NetworkModel`, or any model
-  with the same ``graph``, ``snap()`` and ``walk_speed_ms``): candidates and units are snapped
+- **Road-network model** (:class:`~zonesblanches.coverage.network.NetworkModel`): candidates and units are snapped
   with the model's own :meth:`snap`, then a *bounded* Dijkstra (``limit``) runs from each
   distinct candidate node on the model's reversed graph, in chunks whose dense output stays under
   ``max_chunk_bytes``. The time of a pair is the unit's walking leg + the network time + the
   site's walking leg, as in :meth:`NetworkModel.nearest`.
-- **Any other** ``TravelTimeModel``: one ``nearest`` call per candidate (correct, slower).
+- **Any other** ``TravelTimeModel`` (no ``reach`` method): one ``nearest`` call per candidate
+  (correct, slower).
 """
 
 from __future__ import annotations
@@ -316,11 +320,9 @@ def reach_matrix(
         raise ParameterError(f"Le seuil doit être un nombre de minutes positif (reçu {threshold}).")
     cand = candidates.geometry if isinstance(candidates, gpd.GeoDataFrame) else candidates
     unit = units.geometry if isinstance(units, gpd.GeoDataFrame) else units
-    if hasattr(model, "minutes_for_metres") and not hasattr(model, "graph"):
-        matrix = straight_line_reach(model, cand, unit, threshold)
-    elif hasattr(model, "graph") and hasattr(model, "snap") and hasattr(model, "walk_speed_ms"):
-        matrix = network_reach(
-            model, cand, unit, threshold, max_chunk_bytes=max_chunk_bytes, progress=progress
+    if callable(getattr(model, "reach", None)):
+        matrix = model.reach(
+            cand, unit, threshold, max_chunk_bytes=max_chunk_bytes, progress=progress
         )
     else:
         matrix = _generic_reach(model, cand, unit, threshold, progress)

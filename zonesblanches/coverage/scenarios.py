@@ -14,44 +14,38 @@ Changes are written as on the command line:
 - move: ``HDF-002:62895`` (service id → code INSEE of the new commune, placed at the commune's
   interior point) or ``HDF-002:2.8961,50.4928`` (longitude, latitude);
 - add: ``garage_solidaire:62895`` (category or label → commune), ``garage_solidaire:2.9,50.5``,
-  or a services file (read with :func:`zonesblanches.geodata.services.read_services`);
+  or service points (:func:`zonesblanches.api.scenario` reads a services file into points);
 - remove: ``HDF-002``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely.geometry import Point
 
-from zonesblanches._text import closest, fr_num, normalize
-from zonesblanches._text import fr_int as _fr_int
+from zonesblanches._text import closest, normalize
+from zonesblanches.columns import service_col, time_col
 from zonesblanches.coverage.analysis import (
     CoverageResult,
-    _grouped_weighted_median,
     compute_coverage,
-    service_col,
-    time_col,
+    grouped_weighted_median,
 )
-from zonesblanches.coverage.modes import MODES
-from zonesblanches.coverage.sites import qpv_links
+from zonesblanches.coverage.equity import qpv_links
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError, ZonesBlanchesError
 from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
+from zonesblanches.geodata.communes import current_code, is_insee_code, normalize_insee
 
 GAIN, LOSS, SAME = "gagne", "perd", "inchange"
 """Values of the ``evolution`` column."""
 
 ACTIONS = ("ajout", "retrait", "deplacement")
 """Values of the ``action`` column of the changes table."""
-
-_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".ods", ".geojson", ".json", ".gpkg"}
 
 Place = str | tuple[float, float]
 """A commune code (``"62895"``) or a ``(lon, lat)`` pair."""
@@ -77,10 +71,8 @@ def parse_place(text: str) -> Place:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ParameterError(f"Coordonnées hors limites : « {text} » (longitude,latitude).")
         return (lon, lat)
-    code = t.upper()
-    if len(code) == 4 and code.isdigit():
-        code = "0" + code
-    if not (len(code) == 5 and (code.isdigit() or code[:2] in ("2A", "2B"))):
+    code = normalize_insee(t)
+    if not is_insee_code(code):
         raise ParameterError(
             f"Lieu illisible : « {text} » (code INSEE de commune à 5 caractères, ou "
             "longitude,latitude)."
@@ -147,18 +139,11 @@ def _locate(place: Place, communes: pd.DataFrame) -> tuple[Point, str, str, str]
     """Point, code INSEE, commune name and precision of a destination."""
     if isinstance(place, tuple):
         return Point(place), "", "", "coordonnees"
-    code = place
-    if code not in communes.index:
-        from zonesblanches.geodata import reference
-
-        former = reference.load_former_communes().set_index("code")["code_insee"].to_dict()
-        if former.get(code) in communes.index:
-            code = former[code]
-        else:
-            raise ParameterError(
-                f"Commune inconnue : « {place} » (code INSEE, géographie 2026, commune de la "
-                "région)."
-            )
+    code = current_code(place, communes.index)
+    if code is None:
+        raise ParameterError(
+            f"Commune inconnue : « {place} » (code INSEE, géographie 2026, commune de la région)."
+        )
     row = communes.loc[code]
     return Point(float(row["lon"]), float(row["lat"])), code, str(row["nom"]), "commune"
 
@@ -171,7 +156,7 @@ def _locate(place: Place, communes: pd.DataFrame) -> tuple[Point, str, str, str]
 def _as_list(value: object) -> list:
     if value is None:
         return []
-    if isinstance(value, (str, os.PathLike, gpd.GeoDataFrame)):
+    if isinstance(value, (str, gpd.GeoDataFrame)):
         return [value]
     if isinstance(value, Mapping):
         return list(value.items())
@@ -185,13 +170,6 @@ def _unknown_id(sid: str, ids: Iterable[str]) -> ParameterError:
     if hints:
         msg += " Vouliez-vous dire : " + " ; ".join(hints) + " ?"
     return ParameterError(msg)
-
-
-def _read_added_file(path: str | os.PathLike) -> gpd.GeoDataFrame:
-    from zonesblanches.geodata.services import read_services
-
-    read = read_services(path)
-    return read.services if hasattr(read, "services") else read
 
 
 def apply_changes(
@@ -209,7 +187,8 @@ def apply_changes(
     services : geopandas.GeoDataFrame
         The services before (``service_id``, ``categorie``, points).
     add : str, GeoDataFrame, or a list of them
-        ``"categorie:62895"``, ``"categorie:lon,lat"``, a services file, or service points.
+        ``"categorie:62895"``, ``"categorie:lon,lat"``, or service points (a services file is
+        read by :func:`zonesblanches.api.scenario`, which passes its points here).
     remove : str or list of str
         Service ids.
     move : str, list of str, or mapping
@@ -321,11 +300,6 @@ def apply_changes(
     for item in _as_list(add):
         if isinstance(item, gpd.GeoDataFrame):
             frame = item
-        elif isinstance(item, os.PathLike) or (
-            isinstance(item, str)
-            and (Path(item).suffix.lower() in _FILE_SUFFIXES or Path(item).is_file())
-        ):
-            frame = _read_added_file(item)
         else:
             cat, place = item if isinstance(item, tuple) else parse_add(item)
             point, code, name, precision = _locate(
@@ -506,8 +480,8 @@ class ScenarioResult:
             )
         # The median of analysis.weighted_median, bit for bit, for all groups at once.
         n = len(out)
-        out["temps_median_avant"] = _grouped_weighted_median(d["temps_avant"], pop, group, n)
-        out["temps_median_apres"] = _grouped_weighted_median(d["temps_apres"], pop, group, n)
+        out["temps_median_avant"] = grouped_weighted_median(d["temps_avant"], pop, group, n)
+        out["temps_median_apres"] = grouped_weighted_median(d["temps_apres"], pop, group, n)
         out = out.reset_index()
         out = out[
             [
@@ -780,131 +754,6 @@ def run_scenario(
     return result
 
 
-def scenario_for_territory(
-    territoire: str | Sequence[str] | None,
-    *,
-    ajouter: object = None,
-    retirer: object = None,
-    deplacer: object = None,
-    thresholds: Mapping[str, float] | None = None,
-    services: gpd.GeoDataFrame | None = None,
-    categories: Sequence[str] | None = None,
-    models: Mapping | None = None,
-    qpv: gpd.GeoDataFrame | None = None,
-    demand: gpd.GeoDataFrame | None = None,
-    unit_kind: str = "commune",
-) -> ScenarioResult:
-    """What ``zonesblanches scenario`` runs: territory → scenario (commune points by default).
-
-    Parameters
-    ----------
-    territoire : str, list of str or None
-        Anything :func:`~zonesblanches.geodata.territory.select_territory` understands.
-    ajouter, retirer, deplacer
-        The ``--ajouter``, ``--retirer`` and ``--deplacer`` values (strings or lists of
-        strings), see the module docstring.
-    thresholds : mapping, optional
-        Mode → minutes; default car 20 min and walking 30 min.
-    services : geopandas.GeoDataFrame, optional
-        Services today; default the bundled registry.
-    categories, models, qpv
-        As for :func:`run_scenario`.
-    demand : geopandas.GeoDataFrame, optional
-        Demand units (e.g. INSEE grid cells as centres); default one point per commune.
-    unit_kind : {"commune", "carreau"}
-        What ``demand`` holds.
-    """
-    from zonesblanches.api import DEFAULT_THRESHOLDS
-    from zonesblanches.coverage.analysis import commune_demand
-    from zonesblanches.geodata import reference
-    from zonesblanches.geodata.territory import select_territory
-
-    territory = select_territory(territoire)
-    return run_scenario(
-        reference.load_registry() if services is None else services,
-        add=ajouter,
-        remove=retirer,
-        move=deplacer,
-        demand=commune_demand(territory.communes) if demand is None else demand,
-        thresholds=thresholds or DEFAULT_THRESHOLDS,
-        models=models,
-        categories=categories,
-        territory=territory.label,
-        unit_kind="commune" if demand is None else unit_kind,
-        qpv=qpv,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# French text
-# --------------------------------------------------------------------------------------------
-
-
-def _fr_signed(value: float) -> str:
-    return ("+" if value > 0 else "−" if value < 0 else "") + _fr_int(abs(value))
-
-
-def _fr_num(value: float) -> str:
-    return fr_num(value, 1, trim=True)
-
-
-def _place(name: str, code: str) -> str:
-    return f"{name} ({code})" if name and code else name or code or "coordonnées données"
-
-
-def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
-    """French text report of a scenario, as ``zonesblanches scenario`` prints it."""
-    where = f" — {res.before.territory}" if res.before.territory else ""
-    lines = [f"Scénario{where}", "Changements :"]
-    for c in res.changes.itertuples(index=False):
-        label = f"{c.nom} ({c.service_id})" if c.nom else c.service_id
-        if c.action == "deplacement":
-            lines.append(
-                f"  • déplacement : {label}, {_place(c.commune_avant, c.code_insee_avant)} → "
-                f"{_place(c.commune_apres, c.code_insee_apres)}"
-            )
-        elif c.action == "retrait":
-            lines.append(f"  • retrait : {label}, {_place(c.commune_avant, c.code_insee_avant)}")
-        else:
-            lines.append(f"  • ajout : {label}, {_place(c.commune_apres, c.code_insee_apres)}")
-    total = res.summary(by=None)
-    for cat in res.categories:
-        lines += ["", f"Effet sur l'accès à « {category_label(cat)} » :"]
-        for row in total[total["categorie"] == cat].itertuples(index=False):
-            lines.append(
-                f"  {MODES[row.mode].label}, {_fr_num(row.seuil_min)} min : "
-                f"{_fr_int(row.population_couverte_avant)} → "
-                f"{_fr_int(row.population_couverte_apres)} habitants à portée "
-                f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
-                f"{_fr_int(row.population_gagnante)} hab. ({row.unites_gagnantes} unité(s)), "
-                f"le perdent : {_fr_int(row.population_perdante)} hab. "
-                f"({row.unites_perdantes} unité(s))"
-            )
-            for what, title in ((GAIN, "gagnent"), (LOSS, "perdent")):
-                sel = res._select(what, cat, row.mode)
-                if len(sel):
-                    names = ", ".join(
-                        f"{r.nom} ({_fr_int(r.population)})" if "nom" in sel else str(r.unit_id)
-                        for r in sel.head(top).itertuples(index=False)
-                    )
-                    more = f" et {len(sel) - top} autre(s)" if len(sel) > top else ""
-                    lines.append(f"    {title} : {names}{more}")
-    epci = res.by_epci()
-    if len(epci) and "code_epci" in epci:
-        changed = epci[(epci["population_gagnante"] > 0) | (epci["population_perdante"] > 0)]
-        if len(changed):
-            lines += ["", "EPCI concernés :"]
-            for r in changed.itertuples(index=False):
-                name = getattr(r, "nom_epci", "") or r.code_epci
-                lines.append(
-                    f"  {name} — {category_label(r.categorie)}, {MODES[r.mode].label} : "
-                    f"{_fr_signed(r.variation)} hab. (gagnent {_fr_int(r.population_gagnante)}, "
-                    f"perdent {_fr_int(r.population_perdante)})"
-                )
-    lines += [""] + [f"Note : {n}" for n in res.notes]
-    return "\n".join(lines).rstrip() + "\n"
-
-
 __all__ = [
     "ACTIONS",
     "GAIN",
@@ -912,10 +761,8 @@ __all__ = [
     "SAME",
     "ScenarioResult",
     "apply_changes",
-    "format_scenario",
     "parse_add",
     "parse_move",
     "parse_place",
     "run_scenario",
-    "scenario_for_territory",
 ]

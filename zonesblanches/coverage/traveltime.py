@@ -15,9 +15,11 @@ import geopandas as gpd
 import numpy as np
 from scipy.spatial import cKDTree
 
-from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches._text import fr_g
+from zonesblanches.coverage.reach import straight_line_reach
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
 
 STRAIGHT_LINE = "vol_d_oiseau"
 """Method code of the straight-line model, as written in every output that uses it."""
@@ -65,6 +67,12 @@ class TravelTimeModel(Protocol):
         """Time from every origin to its nearest destination (both point GeoSeries)."""
         ...
 
+    # Optional: ``reach(candidates, units, threshold, *, max_chunk_bytes, progress)`` returning
+    # a ``(candidates × units)`` CSR matrix of minutes within ``threshold``. A model that has
+    # it answers :func:`zonesblanches.coverage.reach.reach_matrix` in one call; without it,
+    # ``reach_matrix`` falls back to one :meth:`nearest` call per candidate. It is not part of
+    # the runtime check, so a model with only ``nearest`` stays a ``TravelTimeModel``.
+
 
 def _metric_xy(points: gpd.GeoSeries) -> np.ndarray:
     if points.crs is None:
@@ -84,7 +92,7 @@ class StraightLineModel:
     mode : str
         ``marche``, ``velo`` or ``voiture`` (English aliases accepted).
     speed_kmh : float, optional
-        Average speed; defaults to the mode's (see :mod:`zonesblanches.coverage.modes`).
+        Average speed; defaults to the mode's (see :mod:`zonesblanches.modes`).
     detour : float, optional
         Ratio of the travelled distance to the straight-line distance (default 1.3).
     """
@@ -111,8 +119,8 @@ class StraightLineModel:
 
     @property
     def description(self) -> str:
-        speed = f"{self.speed_kmh:g}".replace(".", ",")
-        detour = f"{self.detour:g}".replace(".", ",")
+        speed = fr_g(self.speed_kmh)
+        detour = fr_g(self.detour)
         return (
             f"Temps estimés à vol d'oiseau ({MODES[self.mode].label}) : distance en ligne droite "
             f"× {detour} (détour) à {speed} km/h, sans réseau routier."
@@ -121,6 +129,13 @@ class StraightLineModel:
     def minutes_for_metres(self, metres: np.ndarray) -> np.ndarray:
         """Convert straight-line distances in metres to minutes."""
         return np.asarray(metres, dtype=float) * self.detour / (self.speed_kmh * 1000.0 / 60.0)
+
+    def reach(self, candidates: gpd.GeoSeries, units: gpd.GeoSeries, threshold: float, **_):
+        """Units within ``threshold`` minutes of each candidate (k-d tree range query).
+
+        See :func:`zonesblanches.coverage.reach.straight_line_reach`.
+        """
+        return straight_line_reach(self, candidates, units, threshold)
 
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         n = len(origins)

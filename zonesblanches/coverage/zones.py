@@ -14,9 +14,7 @@ The analysis never draws: :mod:`zonesblanches.maps` renders the result.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +23,6 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from zonesblanches._gpkg import fixed_dates
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 
@@ -85,7 +82,7 @@ def unit_polygons(units: gpd.GeoDataFrame) -> gpd.GeoSeries | None:
     if types and types <= {"Polygon", "MultiPolygon"}:
         return units.geometry
     if "idcar" in units.columns and len(units):
-        from zonesblanches.geodata.carreaux import cell_squares, parse_idcar
+        from zonesblanches.geodata.idcar import cell_squares, parse_idcar
 
         decoded = parse_idcar(units["idcar"].reset_index(drop=True))
         if decoded["x0"].notna().all():
@@ -306,23 +303,3 @@ def zones_blanches(
         g if g is None or g.is_valid else shapely.make_valid(g) for g in zones.geometry.values
     ]
     return zones
-
-
-def write_zones_gpkg(
-    zones: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str = "zones_blanches"
-) -> Path:
-    """Write zones (or any GeoDataFrame) as a GeoPackage layer, replacing that layer only.
-
-    Other layers of an existing GeoPackage are kept, so the QPV and the zones of several
-    categories can share one file.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with fixed_dates():
-        zones.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
-    return path

@@ -42,7 +42,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -55,16 +54,19 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
+from zonesblanches import settings
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import datagouv
+from zonesblanches.geodata._tables import read_vector, sniff_delimiter
 from zonesblanches.geodata.cache import cache_dir
+from zonesblanches.geodata.idcar import cell_squares, parse_idcar, parse_lcog_geo
 from zonesblanches.geodata.territory import mask_geometry
 
-INSEE_BASE_URL = "https://www.insee.fr/fr/statistiques/fichier/"
+INSEE_BASE_URL = settings.INSEE_FILES_URL
 """Root of INSEE's file downloads."""
 
-INSEE_ENV_VAR = "ZONESBLANCHES_INSEE_URL"
+INSEE_ENV_VAR = settings.INSEE_URL_VAR
 """Environment variable that overrides :data:`INSEE_BASE_URL` (tests, mirrors)."""
 
 FILOSOFI_ARCHIVES: dict[tuple[int, int, str], tuple[str, str]] = {
@@ -96,7 +98,6 @@ FILOSOFI_ARCHIVES: dict[tuple[int, int, str], tuple[str, str]] = {
 }
 """Known INSEE archives (URLs from the format notes; third-party confirmed, see docs)."""
 
-ID_PATTERN = re.compile(r"^(?:CRS(?P<epsg>\d+))?(?:RES(?P<res>\d+)m)?N(?P<n>\d+)E(?P<e>\d+)$")
 
 _RENAMES = {
     "idinspire": "idcar_200m",
@@ -129,91 +130,6 @@ AGE_BANDS = (
     "ind_80p",
     "ind_inc",
 )
-_COMMUNE_CODE = re.compile(r"\d[\dAB]\d{3}")
-
-
-# --------------------------------------------------------------------------------------------
-# Ids
-# --------------------------------------------------------------------------------------------
-
-
-def _id_parts(ids: pd.Series) -> pd.DataFrame:
-    """Numeric groups ``epsg``, ``res``, ``n``, ``e`` of each id (NaN when absent or invalid).
-
-    Uses pyarrow's vectorised regular expressions when available (the national file has 2.3
-    million ids: ten times faster than pandas' per-element ``str.extract``).
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError:  # pragma: no cover - pyarrow ships with the pandas/geopandas stack
-        parts = ids.astype("string").str.strip().str.extract(ID_PATTERN)
-        return parts.apply(pd.to_numeric, errors="coerce").astype("float64")
-    arr = pc.utf8_trim_whitespace(pa.array(ids.astype("string"), type=pa.string()))
-    matched = pc.extract_regex(arr, ID_PATTERN.pattern)
-    out = {}
-    for name in ("epsg", "res", "n", "e"):
-        field = pc.struct_field(matched, name)
-        field = pc.if_else(pc.equal(field, ""), pa.scalar(None, pa.string()), field)
-        out[name] = pc.cast(field, pa.float64()).to_numpy(zero_copy_only=False)
-    return pd.DataFrame(out, index=ids.index)
-
-
-def parse_idcar(ids: pd.Series, *, default_resolution: int | None = None) -> pd.DataFrame:
-    """Decode INSPIRE cell ids into CRS, size and lower-left corner.
-
-    Parameters
-    ----------
-    ids : pandas.Series
-        Cell ids such as ``CRS3035RES200mN2029800E4254200``.
-    default_resolution : int, optional
-        Size (m) for ids without the ``RES…m`` part.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same index; columns ``epsg`` (int), ``resolution`` (int, metres), ``x0``, ``y0``
-        (float, lower-left corner); NaN where an id cannot be read.
-    """
-    parts = _id_parts(ids)
-    out = pd.DataFrame(index=ids.index)
-    out["epsg"] = parts["epsg"].fillna(3035)
-    res = parts["res"]
-    if default_resolution is not None:
-        res = res.fillna(default_resolution)
-    out["resolution"] = res
-    out["x0"] = parts["e"]
-    out["y0"] = parts["n"]
-    bad = out[["resolution", "x0", "y0"]].isna().any(axis=1)
-    out.loc[bad, ["epsg", "resolution", "x0", "y0"]] = np.nan
-    return out
-
-
-def cell_squares(decoded: pd.DataFrame, crs: str = WGS84) -> gpd.GeoSeries:
-    """Squares of decoded ids (:func:`parse_idcar`), reprojected to ``crs``.
-
-    Adjacent squares share their corner coordinates exactly before and after reprojection, so
-    unions and adjacency tests stay exact.
-    """
-    geoms = np.full(len(decoded), None, dtype=object)
-    for epsg, grp in decoded.dropna().groupby("epsg"):
-        pos = decoded.index.get_indexer(grp.index)
-        x0, y0, r = grp["x0"].to_numpy(), grp["y0"].to_numpy(), grp["resolution"].to_numpy()
-        boxes = shapely.box(x0, y0, x0 + r, y0 + r)
-        geoms[pos] = gpd.GeoSeries(boxes, crs=f"EPSG:{int(epsg)}").to_crs(crs).values
-    return gpd.GeoSeries(geoms, index=decoded.index, crs=crs)
-
-
-def parse_lcog_geo(value: object) -> str:
-    """Commune codes of an ``lcog_geo`` value, joined by ``"; "``.
-
-    ``"7737393051"`` (2019, concatenated) → ``"77373; 93051"``; ``'"2A041,2A247"'`` (2021) →
-    ``"2A041; 2A247"``; ``"75119"`` → ``"75119"`` (arrondissement codes are kept as INSEE wrote
-    them).
-    """
-    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
-        return ""
-    return "; ".join(dict.fromkeys(_COMMUNE_CODE.findall(str(value).replace('"', ""))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,7 +225,7 @@ def _sniff_csv(path: Path) -> tuple[str, list[str]]:
         header = f.readline()
     if not header.strip():
         raise DataError(f"Le fichier de carreaux « {path.name} » est vide.")
-    sep = ";" if header.count(";") > header.count(",") else ","
+    sep = sniff_delimiter(header)
     columns = next(csv.reader(io.StringIO(header), delimiter=sep))
     return sep, columns
 
@@ -431,11 +347,11 @@ def _read_vector(
         bbox = None
         if filt.mask is not None and info.get("crs"):
             bbox = tuple(filt.in_crs(info["crs"]).bounds)
-        frame = pyogrio.read_dataframe(path, layer=name, bbox=bbox)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(
             f"Le fichier de carreaux « {path.name} » est illisible (corrompu ou pas un GeoPackage)."
         ) from exc
+    frame, _gdal_notes = read_vector(path, layer=name, bbox=bbox, what="Le fichier de carreaux")
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     table = _prepare_chunk(table, path.name)
@@ -558,7 +474,7 @@ def filosofi_url(
             f"Pas d'archive INSEE connue pour Filosofi {vintage}, carreaux de {resolution} m, "
             f"format {file_format}. Combinaisons connues : {known}."
         )
-    base = base_url or os.environ.get(INSEE_ENV_VAR) or INSEE_BASE_URL
+    base = base_url or settings.insee_files_url()
     return base.rstrip("/") + "/" + FILOSOFI_ARCHIVES[key][0]
 
 

@@ -37,14 +37,15 @@ from urllib.parse import unquote, urlparse
 import requests
 from tqdm.auto import tqdm
 
-from zonesblanches import __version__
+from zonesblanches import settings
+from zonesblanches._version import __version__
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata.cache import atomic_path, cache_dir, file_digest
 
-DEFAULT_API_URL = "https://www.data.gouv.fr/api/1/"
+DEFAULT_API_URL = settings.DATAGOUV_API_URL
 """Real data.gouv.fr API v1 root."""
 
-API_ENV_VAR = "ZONESBLANCHES_DATAGOUV_API"
+API_ENV_VAR = settings.DATAGOUV_API_VAR
 """Environment variable that overrides the API root (tests, mirrors)."""
 
 USER_AGENT = f"Mozilla/5.0 (compatible; zonesblanches/{__version__})"
@@ -85,7 +86,7 @@ def api_url(base_url: str | None = None) -> str:
     base_url : str, optional
         Explicit root; else ``$ZONESBLANCHES_DATAGOUV_API``; else :data:`DEFAULT_API_URL`.
     """
-    url = base_url or os.environ.get(API_ENV_VAR) or DEFAULT_API_URL
+    url = base_url or settings.datagouv_api_url()
     return url if url.endswith("/") else url + "/"
 
 

@@ -21,10 +21,16 @@ Conventions:
 - edge lengths are great-circle distances between consecutive nodes (haversine, Earth radius
   6,371,009 m, as OSMnx), node coordinates ``x``/``y`` are Lambert-93 metres;
 - a territory ``polygon`` (WGS84) clips the network to the polygon buffered by ``margin_m``,
-  keeping, like OSMnx's ``truncate_by_edge=True``, the nodes inside and their direct neighbours;
-- built networks are cached in ``cache_dir("reseaux")`` under a key made of the source's content
-  (sha256 of the file, or of the Overpass query), the mode, the rules version and every
-  parameter; a cache file that cannot be read is rebuilt with a French warning.
+  keeping, like OSMnx's ``truncate_by_edge=True``, the nodes inside and their direct neighbours
+  in the mode's graph; :func:`service_margin_m` gives a margin that reaches the services of an
+  analysis, so that a commune gets the same times whichever territory around it is analysed;
+- files are read without Python code per node: libosmium writes the highway ways with their node
+  locations as OPL text, pyarrow parses it, numpy builds the segments (:func:`_read_osm_file`);
+  for a territory, ways far from it are skipped while reading;
+- one graph per source and mode is cached in ``cache_dir("reseaux")`` (compressed, checked,
+  rebuilt with a French warning when unreadable) under a key made of the source's content (sha256
+  of the file, or of the Overpass query), the mode, the rules version and parameters; any
+  territory is cut from it.
 """
 
 from __future__ import annotations
@@ -32,10 +38,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sys
+import tempfile
+import time
 import warnings
-from array import array
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +57,6 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import cache as _cache
@@ -60,6 +68,7 @@ from zonesblanches.geodata.osm_rules import (
     NetworkRules,
     evaluate_ways,
 )
+from zonesblanches.modes import MODES, mode_code
 
 OSM_ATTRIBUTION = "© les contributeurs d'OpenStreetMap, licence ODbL"
 """Attribution to show wherever a network built here is used."""
@@ -102,8 +111,8 @@ GRAPHML_LIMITS = (
     "network_type='walk' est entièrement à double sens : utilisez network_type='all')."
 )
 
-_CACHE_FORMAT = "1"
-_NETWORK_ARRAYS = ("node_id", "x", "y", "tail", "head", "length_m", "time_s")
+_CACHE_FORMAT = "2"  # 2: one graph per source and mode, territories cut from it (issue 17)
+_GRAPH_ARRAYS = ("node_id", "lon", "lat", "tail", "head", "length_m", "kmh_code", "kmh_table")
 _REVERSED_ONEWAY = frozenset({"-1", "reverse", "T"})  # values OSMnx reverses the nodes for
 _UNDEFINED_COORD = 2_147_483_647  # libosmium's undefined fixed-point coordinate
 _TO_L93 = Transformer.from_crs(WGS84, LAMBERT93, always_xy=True)
@@ -121,6 +130,22 @@ def _progress(enabled: bool, **kwargs) -> tqdm:
     return tqdm(disable=disable, leave=False, **kwargs)
 
 
+PHASE_SECONDS: dict[str, float] = {}
+"""Wall time of each phase of the last :func:`load_networks` call (read by
+``scripts/bench_osm.py``): ``opl`` (libosmium reads the file and writes the highway ways),
+``analyse`` (pyarrow parses them), ``segments``, ``graphes``, ``cache_lecture``,
+``cache_ecriture``, ``decoupe``."""
+
+
+@contextmanager
+def _phase(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        PHASE_SECONDS[name] = PHASE_SECONDS.get(name, 0.0) + time.perf_counter() - start
+
+
 def _modes(modes: str | Iterable[str]) -> list[str]:
     if isinstance(modes, str):
         modes = [modes]
@@ -134,14 +159,70 @@ def _modes(modes: str | Iterable[str]) -> list[str]:
     return out
 
 
-def _margins(modes: list[str], margin_m: float | None) -> dict[str, float]:
+def _margins(modes: list[str], margin_m) -> dict[str, float]:
+    """Margin per mode from ``None`` (defaults), one number, or a mode → metres mapping."""
     if margin_m is None:
         return {m: DEFAULT_MARGIN_M[m] for m in modes}
-    if not isinstance(margin_m, int | float) or not margin_m >= 0:
-        raise ParameterError(
-            f"La marge doit être un nombre de mètres positif (reçu : {margin_m!r})."
-        )
-    return {m: float(margin_m) for m in modes}
+    if isinstance(margin_m, Mapping):
+        given = {mode_code(k): v for k, v in margin_m.items()}
+        values = {m: given.get(m, DEFAULT_MARGIN_M[m]) for m in modes}
+    else:
+        values = dict.fromkeys(modes, margin_m)
+    for value in values.values():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ParameterError(
+                f"La marge doit être un nombre de mètres positif (reçu : {value!r})."
+            )
+    return {m: float(v) for m, v in values.items()}
+
+
+SERVICE_DETOUR = 1.5
+"""Route length over straight-line distance covered by :func:`service_margin_m` (French roads:
+1.2 to 1.4 on average; 1.5 leaves room for one-ways and river crossings)."""
+
+
+def service_margin_m(origins, services, modes: Iterable[str] = tuple(MODES)) -> dict[str, float]:
+    """Margin around a territory that keeps every origin's nearest service in the network.
+
+    For each category of ``services``, the straight-line distance from each origin to its
+    nearest service of that category is measured; the margin is :data:`SERVICE_DETOUR` times
+    the largest of them (at least :data:`DEFAULT_MARGIN_M`). Every route up to that detour
+    from an origin of the territory to that service stays inside the territory plus margin,
+    so a clipped network gives the same times as the whole file for those routes; a fastest
+    route longer than the detour (a motorway far around) may be missed, and the time found is
+    then an over-estimate, never an under-estimate.
+
+    Parameters
+    ----------
+    origins : geopandas.GeoSeries or GeoDataFrame
+        Points of the territory (commune points, grid cells), any CRS.
+    services : geopandas.GeoDataFrame
+        Service points with a ``categorie`` column (all one category without it).
+    modes : iterable of str
+        Modes to return a margin for.
+
+    Returns
+    -------
+    dict
+        Mode → margin in metres.
+    """
+    from scipy.spatial import cKDTree
+
+    modes = _modes(modes)
+    reach = 0.0
+    pts = origins.geometry.to_crs(LAMBERT93) if len(origins) else None
+    srv = services.to_crs(LAMBERT93) if len(services) else services
+    if pts is not None and len(srv):
+        oxy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+        oxy = oxy[np.isfinite(oxy).all(axis=1)]
+        groups = srv.groupby("categorie").groups if "categorie" in srv.columns else {"": srv.index}
+        for index in groups.values():
+            g = srv.geometry.loc[index]
+            sxy = np.column_stack([g.x.to_numpy(), g.y.to_numpy()])
+            sxy = sxy[np.isfinite(sxy).all(axis=1)]
+            if len(sxy) and len(oxy):
+                reach = max(reach, float(cKDTree(sxy).query(oxy)[0].max()))
+    return {m: max(DEFAULT_MARGIN_M[m], SERVICE_DETOUR * reach) for m in modes}
 
 
 def _source_format(path: Path) -> str:
@@ -206,6 +287,22 @@ def _clip_polygon(polygon: BaseGeometry, margin_m: float) -> BaseGeometry:
         return polygon
     buffered = shapely.transform(polygon, _to_l93_xy).buffer(margin_m)
     return shapely.transform(buffered, _to_wgs84_xy)
+
+
+READ_SLACK_M = 5_000.0
+"""When only a territory is needed, a way is read if one of its two ends lies within this many
+metres of the territory's (margin-widened) bounding box: OSM ways longer than this that cross the
+box with both ends farther out are rare (motorways and long roads are split at junctions)."""
+
+
+def _read_box(bounds: tuple | None) -> tuple | None:
+    """``bounds`` (lon/lat) widened by :data:`READ_SLACK_M`, or ``None``."""
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    dlat = READ_SLACK_M / 111_000.0
+    dlon = dlat / max(np.cos(np.radians(max(abs(y0), abs(y1)) + dlat)), 0.01)
+    return (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
 
 
 def _haversine(lon1, lat1, lon2, lat2) -> np.ndarray:
@@ -274,69 +371,178 @@ class _Ways:
             fmt,
         )
 
-    def clip_mask(self, polygon: BaseGeometry) -> np.ndarray:
-        """Segments kept by a polygon: both ends inside or next to a node inside."""
-        shapely.prepare(polygon)
-        inside = shapely.intersects_xy(polygon, self.lon, self.lat)
-        touching = inside[self.seg_u] | inside[self.seg_v]
-        kept = inside.copy()
-        kept[self.seg_u[touching]] = True
-        kept[self.seg_v[touching]] = True
-        return kept[self.seg_u] & kept[self.seg_v]
+
+def _opl_escape(text: str) -> str:
+    """Escape a key the way libosmium's OPL writer does (for the few characters our keys use)."""
+    return "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in " ,=@%" else f"%{ord(ch):x}%"
+        for ch in text
+    )
 
 
-def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
-    """Parse a PBF or OSM XML file with pyosmium (node locations cached in memory)."""
+_OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
+
+
+def _opl_unescape(text: str) -> str:
+    return _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _write_highway_opl(path: Path, fmt: str, opl: Path, box: tuple | None) -> None:
+    """Copy the ``highway`` ways of ``path``, with their node locations, to an OPL file.
+
+    Everything runs in libosmium (C++): node locations are kept in a ``flex_mem`` index, ways
+    are filtered by key and written as text. With ``box`` (lon/lat bounds), ways are first
+    checked in Python, one test per way (never per node): a way is kept when its first or last
+    node lies in ``box``. ``box`` must therefore already include :data:`READ_SLACK_M`.
+    """
     import osmium
 
-    keyset = frozenset(TAG_KEYS)
-    # Ways sharing the same relevant tags share one row of the tag table: far fewer rows to
-    # keep and to evaluate (a region has about a million ways but only thousands of combos).
-    combo_row: dict[tuple, int] = {}
-    tag_rows: list[dict] = []
-    way_row = array("q")
-    counts = array("q")
-    refs, xs, ys = array("q"), array("q"), array("q")
+    out = osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false")
+    src = osmium.io.File(str(path), fmt)
+    writer = osmium.SimpleWriter(out)
     try:
-        processor = (
-            osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
-        )
-        with _progress(progress, desc="Lecture des voies OSM", unit=" voies") as bar:
-            for i, way in enumerate(processor):
-                combo = tuple((t.k, t.v) for t in way.tags if t.k in keyset)
-                row = combo_row.get(combo)
-                if row is None:
-                    tags = dict(combo)
-                    usable = tags.get("highway") in HIGHWAY_TABLE and tags.get("area") != "yes"
-                    row = combo_row[combo] = len(tag_rows) if usable else -1
-                    if usable:
-                        tag_rows.append(tags)
-                if row >= 0:
-                    n = 0
-                    for node in way.nodes:
-                        refs.append(node.ref)
-                        xs.append(node.x)
-                        ys.append(node.y)
-                        n += 1
-                    way_row.append(row)
-                    counts.append(n)
-                if (i + 1) % 10_000 == 0:
-                    bar.update(10_000)
-    except RuntimeError as exc:
-        raise DataError(f"Impossible de lire le fichier OSM « {path.name} » : {exc}") from exc
-    if not counts:
-        raise DataError(f"Aucune voie (highway) utilisable dans le fichier « {path.name} ».")
+        if box is None:
+            locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+            locations.ignore_errors()
+            osmium.apply(
+                osmium.io.Reader(src, osmium.osm.NODE | osmium.osm.WAY),
+                locations,
+                osmium.filter.EntityFilter(osmium.osm.WAY),
+                osmium.filter.KeyFilter("highway"),
+                writer,
+            )
+        else:
+            x0, y0, x1, y1 = (round(v * 1e7) for v in box)
+            processor = (
+                osmium.FileProcessor(src, osmium.osm.NODE | osmium.osm.WAY)
+                .with_locations()
+                .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                .with_filter(osmium.filter.KeyFilter("highway"))
+            )
+            for way in processor:
+                nodes = way.nodes
+                n = len(nodes)
+                if not n:
+                    continue
+                a, b = nodes[0], nodes[n - 1]
+                if (x0 <= a.x <= x1 and y0 <= a.y <= y1) or (x0 <= b.x <= x1 and y0 <= b.y <= y1):
+                    writer.add_way(way)
+    finally:
+        writer.close()
 
-    ref = np.frombuffer(refs, dtype=np.int64)
-    xi = np.frombuffer(xs, dtype=np.int64)
-    yi = np.frombuffer(ys, dtype=np.int64)
-    counts_arr = np.frombuffer(counts, dtype=np.int64)
-    way_of = np.repeat(np.frombuffer(way_row, dtype=np.int64), counts_arr)
+
+def _parse_opl(opl: Path):
+    """Ways of an OPL file (``w… T… N…`` lines with locations), as arrays, with pyarrow.
+
+    Returns the per-way tag text restricted to :data:`TAG_KEYS` (as a pyarrow array), the node
+    count of each way, and the node refs and fixed-point coordinates (1e-7 degree, undefined
+    locations as :data:`_UNDEFINED_COORD`) of all way nodes, in way order.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    keys = pa.array([_opl_escape(k) for k in TAG_KEYS])
+    parse = pacsv.ParseOptions(
+        delimiter=" ", quote_char=False, double_quote=False, escape_char=False
+    )
+    read = pacsv.ReadOptions(column_names=["id", "tags", "nodes"], block_size=32 << 20)
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(("id", "tags", "nodes"), pa.string()))
+    combos, counts, refs, xs, ys = [], [], [], [], []
+    if opl.stat().st_size == 0:
+        return pa.array([], pa.string()), np.zeros(0, np.int64), *(np.zeros(0, np.int64),) * 3
+    for batch in pacsv.open_csv(
+        opl, read_options=read, parse_options=parse, convert_options=convert
+    ):
+        n = batch.num_rows
+        # tags: keep the key=value pairs whose key the rules read, joined back per way
+        pairs = pc.split_pattern(pc.utf8_slice_codeunits(batch.column("tags"), 1), ",")
+        flat = pc.list_flatten(pairs)
+        parent = pc.list_parent_indices(pairs).to_numpy()
+        key = pc.list_element(pc.split_pattern(flat, "=", max_splits=1), 0)
+        keep = pc.is_in(key, value_set=keys).to_numpy(zero_copy_only=False)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(parent[keep], minlength=n), out=offsets[1:])
+        kept = pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(keep)))
+        combos.append(pc.binary_join(kept, ","))
+        # nodes: "n<ref>x<lon>y<lat>" separated by commas
+        text = pc.utf8_slice_codeunits(batch.column("nodes"), 1)
+        lists = pc.split_pattern(text, ",")
+        count = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+        count[pc.equal(text, "").to_numpy(zero_copy_only=False)] = 0
+        nodes = pc.list_flatten(lists)
+        nodes = nodes.filter(pc.not_equal(nodes, ""))
+        ref_rest = pc.split_pattern(nodes, "x", max_splits=1)
+        ref = pc.utf8_slice_codeunits(pc.list_element(ref_rest, 0), 1)
+        lon_lat = pc.split_pattern(pc.list_element(ref_rest, 1), "y", max_splits=1)
+        counts.append(count)
+        refs.append(pc.cast(ref, pa.int64()).to_numpy())
+        for part, out in ((0, xs), (1, ys)):
+            values = pc.list_element(lon_lat, part)
+            values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+            degrees = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+            fixed = np.full(len(degrees), _UNDEFINED_COORD, dtype=np.int64)
+            ok = ~np.isnan(degrees)
+            fixed[ok] = np.rint(degrees[ok] * 1e7).astype(np.int64)
+            out.append(fixed)
+    return (
+        pa.chunked_array(combos, pa.string()).combine_chunks(),
+        np.concatenate(counts),
+        np.concatenate(refs),
+        np.concatenate(xs),
+        np.concatenate(ys),
+    )
+
+
+def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = None) -> _Ways:
+    """Parse a PBF or OSM XML file: libosmium writes its highway ways as OPL, pyarrow parses it.
+
+    No Python code runs per node (and, without ``box``, none per way): libosmium filters the
+    ways and resolves their node locations, pyarrow splits the text in C++, numpy does the rest.
+    Ways sharing the same relevant tags share one row of the tag table (a region has about a
+    million ways but only thousands of tag combinations). ``box`` (lon/lat bounds, slack
+    included) skips the ways whose two ends lie outside it (see :func:`_write_highway_opl`).
+    """
+    import pyarrow.compute as pc
+
+    with tempfile.TemporaryDirectory(prefix="zonesblanches-osm-") as tmp:
+        opl = Path(tmp) / "voies.opl"
+        with _progress(progress, desc="Lecture des voies OSM", total=2, unit=" étape") as bar:
+            try:
+                with _phase("opl"):
+                    _write_highway_opl(path, fmt, opl, box)
+            except (RuntimeError, KeyError) as exc:
+                raise DataError(
+                    f"Impossible de lire le fichier OSM « {path.name} » : {exc}"
+                ) from exc
+            bar.update(1)
+            with _phase("analyse"):
+                combos, counts, ref, xi, yi = _parse_opl(opl)
+            bar.update(1)
+    t_segments = time.perf_counter()
+    encoded = pc.dictionary_encode(combos)
+    way_combo = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    row_of = np.full(len(encoded.dictionary) + 1, -1, dtype=np.int64)
+    tag_rows: list[dict] = []
+    for i, text in enumerate(encoded.dictionary.to_pylist()):
+        tags = {}
+        for pair in text.split(",") if text else ():
+            k, _, v = pair.partition("=")
+            tags.setdefault(_opl_unescape(k), _opl_unescape(v))
+        if tags.get("highway") in HIGHWAY_TABLE and tags.get("area") != "yes":
+            row_of[i] = len(tag_rows)
+            tag_rows.append(tags)
+    way_row = row_of[way_combo]
+    usable = way_row >= 0
+    if not usable.any():
+        where = "" if box is None else " autour du territoire demandé (le fichier le couvre-t-il ?)"
+        raise DataError(f"Aucune voie utilisable (highway) dans le fichier « {path.name} »{where}.")
+    node_usable = np.repeat(usable, counts)
+    ref, xi, yi = ref[node_usable], xi[node_usable], yi[node_usable]
+    counts_arr, way_row = counts[usable], way_row[usable]
+    way_of = np.repeat(way_row, counts_arr)
     is_last = np.zeros(len(ref), dtype=bool)
-    is_last[np.cumsum(counts_arr) - 1] = True
+    is_last[np.cumsum(counts_arr)[counts_arr > 0] - 1] = True
     valid = (xi != _UNDEFINED_COORD) & (yi != _UNDEFINED_COORD)
     start = np.flatnonzero(~is_last)
     start = start[valid[start] & valid[start + 1]]
@@ -344,7 +550,7 @@ def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
     lon = xi[valid][first] / 1e7
     lat = yi[valid][first] / 1e7
     tags = pd.DataFrame.from_records(tag_rows, columns=list(TAG_KEYS))
-    return _Ways.from_segments(
+    ways = _Ways.from_segments(
         tags,
         None,
         len(tag_rows),
@@ -357,6 +563,8 @@ def _read_osm_file(path: Path, fmt: str, progress: bool) -> _Ways:
         lat,
         fmt,
     )
+    PHASE_SECONDS["segments"] = time.perf_counter() - t_segments
+    return ways
 
 
 def _graph_node_arrays(graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -510,29 +718,58 @@ def _way_access(ways: _Ways, mode: str, rules: NetworkRules):
     return out_f, out_b, kf, kb
 
 
-def _build_network(
-    ways: _Ways, mode: str, rules: NetworkRules, clip: BaseGeometry | None, source: str, meta: dict
-) -> RoadNetwork:
+@dataclass
+class _Graph:
+    """One mode's network over everything read from a source, before any territory cut.
+
+    This is what the cache holds (one per source and mode): nodes sorted by OSM id with their
+    WGS84 coordinates, edges sorted by (tail, head), and each edge's speed as a code into a
+    small table (a network has a few dozen distinct speeds), so that travel times are
+    recomputed exactly. ``extent`` is the lon/lat box the source was read in (``None``: the
+    whole source); the network is complete for any clip inside it.
+    """
+
+    node_id: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    tail: np.ndarray
+    head: np.ndarray
+    length_m: np.ndarray
+    kmh_code: np.ndarray
+    kmh_table: np.ndarray
+    extent: tuple | None
+    meta: dict
+
+    def covers(self, clip: BaseGeometry | None) -> bool:
+        """True if every way a ``clip`` needs was read (always true for a whole source)."""
+        if self.extent is None:
+            return True
+        if clip is None:
+            return False
+        x0, y0, x1, y1 = clip.bounds
+        e = self.extent
+        return e[0] <= x0 and e[1] <= y0 and x1 <= e[2] and y1 <= e[3]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in _GRAPH_ARRAYS}
+
+
+def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict) -> _Graph:
+    """Apply one mode's rules to every segment read (no territory cut)."""
     fwd_way, bwd_way, kmh_f, kmh_b = _way_access(ways, mode, rules)
-    keep = np.ones(len(ways.seg_way), dtype=bool) if clip is None else ways.clip_mask(clip)
-    f = keep & fwd_way[ways.seg_way]
-    b = keep & bwd_way[ways.seg_way]
+    f = fwd_way[ways.seg_way]
+    b = bwd_way[ways.seg_way]
     tail = np.concatenate([ways.seg_u[f], ways.seg_v[b]])
     head = np.concatenate([ways.seg_v[f], ways.seg_u[b]])
     length = np.concatenate([ways.seg_len[f], ways.seg_len[b]])
     kmh = np.concatenate([kmh_f[ways.seg_way[f]], kmh_b[ways.seg_way[b]]])
-    time_s = np.maximum(length / (kmh / 3.6), MIN_EDGE_TIME_S)
-    if len(tail) == 0:
-        raise DataError(
-            f"Aucune voie utilisable {MODES[mode].label} dans {source} "
-            "(après application des règles d'accès et du découpage au territoire)."
-        )
     if ways.fmt == "graphml":
         # each two-way GraphML edge exists in both directions already: drop the exact copies
         # that adding reverse edges made (OSM sources need no such pass; parallel edges are
         # harmless, RoadNetwork.to_csr keeps the fastest)
+        time_s = _edge_time(length, kmh)
         order = np.lexsort((time_s, length, head, tail))
-        tail, head, length, time_s = tail[order], head[order], length[order], time_s[order]
+        tail, head, length, kmh, time_s = (a[order] for a in (tail, head, length, kmh, time_s))
         dup = np.zeros(len(tail), dtype=bool)
         dup[1:] = (
             (tail[1:] == tail[:-1])
@@ -540,9 +777,11 @@ def _build_network(
             & (length[1:] == length[:-1])
             & (time_s[1:] == time_s[:-1])
         )
-        tail, head, length, time_s = tail[~dup], head[~dup], length[~dup], time_s[~dup]
+        tail, head, length, kmh = tail[~dup], head[~dup], length[~dup], kmh[~dup]
     used, inverse = np.unique(np.concatenate([tail, head]), return_inverse=True)
-    x, y = _TO_L93.transform(ways.lon[used], ways.lat[used])
+    tail, head = inverse[: len(tail)], inverse[len(tail) :]
+    order = np.lexsort((length, head, tail))
+    table, code = np.unique(kmh[order], return_inverse=True)
     meta = {
         **meta,
         "mode": mode,
@@ -550,42 +789,87 @@ def _build_network(
         "rules": rules.as_dict(),
         "format": ways.fmt,
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "from_cache": False,
     }
-    return RoadNetwork(
-        mode=mode,
+    return _Graph(
         node_id=ways.node_id[used].astype(np.int64),
-        x=np.asarray(x, dtype=float),
-        y=np.asarray(y, dtype=float),
-        tail=inverse[: len(tail)].astype(np.int64),
-        head=inverse[len(tail) :].astype(np.int64),
-        length_m=length.astype(float),
-        time_s=time_s.astype(float),
-        source=source,
+        lon=ways.lon[used].astype(float),
+        lat=ways.lat[used].astype(float),
+        tail=tail[order].astype(np.int32),
+        head=head[order].astype(np.int32),
+        length_m=length[order].astype(float),
+        kmh_code=code.astype(np.int32),
+        kmh_table=table.astype(float),
+        extent=None if extent is None else tuple(float(v) for v in extent),
         meta=meta,
     )
 
 
+def _edge_time(length_m: np.ndarray, kmh: np.ndarray) -> np.ndarray:
+    return np.maximum(length_m / (kmh / 3.6), MIN_EDGE_TIME_S)
+
+
+def _cut(graph: _Graph, clip: BaseGeometry | None, source: str, meta: dict) -> RoadNetwork:
+    """The network of a territory: like OSMnx's ``truncate_by_edge``, on this mode's graph.
+
+    Nodes inside ``clip`` (WGS84) and their direct neighbours are kept, with every edge between
+    two kept nodes; nodes left without an edge are dropped. ``clip=None`` keeps everything.
+    """
+    tail = graph.tail.astype(np.int64)
+    head = graph.head.astype(np.int64)
+    if clip is not None:
+        x0, y0, x1, y1 = clip.bounds
+        inside = (graph.lon >= x0) & (graph.lon <= x1) & (graph.lat >= y0) & (graph.lat <= y1)
+        candidates = np.flatnonzero(inside)
+        shapely.prepare(clip)
+        inside[candidates] = shapely.intersects_xy(
+            clip, graph.lon[candidates], graph.lat[candidates]
+        )
+        touching = inside[tail] | inside[head]
+        kept = inside.copy()
+        kept[tail[touching]] = True
+        kept[head[touching]] = True
+        edges = np.flatnonzero(kept[tail] & kept[head])
+    else:
+        edges = np.arange(len(tail))
+    mode = graph.meta["mode"]
+    if len(edges) == 0:
+        raise DataError(
+            f"Aucune voie utilisable {MODES[mode].label} dans {source} "
+            "(après application des règles d'accès et du découpage au territoire)."
+        )
+    if clip is None:  # every node of the graph has an edge already
+        used, tail, head = slice(None), tail, head
+    else:
+        used, inverse = np.unique(np.concatenate([tail[edges], head[edges]]), return_inverse=True)
+        tail, head = inverse[: len(edges)], inverse[len(edges) :]
+    x, y = _TO_L93.transform(graph.lon[used], graph.lat[used])
+    length = graph.length_m[edges]
+    return RoadNetwork(
+        mode=mode,
+        node_id=graph.node_id[used],
+        x=np.asarray(x, dtype=float),
+        y=np.asarray(y, dtype=float),
+        tail=tail.astype(np.int64),
+        head=head.astype(np.int64),
+        length_m=length.astype(float),
+        time_s=_edge_time(length, graph.kmh_table[graph.kmh_code[edges]]),
+        source=source,
+        meta={**graph.meta, **meta},
+    )
+
+
 # --------------------------------------------------------------------------------------------
-# Cache
+# Cache: one file per source and mode (territories are cut from it)
 # --------------------------------------------------------------------------------------------
 
 
-def _cache_key(
-    source_id: str,
-    mode: str,
-    rules: NetworkRules,
-    clip: BaseGeometry | None,
-    margin_m: float | None,
-) -> str:
+def _cache_key(source_id: str, mode: str, rules: NetworkRules) -> str:
     payload = {
         "cache_format": _CACHE_FORMAT,
         "source": source_id,
         "mode": mode,
         "rules_version": RULES_VERSION,
         "rules": rules.as_dict(),
-        "clip": None if clip is None else shapely.to_wkb(clip, hex=True),
-        "margin_m": margin_m,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -595,25 +879,35 @@ def _cache_files(folder: Path, mode: str, key: str) -> tuple[Path, Path]:
     return folder / f"{stem}.npz", folder / f"{stem}.json"
 
 
-def _write_cache(net: RoadNetwork, folder: Path, key: str) -> None:
-    npz, meta_file = _cache_files(folder, net.mode, key)
+def _write_cache(graph: _Graph, folder: Path, key: str) -> None:
+    """Write the graph compressed (zip deflate level 1: fast, about half the raw size).
+
+    Node ids and edge tails are stored as differences (sorted arrays: small numbers, which
+    compress well); the .json record holds the .npz's sha256, checked on every read.
+    """
+    npz, meta_file = _cache_files(folder, graph.meta["mode"], key)
+    arrays = graph.arrays()
+    arrays["node_id"] = np.diff(arrays["node_id"], prepend=0)
+    arrays["tail"] = np.diff(arrays["tail"], prepend=0).astype(np.int32)
     with _cache.atomic_path(npz) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{name: getattr(net, name) for name in _NETWORK_ARRAYS})
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            for name, arr in arrays.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
         digest = _cache.file_digest(tmp)
     record = {
         "key": key,
         "npz_sha256": digest,
-        "mode": net.mode,
-        "source": net.source,
-        "meta": net.meta,
+        "mode": graph.meta["mode"],
+        "extent": graph.extent,
+        "meta": graph.meta,
     }
     with _cache.atomic_path(meta_file) as tmp:
         tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _read_cache(folder: Path, mode: str, key: str) -> RoadNetwork | None:
-    """The cached network, or ``None`` (with a French warning if a cache file is unusable)."""
+def _read_cache(folder: Path, mode: str, key: str) -> _Graph | None:
+    """The cached graph, or ``None`` (with a French warning if a cache file is unusable)."""
     npz, meta_file = _cache_files(folder, mode, key)
     if not npz.exists() and not meta_file.exists():
         return None
@@ -624,8 +918,16 @@ def _read_cache(folder: Path, mode: str, key: str) -> RoadNetwork | None:
         if _cache.file_digest(npz) != record.get("npz_sha256"):
             raise ValueError("empreinte du fichier .npz différente (fichier modifié ou tronqué)")
         with np.load(npz, allow_pickle=False) as data:
-            arrays = {name: np.array(data[name]) for name in _NETWORK_ARRAYS}
+            arrays = {name: np.array(data[name]) for name in _GRAPH_ARRAYS}
+        arrays["node_id"] = np.cumsum(arrays["node_id"])
+        arrays["tail"] = np.cumsum(arrays["tail"], dtype=np.int64).astype(np.int32)
         _validate_arrays(arrays)
+        extent = record.get("extent")
+        graph = _Graph(
+            **arrays,
+            extent=None if extent is None else tuple(extent),
+            meta=dict(record.get("meta") or {}),
+        )
     except Exception as exc:  # noqa: BLE001 - any failure means "rebuild"
         warnings.warn(
             f"Cache du réseau {mode} illisible ({npz.name} : {exc}) ; le réseau est reconstruit.",
@@ -633,30 +935,34 @@ def _read_cache(folder: Path, mode: str, key: str) -> RoadNetwork | None:
             stacklevel=3,
         )
         return None
-    meta = dict(record.get("meta") or {})
-    meta["from_cache"] = True
-    meta["cache_file"] = str(npz)
-    return RoadNetwork(mode=mode, source=record.get("source", ""), meta=meta, **arrays)
+    graph.meta["cache_file"] = str(npz)
+    return graph
 
 
 def _validate_arrays(a: dict[str, np.ndarray]) -> None:
     n = len(a["node_id"])
     m = len(a["tail"])
-    if any(a[k].ndim != 1 for k in _NETWORK_ARRAYS):
+    if any(a[k].ndim != 1 for k in _GRAPH_ARRAYS):
         raise ValueError("tableaux de dimension inattendue")
-    if len(a["x"]) != n or len(a["y"]) != n:
+    if len(a["lon"]) != n or len(a["lat"]) != n:
         raise ValueError("nombre de coordonnées incohérent")
-    if any(len(a[k]) != m for k in ("head", "length_m", "time_s")):
+    if any(len(a[k]) != m for k in ("head", "length_m", "kmh_code")):
         raise ValueError("nombre d'arêtes incohérent")
     if m == 0 or n == 0:
         raise ValueError("réseau vide")
+    if n > 1 and not (np.diff(a["node_id"]) > 0).all():
+        raise ValueError("identifiants de nœuds non triés")
     for k in ("tail", "head"):
         if a[k].dtype.kind not in "iu" or a[k].min() < 0 or a[k].max() >= n:
             raise ValueError("indices de nœuds hors limites")
-    if not (np.isfinite(a["time_s"]).all() and (a["time_s"] > 0).all()):
-        raise ValueError("temps de parcours non positifs")
+    if a["kmh_code"].min() < 0 or a["kmh_code"].max() >= len(a["kmh_table"]):
+        raise ValueError("codes de vitesse hors limites")
+    if not (np.isfinite(a["kmh_table"]).all() and (a["kmh_table"] > 0).all()):
+        raise ValueError("vitesses non positives")
     if not (np.isfinite(a["length_m"]).all() and (a["length_m"] >= 0).all()):
         raise ValueError("longueurs invalides")
+    if not (np.isfinite(a["lon"]).all() and np.isfinite(a["lat"]).all()):
+        raise ValueError("coordonnées invalides")
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,7 +975,7 @@ def load_networks(
     modes: str | Iterable[str] = tuple(MODES),
     *,
     polygon=None,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -687,8 +993,10 @@ def load_networks(
     polygon : shapely (Multi)Polygon or GeoDataFrame, optional
         Territory in WGS84 (a GeoDataFrame is reprojected and merged). The network is clipped
         to it, buffered by ``margin_m``. Default: the whole file.
-    margin_m : float, optional
-        Margin around ``polygon`` in metres; default :data:`DEFAULT_MARGIN_M` per mode.
+    margin_m : float or mapping, optional
+        Margin around ``polygon`` in metres, one for all modes or mode → metres; default
+        :data:`DEFAULT_MARGIN_M` per mode. :func:`service_margin_m` gives one that reaches the
+        services of an analysis.
     rules : NetworkRules, optional
         Speed parameters (default ``NetworkRules()``).
     cache : bool
@@ -711,6 +1019,7 @@ def load_networks(
     ParameterError
         Unknown format, mode or invalid polygon/margin.
     """
+    PHASE_SECONDS.clear()
     path = Path(source)
     fmt = _source_format(path)
     if not path.is_file():
@@ -725,7 +1034,8 @@ def load_networks(
     if territory is not None:
         meta["polygon_bounds"] = list(territory.bounds)
 
-    results: dict[str, RoadNetwork] = {}
+    graphs: dict[str, _Graph] = {}
+    from_cache: set[str] = set()
     keys: dict[str, str] = {}
     folder = None
     if cache:
@@ -733,32 +1043,41 @@ def load_networks(
         digest = _cache.file_digest(path)
         meta["source_sha256"] = digest
         for m in modes:
-            keys[m] = _cache_key(
-                "file:" + digest, m, rules, clips[m], None if territory is None else margins[m]
-            )
-            hit = _read_cache(folder, m, keys[m])
-            if hit is not None:
-                hit.source = src  # same content, maybe under another file name
-                hit.meta["source_file"] = path.name
-                results[m] = hit
-    missing = [m for m in modes if m not in results]
+            keys[m] = _cache_key("file:" + digest, m, rules)
+            with _phase("cache_lecture"):
+                hit = _read_cache(folder, m, keys[m])
+            if hit is not None and hit.covers(clips[m]):
+                graphs[m] = hit
+                from_cache.add(m)
+    missing = [m for m in modes if m not in graphs]
     if missing:
-        ways = (
-            _read_graphml(path, progress)
-            if fmt == "graphml"
-            else _read_osm_file(path, fmt, progress)
-        )
+        extent = None
+        if fmt == "graphml":
+            ways = _read_graphml(path, progress)
+        else:
+            if territory is not None:
+                extent = shapely.union_all([clips[m] for m in missing]).bounds
+            ways = _read_osm_file(path, fmt, progress, _read_box(extent))
         for m in _progress(
             progress, iterable=missing, desc="Construction des réseaux", unit=" mode"
         ):
-            extra = {"margin_m": margins[m] if territory is not None else None}
-            if fmt == "graphml":
-                extra["limitations"] = GRAPHML_LIMITS
-            net = _build_network(ways, m, rules, clips[m], src, {**meta, **extra})
+            with _phase("graphes"):
+                graphs[m] = _build_graph(ways, m, rules, extent, {"source_file": path.name})
             if cache:
-                _write_cache(net, folder, keys[m])
-            results[m] = net
-    return {m: results[m] for m in modes}
+                with _phase("cache_ecriture"):
+                    _write_cache(graphs[m], folder, keys[m])
+        del ways
+    results = {}
+    for m in modes:
+        extra = {
+            "margin_m": margins[m] if territory is not None else None,
+            "from_cache": m in from_cache,
+        }
+        if fmt == "graphml":
+            extra["limitations"] = GRAPHML_LIMITS
+        with _phase("decoupe"):
+            results[m] = _cut(graphs[m], clips[m], src, {**meta, **extra})
+    return results
 
 
 def load_network(
@@ -766,7 +1085,7 @@ def load_network(
     mode: str,
     *,
     polygon=None,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -858,7 +1177,7 @@ def download_networks(
     polygon,
     modes: str | Iterable[str] = tuple(MODES),
     *,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     overpass_url: str | None = None,
     timeout: float = 180.0,
@@ -875,9 +1194,10 @@ def download_networks(
         Territory in WGS84, at most ``max_area_km2`` (an EPCI).
     modes : str or iterable of str
         Mode codes; default all three.
-    margin_m : float, optional
-        Margin around the territory in metres; default :data:`DEFAULT_MARGIN_M` per mode.
-        The query covers the largest margin; each mode is then clipped to its own.
+    margin_m : float or mapping, optional
+        Margin around the territory in metres (one, or mode → metres); default
+        :data:`DEFAULT_MARGIN_M` per mode. The query covers the largest margin; each mode is
+        then clipped to its own.
     rules : NetworkRules, optional
         Speed parameters.
     overpass_url : str, optional
@@ -904,7 +1224,6 @@ def download_networks(
         No way in the territory.
     """
     import osmnx as ox
-    import requests
 
     modes = _modes(modes)
     rules = rules or NetworkRules()
@@ -938,19 +1257,38 @@ def download_networks(
         "polygon_bounds": list(territory.bounds),
     }
 
-    results: dict[str, RoadNetwork] = {}
+    graphs: dict[str, _Graph] = {}
     keys: dict[str, str] = {}
     folder = None
     if cache:
         folder = _cache.cache_dir("reseaux", base=cache_dir)
         for m in modes:
-            keys[m] = _cache_key("overpass:" + query_id, m, rules, clips[m], margins[m])
+            keys[m] = _cache_key("overpass:" + query_id, m, rules)
             hit = _read_cache(folder, m, keys[m])
             if hit is not None:
-                results[m] = hit
-    missing = [m for m in modes if m not in results]
-    if not missing:
-        return {m: results[m] for m in modes}
+                graphs[m] = hit
+    from_cache = set(graphs)
+    missing = [m for m in modes if m not in graphs]
+    if missing:
+        _download_graphs(query_polygon, url, timeout, missing, rules, graphs, progress)
+        if cache:
+            for m in missing:
+                _write_cache(graphs[m], folder, keys[m])
+    return {
+        m: _cut(
+            graphs[m],
+            clips[m],  # same cut as for a file (OSMnx's truncation keeps neighbours by any way)
+            graphs[m].meta.get("source_text", ""),
+            {**meta, "margin_m": margins[m], "from_cache": m in from_cache},
+        )
+        for m in modes
+    }
+
+
+def _download_graphs(query_polygon, url, timeout, missing, rules, graphs, progress) -> None:
+    """One Overpass query (through OSMnx), then each missing mode's graph into ``graphs``."""
+    import osmnx as ox
+    import requests
 
     check_overpass(url, timeout=min(timeout, 15.0))
     with _progress(
@@ -983,19 +1321,14 @@ def download_networks(
     day = dt.date.today().isoformat()
     src = f"OpenStreetMap ({OSM_ATTRIBUTION}), téléchargé via Overpass le {day}"
     for m in _progress(progress, iterable=missing, desc="Construction des réseaux", unit=" mode"):
-        clip = None if margins[m] == widest else clips[m]
-        net = _build_network(ways, m, rules, clip, src, {**meta, "margin_m": margins[m]})
-        if cache:
-            _write_cache(net, folder, keys[m])
-        results[m] = net
-    return {m: results[m] for m in modes}
+        graphs[m] = _build_graph(ways, m, rules, None, {"source_text": src})
 
 
 def download_network(
     polygon,
     mode: str,
     *,
-    margin_m: float | None = None,
+    margin_m: float | Mapping[str, float] | None = None,
     rules: NetworkRules | None = None,
     overpass_url: str | None = None,
     timeout: float = 180.0,

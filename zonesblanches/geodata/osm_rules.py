@@ -19,7 +19,7 @@ Summary (details and sources in ``docs/reseau.md``):
   and ``highway=motorway|motorway_link`` unless ``oneway=no``; ``oneway=reversible`` closes the way
   to cars. Cyclists follow one-ways except ``oneway:bicycle=no`` or an ``opposite*`` cycleway;
   pedestrians walk both ways (except ``oneway:foot``);
-- **speeds**: walking and cycling are constants (:mod:`zonesblanches.coverage.modes`), cycling
+- **speeds**: walking and cycling are constants (:mod:`zonesblanches.modes`), cycling
   drops to walking speed where the bike must be walked (``pedestrian``, ``steps``,
   ``bicycle=dismount``); driving uses the posted limit (``maxspeed``, direction-specific
   ``maxspeed:forward|backward``, else ``maxspeed:type``/``source:maxspeed``/``zone:maxspeed``,
@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from zonesblanches.coverage.modes import MODES, mode_code
 from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
 
 RULES_VERSION = "1"
 """Bumped whenever a rule changes, so that cached networks are rebuilt."""
@@ -269,7 +269,7 @@ class NetworkRules:
     Parameters
     ----------
     walk_kmh : float
-        Walking speed (default: :data:`zonesblanches.coverage.modes.MODES` ``marche``, 4.5).
+        Walking speed (default: :data:`zonesblanches.modes.MODES` ``marche``, 4.5).
     bike_kmh : float
         Cycling speed (default: ``velo``, 15). Where the bike is pushed, ``walk_kmh`` applies.
     car_speed_factor : float

@@ -38,7 +38,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -46,6 +45,8 @@ from shapely.geometry.base import BaseGeometry
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import datagouv
+from zonesblanches.geodata._tables import read_vector
+from zonesblanches.geodata.communes import normalize_insee
 from zonesblanches.geodata.territory import check_communes, mask_geometry
 
 QPV_DATASET = "quartiers-prioritaires-de-la-politique-de-la-ville-qpv"
@@ -106,12 +107,6 @@ OUTPUT_COLUMNS = [
     "geometry",
 ]
 
-_ARRONDISSEMENTS = (
-    (re.compile(r"^751(0[1-9]|1[0-9]|20)$"), "75056"),
-    (re.compile(r"^6938[1-9]$"), "69123"),
-    (re.compile(r"^132(0[1-9]|1[0-6])$"), "13055"),
-)
-
 
 # --------------------------------------------------------------------------------------------
 # Small helpers (also used by the indicators)
@@ -138,25 +133,6 @@ def join_values(values: Iterable[object]) -> str:
         if s and s.lower() not in ("nan", "none") and s not in out:
             out.append(s)
     return SEP.join(out)
-
-
-def normalize_insee(code: object) -> str:
-    """Repair one commune code: text, trimmed, zero-padded to 5, arrondissements folded.
-
-    ``2691`` (integer that lost its zero) → ``"02691"``; ``"59606.0"`` → ``"59606"``;
-    ``"75119"`` → ``"75056"``; ``"2A004"`` unchanged. Anything else is returned trimmed.
-    """
-    if code is None or (isinstance(code, float) and np.isnan(code)):
-        return ""
-    s = str(code).strip().upper()
-    if re.fullmatch(r"\d+\.0+", s):
-        s = s.split(".")[0]
-    if re.fullmatch(r"\d{1,4}", s):
-        s = s.zfill(5)
-    for pattern, commune in _ARRONDISSEMENTS:
-        if pattern.match(s):
-            return commune
-    return s
 
 
 def _is_missing(value: object) -> bool:
@@ -214,19 +190,13 @@ def _read_file(path: Path) -> gpd.GeoDataFrame:
         path = datagouv.extract_from_zip(path, ZIP_PATTERNS, what="l'archive QPV")
     if path.stat().st_size == 0:
         raise DataError(f"Le fichier QPV « {path.name} » est vide.")
-    try:
-        frame = gpd.read_file(path, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise DataError(
-            f"Le fichier QPV « {path.name} » est illisible (corrompu ou dans un format non "
-            "géographique). Formats acceptés : GeoJSON, GeoPackage, Shapefile, ou l'archive zip "
-            "officielle. " + QPV_HINT
-        ) from exc
-    except Exception as exc:  # GDAL raises various errors on truncated files
-        raise DataError(
-            f"Le fichier QPV « {path.name} » est illisible ({type(exc).__name__}). " + QPV_HINT
-        ) from exc
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all():
+    frame, _gdal_notes = read_vector(
+        path,
+        what="Le fichier QPV",
+        hint="Formats acceptés : GeoJSON, GeoPackage, Shapefile, ou l'archive zip officielle. "
+        + QPV_HINT,
+    )
+    if frame.geometry.isna().all():
         raise DataError(
             f"Le fichier « {path.name} » n'a pas de géométries : c'est sans doute la liste des "
             "QPV (CSV), pas leurs périmètres. " + QPV_HINT

@@ -1,8 +1,10 @@
-"""The reference data bundled with the package: communes, EPCI, départements, services.
+"""The reference data bundled with the package: communes, EPCI, départements, régions, services.
 
-All of it is real open data for Hauts-de-France, built by ``scripts/build_reference_data.py``;
-:func:`sources` says where each file comes from. Loaders return fresh copies, so callers may modify
-what they get.
+All of it is real open data for metropolitan France (Corsica included), built by
+``scripts/build_reference_data.py`` and stored as GeoParquet; :func:`sources` says where each file
+comes from. Loaders take a ``region`` (INSEE region code, the default being Hauts-de-France, the
+region of the demo; ``None`` for all of metropolitan France) and return fresh copies, so callers
+may modify what they get.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from importlib import resources
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from zonesblanches.crs import WGS84
 
 _DATA = resources.files("zonesblanches.geodata") / "data"
 
+DEFAULT_REGION = "32"
 REGION_NAME = "Hauts-de-France"
 
 
@@ -26,38 +30,88 @@ def _path(name: str) -> str:
 
 
 @cache
-def _read_geojson(name: str) -> gpd.GeoDataFrame:
-    frame = gpd.read_file(_path(name), engine="pyogrio")
+def _read_parquet(name: str) -> gpd.GeoDataFrame:
+    frame = gpd.read_parquet(_path(name))
     return frame.set_crs(WGS84, allow_override=True)
 
 
-def load_communes() -> gpd.GeoDataFrame:
-    """The 3,782 communes of Hauts-de-France in the 2026 geography.
+def _in_region(frame: gpd.GeoDataFrame, region: str | None) -> gpd.GeoDataFrame:
+    if region is None:
+        return frame.copy()
+    return frame.loc[frame["code_region"] == region].reset_index(drop=True)
+
+
+def load_communes(region: str | None = DEFAULT_REGION) -> gpd.GeoDataFrame:
+    """The communes of a region, or of metropolitan France, in the 2026 geography.
+
+    Parameters
+    ----------
+    region : str or None, default ``"32"``
+        INSEE region code (``"32"`` Hauts-de-France, ``"94"`` Corse…); ``None`` for the 34,746
+        communes of metropolitan France.
 
     Returns
     -------
     geopandas.GeoDataFrame
         EPSG:4326, one row per commune, sorted by code, with columns ``code_insee``, ``nom``,
         ``code_departement``, ``codes_postaux`` (``;``-joined), ``population`` (population
-        municipale 2023), ``code_epci``, ``nom_epci``, ``type_epci``, ``lon``/``lat`` (a point
-        guaranteed inside the commune) and the commune polygon.
+        municipale 2023), ``code_epci``, ``nom_epci``, ``type_epci`` (empty for the four island
+        communes outside any EPCI), ``code_region``, ``lon``/``lat`` (a point guaranteed inside
+        the commune) and the commune polygon (empty for the four Cantal communes restored in
+        2025, which the 2024 contours still hold inside 15141; their point is that of 15141).
     """
-    return _read_geojson("communes.geojson").copy()
+    return _in_region(_read_parquet("communes.parquet"), region)
 
 
-def load_epci() -> gpd.GeoDataFrame:
-    """The 92 EPCI with at least one commune in Hauts-de-France.
+def load_epci(region: str | None = DEFAULT_REGION) -> gpd.GeoDataFrame:
+    """The EPCI with at least one commune in the region (``None``: in metropolitan France).
 
     Columns ``code_epci`` (SIREN), ``nom_epci``, ``type_epci`` (CC, CA, CU, METRO), ``population``
-    and ``n_communes_region`` (inside the region), ``n_communes`` and ``population_totale_epci``
-    (whole EPCI), geometry (union of its communes inside the region).
+    and ``n_communes_region`` (inside the region, or metropolitan France), ``n_communes`` and
+    ``population_totale_epci`` (whole EPCI), geometry (union of its communes inside the region:
+    an EPCI crossing the region's border is cut at it).
     """
-    return _read_geojson("epci.geojson").copy()
+    epci = _read_parquet("epci.parquet")
+    communes = _read_parquet("communes.parquet")
+    if region is not None:
+        communes = communes.loc[communes["code_region"] == region]
+    members = communes.loc[communes["code_epci"] != ""]
+    counts = members.groupby("code_epci").agg(
+        population=("population", "sum"), n_communes_region=("code_insee", "count")
+    )
+    out = epci.loc[epci["code_epci"].isin(counts.index)].reset_index(drop=True)
+    out.insert(3, "population", out["code_epci"].map(counts["population"]).astype("int64"))
+    out.insert(4, "n_communes_region", out["code_epci"].map(counts["n_communes_region"]))
+    cut = out["n_communes_region"] < out["code_epci"].map(_metropolitan_members())
+    for i in out.index[cut]:
+        inside = members.loc[members["code_epci"] == out.at[i, "code_epci"]].geometry.values
+        out.at[i, "geometry"] = shapely.make_valid(
+            shapely.set_precision(shapely.union_all(inside), 1e-5)
+        )
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
 
 
-def load_departements() -> gpd.GeoDataFrame:
-    """The 5 départements of Hauts-de-France (``code_departement``, ``nom``, ``population``)."""
-    return _read_geojson("departements.geojson").copy()
+def load_epci_names() -> pd.DataFrame:
+    """SIREN, name and type of the 1,232 EPCI with members in metropolitan France (no geometry,
+    cheap: for name look-ups)."""
+    return pd.DataFrame(_read_parquet("epci.parquet")[["code_epci", "nom_epci", "type_epci"]])
+
+
+@cache
+def _metropolitan_members() -> pd.Series:
+    communes = _read_parquet("communes.parquet")
+    return communes.loc[communes["code_epci"] != ""].groupby("code_epci").size()
+
+
+def load_departements(region: str | None = DEFAULT_REGION) -> gpd.GeoDataFrame:
+    """The départements of the region (``None``: the 96 of metropolitan France): columns
+    ``code_departement``, ``nom``, ``code_region``, ``population``, geometry."""
+    return _in_region(_read_parquet("departements.parquet"), region)
+
+
+def load_regions() -> gpd.GeoDataFrame:
+    """The 13 regions of metropolitan France: ``code_region``, ``nom``, ``population``, geometry."""
+    return _read_parquet("regions.parquet").copy()
 
 
 @cache
@@ -110,7 +164,7 @@ def sources() -> list[dict]:
 
 def format_sources() -> str:
     """The provenance manifest as French text, as printed by ``zonesblanches sources``."""
-    lines = ["Données de référence embarquées (Hauts-de-France)", ""]
+    lines = ["Données de référence embarquées (France métropolitaine, Corse comprise)", ""]
     for e in _provenance():
         lines += [
             f"■ {e['jeu']} ({e['fichier']})",

@@ -1,5 +1,8 @@
 """Reading a user's services file: validation, rejects and commune-level geocoding.
 
+Files are read by :mod:`zonesblanches.geodata._tables`, communes located by
+:mod:`zonesblanches.geodata.communes`; this module validates the rows.
+
 >>> from zonesblanches.geodata.services import read_services
 >>> lu = read_services("mes_services.csv", rejects_path="rejets.csv")   # doctest: +SKIP
 >>> lu.services.head()                                                    # doctest: +SKIP
@@ -17,28 +20,7 @@ Formats
 
 Columns
 -------
-Names are matched case-, accent- and punctuation-insensitively; the first synonym found wins.
-
-==============  =========================================================================
-field           accepted names
-==============  =========================================================================
-service_id      service_id, id, identifiant, id_service, identifiant_service, reference
-nom             nom, name, raison sociale, structure, nom_structure, nom_service, libelle
-categorie       categorie, category, type, thematique, type_service, typologie
-commune         commune, ville, city, nom_commune, localite, libelle_commune
-code_insee      code_insee, insee, code commune, code_commune_insee, citycode, codgeo, depcom
-code_postal     code_postal, cp, postcode, zip
-adresse         adresse, address, adresse_postale
-statut          statut, status, etat
-source          source, sources, origine
-date_source     date_source, date, millesime, date_maj
-notes           notes, note, commentaire(s), remarque(s), description, observations
-precision       precision (only the value ``commune`` is kept: the point is a commune's)
-lon / lat       lon, lng, long, longitude / lat, latitude (degrees, WGS84 unless ``crs=``)
-x / y           x, coord_x, coordonnee_x, x_l93 / y, … (with ``crs=``; preferred when the
-                given ``crs`` is projected)
-==============  =========================================================================
-
+The names accepted for each field are listed in :mod:`zonesblanches.geodata._service_fields`.
 ``nom`` and ``categorie`` are required, plus a location: coordinates (or a geometry), or a commune
 (``code_insee``, else ``commune`` (+ ``code_postal`` for homonyms), else a ``code_postal`` that
 covers a single commune). Other columns are ignored (listed in a warning).
@@ -68,22 +50,17 @@ Decisions
 * ``territory``: points outside it are kept with ``hors_territoire = True`` and a warning (a
   service just across the limit still serves the territory's inhabitants).
 * The rejects file (``rejects_path``) is always written, header only when nothing is rejected, so
-  an output folder never keeps the rejects of an earlier run: ``;``-separated, UTF-8 with BOM
-  (Excel opens it with accents). If no row is usable, :class:`DataError` is raised after writing it.
+  an output folder never keeps the rejects of an earlier run, in the project's CSV dialect
+  (:mod:`zonesblanches.writers`). If no row is usable, :class:`DataError` is raised after writing
+  it.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import re
-import unicodedata
-import warnings as warnings_module
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 
@@ -93,10 +70,14 @@ import pandas as pd
 import pyproj
 import shapely
 
-from zonesblanches._text import closest, normalize
+from zonesblanches._text import normalize
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata._service_fields import SYNONYMS, match_columns, parse_crs
+from zonesblanches.geodata._tables import RawTable, file_kind, read_table
 from zonesblanches.geodata.categories import CATEGORIES, category_code
+from zonesblanches.geodata.communes import CommuneIndex, normalize_insee
+from zonesblanches.writers import write_csv
 
 __all__ = [
     "FRANCE_BBOX",
@@ -133,69 +114,8 @@ _LAMBERT93_BOX = (0.0, 6.0e6, 1.3e6, 7.2e6)
 """Range of Lambert-93 (x, y) over metropolitan France, to recognise it when read as degrees."""
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split("|"))
-
-
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "service_id": _names(
-        "service_id | id | identifiant | id_service | identifiant_service | reference | ref"
-    ),
-    "nom": _names(
-        "nom | name | raison sociale | structure | nom_structure | nom de la structure | "
-        "nom_service | nom du service | libelle | denomination"
-    ),
-    "categorie": _names(
-        "categorie | category | type | thematique | thematiques | type_service | "
-        "type de service | typologie"
-    ),
-    "commune": _names(
-        "commune | ville | city | nom_commune | nom de la commune | localite | libelle_commune"
-    ),
-    "code_insee": _names(
-        "code_insee | insee | code commune | code_commune_insee | code insee commune | citycode | "
-        "codgeo | depcom | insee_com"
-    ),
-    "code_postal": _names("code_postal | cp | postcode | code postal | zip | zipcode"),
-    "adresse": _names("adresse | address | adresse_postale"),
-    "statut": _names("statut | status | etat"),
-    "source": _names("source | sources | origine"),
-    "date_source": _names("date_source | date | date de la source | millesime | date_maj"),
-    "notes": _names(
-        "notes | note | commentaire | commentaires | remarque | remarques | description | "
-        "observations"
-    ),
-    "precision": _names("precision | precision geographique"),
-}
-_LONLAT = {
-    "lon": _names("lon | lng | long | longitude | longitude wgs84"),
-    "lat": _names("lat | latitude | latitude wgs84"),
-}
-_XY = {
-    "lon": _names(
-        "x | coord_x | coordonnee x | coordonnees x | x_l93 | x lambert93 | x lambert 93"
-    ),
-    "lat": _names(
-        "y | coord_y | coordonnee y | coordonnees y | y_l93 | y lambert93 | y lambert 93"
-    ),
-}
 _REQUIRED = ("nom", "categorie")
-_MAX_SUGGESTIONS = 300
 _LOCATION = ("code_insee", "commune", "code_postal")
-
-_CRS_ALIASES = {
-    "lambert93": "EPSG:2154",
-    "lambert 93": "EPSG:2154",
-    "l93": "EPSG:2154",
-    "rgf93": "EPSG:2154",
-    "2154": "EPSG:2154",
-    "wgs84": "EPSG:4326",
-    "4326": "EPSG:4326",
-    "gps": "EPSG:4326",
-    "webmercator": "EPSG:3857",
-    "web mercator": "EPSG:3857",
-    **{f"cc{z}": f"EPSG:{3900 + z}" for z in range(42, 51)},
-}
 
 _STATUTS = {
     "actif": "actif",
@@ -332,10 +252,10 @@ def read_services(
         Unknown ``crs``, ``sheet`` or ``layer``, or invalid ``communes``/``territory``.
     """
     path = Path(path)
-    src_crs = _parse_crs(crs)
+    src_crs = parse_crs(crs)
     territory_geom = _territory_geometry(territory)
-    index = _CommuneIndex.build(communes)
-    raw = _read_raw(path, sheet=sheet, layer=layer)
+    index = CommuneIndex.build(communes)
+    raw = read_table(path, sheet=sheet, layer=layer)
     reader = _Validator(raw, src_crs, index, path)
     services, rejects, flags = reader.run()
     warnings = raw.warnings + reader.warnings
@@ -356,83 +276,17 @@ def read_services(
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> Path:
-    """Write rejected rows to a CSV in the project's one dialect (``,``, UTF-8 with BOM).
+    """Write rejected rows in the project's CSV dialect (:mod:`zonesblanches.writers`).
 
     The header is written even when there is no reject. Returns the path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = rejects if len(rejects.columns) else pd.DataFrame(columns=list(_REJECT_COLS))
-    # The project's one CSV dialect (comma, UTF-8 with BOM, "\n"), as every other table.
-    frame.to_csv(path, sep=",", index=False, encoding="utf-8-sig", lineterminator="\n")
-    return path
-
-
-def match_columns(columns: list[str], *, projected: bool = False) -> dict[str, str]:
-    """Map a file's column names onto the fields read (``nom``, ``categorie``, ``lon``…).
-
-    Parameters
-    ----------
-    columns : list of str
-        Column names as in the file.
-    projected : bool
-        True when the coordinates are projected (x/y names are then preferred to lon/lat).
-
-    Returns
-    -------
-    dict
-        ``{field: column}`` for the fields found (see the module documentation).
-
-    >>> match_columns(["Nom", "Catégorie", "Code INSEE", "Longitude", "Latitude"])
-    {'nom': 'Nom', 'categorie': 'Catégorie', 'code_insee': 'Code INSEE', 'lon': 'Longitude', 'lat': 'Latitude'}
-    """
-    keys: dict[str, str] = {}
-    for col in columns:
-        keys.setdefault(normalize(col), col)
-    coords = (_XY, _LONLAT) if projected else (_LONLAT, _XY)
-    found: dict[str, str] = {}
-    for name, synonyms in _SYNONYMS.items():
-        col = _first_match(keys, synonyms)
-        if col is not None:
-            found[name] = col
-    for name in ("lon", "lat"):
-        for table in coords:
-            col = _first_match(keys, table[name])
-            if col is not None:
-                found[name] = col
-                break
-    return found
-
-
-def _first_match(keys: dict[str, str], synonyms: tuple[str, ...]) -> str | None:
-    for s in synonyms:
-        col = keys.get(normalize(s))
-        if col is not None:
-            return col
-    return None
+    return write_csv(frame, path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Parameters
 # ----------------------------------------------------------------------------------------------
-
-
-def _parse_crs(crs: str | int | pyproj.CRS | None) -> pyproj.CRS | None:
-    if crs is None:
-        return None
-    if isinstance(crs, pyproj.CRS):
-        return crs
-    text = str(crs).strip()
-    text = _CRS_ALIASES.get(normalize(text), _CRS_ALIASES.get(text.lower(), text))
-    if text.isdigit():
-        text = f"EPSG:{text}"
-    try:
-        return pyproj.CRS.from_user_input(text)
-    except pyproj.exceptions.CRSError as exc:
-        raise ParameterError(
-            f"Système de coordonnées inconnu : « {crs} ». Exemples : EPSG:2154 (Lambert-93), "
-            "EPSG:4326 (longitude/latitude WGS84)."
-        ) from exc
 
 
 def _territory_geometry(territory) -> shapely.Geometry | None:
@@ -451,526 +305,9 @@ def _territory_geometry(territory) -> shapely.Geometry | None:
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# Reading files into a table of strings
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Raw:
-    """A file read as strings: original column names, row numbers, optional geometry."""
-
-    table: pd.DataFrame
-    lines: np.ndarray
-    unit: str = "ligne"
-    geometry: gpd.GeoSeries | None = None
-    warnings: list[str] = field(default_factory=list)
-    extra: dict[int, list[str]] = field(default_factory=dict)
-    """Row position → values beyond the header (ragged CSV rows)."""
-
-
-_EXCEL_EXT = {".xlsx", ".xlsm"}
-_CSV_EXT = {".csv", ".txt", ".tsv", ".tab"}
-
-
-def _read_raw(path: Path, *, sheet, layer) -> _Raw:
-    if not path.exists():
-        raise DataError(f"Fichier de services introuvable : {path}")
-    if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise DataError(f"{path} est un dossier, pas un fichier de services.")
-    ext = path.suffix.lower()
-    if ext in {".xls", ".ods"}:
-        raise DataError(
-            f"Format {ext} non pris en charge : enregistrez « {path.name} » au format .xlsx "
-            "ou .csv."
-        )
-    head = path.read_bytes()[:16] if path.is_file() else b""
-    kind = _kind(ext, head)
-    notes: list[str] = []
-    if kind == "xlsx" and ext not in _EXCEL_EXT:
-        notes.append(f"« {path.name} » est en fait un classeur Excel : lu comme tel.")
-    if kind == "xlsx":
-        raw = _read_xlsx(path, sheet)
-    elif kind == "vector":
-        raw = _read_vector(path, layer)
-    else:
-        raw = _read_csv(path)
-    raw.warnings[:0] = notes
-    if raw.table.empty:
-        raise DataError(
-            f"« {path.name} » ne contient aucune ligne de données (fichier vide, ou en-tête seul)."
-        )
-    return raw
-
-
-def _kind(ext: str, head: bytes) -> str:
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if head.startswith(b"SQLite format 3"):
-        return "vector"
-    if ext in _EXCEL_EXT:
-        return "xlsx"
-    if ext in _CSV_EXT:
-        return "csv"
-    if ext in {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".gdb"}:
-        return "vector"
-    return "vector" if head.lstrip().startswith(b"{") else "csv"
-
-
-def _decode(data: bytes, name: str) -> tuple[str, str | None]:
-    if b"\x00" in data[:65536]:
-        raise DataError(
-            f"« {name} » n'est pas un fichier texte CSV (contenu binaire) : fichier corrompu ou "
-            "d'un autre format ?"
-        )
-    encoding = None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text, encoding = data.decode("cp1252"), "Windows-1252 (Latin-1)"
-        except UnicodeDecodeError:
-            text, encoding = data.decode("latin-1"), "Latin-1 (ISO-8859-1)"
-    sample = text[:65536]
-    controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
-    if sample and controls > max(2, len(sample) // 200):
-        raise DataError(
-            f"« {name} » n'est pas un fichier texte CSV lisible (caractères de contrôle) : "
-            "fichier corrompu ou d'un autre format ?"
-        )
-    return text, encoding
-
-
-def _sniff_delimiter(text: str) -> str:
-    sample = [line for line in text.splitlines()[:60] if line.strip()]
-    best, best_score = ",", (-1.0, 0)
-    for delim in (";", ",", "\t"):
-        rows = list(csv.reader(sample, delimiter=delim))
-        if not rows or len(rows[0]) < 2:
-            continue
-        width = len(rows[0])
-        same = sum(1 for r in rows[1:] if len(r) == width) / max(1, len(rows) - 1)
-        score = (same, width)
-        if score > best_score:
-            best, best_score = delim, score
-    return best
-
-
-def _read_csv(path: Path) -> _Raw:
-    text, encoding = _decode(path.read_bytes(), path.name)
-    warnings = []
-    if encoding:
-        warnings.append(
-            f"« {path.name} » n'est pas en UTF-8 : lu en {encoding}. Vérifiez les accents ; "
-            "enregistrez de préférence en « CSV UTF-8 »."
-        )
-    delim = _sniff_delimiter(text)
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
-    except csv.Error as exc:
-        raise DataError(f"« {path.name} » : CSV illisible ({exc}).") from exc
-    return _from_records(records, warnings)
-
-
-def _from_records(records: list[list[str]], warnings: list[str], first_line: int = 1) -> _Raw:
-    """Table from rows of cells; the first non-blank row is the header."""
-    start = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
-    if start is None:
-        return _Raw(pd.DataFrame(), np.array([], dtype=int), warnings=warnings)
-    header = _unique_names(records[start])
-    width = len(header)
-    rows, lines, extra = [], [], {}
-    for i in range(start + 1, len(records)):
-        cells = records[i]
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            extra[len(rows)] = cells[width:]
-        cells = (cells + [""] * width)[:width]
-        rows.append(cells)
-        lines.append(i + first_line)
-    table = pd.DataFrame(rows, columns=header, dtype=object)
-    return _Raw(table, np.array(lines, dtype=int), warnings=warnings, extra=extra)
-
-
-def _unique_names(header: list[str]) -> list[str]:
-    names, seen = [], Counter()
-    for i, h in enumerate(header):
-        name = str(h).strip() or f"colonne_{i + 1}"
-        seen[name] += 1
-        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return names
-
-
-def _read_xlsx(path: Path, sheet) -> _Raw:
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), data_only=True)
-    except Exception as exc:  # openpyxl raises zip, XML and key errors on corrupt files
-        raise DataError(
-            f"« {path.name} » : classeur Excel illisible (fichier corrompu ou tronqué ?). "
-            f"Détail : {type(exc).__name__}."
-        ) from exc
-    names = book.sheetnames
-    warnings = []
-    if sheet is None:
-        ws = book.worksheets[0]
-        if len(names) > 1:
-            warnings.append(
-                f"Le classeur a {len(names)} feuilles ({', '.join(names)}) : seule la première, "
-                f"« {names[0]} », est lue (choisissez avec sheet=)."
-            )
-    elif isinstance(sheet, int) and 0 <= sheet < len(names):
-        ws = book.worksheets[sheet]
-    elif isinstance(sheet, str) and sheet in names:
-        ws = book[sheet]
-    else:
-        raise ParameterError(
-            f"Feuille « {sheet} » absente de « {path.name} » ; feuilles : {', '.join(names)}."
-        )
-    records = [[_cell_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
-    book.close()
-    return _from_records(records, warnings)
-
-
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "VRAI" if value else "FAUX"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _read_vector(path: Path, layer) -> _Raw:
-    import pyogrio
-
-    try:
-        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
-        if layer is not None and not (
-            (isinstance(layer, int) and 0 <= layer < len(layers)) or layer in layers
-        ):
-            raise ParameterError(
-                f"Couche « {layer} » absente de « {path.name} » ; couches : {', '.join(layers)}."
-            )
-        with warnings_module.catch_warnings(record=True) as caught:
-            warnings_module.simplefilter("always")
-            frame = pyogrio.read_dataframe(path, layer=layer)
-    except ParameterError:
-        raise
-    except Exception as exc:  # pyogrio/GDAL errors on corrupt or unknown files
-        raise DataError(
-            f"« {path.name} » : fichier géographique illisible (corrompu ou format inconnu). "
-            f"Détail : {exc}"
-        ) from exc
-    warnings = [
-        f"Lecture de « {path.name} » : GDAL signale « {w.message} » (géométrie illisible ?)."
-        for w in caught
-    ]
-    if layer is None and len(layers) > 1:
-        warnings.append(
-            f"« {path.name} » a {len(layers)} couches ({', '.join(layers)}) : seule la "
-            f"première, « {layers[0]} », est lue (choisissez avec layer=)."
-        )
-    if not isinstance(frame, gpd.GeoDataFrame):
-        frame = gpd.GeoDataFrame(frame, geometry=[None] * len(frame))
-    geometry = frame.geometry
-    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    table = pd.DataFrame(
-        {col: [_cell_text(v) if not _isna(v) else "" for v in attrs[col]] for col in attrs},
-        index=range(len(attrs)),
-        dtype=object,
-    )
-    table.columns = _unique_names(list(table.columns))
-    return _Raw(
-        table,
-        np.arange(1, len(table) + 1),
-        unit="entité",
-        geometry=geometry.reset_index(drop=True),
-        warnings=warnings,
-    )
-
-
-def _isna(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-# ----------------------------------------------------------------------------------------------
-# Communes
-# ----------------------------------------------------------------------------------------------
-
-_CODE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-_CEDEX_RE = re.compile(r"\s+cedex(\s+\d+)?$")
-_PAREN_RE = re.compile(r"\s*\(.*\)\s*$")
-
-
-def _clean_code(value: str) -> str:
-    code = re.sub(r"\s+", "", value).upper()
-    if re.fullmatch(r"\d+\.0+", code):
-        code = code.split(".")[0]
-    if code.isdigit() and len(code) == 4:
-        code = "0" + code
-    return code
-
-
-def _departement(code: str) -> str:
-    return code[:3] if code.startswith("97") else code[:2]
-
-
-@dataclass
-class _CommuneIndex:
-    """Lookups for commune-level geocoding."""
-
-    communes: gpd.GeoDataFrame
-    by_code: dict[str, int]
-    by_name: dict[str, list[int]]
-    former_code: dict[str, str]
-    former_name: dict[str, list[int]]
-    by_postcode: dict[str, list[int]]
-    display: dict[str, str]
-    departements: set[str]
-    postcode_prefixes: set[str]
-    names: list[str] = field(default_factory=list)
-    codes: list[str] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    lon: np.ndarray = field(default_factory=lambda: np.array([]))
-    lat: np.ndarray = field(default_factory=lambda: np.array([]))
-    suggestions: dict[str, list[str]] = field(default_factory=dict)
-    bundled: bool = False
-    """True for the bundled Hauts-de-France communes (the wording of reasons depends on it)."""
-    _tree: shapely.STRtree | None = None
-
-    @property
-    def tree(self) -> shapely.STRtree:
-        if self._tree is None:
-            self._tree = shapely.STRtree(self.communes.geometry.values)
-        return self._tree
-
-    @classmethod
-    def build(cls, communes: gpd.GeoDataFrame | None) -> _CommuneIndex:
-        from zonesblanches.geodata import reference
-
-        if communes is None:
-            return _bundled_index()
-        missing = {"code_insee", "nom", "lon", "lat"} - set(communes.columns)
-        if missing:
-            raise ParameterError(
-                f"Communes de géocodage incomplètes : colonne(s) manquante(s) {sorted(missing)}."
-            )
-        communes = communes.reset_index(drop=True)
-        codes = communes["code_insee"].astype(str).tolist()
-        by_code = {c: i for i, c in enumerate(codes)}
-        by_name: dict[str, list[int]] = {}
-        display: dict[str, str] = {}
-        for i, name in enumerate(communes["nom"].astype(str)):
-            by_name.setdefault(normalize(name), []).append(i)
-            display.setdefault(normalize(name), name)
-        former = reference.load_former_communes()
-        former = former[former["code_insee"].isin(by_code)]
-        former_code = dict(zip(former["code"], former["code_insee"], strict=True))
-        for code in codes:
-            former_code.pop(code, None)
-        former_name: dict[str, list[int]] = {}
-        for name, code in zip(former["nom"], former["code_insee"], strict=True):
-            if name and by_code[code] not in former_name.setdefault(normalize(name), []):
-                former_name[normalize(name)].append(by_code[code])
-        by_postcode: dict[str, list[int]] = {}
-        if "codes_postaux" in communes:
-            for i, cps in enumerate(communes["codes_postaux"].fillna("").astype(str)):
-                for cp in filter(None, cps.split(";")):
-                    by_postcode.setdefault(cp.strip(), []).append(i)
-        departements = {_departement(c) for c in codes}
-        prefixes = {cp[:2] for cp in by_postcode} or departements
-        names = communes["nom"].astype(str).tolist()
-        return cls(
-            communes,
-            by_code,
-            by_name,
-            former_code,
-            former_name,
-            by_postcode,
-            display,
-            departements,
-            prefixes,
-            names=names,
-            codes=codes,
-            keys=[normalize(n) for n in names],
-            lon=communes["lon"].to_numpy(dtype=float),
-            lat=communes["lat"].to_numpy(dtype=float),
-        )
-
-    def name(self, i: int) -> str:
-        return self.names[i]
-
-    def code(self, i: int) -> str:
-        return self.codes[i]
-
-    @property
-    def what(self) -> str:
-        return "données embarquées (Hauts-de-France)" if self.bundled else "communes fournies"
-
-    @property
-    def out(self) -> str:
-        return "des Hauts-de-France" if self.bundled else "des communes fournies"
-
-    @property
-    def within(self) -> str:
-        return "en Hauts-de-France" if self.bundled else "parmi les communes fournies"
-
-    def label(self, i: int) -> str:
-        return f"{self.name(i)} ({self.code(i)})"
-
-    def _outside(self) -> str:
-        return (
-            f"les {self.what} ne couvrent que les départements "
-            f"{', '.join(sorted(self.departements))}"
-        )
-
-    def locate(self, code: str, name: str, postcode: str, cols: dict[str, str]):
-        """Return ``(index, note)`` or ``(None, (field, reason))``."""
-        if code:
-            return self._by_code(code, name, cols)
-        if name:
-            return self._by_name(name, postcode, cols)
-        if postcode:
-            return self._by_postcode(postcode, cols)
-        return None, (
-            ", ".join(cols.get(f, f) for f in ("commune", "code_insee") if f in cols)
-            or "localisation",
-            "ni coordonnées ni commune : impossible de placer ce service",
-        )
-
-    def _by_code(self, raw: str, name: str, cols: dict[str, str]):
-        col = cols["code_insee"]
-        code = _clean_code(raw)
-        if not _CODE_RE.match(code):
-            return None, (col, f"code INSEE « {raw} » invalide : 5 caractères attendus (ex. 59350)")
-        if code in self.by_code:
-            return self.by_code[code], self._name_check(self.by_code[code], name)
-        if code in self.former_code:
-            i = self.by_code[self.former_code[code]]
-            return i, f"code INSEE ancien {code} remplacé par {self.label(i)}"
-        if _departement(code) not in self.departements:
-            return None, (
-                col,
-                f"commune {code} hors {self.out} (département {_departement(code)}) : "
-                + self._outside(),
-            )
-        hint = self._suggest(name) if name else ""
-        return None, (col, f"code INSEE {code} inconnu (géographie 2026){hint}")
-
-    def _name_check(self, i: int, name: str) -> str | None:
-        if not name:
-            return None
-        key = _name_key(name)
-        if key == self.keys[i] or i in self.former_name.get(key, []):
-            return None
-        words = set(key.split())
-        if words and any(
-            words <= set(k.split()) for k, idx in self.former_name.items() if i in idx
-        ):
-            return None
-        return f"le code INSEE désigne {self.label(i)}, pas « {name} » : le code est retenu"
-
-    def _by_name(self, name: str, postcode: str, cols: dict[str, str]):
-        col = cols["commune"]
-        key = _name_key(name)
-        candidates = self.by_name.get(key) or self.former_name.get(key, [])
-        cp = _clean_code(postcode) if postcode else ""
-        if candidates and cp:
-            kept = [i for i in candidates if i in self.by_postcode.get(cp, [])]
-            if not kept:
-                return None, (
-                    f"{col}, {cols.get('code_postal', 'code_postal')}",
-                    f"aucune commune « {name} » n'a le code postal {cp} {self.within} ; "
-                    f"communes de ce nom : {', '.join(self._with_postcodes(candidates))}",
-                )
-            candidates = kept
-        if len(candidates) == 1:
-            i = candidates[0]
-            note = None if key == self.keys[i] else f"« {name} » → {self.label(i)}"
-            return i, note
-        if len(candidates) > 1:
-            return None, (
-                col,
-                f"plusieurs communes s'appellent « {name} » : "
-                f"{', '.join(self._with_postcodes(candidates))} ; ajoutez le code postal "
-                "ou le code INSEE",
-            )
-        if cp and cp[:2] not in self.postcode_prefixes:
-            return None, (
-                col,
-                f"commune « {name} » ({cp}) hors {self.out} : " + self._outside(),
-            )
-        return None, (
-            col,
-            f"commune « {name} » introuvable {self.within}{self._suggest(name)}",
-        )
-
-    def _by_postcode(self, raw: str, cols: dict[str, str]):
-        col = cols["code_postal"]
-        cp = _clean_code(raw)
-        candidates = self.by_postcode.get(cp, [])
-        if len(candidates) == 1:
-            return candidates[0], None
-        if candidates:
-            return None, (
-                col,
-                f"le code postal {cp} couvre {len(candidates)} communes : indiquez la commune "
-                "ou le code INSEE",
-            )
-        if cp[:2] not in self.postcode_prefixes:
-            return None, (col, f"code postal {cp} hors {self.out} : " + self._outside())
-        return None, (col, f"code postal « {raw} » inconnu {self.within}")
-
-    def _with_postcodes(self, idx: list[int]) -> list[str]:
-        out = []
-        for i in idx:
-            cps = ""
-            if "codes_postaux" in self.communes:
-                cps = str(self.communes["codes_postaux"].iat[i]).replace(";", ", ")
-            out.append(f"{self.name(i)} ({cps or self.code(i)}, code INSEE {self.code(i)})")
-        return out
-
-    def _suggest(self, name: str) -> str:
-        key = _name_key(name)
-        if key not in self.suggestions:
-            if len(self.suggestions) >= _MAX_SUGGESTIONS:
-                return ""  # difflib costs ~0.1 s a name: a file of typos must not take minutes
-            self.suggestions[key] = closest(key, self.display)
-        hits = self.suggestions[key]
-        return f" ; vouliez-vous dire : {', '.join(hits)} ?" if hits else ""
-
-
-@cache
-def _bundled_index() -> _CommuneIndex:
-    from zonesblanches.geodata import reference
-
-    index = _CommuneIndex.build(reference.load_communes())
-    index.bundled = True
-    return index
-
-
 @lru_cache(maxsize=65536)
 def _norm(text: str) -> str:
     return normalize(text)
-
-
-@lru_cache(maxsize=65536)
-def _name_key(name: str) -> str:
-    text = _PAREN_RE.sub("", name.strip())
-    return _CEDEX_RE.sub("", normalize(text))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1003,7 +340,7 @@ def _category_list() -> str:
 class _Validator:
     """Checks rows of a :class:`_Raw` table and builds the services, rejects and flags."""
 
-    def __init__(self, raw: _Raw, crs: pyproj.CRS | None, index: _CommuneIndex, path: Path):
+    def __init__(self, raw: RawTable, crs: pyproj.CRS | None, index: CommuneIndex, path: Path):
         self.raw = raw
         self.crs = crs
         self.index = index
@@ -1054,7 +391,7 @@ class _Validator:
                 f"colonne {other}. Colonnes du fichier : {', '.join(columns)}."
             )
         if missing or not located:
-            needs = [f"{f} (ou : {', '.join(_SYNONYMS[f][1:5])})" for f in missing]
+            needs = [f"{f} (ou : {', '.join(SYNONYMS[f][1:5])})" for f in missing]
             if not located:
                 needs.append(
                     "une localisation : longitude/latitude (ou x/y), code_insee, commune "
@@ -1302,7 +639,7 @@ class _Validator:
 
     def _communes(self, lon: np.ndarray, lat: np.ndarray, precision: list[str]):
         names, codes, cps = self.text("commune"), self.text("code_insee"), self.text("code_postal")
-        out_name, out_code = list(names), [_clean_code(c) if c else "" for c in codes]
+        out_name, out_code = list(names), [normalize_insee(c) if c else "" for c in codes]
         located = np.isfinite(lon)
         self._fill_from_points(lon, lat, located, out_name, out_code)
         index, notes, mismatches = self.index, [], []
@@ -1445,7 +782,9 @@ def _nothing_usable(result: ServicesRead, rejects_path) -> str:
     main = ", ".join(f"{champ} ({n} ligne(s))" for champ, n in counts.most_common(4))
     first = rejects.iloc[0]
     unit = (
-        "entité" if result.path and _kind(result.path.suffix.lower(), b"") == "vector" else "ligne"
+        "entité"
+        if result.path and file_kind(result.path.suffix.lower(), b"") == "vector"
+        else "ligne"
     )
     where = f" Détail de chaque ligne dans {rejects_path}." if rejects_path is not None else ""
     return (

@@ -41,14 +41,22 @@ import shapely
 from branca.element import Element, MacroElement
 from folium.template import Template
 
-from zonesblanches._text import fr_int
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
-from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches._text import fr_g, fr_int
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
+from zonesblanches.maps._geometry import (
+    auto_tolerance,
+    check_frame,
+    decimals_for,
+    round_coords,
+    select_pairs,
+    simplify_coverage,
+)
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
 from zonesblanches.maps.assets import (
     leaflet_css,
@@ -57,6 +65,7 @@ from zonesblanches.maps.assets import (
     markercluster_js,
 )
 from zonesblanches.maps.findings import zones_note
+from zonesblanches.modes import MODES, mode_code
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -138,93 +147,6 @@ def _tile_layers() -> list[dict]:
     return out
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return list(value)
-
-
-def _select(result: CoverageResult, categorie, mode) -> list[tuple[str, str]]:
-    cats = _as_list(categorie) or list(result.categories)
-    unknown = [c for c in cats if c not in result.categories]
-    if unknown:
-        raise ParameterError(
-            f"Catégorie absente du résultat : {', '.join(unknown)}. Catégories analysées : "
-            + ", ".join(result.categories)
-            + "."
-        )
-    modes = [mode_code(m) for m in (_as_list(mode) or list(result.modes))]
-    missing = [m for m in modes if m not in result.modes]
-    if missing:
-        raise ParameterError(
-            f"Mode absent du résultat : {', '.join(missing)}. Modes analysés : "
-            + ", ".join(result.modes)
-            + "."
-        )
-    return [(c, m) for c in dict.fromkeys(cats) for m in dict.fromkeys(modes)]
-
-
-def _check_frame(frame, name: str, columns: Sequence[str] = ()) -> gpd.GeoDataFrame:
-    if not isinstance(frame, gpd.GeoDataFrame):
-        raise ParameterError(
-            f"« {name} » doit être un GeoDataFrame (reçu : {type(frame).__name__})."
-        )
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ParameterError(f"Colonne(s) manquante(s) dans « {name} » : {', '.join(missing)}.")
-    if frame.crs is None:
-        raise ParameterError(f"« {name} » n'a pas de système de coordonnées (CRS).")
-    return frame
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def auto_tolerance(bounds: Sequence[float]) -> float:
-    """Simplification tolerance (metres) suited to the zoom at which a map of ``bounds``
-    (lon/lat) opens and is read: about 0.015 % of the extent's diagonal, 5 to 40 m.
-
-    A region (≈ 350 km across) gets 40 m, invisible up to zoom 12; an EPCI (≈ 30 km) gets 5 m.
-    """
-    lon0, lat0, lon1, lat1 = bounds
-    dx = (lon1 - lon0) * 111_320 * math.cos(math.radians((lat0 + lat1) / 2))
-    dy = (lat1 - lat0) * 110_540
-    return float(min(40.0, max(5.0, 0.00015 * math.hypot(dx, dy))))
-
-
-def _decimals(tolerance_m: float) -> int:
-    """Decimals of degrees kept: 4 (≈ 7-11 m) for coarse maps, 5 (≈ 1 m) for fine ones."""
-    return 4 if tolerance_m >= 20 else 5
-
-
-def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -> np.ndarray:
-    """Simplify polygons that tile the plane (communes, EPCI) without opening gaps between
-    neighbours (GEOS coverage simplification, in Lambert-93), then round to ``decimals``.
-
-    Returns an array of shapely geometries in EPSG:4326.
-    """
-    metric = geoms.to_crs(LAMBERT93).values
-    valid = ~(shapely.is_empty(metric) | pd.isna(metric))
-    out = np.array(metric, dtype=object)
-    if valid.any() and tolerance_m > 0:
-        try:
-            out[valid] = shapely.coverage_simplify(metric[valid], tolerance_m)
-        except shapely.errors.GEOSException:  # not a clean coverage: simplify one by one
-            out[valid] = shapely.simplify(metric[valid], tolerance_m, preserve_topology=True)
-    wgs = gpd.GeoSeries(out, crs=LAMBERT93).to_crs(WGS84).values
-    return _round(np.asarray(wgs, dtype=object), decimals)
-
-
-def _round(geoms: np.ndarray, decimals: int) -> np.ndarray:
-    snapped = shapely.set_precision(geoms, 10.0**-decimals)
-    return shapely.transform(snapped, lambda xy: np.round(xy, decimals))
-
-
 def _geojson(geom) -> dict | None:
     if geom is None or shapely.is_empty(geom):
         return None
@@ -255,10 +177,6 @@ def _time_value(minutes: float, threshold: float):
     if value is not None and (value > threshold) != (minutes > threshold):
         return float(minutes)
     return value
-
-
-def _fmt_minutes(value: float) -> str:
-    return f"{float(value):g}".replace(".", ",")
 
 
 # --------------------------------------------------------------------------- payload parts
@@ -326,7 +244,7 @@ def _unit_features(
             geom = _geojson(geoms[i])
             if geom is not None:
                 features.append({"type": "Feature", "properties": {"c": code}, "geometry": geom})
-        pts = _round(np.asarray(units.geometry.to_crs(WGS84).values, dtype=object), 5)
+        pts = round_coords(np.asarray(units.geometry.to_crs(WGS84).values, dtype=object), 5)
         names = units["nom"].astype(str).to_numpy() if "nom" in units else keys
         for i, key in enumerate(keys):
             props = {"c": key, "n": names[i]}
@@ -462,7 +380,7 @@ def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[
 
 
 def _epci_payload(epci: gpd.GeoDataFrame, bbox, tolerance: float, decimals: int) -> dict:
-    epci = _check_frame(epci, "epci").to_crs(WGS84)
+    epci = check_frame(epci, "epci").to_crs(WGS84)
     frame = epci.iloc[epci.sindex.query(shapely.box(*bbox), predicate="intersects")]
     sort = [c for c in ("code_epci",) if c in frame] or None
     if sort:
@@ -486,7 +404,9 @@ def _polygons(
     frame = frame.to_crs(WGS84)
     metric = frame.geometry.to_crs(LAMBERT93).values
     simple = shapely.simplify(metric, tolerance / 2, preserve_topology=True)
-    geoms = _round(np.asarray(gpd.GeoSeries(simple, crs=LAMBERT93).to_crs(WGS84).values), decimals)
+    geoms = round_coords(
+        np.asarray(gpd.GeoSeries(simple, crs=LAMBERT93).to_crs(WGS84).values), decimals
+    )
     feats = []
     for i in range(len(frame)):
         geom = _geojson(geoms[i])
@@ -520,7 +440,7 @@ def _extra_layers(
     it (``group`` and ``indicator``): the layer control shows one switch per kind."""
     layers: list[dict] = []
     if isochrones is not None and len(isochrones):
-        iso = _check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
+        iso = check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
         names = {s["id"]: s["nom"] for s in services}
         if "service_id" in iso:
             iso["service"] = iso["service_id"].astype(str).map(names).fillna(iso["service_id"])
@@ -529,13 +449,13 @@ def _extra_layers(
         groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
         for (cat, mode, seuil), g in groups:
             mode_label = MODES[mode].label if mode in MODES else str(mode)
-            label = f"Isochrone {_fmt_minutes(seuil)} min {mode_label} — {category_label(str(cat))}"
+            label = f"Isochrone {fr_g(seuil)} min {mode_label} — {category_label(str(cat))}"
             color = style.ISOCHRONE_COLORS[
                 min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
             ]
             layer = {
                 "name": label,
-                "legend": f"Accessible en {_fmt_minutes(seuil)} min {mode_label} "
+                "legend": f"Accessible en {fr_g(seuil)} min {mode_label} "
                 f"({category_label(str(cat))})",
                 "data": _polygons(g, fields, tolerance, decimals),
                 "fields": fields,
@@ -552,7 +472,7 @@ def _extra_layers(
     if zones is not None:
         groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
         for key, frame in groups:
-            frame = _check_frame(frame, "zones")
+            frame = check_frame(frame, "zones")
             if not len(frame) or not zones_note(frame, words.singular)[0]:
                 continue  # one quasi-continuous blob: the hatch says it already
             index = _indicator_of(key, specs)
@@ -598,7 +518,7 @@ def _extra_layers(
                 layer.update(group="zones", indicator=index)
             layers.append(layer)
     if qpv is not None and len(qpv):
-        qpv = _check_frame(qpv, "qpv")
+        qpv = check_frame(qpv, "qpv")
         known = [
             ("code_qp", "Code QPV"),
             ("nom_qp", "Quartier"),
@@ -628,6 +548,39 @@ def _extra_layers(
             }
         )
     return layers
+
+
+def _margin_layer(
+    result: CoverageResult, area: gpd.GeoDataFrame | None, tolerance: float
+) -> list[dict]:
+    """The margin around the territory, drawn lightly, when services from it were used (a
+    service across the border): the band where services and roads were taken into account."""
+    margin = result.margin_km
+    if not margin or area is None or not len(area) or not len(result.services):
+        return []
+    territory = shapely.union_all(area.geometry.to_crs(LAMBERT93).values)
+    points = result.services.geometry.to_crs(LAMBERT93).values
+    if shapely.contains(territory, points).all():
+        return []
+    ring = shapely.simplify(
+        territory.buffer(margin * 1000.0, quad_segs=4).difference(territory), tolerance
+    )
+    frame = gpd.GeoDataFrame({"marge_km": [round(margin, 1)]}, geometry=[ring], crs=LAMBERT93)
+    km = f"{margin:.1f}".replace(".", ",")
+    return [
+        {
+            "name": f"Marge de {km} km (services pris en compte)",
+            "legend": f"Marge de {km} km : services au-delà des limites pris en compte",
+            "data": _polygons(frame, [("marge_km", "Marge (km)")], tolerance, 4),
+            "fields": [("marge_km", "Marge (km)")],
+            "title_field": "marge_km",
+            "color": "#888888",
+            "weight": 1,
+            "dash": "4 4",
+            "fill_opacity": 0.04,
+            "show": True,
+        }
+    ]
 
 
 def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
@@ -771,8 +724,8 @@ def coverage_map(
     """
     if not isinstance(result, CoverageResult):
         raise ParameterError("« result » doit être un résultat de diagnostic (CoverageResult).")
-    communes = _check_frame(communes, "communes", ("code_insee",))
-    specs = _select(result, categorie, mode)
+    communes = check_frame(communes, "communes", ("code_insee",))
+    specs = select_pairs(result, categorie, mode)
     principal_index = principal_index_of(principal, specs)
     class_bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(class_bounds) + 1)
@@ -787,7 +740,7 @@ def coverage_map(
         area = result.units.to_crs(WGS84)
     bbox = tuple(float(v) for v in area.total_bounds)
     tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
-    decimals = _decimals(tolerance)
+    decimals = decimals_for(tolerance)
     nearest = {str(v) for c, m in specs for v in result.units[service_col(c, m)].dropna().unique()}
     services, service_layers, service_index = _services_payload(
         result.services,
@@ -804,7 +757,7 @@ def coverage_map(
     if title is None:
         title = f"Accès aux services de mobilité inclusive — {territory}"
     seuils = ", ".join(
-        f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min"
+        f"{MODES[m].label} {fr_g(result.thresholds[m])} min"
         for m in dict.fromkeys(m for _, m in specs)
     )
     words = style.unit_words(result.unit_kind)
@@ -835,7 +788,7 @@ def coverage_map(
                 "categorie": c,
                 "mode": m,
                 "name": f"{category_label(c)}, {MODES[m].label}",
-                "threshold": _fmt_minutes(result.thresholds[m]),
+                "threshold": fr_g(result.thresholds[m]),
                 "t": float(result.thresholds[m]),
                 "cap": style.time_cap(result.thresholds[m]),
                 "cap_text": style.cap_text(result.thresholds[m]),
@@ -867,6 +820,7 @@ def coverage_map(
         "extra": _extra_layers(
             isochrones, zones, qpv, decode_services(services), tolerance, decimals, words, specs
         )
+        + _margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
         + list(extra_layers or []),
         "towns": _towns(
             shown,
@@ -946,7 +900,7 @@ def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[
     lines = [
         f"Zone blanche : {unit} dont le service le plus proche de la catégorie est au-delà du "
         "seuil ("
-        + ", ".join(f"{MODES[m].label} {_fmt_minutes(result.thresholds[m])} min" for m in modes)
+        + ", ".join(f"{MODES[m].label} {fr_g(result.thresholds[m])} min" for m in modes)
         + ")."
     ]
     return lines

@@ -12,46 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from zonesblanches import __version__
-from zonesblanches._gpkg import fixed_dates
-from zonesblanches._xlsx import make_reproducible
+from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
-
-
-def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """pandas 3 string dtype → plain object columns (GDAL and openpyxl want str/None)."""
-    out = frame.copy()
-    for col in out.columns:
-        if col == getattr(out, "_geometry_column_name", None):
-            continue
-        if pd.api.types.is_string_dtype(out[col]) and not pd.api.types.is_object_dtype(out[col]):
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out
-
-
-def _cell_values(series: pd.Series) -> list:
-    """Python values for openpyxl: ``None`` for missing and unreachable (``inf``) values."""
-    values = series.astype(object).tolist()
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))):
-            out.append(None)
-        elif isinstance(v, (np.integer, np.floating, np.bool_)):
-            out.append(v.item())
-        elif v is pd.NA or v is pd.NaT:
-            out.append(None)
-        else:
-            out.append(v)
-    return out
+from zonesblanches.modes import MODES
+from zonesblanches.writers import write_gpkg
+from zonesblanches.writers import write_xlsx as write_workbook
 
 
 def services_table(result: CoverageResult) -> pd.DataFrame:
@@ -113,15 +85,9 @@ def write_geopackage(
     the same values), ``services``, ``synthese`` (no geometry:
     one row per EPCI × category × mode) and, when given, ``epci``, ``zones_blanches`` (or
     ``zones_<label>``), ``isochrones``, ``qpv``. An existing file is replaced. Layers' last-change
-    dates are fixed (:func:`zonesblanches._gpkg.fixed_dates`), so the same inputs give the same bytes.
+    dates are fixed (:func:`zonesblanches.writers.fixed_dates`), so the same inputs give the same
+    bytes.
     """
-    import pyogrio
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-
     layers: list[tuple[str, pd.DataFrame]] = []
     if result.unit_kind == "commune":
         layers.append(("communes", commune_layer(result, communes)))
@@ -151,19 +117,8 @@ def write_geopackage(
         layers.append(("isochrones", isochrones.to_crs(WGS84)))
     if qpv is not None:
         layers.append(("qpv", qpv.to_crs(WGS84)))
-    with fixed_dates():
-        for name, frame in layers:
-            frame = _text_columns(frame.reset_index(drop=True))
-            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=tmp.exists())
-        pyogrio.write_dataframe(
-            _text_columns(synthesis_table(result)),
-            tmp,
-            layer="synthese",
-            driver="GPKG",
-            append=True,
-        )
-    tmp.replace(path)
-    return path
+    layers.append(("synthese", synthesis_table(result)))
+    return write_gpkg(dict(layers), path)
 
 
 def write_xlsx(
@@ -174,13 +129,6 @@ def write_xlsx(
     Sheets: « Synthèse » (whole territory), « Par EPCI », « Communes », « Zones blanches »
     (most populated first), « Services », « Méthode ». Header row frozen, columns sized.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     overall = result.summary(by=None)
     uncovered = result.uncovered()
     if "zone_blanche" in uncovered:
@@ -193,30 +141,4 @@ def write_xlsx(
         "Services": services_table(result),
         "Méthode": method_table(result, run_date),
     }
-    # Streaming (write-only) workbook: several times faster than pandas' writer on the region.
-    book = Workbook(write_only=True)
-    book.properties.creator = "zonesblanches"
-    book.properties.created = dt.datetime(2000, 1, 1)
-    header_font = Font(bold=True)
-    for name, frame in sheets.items():
-        frame = _text_columns(frame)
-        ws = book.create_sheet(title=name)
-        ws.freeze_panes = "A2"
-        for i, col in enumerate(frame.columns, start=1):
-            values = [str(col)] + [str(v) for v in frame[col].head(200).tolist()]
-            width = min(max(len(v) for v in values) + 2, 60)
-            ws.column_dimensions[get_column_letter(i)].width = width
-        head = []
-        for col in frame.columns:
-            cell = WriteOnlyCell(ws, value=str(col))
-            cell.font = header_font
-            head.append(cell)
-        ws.append(head)
-        columns = [_cell_values(frame[col]) for col in frame.columns]
-        for row in zip(*columns, strict=True):
-            ws.append(row)
-    tmp = path.with_name(path.name + ".tmp.xlsx")
-    book.save(tmp)
-    make_reproducible(tmp)  # fixed save dates: the same inputs give the same bytes
-    tmp.replace(path)
-    return path
+    return write_workbook(sheets, path)

@@ -20,13 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, time_col
-from zonesblanches.coverage.modes import MODES, mode_code
+from zonesblanches._text import fr_g
+from zonesblanches.columns import blank_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.maps.carto import auto_tolerance, simplify_coverage
+from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
+from zonesblanches.modes import MODES, mode_code
 
 PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
@@ -34,10 +36,6 @@ PNG_METADATA = {"Software": None}
 CM = 1 / 2.54
 A4_LANDSCAPE_CM = (27.7, 19.0)
 """A4 landscape (29.7 × 21 cm) within 1 cm margins."""
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}".replace(".", ",")
 
 
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
@@ -225,7 +223,7 @@ def static_map(
             facecolor="white",
             edgecolor="#222",
             hatch="////",
-            label=f"zone blanche (> {_fmt(result.thresholds[mode])} min)",
+            label=f"zone blanche (> {fr_g(result.thresholds[mode])} min)",
         )
     )
     if epci is not None:
@@ -321,7 +319,7 @@ def _scale_bar(ax) -> None:
         solid_capstyle="butt",
         zorder=9,
     )
-    label = f"{length / 1000:g} km".replace(".", ",")
+    label = f"{fr_g(length / 1000)} km"
     ax.text(
         bx + length / 2,
         by + (y1 - y0) * 0.015,
@@ -366,7 +364,7 @@ def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) 
         sub = table[table["mode"] == mode].set_index("categorie")
         share = [100 * float(sub.at[c, "part_couverte"]) if c in sub.index else 0.0 for c in cats]
         pos = y - 0.4 + height * (j + 0.5)
-        label = f"{MODES[mode].label} (≤ {_fmt(result.thresholds[mode])} min)"
+        label = f"{MODES[mode].label} (≤ {fr_g(result.thresholds[mode])} min)"
         ax.barh(
             pos,
             share,

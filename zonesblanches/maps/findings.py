@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches._text import fr_count, fr_num, fr_pct
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
-from zonesblanches.coverage.modes import MODES
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
+from zonesblanches.modes import MODES
 
 SENSITIVITY_DELTAS: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0)
 """Threshold shifts (minutes) of the sensitivity table: the answer at threshold − 5 … + 10."""
@@ -206,12 +207,11 @@ def identical_notes(result: CoverageResult) -> list[str]:
     return notes
 
 
-def reliability(result: CoverageResult, example_registry: bool | None = None) -> list[str]:
+def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
     """Lines of the reliability box: data source and completeness, geocoding precision,
-    straight-line or network times, example-registry warning."""
+    straight-line or network times, example-registry warning (``example_registry``: the
+    services are the bundled registry's; the caller knows, this module reads no file)."""
     svc = result.services
-    if example_registry is None:
-        example_registry = _is_bundled_registry(svc)
     lines = []
     if example_registry:
         lines.append(
@@ -260,14 +260,6 @@ def reliability(result: CoverageResult, example_registry: bool | None = None) ->
             f"Population : {words.count(len(result.units))} habité{'s' if len(result.units) > 1 else ''}."
         )
     return lines
-
-
-def _is_bundled_registry(services: pd.DataFrame) -> bool:
-    from zonesblanches.geodata import reference
-
-    ids = set(services["service_id"].astype(str)) if len(services) else set()
-    bundled = set(reference.load_registry()["service_id"].astype(str))
-    return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
 
 
 QUASI_CONTINUOUS_SHARE = 0.8

@@ -30,20 +30,20 @@ import shapely
 
 from zonesblanches._text import fr_int, fr_num, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
-from zonesblanches.maps.carto import (
-    _check_frame,
-    _decimals,
-    _round,
-    _select,
+from zonesblanches.maps._geometry import (
     auto_tolerance,
-    coverage_map,
+    check_frame,
+    decimals_for,
+    round_coords,
+    select_pairs,
     simplify_coverage,
 )
+from zonesblanches.maps.carto import coverage_map
 from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
+from zonesblanches.modes import MODES
 
 GAIN_COLOR = "#009E73"
 """Units that gain access (Okabe–Ito bluish green)."""
@@ -89,7 +89,7 @@ def _shapes(frame: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, point_units: bo
 def _features(frame: gpd.GeoDataFrame, props: list[dict], tolerance: float) -> dict:
     """GeoJSON of ``frame`` (WGS84) with one property dict per row; polygons simplified as a
     coverage (like the communes of the base map), points rounded."""
-    decimals = _decimals(tolerance)
+    decimals = decimals_for(tolerance)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     is_point = shapely.get_type_id(geoms) == 0
     out = np.array(geoms, dtype=object)
@@ -98,7 +98,7 @@ def _features(frame: gpd.GeoDataFrame, props: list[dict], tolerance: float) -> d
             gpd.GeoSeries(geoms[~is_point], crs=WGS84), tolerance, decimals
         )
     if is_point.any():
-        out[is_point] = _round(geoms[is_point], 5)
+        out[is_point] = round_coords(geoms[is_point], 5)
     feats = []
     for geom, p in zip(out, props, strict=True):
         if geom is None or shapely.is_empty(geom):
@@ -138,7 +138,7 @@ def suggestion_map(
     ----------
     suggestion : SiteSuggestion
         From :func:`~zonesblanches.coverage.sites.suggest_sites` or
-        :func:`~zonesblanches.coverage.sites.suggest_for_territory`.
+        :func:`~zonesblanches.api.suggest`.
     communes : geopandas.GeoDataFrame
         Commune polygons with ``code_insee`` (e.g. ``Territory.communes``).
     epci : geopandas.GeoDataFrame, optional
@@ -165,9 +165,9 @@ def suggestion_map(
             "La suggestion ne contient pas l'analyse de départ : passez « coverage » (le "
             "résultat de diagnostic avec les services existants)."
         )
-    communes = _check_frame(communes, "communes", ("code_insee",))
+    communes = check_frame(communes, "communes", ("code_insee",))
     cat, mode = suggestion.categorie, suggestion.mode
-    _select(base, cat, mode)
+    select_pairs(base, cat, mode)
     point_units = base.unit_kind != "commune"
     tolerance = _tolerance(base)
     label = category_label(cat)
@@ -353,7 +353,7 @@ def _change_layer(result) -> dict | None:
         "features": [
             {"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)}
             for g, p in zip(
-                _round(np.asarray(frame.geometry.values, dtype=object), 5), props, strict=True
+                round_coords(np.asarray(frame.geometry.values, dtype=object), 5), props, strict=True
             )
         ],
     }
@@ -388,7 +388,7 @@ def _base_polygons(communes: gpd.GeoDataFrame, tolerance: float) -> pd.Series:
     rounding), so that a unit drawn on a diff layer covers its commune underneath exactly."""
     shown = communes.to_crs(WGS84)
     comm = shown.sort_values("code_insee", kind="stable").reset_index(drop=True)
-    geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, _decimals(tolerance))
+    geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals_for(tolerance))
     out = pd.Series(geoms, index=comm["code_insee"].astype(str).to_numpy(), dtype=object)
     return out[~out.index.duplicated(keep="first")]
 
@@ -397,7 +397,7 @@ def _changed_geometries(changed: gpd.GeoDataFrame, polygons: pd.Series | None) -
     """Geometry of each changed unit (WGS84): its commune polygon from ``polygons`` for commune
     units, else (point units, or a commune missing from the outlines) its own point, rounded
     like the points of the base map."""
-    points = _round(np.asarray(changed.geometry.to_crs(WGS84).values, dtype=object), 5)
+    points = round_coords(np.asarray(changed.geometry.to_crs(WGS84).values, dtype=object), 5)
     if polygons is None or "code_insee" not in changed:
         return points
     geoms = polygons.reindex(changed["code_insee"].astype(str)).to_numpy()
@@ -511,7 +511,7 @@ def scenario_map(
     ----------
     result : ScenarioResult
         From :func:`~zonesblanches.coverage.scenarios.run_scenario` or
-        :func:`~zonesblanches.coverage.scenarios.scenario_for_territory`.
+        :func:`~zonesblanches.api.scenario`.
     communes : geopandas.GeoDataFrame
         Commune polygons with ``code_insee``.
     epci : geopandas.GeoDataFrame, optional
@@ -533,9 +533,9 @@ def scenario_map(
 
     if not isinstance(result, ScenarioResult):
         raise ParameterError("« result » doit être un résultat de scénario (ScenarioResult).")
-    communes = _check_frame(communes, "communes", ("code_insee",))
+    communes = check_frame(communes, "communes", ("code_insee",))
     after = result.after
-    specs = _select(after, categorie, mode)
+    specs = select_pairs(after, categorie, mode)
     words = unit_words(after.unit_kind)
     tolerance = _tolerance(after)
     polygons = _base_polygons(communes, tolerance) if after.unit_kind == "commune" else None

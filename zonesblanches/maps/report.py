@@ -23,10 +23,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches import __version__
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
+from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.coverage.modes import MODES
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps.assets import leaflet_version
@@ -34,12 +33,9 @@ from zonesblanches.maps.carto import coverage_map, principal_index_of, render_ma
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, static_map
 from zonesblanches.maps.style import unit_words
-from zonesblanches.maps.tables import (
-    communes_table,
-    synthesis_table,
-    uncovered_table,
-    write_csv,
-)
+from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
+from zonesblanches.modes import MODES
+from zonesblanches.writers import write_csv
 
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
@@ -137,27 +133,13 @@ def _e(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def fr_int(value: float) -> str:
-    """« 12 345 » (narrow no-break space), « – » for NaN."""
-    if value is None or not np.isfinite(float(value)):
-        return "–"
-    return f"{float(value):,.0f}".replace(",", "\u202f")
+def _is_bundled_registry(services: pd.DataFrame) -> bool:
+    """True when most services (80 %) are the bundled example registry's."""
+    from zonesblanches.geodata import reference
 
-
-def fr_num(value: float, digits: int = 1) -> str:
-    """« 12,5 »; « inaccessible » for infinity; « – » for NaN."""
-    if value is None or pd.isna(value):
-        return "–"
-    if np.isinf(float(value)):
-        return "inaccessible"
-    return f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-
-
-def fr_pct(share: float) -> str:
-    """« 87,5 % » from a 0-1 share."""
-    if share is None or pd.isna(share):
-        return "–"
-    return f"{100 * float(share):.1f}".replace(".", ",") + "\u00a0%"
+    ids = set(services["service_id"].astype(str)) if len(services) else set()
+    bundled = set(reference.load_registry()["service_id"].astype(str))
+    return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
 
 
 Column = tuple[str, str, str]
@@ -328,7 +310,10 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
     words = unit_words(result.unit_kind)
     top = findings.without_access(result, cat, mode, 10)
     total = len(findings.without_access(result, cat, mode, None))
-    reliability = "".join(f"<li>{_e(line)}</li>" for line in findings.reliability(result))
+    reliability = "".join(
+        f"<li>{_e(line)}</li>"
+        for line in findings.reliability(result, _is_bundled_registry(result.services))
+    )
     if len(top):
         shown = (
             f"Les {fr_int(len(top))} {_e(words.plural)} sans accès"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zonesblanches._text import fr_int
+from zonesblanches._text import fr_g, fr_int, fr_num
 from zonesblanches.errors import ParameterError
 
 
@@ -124,15 +124,11 @@ def class_colors(n_classes: int) -> list[str]:
     return [YLORRD_9[i] for i in idx]
 
 
-def _fmt(minutes: float) -> str:
-    return f"{minutes:g}".replace(".", ",")
-
-
 def class_labels(bounds: Sequence[float]) -> list[str]:
     """French labels of the classes defined by ``bounds``: ``len(bounds) + 1`` labels."""
-    labels = [f"moins de {_fmt(bounds[0])} min"]
-    labels += [f"{_fmt(a)} à {_fmt(b)} min" for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    labels.append(f"plus de {_fmt(bounds[-1])} min")
+    labels = [f"moins de {fr_g(bounds[0])} min"]
+    labels += [f"{fr_g(a)} à {fr_g(b)} min" for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    labels.append(f"plus de {fr_g(bounds[-1])} min")
     return labels
 
 
@@ -158,12 +154,12 @@ def time_cap(threshold: float) -> float:
 
 def cap_text(threshold: float) -> str:
     """« plus de 60 min »: a time beyond the cap of the indicator of ``threshold``."""
-    return f"plus de {_fmt(time_cap(threshold))} min"
+    return f"plus de {fr_g(time_cap(threshold))} min"
 
 
 def none_text(threshold: float) -> str:
     """« aucun service connu à moins de 60 min »: no service reachable at all."""
-    return f"aucun service connu à moins de {_fmt(time_cap(threshold))} min"
+    return f"aucun service connu à moins de {fr_g(time_cap(threshold))} min"
 
 
 def time_text(minutes: float, threshold: float) -> str:
@@ -180,8 +176,8 @@ def time_text(minutes: float, threshold: float) -> str:
         return cap_text(threshold)
     rounded = float(np.floor(value + 0.5))
     if (rounded > threshold) != (value > threshold):
-        return f"{value:.1f}".replace(".", ",") + " min"
-    return f"{rounded:.0f} min"
+        return f"{fr_num(value, 1)} min"
+    return f"{fr_num(rounded, 0)} min"
 
 
 UNREACHABLE_LABEL = "aucun service connu accessible"

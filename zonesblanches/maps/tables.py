@@ -1,20 +1,17 @@
 """Tables written next to the maps: per commune, per EPCI, uncovered communes.
 
-CSV files are UTF-8 with a byte-order mark (so that Excel shows accents), comma-separated, with a
-dot as decimal separator; unreachable times are left empty. Rows and columns are in a fixed order
-so the same inputs give the same bytes.
+They are written by :func:`zonesblanches.writers.write_csv` (the project's CSV dialect);
+unreachable times are left empty. Rows and columns are in a fixed order so the same inputs give
+the same bytes.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from zonesblanches.coverage.analysis import CoverageResult, blank_col, service_col, time_col
-
-CSV_OPTIONS = {"index": False, "encoding": "utf-8-sig", "lineterminator": "\n"}
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
 
 
 def _minutes(values) -> pd.Series:
@@ -76,11 +73,3 @@ def synthesis_table(result: CoverageResult) -> pd.DataFrame:
     table["part_couverte"] = table["part_couverte"].round(4)
     table["temps_median_min"] = _minutes(table["temps_median_min"]).to_numpy()
     return table
-
-
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` with the project's CSV conventions; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, **CSV_OPTIONS)
-    return path

@@ -1,0 +1,151 @@
+"""Benchmark of the OSM reader on a regional extract: phases, ratios to the bare read, memory.
+
+Every figure is measured in the same run, each scenario in its own Python process (so that its
+peak memory, ``ru_maxrss``, is its own and caches in memory do not help the next one):
+
+- ``lecture-nue``: the bare pyosmium read of the file (node locations + ``highway`` key filter,
+  an empty Python loop over the ways), the reference of the ratios (as in issue 17);
+- ``region-3-modes``: ``load_networks(file, [marche, velo, voiture])`` with an empty cache
+  (reading, building and writing the cache), then the same call again (cache hit);
+- ``epci-3-modes``: the same for CA Valenciennes Métropole (default margins), empty cache: only
+  the ways around the territory are kept while reading;
+- ``epci-depuis-cache-region``: that EPCI cut from the region's cache;
+- ``ancien-lecteur`` (``--ancien``): the previous per-node Python reader (tests/osm_loop_reader.py).
+
+Usage::
+
+    python scripts/make_region_pbf.py --scale 1 --output /tmp/region.osm.pbf
+    python scripts/bench_osm.py /tmp/region.osm.pbf [--ancien]
+
+Targets (issue 17): region, 3 modes, cold ≤ 6 × the bare read; EPCI from the regional file ≤ 3 ×;
+region, 3 modes ≤ 1.5 GB peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = ["marche", "velo", "voiture"]
+EPCI = "valenciennes metropole"
+
+
+def _bare(path: Path) -> dict:
+    import osmium
+
+    start = time.perf_counter()
+    processor = (
+        osmium.FileProcessor(osmium.io.File(str(path), "pbf"), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    )
+    n = 0
+    for _ in processor:
+        n += 1
+    return {"total": time.perf_counter() - start, "voies": n}
+
+
+def _load(path: Path, cache: Path, territory: str | None) -> dict:
+    from zonesblanches.geodata import osm
+
+    polygon = None
+    if territory:
+        from zonesblanches.geodata.territory import select_territory
+
+        polygon = select_territory(territory).geometry
+    start = time.perf_counter()
+    nets = osm.load_networks(path, MODES, polygon=polygon, cache_dir=cache, progress=False)
+    out = {"total": time.perf_counter() - start, **osm.PHASE_SECONDS}
+    out["noeuds"] = {m: n.n_nodes for m, n in nets.items()}
+    out["cache"] = [n.meta["from_cache"] for n in nets.values()]
+    return out
+
+
+def _old(path: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from osm_loop_reader import read_osm_file_loop
+
+    start = time.perf_counter()
+    read_osm_file_loop(path, "pbf")
+    return {"total": time.perf_counter() - start}
+
+
+def _scenario(args) -> None:
+    if args.scenario == "lecture-nue":
+        out = _bare(args.file)
+    elif args.scenario == "ancien-lecteur":
+        out = _old(args.file)
+    else:
+        out = _load(args.file, args.cache, EPCI if args.scenario.startswith("epci") else None)
+    out["pic_memoire_go"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(json.dumps(out))
+
+
+def _run(name: str, path: Path, cache: Path) -> dict:
+    cmd = [sys.executable, __file__, str(path), "--scenario", name, "--cache", str(cache)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"{name} a échoué :\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _size(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--ancien", action="store_true", help="mesure aussi l'ancien lecteur")
+    parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scenario:
+        _scenario(args)
+        return 0
+    print(f"Fichier : {args.file} ({args.file.stat().st_size / 1e6:.1f} Mo)")
+    root = Path(tempfile.mkdtemp(prefix="bench-osm-"))
+    try:
+        bare = _run("lecture-nue", args.file, root / "x")
+        rows = [("lecture nue pyosmium (référence)", bare)]
+        rows.append(("région, 3 modes, cache vide", _run("region", args.file, root / "region")))
+        region_cache = _size(root / "region")
+        rows.append(("région, 3 modes, cache", _run("region", args.file, root / "region")))
+        rows.append(("EPCI, 3 modes, cache vide", _run("epci", args.file, root / "epci")))
+        rows.append(("EPCI depuis le cache de la région", _run("epci", args.file, root / "region")))
+        if args.ancien:
+            rows.append(
+                (
+                    "ancien lecteur (boucle Python), lecture seule",
+                    _run("ancien-lecteur", args.file, root / "x"),
+                )
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    ref = bare["total"]
+    print(f"{'scénario':46} {'temps s':>8} {'ratio':>6} {'pic Go':>7}  phases (s)")
+    for name, r in rows:
+        phases = ", ".join(
+            f"{k} {v:.1f}"
+            for k, v in r.items()
+            if isinstance(v, float) and k not in ("total", "pic_memoire_go")
+        )
+        print(
+            f"{name:46} {r['total']:8.1f} {r['total'] / ref:6.2f} {r['pic_memoire_go']:7.2f}  "
+            f"{phases}"
+        )
+    print(f"Cache de la région (3 modes) : {region_cache:.0f} Mo")
+    print("Objectifs : région 3 modes ≤ 6 × la lecture nue ; EPCI ≤ 3 × ; pic ≤ 1,5 Go.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,474 @@
+"""The command line's parser: sub-commands, options, French help and French usage errors.
+
+:mod:`zonesblanches.cli` runs the commands; this module only describes them (and turns option
+strings such as ``voiture:20`` or ``10,20,30`` into values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from zonesblanches._version import __version__
+from zonesblanches.errors import ParameterError
+
+EPILOG_ANALYSE = """\
+exemples :
+  zonesblanches analyse --territoire "valenciennes metropole"
+  zonesblanches analyse --territoire 59 --categorie garage_solidaire --mode voiture:20 --mode marche:30
+  zonesblanches analyse --territoire 245901160 --services mes_services.csv --sortie resultats_vm
+  zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
+
+modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son seuil
+(« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min.
+catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
+plateforme_mobilite, transport_solidaire.
+
+fichiers écrits dans --sortie :
+  carte.html                 carte interactive (s'ouvre sur l'indicateur principal)
+  rapport.html               rapport : la réponse d'abord, carte, tableaux, méthode
+  figures/*.png              cartes A4 paysage et graphique pour Word (--dpi 300 pour imprimer)
+  communes.csv               une ligne par commune : temps (minutes) et zone blanche (0/1)
+                             par catégorie et mode
+  communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
+                             par indicateur, triées par l'indicateur principal
+  synthese.csv               une ligne par EPCI × catégorie × mode
+  zones_blanches.csv         zones blanches contiguës par indicateur
+  diagnostic.xlsx            les tableaux dans un classeur
+  diagnostic.gpkg            toutes les couches pour QGIS
+  rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les trois CSV
+  communes, synthese et communes_zone_blanche seulement.
+CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
+minutes (vides si aucun service n'est accessible), là où carte et rapport écrivent « plus de
+60 min » au-delà de 60 min ou du double du seuil.
+"""
+
+
+def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, float]:
+    """Turn ``["voiture:20", "marche"]`` and ``--seuil`` into ``{mode: minutes}``."""
+    from zonesblanches.api import DEFAULT_THRESHOLDS
+    from zonesblanches.modes import mode_code
+
+    if not modes:
+        if seuil is None:
+            return dict(DEFAULT_THRESHOLDS)
+        return {mode: seuil for mode in DEFAULT_THRESHOLDS}
+    out: dict[str, float] = {}
+    for item in modes:
+        name, _, minutes = item.partition(":")
+        code = mode_code(name)
+        if minutes:
+            try:
+                out[code] = float(minutes.replace(",", "."))
+            except ValueError:
+                raise ParameterError(
+                    f"Seuil illisible dans « {item} » (attendu : mode:minutes)."
+                ) from None
+        elif seuil is not None:
+            out[code] = seuil
+        else:
+            out[code] = DEFAULT_THRESHOLDS.get(code, 20.0)
+    return out
+
+
+class _FrenchFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help with its own words in French."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        if prefix is None:
+            prefix = "utilisation : "
+        return super().add_usage(usage, actions, groups, prefix)
+
+
+_ARGPARSE_FR = (
+    ("unrecognized arguments:", "arguments non reconnus :"),
+    ("the following arguments are required:", "arguments obligatoires manquants :"),
+    ("expected one argument", "une valeur est attendue"),
+    ("invalid choice:", "choix invalide :"),
+    ("choose from", "choix possibles :"),
+    ("invalid float value:", "nombre invalide :"),
+    ("argument ", "option "),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are in French."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        for english, french in _ARGPARSE_FR:
+            message = message.replace(english, french)
+        message = re.sub(r"(?<=\S): ", " : ", message)  # French spacing before a colon
+        self.print_usage(sys.stderr)
+        self.exit(2, f"Erreur : {message}\nAide : {self.prog} --help\n")
+
+
+def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.formatter_class = _FrenchFormatter
+    parser._optionals.title = "options"
+    parser._positionals.title = "commandes"
+    parser.add_argument(
+        "-h",
+        "--help",
+        action="help",
+        default=argparse.SUPPRESS,
+        help="affiche cette aide et quitte",
+    )
+    return parser
+
+
+def parse_minutes(text: str | None) -> list[float] | None:
+    """``"10,20,30"`` → ``[10.0, 20.0, 30.0]`` (French error on anything else)."""
+    if not text:
+        return None
+    try:
+        values = [float(t.strip()) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"Seuils d'isochrones illisibles : « {text} » (ex. 10,20,30)."
+        ) from None
+    if not values or min(values) <= 0:
+        raise ParameterError(f"Les seuils d'isochrones doivent être positifs : « {text} ».")
+    return sorted(set(values))
+
+
+def _add_common(
+    p: argparse.ArgumentParser, *, isochrones: bool = True, margin: bool = True
+) -> None:
+    p.add_argument(
+        "--osm",
+        metavar="FICHIER",
+        type=Path,
+        help="réseau routier OpenStreetMap pour des temps par la route : extrait .osm.pbf "
+        "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
+        "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
+    )
+    if isochrones:
+        p.add_argument(
+            "--isochrones",
+            metavar="MIN[,MIN…]",
+            help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
+            "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
+            "(ex. --isochrones 10,20,30)",
+        )
+    p.add_argument(
+        "--qpv",
+        metavar="FICHIER",
+        type=Path,
+        help="périmètres des quartiers prioritaires (fichier ANCT 2024 ou 2015 : GeoJSON, "
+        "GeoPackage, Shapefile ou l'archive zip) : indicateurs par QPV et écart QPV / reste de "
+        "l'EPCI",
+    )
+    p.add_argument(
+        "--carreaux",
+        metavar="FICHIER",
+        type=Path,
+        help="population carroyée INSEE Filosofi (200 m ou 1 km ; CSV, GeoPackage ou l'archive "
+        "zip) : la population est comptée par carreau au lieu d'un point par commune",
+    )
+    p.add_argument(
+        "--telecharger",
+        action="store_true",
+        help="télécharge le réseau routier du territoire depuis OpenStreetMap (Overpass ; "
+        "taille d'un EPCI au plus ; connexion Internet nécessaire)",
+    )
+    if margin:
+        p.add_argument(
+            "--marge",
+            metavar="KM",
+            type=float,
+            help="marge autour du territoire (km) où les services et le réseau routier sont pris en "
+            "compte, au-delà des limites de département et de région ; défaut : la portée du seuil "
+            "le plus long au mode le plus rapide (0 : le territoire seul)",
+        )
+    p.add_argument(
+        "--sortie",
+        metavar="DOSSIER",
+        default="resultats",
+        type=Path,
+        help="dossier où écrire la carte et les tableaux (créé si besoin ; défaut : %(default)s)",
+    )
+    p.add_argument(
+        "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
+    )
+    if isochrones:  # demo and analyse: the map and report options
+        p.add_argument(
+            "--principal",
+            metavar="CATEGORIE:MODE",
+            help="l'indicateur sur lequel la carte s'ouvre et auquel le rapport répond d'abord "
+            "(ex. garage_solidaire:voiture ; défaut : la première catégorie et le premier mode)",
+        )
+        p.add_argument(
+            "--dpi",
+            type=int,
+            choices=(150, 300),
+            default=150,
+            help="résolution des figures pour Word (300 pour l'impression ; défaut : 150)",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog="zonesblanches",
+        description="Diagnostic d'accès aux services de mobilité inclusive (garages solidaires, "
+        "auto-écoles sociales, ateliers vélo, location solidaire, plateformes de "
+        "mobilité) : temps d'accès, zones blanches, cartes.",
+        epilog="Aide d'une commande : zonesblanches COMMANDE --help. "
+        "Commencez par : zonesblanches demo",
+        add_help=False,
+    )
+    _french(parser)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"zonesblanches {__version__}",
+        help="affiche la version et quitte",
+    )
+    sub = parser.add_subparsers(dest="commande", metavar="COMMANDE")
+
+    demo = sub.add_parser(
+        "demo",
+        help="diagnostic de toute la région sur les données embarquées",
+        description="Lance le diagnostic de référence sur les données embarquées : toute la "
+        "région Hauts-de-France, toutes les catégories du registre, voiture 20 min "
+        "et marche 30 min. Écrit la carte et les tableaux dans --sortie.",
+        epilog="exemple :\n  zonesblanches demo --sortie resultats",
+        add_help=False,
+    )
+    _french(demo)
+    _add_common(demo)
+
+    analyse = sub.add_parser(
+        "analyse",
+        help="diagnostic d'un territoire choisi, avec vos propres services",
+        description="Calcule, pour chaque commune du territoire, le temps jusqu'au service le "
+        "plus proche de chaque catégorie et mode, repère les zones blanches (au-delà "
+        "du seuil), et écrit carte et tableaux.",
+        epilog=EPILOG_ANALYSE,
+        add_help=False,
+    )
+    _french(analyse)
+    analyse.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="EPCI (nom sans accents accepté, ou SIREN), code de département, "
+        "liste de codes INSEE séparés par des virgules, ou « region » "
+        "(défaut)",
+    )
+    analyse.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; "
+        "coordonnées lon/lat, x/y avec --crs, ou seulement la commune. "
+        "Défaut : le registre embarqué",
+    )
+    analyse.add_argument(
+        "--crs",
+        metavar="CRS",
+        help="système de coordonnées des colonnes x/y du fichier de services "
+        "(ex. EPSG:2154 pour Lambert-93)",
+    )
+    analyse.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        action="append",
+        help="catégorie à analyser (répétable) ; défaut : toutes celles présentes",
+    )
+    analyse.add_argument(
+        "--mode",
+        metavar="MODE[:MIN]",
+        action="append",
+        help="mode de déplacement et, optionnellement, son seuil en minutes "
+        "(répétable) : marche, velo, voiture ; ex. --mode voiture:20",
+    )
+    analyse.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes pour les modes donnés sans seuil",
+    )
+    _add_common(analyse)
+
+    suggest = sub.add_parser(
+        "suggerer",
+        help="où implanter de nouveaux services pour couvrir le plus d'habitants",
+        description="Choisit k nouveaux sites pour une catégorie (les services existants sont "
+        "gardés) afin de maximiser la population nouvellement à moins du seuil : sélection "
+        "gloutonne (garantie imprimée) et, si l'instance est assez petite, solution exacte "
+        "(programme linéaire en nombres entiers, CBC) avec l'écart de la sélection gloutonne.",
+        epilog=EPILOG_SUGGERER,
+        add_help=False,
+    )
+    _french(suggest)
+    suggest.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="comme pour « analyse » (défaut : region)",
+    )
+    suggest.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        required=True,
+        help="catégorie du service à implanter (ex. garage_solidaire)",
+    )
+    suggest.add_argument(
+        "--mode",
+        metavar="MODE",
+        default="voiture",
+        help="mode de déplacement (défaut : %(default)s)",
+    )
+    suggest.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes (défaut : 20 en voiture, 30 à pied)",
+    )
+    suggest.add_argument(
+        "--nombre",
+        metavar="K",
+        type=int,
+        default=1,
+        help="nombre de sites à choisir (défaut : %(default)s)",
+    )
+    suggest.add_argument(
+        "--candidats",
+        metavar="ORIGINES",
+        default="commune",
+        help="sites possibles, séparés par des virgules : commune (point de "
+        "chaque commune), qpv (centre des QPV, avec --qpv), grille (carrés "
+        "habités), fichier (avec --locaux) ; défaut : %(default)s",
+    )
+    suggest.add_argument(
+        "--locaux",
+        metavar="FICHIER",
+        type=Path,
+        help="vos locaux possibles (CSV, XLSX, GeoJSON… comme un fichier de services)",
+    )
+    suggest.add_argument(
+        "--ponderation",
+        metavar="POIDS",
+        default="population",
+        help="ce qu'on maximise : population, qpv (habitants des QPV, avec "
+        "--qpv et --carreaux), men_pauv (ménages pauvres, avec --carreaux) ou "
+        "un mélange « population:1+qpv:2 » ; défaut : %(default)s",
+    )
+    suggest.add_argument(
+        "--methode",
+        choices=["glouton", "exacte", "les-deux"],
+        default="les-deux",
+        help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
+    )
+    suggest.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="services existants (défaut : registre embarqué)",
+    )
+    suggest.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_common(suggest, isochrones=False, margin=False)
+
+    scen = sub.add_parser(
+        "scenario",
+        help="avant / après : ajouter, retirer ou déplacer des services",
+        description="Compare la couverture avant et après des changements de services : qui "
+        "gagne l'accès, qui le perd (un déplacement peut faire les deux), par commune, EPCI et "
+        "QPV.",
+        epilog=EPILOG_SCENARIO,
+        add_help=False,
+    )
+    _french(scen)
+    scen.add_argument(
+        "--territoire",
+        metavar="TERRITOIRE",
+        default="region",
+        help="comme pour « analyse » (défaut : region)",
+    )
+    scen.add_argument(
+        "--ajouter",
+        metavar="CATEGORIE:LIEU",
+        action="append",
+        help="ajoute un service : catégorie et code INSEE (ou lon,lat), ex. "
+        "garage_solidaire:62895 ; répétable",
+    )
+    scen.add_argument(
+        "--retirer",
+        metavar="ID",
+        action="append",
+        help="retire le service d'identifiant ID (ex. HDF-002) ; répétable",
+    )
+    scen.add_argument(
+        "--deplacer",
+        metavar="ID:LIEU",
+        action="append",
+        help="déplace un service vers une commune (code INSEE) ou lon,lat, ex. "
+        "HDF-002:62895 ; répétable",
+    )
+    scen.add_argument(
+        "--categorie",
+        metavar="CATEGORIE",
+        action="append",
+        help="catégories à comparer (défaut : celles touchées par les changements)",
+    )
+    scen.add_argument(
+        "--mode",
+        metavar="MODE[:MIN]",
+        action="append",
+        help="comme pour « analyse » (défaut : voiture 20 min, marche 30 min)",
+    )
+    scen.add_argument(
+        "--seuil",
+        metavar="MIN",
+        type=float,
+        help="seuil en minutes pour les modes donnés sans seuil",
+    )
+    scen.add_argument(
+        "--services",
+        metavar="FICHIER",
+        type=Path,
+        help="services d'aujourd'hui (défaut : registre embarqué)",
+    )
+    scen.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_common(scen, isochrones=False, margin=False)
+
+    _french(
+        sub.add_parser(
+            "sources",
+            help="affiche la provenance des données embarquées",
+            description="Affiche la source, la licence, la date et les traitements de chaque jeu "
+            "de données embarqué.",
+            epilog="exemple :\n  zonesblanches sources",
+            add_help=False,
+        )
+    )
+    return parser
+
+
+EPILOG_SUGGERER = """\
+exemples :
+  zonesblanches suggerer --territoire 62 --categorie garage_solidaire --mode voiture --seuil 20 --nombre 3
+  zonesblanches suggerer --territoire "valenciennes metropole" --categorie atelier_velo --mode marche --nombre 2
+  zonesblanches suggerer --territoire 59 --categorie auto_ecole_sociale --candidats commune,fichier --locaux locaux.csv
+
+fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes gagnées),
+sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
+sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
+"""
+
+EPILOG_SCENARIO = """\
+exemples :
+  zonesblanches scenario --deplacer HDF-002:62895          (Lens → Wingles, 2025)
+  zonesblanches scenario --territoire 62 --ajouter garage_solidaire:62119 --retirer HDF-013
+  zonesblanches scenario --deplacer HDF-002:2.86,50.49 --mode voiture:15
+
+fichiers écrits dans --sortie : carte_scenario.html (qui gagne, qui perd l'accès),
+scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
+(avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
+perd), scenario.gpkg (couche des évolutions pour QGIS).
+"""

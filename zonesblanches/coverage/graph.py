@@ -1,0 +1,216 @@
+"""Graph primitives of the road-network engines: the sparse travel-time matrix and Dijkstra.
+
+The bottom of the engine layer (``graph`` ← ``hierarchy`` ← ``network``): a
+:class:`~zonesblanches.geodata.network.RoadNetwork` is checked and turned into a compressed
+sparse row matrix ``A[tail, head] = time_s`` (reversed for home → service queries), and
+:func:`multi_source_times` answers « how many seconds to the nearest source? » for every node
+in one multi-source Dijkstra pass (see :mod:`zonesblanches.coverage.network` for how the
+virtual source nodes work).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.geodata.network import RoadNetwork
+
+_SHIFT_S = 1.0
+"""Common shift (seconds) added to every source offset; see the module docstring."""
+
+
+def check_network(network: RoadNetwork) -> None:
+    """Check that a :class:`RoadNetwork` is usable by the engine, or raise.
+
+    Raises
+    ------
+    DataError
+        Arrays of inconsistent lengths, edge ends out of range, travel times that are not
+        finite and strictly positive, or coordinates that are not finite (French message).
+    """
+    n = len(network.node_id)
+    if len(network.x) != n or len(network.y) != n:
+        raise DataError("Réseau routier incohérent : coordonnées et nœuds en nombres différents.")
+    m = len(network.tail)
+    if not (len(network.head) == len(network.time_s) == len(network.length_m) == m):
+        raise DataError(
+            "Réseau routier incohérent : tableaux des tronçons de longueurs différentes."
+        )
+    if n == 0:
+        raise DataError("Le réseau routier est vide : aucun nœud.")
+    if not (np.all(np.isfinite(network.x)) and np.all(np.isfinite(network.y))):
+        raise DataError("Réseau routier : certains nœuds n'ont pas de coordonnées valides.")
+    if m:
+        ends = np.concatenate([np.asarray(network.tail), np.asarray(network.head)])
+        if ends.min() < 0 or ends.max() >= n:
+            raise DataError("Réseau routier : un tronçon désigne un nœud qui n'existe pas.")
+        t = np.asarray(network.time_s, dtype=float)
+        if not np.all(np.isfinite(t) & (t > 0)):
+            bad = int(np.count_nonzero(~(np.isfinite(t) & (t > 0))))
+            raise DataError(
+                f"Réseau routier : {bad} tronçon(s) ont un temps de parcours nul, négatif ou "
+                "non défini ; chaque tronçon doit avoir un temps strictement positif."
+            )
+
+
+def prepare_graph(network: RoadNetwork, *, reverse: bool = True) -> sp.csr_matrix:
+    """Sparse travel-time matrix of a network, ready for :func:`multi_source_times`.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network of one mode (checked with :func:`check_network`).
+    reverse : bool, default True
+        If True, the matrix holds the reversed edges (``M[head, tail]``): distances computed
+        from sources on it are times **to** the sources on the real directed network (home →
+        service). If False, ``M[tail, head]``: times **from** the sources.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Square float64 matrix with int32 indices; of parallel edges only the fastest is kept.
+    """
+    check_network(network)
+    n = network.n_nodes
+    tail = np.asarray(network.tail, dtype=np.int64)
+    head = np.asarray(network.head, dtype=np.int64)
+    rows, cols = (head, tail) if reverse else (tail, head)
+    w = np.asarray(network.time_s, dtype=np.float64)
+    # Sort edges by (row, col) through one int64 key, then keep the fastest of each group.
+    key = rows * n + cols
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else key
+    w = np.minimum.reduceat(w[order], starts) if len(key) else w
+    key = key[starts]
+    rows, cols = key // n, key % n
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((w, cols.astype(np.int32), indptr), shape=(n, n))
+
+
+def check_sources(
+    n_nodes: int, source_nodes: np.ndarray, offsets: np.ndarray | None, limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the sources of a query on ``n_nodes`` nodes; return them as int64 and float64.
+
+    Raises :class:`~zonesblanches.errors.ParameterError` (in French) for a source outside the
+    network, a number of offsets that differs from the number of sources, a negative or
+    non-finite offset, or a negative limit.
+    """
+    src = np.asarray(source_nodes, dtype=np.int64).ravel()
+    k = len(src)
+    if k and (src.min() < 0 or src.max() >= n_nodes):
+        raise ParameterError("Un nœud source n'existe pas dans le réseau.")
+    if offsets is None:
+        off = np.zeros(k)
+    else:
+        off = np.asarray(offsets, dtype=np.float64).ravel()
+        if len(off) != k:
+            raise ParameterError(
+                f"{len(off)} décalage(s) initial(aux) pour {k} source(s) : il en faut un par source."
+            )
+        if not np.all(np.isfinite(off) & (off >= 0)):
+            raise ParameterError("Les décalages initiaux doivent être finis et positifs ou nuls.")
+    if not limit >= 0:
+        raise ParameterError(f"La limite de temps doit être positive (reçu : {limit}).")
+    return src, off
+
+
+def multi_source_times(
+    graph: sp.csr_matrix,
+    source_nodes: np.ndarray,
+    offsets: np.ndarray | None = None,
+    *,
+    limit: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest time from the nearest source to every node, in one Dijkstra pass.
+
+    Parameters
+    ----------
+    graph : scipy.sparse.csr_matrix
+        Square matrix of strictly positive edge times, as returned by :func:`prepare_graph`;
+        times are computed along its edges, from the sources.
+    source_nodes : array of int
+        Node position of each source. Several sources may share a node.
+    offsets : array of float, optional
+        Initial time of each source (seconds, finite, ``>= 0``), e.g. its off-network leg.
+        Default zero.
+    limit : float, default inf
+        Stop exploring beyond this time (seconds); nodes farther away get ``inf``.
+
+    Returns
+    -------
+    seconds : numpy.ndarray
+        float64, one per node: ``min over sources of offset + shortest time``; ``inf`` if no
+        source reaches the node (or only beyond ``limit``).
+    source_index : numpy.ndarray
+        int64, one per node: position in ``source_nodes`` of the source achieving that minimum
+        (one of them in case of a tie); ``-1`` where ``seconds`` is ``inf``.
+    """
+    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
+        raise ParameterError("Le graphe doit être une matrice creuse carrée.")
+    graph = sp.csr_matrix(graph)
+    n = graph.shape[0]
+    src, off = check_sources(n, source_nodes, offsets, limit)
+    k = len(src)
+    if k == 0:
+        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    # Virtual node n + i --(offset_i + shift)--> src_i, appended as k extra rows.
+    end = graph.indptr[-1]
+    indptr = np.concatenate([graph.indptr, end + np.arange(1, k + 1)]).astype(np.int32)
+    indices = np.concatenate([graph.indices, src]).astype(np.int32)
+    data = np.concatenate([graph.data.astype(np.float64), off + _SHIFT_S])
+    aug = sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
+    dist, _, origin = dijkstra(
+        aug,
+        directed=True,
+        indices=np.arange(n, n + k),
+        min_only=True,
+        return_predecessors=True,
+        limit=limit + _SHIFT_S,
+    )
+    seconds = dist[:n] - _SHIFT_S
+    reached = np.isfinite(seconds)
+    seconds[~reached] = np.inf
+    source_index = np.where(reached, origin[:n].astype(np.int64) - n, -1)
+    return seconds, source_index
+
+
+def nearest_source_times(
+    network: RoadNetwork,
+    source_nodes: np.ndarray,
+    offsets: np.ndarray | None = None,
+    *,
+    reverse: bool = True,
+    limit: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time from every node to its nearest source (or from it, with ``reverse=False``).
+
+    Convenience wrapper: :func:`prepare_graph` then :func:`multi_source_times`. When several
+    queries run on the same network, prepare the matrix once (or use :class:`NetworkModel`).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        Network of one mode.
+    source_nodes : array of int
+        Node positions of the sources (services).
+    offsets : array of float, optional
+        Initial time of each source in seconds (default zero).
+    reverse : bool, default True
+        True: time **from each node to** the nearest source (home → service on a directed
+        graph). False: time from the nearest source to each node.
+    limit : float, default inf
+        Stop beyond this many seconds.
+
+    Returns
+    -------
+    seconds, source_index : numpy.ndarray
+        See :func:`multi_source_times`.
+    """
+    return multi_source_times(
+        prepare_graph(network, reverse=reverse), source_nodes, offsets, limit=limit
+    )

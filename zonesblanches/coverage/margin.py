@@ -1,0 +1,137 @@
+"""The margin around a territory: how far outside it a service can still serve its people.
+
+A service just across the border (a garage in the next département) serves the territory's
+inhabitants as well as one inside. The analysis therefore takes services, and the road network,
+in the territory *plus a margin*: the distance the fastest mode can cover within the largest
+threshold. Beyond it no service can be reached within any threshold, so dropping it changes no
+result (the margin is a bound, not an approximation):
+
+- straight-line model: time grows with distance (``distance × detour / speed``), so the reach is
+  ``minutes / 60 × speed / detour`` km, exactly;
+- road network (or any other model): a straight line is never longer than the road, so the reach
+  is at most ``minutes / 60 × top speed``, with the top speed of the mode on French roads
+  (:data:`TOP_SPEED_KMH`: 130 km/h by car, the motorway limit of the Code de la route R413-2;
+  walking and cycling at their constant network speeds from :mod:`.modes`).
+
+The margin is a parameter (``margin_km``): a planner may widen it (a service known to run
+shuttles) or set it to 0 (only services inside the territory).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from zonesblanches.crs import WGS84
+from zonesblanches.errors import ParameterError
+from zonesblanches.modes import MODES, mode_code
+
+TOP_SPEED_KMH: dict[str, float] = {"voiture": 130.0, "velo": 15.0, "marche": 4.5}
+"""Fastest speed of each mode on a road network (km/h), used to bound the reach of non
+straight-line models."""
+
+_METRIC = "EPSG:2154"
+_ROAD = (
+    object()
+)  # stands for "a road-network model" in margin_km  # Lambert-93, metres, metropolitan France
+
+
+def reach_km(mode: str, minutes: float, model: object | None = None) -> float:
+    """Largest straight-line distance (km) covered by ``mode`` within ``minutes``.
+
+    Parameters
+    ----------
+    mode : str
+        Mode code or alias.
+    minutes : float
+        Threshold in minutes (≥ 0).
+    model : TravelTimeModel, optional
+        The model used for this mode. A model with ``speed_kmh`` and ``detour`` (straight-line)
+        gives its exact reach; any other model (road network) is bounded with
+        :data:`TOP_SPEED_KMH`. ``None``: the straight-line defaults of the mode.
+    """
+    code = mode_code(mode)
+    minutes = float(minutes)
+    if not minutes >= 0 or math.isinf(minutes):
+        raise ParameterError(f"Seuil invalide pour {code} : {minutes} min.")
+    if model is None:
+        speed, detour = MODES[code].speed_kmh, MODES[code].detour
+    elif hasattr(model, "speed_kmh") and hasattr(model, "detour"):
+        speed, detour = float(model.speed_kmh), float(model.detour)
+    else:
+        speed, detour = TOP_SPEED_KMH[code], 1.0
+    return minutes / 60.0 * speed / detour
+
+
+def margin_km(
+    thresholds: Mapping[str, float | list[float]],
+    models: Mapping[str, object] | None = None,
+    *,
+    network: bool = False,
+) -> float:
+    """The margin of an analysis: the largest :func:`reach_km` over its modes and thresholds.
+
+    ``thresholds`` maps a mode to minutes (or a list of minutes, e.g. isochrone bands).
+    ``network=True``: the modes without a model in ``models`` will run on a road network (the
+    margin of a network download), so their reach is bounded with :data:`TOP_SPEED_KMH`.
+    """
+    models = models or {}
+    reach = 0.0
+    for mode, minutes in thresholds.items():
+        values = minutes if isinstance(minutes, list | tuple) else [minutes]
+        model = models.get(mode, models.get(mode_code(mode)))
+        if model is None and network:
+            model = _ROAD
+        for m in values:
+            reach = max(reach, reach_km(mode, m, model))
+    return reach
+
+
+def check_margin(value: float) -> float:
+    """A margin given by the user, in km: a finite number ≥ 0, or a French error."""
+    try:
+        km = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"La marge doit être un nombre de kilomètres (reçu : {value!r})."
+        ) from None
+    if not (km >= 0 and math.isfinite(km)):
+        raise ParameterError(f"La marge doit être positive ou nulle, en km (reçu : {value!r}).")
+    return km
+
+
+def distance_to_territory(
+    services: gpd.GeoDataFrame, territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries
+) -> np.ndarray:
+    """Distance (km, Lambert-93) from each service point (any CRS) to the territory: a geometry
+    (EPSG:4326) or its polygons (a GeoDataFrame or GeoSeries with a CRS, e.g. the territory's
+    communes: no union needed). 0 inside."""
+    if len(services) == 0:
+        return np.zeros(0)
+    if isinstance(territory, gpd.GeoDataFrame | gpd.GeoSeries):
+        parts = territory.geometry.to_crs(_METRIC).values
+    else:
+        parts = gpd.GeoSeries([territory], crs=WGS84).to_crs(_METRIC).values
+    parts = parts[~shapely.is_empty(parts)]
+    points = services.geometry.to_crs(_METRIC).values
+    (rows, _), dist = shapely.STRtree(parts).query_nearest(
+        points, return_distance=True, all_matches=False
+    )
+    out = np.full(len(points), np.inf)
+    out[rows] = dist / 1000.0
+    return out
+
+
+def within_margin(
+    services: gpd.GeoDataFrame,
+    territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries,
+    km: float,
+) -> gpd.GeoDataFrame:
+    """The services (points, any CRS) at most ``km`` from the territory (see
+    :func:`distance_to_territory`)."""
+    km = check_margin(km)
+    return services.loc[distance_to_territory(services, territory) <= km]

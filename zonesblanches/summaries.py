@@ -1,0 +1,273 @@
+"""French summaries of results, as the command line prints them.
+
+Every sentence a planner reads about a suggestion or a scenario is written here, from the result
+objects of :mod:`zonesblanches.coverage` (which compute, and say nothing in prose), with the one
+set of French number formatters of :mod:`zonesblanches._text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from zonesblanches._text import fr_count, fr_num
+from zonesblanches._text import fr_int as _fr_int
+from zonesblanches._text import fr_pct as _fr_pct
+from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
+from zonesblanches.coverage.sites import SiteSuggestion
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps.findings import indicator_label, zones_note
+from zonesblanches.maps.style import unit_words
+from zonesblanches.modes import MODES
+
+
+def _fr_num(value: float, digits: int = 1) -> str:
+    return fr_num(value, digits, trim=True)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_suggestion(s: SiteSuggestion) -> str:
+    """French text report of a suggestion, as ``zonesblanches suggerer`` prints it."""
+    label = category_label(s.categorie)
+    where = f" — {s.territory}" if s.territory else ""
+    lines = [
+        f"Où installer {s.k} nouveau(x) site(s) « {label} » ({MODES[s.mode].label}, "
+        f"{_fr_num(s.threshold)} min){where}",
+        f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
+        f"moins de {_fr_num(s.threshold)} min d'un service existant"
+        + (f" ({_fr_pct(s.covered_before / s.population)})." if s.population > 0 else "."),
+        f"Objectif : {s.weights_label} gagnés. {_fr_int(s.n_candidates)} sites candidats ; "
+        "méthode : "
+        f"{s.method_description}.",
+    ]
+    if s.exact is not None and s.main is s.exact:
+        lines.append(
+            "Sites du tableau : la solution exacte, classée par gain marginal décroissant."
+        )
+    lines.append("")
+    t = s.table
+    if len(t) == 0:
+        lines.append("Aucun site candidat n'apporte d'habitants supplémentaires.")
+    else:
+        qpv = "habitants_qpv_gagnes" in t
+        rows = [
+            [
+                "rang",
+                "site",
+                "commune (EPCI)",
+                "gagnés",
+                *(["dont QPV"] if qpv else []),
+                "couverts après",
+                "part",
+            ]
+        ]
+        for row in t.itertuples(index=False):
+            rows.append(
+                [
+                    str(row.rang),
+                    _cut(f"{row.libelle} [{row.candidate_id}]", 64),
+                    _cut(f"{row.nom} ({row.nom_epci or row.code_epci})", 44),
+                    _fr_int(row.population_gagnee),
+                    *([_fr_int(row.habitants_qpv_gagnes)] if qpv else []),
+                    _fr_int(row.couverture_cumulee),
+                    _fr_pct(row.part_couverte_cumulee),
+                ]
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        left = {1, 2}
+        for r in rows:
+            cells = [
+                v.ljust(widths[c]) if c in left else v.rjust(widths[c]) for c, v in enumerate(r)
+            ]
+            lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    if s.greedy is not None:
+        lines.append(s.bound_text())
+    if s.exact is not None:
+        if s.exact.status == "optimal":
+            text = (
+                f"Solution exacte (CBC, {_fr_num(s.exact.seconds, 2)} s) : "
+                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
+            )
+            if s.gap is not None and s.greedy is not None:
+                text += (
+                    f" Sélection gloutonne : {_fr_int(s.greedy.value)}, écart à l'optimum "
+                    f"{_fr_pct(s.gap)}."
+                )
+            lines.append(text)
+        else:
+            lines.append(
+                f"Solution exacte non prouvée (statut {s.exact.status}) : "
+                f"{_fr_int(s.exact.value)} {s.weights_label} gagnés."
+            )
+    lines += [f"Note : {n}" for n in s.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _fr_signed(value: float) -> str:
+    return ("+" if value > 0 else "−" if value < 0 else "") + _fr_int(abs(value))
+
+
+def _place(name: str, code: str) -> str:
+    return f"{name} ({code})" if name and code else name or code or "coordonnées données"
+
+
+def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
+    """French text report of a scenario, as ``zonesblanches scenario`` prints it."""
+    where = f" — {res.before.territory}" if res.before.territory else ""
+    lines = [f"Scénario{where}", "Changements :"]
+    for c in res.changes.itertuples(index=False):
+        label = f"{c.nom} ({c.service_id})" if c.nom else c.service_id
+        if c.action == "deplacement":
+            lines.append(
+                f"  • déplacement : {label}, {_place(c.commune_avant, c.code_insee_avant)} → "
+                f"{_place(c.commune_apres, c.code_insee_apres)}"
+            )
+        elif c.action == "retrait":
+            lines.append(f"  • retrait : {label}, {_place(c.commune_avant, c.code_insee_avant)}")
+        else:
+            lines.append(f"  • ajout : {label}, {_place(c.commune_apres, c.code_insee_apres)}")
+    total = res.summary(by=None)
+    for cat in res.categories:
+        lines += ["", f"Effet sur l'accès à « {category_label(cat)} » :"]
+        for row in total[total["categorie"] == cat].itertuples(index=False):
+            lines.append(
+                f"  {MODES[row.mode].label}, {_fr_num(row.seuil_min)} min : "
+                f"{_fr_int(row.population_couverte_avant)} → "
+                f"{_fr_int(row.population_couverte_apres)} habitants à portée "
+                f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
+                f"{_fr_int(row.population_gagnante)} hab. ({row.unites_gagnantes} unité(s)), "
+                f"le perdent : {_fr_int(row.population_perdante)} hab. "
+                f"({row.unites_perdantes} unité(s))"
+            )
+            for what, title in ((GAIN, "gagnent"), (LOSS, "perdent")):
+                sel = res._select(what, cat, row.mode)
+                if len(sel):
+                    names = ", ".join(
+                        f"{r.nom} ({_fr_int(r.population)})" if "nom" in sel else str(r.unit_id)
+                        for r in sel.head(top).itertuples(index=False)
+                    )
+                    more = f" et {len(sel) - top} autre(s)" if len(sel) > top else ""
+                    lines.append(f"    {title} : {names}{more}")
+    epci = res.by_epci()
+    if len(epci) and "code_epci" in epci:
+        changed = epci[(epci["population_gagnante"] > 0) | (epci["population_perdante"] > 0)]
+        if len(changed):
+            lines += ["", "EPCI concernés :"]
+            for r in changed.itertuples(index=False):
+                name = getattr(r, "nom_epci", "") or r.code_epci
+                lines.append(
+                    f"  {name} — {category_label(r.categorie)}, {MODES[r.mode].label} : "
+                    f"{_fr_signed(r.variation)} hab. (gagnent {_fr_int(r.population_gagnante)}, "
+                    f"perdent {_fr_int(r.population_perdante)})"
+                )
+    lines += [""] + [f"Note : {n}" for n in res.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_results(result: CoverageResult) -> str:
+    """The headline figures of an analysis: per category and mode, the share covered, the
+    people in zones blanches and the median time, then the most populated uncovered units."""
+    words = unit_words(result.unit_kind)
+    lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
+    for _, r in result.summary(by=None).iterrows():
+        lines.append(
+            f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
+            f"(≤ {fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
+            f"{fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
+            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
+            f"{fr_num(r['temps_median_min'])} min"
+        )
+    first_cat, first_mode = result.categories[0], result.modes[0]
+    worst = result.uncovered(first_cat, first_mode).head(5)
+    if len(worst):
+        lines.append(
+            f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
+            f" ({category_label(first_cat)}, "
+            f"{MODES[first_mode].label}) : "
+            + ", ".join(
+                f"{n} ({_fr_int(p)} hab., {fr_num(m, 0)} min)"
+                for n, p, m in zip(
+                    worst["nom"], worst["population"], worst["temps_min"], strict=True
+                )
+            )
+        )
+    return "\n".join(lines)
+
+
+def format_services_read(read, name: str, rejects_path) -> str:
+    """What reading a services file gave (a :class:`~zonesblanches.geodata.services.ServicesRead`):
+    services read, warnings, rejected rows (the first ten, with line, field and reason)."""
+    lines = [f"Services : {fr_count(len(read.services), 'service lu', 'services lus')} dans {name}"]
+    lines += [f"  ⚠ {warning}" for warning in read.warnings]
+    n = len(read.rejects)
+    if n:
+        rejected = fr_count(n, "ligne écartée", "lignes écartées")
+        lines.append(f"  ⚠ {rejected}, détail dans {rejects_path}")
+        lines += [
+            f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}"
+            for _, row in read.rejects.head(10).iterrows()
+        ]
+    return "\n".join(lines)
+
+
+def format_zones(result: CoverageResult, zones: Mapping[str, pd.DataFrame]) -> str:
+    """One line on the contiguous zones blanches of the first indicator drawn: « zone blanche
+    quasi continue » when one zone holds most of the people without access, else their count
+    and the most populated one's size (empty without zones)."""
+    if not zones:
+        return ""
+    name, first = next(iter(zones.items()))
+    label = next(
+        (
+            indicator_label(c, m)
+            for c in result.categories
+            for m in result.modes
+            if f"{c}_{m}" == name
+        ),
+        name,
+    )
+    note = zones_note(first, result.unit_kind)[1]
+    if note:
+        return f"{label} — {note}"
+    text = f"{label} — zones blanches contiguës : {fr_count(len(first), 'zone')}"
+    if len(first):
+        text += f", la plus peuplée : {fr_count(first['population'].iloc[0], 'habitant')}"
+    return text
+
+
+def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
+    """QPV residents within reach against the rest of the territory (empty without figures),
+    preceded by the warning of commune-only QPV tables."""
+    lines = []
+    per_qpv = tables.get("qpv")
+    warning = per_qpv.attrs.get("avertissement") if per_qpv is not None else None
+    if warning:
+        lines.append(f"  ⚠ {warning}")
+    gap = tables.get("ecarts_qpv")
+    if gap is not None and len(gap):
+        whole = gap[(gap["niveau"] == "territoire") & gap["ecart_points"].notna()]
+        if len(whole):
+            lines.append("Habitants des QPV à portée, comparés au reste du territoire :")
+        for _, r in whole.iterrows():
+            lines.append(
+                f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} : QPV "
+                f"{fr_num(r['pct_dans_seuil_qpv'])} % / hors QPV "
+                f"{fr_num(r['pct_dans_seuil_hors_qpv'])} % (écart "
+                f"{fr_num(r['ecart_points'])} points)"
+            )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "format_qpv_gap",
+    "format_results",
+    "format_scenario",
+    "format_suggestion",
+    "format_zones",
+]
