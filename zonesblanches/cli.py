@@ -210,7 +210,7 @@ def run_analysis(
     for note in result.notes:
         _print(f"  • {note}")
     _print()
-    _print(format_results(result))
+    _print(format_results(result, principal_spec))
 
     written = []
     if qpv is not None:

@@ -19,7 +19,7 @@ from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
 from zonesblanches.coverage.sites import SiteSuggestion
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps.findings import indicator_label, zones_note
-from zonesblanches.maps.style import unit_words
+from zonesblanches.maps.style import time_text, unit_words
 from zonesblanches.modes import MODES
 
 
@@ -170,9 +170,11 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def format_results(result: CoverageResult) -> str:
+def format_results(result: CoverageResult, principal: tuple[str, str] | None = None) -> str:
     """The headline figures of an analysis: per category and mode, the share covered, the
-    people in zones blanches and the median time, then the most populated uncovered units."""
+    people in zones blanches and the median time, then the most populated uncovered units of
+    the principal indicator (default: the first category and mode). Times beyond the cap are
+    said in words (« plus de 60 min »), as on the map and in the report."""
     words = unit_words(result.unit_kind)
     lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
     for _, r in result.summary(by=None).iterrows():
@@ -180,18 +182,18 @@ def format_results(result: CoverageResult) -> str:
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
             f"(≤ {fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
             f"{fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
-            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
-            f"{fr_num(r['temps_median_min'])} min"
+            f"({words.count(r['unites_zone_blanche'])}) ; temps médian : "
+            f"{time_text(r['temps_median_min'], r['seuil_min'])}"
         )
-    first_cat, first_mode = result.categories[0], result.modes[0]
-    worst = result.uncovered(first_cat, first_mode).head(5)
+    cat, mode = principal or (result.categories[0], result.modes[0])
+    worst = result.uncovered(cat, mode).head(5)
     if len(worst):
+        threshold = float(result.thresholds[mode])
         lines.append(
             f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
-            f" ({category_label(first_cat)}, "
-            f"{MODES[first_mode].label}) : "
+            f" ({indicator_label(cat, mode)}) : "
             + ", ".join(
-                f"{n} ({_fr_int(p)} hab., {fr_num(m, 0)} min)"
+                f"{n} ({_fr_int(p)} hab., {time_text(m, threshold)})"
                 for n, p, m in zip(
                     worst["nom"], worst["population"], worst["temps_min"], strict=True
                 )
