@@ -36,7 +36,9 @@ fichiers écrits dans --sortie :
   communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
                              par indicateur, triées par l'indicateur principal
   synthese.csv               une ligne par EPCI × catégorie × mode
-  zones_blanches.csv         zones blanches contiguës par indicateur
+  zones_blanches.csv         zones blanches contiguës par indicateur ; une seule ligne « zone
+                             blanche quasi continue » si une zone regroupe 80 % des habitants
+                             sans accès
   diagnostic.xlsx            les tableaux dans un classeur
   diagnostic.gpkg            toutes les couches pour QGIS
   rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif

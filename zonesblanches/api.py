@@ -547,15 +547,27 @@ def output_zones(
     return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
 
 
-def zones_table(zones: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
-    """All zones in one table (no geometry), with an ``indicateur`` column."""
-    return pd.concat(
-        [
-            pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
-            for name, z in zones.items()
-        ],
-        ignore_index=True,
-    )
+def zones_table(zones: Mapping[str, gpd.GeoDataFrame], unit_kind: str = "commune") -> pd.DataFrame:
+    """All zones in one table (no geometry), with ``indicateur`` and ``nature`` columns.
+
+    An indicator whose zones blanches are « quasi continue » (one zone holds most of the people
+    without access, :func:`zonesblanches.maps.findings.zones_note`) is not listed as zones, as
+    on the map: one row describes the whole (``nature`` « zone blanche quasi continue », no
+    ``zone_id``), with its figures kept for computing. Other rows have ``nature`` « zone ».
+    """
+    from zonesblanches.maps.findings import zones_note
+
+    parts = []
+    for name, z in zones.items():
+        frame = pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
+        listed, note = zones_note(z, unit_kind)
+        if listed or note is None:
+            parts.append(frame.assign(nature="zone"))
+            continue
+        largest = frame.loc[[frame["population"].idxmax()]]
+        whole = largest.assign(nature="zone blanche quasi continue")
+        parts.append(whole.assign(zone_id=pd.array([pd.NA], dtype="Int64")))
+    return pd.concat(parts, ignore_index=True)
 
 
 def service_isochrones(

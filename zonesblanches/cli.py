@@ -235,7 +235,8 @@ def run_analysis(
         zones = api.output_zones(result, territory, qpv)
         if zones:
             _print(format_zones(result, zones))
-            written.append(write_csv(api.zones_table(zones), sortie / "zones_blanches.csv"))
+            table = api.zones_table(zones, result.unit_kind)
+            written.append(write_csv(table, sortie / "zones_blanches.csv"))
     if with_map:
         from zonesblanches.maps import write_outputs
 
