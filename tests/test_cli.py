@@ -280,7 +280,7 @@ def test_analyse_with_grid_and_qpv_files(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "Population : carreaux INSEE Filosofi" in out
-    assert "QPV : 0 quartier(s) prioritaire(s) dans le territoire" in out
+    assert "QPV : 0 quartier prioritaire dans le territoire" in out
     synthese = _read(tmp_path / "synthese.csv")
     assert set(synthese["code_epci"]) == {"245901160"}
     _summary_lines(out, synthese, "carreau", "carreaux")
@@ -437,7 +437,7 @@ def test_qpv_indicators_reach_tables_summary_and_map(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "QPV : 1 quartier(s) prioritaire(s)" in out
+    assert "QPV : 1 quartier prioritaire" in out
     assert "Habitants des QPV à portée" in out
     table = pd.read_csv(out_dir / "qpv.csv")
     assert set(table["code_qp"]) == {"QN05999T"}

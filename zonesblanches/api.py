@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
@@ -146,12 +146,12 @@ def diagnostic(
             f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "
             "autour (portée du seuil le plus long au mode le plus rapide), au-delà des limites "
             f"de département et de région ; {fr_count(outside, 'service')} hors du territoire "
-            "retenu(s)"
+            f"{fr_plural(outside, 'retenu')}"
         )
         if dropped:
             note += (
-                f", {fr_count(dropped, 'service')} au-delà de la marge écarté(s) (sans effet sur "
-                "les temps sous les seuils)"
+                f", {fr_count(dropped, 'service')} au-delà de la marge "
+                f"{fr_plural(dropped, 'écarté')} (sans effet sur les temps sous les seuils)"
             )
         result.notes.append(note + ".")
     result.margin_km = margin

@@ -51,7 +51,8 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
     qpv = None
     if qpv_path is not None:
         qpv = api.read_qpv(territory, qpv_path, progress=sys.stderr.isatty())
-        _print(f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})")
+        n_qpv = _fr_count(len(qpv), "quartier prioritaire", "quartiers prioritaires")
+        _print(f"QPV : {n_qpv} dans le territoire ({qpv_path.name})")
     else:
         _print(
             "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
@@ -143,8 +144,8 @@ def load_inputs(
             if far:
                 problems += far
                 _print(
-                    f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
-                    "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                    f"  ⚠ {mode} : {_fr_count(far, 'service')} à plus de "
+                    f"{model.max_snap_m:.0f} m du réseau routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
                     "signalés dans la colonne remarque"
                 )
     return Inputs(territory, services, demand, qpv, models, problems)

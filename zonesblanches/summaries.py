@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from zonesblanches._text import fr_count, fr_num
+from zonesblanches._text import fr_count, fr_num, fr_plural
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
@@ -36,7 +36,8 @@ def format_suggestion(s: SiteSuggestion) -> str:
     label = category_label(s.categorie)
     where = f" — {s.territory}" if s.territory else ""
     lines = [
-        f"Où installer {s.k} nouveau(x) site(s) « {label} » ({MODES[s.mode].label}, "
+        f"Où installer {s.k} {fr_plural(s.k, 'nouveau', 'nouveaux')} "
+        f"{fr_plural(s.k, 'site')} « {label} » ({MODES[s.mode].label}, "
         f"{_fr_num(s.threshold)} min){where}",
         f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
         f"moins de {_fr_num(s.threshold)} min d'un service existant"
@@ -141,9 +142,10 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
                 f"{_fr_int(row.population_couverte_avant)} → "
                 f"{_fr_int(row.population_couverte_apres)} habitants à portée "
                 f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
-                f"{_fr_int(row.population_gagnante)} hab. ({row.unites_gagnantes} unité(s)), "
+                f"{_fr_int(row.population_gagnante)} hab. "
+                f"({fr_count(row.unites_gagnantes, 'unité')}), "
                 f"le perdent : {_fr_int(row.population_perdante)} hab. "
-                f"({row.unites_perdantes} unité(s))"
+                f"({fr_count(row.unites_perdantes, 'unité')})"
             )
             for what, title in ((GAIN, "gagnent"), (LOSS, "perdent")):
                 sel = res._select(what, cat, row.mode)
@@ -152,7 +154,7 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
                         f"{r.nom} ({_fr_int(r.population)})" if "nom" in sel else str(r.unit_id)
                         for r in sel.head(top).itertuples(index=False)
                     )
-                    more = f" et {len(sel) - top} autre(s)" if len(sel) > top else ""
+                    more = f" et {fr_count(len(sel) - top, 'autre')}" if len(sel) > top else ""
                     lines.append(f"    {title} : {names}{more}")
     epci = res.by_epci()
     if len(epci) and "code_epci" in epci:
