@@ -1,9 +1,18 @@
 """Size of the region, EPCI and scenario maps and how long they take to open in headless Chromium.
 
-Usage: ``python scripts/bench_maps.py [--repeat 5] [--cartes region,scenario_region]`` (needs
-chromium and websocket-client). Prints, for each map, the time to build and write it, the file
-size and the time from navigation to the first painted frame (cold = first page of a fresh
-browser, then the median of the warm opens).
+Usage: ``python scripts/bench_maps.py [--repeat 5] [--cartes region,scenario_region]
+[--captures DOSSIER]`` (needs chromium and websocket-client). Prints, for each map, the time to
+build and write it, the file size and the time from navigation to the first painted frame (cold
+= first page of a fresh browser, then the median of the warm opens).
+
+``--captures DOSSIER`` also writes what a reader sees first, at 1400 × 900: the region map
+(``carte_region.png``), the EPCI map (``carte_epci.png``), the first screen of the EPCI report
+(``rapport_premier_ecran.png``) and a static figure for Word (``figure_word.png``), so anyone
+can look at them.
+
+``charge_services`` is a LOAD TEST of the drawing, not a real map: 100,000 copies of a real
+registry row (a garage solidaire) placed at the real points of the region's communes, to
+check that clustered markers keep the region map within its budget (8 MB, ready ≤ 3 s).
 
 Maps: ``region``, ``epci_valenciennes``, ``epci_somme_sud_ouest`` (coverage maps of
 ``zonesblanches analyse``) and ``scenario_region`` (the map of ``zonesblanches scenario
@@ -31,8 +40,32 @@ EPCI_MAPS = {
     # the EPCI with the most communes in the region (119): the largest EPCI map
     "epci_somme_sud_ouest": "200071181",
 }
+TERRITORY_NAMES = {
+    "region": "Hauts-de-France",
+    "epci_valenciennes": "CA Valenciennes Métropole",
+    "epci_somme_sud_ouest": "CC Somme Sud-Ouest",
+}
 SCENARIO_MAPS = {"scenario_region": "HDF-002:62895"}
-ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS)
+LOAD_MAPS = {"charge_services": 100_000}
+ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS, *LOAD_MAPS)
+CAPTURE_SIZE = (1400, 900)
+
+
+def load_services(registry, communes, n: int):
+    """``n`` copies of a real garage solidaire row at the real points of the communes (a load
+    test of the drawing: these are not services)."""
+    import geopandas as gpd
+
+    real = registry[registry["categorie"] == "garage_solidaire"].iloc[[0]]
+    points = communes.representative_point().to_crs(registry.crs)
+    rows = real.loc[real.index.repeat(n)].reset_index(drop=True)
+    rows["service_id"] = [f"CHARGE-{i:06d}" for i in range(n)]
+    rows["nom"] = [f"Service de charge {i}" for i in range(n)]
+    pick = [i % len(points) for i in range(n)]
+    rows["commune"] = communes["nom"].iloc[pick].to_numpy()
+    return gpd.GeoDataFrame(
+        rows.drop(columns="geometry"), geometry=points.iloc[pick].to_numpy(), crs=registry.crs
+    )
 
 
 def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
@@ -45,7 +78,18 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
     out = {}
     for name in names:
         t0 = time.perf_counter()
-        if name in SCENARIO_MAPS:
+        if name in LOAD_MAPS:
+            services = load_services(registry, communes, LOAD_MAPS[name])
+            res = compute_coverage(
+                commune_demand(communes),
+                services,
+                {"voiture": 20},
+                categories=["garage_solidaire"],
+                territory="charge",
+            )
+            t0 = time.perf_counter()
+            m = coverage_map(res, communes, epci=epci)
+        elif name in SCENARIO_MAPS:
             # As the command line does: whole region, default thresholds, bundled registry.
             res = scenario(None, move=SCENARIO_MAPS[name])
             t0 = time.perf_counter()
@@ -54,13 +98,60 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
             code = EPCI_MAPS[name]
             subset = communes if code is None else communes[communes["code_epci"] == code]
             res = compute_coverage(
-                commune_demand(subset), registry, {"voiture": 20, "marche": 30}, territory=name
+                commune_demand(subset),
+                registry,
+                {"voiture": 20, "marche": 30},
+                territory=TERRITORY_NAMES[name],
             )
             t0 = time.perf_counter()
             m = coverage_map(res, subset, epci=epci)
         out[name] = save_map(m, folder / f"{name}.html")
         print(f"{name}: carte écrite en {time.perf_counter() - t0:.1f} s")
     return out
+
+
+def captures(folder: Path, maps: dict[str, Path]) -> None:
+    """Screenshots of what a reader sees first: region map, EPCI map, report, Word figure."""
+    import shutil
+
+    from zonesblanches.api import zones_by_indicator
+    from zonesblanches.maps.report import write_outputs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    communes = reference.load_communes()
+    sub = communes[communes["code_epci"] == EPCI_MAPS["epci_valenciennes"]]
+    res = compute_coverage(
+        commune_demand(sub),
+        reference.load_registry(),
+        {"voiture": 20, "marche": 30},
+        territory="CA Valenciennes Métropole",
+    )
+    out = write_outputs(
+        res,
+        sub,
+        folder / "resultats_valenciennes",
+        epci=reference.load_epci(),
+        zones=zones_by_indicator(res, sub),
+        static_maps=[(res.categories[0], res.modes[0])],
+        progress=False,
+    )
+    shots = {
+        "carte_region.png": maps.get("region"),
+        "carte_epci.png": out["carte"],
+        "rapport_premier_ecran.png": out["rapport"],
+    }
+    width, height = CAPTURE_SIZE
+    with Browser(width=width, height=height) as browser:
+        for name, path in shots.items():
+            if path is None:
+                continue
+            report = browser.open(path, timeout=60)
+            assert report.ready and not report.console_errors, report.console_errors
+            (folder / name).write_bytes(browser.screenshot())
+            print(f"capture {folder / name} ({report.ready_seconds:.2f} s)")
+    figure = sorted((out["rapport"].parent / "figures").glob("carte_*.png"))[0]
+    shutil.copyfile(figure, folder / "figure_word.png")
+    print(f"capture {folder / 'figure_word.png'} (copie de {figure.name})")
 
 
 def main() -> None:
@@ -70,6 +161,13 @@ def main() -> None:
         "--cartes",
         default=",".join(ALL_MAPS),
         help="cartes à mesurer, séparées par des virgules (défaut : toutes)",
+    )
+    parser.add_argument(
+        "--captures",
+        type=Path,
+        metavar="DOSSIER",
+        help="écrit aussi les captures d'écran (carte régionale, carte d'EPCI, premier écran "
+        "du rapport, figure pour Word) dans DOSSIER",
     )
     args = parser.parse_args()
     names = [n.strip() for n in args.cartes.split(",") if n.strip()]
@@ -90,6 +188,8 @@ def main() -> None:
                 f"{times[0]:.2f} s, médiane à chaud {statistics.median(times[1:]):.2f} s "
                 f"(max {max(times[1:]):.2f} s)"
             )
+        if args.captures:
+            captures(args.captures, maps)
 
 
 if __name__ == "__main__":

@@ -74,21 +74,27 @@ def main(argv: list[str] | None = None) -> None:
     t, c = time.perf_counter(), time.process_time()
     data = load_gtfs(feed)
     t_load, c_load = time.perf_counter() - t, time.process_time() - c
-    print(f"[1] load_gtfs: {t_load:.2f} s wall ({c_load:.2f} s CPU) for {data.n_stop_times:,} "
-          f"stop_times in the file (target ≤ 10 s: ratio {t_load / 10:.2f}); "
-          f"rejects: {len(data.rejects)}")
+    print(
+        f"[1] load_gtfs: {t_load:.2f} s wall ({c_load:.2f} s CPU) for {data.n_stop_times:,} "
+        f"stop_times in the file (target ≤ 10 s: ratio {t_load / 10:.2f}); "
+        f"rejects: {len(data.rejects)}"
+    )
     t = time.perf_counter()
     sched = data.day(a.jour)
     t_day = time.perf_counter() - t
-    print(f"    day {a.jour}: {t_day:.2f} s, {sched.n_trips:,} trips, "
-          f"{len(sched.st_stop):,} stop_times, {sched.n_stops:,} stops")
+    print(
+        f"    day {a.jour}: {t_day:.2f} s, {sched.n_trips:,} trips, "
+        f"{len(sched.st_stop):,} stop_times, {sched.n_stops:,} stops"
+    )
 
     t = time.perf_counter()
     tt = build_timetable(sched)
     t_build = time.perf_counter() - t
     engine = Engine(tt)
-    print(f"[2] build_timetable + engine: {t_build:.2f} s ({tt.n_routes:,} FIFO routes, "
-          f"{len(tt.foot_to):,} footpaths)")
+    print(
+        f"[2] build_timetable + engine: {t_build:.2f} s ({tt.n_routes:,} FIFO routes, "
+        f"{len(tt.foot_to):,} footpaths)"
+    )
 
     communes = load_communes()
     origins = gpd.GeoSeries(gpd.points_from_xy(communes["lon"], communes["lat"]), crs="EPSG:4326")
@@ -96,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.categorie:
         reg = reg[reg["categorie"] == a.categorie]
     services = reg.geometry.to_crs("EPSG:4326") if hasattr(reg, "geometry") else reg
-    print(f"    {len(origins):,} communes, {len(services):,} services"
-          + (f" ({a.categorie})" if a.categorie else ""))
+    print(
+        f"    {len(origins):,} communes, {len(services):,} services"
+        + (f" ({a.categorie})" if a.categorie else "")
+    )
 
     model = TransitModel(sched, "09:00", direction="arrive", window_min=120)
     model.timetable, model.engine = tt, engine  # same structure as measured above
@@ -106,24 +114,30 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     ld, _ = engine.latest_departures(egress.row, egress.data.astype(np.int64), [9 * 3600])
     t_one = time.perf_counter() - t
-    print(f"[3] one arrive-by search (by 09:00, {len(egress.row):,} service-stop links): "
-          f"{t_one * 1000:.1f} ms; {int((ld[0] > -INF).sum()):,} stops can make it")
+    print(
+        f"[3] one arrive-by search (by 09:00, {len(egress.row):,} service-stop links): "
+        f"{t_one * 1000:.1f} ms; {int((ld[0] > -INF).sum()):,} stops can make it"
+    )
 
     t = time.perf_counter()
     res_a = model.nearest(origins, services)
     t_win_a = time.perf_counter() - t
     ok = np.isfinite(res_a.minutes)
-    print(f"[4] communes' median, arrive by 09:00, window 120 min, 1-min steps: {t_win_a:.2f} s "
-          f"(target ≤ 60 s: ratio {t_win_a / 60:.2f}); {int(ok.sum()):,} communes with a trip, "
-          f"median of medians {np.median(res_a.minutes[ok]):.0f} min")
+    print(
+        f"[4] communes' median, arrive by 09:00, window 120 min, 1-min steps: {t_win_a:.2f} s "
+        f"(target ≤ 60 s: ratio {t_win_a / 60:.2f}); {int(ok.sum()):,} communes with a trip, "
+        f"median of medians {np.median(res_a.minutes[ok]):.0f} min"
+    )
     model_d = TransitModel(sched, "07:00", direction="depart", window_min=120)
     model_d.timetable, model_d.engine = tt, engine
     t = time.perf_counter()
     res_d = model_d.nearest(origins, services)
     t_win_d = time.perf_counter() - t
     ok = np.isfinite(res_d.minutes)
-    print(f"    depart from 07:00, window 120 min (deadlines 07:00–12:00 on the minute grid): "
-          f"{t_win_d:.2f} s (ratio to 60 s: {t_win_d / 60:.2f}); {int(ok.sum()):,} communes")
+    print(
+        f"    depart from 07:00, window 120 min (deadlines 07:00–12:00 on the minute grid): "
+        f"{t_win_d:.2f} s (ratio to 60 s: {t_win_d / 60:.2f}); {int(ok.sum()):,} communes"
+    )
     print(f"[5] memory: resident {rss_mb():.0f} MB, peak {peak_mb():.0f} MB")
 
     if a.no_oracle:
@@ -139,18 +153,34 @@ def main(argv: list[str] | None = None) -> None:
     trips = []
     for tr in keep:
         sl = slice(sched.st_ptr[tr], sched.st_ptr[tr + 1])
-        trips.append(list(zip(sched.st_stop[sl].tolist(), sched.st_arr[sl].tolist(),
-                              sched.st_dep[sl].tolist(), sched.st_pickup[sl].tolist(),
-                              sched.st_dropoff[sl].tolist(), strict=True)))
+        trips.append(
+            list(
+                zip(
+                    sched.st_stop[sl].tolist(),
+                    sched.st_arr[sl].tolist(),
+                    sched.st_dep[sl].tolist(),
+                    sched.st_pickup[sl].tolist(),
+                    sched.st_dropoff[sl].tolist(),
+                    strict=True,
+                )
+            )
+        )
     # The same slice for RAPTOR: a schedule holding only those trips.
     from dataclasses import replace
 
     lens = np.diff(sched.st_ptr)[keep]
     idx = np.concatenate([np.arange(sched.st_ptr[tr], sched.st_ptr[tr + 1]) for tr in keep])
-    sub = replace(sched, trip_id=sched.trip_id[keep], trip_route=sched.trip_route[keep],
-                  st_ptr=np.r_[0, np.cumsum(lens)], st_stop=sched.st_stop[idx],
-                  st_arr=sched.st_arr[idx], st_dep=sched.st_dep[idx],
-                  st_pickup=sched.st_pickup[idx], st_dropoff=sched.st_dropoff[idx])
+    sub = replace(
+        sched,
+        trip_id=sched.trip_id[keep],
+        trip_route=sched.trip_route[keep],
+        st_ptr=np.r_[0, np.cumsum(lens)],
+        st_stop=sched.st_stop[idx],
+        st_arr=sched.st_arr[idx],
+        st_dep=sched.st_dep[idx],
+        st_pickup=sched.st_pickup[idx],
+        st_dropoff=sched.st_dropoff[idx],
+    )
     rounds = 3
     tt_sub = build_timetable(sub)
     eng_sub = Engine(tt_sub, max_rounds=rounds, max_duration_s=10**7)
@@ -177,12 +207,16 @@ def main(argv: list[str] | None = None) -> None:
     got = best[0].astype(float)
     got[best[0] >= INF] = np.inf
     same = np.array_equal(got, exp)
-    print(f"[6] oracle slice {h0}h–{h1}h: {len(trips):,} trips, {sum(map(len, trips)):,} "
-          f"stop_times, {oracle.graph.number_of_nodes():,} nodes / "
-          f"{oracle.graph.number_of_edges():,} edges (build {t_ob:.1f} s, +{o_mem:.0f} MB)")
-    print(f"    one earliest-arrival query, {rounds} vehicles max: RAPTOR {t_r * 1000:.2f} ms, "
-          f"networkx Dijkstra {t_o * 1000:.0f} ms → ratio {t_o / t_r:.0f}× "
-          f"({(t_o + t_ob) / t_r:.0f}× with the graph build); identical arrivals: {same}")
+    print(
+        f"[6] oracle slice {h0}h–{h1}h: {len(trips):,} trips, {sum(map(len, trips)):,} "
+        f"stop_times, {oracle.graph.number_of_nodes():,} nodes / "
+        f"{oracle.graph.number_of_edges():,} edges (build {t_ob:.1f} s, +{o_mem:.0f} MB)"
+    )
+    print(
+        f"    one earliest-arrival query, {rounds} vehicles max: RAPTOR {t_r * 1000:.2f} ms, "
+        f"networkx Dijkstra {t_o * 1000:.0f} ms → ratio {t_o / t_r:.0f}× "
+        f"({(t_o + t_ob) / t_r:.0f}× with the graph build); identical arrivals: {same}"
+    )
     print(f"    peak memory {peak_mb():.0f} MB")
 
 

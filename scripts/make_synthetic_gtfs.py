@@ -30,9 +30,12 @@ DEFAULT_OUT = Path("/tmp/zonesblanches-bench/synthetic_hdf_gtfs.zip")
 def _hms(sec: np.ndarray) -> np.ndarray:
     sec = np.asarray(sec, dtype=np.int64)
     h, m, s = sec // 3600, sec % 3600 // 60, sec % 60
-    return np.char.add(np.char.add(np.char.add(h.astype(str), ":"),
-                                   np.char.add(np.char.zfill(m.astype(str), 2), ":")),
-                       np.char.zfill(s.astype(str), 2))
+    return np.char.add(
+        np.char.add(
+            np.char.add(h.astype(str), ":"), np.char.add(np.char.zfill(m.astype(str), 2), ":")
+        ),
+        np.char.zfill(s.astype(str), 2),
+    )
 
 
 def make_feed(out: Path, *, seed: int = 1, scale: float = 1.0) -> dict:
@@ -82,15 +85,18 @@ def make_feed(out: Path, *, seed: int = 1, scale: float = 1.0) -> dict:
     routes, trips, st_rows, freq_rows = [], [], [], []
     trip_no = 0
 
-    def add_trip(route_id: str, service: str, stops: list[int], t0: int, speed_kmh: float,
-                 dwell: int) -> tuple[str, np.ndarray]:
+    def add_trip(
+        route_id: str, service: str, stops: list[int], t0: int, speed_kmh: float, dwell: int
+    ) -> tuple[str, np.ndarray]:
         nonlocal trip_no
         tid = f"T{trip_no}"
         trip_no += 1
         seg = np.hypot(np.diff(x[stops]), np.diff(y[stops])) * 1.3 / (speed_kmh / 3.6)
         seg = np.maximum(60, np.round(seg / 60) * 60).astype(np.int64)
         n = len(stops)
-        arr = t0 + np.r_[0, np.cumsum(seg + dwell)].astype(np.int64) - np.r_[0, np.full(n - 1, dwell)]
+        arr = (
+            t0 + np.r_[0, np.cumsum(seg + dwell)].astype(np.int64) - np.r_[0, np.full(n - 1, dwell)]
+        )
         dep = arr + dwell
         dep[0], dep[-1] = t0, arr[-1]
         trips.append((route_id, service, tid))
@@ -110,16 +116,23 @@ def make_feed(out: Path, *, seed: int = 1, scale: float = 1.0) -> dict:
                     freq_rows.append((tid, a * 3600, b * 3600, h, int(rng.integers(0, 2))))
         else:
             rail = r % 25 == 0
-            line = walk_line(int(rng.integers(n_stops)), int(rng.integers(12, 30)),
-                             6000.0 if rail else 2500.0)
+            line = walk_line(
+                int(rng.integers(n_stops)), int(rng.integers(12, 30)), 6000.0 if rail else 2500.0
+            )
             routes.append((rid, f"{'TER' if rail else 'C'}{r}", 2 if rail else 3))
             n = int(rng.integers(40, 50)) if not rail else 36
             starts = np.sort(rng.integers(5 * 3600, 21 * 3600, n))
             for k, t0 in enumerate(starts):
                 stops = line if k % 2 == 0 else line[::-1]
                 service = "SEM" if rng.random() < 0.9 else "SAM"
-                add_trip(rid, service, stops, int(t0) // 60 * 60, 70.0 if rail else 30.0,
-                         60 if rail else 0)
+                add_trip(
+                    rid,
+                    service,
+                    stops,
+                    int(t0) // 60 * 60,
+                    70.0 if rail else 30.0,
+                    60 if rail else 0,
+                )
 
     st_trip = np.concatenate([np.full(len(s), t, dtype=object) for t, _, _, s in st_rows])
     st_arr = np.concatenate([a for _, a, _, _ in st_rows])
@@ -127,28 +140,61 @@ def make_feed(out: Path, *, seed: int = 1, scale: float = 1.0) -> dict:
     st_stop = np.concatenate([np.asarray(s) for *_, s in st_rows])
     st_seq = np.concatenate([np.arange(1, len(s) + 1) for *_, s in st_rows])
     files = {
-        "agency.txt": pd.DataFrame({"agency_id": ["SYN"], "agency_name": ["SYNTHÉTIQUE (banc d'essai)"],
-                                    "agency_url": ["http://localhost"],
-                                    "agency_timezone": ["Europe/Paris"]}),
-        "stops.txt": pd.DataFrame({"stop_id": [f"S{i}" for i in range(n_stops)],
-                                   "stop_name": [f"Arrêt synthétique {i}" for i in range(n_stops)],
-                                   "stop_lat": np.round(lat, 6), "stop_lon": np.round(lon, 6)}),
-        "routes.txt": pd.DataFrame(routes, columns=["route_id", "route_short_name", "route_type"])
-        .assign(agency_id="SYN"),
+        "agency.txt": pd.DataFrame(
+            {
+                "agency_id": ["SYN"],
+                "agency_name": ["SYNTHÉTIQUE (banc d'essai)"],
+                "agency_url": ["http://localhost"],
+                "agency_timezone": ["Europe/Paris"],
+            }
+        ),
+        "stops.txt": pd.DataFrame(
+            {
+                "stop_id": [f"S{i}" for i in range(n_stops)],
+                "stop_name": [f"Arrêt synthétique {i}" for i in range(n_stops)],
+                "stop_lat": np.round(lat, 6),
+                "stop_lon": np.round(lon, 6),
+            }
+        ),
+        "routes.txt": pd.DataFrame(
+            routes, columns=["route_id", "route_short_name", "route_type"]
+        ).assign(agency_id="SYN"),
         "trips.txt": pd.DataFrame(trips, columns=["route_id", "service_id", "trip_id"]),
-        "stop_times.txt": pd.DataFrame({
-            "trip_id": st_trip, "arrival_time": _hms(st_arr), "departure_time": _hms(st_dep),
-            "stop_id": np.char.add("S", st_stop.astype(str)), "stop_sequence": st_seq}),
-        "frequencies.txt": pd.DataFrame(freq_rows, columns=["trip_id", "start_time", "end_time",
-                                                            "headway_secs", "exact_times"])
-        .assign(start_time=lambda f: _hms(f["start_time"]), end_time=lambda f: _hms(f["end_time"])),
-        "calendar.txt": pd.DataFrame({
-            "service_id": ["SEM", "SAM"], "monday": [1, 0], "tuesday": [1, 0],
-            "wednesday": [1, 0], "thursday": [1, 0], "friday": [1, 0], "saturday": [0, 1],
-            "sunday": [0, 0], "start_date": ["20260901"] * 2, "end_date": ["20270704"] * 2}),
-        "calendar_dates.txt": pd.DataFrame({"service_id": ["SEM", "SEM"],
-                                            "date": ["20261111", "20261225"],
-                                            "exception_type": [2, 2]}),
+        "stop_times.txt": pd.DataFrame(
+            {
+                "trip_id": st_trip,
+                "arrival_time": _hms(st_arr),
+                "departure_time": _hms(st_dep),
+                "stop_id": np.char.add("S", st_stop.astype(str)),
+                "stop_sequence": st_seq,
+            }
+        ),
+        "frequencies.txt": pd.DataFrame(
+            freq_rows, columns=["trip_id", "start_time", "end_time", "headway_secs", "exact_times"]
+        ).assign(
+            start_time=lambda f: _hms(f["start_time"]), end_time=lambda f: _hms(f["end_time"])
+        ),
+        "calendar.txt": pd.DataFrame(
+            {
+                "service_id": ["SEM", "SAM"],
+                "monday": [1, 0],
+                "tuesday": [1, 0],
+                "wednesday": [1, 0],
+                "thursday": [1, 0],
+                "friday": [1, 0],
+                "saturday": [0, 1],
+                "sunday": [0, 0],
+                "start_date": ["20260901"] * 2,
+                "end_date": ["20270704"] * 2,
+            }
+        ),
+        "calendar_dates.txt": pd.DataFrame(
+            {
+                "service_id": ["SEM", "SEM"],
+                "date": ["20261111", "20261225"],
+                "exception_type": [2, 2],
+            }
+        ),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
@@ -158,8 +204,13 @@ def make_feed(out: Path, *, seed: int = 1, scale: float = 1.0) -> dict:
             frame.to_csv(buf, index=False)
             z.writestr(name, buf.getvalue())
     tmp.replace(out)
-    return {"stops": n_stops, "routes": len(routes), "trips_txt": len(trips),
-            "stop_times_txt": len(st_arr), "frequencies": len(freq_rows)}
+    return {
+        "stops": n_stops,
+        "routes": len(routes),
+        "trips_txt": len(trips),
+        "stop_times_txt": len(st_arr),
+        "frequencies": len(freq_rows),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -164,7 +164,7 @@ def test_missing_category_is_all_blank_with_note(communes, registry):
 
 def test_notes_say_straight_line(vm_result):
     assert any("vol d'oiseau" in n for n in vm_result.notes)
-    assert any("géocodé(s) à la commune" in n for n in vm_result.notes)
+    assert any("géocodés à la commune" in n for n in vm_result.notes)
     assert "Diagnostic" in vm_result._repr_html_()
 
 

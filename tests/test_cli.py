@@ -136,6 +136,32 @@ def test_analyse_options(tmp_path, capsys):
     assert "Carreaux en zone blanche" not in out
 
 
+def test_principal_indicator_leads_the_terminal_and_the_table(tmp_path, capsys):
+    """--principal: the terminal names the principal indicator's worst communes, with times
+    capped in words; communes_zone_blanche.csv is sorted by it; a wrong one is a French error
+    before anything is written."""
+    args = ["analyse", "--territoire", "245901160", "--categorie", "garage_solidaire"]
+    args += ["--mode", "voiture:20", "--mode", "marche:30", "--sans-carte"]
+    code = main([*args, "--principal", "garage_solidaire:marche", "--sortie", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if "en zone blanche les plus" in x]
+    assert "(Garage solidaire, à pied)" in line
+    minutes = [float(m.replace(",", ".")) for m in re.findall(r"(\d+(?:,\d)?) min", line)]
+    assert all(m <= 60 for m in minutes), line  # beyond 60 min: « plus de 60 min »
+    table = _read(tmp_path / "communes_zone_blanche.csv")
+    flags = table["zone_blanche_garage_solidaire_marche"].to_numpy()
+    assert flags[0] == 1 and (flags[:-1] >= flags[1:]).all()  # principal's zones blanches first
+    walkers = table[flags == 1]
+    assert (walkers["population"].diff().dropna() <= 0).all()  # most populated first
+
+    bad = tmp_path / "bad"
+    code = main([*args, "--principal", "atelier_velo:marche", "--sortie", str(bad)])
+    assert code == 2
+    assert "Indicateur" in capsys.readouterr().err
+    assert not (bad / "communes.csv").exists()
+
+
 def test_unknown_territory_is_a_french_error(tmp_path, capsys):
     code = main(["analyse", "--territoire", "valencienes", "--sortie", str(tmp_path)])
     assert code == 2
@@ -254,7 +280,7 @@ def test_analyse_with_grid_and_qpv_files(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "Population : carreaux INSEE Filosofi" in out
-    assert "QPV : 0 quartier(s) prioritaire(s) dans le territoire" in out
+    assert "QPV : 0 quartier prioritaire dans le territoire" in out
     synthese = _read(tmp_path / "synthese.csv")
     assert set(synthese["code_epci"]) == {"245901160"}
     _summary_lines(out, synthese, "carreau", "carreaux")
@@ -411,7 +437,7 @@ def test_qpv_indicators_reach_tables_summary_and_map(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "QPV : 1 quartier(s) prioritaire(s)" in out
+    assert "QPV : 1 quartier prioritaire" in out
     assert "Habitants des QPV à portée" in out
     table = pd.read_csv(out_dir / "qpv.csv")
     assert set(table["code_qp"]) == {"QN05999T"}

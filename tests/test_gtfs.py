@@ -57,16 +57,16 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
 
 
 BASE = {
-    "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\r\n76,\"Frioul If Express\",http://x,Europe/Paris\r\n",
-    "routes.txt": "\ufeffroute_id,agency_id,route_short_name,route_long_name,route_type\r\nL1,76,\"1\",\"Marseille If Frioul\",3\r\n",
+    "agency.txt": 'agency_id,agency_name,agency_url,agency_timezone\r\n76,"Frioul If Express",http://x,Europe/Paris\r\n',
+    "routes.txt": '\ufeffroute_id,agency_id,route_short_name,route_long_name,route_type\r\nL1,76,"1","Marseille If Frioul",3\r\n',
     "stops.txt": (
         "\ufeffstop_id,stop_code,stop_name,stop_lat,stop_lon,location_type,parent_station\r\n"
-        "S14944,FRIO1,\"Frioul\",43.2801358236,5.3070491308,1,\r\n"
-        "7004,FR004,\"Frioul\",43.2801358236,5.3070491308,0,S14944\r\n"
-        "7003,FR003,\"Ile d'If\",43.2803576724,5.3265041987,0,\r\n"
-        "7001,FR001,\"Vieux Port\",43.2946415641,5.3740901055,0,\r\n"
-        "9999,X,\"Sans coordonnées\",,,0,\r\n"
-        "8888,Y,\"Désert\",29.0,2.0,0,\r\n"
+        'S14944,FRIO1,"Frioul",43.2801358236,5.3070491308,1,\r\n'
+        '7004,FR004,"Frioul",43.2801358236,5.3070491308,0,S14944\r\n'
+        '7003,FR003,"Ile d\'If",43.2803576724,5.3265041987,0,\r\n'
+        '7001,FR001,"Vieux Port",43.2946415641,5.3740901055,0,\r\n'
+        '9999,X,"Sans coordonnées",,,0,\r\n'
+        '8888,Y,"Désert",29.0,2.0,0,\r\n'
     ),
     "calendar.txt": (
         "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\r\n"
@@ -195,6 +195,7 @@ def nap_server(tmp_path, monkeypatch):
                 "resources": [{"id": 1, "datagouv_id": "1", "title": "GTFS.zip", "format": fmt,
                                "type": "main", "url": f"{base}/files/{i}.zip", "updated": updated,
                                "is_available": True}]}  # fmt: skip
+
     payload = [
         ds("a1", [{"type": "epci", "insee": "245901160", "nom": "CA Valenciennes Métropole"}]),
         ds("a2", {"type": "aom", "name": "x", "aom": {"name": "x", "siren": "200067205"}}),
@@ -216,11 +217,16 @@ def nap_server(tmp_path, monkeypatch):
 
 
 def test_nap_download_both_covered_area_shapes(nap_server, monkeypatch):
-    codes = nap.TerritoryCodes(communes={"59606"}, epcis={"245901160", "200067205"},
-                               departements={"59"}, regions={"32"})
+    codes = nap.TerritoryCodes(
+        communes={"59606"}, epcis={"245901160", "200067205"}, departements={"59"}, regions={"32"}
+    )
     # a5 covers the territory but has no GTFS (NeTEx only): listed here, not downloaded.
     assert nap.datasets_covering(nap_server, codes) == [
-        "reseau-a1", "reseau-a2", "reseau-a4", "reseau-a5"]
+        "reseau-a1",
+        "reseau-a2",
+        "reseau-a4",
+        "reseau-a5",
+    ]
     assert "reseau-a6" in nap.datasets_covering(nap_server, codes, national=True)
     monkeypatch.setenv(nap.OFFLINE_ENV, "1")
     with pytest.raises(NetworkUnavailableError, match="hors ligne"):
@@ -249,16 +255,29 @@ def test_transit_model_in_coverage_and_gap():
 
     day = load_gtfs(SAMPLE, bbox=None).day("2007-06-09")
     pts = gpd.points_from_xy(day.stop_lon, day.stop_lat)
-    demand = gpd.GeoDataFrame({"code_insee": [f"X{i}" for i in range(day.n_stops)],
-                               "nom": [f"point synthétique {i}" for i in range(day.n_stops)],
-                               "population": np.arange(day.n_stops) * 100.0 + 100},
-                              geometry=pts, crs="EPSG:4326")
+    demand = gpd.GeoDataFrame(
+        {
+            "code_insee": [f"X{i}" for i in range(day.n_stops)],
+            "nom": [f"point synthétique {i}" for i in range(day.n_stops)],
+            "population": np.arange(day.n_stops) * 100.0 + 100,
+        },
+        geometry=pts,
+        crs="EPSG:4326",
+    )
     fur = list(day.stop_id).index("sample-feed:FUR_CREEK_RES")
-    services = gpd.GeoDataFrame({"service_id": ["s1"], "categorie": ["garage_solidaire"]},
-                                geometry=[pts[fur]], crs="EPSG:4326")
+    services = gpd.GeoDataFrame(
+        {"service_id": ["s1"], "categorie": ["garage_solidaire"]},
+        geometry=[pts[fur]],
+        crs="EPSG:4326",
+    )
     model = TransitModel(day, "10:00", direction="arrive", window_min=60, transfer_max_m=700)
-    result = compute_coverage(demand, services, {"transport": 45, "voiture": 20},
-                              categories=["garage_solidaire"], models={"transport": model})
+    result = compute_coverage(
+        demand,
+        services,
+        {"transport": 45, "voiture": 20},
+        categories=["garage_solidaire"],
+        models={"transport": model},
+    )
     t = result.units[time_col("garage_solidaire", "transport")].to_numpy()
     assert t[fur] == 0 and np.isfinite(t).sum() >= 3 and not np.isfinite(t).all()
     gap = gap_columns(result)[ratio_col("garage_solidaire")].to_numpy()
@@ -267,10 +286,13 @@ def test_transit_model_in_coverage_and_gap():
     np.testing.assert_allclose(gap[ok], t[ok] / c[ok])
     table = worst_gaps(result, factor=3)
     assert (table["population"].diff().dropna() <= 0).all()
-    assert set(table["motif"]) <= {"aucun trajet en transports en commun dans la fenêtre",
-                                   "transports en commun plus de 3 fois plus longs que la voiture"}
+    assert set(table["motif"]) <= {
+        "aucun trajet en transports en commun dans la fenêtre",
+        "transports en commun plus de 3 fois plus longs que la voiture",
+    }
     assert (table["motif"] == "aucun trajet en transports en commun dans la fenêtre").sum() == (
-        ~np.isfinite(t)).sum()
+        ~np.isfinite(t)
+    ).sum()
     assert "transports en commun le 09/06/2007" in result.specs()["description"].iloc[0]
 
 
@@ -281,7 +303,8 @@ def test_transport_margin_bounded_by_train_speed():
 
     assert reach_km("transport", 45) == pytest.approx(120.0)
     assert margin_km({"transport": 45, "voiture": 20}, {"transport": object()}) == pytest.approx(
-        120.0)
+        120.0
+    )
 
 
 def test_api_diagnostic_accepts_transport():
@@ -293,8 +316,12 @@ def test_api_diagnostic_accepts_transport():
 
     day = load_gtfs(SAMPLE, bbox=None).day("2007-06-09")
     model = TransitModel(day, "09:00", direction="arrive", window_min=10)
-    result = api.diagnostic("valenciennes", {"transport": 45}, models={"transport": model},
-                            categories=["garage_solidaire"])
+    result = api.diagnostic(
+        "valenciennes",
+        {"transport": 45},
+        models={"transport": model},
+        categories=["garage_solidaire"],
+    )
     col = "temps_garage_solidaire_transport"
     times = result.units[col].to_numpy()
     walk = np.isfinite(times)

@@ -22,6 +22,7 @@ from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.maps import coverage_map, render_map, save_map, style
+from zonesblanches.maps.carto import decode_services
 
 DATA = Path(__file__).parent / "data" / "maps"
 VM = "245901160"  # CA Valenciennes Métropole, 35 communes
@@ -80,7 +81,7 @@ def test_attack_names_only_appear_escaped(vm_html):
     assert "alert(1)</script>" not in vm_html
     assert "onerror=alert(1)>" not in vm_html
     # The names are in the data, as text (JSON with <, > escaped), ready to be shown.
-    names = {s["nom"] for s in payload(vm_html)["services"]}
+    names = {s["nom"] for s in decode_services(payload(vm_html)["services"])}
     assert {SCRIPT_ATTACK, IMG_ATTACK} <= names
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in vm_html
 
@@ -130,7 +131,7 @@ def test_layers_legends_and_method(vm_html, vm_result):
         "45 à 60 min",
         "plus de 60 min",
     ]
-    assert data["classes"]["unreachable_label"] == "inaccessible"
+    assert data["classes"]["unreachable_label"] == "aucun service connu accessible"
     assert any("vol d'oiseau" in note for note in data["notes"])
     assert any("Licence Ouverte" in s for s in data["sources"])
 
@@ -218,18 +219,33 @@ def test_extra_layers(vm_result, vm_communes, epci):
     )
     qpv = gpd.read_file(DATA / "qpv_extrait.geojson")
     page = render_map(
-        coverage_map(vm_result, vm_communes, epci=epci, isochrones=iso, zones=zones, qpv=qpv)
+        coverage_map(
+            vm_result,
+            vm_communes,
+            epci=epci,
+            isochrones=iso,
+            zones={"garage_solidaire_marche": zones},
+            qpv=qpv,
+        )
     )
-    extra = {layer["name"]: layer for layer in payload(page)["extra"]}
+    data = payload(page)
+    extra = {layer["name"]: layer for layer in data["extra"]}
     assert "Isochrone 10 min à pied — Garage solidaire" in extra
     assert "Isochrone 20 min à pied — Garage solidaire" in extra
     assert len(extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]) == len(
         services
     )
-    zone_feats = extra["Zones blanches (périmètres)"]["data"]["features"]
-    assert len(zone_feats) == len(zones) > 0
-    assert zone_feats[0]["properties"]["titre"] == "Zone blanche n° 1"
-    assert zone_feats[0]["properties"]["population"] == round(zones["population"].iloc[0])
+    # Isochrones follow their indicator (one switch per kind in the layer control), hidden at
+    # first.
+    walk = [
+        i for i, spec in enumerate(data["layers"]) if spec["name"] == "Garage solidaire, à pied"
+    ]
+    iso10 = extra["Isochrone 10 min à pied — Garage solidaire"]
+    assert iso10["indicator"] == walk[0] and iso10["group"] == "isochrones" and not iso10["show"]
+    # One zone holding every uncovered commune is « quasi continue »: not drawn as a zone
+    # (the hatch of the indicator says it already).
+    assert len(zones) == 1
+    assert not any(name.startswith("Zones blanches contiguës") for name in extra)
     qpv_layer = extra["Quartiers prioritaires (QPV)"]
     assert {f["properties"]["code_qp"] for f in qpv_layer["data"]["features"]} == set(
         qpv["code_qp"]
@@ -348,3 +364,15 @@ def test_unit_words():
     from zonesblanches.maps import plans
 
     assert plans.unit_words is style.unit_words and plans.UnitWords is style.UnitWords
+
+
+def test_zones_of_grid_cells_follow_their_indicator(grid_result):
+    """At grid-cell level zones are listed: each indicator's outlines follow it, not hatched."""
+    result, communes = grid_result
+    zones = zones_by_indicator(result, communes)
+    data = payload(render_map(coverage_map(result, communes, zones=zones)))
+    layers = [layer for layer in data["extra"] if layer.get("group") == "zones"]
+    assert layers and all(not layer["show"] and not layer.get("hatch") for layer in layers)
+    names = [spec["name"] for spec in data["layers"]]
+    for layer in layers:
+        assert layer["name"] == f"Zones blanches contiguës : {names[layer['indicator']]}"

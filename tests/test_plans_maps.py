@@ -185,6 +185,8 @@ def test_suggestion_map_escapes_existing_service_names(suggestion):
     assert len(row)
     row["service_id"] = "TEST-XSS"
     row["nom"] = ATTACK
+    # placed at a commune of the map (the map draws the services of its territory only)
+    row = row.set_geometry([communes.to_crs(row.crs).representative_point().iloc[0]], crs=row.crs)
     s.coverage.services = pd.concat([services, row], ignore_index=True)
     try:
         html = render_map(suggestion_map(s, communes))

@@ -22,16 +22,26 @@ def _oracle_from(schedule, timetable, k):
     trips = []
     for t in range(schedule.n_trips):
         sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1])
-        trips.append(list(zip(
-            schedule.st_stop[sl].tolist(), schedule.st_arr[sl].tolist(),
-            schedule.st_dep[sl].tolist(), schedule.st_pickup[sl].tolist(),
-            schedule.st_dropoff[sl].tolist(), strict=True)))
+        trips.append(
+            list(
+                zip(
+                    schedule.st_stop[sl].tolist(),
+                    schedule.st_arr[sl].tolist(),
+                    schedule.st_dep[sl].tolist(),
+                    schedule.st_pickup[sl].tolist(),
+                    schedule.st_dropoff[sl].tolist(),
+                    strict=True,
+                )
+            )
+        )
     foot = {}
     for s in range(timetable.n_stops):
         for e in range(timetable.foot_ptr[s], timetable.foot_ptr[s + 1]):
             foot[(s, int(timetable.foot_to[e]))] = int(timetable.foot_s[e])
-    change = {s: (float("inf") if c >= INF // 8 else int(c))
-              for s, c in enumerate(timetable.change_s.tolist())}
+    change = {
+        s: (float("inf") if c >= INF // 8 else int(c))
+        for s, c in enumerate(timetable.change_s.tolist())
+    }
     return TimeExpandedOracle(trips, foot, change, k, schedule.n_stops)
 
 
@@ -62,8 +72,9 @@ def _probe_times(schedule, s0, n=8):
     return np.array(sorted(set(chosen + [c + 1 for c in chosen] + [c - 600 for c in chosen])))
 
 
-@pytest.mark.parametrize(("day", "rounds"), [("2007-06-05", 4), ("2007-06-09", 1),
-                                             ("2007-06-04", 2)])
+@pytest.mark.parametrize(
+    ("day", "rounds"), [("2007-06-05", 4), ("2007-06-09", 1), ("2007-06-04", 2)]
+)
 def test_sample_feed_matches_oracle(sample, day, rounds):
     schedule = sample.day(day)
     # 700 m: walking transfers between the Beatty town stops exist and are exercised.
@@ -76,8 +87,9 @@ def test_sample_feed_matches_oracle(sample, day, rounds):
         best, _ = engine.earliest_arrivals([s0], [0], departures)
         for j, tau in enumerate(departures):
             expected = oracle.earliest(s0, int(tau))
-            np.testing.assert_array_equal(_as_float(best[j]), expected,
-                                          err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}")
+            np.testing.assert_array_equal(
+                _as_float(best[j]), expected, err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}"
+            )
 
 
 def test_sample_feed_depart_arrive_agree(sample):
@@ -87,8 +99,11 @@ def test_sample_feed_depart_arrive_agree(sample):
     oracle = _oracle_from(schedule, tt, 4)
     checked = 0
     stop = list(schedule.stop_id)
-    for g in (stop.index("sample-feed:FUR_CREEK_RES"), stop.index("sample-feed:AMV"),
-              stop.index("sample-feed:EMSI")):
+    for g in (
+        stop.index("sample-feed:FUR_CREEK_RES"),
+        stop.index("sample-feed:AMV"),
+        stop.index("sample-feed:EMSI"),
+    ):
         deadlines = np.arange(8 * 3600, 23 * 3600, 3 * 3600)
         ld, _ = engine.latest_departures([g], [0], deadlines)
         for j, deadline in enumerate(deadlines):
@@ -144,9 +159,18 @@ def feeds(draw):
             freq = None
             if draw(st.integers(0, 3)) == 0:
                 a = draw(st.integers(5 * 60, 20 * 60)) * 60
-                freq = [(a, a + draw(st.integers(1, 4)) * 1800, draw(st.sampled_from([600, 900, 1200])))]
-            trips.append({"service": f"S{draw(st.integers(0, n_services - 1))}", "rows": rows,
-                          "freq": freq, "exact": draw(st.integers(0, 1)), "pattern": p})
+                freq = [
+                    (a, a + draw(st.integers(1, 4)) * 1800, draw(st.sampled_from([600, 900, 1200])))
+                ]
+            trips.append(
+                {
+                    "service": f"S{draw(st.integers(0, n_services - 1))}",
+                    "rows": rows,
+                    "freq": freq,
+                    "exact": draw(st.integers(0, 1)),
+                    "pattern": p,
+                }
+            )
     transfers = {}
     change = {}
     for _ in range(draw(st.integers(0, 4))):
@@ -155,8 +179,14 @@ def feeds(draw):
             change[a] = draw(st.sampled_from([0, 180, float("inf")]))
         else:
             transfers[(a, b)] = draw(st.sampled_from([60, 300, 900]))
-    return {"n_stops": n_stops, "calendar": calendar, "calendar_dates": calendar_dates,
-            "trips": trips, "transfers": transfers, "change": change}
+    return {
+        "n_stops": n_stops,
+        "calendar": calendar,
+        "calendar_dates": calendar_dates,
+        "trips": trips,
+        "transfers": transfers,
+        "change": change,
+    }
 
 
 def _hms(s):
@@ -165,27 +195,34 @@ def _hms(s):
 
 def write_feed(spec, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "agency.txt").write_text("agency_id,agency_name,agency_url,agency_timezone\n"
-                                       "A,Test,http://localhost,Europe/Paris\n")
+    (folder / "agency.txt").write_text(
+        "agency_id,agency_name,agency_url,agency_timezone\nA,Test,http://localhost,Europe/Paris\n"
+    )
     lines = ["stop_id,stop_name,stop_lat,stop_lon"]
     for s in range(spec["n_stops"]):
         lines.append(f"P{s},Arrêt {s},{50.30 + 0.02 * s:.5f},{3.50 + 0.02 * s:.5f}")
     (folder / "stops.txt").write_text("\ufeff" + "\r\n".join(lines) + "\r\n")
-    (folder / "routes.txt").write_text("route_id,agency_id,route_short_name,route_type\n"
-                                       + "".join(f"R{p},A,{p},3\n" for p in range(5)))
+    (folder / "routes.txt").write_text(
+        "route_id,agency_id,route_short_name,route_type\n"
+        + "".join(f"R{p},A,{p},3\n" for p in range(5))
+    )
     trips = ["route_id,service_id,trip_id"]
     st_ = ["trip_id,arrival_time,departure_time,stop_id,stop_sequence,pickup_type,drop_off_type"]
     fr = ["trip_id,start_time,end_time,headway_secs,exact_times"]
     for i, trip in enumerate(spec["trips"]):
         trips.append(f"R{trip['pattern']},{trip['service']},T{i}")
         for j, (s, a, d, b, al) in enumerate(trip["rows"]):
-            st_.append(f"T{i},{_hms(a)},{_hms(d)},P{s},{10 * j + 3},{0 if b else 1},{0 if al else 1}")
+            st_.append(
+                f"T{i},{_hms(a)},{_hms(d)},P{s},{10 * j + 3},{0 if b else 1},{0 if al else 1}"
+            )
         for a, e, h in trip["freq"] or []:
             fr.append(f"T{i},{_hms(a)},{_hms(e)},{h},{trip['exact']}")
     (folder / "trips.txt").write_text("\n".join(trips) + "\n")
     (folder / "stop_times.txt").write_text("\n".join(st_) + "\n")
     (folder / "frequencies.txt").write_text("\n".join(fr) + "\n")
-    cal = ["service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date"]
+    cal = [
+        "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date"
+    ]
     for sid, (days, start, end) in spec["calendar"].items():
         cal.append(f"{sid}," + ",".join("1" if x else "0" for x in days) + f",{start},{end}")
     (folder / "calendar.txt").write_text("\n".join(cal) + "\n")
@@ -199,7 +236,9 @@ def write_feed(spec, folder: Path) -> None:
     (folder / "transfers.txt").write_text("\n".join(tr) + "\n")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(spec=feeds(), rounds=st.integers(1, 4), data=st.data())
 def test_generated_feeds_match_oracle(tmp_path_factory, spec, rounds, data):
     assume(spec["trips"])
@@ -216,8 +255,13 @@ def test_generated_feeds_match_oracle(tmp_path_factory, spec, rounds, data):
     change = {s: spec["change"].get(s, 120) for s in range(spec["n_stops"])}
     oracle = TimeExpandedOracle(trips, spec["transfers"], change, rounds, spec["n_stops"])
     engine = Engine(tt, max_rounds=rounds, max_duration_s=10**7)
-    departures = np.array(sorted(set(data.draw(
-        st.lists(st.integers(-60, 28 * 60), min_size=1, max_size=8)))), dtype=np.int64) * 60
+    departures = (
+        np.array(
+            sorted(set(data.draw(st.lists(st.integers(-60, 28 * 60), min_size=1, max_size=8)))),
+            dtype=np.int64,
+        )
+        * 60
+    )
     for s0 in range(spec["n_stops"]):
         best, _ = engine.earliest_arrivals([s0], [0], departures)
         for j, tau in enumerate(departures):
@@ -248,8 +292,9 @@ def _offset_points(lon, lat, east_m, north_m):
     return lon + east_m / (111320 * np.cos(np.radians(lat))), lat + north_m / 110540
 
 
-@pytest.mark.parametrize(("direction", "walk"), [("depart", "ligne"), ("arrive", "ligne"),
-                                               ("depart", "reseau")])
+@pytest.mark.parametrize(
+    ("direction", "walk"), [("depart", "ligne"), ("arrive", "ligne"), ("depart", "reseau")]
+)
 def test_transit_model_door_to_door_matches_oracle(sample, direction, walk):
     from zonesblanches.coverage.network import NetworkModel
     from zonesblanches.coverage.raptor import TransitModel
@@ -260,9 +305,17 @@ def test_transit_model_door_to_door_matches_oracle(sample, direction, walk):
         net = load_network(SAMPLE.parent / "beatty.osm.gz", "marche", progress=False)
         walk_model = NetworkModel(net)
     schedule = sample.day("2007-06-09")
-    model = TransitModel(schedule, "08:00" if direction == "depart" else "10:00",
-                         direction=direction, window_min=30, step_min=10, max_rounds=3,
-                         transfer_max_m=700, min_change_s=120, walk_model=walk_model)
+    model = TransitModel(
+        schedule,
+        "08:00" if direction == "depart" else "10:00",
+        direction=direction,
+        window_min=30,
+        step_min=10,
+        max_rounds=3,
+        transfer_max_m=700,
+        min_change_s=120,
+        walk_model=walk_model,
+    )
     lon, lat = schedule.stop_lon, schedule.stop_lat
     ox, oy = _offset_points(lon[:6], lat[:6], 150.0, -200.0)
     origins = gpd.GeoSeries(gpd.points_from_xy(ox, oy), crs="EPSG:4326")

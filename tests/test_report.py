@@ -106,16 +106,29 @@ def test_report_contents_in_french(outputs, vm):
     result, _ = vm
     page = outputs[0]["rapport"].read_text(encoding="utf-8")
     for title in (
-        "Chiffres clés",
+        "La réponse : garage solidaire, en voiture",
         "Carte interactive",
+        "Les autres indicateurs",
         "Synthèse par catégorie et mode",
         "Par EPCI",
-        "Communes en zone blanche les plus peuplées",
         "Services pris en compte",
         "Méthode et sources",
     ):
         assert f">{title}</h2>" in page
     assert "calcul du 2026-01-15" in page
+    # the answer first: the most populated communes without access, where the nearest is
+    answer = page[page.index('id="reponse"') : page.index('id="carte"')]
+    assert "Les communes les plus peuplées à plus de 20 min en voiture" in answer
+    assert "Service le plus proche" in answer and "Situé à" in answer
+    assert "Fiabilité de ces chiffres" in answer and "registre d&#x27;exemple" in answer
+    for head in ("Seuil − 5 min", "Au seuil", "Seuil + 5 min", "Seuil + 10 min"):
+        assert f'<th scope="col">{head}</th>' in answer
+    # times said in words beyond the cap, no internal words
+    minutes = [int(m.replace("\u202f", "")) for m in re.findall(r">([\d\u202f]+) min<", page)]
+    assert minutes and max(minutes) <= 60, max(minutes)
+    shown = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    for internal in ("vol_d_oiseau", "a_verifier", "(s)", "20,0 min"):
+        assert internal not in shown, internal
     assert "Licence Ouverte" in page
     assert "vol d&#x27;oiseau" in page or "vol d'oiseau" in page
     assert page.count('<img src="data:image/png;base64,') == 2
@@ -211,11 +224,36 @@ def test_report_of_grid_cells_speaks_of_carreaux(grid_result, tmp_path):
     page = write_report(
         result, communes, tmp_path, run_date="2026-01-15", static_maps=[]
     ).read_text(encoding="utf-8")
-    assert ">Carreaux en zone blanche les plus peuplés</h2>" in page
+    assert "Les carreaux les plus peuplés à plus de 30 min à pied" in page
     assert '<th scope="col">Carreaux en zone blanche</th>' in page
     assert '<th scope="col">Carreau</th>' in page
     assert f"<td>{uncovered['unit_id'].iloc[0]}</td>" in page
     assert f'<span class="big">{len(result.units)}</span><span class="what">carreaux</span>' in page
-    assert f"{len(result.units)} carreaux analysés" in page
+    assert "carreaux sans accès" in page
     assert "cliquez sur un carreau ou un service" in page
     assert "Communes en zone blanche" not in page
+
+
+def test_static_map_for_word(vm, tmp_path):
+    """A4 landscape at 300 dpi, the zone-blanche communes named first, a scale bar and a
+    north arrow."""
+    from PIL import Image
+
+    from zonesblanches.maps import figures
+
+    result, communes = vm
+    path = figures.static_map(
+        result, communes, "garage_solidaire", "voiture", tmp_path / "a4.png", dpi=300
+    )
+    width, height = Image.open(path).size
+    assert abs(width - 27.7 / 2.54 * 300) <= 1 and abs(height - 19.0 / 2.54 * 300) <= 1
+    named = []
+    real = figures._commune_names
+    try:
+        figures._commune_names = lambda *a: named.extend(real(*a)) or named
+        figures.static_map(result, communes, "garage_solidaire", "voiture", tmp_path / "b.png")
+    finally:
+        figures._commune_names = real
+    # Condé-sur-l'Escaut (9,253 inhabitants) is beyond 20 min by car: named first
+    assert named[0] == "Condé-sur-l'Escaut" and "Valenciennes" in named, named
+    assert 5 <= len(named) <= 10

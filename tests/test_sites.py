@@ -325,7 +325,7 @@ def test_suggest_runs_the_whole_chain():
     assert s.territory == "CA Valenciennes Métropole"
     assert s.threshold == 10
     assert len(s.table) <= 1
-    assert "Où installer 1 nouveau(x) site(s)" in format_suggestion(s)
+    assert "Où installer 1 nouveau site" in format_suggestion(s)
 
 
 # --------------------------------------------------------------------------------------------

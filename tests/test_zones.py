@@ -186,3 +186,31 @@ def test_zones_match_8_connectivity_on_synthetic_grids(pattern, pops):
     if n:
         total = shapely.area(shapely.union_all(zones.to_crs(3035).geometry.values))
         assert total == pytest.approx(mask.sum() * 200 * 200, rel=1e-6)
+
+
+def test_zones_table_does_not_list_a_quasi_continuous_zone():
+    """zones_blanches.csv: an indicator whose uncovered people sit for 80 % or more in one zone
+    is one row « zone blanche quasi continue » (no zone number), as the map draws no outline for
+    it; zones of comparable size are listed one per row; grid cells are always listed.
+    (Synthetic populations on real-format frames, not places.)"""
+    import pandas as pd
+
+    from zonesblanches.api import zones_table
+
+    def frame(pops):
+        n = len(pops)
+        return gpd.GeoDataFrame(
+            {"zone_id": range(1, n + 1), "n_unites": [3] * n, "population": pops},
+            geometry=[box(i, 0, i + 0.5, 1) for i in range(n)],
+            crs=WGS84,
+        )
+
+    zones = {"a_voiture": frame([900.0, 60.0, 40.0]), "a_marche": frame([500.0, 450.0])}
+    table = zones_table(zones, "commune")
+    blob = table[table["indicateur"] == "a_voiture"]
+    assert len(blob) == 1 and blob["nature"].iloc[0] == "zone blanche quasi continue"
+    assert pd.isna(blob["zone_id"].iloc[0]) and blob["population"].iloc[0] == 900.0
+    listed = table[table["indicateur"] == "a_marche"]
+    assert list(listed["nature"]) == ["zone", "zone"] and list(listed["zone_id"]) == [1, 2]
+    cells = zones_table(zones, "carreau")
+    assert len(cells) == 5 and set(cells["nature"]) == {"zone"}

@@ -136,8 +136,10 @@ def expand_day(spec: dict, day: str):
                 for start, end, headway in trip["freq"]:
                     s = start
                     while s < end:
-                        new = [(st, a - t0 + s + shift, dp - t0 + s + shift, b, al)
-                               for st, a, dp, b, al in rows]
+                        new = [
+                            (st, a - t0 + s + shift, dp - t0 + s + shift, b, al)
+                            for st, a, dp, b, al in rows
+                        ]
                         if new[-1][1] >= 0 or shift == 0:
                             out.append(new)
                         s += headway

@@ -27,11 +27,26 @@ modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son s
 catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
 plateforme_mobilite, transport_solidaire.
 
-fichiers écrits dans --sortie : carte.html (carte interactive), communes.csv (une ligne par
-commune : temps jusqu'au service le plus proche et indicateur de zone blanche par catégorie et
-mode), synthese.csv (une ligne par EPCI × catégorie × mode), communes_zone_blanche.csv (communes
-en zone blanche, les plus peuplées d'abord), rejets.csv (lignes du fichier de services écartées,
-avec le motif).
+fichiers écrits dans --sortie :
+  carte.html                 carte interactive (s'ouvre sur l'indicateur principal)
+  rapport.html               rapport : la réponse d'abord, carte, tableaux, méthode
+  figures/*.png              cartes A4 paysage et graphique pour Word (--dpi 300 pour imprimer)
+  communes.csv               une ligne par commune : temps (minutes) et zone blanche (0/1)
+                             par catégorie et mode
+  communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
+                             par indicateur, triées par l'indicateur principal
+  synthese.csv               une ligne par EPCI × catégorie × mode
+  zones_blanches.csv         zones blanches contiguës par indicateur ; une seule ligne « zone
+                             blanche quasi continue » si une zone regroupe 80 % des habitants
+                             sans accès
+  diagnostic.xlsx            les tableaux dans un classeur
+  diagnostic.gpkg            toutes les couches pour QGIS
+  rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les trois CSV
+  communes, synthese et communes_zone_blanche seulement.
+CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
+minutes (vides si aucun service n'est accessible), là où carte et rapport écrivent « plus de
+60 min » au-delà de 60 min ou du double du seuil.
 """
 
 
@@ -187,6 +202,20 @@ def _add_common(
         help="remplace, dans --sortie, les fichiers portant le nom d'un résultat qu'aucun "
         "manifeste.json de zonesblanches ne liste (sans cette option, la commande refuse)",
     )
+    if isochrones:  # demo and analyse: the map and report options
+        p.add_argument(
+            "--principal",
+            metavar="CATEGORIE:MODE",
+            help="l'indicateur sur lequel la carte s'ouvre et auquel le rapport répond d'abord "
+            "(ex. garage_solidaire:voiture ; défaut : la première catégorie et le premier mode)",
+        )
+        p.add_argument(
+            "--dpi",
+            type=int,
+            choices=(150, 300),
+            default=150,
+            help="résolution des figures pour Word (300 pour l'impression ; défaut : 150)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,10 +65,15 @@ def fr_int(value: float) -> str:
     return f"{float(value):,.0f}".replace(",", "\u202f")
 
 
+def fr_plural(value: float, singular: str, plural: str | None = None) -> str:
+    """The word agreeing with ``value`` in French (singular below 2): ``fr_plural(3, "retenu")``
+    gives « retenus », ``fr_plural(1, "nouveau", "nouveaux")`` « nouveau »."""
+    return singular if abs(float(value)) < 2 else (plural or singular + "s")
+
+
 def fr_count(value: float, singular: str, plural: str | None = None) -> str:
     """« 0 habitant », « 1 habitant », « 1 234 habitants » (French: singular below 2)."""
-    word = singular if abs(float(value)) < 2 else (plural or singular + "s")
-    return f"{fr_int(value)} {word}"
+    return f"{fr_int(value)} {fr_plural(value, singular, plural)}"
 
 
 def fr_num(value: float, digits: int = 1, *, trim: bool = False) -> str:

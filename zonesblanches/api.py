@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
@@ -146,12 +146,12 @@ def diagnostic(
             f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "
             "autour (portée du seuil le plus long au mode le plus rapide), au-delà des limites "
             f"de département et de région ; {fr_count(outside, 'service')} hors du territoire "
-            "retenu(s)"
+            f"{fr_plural(outside, 'retenu')}"
         )
         if dropped:
             note += (
-                f", {fr_count(dropped, 'service')} au-delà de la marge écarté(s) (sans effet sur "
-                "les temps sous les seuils)"
+                f", {fr_count(dropped, 'service')} au-delà de la marge "
+                f"{fr_plural(dropped, 'écarté')} (sans effet sur les temps sous les seuils)"
             )
         result.notes.append(note + ".")
     result.margin_km = margin
@@ -527,6 +527,16 @@ def qpv_equity(
     return tables, qpv.merge(wide.reset_index(), on="code_qp", how="left")
 
 
+def principal_indicator(result: CoverageResult, principal: str | None) -> tuple[str, str]:
+    """The indicator (category, mode) the map opens on and the report answers first:
+    ``"categorie:mode"`` or ``None`` (the first category and mode). Checked before anything is
+    written: a French :class:`ParameterError` names the indicators analysed."""
+    from zonesblanches.maps.carto import principal_index_of
+
+    specs = [(c, m) for c in result.categories for m in result.modes]
+    return specs[principal_index_of(principal, specs)]
+
+
 def output_zones(
     result: CoverageResult, territory: TerritoryLike, qpv: gpd.GeoDataFrame | None = None
 ) -> dict[str, gpd.GeoDataFrame]:
@@ -539,15 +549,27 @@ def output_zones(
     return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
 
 
-def zones_table(zones: Mapping[str, gpd.GeoDataFrame]) -> pd.DataFrame:
-    """All zones in one table (no geometry), with an ``indicateur`` column."""
-    return pd.concat(
-        [
-            pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
-            for name, z in zones.items()
-        ],
-        ignore_index=True,
-    )
+def zones_table(zones: Mapping[str, gpd.GeoDataFrame], unit_kind: str = "commune") -> pd.DataFrame:
+    """All zones in one table (no geometry), with ``indicateur`` and ``nature`` columns.
+
+    An indicator whose zones blanches are « quasi continue » (one zone holds most of the people
+    without access, :func:`zonesblanches.maps.findings.zones_note`) is not listed as zones, as
+    on the map: one row describes the whole (``nature`` « zone blanche quasi continue », no
+    ``zone_id``), with its figures kept for computing. Other rows have ``nature`` « zone ».
+    """
+    from zonesblanches.maps.findings import zones_note
+
+    parts = []
+    for name, z in zones.items():
+        frame = pd.DataFrame(z.drop(columns=z.geometry.name)).assign(indicateur=name)
+        listed, note = zones_note(z, unit_kind)
+        if listed or note is None:
+            parts.append(frame.assign(nature="zone"))
+            continue
+        largest = frame.loc[[frame["population"].idxmax()]]
+        whole = largest.assign(nature="zone blanche quasi continue")
+        parts.append(whole.assign(zone_id=pd.array([pd.NA], dtype="Int64")))
+    return pd.concat(parts, ignore_index=True)
 
 
 def service_isochrones(

@@ -77,7 +77,8 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
     qpv = None
     if qpv_path is not None:
         qpv = api.read_qpv(territory, qpv_path, progress=sys.stderr.isatty())
-        _print(f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})")
+        n_qpv = _fr_count(len(qpv), "quartier prioritaire", "quartiers prioritaires")
+        _print(f"QPV : {n_qpv} dans le territoire ({qpv_path.name})")
     else:
         _print(
             "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
@@ -132,6 +133,7 @@ def load_inputs(
         )
     else:
         from zonesblanches.geodata.services import read_services
+        from zonesblanches.summaries import format_services_read
 
         # Outside the default region, communes are found among all of metropolitan France.
         national = territory.region != reference.DEFAULT_REGION
@@ -145,15 +147,7 @@ def load_inputs(
         )
         services = read.services
         problems = read.problems
-        _print(f"Services : {len(services)} lus dans {services_path.name}")
-        for warning in read.warnings:
-            _print(f"  ⚠ {warning}")
-        if len(read.rejects):
-            _print(
-                f"  ⚠ {len(read.rejects)} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}"
-            )
-            for _, row in read.rejects.head(10).iterrows():
-                _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+        _print(format_services_read(read, services_path.name, sortie / "rejets.csv"))
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     if osm is not None or download:
@@ -178,8 +172,8 @@ def load_inputs(
             if far:
                 problems += far
                 _print(
-                    f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
-                    "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                    f"  ⚠ {mode} : {_fr_count(far, 'service')} à plus de "
+                    f"{model.max_snap_m:.0f} m du réseau routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
                     "signalés dans la colonne remarque"
                 )
     return Inputs(territory, services, demand, qpv, models, problems)
@@ -201,12 +195,14 @@ def run_analysis(
     isochrone_minutes: list[float] | None = None,
     margin_km: float | None = None,
     sheet: str | None = None,
+    principal: str | None = None,
+    dpi: int = 150,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
-    from zonesblanches.maps.tables import communes_table, synthesis_table
-    from zonesblanches.summaries import format_qpv_gap, format_results
+    from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
+    from zonesblanches.summaries import format_qpv_gap, format_results, format_zones
     from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
@@ -229,14 +225,8 @@ def run_analysis(
         sheet=sheet,
     )
     _warn_absent_categories(categories, inputs.services, services_path)
-    territory, services, demand, qpv, models = (
-        inputs.territory,
-        inputs.services,
-        inputs.demand,
-        inputs.qpv,
-        inputs.models,
-    )
-    problems = inputs.problems
+    territory, services, demand = inputs.territory, inputs.services, inputs.demand
+    qpv, models, problems = inputs.qpv, inputs.models, inputs.problems
     result = api.diagnostic(
         territory,
         thresholds,
@@ -246,12 +236,13 @@ def run_analysis(
         demand=demand,
         margin_km=margin_km,
     )
+    principal_spec = api.principal_indicator(result, principal)  # French error before writing
     _print()
     _print("Méthode :")
     for note in result.notes:
         _print(f"  • {note}")
     _print()
-    _print(format_results(result))
+    _print(format_results(result, principal_spec))
 
     written = []
     if qpv is not None:
@@ -275,16 +266,9 @@ def run_analysis(
     if with_map:
         zones = api.output_zones(result, territory, qpv)
         if zones:
-            first_name, first = next(iter(zones.items()))
-            _print(
-                f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
-                + (
-                    f", la plus peuplée : {_fr_count(first['population'].iloc[0], 'habitant')}"
-                    if len(first)
-                    else ""
-                )
-            )
-            written.append(write_csv(api.zones_table(zones), sortie / "zones_blanches.csv"))
+            _print(format_zones(result, zones))
+            table = api.zones_table(zones, result.unit_kind)
+            written.append(write_csv(table, sortie / "zones_blanches.csv"))
     if with_map:
         from zonesblanches.maps import write_outputs
 
@@ -301,6 +285,8 @@ def run_analysis(
                     zones=zones,
                     qpv=qpv,
                     isochrones=iso,
+                    principal=principal_spec,
+                    dpi=dpi,
                 ).values()
             )
             + written
@@ -309,7 +295,9 @@ def run_analysis(
         written += [
             write_csv(communes_table(result), sortie / "communes.csv"),
             write_csv(synthesis_table(result), sortie / "synthese.csv"),
-            write_csv(result.uncovered(), sortie / "communes_zone_blanche.csv"),
+            write_csv(
+                uncovered_table(result, principal_spec), sortie / "communes_zone_blanche.csv"
+            ),
         ]
     _print_written(written)
     if services_path is not None:
@@ -471,7 +459,7 @@ def run_demo(sortie: Path, **options) -> None:
     from zonesblanches.errors import NetworkUnavailableError
 
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km")
+    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "principal", "dpi")
     run_analysis(None, parse_modes(None, None), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
@@ -508,6 +496,8 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "carreaux_path": args.carreaux,
         "isochrone_minutes": parse_minutes(args.isochrones),
         "margin_km": args.marge,
+        "principal": args.principal,
+        "dpi": args.dpi,
     }
 
 

@@ -55,8 +55,14 @@ ALL_MODES: dict[str, Mode] = {**MODES, TRANSIT_MODE.code: TRANSIT_MODE}
 """Every mode, public transport included (labels for outputs)."""
 
 _TRANSIT_ALIASES = {
-    "transport", "transports", "tc", "transports en commun", "transit", "public transport",
-    "pt", "bus",
+    "transport",
+    "transports",
+    "tc",
+    "transports en commun",
+    "transit",
+    "public transport",
+    "pt",
+    "bus",
 }
 
 _ALIASES = {

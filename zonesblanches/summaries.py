@@ -7,16 +7,19 @@ set of French number formatters of :mod:`zonesblanches._text`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
-from zonesblanches._text import fr_count, fr_num
+from zonesblanches._text import fr_count, fr_num, fr_plural
 from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
 from zonesblanches.coverage.sites import SiteSuggestion
 from zonesblanches.geodata.categories import category_label
-from zonesblanches.maps.style import unit_words
+from zonesblanches.maps.findings import indicator_label, zones_note
+from zonesblanches.maps.style import time_text, unit_words
 from zonesblanches.modes import MODES
 
 
@@ -33,7 +36,8 @@ def format_suggestion(s: SiteSuggestion) -> str:
     label = category_label(s.categorie)
     where = f" — {s.territory}" if s.territory else ""
     lines = [
-        f"Où installer {s.k} nouveau(x) site(s) « {label} » ({MODES[s.mode].label}, "
+        f"Où installer {s.k} {fr_plural(s.k, 'nouveau', 'nouveaux')} "
+        f"{fr_plural(s.k, 'site')} « {label} » ({MODES[s.mode].label}, "
         f"{_fr_num(s.threshold)} min){where}",
         f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
         f"moins de {_fr_num(s.threshold)} min d'un service existant"
@@ -138,9 +142,10 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
                 f"{_fr_int(row.population_couverte_avant)} → "
                 f"{_fr_int(row.population_couverte_apres)} habitants à portée "
                 f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
-                f"{_fr_int(row.population_gagnante)} hab. ({row.unites_gagnantes} unité(s)), "
+                f"{_fr_int(row.population_gagnante)} hab. "
+                f"({fr_count(row.unites_gagnantes, 'unité')}), "
                 f"le perdent : {_fr_int(row.population_perdante)} hab. "
-                f"({row.unites_perdantes} unité(s))"
+                f"({fr_count(row.unites_perdantes, 'unité')})"
             )
             for what, title in ((GAIN, "gagnent"), (LOSS, "perdent")):
                 sel = res._select(what, cat, row.mode)
@@ -149,7 +154,7 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
                         f"{r.nom} ({_fr_int(r.population)})" if "nom" in sel else str(r.unit_id)
                         for r in sel.head(top).itertuples(index=False)
                     )
-                    more = f" et {len(sel) - top} autre(s)" if len(sel) > top else ""
+                    more = f" et {fr_count(len(sel) - top, 'autre')}" if len(sel) > top else ""
                     lines.append(f"    {title} : {names}{more}")
     epci = res.by_epci()
     if len(epci) and "code_epci" in epci:
@@ -167,9 +172,11 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def format_results(result: CoverageResult) -> str:
+def format_results(result: CoverageResult, principal: tuple[str, str] | None = None) -> str:
     """The headline figures of an analysis: per category and mode, the share covered, the
-    people in zones blanches and the median time, then the most populated uncovered units."""
+    people in zones blanches and the median time, then the most populated uncovered units of
+    the principal indicator (default: the first category and mode). Times beyond the cap are
+    said in words (« plus de 60 min »), as on the map and in the report."""
     words = unit_words(result.unit_kind)
     lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
     for _, r in result.summary(by=None).iterrows():
@@ -177,24 +184,65 @@ def format_results(result: CoverageResult) -> str:
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
             f"(≤ {fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
             f"{fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
-            f"({words.count(r['unites_zone_blanche'])}) ; temps médian "
-            f"{fr_num(r['temps_median_min'])} min"
+            f"({words.count(r['unites_zone_blanche'])}) ; temps médian : "
+            f"{time_text(r['temps_median_min'], r['seuil_min'])}"
         )
-    first_cat, first_mode = result.categories[0], result.modes[0]
-    worst = result.uncovered(first_cat, first_mode).head(5)
+    cat, mode = principal or (result.categories[0], result.modes[0])
+    worst = result.uncovered(cat, mode).head(5)
     if len(worst):
+        threshold = float(result.thresholds[mode])
         lines.append(
             f"  {words.title} en zone blanche les plus {words.agree('peuplé')}"
-            f" ({category_label(first_cat)}, "
-            f"{MODES[first_mode].label}) : "
+            f" ({indicator_label(cat, mode)}) : "
             + ", ".join(
-                f"{n} ({_fr_int(p)} hab., {fr_num(m, 0)} min)"
+                f"{n} ({_fr_int(p)} hab., {time_text(m, threshold)})"
                 for n, p, m in zip(
                     worst["nom"], worst["population"], worst["temps_min"], strict=True
                 )
             )
         )
     return "\n".join(lines)
+
+
+def format_services_read(read, name: str, rejects_path) -> str:
+    """What reading a services file gave (a :class:`~zonesblanches.geodata.services.ServicesRead`):
+    services read, warnings, rejected rows (the first ten, with line, field and reason)."""
+    lines = [f"Services : {fr_count(len(read.services), 'service lu', 'services lus')} dans {name}"]
+    lines += [f"  ⚠ {warning}" for warning in read.warnings]
+    n = len(read.rejects)
+    if n:
+        rejected = fr_count(n, "ligne écartée", "lignes écartées")
+        lines.append(f"  ⚠ {rejected}, détail dans {rejects_path}")
+        lines += [
+            f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}"
+            for _, row in read.rejects.head(10).iterrows()
+        ]
+    return "\n".join(lines)
+
+
+def format_zones(result: CoverageResult, zones: Mapping[str, pd.DataFrame]) -> str:
+    """One line on the contiguous zones blanches of the first indicator drawn: « zone blanche
+    quasi continue » when one zone holds most of the people without access, else their count
+    and the most populated one's size (empty without zones)."""
+    if not zones:
+        return ""
+    name, first = next(iter(zones.items()))
+    label = next(
+        (
+            indicator_label(c, m)
+            for c in result.categories
+            for m in result.modes
+            if f"{c}_{m}" == name
+        ),
+        name,
+    )
+    note = zones_note(first, result.unit_kind)[1]
+    if note:
+        return f"{label} — {note}"
+    text = f"{label} — zones blanches contiguës : {fr_count(len(first), 'zone')}"
+    if len(first):
+        text += f", la plus peuplée : {fr_count(first['population'].iloc[0], 'habitant')}"
+    return text
 
 
 def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
@@ -220,4 +268,10 @@ def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_qpv_gap", "format_results", "format_scenario", "format_suggestion"]
+__all__ = [
+    "format_qpv_gap",
+    "format_results",
+    "format_scenario",
+    "format_suggestion",
+    "format_zones",
+]

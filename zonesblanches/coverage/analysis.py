@@ -377,9 +377,11 @@ def compute_coverage(
     units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
     if "precision" in services and (services["precision"] == "commune").any():
         n = int((services["precision"] == "commune").sum())
+        one = n < 2
         notes.append(
-            f"{n} service(s) géocodé(s) à la commune (adresse inconnue) : placés au point "
-            "intérieur de leur commune."
+            f"{n} service{'' if one else 's'} géocodé{'' if one else 's'} à la commune "
+            f"(adresse inconnue) : placé{'' if one else 's'} au point intérieur de "
+            f"{'sa' if one else 'leur'} commune."
         )
     if unit_kind == "commune":
         notes.append(

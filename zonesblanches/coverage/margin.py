@@ -31,7 +31,10 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.modes import MODES, mode_code
 
 TOP_SPEED_KMH: dict[str, float] = {
-    "voiture": 130.0, "velo": 15.0, "marche": 4.5, "transport": 160.0,
+    "voiture": 130.0,
+    "velo": 15.0,
+    "marche": 4.5,
+    "transport": 160.0,
 }
 """Fastest speed of each mode on a road network (km/h), used to bound the reach of non
 straight-line models; public transport: 160 km/h, the top speed of TER trains."""

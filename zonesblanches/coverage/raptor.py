@@ -123,7 +123,7 @@ class Timetable:
         for r in range(n_routes):
             ns = rs[r + 1] - rs[r]
             nt = rt[r + 1] - rt[r]
-            new_stops[rs[r]:rs[r + 1]] = self.route_stops[rs[r]:rs[r + 1]][::-1]
+            new_stops[rs[r] : rs[r + 1]] = self.route_stops[rs[r] : rs[r + 1]][::-1]
             sl = slice(rtp[r], rtp[r] + ns * nt)
             a = self.arr[sl].reshape(nt, ns)[::-1, ::-1]
             d = self.dep[sl].reshape(nt, ns)[::-1, ::-1]
@@ -131,13 +131,28 @@ class Timetable:
             dep[sl] = (-a).ravel()
             pick[sl] = self.drop[sl].reshape(nt, ns)[::-1, ::-1].ravel()
             drop[sl] = self.pick[sl].reshape(nt, ns)[::-1, ::-1].ravel()
-            trips[rt[r]:rt[r + 1]] = self.route_trips[rt[r]:rt[r + 1]][::-1]
+            trips[rt[r] : rt[r + 1]] = self.route_trips[rt[r] : rt[r + 1]][::-1]
         n = self.n_stops
         src = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.foot_ptr))
         foot_ptr, foot_to, foot_s = _csr(self.foot_to, src, self.foot_s, n)
         return Timetable(
-            self.stop_id, self.stop_x, self.stop_y, rs, new_stops, rt, rtp, arr, dep, pick, drop,
-            trips, foot_ptr, foot_to, foot_s, self.change_s, not self.is_reversed,
+            self.stop_id,
+            self.stop_x,
+            self.stop_y,
+            rs,
+            new_stops,
+            rt,
+            rtp,
+            arr,
+            dep,
+            pick,
+            drop,
+            trips,
+            foot_ptr,
+            foot_to,
+            foot_s,
+            self.change_s,
+            not self.is_reversed,
         )
 
 
@@ -212,7 +227,7 @@ def build_timetable(
     # alighting rules: otherwise the earliest trip would not dominate the later ones (a trip
     # that cannot drop off at a stop must not hide a later one that can).
     patterns: dict[bytes, list[int]] = {}
-    flags = (schedule.st_pickup.astype(np.int64) + 2 * schedule.st_dropoff.astype(np.int64))
+    flags = schedule.st_pickup.astype(np.int64) + 2 * schedule.st_dropoff.astype(np.int64)
     for t in range(schedule.n_trips):
         sl = slice(ptr[t], ptr[t + 1])
         key = np.concatenate([st_stop[sl], flags[sl]]).tobytes()
@@ -269,8 +284,13 @@ def build_timetable(
                 pairs[(i, j)] = s
                 pairs[(j, i)] = s
     tr = schedule.transfers
-    for f, t, typ, sec in zip(tr["from"].to_numpy(int), tr["to"].to_numpy(int),
-                              tr["type"].to_numpy(int), tr["seconds"].to_numpy(int), strict=True):
+    for f, t, typ, sec in zip(
+        tr["from"].to_numpy(int),
+        tr["to"].to_numpy(int),
+        tr["type"].to_numpy(int),
+        tr["seconds"].to_numpy(int),
+        strict=True,
+    ):
         if f == t:
             if typ == 3:
                 change[f] = INF // 4
@@ -291,28 +311,46 @@ def build_timetable(
         foot_ptr = np.zeros(n_stops + 1, dtype=np.int64)
         foot_to = np.zeros(0, dtype=np.int64)
         foot_s = np.zeros(0, dtype=np.int64)
+
     def cat(parts, dt):
-        return (np.concatenate(parts).astype(dt))
+        return np.concatenate(parts).astype(dt)
+
     return Timetable(
-        stop_id=schedule.stop_id, stop_x=x, stop_y=y,
-        route_stop_ptr=route_stop_ptr, route_stops=cat(r_stops, np.int64),
-        route_trip_ptr=route_trip_ptr, route_time_ptr=route_time_ptr,
-        arr=cat(arr_parts, np.int64), dep=cat(dep_parts, np.int64),
-        pick=cat(pick_parts, bool), drop=cat(drop_parts, bool),
+        stop_id=schedule.stop_id,
+        stop_x=x,
+        stop_y=y,
+        route_stop_ptr=route_stop_ptr,
+        route_stops=cat(r_stops, np.int64),
+        route_trip_ptr=route_trip_ptr,
+        route_time_ptr=route_time_ptr,
+        arr=cat(arr_parts, np.int64),
+        dep=cat(dep_parts, np.int64),
+        pick=cat(pick_parts, bool),
+        drop=cat(drop_parts, bool),
         route_trips=cat(r_trips, np.int64),
-        foot_ptr=foot_ptr, foot_to=foot_to, foot_s=foot_s, change_s=change,
+        foot_ptr=foot_ptr,
+        foot_to=foot_to,
+        foot_s=foot_s,
+        change_s=change,
     )
 
 
 class Engine:
     """A timetable ready for queries in both directions (the reversed copy built once)."""
 
-    def __init__(self, timetable: Timetable, *, max_rounds: int = DEFAULT_MAX_ROUNDS,
-                 max_duration_s: int = int(DEFAULT_MAX_DURATION_MIN * 60)):
+    def __init__(
+        self,
+        timetable: Timetable,
+        *,
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        max_duration_s: int = int(DEFAULT_MAX_DURATION_MIN * 60),
+    ):
         if timetable.is_reversed:
             raise ParameterError("Donnez l'horaire dans le sens normal du temps.")
         if not (isinstance(max_rounds, (int, np.integer)) and max_rounds >= 1):
-            raise ParameterError(f"Nombre de véhicules par trajet : au moins 1 (reçu {max_rounds}).")
+            raise ParameterError(
+                f"Nombre de véhicules par trajet : au moins 1 (reçu {max_rounds})."
+            )
         self.forward = timetable
         self.backward = timetable.reversed()
         self.max_rounds = int(max_rounds)
@@ -330,10 +368,26 @@ class Engine:
         order = np.argsort(-starts, kind="stable")
         sp_, sr, spos = self._sr[tt.is_reversed]
         best, src = kernels.range_raptor(
-            tt.route_stop_ptr, tt.route_stops, tt.route_trip_ptr, tt.route_time_ptr,
-            tt.arr, tt.dep, tt.pick, tt.drop, sp_, sr, spos,
-            tt.foot_ptr, tt.foot_to, tt.foot_s, tt.change_s,
-            src_stop, src_off, starts[order], self.max_rounds, self.max_duration_s,
+            tt.route_stop_ptr,
+            tt.route_stops,
+            tt.route_trip_ptr,
+            tt.route_time_ptr,
+            tt.arr,
+            tt.dep,
+            tt.pick,
+            tt.drop,
+            sp_,
+            sr,
+            spos,
+            tt.foot_ptr,
+            tt.foot_to,
+            tt.foot_s,
+            tt.change_s,
+            src_stop,
+            src_off,
+            starts[order],
+            self.max_rounds,
+            self.max_duration_s,
         )
         out = np.empty_like(best)
         out_src = np.empty_like(src)
@@ -386,8 +440,9 @@ def parse_clock(value: str | int) -> int:
     return nums[0] * 3600 + nums[1] * 60 + nums[2]
 
 
-def window_times(start_s: int, window_min: float, step_min: float = 1.0, *,
-                 backwards: bool = False) -> np.ndarray:
+def window_times(
+    start_s: int, window_min: float, step_min: float = 1.0, *, backwards: bool = False
+) -> np.ndarray:
     """The minute grid of a window: ``start, start+step, …`` (``window/step`` values, end
     excluded), or with ``backwards`` the deadlines ``start, start-step, …`` going back."""
     if not (window_min >= 0 and step_min > 0):
@@ -477,21 +532,27 @@ class TransitModel:
         self.max_walk_min = float(max_walk_min)
         self.max_duration_min = float(max_duration_min)
         self.walk_model = walk_model or StraightLineModel("marche")
-        self.timetable = build_timetable(schedule, transfer_max_m=transfer_max_m,
-                                         min_change_s=min_change_s)
+        self.timetable = build_timetable(
+            schedule, transfer_max_m=transfer_max_m, min_change_s=min_change_s
+        )
         # Stop-to-stop searches reach a little further than the door-to-door limit, so that
         # the access walk added afterwards never hides a journey within it.
-        self.engine = Engine(self.timetable, max_rounds=max_rounds,
-                             max_duration_s=int((max_duration_min + max_walk_min) * 60))
+        self.engine = Engine(
+            self.timetable,
+            max_rounds=max_rounds,
+            max_duration_s=int((max_duration_min + max_walk_min) * 60),
+        )
         self._stops = gpd.GeoSeries(
             gpd.points_from_xy(schedule.stop_lon, schedule.stop_lat), crs="EPSG:4326"
         )
 
     def __repr__(self) -> str:
-        return (f"TransitModel(day={self.schedule.day}, {self.direction} "
-                f"{self.time_s // 3600:02d}:{self.time_s % 3600 // 60:02d}, "
-                f"window={self.window_min:g} min, stops={self.timetable.n_stops}, "
-                f"routes={self.timetable.n_routes})")
+        return (
+            f"TransitModel(day={self.schedule.day}, {self.direction} "
+            f"{self.time_s // 3600:02d}:{self.time_s % 3600 // 60:02d}, "
+            f"window={self.window_min:g} min, stops={self.timetable.n_stops}, "
+            f"routes={self.timetable.n_routes})"
+        )
 
     @property
     def description(self) -> str:
@@ -524,8 +585,9 @@ class TransitModel:
     def window(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> WindowTimes:
         """Door-to-door minutes from every origin to its nearest destination, per window time."""
         n_o = len(origins)
-        deadlines_main = window_times(self.time_s, self.window_min, self.step_min,
-                                      backwards=self.direction == "arrive")
+        deadlines_main = window_times(
+            self.time_s, self.window_min, self.step_min, backwards=self.direction == "arrive"
+        )
         if self.direction == "depart":
             last = int(deadlines_main.max()) + int(self.max_duration_min * 60)
             deadlines = np.arange(int(deadlines_main.min()), last + 60, 60, dtype=np.int64)
@@ -534,8 +596,9 @@ class TransitModel:
         egress = self._walk(destinations, self._stops).tocoo()  # stops × destinations
         access = self._walk(self._stops, origins)  # origins × stops
         direct = self._walk(destinations, origins)  # origins × destinations
-        ld, which = self.engine.latest_departures(egress.row, egress.data.astype(np.int64),
-                                                  deadlines)
+        ld, which = self.engine.latest_departures(
+            egress.row, egress.data.astype(np.int64), deadlines
+        )
         dest_of_src = egress.col.astype(np.int64)
         # Home labels in the reversed-time domain: -(latest departure from home).
         stop_lab = np.where(ld <= -INF, INF, -ld)
@@ -549,9 +612,13 @@ class TransitModel:
             wmin = dcoo.data[order][first].astype(np.int64)
             extra[:, r_] = -deadlines[:, None] + wmin[None, :]
             extra_dest[:, r_] = dcoo.col[order][first]
-        home, via = kernels.min_plus_rows(stop_lab, access.indptr.astype(np.int64),
-                                    access.indices.astype(np.int64),
-                                    access.data.astype(np.int64), extra)
+        home, via = kernels.min_plus_rows(
+            stop_lab,
+            access.indptr.astype(np.int64),
+            access.indices.astype(np.int64),
+            access.data.astype(np.int64),
+            extra,
+        )
         # Destination of each home label.
         dest = np.where(via >= 0, -1, extra_dest)
         rows, cols = np.nonzero(via >= 0)
@@ -560,8 +627,7 @@ class TransitModel:
             dest[rows, cols] = np.where(s >= 0, dest_of_src[np.clip(s, 0, None)], -1)
         home_ld = np.where(home >= INF, -INF, -home)  # latest departure from each origin
         if self.direction == "arrive":
-            minutes = np.where(home_ld <= -INF, np.inf,
-                               (deadlines[:, None] - home_ld) / 60.0)
+            minutes = np.where(home_ld <= -INF, np.inf, (deadlines[:, None] - home_ld) / 60.0)
             minutes[minutes > self.max_duration_min] = np.inf
             return WindowTimes(minutes, np.where(np.isfinite(minutes), dest, -1), deadlines)
         # Depart at t: earliest deadline T on the grid with LD_T >= t (LD_T grows with T).

@@ -34,7 +34,8 @@ def _check(result: CoverageResult) -> None:
     if missing:
         raise ParameterError(
             "Le rapport transports en commun / voiture demande les deux modes : ajoutez "
-            + " et ".join(f"--mode {m}" for m in missing) + "."
+            + " et ".join(f"--mode {m}" for m in missing)
+            + "."
         )
 
 
@@ -52,8 +53,9 @@ def gap_columns(result: CoverageResult) -> pd.DataFrame:
     return out
 
 
-def worst_gaps(result: CoverageResult, *, factor: float = DEFAULT_FACTOR,
-               top: int = 20) -> pd.DataFrame:
+def worst_gaps(
+    result: CoverageResult, *, factor: float = DEFAULT_FACTOR, top: int = 20
+) -> pd.DataFrame:
     """Most populated units where transit takes more than ``factor`` × the car time, or where
     no transit trip exists in the window; one row per unit and category, sorted by population
     (then name), at most ``top`` per category.
@@ -80,11 +82,15 @@ def worst_gaps(result: CoverageResult, *, factor: float = DEFAULT_FACTOR,
         frame["temps_voiture_min"] = c[sel].round(1)
         frame["rapport"] = np.where(none[sel], np.nan, np.round(r[sel], 1))
         frame["motif"] = np.where(
-            none[sel], "aucun trajet en transports en commun dans la fenêtre",
-            "transports en commun plus de " + f"{factor:g}".replace(".", ",")
-            + " fois plus longs que la voiture")
+            none[sel],
+            "aucun trajet en transports en commun dans la fenêtre",
+            "transports en commun plus de "
+            + f"{factor:g}".replace(".", ",")
+            + " fois plus longs que la voiture",
+        )
         sort = ["population"] + (["nom"] if "nom" in frame else [])
-        frame = frame.sort_values(sort, ascending=[False] + [True] * (len(sort) - 1),
-                                  kind="stable").head(top)
+        frame = frame.sort_values(
+            sort, ascending=[False] + [True] * (len(sort) - 1), kind="stable"
+        ).head(top)
         rows.append(frame)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

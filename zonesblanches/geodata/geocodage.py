@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import requests
 
-from zonesblanches._text import normalize
+from zonesblanches._text import fr_count, fr_plural, normalize
 from zonesblanches.errors import NetworkUnavailableError, ParameterError
 from zonesblanches.geodata.cache import atomic_path, cache_dir
 from zonesblanches.geodata.datagouv import make_session
@@ -218,8 +218,9 @@ class Geocoder:
         start = self.requests
         if len(todo) and offline():
             warnings.append(
-                f"Mode hors ligne (ZONESBLANCHES_HORS_LIGNE=1) : {len(todo)} adresse(s) non "
-                "géocodée(s) : services placés à leur commune quand elle est connue."
+                f"Mode hors ligne (ZONESBLANCHES_HORS_LIGNE=1) : {fr_count(len(todo), 'adresse')} "
+                f"non {fr_plural(len(todo), 'géocodée')} : services placés à leur commune quand "
+                "elle est connue."
             )
         elif len(todo):
             try:

@@ -179,11 +179,16 @@ class _Reader:
         if not first.strip():
             return pa.table({})
         try:
-            header = next(iter(pacsv.read_csv(
-                io.BytesIO(first + b"\n"),
-                read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-                convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
-            ).to_pylist()), None)
+            header = next(
+                iter(
+                    pacsv.read_csv(
+                        io.BytesIO(first + b"\n"),
+                        read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+                        convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
+                    ).to_pylist()
+                ),
+                None,
+            )
             names = [str(v).strip() for v in header.values()] if header else []
             table = pacsv.read_csv(
                 io.BytesIO(data),
@@ -207,8 +212,13 @@ class _Reader:
 
     def _read_padded(self, name: str, data: bytes) -> pa.Table:
         try:
-            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False,
-                                skipinitialspace=False, encoding="utf-8")
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=False,
+                encoding="utf-8",
+            )
         except (ValueError, UnicodeDecodeError) as exc:
             raise DataError(
                 f"{name} de « {self.path.name} » est illisible comme CSV ({exc}). "
@@ -227,11 +237,14 @@ def _col(table: pa.Table | None, name: str, n: int | None = None) -> np.ndarray:
     if table is None or name not in table.column_names:
         rows = n if n is not None else (table.num_rows if table is not None else 0)
         return np.full(rows, "", dtype=object)
-    return np.asarray(pc.utf8_trim_whitespace(table[name]).to_numpy(zero_copy_only=False),
-                      dtype=object)
+    return np.asarray(
+        pc.utf8_trim_whitespace(table[name]).to_numpy(zero_copy_only=False), dtype=object
+    )
 
 
-def parse_times(values: pa.ChunkedArray | pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def parse_times(
+    values: pa.ChunkedArray | pa.Array | Sequence[str],
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse GTFS times (``H:MM:SS``, hours may exceed 23) to seconds.
 
     Returns
@@ -241,8 +254,11 @@ def parse_times(values: pa.ChunkedArray | pa.Array | Sequence[str]) -> tuple[np.
     bad : numpy.ndarray
         bool, True where a non-empty value could not be read.
     """
-    arr = pa.chunked_array([pa.array(values, pa.string())]) if not isinstance(
-        values, (pa.Array, pa.ChunkedArray)) else values
+    arr = (
+        pa.chunked_array([pa.array(values, pa.string())])
+        if not isinstance(values, (pa.Array, pa.ChunkedArray))
+        else values
+    )
     arr = pc.utf8_trim_whitespace(arr)
     empty = pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
     ok = pc.match_substring_regex(arr, r"^\d{1,3}:\d{2}:\d{2}$").to_numpy(zero_copy_only=False)
@@ -291,8 +307,9 @@ def _ints(values, default: int) -> tuple[np.ndarray, np.ndarray]:
 def _floats(values) -> np.ndarray:
     """Floats from text (vectorised); NaN where empty or unreadable."""
     arr = _arrow(values)
-    ok = pc.match_substring_regex(
-        arr, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$").to_numpy(zero_copy_only=False)
+    ok = pc.match_substring_regex(arr, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$").to_numpy(
+        zero_copy_only=False
+    )
     out = np.full(len(arr), np.nan)
     if ok.any():
         out[ok] = pc.cast(pc.filter(arr, pa.array(ok)), pa.float64()).to_numpy()
@@ -301,7 +318,9 @@ def _floats(values) -> np.ndarray:
 
 def _lookup(values, ids: np.ndarray) -> np.ndarray:
     """Position of each value in ``ids`` (hash join in arrow), -1 when absent."""
-    idx = pc.index_in(_arrow(values), value_set=pa.array(np.asarray(ids, dtype=object), pa.string()))
+    idx = pc.index_in(
+        _arrow(values), value_set=pa.array(np.asarray(ids, dtype=object), pa.string())
+    )
     return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
@@ -339,9 +358,7 @@ def _feed_name(path: Path, given: str | None, taken: set[str]) -> str:
     return name
 
 
-def _read_feed(
-    src: GtfsSource, name: str, bbox: Sequence | None
-) -> _Feed:
+def _read_feed(src: GtfsSource, name: str, bbox: Sequence | None) -> _Feed:
     path = Path(src.path)
     reader = _Reader(path)
     try:
@@ -398,40 +415,66 @@ def _read_feed(
                 inside |= (lon >= b[0]) & (lon <= b[2]) & (lat >= b[1]) & (lat <= b[3])
             out = ~nocoord & ~inside
         keep = ~dup & (sid != "")
-        reject("stops.txt", lines[keep & is_stop & nocoord], "stop_lat",
-               "arrêt sans coordonnées valides")
-        reject("stops.txt", lines[keep & is_stop & out], "stop_lat",
-               "coordonnées hors de la zone attendue (France)")
+        reject(
+            "stops.txt",
+            lines[keep & is_stop & nocoord],
+            "stop_lat",
+            "arrêt sans coordonnées valides",
+        )
+        reject(
+            "stops.txt",
+            lines[keep & is_stop & out],
+            "stop_lat",
+            "coordonnées hors de la zone attendue (France)",
+        )
         reject("stops.txt", lines[keep & bad_lt], "location_type", "location_type illisible")
         usable = keep & is_stop & ~nocoord & ~out
-        stops = pd.DataFrame({
-            "stop_id": sid[keep], "stop_name": _col(t, "stop_name")[keep],
-            "lat": lat[keep], "lon": lon[keep], "location_type": ltype[keep],
-            "parent_station": _col(t, "parent_station")[keep], "usable": usable[keep],
-        })
+        stops = pd.DataFrame(
+            {
+                "stop_id": sid[keep],
+                "stop_name": _col(t, "stop_name")[keep],
+                "lat": lat[keep],
+                "lon": lon[keep],
+                "location_type": ltype[keep],
+                "parent_station": _col(t, "parent_station")[keep],
+                "usable": usable[keep],
+            }
+        )
         stop_pos = pd.Index(stops["stop_id"])
 
         # routes
         t = reader.read("routes.txt")
-        routes = pd.DataFrame({
-            "route_id": _col(t, "route_id"), "route_short_name": _col(t, "route_short_name"),
-            "route_long_name": _col(t, "route_long_name"), "route_type": _col(t, "route_type"),
-        })
+        routes = pd.DataFrame(
+            {
+                "route_id": _col(t, "route_id"),
+                "route_short_name": _col(t, "route_short_name"),
+                "route_long_name": _col(t, "route_long_name"),
+                "route_type": _col(t, "route_type"),
+            }
+        )
         dup = routes["route_id"].duplicated().to_numpy()
         reject("routes.txt", np.flatnonzero(dup) + 2, "route_id", "identifiant de ligne en double")
         routes = routes[~dup].reset_index(drop=True)
 
         # trips
         t = reader.read("trips.txt")
-        trips = pd.DataFrame({
-            "trip_id": _col(t, "trip_id"), "route_id": _col(t, "route_id"),
-            "service_id": _col(t, "service_id"),
-        })
+        trips = pd.DataFrame(
+            {
+                "trip_id": _col(t, "trip_id"),
+                "route_id": _col(t, "route_id"),
+                "service_id": _col(t, "service_id"),
+            }
+        )
         trips["line"] = np.arange(len(trips)) + 2
         dup = trips["trip_id"].duplicated().to_numpy()
         reject("trips.txt", trips["line"][dup], "trip_id", "identifiant de course en double")
         noroute = ~trips["route_id"].isin(routes["route_id"]).to_numpy() & ~dup
-        reject("trips.txt", trips["line"][noroute], "route_id", "ligne inconnue (absente de routes.txt)")
+        reject(
+            "trips.txt",
+            trips["line"][noroute],
+            "route_id",
+            "ligne inconnue (absente de routes.txt)",
+        )
         trips = trips[~dup & ~noroute].reset_index(drop=True)
         trip_pos = pd.Index(trips["trip_id"])
 
@@ -442,8 +485,12 @@ def _read_feed(
         tix = _lookup(_acol(t, "trip_id"), trips["trip_id"].to_numpy(dtype=object))
         six = _lookup(_acol(t, "stop_id"), stops["stop_id"].to_numpy(dtype=object))
         seq, bad_seq = _ints(_acol(t, "stop_sequence"), -1)
-        arr, bad_a = parse_times(t["arrival_time"] if "arrival_time" in t.column_names else [""] * n)
-        dep, bad_d = parse_times(t["departure_time"] if "departure_time" in t.column_names else [""] * n)
+        arr, bad_a = parse_times(
+            t["arrival_time"] if "arrival_time" in t.column_names else [""] * n
+        )
+        dep, bad_d = parse_times(
+            t["departure_time"] if "departure_time" in t.column_names else [""] * n
+        )
         pick, _ = _ints(_acol(t, "pickup_type"), 0)
         drop, _ = _ints(_acol(t, "drop_off_type"), 0)
         ok = np.ones(n, dtype=bool)
@@ -471,8 +518,11 @@ def _read_feed(
         dupseq = np.zeros(len(order), dtype=bool)
         if len(order) > 1:
             dupseq[1:] = (trip_o[1:] == trip_o[:-1]) & (seq[order][1:] == seq[order][:-1])
-        drop_rows(np.isin(np.arange(n), order[dupseq]), "stop_sequence",
-                  "stop_sequence en double dans la course")
+        drop_rows(
+            np.isin(np.arange(n), order[dupseq]),
+            "stop_sequence",
+            "stop_sequence en double dans la course",
+        )
         order = order[~dupseq]
         trip_o = tix[order]
         # Interpolate untimed stops between timed ones, within each trip.
@@ -486,8 +536,10 @@ def _read_feed(
         for k in np.flatnonzero(first_untimed):
             tp = trip_o[starts[k]]
             bad_trip[tp] = True
-            reason_trip[tp] = (int(st_lines[order[starts[k]]]),
-                               "premier ou dernier arrêt sans horaire")
+            reason_trip[tp] = (
+                int(st_lines[order[starts[k]]]),
+                "premier ou dernier arrêt sans horaire",
+            )
         if not timed.all() and len(order):
             pos = np.arange(len(order))
             prev = np.maximum.accumulate(np.where(timed, pos, -1))
@@ -501,7 +553,9 @@ def _read_feed(
             a[g] = val
             d[g] = val
         # Trips with fewer than two stop_times, or times going backwards.
-        counts = np.bincount(trip_o, minlength=len(trips)) if len(order) else np.zeros(len(trips), int)
+        counts = (
+            np.bincount(trip_o, minlength=len(trips)) if len(order) else np.zeros(len(trips), int)
+        )
         backwards = np.zeros(len(order), dtype=bool)
         if len(order):
             backwards |= d < a
@@ -511,21 +565,28 @@ def _read_feed(
             tp = trip_o[k]
             if not bad_trip[tp]:
                 bad_trip[tp] = True
-                reason_trip[tp] = (int(st_lines[order[k]]),
-                                   "horaires décroissants (le temps recule le long de la course)")
+                reason_trip[tp] = (
+                    int(st_lines[order[k]]),
+                    "horaires décroissants (le temps recule le long de la course)",
+                )
         tl = trips["line"].to_numpy()
         for tp in np.flatnonzero(counts < 2):
             if not bad_trip[tp]:
                 bad_trip[tp] = True
-                reject("trips.txt", [tl[tp]], "trip_id",
-                       "course sans au moins deux horaires utilisables dans stop_times.txt")
+                reject(
+                    "trips.txt",
+                    [tl[tp]],
+                    "trip_id",
+                    "course sans au moins deux horaires utilisables dans stop_times.txt",
+                )
         for tp, (ln, why) in sorted(reason_trip.items()):
             reject("trips.txt", [tl[tp]], "trip_id", f"{why} (stop_times.txt ligne {ln})")
         if len(order):
             keep = ~bad_trip[trip_o]
             dropped = order[~keep]
-            reject("stop_times.txt", st_lines[dropped], "trip_id",
-                   "course rejetée (voir trips.txt)")
+            reject(
+                "stop_times.txt", st_lines[dropped], "trip_id", "course rejetée (voir trips.txt)"
+            )
             order, a, d = order[keep], a[keep], d[keep]
         trips["valid"] = ~bad_trip
 
@@ -541,48 +602,78 @@ def _read_feed(
         calendar["end_date"] = _col(cal, "end_date", len(calendar))
         for c in ("start_date", "end_date"):
             cal_bad |= ~calendar[c].str.fullmatch(r"\d{8}").fillna(False).to_numpy()
-        reject("calendar.txt", np.flatnonzero(cal_bad) + 2, "start_date",
-               "ligne de calendrier illisible (jours 0/1, dates AAAAMMJJ)")
+        reject(
+            "calendar.txt",
+            np.flatnonzero(cal_bad) + 2,
+            "start_date",
+            "ligne de calendrier illisible (jours 0/1, dates AAAAMMJJ)",
+        )
         calendar = calendar[~cal_bad].reset_index(drop=True)
         cd = reader.read("calendar_dates.txt")
         cdates = pd.DataFrame({"service_id": _col(cd, "service_id"), "date": _col(cd, "date")})
         exc, exb = _ints(_col(cd, "exception_type", len(cdates)), 0)
         cdates["exception_type"] = exc
-        cd_bad = exb | ~np.isin(exc, [1, 2]) | ~cdates["date"].str.fullmatch(r"\d{8}").fillna(False).to_numpy()
-        reject("calendar_dates.txt", np.flatnonzero(cd_bad) + 2, "exception_type",
-               "exception illisible (date AAAAMMJJ, type 1 ou 2)")
+        cd_bad = (
+            exb
+            | ~np.isin(exc, [1, 2])
+            | ~cdates["date"].str.fullmatch(r"\d{8}").fillna(False).to_numpy()
+        )
+        reject(
+            "calendar_dates.txt",
+            np.flatnonzero(cd_bad) + 2,
+            "exception_type",
+            "exception illisible (date AAAAMMJJ, type 1 ou 2)",
+        )
         cdates = cdates[~cd_bad].reset_index(drop=True)
 
         # frequencies
         fq = reader.read("frequencies.txt")
         freq = pd.DataFrame({"trip_id": _col(fq, "trip_id")})
         if len(freq):
-            fs, fb1 = parse_times(fq["start_time"] if "start_time" in fq.column_names else [""] * len(freq))
-            fe, fb2 = parse_times(fq["end_time"] if "end_time" in fq.column_names else [""] * len(freq))
+            fs, fb1 = parse_times(
+                fq["start_time"] if "start_time" in fq.column_names else [""] * len(freq)
+            )
+            fe, fb2 = parse_times(
+                fq["end_time"] if "end_time" in fq.column_names else [""] * len(freq)
+            )
             hw, fb3 = _ints(_col(fq, "headway_secs", len(freq)), 0)
             ex, fb4 = _ints(_col(fq, "exact_times", len(freq)), 0)
             freq["start"], freq["end"], freq["headway"], freq["exact_times"] = fs, fe, hw, ex
             freq["trip"] = trip_pos.get_indexer(freq["trip_id"])
             freq["line"] = np.arange(len(freq)) + 2
             fbad = fb1 | fb2 | fb3 | fb4 | (fs < 0) | (fe < 0) | (hw <= 0) | (fe <= fs)
-            reject("frequencies.txt", freq["line"][fbad], "headway_secs",
-                   "fréquence illisible (heures de début et fin, intervalle positif)")
+            reject(
+                "frequencies.txt",
+                freq["line"][fbad],
+                "headway_secs",
+                "fréquence illisible (heures de début et fin, intervalle positif)",
+            )
             unknown = ~fbad & (freq["trip"].to_numpy() < 0)
-            reject("frequencies.txt", freq["line"][unknown], "trip_id", "course inconnue ou rejetée")
+            reject(
+                "frequencies.txt", freq["line"][unknown], "trip_id", "course inconnue ou rejetée"
+            )
             ok_f = ~fbad & ~unknown
             ok_f[ok_f] = trips["valid"].to_numpy()[freq["trip"].to_numpy()[ok_f]]
-            reject("frequencies.txt", freq["line"][~fbad & ~unknown & ~ok_f], "trip_id",
-                   "course modèle rejetée (voir trips.txt)")
+            reject(
+                "frequencies.txt",
+                freq["line"][~fbad & ~unknown & ~ok_f],
+                "trip_id",
+                "course modèle rejetée (voir trips.txt)",
+            )
             freq = freq[ok_f].reset_index(drop=True)
         else:
-            freq = pd.DataFrame(columns=["trip_id", "start", "end", "headway", "exact_times", "trip", "line"])
+            freq = pd.DataFrame(
+                columns=["trip_id", "start", "end", "headway", "exact_times", "trip", "line"]
+            )
 
         # transfers
         tr = reader.read("transfers.txt")
-        transfers = pd.DataFrame({
-            "from": stop_pos.get_indexer(_col(tr, "from_stop_id")),
-            "to": stop_pos.get_indexer(_col(tr, "to_stop_id")),
-        })
+        transfers = pd.DataFrame(
+            {
+                "from": stop_pos.get_indexer(_col(tr, "from_stop_id")),
+                "to": stop_pos.get_indexer(_col(tr, "to_stop_id")),
+            }
+        )
         if len(transfers):
             ttype, tb1 = _ints(_col(tr, "transfer_type", len(transfers)), 0)
             mtt, tb2 = _ints(_col(tr, "min_transfer_time", len(transfers)), -1)
@@ -595,9 +686,13 @@ def _read_feed(
             unk = (transfers["from"].to_numpy() < 0) | (transfers["to"].to_numpy() < 0)
             reject("transfers.txt", tl_[tbad], "transfer_type", "correspondance illisible")
             reject("transfers.txt", tl_[~tbad & unk], "from_stop_id", "arrêt inconnu ou rejeté")
-            reject("transfers.txt", tl_[~tbad & ~unk & scoped], "from_route_id",
-                   "correspondance propre à une ligne ou une course : non prise en compte "
-                   "(seules les règles par arrêt sont appliquées)")
+            reject(
+                "transfers.txt",
+                tl_[~tbad & ~unk & scoped],
+                "from_route_id",
+                "correspondance propre à une ligne ou une course : non prise en compte "
+                "(seules les règles par arrêt sont appliquées)",
+            )
             ok_t = ~tbad & ~unk & ~scoped
             ok_t[ok_t] &= ~np.isin(ttype[ok_t], [4, 5])
             transfers = transfers[ok_t].reset_index(drop=True)
@@ -605,12 +700,22 @@ def _read_feed(
             transfers = pd.DataFrame(columns=["from", "to", "type", "seconds"])
 
         return _Feed(
-            info=info, stops=stops, routes=routes, trips=trips,
-            st_trip=tix[order], st_stop=six[order], st_seq=seq[order],
-            st_arr=a.astype(np.int64), st_dep=d.astype(np.int64),
-            st_pickup=pick[order] != 1, st_dropoff=drop[order] != 1,
-            calendar=calendar, calendar_dates=cdates, frequencies=freq,
-            transfers=transfers, rejects=rejects,
+            info=info,
+            stops=stops,
+            routes=routes,
+            trips=trips,
+            st_trip=tix[order],
+            st_stop=six[order],
+            st_seq=seq[order],
+            st_arr=a.astype(np.int64),
+            st_dep=d.astype(np.int64),
+            st_pickup=pick[order] != 1,
+            st_dropoff=drop[order] != 1,
+            calendar=calendar,
+            calendar_dates=cdates,
+            frequencies=freq,
+            transfers=transfers,
+            rejects=rejects,
         )
     finally:
         reader.close()
@@ -712,7 +817,9 @@ class GtfsData:
         part = self._parts[feed]
         key = day.strftime("%Y%m%d")
         cal = part.calendar
-        on = cal[(cal[WEEKDAYS[day.weekday()]]) & (cal["start_date"] <= key) & (cal["end_date"] >= key)]
+        on = cal[
+            (cal[WEEKDAYS[day.weekday()]]) & (cal["start_date"] <= key) & (cal["end_date"] >= key)
+        ]
         active = set(on["service_id"])
         cd = part.calendar_dates[part.calendar_dates["date"] == key]
         active |= set(cd.loc[cd["exception_type"] == 1, "service_id"])
@@ -738,40 +845,87 @@ class GtfsData:
                 run = (tr["valid"] & tr["service_id"].isin(services)).to_numpy()
                 if not run.any():
                     continue
-                self._expand(part, run, shift, remap, name, trip_ids, trip_routes,
-                             ptrs, stops_, arrs, deps, picks, drops)
+                self._expand(
+                    part,
+                    run,
+                    shift,
+                    remap,
+                    name,
+                    trip_ids,
+                    trip_routes,
+                    ptrs,
+                    stops_,
+                    arrs,
+                    deps,
+                    picks,
+                    drops,
+                )
             t = part.transfers
             if len(t):
                 f, to = remap[t["from"].to_numpy()], remap[t["to"].to_numpy()]
                 ok = (f >= 0) & (to >= 0)
-                transfers.append(pd.DataFrame({"from": f[ok], "to": to[ok],
-                                               "type": t["type"].to_numpy()[ok],
-                                               "seconds": t["seconds"].to_numpy()[ok]}))
+                transfers.append(
+                    pd.DataFrame(
+                        {
+                            "from": f[ok],
+                            "to": to[ok],
+                            "type": t["type"].to_numpy()[ok],
+                            "seconds": t["seconds"].to_numpy()[ok],
+                        }
+                    )
+                )
             offset += int(usable.sum())
-        stops = pd.concat(stop_parts, ignore_index=True) if stop_parts else pd.DataFrame(
-            columns=["stop_id", "stop_name", "lat", "lon"])
-        sid = np.concatenate([
-            np.array([f"{p.info.name}:{s}" for s in p.stops["stop_id"][p.stops["usable"]]], dtype=object)
-            for p in self._parts]) if self._parts else np.zeros(0, object)
+        stops = (
+            pd.concat(stop_parts, ignore_index=True)
+            if stop_parts
+            else pd.DataFrame(columns=["stop_id", "stop_name", "lat", "lon"])
+        )
+        sid = (
+            np.concatenate(
+                [
+                    np.array(
+                        [f"{p.info.name}:{s}" for s in p.stops["stop_id"][p.stops["usable"]]],
+                        dtype=object,
+                    )
+                    for p in self._parts
+                ]
+            )
+            if self._parts
+            else np.zeros(0, object)
+        )
         ptr = np.zeros(int(sum(len(p) for p in ptrs)) + 1, dtype=np.int64)
         lens = np.concatenate(ptrs) if ptrs else np.zeros(0, np.int64)
         np.cumsum(lens, out=ptr[1:])
+
         def cat(xs, dt):
-            return (np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+
         return DaySchedule(
-            day=day, stop_id=sid, stop_name=stops["stop_name"].to_numpy(dtype=object),
-            stop_lat=stops["lat"].to_numpy(float), stop_lon=stops["lon"].to_numpy(float),
-            trip_id=cat(trip_ids, object), trip_route=cat(trip_routes, object), st_ptr=ptr,
-            st_stop=cat(stops_, np.int32), st_arr=cat(arrs, np.int64), st_dep=cat(deps, np.int64),
-            st_pickup=cat(picks, bool), st_dropoff=cat(drops, bool),
-            transfers=(pd.concat(transfers, ignore_index=True) if transfers
-                       else pd.DataFrame(columns=["from", "to", "type", "seconds"])),
+            day=day,
+            stop_id=sid,
+            stop_name=stops["stop_name"].to_numpy(dtype=object),
+            stop_lat=stops["lat"].to_numpy(float),
+            stop_lon=stops["lon"].to_numpy(float),
+            trip_id=cat(trip_ids, object),
+            trip_route=cat(trip_routes, object),
+            st_ptr=ptr,
+            st_stop=cat(stops_, np.int32),
+            st_arr=cat(arrs, np.int64),
+            st_dep=cat(deps, np.int64),
+            st_pickup=cat(picks, bool),
+            st_dropoff=cat(drops, bool),
+            transfers=(
+                pd.concat(transfers, ignore_index=True)
+                if transfers
+                else pd.DataFrame(columns=["from", "to", "type", "seconds"])
+            ),
             feeds=list(self.feeds),
         )
 
     @staticmethod
-    def _expand(part, run, shift, remap, name, trip_ids, trip_routes, ptrs, stops_, arrs,
-                deps, picks, drops) -> None:
+    def _expand(
+        part, run, shift, remap, name, trip_ids, trip_routes, ptrs, stops_, arrs, deps, picks, drops
+    ) -> None:
         """Append the running trips of one feed (frequencies expanded) to the output lists."""
         ntrips = len(part.trips)
         st_trip = part.st_trip
@@ -811,15 +965,18 @@ class GtfsData:
             sl = slice(bounds[t], bounds[t + 1])
             base_a = part.st_arr[sl] - part.st_dep[sl][0]
             base_d = part.st_dep[sl] - part.st_dep[sl][0]
-            starts = np.arange(int(row.start), int(row.end), int(row.headway), dtype=np.int64) + shift
+            starts = (
+                np.arange(int(row.start), int(row.end), int(row.headway), dtype=np.int64) + shift
+            )
             if shift:
                 starts = starts[starts + base_a[-1] >= 0]
             k0 = int(row.line)
             n = len(starts)
             if n == 0:
                 continue
-            trip_ids.append(np.array([f"{name}:{tid[t]}#{k0}.{j}{suffix}" for j in range(n)],
-                                     dtype=object))
+            trip_ids.append(
+                np.array([f"{name}:{tid[t]}#{k0}.{j}{suffix}" for j in range(n)], dtype=object)
+            )
             trip_routes.append(np.full(n, f"{name}:{rid[t]}", dtype=object))
             ptrs.append(np.full(n, lengths[t], dtype=np.int64))
             stops_.append(np.tile(remap[part.st_stop[sl]], n))
@@ -880,8 +1037,11 @@ def load_gtfs(
             raise DataError(
                 f"Le flux GTFS « {Path(src.path).name} » n'a aucune course utilisable "
                 f"({len(part.rejects)} ligne(s) rejetée(s) ; la première : "
-                + (f"{part.rejects[0].file} ligne {part.rejects[0].line}, {part.rejects[0].reason}"
-                   if part.rejects else "aucune course dans trips.txt")
+                + (
+                    f"{part.rejects[0].file} ligne {part.rejects[0].line}, {part.rejects[0].reason}"
+                    if part.rejects
+                    else "aucune course dans trips.txt"
+                )
                 + ")."
             )
         parts.append(part)

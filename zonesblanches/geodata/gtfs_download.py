@@ -62,13 +62,18 @@ class TerritoryCodes:
     def from_communes(cls, communes, region: str | None = "32") -> TerritoryCodes:
         """Codes of a frame with ``code_insee``, ``code_epci``, ``code_departement`` columns
         (the reference communes); ``region`` defaults to Hauts-de-France (32)."""
+
         def col(name: str) -> set[str]:
             if name not in communes:
                 return set()
             return {str(v) for v in communes[name].dropna() if str(v)}
 
-        return cls(col("code_insee"), col("code_epci"), col("code_departement"),
-                   {region} if region else set())
+        return cls(
+            col("code_insee"),
+            col("code_epci"),
+            col("code_departement"),
+            {region} if region else set(),
+        )
 
 
 def offline() -> bool:
@@ -83,8 +88,12 @@ def api_url(base_url: str | None = None) -> str:
 
 def covers(dataset: dict, codes: TerritoryCodes, *, national: bool = False) -> bool:
     """Whether a dataset's ``covered_area`` (either shape) or legal owners touch the territory."""
-    by_type = {"commune": codes.communes, "epci": codes.epcis,
-               "departement": codes.departements, "region": codes.regions}
+    by_type = {
+        "commune": codes.communes,
+        "epci": codes.epcis,
+        "departement": codes.departements,
+        "region": codes.regions,
+    }
     area = dataset.get("covered_area")
     if isinstance(area, list):
         for a in area:
@@ -101,14 +110,20 @@ def covers(dataset: dict, codes: TerritoryCodes, *, national: bool = False) -> b
             return True
         if kind == "aom" and str((area.get("aom") or {}).get("siren", "")) in codes.epcis:
             return True
-        if kind == "cities" and any(str(c.get("insee", "")) in codes.communes
-                                    for c in area.get("cities") or [] if isinstance(c, dict)):
+        if kind == "cities" and any(
+            str(c.get("insee", "")) in codes.communes
+            for c in area.get("cities") or []
+            if isinstance(c, dict)
+        ):
             return True
         if kind == "country" and national:
             return True
     for owner in dataset.get("legal_owners") or []:
-        if isinstance(owner, dict) and owner.get("type") == "region" and str(
-                owner.get("insee", "")) in codes.regions:
+        if (
+            isinstance(owner, dict)
+            and owner.get("type") == "region"
+            and str(owner.get("insee", "")) in codes.regions
+        ):
             return True
     return False
 
@@ -116,10 +131,14 @@ def covers(dataset: dict, codes: TerritoryCodes, *, national: bool = False) -> b
 def gtfs_resources(dataset: dict) -> list[dict]:
     """The dataset's GTFS resources (format ``GTFS`` on the NAP, ``gtfs`` on data.gouv),
     available ones first, newest first."""
-    res = [r for r in dataset.get("resources") or []
-           if isinstance(r, dict) and str(r.get("format", "")).lower() == "gtfs" and r.get("url")]
-    res.sort(key=lambda r: (r.get("is_available") is False, str(r.get("updated", ""))),
-             reverse=False)
+    res = [
+        r
+        for r in dataset.get("resources") or []
+        if isinstance(r, dict) and str(r.get("format", "")).lower() == "gtfs" and r.get("url")
+    ]
+    res.sort(
+        key=lambda r: (r.get("is_available") is False, str(r.get("updated", ""))), reverse=False
+    )
     avail = [r for r in res if r.get("is_available") is not False]
     avail.sort(key=lambda r: str(r.get("updated", "")), reverse=True)
     return avail
@@ -129,8 +148,9 @@ def _folder(cache) -> Path:
     return cache_dir("telechargements", base=cache) / "transport"
 
 
-def list_datasets(*, base_url: str | None = None, cache=None,
-                  session: requests.Session | None = None) -> list[dict]:
+def list_datasets(
+    *, base_url: str | None = None, cache=None, session: requests.Session | None = None
+) -> list[dict]:
     """Every dataset of the NAP (``GET datasets``), cached for a day; offline, the cached copy."""
     path = _folder(cache) / "datasets.json"
     fresh = path.is_file() and time.time() - path.stat().st_mtime < LIST_MAX_AGE_S
@@ -151,14 +171,18 @@ def list_datasets(*, base_url: str | None = None, cache=None,
         resp = session.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         raise NetworkUnavailableError(
-            f"transport.data.gouv.fr injoignable ({type(exc).__name__}). {HINT}") from exc
+            f"transport.data.gouv.fr injoignable ({type(exc).__name__}). {HINT}"
+        ) from exc
     if resp.status_code != 200:
         raise NetworkUnavailableError(
-            f"transport.data.gouv.fr a répondu HTTP {resp.status_code}. {HINT}")
+            f"transport.data.gouv.fr a répondu HTTP {resp.status_code}. {HINT}"
+        )
     try:
         payload = resp.json()
     except ValueError:
-        raise DataError(f"Réponse illisible de transport.data.gouv.fr (pas du JSON). {HINT}") from None
+        raise DataError(
+            f"Réponse illisible de transport.data.gouv.fr (pas du JSON). {HINT}"
+        ) from None
     if not isinstance(payload, list):
         raise DataError(f"Réponse inattendue de transport.data.gouv.fr (pas une liste). {HINT}")
     with atomic_path(path) as tmp:
@@ -195,9 +219,14 @@ def download_territory_gtfs(
         No dataset covers the territory.
     """
     datasets = list_datasets(base_url=base_url, cache=cache, session=session)
-    chosen = [d for d in datasets if isinstance(d, dict)
-              and d.get("type", "public-transit") == "public-transit"
-              and covers(d, codes, national=national) and gtfs_resources(d)]
+    chosen = [
+        d
+        for d in datasets
+        if isinstance(d, dict)
+        and d.get("type", "public-transit") == "public-transit"
+        and covers(d, codes, national=national)
+        and gtfs_resources(d)
+    ]
     if not chosen:
         raise DataError(
             "Aucun jeu de données GTFS de transport.data.gouv.fr ne couvre ce territoire. " + HINT
@@ -206,9 +235,12 @@ def download_territory_gtfs(
     out: list[GtfsSource] = []
     for ds in sorted(chosen, key=lambda d: str(d.get("slug") or d.get("id"))):
         res = gtfs_resources(ds)[0]
-        folder = _folder(cache) / _safe(ds.get("id") or ds.get("datagouv_id")) / _safe(res.get("id"))
-        name = resource_filename({"title": res.get("title"), "url": res.get("url"),
-                                  "format": "zip"})
+        folder = (
+            _folder(cache) / _safe(ds.get("id") or ds.get("datagouv_id")) / _safe(res.get("id"))
+        )
+        name = resource_filename(
+            {"title": res.get("title"), "url": res.get("url"), "format": "zip"}
+        )
         if not name.lower().endswith(".zip"):
             name += ".zip"
         dest = folder / name
@@ -225,21 +257,42 @@ def download_territory_gtfs(
             if offline():
                 raise NetworkUnavailableError(
                     f"Mode hors ligne ({OFFLINE_ENV}=1) : « {ds.get('title')} » n'est pas dans "
-                    f"le cache. {HINT}")
-            download(res["url"], dest, session=session, progress=progress,
-                     what=f"« {ds.get('title')} » (transport.data.gouv.fr)", hint=HINT,
-                     expected_size=None)
-            meta = {"dataset": ds.get("id"), "slug": ds.get("slug"), "title": ds.get("title"),
-                    "publisher": publisher, "licence": licence, "url": res.get("url"),
-                    "updated": res.get("updated"), "page_url": ds.get("page_url")}
+                    f"le cache. {HINT}"
+                )
+            download(
+                res["url"],
+                dest,
+                session=session,
+                progress=progress,
+                what=f"« {ds.get('title')} » (transport.data.gouv.fr)",
+                hint=HINT,
+                expected_size=None,
+            )
+            meta = {
+                "dataset": ds.get("id"),
+                "slug": ds.get("slug"),
+                "title": ds.get("title"),
+                "publisher": publisher,
+                "licence": licence,
+                "url": res.get("url"),
+                "updated": res.get("updated"),
+                "page_url": ds.get("page_url"),
+            }
             with atomic_path(manifest) as tmp:
                 tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-        out.append(GtfsSource(dest, name=_safe(ds.get("slug") or ds.get("id")),
-                              licence=licence, publisher=publisher))
+        out.append(
+            GtfsSource(
+                dest,
+                name=_safe(ds.get("slug") or ds.get("id")),
+                licence=licence,
+                publisher=publisher,
+            )
+        )
     return out
 
 
-def datasets_covering(datasets: Iterable[dict], codes: TerritoryCodes,
-                      national: bool = False) -> list[str]:
+def datasets_covering(
+    datasets: Iterable[dict], codes: TerritoryCodes, national: bool = False
+) -> list[str]:
     """Slugs of the datasets covering a territory (for messages and tests)."""
     return [str(d.get("slug")) for d in datasets if covers(d, codes, national=national)]

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches._text import normalize
+from zonesblanches._text import fr_count, fr_plural, normalize
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.categories import CATEGORIES
@@ -262,6 +262,10 @@ def read_inventory(path: str | os.PathLike) -> InventoryRead:
     )
     warnings = []
     if len(closed):
-        warnings.append(f"{len(closed)} service(s) marqué(s) « fermé » : écarté(s) de l'analyse.")
+        n = len(closed)
+        warnings.append(
+            f"{fr_count(n, 'service')} {fr_plural(n, 'marqué')} « fermé » : "
+            f"{fr_plural(n, 'écarté')} de l'analyse."
+        )
     rej = pd.DataFrame(sorted(rejects), columns=["ligne", "champ", "motif"])
     return InventoryRead(services, closed, rej, warnings)

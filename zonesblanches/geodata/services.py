@@ -78,7 +78,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from zonesblanches._text import normalize
+from zonesblanches._text import fr_count, fr_plural, normalize
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata._service_fields import SYNONYMS, match_columns, parse_crs
@@ -676,7 +676,8 @@ class _Validator:
         geocoded = np.flatnonzero(~located & ~self._has_coords & np.isfinite(lon))
         if len(geocoded):
             self.warnings.append(
-                f"{len(geocoded)} service(s) sans coordonnées placé(s) au point intérieur de "
+                f"{fr_count(len(geocoded), 'service')} sans coordonnées "
+                f"{fr_plural(len(geocoded), 'placé')} au point intérieur de "
                 f"leur commune (précision à la commune) : {self._lines(geocoded)}."
             )
         if notes:
@@ -822,7 +823,8 @@ def _flag_territory(
         return services, None, empty
     out_lines = [int(n) for n in lines[outside]]
     warning = (
-        f"{int(outside.sum())} service(s) hors du territoire analysé, conservé(s) et marqué(s) "
+        f"{fr_count(int(outside.sum()), 'service')} hors du territoire analysé, "
+        f"{fr_plural(int(outside.sum()), 'conservé')} et {fr_plural(int(outside.sum()), 'marqué')} "
         f"hors_territoire : {_lines_text(out_lines, unit)}."
     )
     flags = pd.DataFrame(

@@ -77,7 +77,7 @@ class Browser:
     def __enter__(self) -> Browser:
         import websocket
 
-        self._dir = tempfile.TemporaryDirectory(prefix="zb-chromium-")
+        self._dir = tempfile.TemporaryDirectory(prefix="zb-chromium-", ignore_cleanup_errors=True)
         args = [
             self.executable,
             "--headless",

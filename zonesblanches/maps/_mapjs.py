@@ -13,7 +13,18 @@ MAP_CSS = """
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; color: #1a1a1a; }
 .zb-title { font-size: 15px; font-weight: 600; max-width: 42vw; }
 .zb-title small { display: block; font-weight: 400; font-size: 12px; color: #444; }
-.zb-legend { max-height: 55vh; overflow-y: auto; min-width: 170px; max-width: 300px; }
+.zb-legend { min-width: 170px; max-width: 300px; padding-top: 4px; }
+.zb-legend-body { overflow-y: auto; max-height: 40vh; }
+.zb-fold { display: flex; width: 100%; align-items: center; justify-content: space-between;
+  gap: 8px; background: none; border: none; padding: 2px 0 4px 0; margin: 0; cursor: pointer;
+  font: 600 12px system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
+  color: #1a1a1a; text-align: left; }
+.zb-fold:after { content: "▾"; font-size: 13px; }
+.zb-fold[aria-expanded="false"]:after { content: "▸"; }
+.leaflet-control-layers .zb-fold { padding: 0 0 4px 0; }
+.zb-folded .leaflet-control-layers-list, .zb-legend.zb-folded .zb-legend-body { display: none; }
+.leaflet-control-layers-list { overflow-y: auto; }
+.leaflet-control-layers-scrollbar { overflow-y: auto; }
 .zb-legend h4 { margin: 6px 0 3px 0; font-size: 12px; }
 .zb-legend h4:first-child { margin-top: 0; }
 .zb-legend .zb-row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
@@ -36,12 +47,14 @@ MAP_CSS = """
 .zb-town span { display: inline-block; transform: translate(-50%%, -50%%); white-space: nowrap;
   font-size: 12px; font-weight: 600; color: #222; text-shadow: 0 0 3px #fff, 0 0 3px #fff,
   0 0 2px #fff; }
-.zb-town.zb-hidden { display: none; }
+.zb-town.zb-hidden, .zb-town.zb-clutter { display: none; }
+.zb-cluster div { width: 30px; height: 30px; margin: 0; border-radius: 50%; color: #fff;
+  display: flex; align-items: center; justify-content: center; font: 700 11px Arial, sans-serif;
+  border: 2px solid #fff; box-shadow: 0 0 0 1px #222; }
 .zb-popup b { font-size: 13px; }
 .zb-popup table { border-collapse: collapse; margin-top: 4px; }
 .zb-popup td { padding: 1px 6px 1px 0; vertical-align: top; }
 .zb-popup td:first-child { color: #555; }
-.leaflet-control-layers-list { max-height: 60vh; overflow-y: auto; }
 .leaflet-control-layers-base label, .leaflet-control-layers-overlays label { font-size: 12px; }
 @media print {
   .leaflet-control-layers, .zb-search, .zb-buttons, .leaflet-control-zoom { display: none; }
@@ -56,6 +69,16 @@ MAP_JS = r"""
 (function (map, dataId) {
   "use strict";
   var P = JSON.parse(document.getElementById(dataId).textContent);
+  // Services arrive as compact records: text fields are indices into one string table.
+  P.services = (function (S) {
+    var nf = S.fields.length;
+    return S.records.map(function (r) {
+      var o = {};
+      for (var j = 0; j < nf; j++) { o[S.fields[j]] = S.strings[r[j]]; }
+      o.a_verifier = r[nf] === 1; o.lat = r[nf + 1]; o.lon = r[nf + 2];
+      return o;
+    });
+  })(P.services);
 
   function esc(s) {
     return String(s === null || s === undefined ? "" : s)
@@ -69,9 +92,15 @@ MAP_JS = r"""
     if (parent) { parent.appendChild(e); }
     return e;
   }
-  function fmtMin(t) {
-    if (t === null || t === undefined) { return P.text.unreachable; }
-    return String(Math.round(t)) + " min";
+  // Times beyond the indicator's cap are said in words (« plus de 60 min »), unreachable
+  // ones as « aucun service connu à moins de … »; near the threshold a decimal is kept so the
+  // text never contradicts the zone-blanche flag (20,4 min is beyond 20 min).
+  function fmtTime(t, spec) {
+    if (t === null || t === undefined) { return spec.none_text; }
+    if (t > spec.cap) { return spec.cap_text; }
+    var r = Math.round(t);
+    if ((r > spec.t) !== (t > spec.t)) { return t.toFixed(1).replace(".", ",") + " min"; }
+    return String(r) + " min";
   }
   function fmtInt(n) {
     return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
@@ -109,14 +138,17 @@ MAP_JS = r"""
     return hatches[color];
   }
   var HATCH = hatched("rgba(255,255,255,0)");
-  map.fitBounds(P.bounds, { animate: false });
+  // Clusters need a maximum zoom (no tile layer sets it: the background is ours).
+  if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
+  // Heavy layers are added once the view is final (each view change reprojects them).
+  var deferred = [];
 
   map.attributionControl.setPrefix("Leaflet");
   P.attribution.forEach(function (a) { map.attributionControl.addAttribution(esc(a)); });
 
   var legendOf = [];           // [layer, function(container)] in display order
   var baseLayers = {}, overlays = {};
-  var current = P.layers.length ? 0 : -1;
+  var current = P.layers.length ? Math.min(P.principal || 0, P.layers.length - 1) : -1;
 
   // ---- demand units (communes) coloured by time class of the current indicator ----
   var showBlank = true;
@@ -144,9 +176,12 @@ MAP_JS = r"""
     if (p.k && current >= 0) {
       var L0 = P.layers[current];
       row(t, P.text.indicator, L0.name);
-      row(t, P.text.time, fmtMin(p.t[current]));
+      row(t, P.text.time, fmtTime(p.t[current], L0));
       var s = p.s[current];
-      if (s >= 0) { row(t, P.text.nearest, P.services[s].nom); }
+      if (s >= 0) {
+        var sv = P.services[s];
+        row(t, P.text.nearest, sv.nom + (sv.commune ? " (" + sv.commune + ")" : ""));
+      }
       row(t, P.text.blank, p.z[current] === "1" ?
           P.text.yes + " (" + P.text.over + " " + L0.threshold + " min)" : P.text.no);
     } else if (!p.k) {
@@ -156,12 +191,12 @@ MAP_JS = r"""
   }
   var unitsLayer = null, pointUnits = P.unit_geometry === "point";
   if (P.background) {
-    L.geoJSON(P.background, {
+    deferred.push(L.geoJSON(P.background, {
       renderer: canvas, interactive: false,
       style: function () {
         return { color: "#9a9a9a", weight: 0.5, fillColor: P.style.no_data, fillOpacity: 0.45 };
       }
-    }).addTo(map);
+    }));
   }
   if (P.units) {
     unitsLayer = L.geoJSON(P.units, {
@@ -169,7 +204,8 @@ MAP_JS = r"""
       style: unitStyle,
       pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 5, renderer: canvas }); },
       onEachFeature: function (f, layer) { layer.bindPopup(unitPopup, { maxWidth: 320 }); }
-    }).addTo(map);
+    });
+    deferred.push(unitsLayer);
   }
 
   // ---- zones blanches of the current indicator: a switch restyling the units ----
@@ -204,7 +240,8 @@ MAP_JS = r"""
     el("span", null, P.text.blank_legend + " " + P.layers[current].threshold + " min", r);
   }
 
-  // Indicators are base layers: one is shown at a time, with its legend.
+  // Indicators are base layers: one is shown at a time, with its legend, its hatch, its
+  // zone outlines, its isochrones and the services of its category.
   var indicatorLayers = [];
   P.layers.forEach(function (spec, i) {
     var lg = L.layerGroup();
@@ -216,38 +253,36 @@ MAP_JS = r"""
   var noIndicator = L.layerGroup();
   noIndicator._zbIndex = -1;
   if (P.layers.length) { baseLayers[esc(P.text.no_indicator)] = noIndicator; }
-  if (indicatorLayers.length) { indicatorLayers[0].addTo(map); }
-  map.on("baselayerchange", function (e) {
-    if (e.layer._zbIndex === undefined) { return; }
-    current = e.layer._zbIndex;
-    restyle();
-    refreshLegend();
-  });
+  if (current >= 0) { indicatorLayers[current].addTo(map); }
   if (P.layers.length) {
     overlays[esc(P.text.blank_layer)] = blankLayer;
     blankLayer.addTo(map);
     legendOf.push([blankLayer, legendBlank]);
   }
 
-  // ---- EPCI outlines ----
-  if (P.epci) {
-    var epci = L.geoJSON(P.epci, {
-      interactive: false,
-      renderer: canvas,
-      style: function () {
-        return { color: P.style.epci, weight: 2.2, fill: false, opacity: 0.9 };
-      }
-    }).addTo(map);
-    overlays[esc(P.text.epci_layer)] = epci;
-    legendOf.push([epci, function (box) {
-      var r = el("div", "zb-row", null, box);
-      var sw = el("span", "zb-swatch zb-line", null, r);
-      sw.style.borderTopColor = P.style.epci;
-      el("span", null, P.text.epci_legend, r);
-    }]);
+  // Layers that follow the indicator shown are not in the layer control themselves: one
+  // switch per kind ("group") shows those of the current indicator.
+  var followers = [];          // {layer, want: function () -> bool}
+  function syncFollowers() {
+    followers.forEach(function (f) {
+      var on = f.want();
+      if (on && !map.hasLayer(f.layer)) { f.layer.addTo(map); }
+      if (!on && map.hasLayer(f.layer)) { map.removeLayer(f.layer); }
+    });
+  }
+  var groupSwitch = {};
+  function groupLayer(key) {
+    if (!groupSwitch[key]) {
+      var g = P.groups[key];
+      groupSwitch[key] = L.layerGroup();
+      overlays[esc(g.name)] = groupSwitch[key];
+      if (g.show) { groupSwitch[key].addTo(map); }
+      groupSwitch[key].on("add remove", function () { syncFollowers(); refreshLegend(); });
+    }
+    return groupSwitch[key];
   }
 
-  // ---- extra polygon layers: isochrones, zones, QPV ----
+  // ---- extra polygon layers: zones, isochrones, QPV, plans ----
   function polygonPopup(spec) {
     return function (layer) {
       var p = layer.feature.properties, box = el("div", "zb-popup");
@@ -258,7 +293,9 @@ MAP_JS = r"""
     };
   }
   // Optional per spec: "palette" (value -> colour) read from "color_field", a list of
-  // "legend_rows" ([colour, label]), "radius" for point features, "label_field" for a label.
+  // "legend_rows" ([colour, label]), "radius" for point features, "label_field" for a label,
+  // "group" and "indicator" to follow the indicator shown.
+  var extras = [];
   (P.extra || []).forEach(function (spec) {
     var layer = L.geoJSON(spec.data, {
       renderer: canvas,
@@ -280,8 +317,16 @@ MAP_JS = r"""
         }
       }
     });
-    if (spec.show) { layer.addTo(map); }
-    overlays[esc(spec.name)] = layer;
+    extras.push({ spec: spec, layer: layer });
+    if (spec.group && P.groups && P.groups[spec.group]) {
+      var sw = groupLayer(spec.group);
+      followers.push({ layer: layer, want: function () {
+        return map.hasLayer(sw) && spec.indicator === current;
+      } });
+    } else {
+      if (spec.show) { deferred.push(layer); }
+      overlays[esc(spec.name)] = layer;
+    }
     legendOf.push([layer, function (box) {
       if (spec.legend_rows) {
         el("h4", null, spec.legend, box);
@@ -295,17 +340,39 @@ MAP_JS = r"""
         return;
       }
       var r = el("div", "zb-row", null, box);
-      var sw = el("span", spec.hatch ? "zb-swatch zb-hatch-sw" : "zb-swatch", null, r);
+      var sw2 = el("span", spec.hatch ? "zb-swatch zb-hatch-sw" : "zb-swatch", null, r);
       if (!spec.hatch) {
-        sw.style.background = spec.fill_opacity > 0 ? (spec.fill || spec.color) : "transparent";
-        sw.style.borderColor = spec.color; sw.style.borderWidth = "2px";
+        sw2.style.background = spec.fill_opacity > 0 ? (spec.fill || spec.color) : "transparent";
+        sw2.style.borderColor = spec.color; sw2.style.borderWidth = "2px";
       }
       el("span", null, spec.legend, r);
     }]);
   });
 
-  // ---- services, one overlay per category ----
+  // ---- EPCI outlines ----
+  if (P.epci) {
+    var epci = L.geoJSON(P.epci, {
+      interactive: false,
+      renderer: canvas,
+      style: function () {
+        return { color: P.style.epci, weight: 2.2, fill: false, opacity: 0.9 };
+      }
+    });
+    deferred.push(epci);
+    overlays[esc(P.text.epci_layer)] = epci;
+    legendOf.push([epci, function (box) {
+      var r = el("div", "zb-row", null, box);
+      var sw = el("span", "zb-swatch zb-line", null, r);
+      sw.style.borderTopColor = P.style.epci;
+      el("span", null, P.text.epci_legend, r);
+    }]);
+  }
+
+  // ---- services: those of the indicator's category, the others on demand ----
+  var icons = {};
   function serviceIcon(cat, dashed) {
+    var key = cat + (dashed ? "|d" : "");
+    if (icons[key]) { return icons[key]; }
     var st = P.categories[cat];
     var svg = '<svg xmlns="' + NS + '" width="24" height="24" viewBox="0 0 24 24">' +
       '<circle cx="12" cy="12" r="10" fill="' + esc(st.color) + '" stroke="#fff" ' +
@@ -313,8 +380,9 @@ MAP_JS = r"""
       '<circle cx="12" cy="12" r="11.3" fill="none" stroke="#222" stroke-width="1"/>' +
       '<text x="12" y="16.2" text-anchor="middle" font-size="12" font-weight="700" ' +
       'font-family="Arial, sans-serif" fill="#fff">' + esc(st.glyph) + '</text></svg>';
-    return L.divIcon({ html: svg, className: "zb-icon", iconSize: [24, 24],
-                       iconAnchor: [12, 12], popupAnchor: [0, -10] });
+    icons[key] = L.divIcon({ html: svg, className: "zb-icon", iconSize: [24, 24],
+                             iconAnchor: [12, 12], popupAnchor: [0, -10] });
+    return icons[key];
   }
   function servicePopup(s) {
     var box = el("div", "zb-popup");
@@ -331,43 +399,105 @@ MAP_JS = r"""
     row(t, P.text.notes, s.notes);
     return box;
   }
-  Object.keys(P.service_layers).forEach(function (cat) {
-    var grp = L.layerGroup();
-    P.service_layers[cat].forEach(function (i) {
+  // Beyond P.cluster_from services, markers are grouped (Leaflet.markercluster, inlined).
+  var clustered = P.services.length > P.cluster_from && typeof L.markerClusterGroup === "function";
+  function clusterIcon(cat) {
+    return function (cluster) {
+      var d = document.createElement("div");
+      d.textContent = fmtInt(cluster.getChildCount());
+      d.style.background = P.categories[cat].color;
+      return L.divIcon({ html: d, className: "zb-cluster", iconSize: [34, 34] });
+    };
+  }
+  var svcLayers = {};
+  var svcCats = Object.keys(P.service_layers);
+  svcCats.forEach(function (cat) {
+    var grp = clustered ?
+      L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false,
+                             maxClusterRadius: 40, iconCreateFunction: clusterIcon(cat) }) :
+      L.layerGroup();
+    var markers = P.service_layers[cat].map(function (i) {
       var s = P.services[i];
-      L.marker([s.lat, s.lon], { icon: serviceIcon(cat, s.a_verifier), title: s.nom,
-                                 alt: s.nom, keyboard: true })
-        .bindPopup(function () { return servicePopup(s); }, { maxWidth: 340 })
-        .addTo(grp);
+      return L.marker([s.lat, s.lon], { icon: serviceIcon(cat, s.a_verifier), title: s.nom,
+                                        alt: s.nom, keyboard: !clustered })
+        .bindPopup(function () { return servicePopup(s); }, { maxWidth: 340 });
     });
-    grp.addTo(map);
+    if (clustered) { grp.addLayers(markers); }
+    else { markers.forEach(function (mk) { grp.addLayer(mk); }); }
+    svcLayers[cat] = grp;
     var st = P.categories[cat];
-    overlays[esc(P.text.services_prefix + " " + st.label + " (" +
-                 P.service_layers[cat].length + ")")] = grp;
     legendOf.push([grp, function (box) {
       var r = el("div", "zb-row", null, box);
       var sw = el("span", null, null, r);
       sw.innerHTML = serviceIcon(cat, false).options.html;
-      el("span", null, st.label, r);
+      el("span", null, st.label + " (" + fmtInt(P.service_layers[cat].length) + ")", r);
     }]);
   });
+  if (svcCats.length) {
+    var svcShown = L.layerGroup(), svcOthers = L.layerGroup();
+    overlays[esc(P.text.services_shown)] = svcShown;
+    svcShown.addTo(map);
+    var others = svcCats.length > 1 || (current >= 0 && P.layers[current].categorie !== svcCats[0]);
+    if (others) { overlays[esc(P.text.services_others)] = svcOthers; }
+    [svcShown, svcOthers].forEach(function (g) {
+      g.on("add remove", function () { syncFollowers(); refreshLegend(); });
+    });
+    svcCats.forEach(function (cat) {
+      followers.push({ layer: svcLayers[cat], want: function () {
+        var mine = current < 0 || P.layers[current].categorie === cat;
+        return mine ? map.hasLayer(svcShown) : map.hasLayer(svcOthers);
+      } });
+    });
+  }
+  syncFollowers();
 
-  // ---- main town names ----
+  // ---- main town names, decluttered: a label overlapping a larger town's is hidden ----
   var towns = L.layerGroup();
+  var townMarkers = [];
   P.towns.forEach(function (tw) {
     var span = document.createElement("span");
     span.textContent = tw[2];
     var icon = L.divIcon({ html: span, className: "zb-town", iconSize: [0, 0] });
     var m = L.marker([tw[0], tw[1]], { icon: icon, interactive: false, keyboard: false });
     m._zbZoomOffset = tw[3];
+    m._zbCode = tw[4];
+    m._zbRank = townMarkers.length;
+    townMarkers.push(m);           // most populated first
     m.addTo(towns);
   });
   var zoom0 = 0;
+  var unitProps = {};
+  if (P.units) {
+    P.units.features.forEach(function (f) { unitProps[f.properties.c] = f.properties; });
+  }
+  // Names of the communes in zone blanche for the indicator shown come first (answering
+  // « which? » at first sight), then the most populated.
+  function inBlank(m) {
+    var p = unitProps[m._zbCode];
+    return current >= 0 && showBlank && p && p.z && p.z[current] === "1";
+  }
   function townVisibility() {
     var z = map.getZoom();
-    towns.eachLayer(function (m) {
+    townMarkers.sort(function (a, b) {
+      return (inBlank(b) - inBlank(a)) || (a._zbRank - b._zbRank);
+    });
+    // The controls are obstacles too: a label half hidden under a box is not shown.
+    var placed = Array.prototype.map.call(
+      map.getContainer().querySelectorAll(".leaflet-control"),
+      function (c) { return c.getBoundingClientRect(); });
+    townMarkers.forEach(function (m) {
       var e = m.getElement();
-      if (e) { e.classList.toggle("zb-hidden", z < zoom0 + m._zbZoomOffset); }
+      if (!e) { return; }
+      e.classList.remove("zb-clutter");
+      var hidden = z < zoom0 + (inBlank(m) ? 0 : m._zbZoomOffset);
+      e.classList.toggle("zb-hidden", hidden);
+      if (hidden) { return; }
+      var r = e.firstChild.getBoundingClientRect();
+      var clash = placed.some(function (q) {
+        return r.left < q.right + 3 && q.left < r.right + 3 &&
+               r.top < q.bottom + 2 && q.top < r.bottom + 2;
+      });
+      if (clash) { e.classList.add("zb-clutter"); } else { placed.push(r); }
     });
   }
   if (P.towns.length) {
@@ -385,8 +515,32 @@ MAP_JS = r"""
   });
 
   // ---- controls ----
-  L.control.layers(baseLayers, overlays,
-                   { collapsed: window.innerWidth < 800, position: "topright" }).addTo(map);
+  // A button that folds a control's body (the layer list, the legend).
+  function foldButton(label, body, folded, parent) {
+    var b = el("button", "zb-fold", label);
+    b.type = "button";
+    parent.insertBefore(b, parent.firstChild);
+    function set(f) {
+      b.setAttribute("aria-expanded", f ? "false" : "true");
+      body.classList.toggle("zb-folded", f);
+      fitControls();
+    }
+    L.DomEvent.on(b, "click", function (e) {
+      L.DomEvent.stop(e);
+      set(b.getAttribute("aria-expanded") === "true");
+    });
+    set(folded);
+    return b;
+  }
+  var small = map.getSize().x < 700 || map.getSize().y < 450;
+  var layersCtl = L.control.layers(baseLayers, overlays, { collapsed: false, position: "topright" });
+  // Leaflet sizes the list itself on each change; fitControls does it (keeping the legend
+  // below free).
+  layersCtl._expandIfNotCollapsed = function () { fitControls(); return this; };
+  layersCtl.addTo(map);
+  var layersBox = layersCtl.getContainer();
+  layersCtl._section.style.height = "";
+  L.DomUtil.removeClass(layersCtl._section, "leaflet-control-layers-scrollbar");
   L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
 
   var Box = L.Control.extend({
@@ -460,33 +614,59 @@ MAP_JS = r"""
   document.addEventListener("fullscreenchange", function () { map.invalidateSize(); });
 
   // Legend: one block per layer shown, hidden with its layer.
-  var legendBox = null;
+  var legendBox = null, legendBody = null, ready = false;
   function refreshLegend() {
     if (!legendBox) { return; }
-    legendBox.textContent = "";
+    legendBody.textContent = "";
     legendOf.forEach(function (item) {
       var layer = item[0];
-      if (map.hasLayer(layer)) { item[1](legendBox); }
+      if (map.hasLayer(layer)) { item[1](legendBody); }
     });
-    legendBox.style.display = legendBox.childNodes.length ? "" : "none";
+    legendBox.style.display = legendBody.childNodes.length ? "" : "none";
+    fitControls();
+  }
+  // The layer list (top right) and the legend (bottom right) share the right edge: the
+  // legend takes at most 40 % of the map's height, the list the room left above it.
+  function fitControls() {
+    if (!ready) { return; }
+    var H = map.getSize().y;
+    legendBody.style.maxHeight = Math.max(60, Math.floor(H * 0.4) - 30) + "px";
+    var sec = layersCtl._section;
+    if (layersBox.classList.contains("zb-folded")) { return; }
+    var bottom = legendBox.style.display === "none" ?
+      map.getContainer().getBoundingClientRect().bottom - 30 :
+      legendBox.getBoundingClientRect().top;
+    var avail = Math.floor(bottom - sec.getBoundingClientRect().top - 18);
+    sec.style.maxHeight = Math.max(24, avail) + "px";
   }
   new Box({ position: "bottomright", build: function () {
     legendBox = el("div", "zb-box zb-legend");
     legendBox.setAttribute("role", "region");
     legendBox.setAttribute("aria-label", P.text.legend);
+    legendBody = el("div", "zb-legend-body", null, legendBox);
     L.DomEvent.disableScrollPropagation(legendBox);
+    L.DomEvent.disableClickPropagation(legendBox);
     return legendBox;
   } }).addTo(map);
   map.on("overlayadd overlayremove", function (e) {
     if (e.layer === blankLayer) { restyle(); }
     refreshLegend();
   });
+  map.on("baselayerchange", function (e) {
+    if (e.layer._zbIndex === undefined) { return; }
+    current = e.layer._zbIndex;
+    restyle();
+    syncFollowers();
+    refreshLegend();
+    if (map.hasLayer(towns)) { townVisibility(); }
+  });
+  map.on("resize", fitControls);
 
   // Method and sources.
   new Box({ position: "bottomleft", build: function () {
     var d = el("div", "zb-box zb-method");
     var det = el("details", null, null, d);
-    det.open = window.innerWidth > 1100 && window.innerHeight > 700;
+    det.open = false;  // one question per view: the method is one click away
     window.addEventListener("beforeprint", function () { det.open = true; });
     el("summary", null, P.text.method, det);
     var ul = el("ul", null, null, det);
@@ -499,12 +679,37 @@ MAP_JS = r"""
     return d;
   } }).addTo(map);
 
+  ready = true;
+  foldButton(P.text.layers, layersBox, small, layersBox);
+  foldButton(P.text.legend, legendBox, false, legendBox);
+  refreshLegend();
+  // Fit the territory in the room the controls leave (the layer list on the right, the
+  // title on the top left), by quarter zoom steps.
+  map.options.zoomSnap = 0.25;
+  var right = Math.max(layersBox.offsetWidth, legendBox.offsetWidth) + 20;
+  if (right > map.getSize().x * 0.45) { right = 20; }
+  var corner = map.getContainer().querySelector(".leaflet-top.leaflet-left");
+  var title = map.getContainer().querySelector(".zb-title");
+  var top0 = map.getContainer().getBoundingClientRect().top;
+  var below = title ? title.getBoundingClientRect().bottom - top0 + 10 : 20;
+  var choices = [[corner.offsetWidth + 10, 20], [20, below]];
+  var fits = choices.map(function (tl) {
+    return map.getBoundsZoom(P.bounds, false, L.point(tl[0] + right, tl[1] + 20));
+  });
+  map.fitBounds(P.bounds, { animate: false, paddingTopLeft: choices[fits[0] >= fits[1] ? 0 : 1],
+                            paddingBottomRight: [right, 20] });
+  deferred.forEach(function (layer) { layer.addTo(map); });
   refreshLegend();
   zoom0 = map.getZoom();
   townVisibility();
+  // For the browser tests and for anyone scripting the page.
+  window.zbMaps = (window.zbMaps || []).concat([{
+    map: map, units: unitsLayer, towns: townMarkers, services: svcLayers, extras: extras,
+    current: function () { return current; }, layers: layersCtl
+  }]);
   // Ready once the canvas has painted (two animation frames after the layers are added).
   window.requestAnimationFrame(function () {
-    window.requestAnimationFrame(function () { window.zbMapReady = true; });
+    window.requestAnimationFrame(function () { fitControls(); window.zbMapReady = true; });
   });
 })
 """

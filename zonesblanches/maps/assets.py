@@ -5,11 +5,17 @@ Leaflet's JavaScript, stylesheet and images come from the PyPI package ``XStatic
 pip installs with zonesblanches: nothing is copied into this repository. The few controls the
 maps need beyond Leaflet's core (full screen, commune search, print, legends tied to layers) are
 small pieces of our own code in :mod:`zonesblanches.maps._mapjs`.
+
+Beyond a few thousand services, markers are grouped by Leaflet.markercluster (MIT licence,
+github.com/Leaflet/Leaflet.markercluster, maintained by the Leaflet organisation), inlined the
+same way from the PyPI package ``XStatic-Leaflet-MarkerCluster``: thousands of individual
+markers would make the page slow to open (issue 16, item 9: 100,000 services took minutes).
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import re
 from functools import cache
 from pathlib import Path
@@ -20,25 +26,36 @@ _SOURCE_MAP = re.compile(r"\n?//# sourceMappingURL=\S+\s*$")
 _CSS_URL = re.compile(r"url\((['\"]?)images/([A-Za-z0-9_.-]+\.png)\1\)")
 
 
-def _leaflet_dir() -> Path:
+_PACKAGES = {
+    "leaflet": ("XStatic-Leaflet", "La bibliothèque cartographique Leaflet"),
+    "leaflet_markercluster": (
+        "XStatic-Leaflet-MarkerCluster",
+        "Le module de regroupement des marqueurs Leaflet.markercluster",
+    ),
+}
+"""XStatic module name → (PyPI name, what it is, in French)."""
+
+
+def _xstatic(name: str):
+    """The ``xstatic.pkg.<name>`` module, or a French error saying what to install."""
     try:
-        from xstatic.pkg import leaflet
+        return importlib.import_module(f"xstatic.pkg.{name}")
     except ImportError:
+        pip_name, what = _PACKAGES[name]
         raise ZonesBlanchesError(
-            "La bibliothèque cartographique Leaflet est introuvable : installez le paquet "
-            "« XStatic-Leaflet » (pip install XStatic-Leaflet), qui l'embarque dans la carte "
-            "pour qu'elle s'ouvre sans internet."
+            f"{what} est introuvable : installez le paquet « {pip_name} » (pip install "
+            f"{pip_name}), qui l'embarque dans la carte pour qu'elle s'ouvre sans internet."
         ) from None
-    return Path(leaflet.BASE_DIR)
+
+
+def _leaflet_dir() -> Path:
+    return Path(_xstatic("leaflet").BASE_DIR)
 
 
 @cache
 def leaflet_version() -> str:
     """Version of the inlined Leaflet (e.g. ``"1.9.3"``)."""
-    _leaflet_dir()
-    from xstatic.pkg import leaflet
-
-    return str(leaflet.VERSION)
+    return str(_xstatic("leaflet").VERSION)
 
 
 @cache
@@ -59,6 +76,34 @@ def leaflet_css() -> str:
         return "url(data:image/png;base64," + base64.b64encode(data).decode("ascii") + ")"
 
     return _CSS_URL.sub(inline, css).replace("</style", "<\\/style")
+
+
+def _markercluster_dir() -> Path:
+    return Path(_xstatic("leaflet_markercluster").BASE_DIR)
+
+
+@cache
+def markercluster_version() -> str:
+    """Version of the inlined Leaflet.markercluster (e.g. ``"1.4.1"``)."""
+    return str(_xstatic("leaflet_markercluster").VERSION)
+
+
+@cache
+def markercluster_js() -> str:
+    """Leaflet.markercluster's minified JavaScript, without its source-map comment."""
+    text = (_markercluster_dir() / "leaflet.markercluster.js").read_text(encoding="utf-8")
+    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
+
+
+@cache
+def markercluster_css() -> str:
+    """Leaflet.markercluster's stylesheets (animation; default cluster icons)."""
+    folder = _markercluster_dir()
+    css = "\n".join(
+        (folder / name).read_text(encoding="utf-8")
+        for name in ("MarkerCluster.css", "MarkerCluster.Default.css")
+    )
+    return css.replace("</style", "<\\/style")
 
 
 def check_assets() -> None:

@@ -58,8 +58,14 @@ from zonesblanches.maps._geometry import (
     simplify_coverage,
 )
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
-from zonesblanches.maps.assets import leaflet_css, leaflet_js
-from zonesblanches.modes import MODES
+from zonesblanches.maps.assets import (
+    leaflet_css,
+    leaflet_js,
+    markercluster_css,
+    markercluster_js,
+)
+from zonesblanches.maps.findings import zones_note
+from zonesblanches.modes import MODES, mode_code
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -95,8 +101,25 @@ TEXT = {
     "legend": "Légende",
     "method": "Méthode et sources",
     "sources": "Sources des données",
+    "layers": "Couches",
+    "services_shown": "Services de la catégorie affichée",
+    "services_others": "Services des autres catégories",
 }
 """Every French word the map's script shows (the script itself holds no user-facing text)."""
+
+GROUPS = {
+    "zones": {
+        "name": "Périmètres des zones blanches contiguës (indicateur affiché)",
+        "show": False,
+    },
+    "isochrones": {"name": "Isochrones de l'indicateur affiché", "show": False},
+}
+"""Switches of the layers that follow the indicator shown (one switch per kind, not one layer
+per category × mode × threshold in the layer control)."""
+
+CLUSTER_FROM = 2000
+"""Above this many services, markers are grouped (Leaflet.markercluster): thousands of
+individual markers make the page slow to open and unreadable."""
 
 OSM_TILES = "OpenStreetMap.Mapnik"
 IGN_TILES = "GeoportailFrance.plan"
@@ -147,6 +170,15 @@ def _json_value(value):
     return str(value)
 
 
+def _time_value(minutes: float, threshold: float):
+    """A time for the map data, to 0.1 min, or exact when rounding would put it on the other
+    side of the threshold (20.04 min is a zone blanche at 20 min; 20.0 would not say so)."""
+    value = _json_value(round(minutes, 1))
+    if value is not None and (value > threshold) != (minutes > threshold):
+        return float(minutes)
+    return value
+
+
 # --------------------------------------------------------------------------- payload parts
 
 
@@ -168,6 +200,7 @@ def _unit_features(
     classes = {s: style.class_index(times[s], class_bounds) for s in specs}
     nearest = {s: units[service_col(*s)].astype(str).to_numpy() for s in specs}
     blanks = {s: units[blank_col(*s)].to_numpy(dtype=bool) for s in specs}
+    thresholds = {s: float(result.thresholds[s[1]]) for s in specs}
     # Communes are joined on their code; other units (grid cells share their commune's code)
     # are keyed by their own id.
     point_units = result.unit_kind != "commune"
@@ -177,7 +210,7 @@ def _unit_features(
     for i, key in enumerate(keys):
         per_unit[key] = {
             "p": int(round(pops[i])),
-            "t": [_json_value(round(times[s][i], 1)) for s in specs],
+            "t": [_time_value(times[s][i], thresholds[s]) for s in specs],
             "k": [int(classes[s][i]) for s in specs],
             "s": [service_index.get(nearest[s][i], -1) for s in specs],
             "z": "".join("1" if blanks[s][i] else "0" for s in specs),
@@ -227,58 +260,105 @@ def _unit_features(
     return {"type": "FeatureCollection", "features": features}, None
 
 
+SERVICE_FIELDS = (
+    "id",
+    "nom",
+    "categorie",
+    "commune",
+    "adresse",
+    "statut",
+    "source",
+    "date_source",
+    "precision",
+    "notes",
+)
+"""Text fields of a service in the map data, in the order of its record."""
+
+
 def _services_payload(
-    services: gpd.GeoDataFrame, categories: Sequence[str]
-) -> tuple[list[dict], dict[str, list[int]], dict[str, int]]:
-    """Services as plain records (strings are data: escaped by the script), their layers per
-    category and the index of each ``service_id``."""
+    services: gpd.GeoDataFrame,
+    categories: Sequence[str],
+    bbox: Sequence[float] | None = None,
+    keep: set[str] = frozenset(),
+) -> tuple[dict, dict[str, list[int]], dict[str, int]]:
+    """Services as compact records (strings are data: escaped by the script), their layers per
+    category and the index of each ``service_id``.
+
+    Only the services that matter to the map are drawn: those inside ``bbox`` (lon/lat) and
+    those in ``keep`` (the nearest service of some unit). Records are arrays whose text fields
+    are indices into one table of distinct strings (a source cited by 5,000 rows is written
+    once), then ``a_verifier`` (0/1), latitude and longitude: thousands of services stay a few
+    hundred kilobytes.
+    """
     frame = services.copy()
     if frame.crs is not None and str(frame.crs) != WGS84:
         frame = frame.to_crs(WGS84)
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    if bbox is not None and len(frame):
+        x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+        inside = (x >= bbox[0]) & (x <= bbox[2]) & (y >= bbox[1]) & (y <= bbox[3])
+        inside |= frame["service_id"].astype(str).isin(keep).to_numpy()
+        frame = frame[inside]
     order = np.lexsort(
         (frame["service_id"].astype(str).to_numpy(), frame["categorie"].astype(str).to_numpy())
     )
     frame = frame.iloc[order].reset_index(drop=True)
+
+    def text(col: str) -> list[str]:
+        if col not in frame:
+            return [""] * len(frame)
+        values = frame[col].astype(object)
+        return [
+            "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values
+        ]
+
+    ids, statut, precision = text("service_id"), text("statut"), text("precision")
+    columns = {
+        "id": ids,
+        "nom": [n or i for n, i in zip(text("nom"), ids, strict=True)],
+        "categorie": text("categorie"),
+        "commune": text("commune"),
+        "adresse": text("adresse"),
+        "statut": [style.STATUS_LABELS.get(v, v) for v in statut],
+        "source": text("source"),
+        "date_source": text("date_source"),
+        "precision": [style.PRECISION_LABELS.get(v, v) for v in precision],
+        "notes": text("notes"),
+    }
+    strings: dict[str, int] = {}
+
+    def code(value: str) -> int:
+        return strings.setdefault(value, len(strings))
+
+    lat = np.round(frame.geometry.y.to_numpy(dtype=float), 5)
+    lon = np.round(frame.geometry.x.to_numpy(dtype=float), 5)
     records, layers, index = [], {c: [] for c in categories}, {}
-
-    def text(row, col: str) -> str:
-        value = row.get(col, "")
-        return (
-            "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-        )
-
-    for i, row in frame.iterrows():
-        geom = row.geometry
-        if geom is None or geom.is_empty:
-            continue
-        statut = text(row, "statut")
-        precision = text(row, "precision")
-        rec = {
-            "id": text(row, "service_id"),
-            "nom": text(row, "nom") or text(row, "service_id"),
-            "categorie": text(row, "categorie"),
-            "commune": text(row, "commune"),
-            "adresse": text(row, "adresse"),
-            "statut": style.STATUS_LABELS.get(statut, statut),
-            "a_verifier": statut == "a_verifier",
-            "source": text(row, "source"),
-            "date_source": text(row, "date_source"),
-            "precision": style.PRECISION_LABELS.get(precision, precision),
-            "notes": text(row, "notes"),
-            "lat": round(float(geom.y), 5),
-            "lon": round(float(geom.x), 5),
-        }
-        index[rec["id"]] = len(records)
+    for i in range(len(frame)):
+        rec = [code(columns[f][i]) for f in SERVICE_FIELDS]
+        rec += [int(statut[i] == "a_verifier"), _json_value(lat[i]), _json_value(lon[i])]
+        index[ids[i]] = i
         records.append(rec)
-        if rec["categorie"] in layers:
-            layers[rec["categorie"]].append(len(records) - 1)
-        del i
-    return records, {c: v for c, v in layers.items() if v}, index
+        if columns["categorie"][i] in layers:
+            layers[columns["categorie"][i]].append(i)
+    payload = {"fields": list(SERVICE_FIELDS), "strings": list(strings), "records": records}
+    return payload, {c: v for c, v in layers.items() if v}, index
+
+
+def decode_services(payload: dict) -> list[dict]:
+    """The services of a map's data as dicts (for tests and scripts reading a map)."""
+    fields, strings = payload["fields"], payload["strings"]
+    out = []
+    for rec in payload["records"]:
+        item = {f: strings[rec[j]] for j, f in enumerate(fields)}
+        item.update(a_verifier=bool(rec[len(fields)]), lat=rec[-2], lon=rec[-1])
+        out.append(item)
+    return out
 
 
 def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[list]:
-    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset]``, the
-    label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always)."""
+    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset, code]``,
+    the label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always; the
+    map names the communes in zone blanche for the indicator shown first)."""
     if "population" not in communes or "nom" not in communes:
         return []
     frame = communes[communes["code_insee"].astype(str).isin(analysed)]
@@ -290,9 +370,12 @@ def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[
         pts = frame.geometry.to_crs(WGS84).representative_point()
         lon, lat = pts.x.to_numpy(), pts.y.to_numpy()
     out = []
-    for rank, (name, x, y) in enumerate(zip(frame["nom"].astype(str), lon, lat, strict=True)):
+    codes = frame["code_insee"].astype(str)
+    for rank, (name, code, x, y) in enumerate(
+        zip(frame["nom"].astype(str), codes, lon, lat, strict=True)
+    ):
         offset = 0 if rank < 8 else (1 if rank < 20 else 2)
-        out.append([round(float(y), 5), round(float(x), 5), name, offset])
+        out.append([round(float(y), 5), round(float(x), 5), name, offset, code])
     return out
 
 
@@ -334,6 +417,15 @@ def _polygons(
     return {"type": "FeatureCollection", "features": feats}
 
 
+def _indicator_of(key, specs: Sequence[tuple[str, str]]) -> int | None:
+    """Index in ``specs`` of a layer key: a ``(categorie, mode)`` pair or ``"categorie_mode"``
+    (the keys of :func:`zonesblanches.api.zones_by_indicator`); ``None`` if not drawn."""
+    for i, (cat, mode) in enumerate(specs):
+        if key == (cat, mode) or key == f"{cat}_{mode}":
+            return i
+    return None
+
+
 def _extra_layers(
     isochrones,
     zones,
@@ -342,7 +434,10 @@ def _extra_layers(
     tolerance: float,
     decimals: int,
     words: style.UnitWords = style.GENERIC_UNIT_WORDS,
+    specs: Sequence[tuple[str, str]] = (),
 ) -> list[dict]:
+    """Overlays beyond the units. Isochrones and zones of an indicator drawn on the map follow
+    it (``group`` and ``indicator``): the layer control shows one switch per kind."""
     layers: list[dict] = []
     if isochrones is not None and len(isochrones):
         iso = check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
@@ -358,26 +453,29 @@ def _extra_layers(
             color = style.ISOCHRONE_COLORS[
                 min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
             ]
-            layers.append(
-                {
-                    "name": label,
-                    "legend": f"Accessible en {fr_g(seuil)} min {mode_label} "
-                    f"({category_label(str(cat))})",
-                    "data": _polygons(g, fields, tolerance, decimals),
-                    "fields": fields,
-                    "title_field": "service",
-                    "color": color,
-                    "weight": 1.5,
-                    "fill_opacity": 0.10,
-                    "show": False,
-                }
-            )
+            layer = {
+                "name": label,
+                "legend": f"Accessible en {fr_g(seuil)} min {mode_label} "
+                f"({category_label(str(cat))})",
+                "data": _polygons(g, fields, tolerance, decimals),
+                "fields": fields,
+                "title_field": "service",
+                "color": color,
+                "weight": 1.5,
+                "fill_opacity": 0.10,
+                "show": False,
+            }
+            index = _indicator_of((str(cat), str(mode)), specs)
+            if index is not None:
+                layer.update(group="isochrones", indicator=index)
+            layers.append(layer)
     if zones is not None:
         groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
-        for label, frame in groups:
+        for key, frame in groups:
             frame = check_frame(frame, "zones")
-            if not len(frame):
-                continue
+            if not len(frame) or not zones_note(frame, words.singular)[0]:
+                continue  # one quasi-continuous blob: the hatch says it already
+            index = _indicator_of(key, specs)
             fields = [
                 ("zone_id", "Zone n°"),
                 ("population", "Population"),
@@ -389,26 +487,36 @@ def _extra_layers(
                 ("codes_qp", "QPV"),
                 ("men_pauv", "Ménages pauvres"),
             ]
-            name = f"Zones blanches : {label}" if label else "Zones blanches (périmètres)"
+            if index is not None:
+                cat, mode = specs[index]
+                human = f"{category_label(cat)}, {MODES[mode].label}"
+                name = f"Zones blanches contiguës : {human}"
+            elif key is None:
+                name = "Zones blanches contiguës (périmètres)"
+            else:
+                name = f"Zones blanches contiguës : {key}"
             frame = frame.assign(
                 titre=[f"Zone blanche n° {z}" for z in frame["zone_id"]]
                 if "zone_id" in frame
                 else "Zone blanche"
             )
-            layers.append(
-                {
-                    "name": name,
-                    "legend": name,
-                    "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
-                    "fields": [f for f in fields if f[0] in frame],
-                    "title_field": "titre",
-                    "color": style.BLANK_OUTLINE,
-                    "weight": 2,
-                    "fill_opacity": 0.8,
-                    "hatch": True,
-                    "show": True,
-                }
-            )
+            layer = {
+                "name": name,
+                "legend": "Périmètre d'une zone blanche contiguë",
+                "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
+                "fields": [f for f in fields if f[0] in frame],
+                "title_field": "titre",
+                "color": style.BLANK_OUTLINE,
+                "weight": 2.5,
+                "fill_opacity": 0.0,
+                "dash": "6 4",
+                # One hatch on the map (the units of the indicator shown): zones are outlines,
+                # and only the shown indicator's, on demand.
+                "show": False,
+            }
+            if index is not None:
+                layer.update(group="zones", indicator=index)
+            layers.append(layer)
     if qpv is not None and len(qpv):
         qpv = check_frame(qpv, "qpv")
         known = [
@@ -556,6 +664,7 @@ def coverage_map(
     simplify: float | None = None,
     extra_layers: Sequence[dict] | None = None,
     extra_notes: Sequence[str] | None = None,
+    principal: str | tuple[str, str] | None = None,
 ) -> folium.Map:
     """Interactive map of a coverage result, self-contained (opens without internet).
 
@@ -597,6 +706,11 @@ def coverage_map(
         :mod:`zonesblanches.maps.plans` for the site-suggestion and scenario maps).
     extra_notes : sequence of str, optional
         Further French lines for the « Méthode et sources » box.
+    principal : str or (str, str), optional
+        The indicator the map opens on, ``"garage_solidaire:voiture"`` or a pair; default the
+        first category and mode. Only its zones blanches are hatched; choosing another
+        indicator in the layer control switches the hatch, the services shown, the zone
+        outlines and the isochrones with it.
 
     Returns
     -------
@@ -612,12 +726,10 @@ def coverage_map(
         raise ParameterError("« result » doit être un résultat de diagnostic (CoverageResult).")
     communes = check_frame(communes, "communes", ("code_insee",))
     specs = select_pairs(result, categorie, mode)
+    principal_index = principal_index_of(principal, specs)
     class_bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(class_bounds) + 1)
 
-    services, service_layers, service_index = _services_payload(
-        result.services, [c for c in dict.fromkeys(c for c, _ in specs)]
-    )
     analysed_codes = set(result.units.get("code_insee", result.units["unit_id"]).astype(str))
     shown = communes.to_crs(WGS84)
     if result.unit_kind == "commune":
@@ -629,6 +741,13 @@ def coverage_map(
     bbox = tuple(float(v) for v in area.total_bounds)
     tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
     decimals = decimals_for(tolerance)
+    nearest = {str(v) for c, m in specs for v in result.units[service_col(c, m)].dropna().unique()}
+    services, service_layers, service_index = _services_payload(
+        result.services,
+        [c for c in dict.fromkeys(c for c, _ in specs)],
+        _expand(bbox, 0.1),
+        nearest,
+    )
     units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
     )
@@ -670,9 +789,16 @@ def coverage_map(
                 "mode": m,
                 "name": f"{category_label(c)}, {MODES[m].label}",
                 "threshold": fr_g(result.thresholds[m]),
+                "t": float(result.thresholds[m]),
+                "cap": style.time_cap(result.thresholds[m]),
+                "cap_text": style.cap_text(result.thresholds[m]),
+                "none_text": style.none_text(result.thresholds[m]),
             }
             for c, m in specs
         ],
+        "principal": principal_index,
+        "groups": GROUPS,
+        "cluster_from": CLUSTER_FROM,
         "categories": {
             c: {
                 "label": category_label(c),
@@ -691,7 +817,9 @@ def coverage_map(
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(isochrones, zones, qpv, services, tolerance, decimals, words)
+        "extra": _extra_layers(
+            isochrones, zones, qpv, decode_services(services), tolerance, decimals, words, specs
+        )
         + _margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
         + list(extra_layers or []),
         "towns": _towns(
@@ -721,15 +849,42 @@ def coverage_map(
     m.default_css = []
     root = m.get_root()
     root.title = html.escape(str(title))
-    root.header.add_child(
-        Element(
-            f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n"
-            f"<script>{leaflet_js()}</script>"
-        ),
-        name="zb_assets",
+    assets = (
+        f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n<script>{leaflet_js()}</script>"
     )
+    if len(services["records"]) > CLUSTER_FROM:
+        assets += f"\n<style>{markercluster_css()}</style>\n<script>{markercluster_js()}</script>"
+    root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
     return m
+
+
+def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:
+    """Index in ``specs`` of the principal indicator (``"categorie:mode"`` or a pair; ``None``:
+    the first). Raises a French :class:`ParameterError` naming the indicators drawn."""
+    if principal is None:
+        return 0
+    if isinstance(principal, str):
+        cat, sep, mode = principal.partition(":")
+        if not sep:
+            raise ParameterError(
+                f"Indicateur principal illisible : « {principal} » (attendu catégorie:mode, "
+                "par ex. garage_solidaire:voiture)."
+            )
+    else:
+        cat, mode = principal
+    known = {m for _, m in specs}
+    mode = mode.strip()
+    if mode not in known:
+        mode = mode_code(mode)
+    for i, (c, m) in enumerate(specs):
+        if (c, m) == (cat.strip(), mode):
+            return i
+    raise ParameterError(
+        f"Indicateur principal absent du résultat : « {cat}:{mode} ». Indicateurs : "
+        + ", ".join(f"{c}:{m}" for c, m in specs)
+        + "."
+    )
 
 
 def _expand(bbox, margin: float):

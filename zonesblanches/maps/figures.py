@@ -14,6 +14,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -32,6 +34,8 @@ PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
 
 CM = 1 / 2.54
+A4_LANDSCAPE_CM = (27.7, 19.0)
+"""A4 landscape (29.7 × 21 cm) within 1 cm margins."""
 
 
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
@@ -52,9 +56,13 @@ def static_map(
     thresholds_classes: Sequence[float] | None = None,
     title: str | None = None,
     dpi: int = 150,
-    width_cm: float = 17.0,
+    width_cm: float = A4_LANDSCAPE_CM[0],
+    height_cm: float = A4_LANDSCAPE_CM[1],
+    names: int = 10,
 ) -> Path:
-    """PNG map of one indicator: communes by time class, zones blanches hatched, services.
+    """PNG map of one indicator, ready for a Word page: communes by time class, zones blanches
+    hatched, services, the names of the largest communes, a scale bar, a north arrow, the
+    legend and the source line.
 
     Parameters
     ----------
@@ -73,9 +81,11 @@ def static_map(
     title : str, optional
         Default « <catégorie>, <mode> : temps d'accès au service le plus proche ».
     dpi : int
-        Resolution; 150 suits a Word page.
-    width_cm : float
-        Width of the figure (17 cm: an A4 page within margins).
+        Resolution; 150 suits the screen and most Word documents, 300 a printed report.
+    width_cm, height_cm : float
+        Size of the figure; default an A4 landscape page within 1 cm margins (27.7 × 19 cm).
+    names : int
+        How many of the most populated communes are named (fewer where names would collide).
 
     Returns
     -------
@@ -119,10 +129,9 @@ def static_map(
     fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
 
     x0, y0, x1, y1 = (pts if point_units else frame).total_bounds
-    aspect = (y1 - y0) / max(x1 - x0, 1.0)
-    width = width_cm * CM
-    fig = Figure(figsize=(width, min(max(width * aspect * 0.9, 3.5), 9.5)))
-    ax = fig.add_axes((0.0, 0.09, 0.74, 0.82))
+    fig = Figure(figsize=(width_cm * CM, height_cm * CM))
+    FigureCanvasAgg(fig)  # a renderer, to measure the commune names
+    ax = fig.add_axes((0.01, 0.07, 0.72, 0.84))
     ax.set_axis_off()
     ax.set_aspect("equal")
     if point_units:
@@ -196,6 +205,11 @@ def static_map(
         )
     ax.set_xlim(x0 - (x1 - x0) * 0.02, x1 + (x1 - x0) * 0.02)
     ax.set_ylim(y0 - (y1 - y0) * 0.02, y1 + (y1 - y0) * 0.02)
+    ax.apply_aspect()
+    named = frame.assign(_blank=blank) if not point_units else communes.to_crs(LAMBERT93)
+    _commune_names(ax, named, names)
+    _scale_bar(ax)
+    _north_arrow(ax)
 
     handles = [
         Patch(facecolor=c, edgecolor="#777", label=lab)
@@ -221,28 +235,119 @@ def static_map(
         handles=handles,
         loc="center left",
         bbox_to_anchor=(0.74, 0.5),
-        fontsize=7,
-        title="Temps d'accès",
-        title_fontsize=8,
+        fontsize=8,
+        title=f"Temps d'accès ({MODES[mode].label})",
+        title_fontsize=9,
         frameon=False,
     )
     if title is None:
         title = f"{category_label(categorie)}, {MODES[mode].label} : temps d'accès au plus proche"
-    fig.suptitle(title, fontsize=10, x=0.02, ha="left", y=0.975)
+    fig.suptitle(title, fontsize=13, x=0.01, ha="left", y=0.975)
     if result.territory:
-        fig.text(0.02, 0.925, result.territory, fontsize=8, color="#444")
+        fig.text(0.01, 0.925, result.territory, fontsize=10, color="#444")
     method = result.models[mode].description
     fig.text(
-        0.02,
-        0.015,
+        0.01,
+        0.012,
         "Sources : contours IGN, Etalab (Licence Ouverte 2.0) ; services : sources citées dans le "
-        "rapport.\n" + method,
-        fontsize=5.5,
+        "rapport ; réalisation : zonesblanches.\n" + method,
+        fontsize=7,
         color="#444",
         va="bottom",
         wrap=True,
     )
     return _save(fig, path, dpi)
+
+
+def _commune_names(ax, communes: gpd.GeoDataFrame, n: int) -> list[str]:
+    """Name the ``n`` most populated communes drawn, those in zone blanche (``_blank``) first,
+    skipping a name that would overlap one already placed (measured with the renderer)."""
+    if n <= 0 or "nom" not in communes or "population" not in communes or not len(communes):
+        return []
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    if "_blank" not in communes:
+        communes = communes.assign(_blank=False)
+    frame = communes.sort_values(
+        ["_blank", "population", "code_insee"], ascending=[False, False, True]
+    )
+    points = frame.geometry.representative_point()
+    renderer = ax.figure.canvas.get_renderer()
+    placed, shown = [], []
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for name, pt in zip(frame["nom"].astype(str), points, strict=True):
+        if len(placed) >= n:
+            break
+        if not (x0 <= pt.x <= x1 and y0 <= pt.y <= y1):
+            continue
+        text = ax.text(
+            pt.x,
+            pt.y,
+            name,
+            fontsize=8,
+            fontweight="bold",
+            color="#111",
+            ha="center",
+            va="center",
+            zorder=7,
+            path_effects=halo,
+        )
+        box = text.get_window_extent(renderer).expanded(1.08, 1.2)
+        if any(box.overlaps(b) for b in placed):
+            text.remove()
+            continue
+        placed.append(box)
+        shown.append(name)
+    return shown
+
+
+def _scale_bar(ax) -> None:
+    """A scale bar of a round length (about a fifth of the map's width), bottom right, in
+    kilometres (the axes are in Lambert-93 metres)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    steps = [s * 10**e for e in range(0, 7) for s in (1, 2, 5)]
+    length = max([s for s in steps if s <= target] or [steps[0]])
+    bx, by = x1 - (x1 - x0) * 0.03 - length, y0 + (y1 - y0) * 0.03
+    ax.plot([bx, bx + length], [by, by], color="#111", linewidth=3, solid_capstyle="butt", zorder=8)
+    ax.plot(
+        [bx, bx + length / 2],
+        [by, by],
+        color="white",
+        linewidth=1.2,
+        solid_capstyle="butt",
+        zorder=9,
+    )
+    label = f"{fr_g(length / 1000)} km"
+    ax.text(
+        bx + length / 2,
+        by + (y1 - y0) * 0.015,
+        label,
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        zorder=8,
+        path_effects=[patheffects.withStroke(linewidth=2, foreground="white")],
+    )
+
+
+def _north_arrow(ax) -> None:
+    """A north arrow, top right (Lambert-93 grid north; it differs from true north by less
+    than 3° over metropolitan France)."""
+    ax.annotate(
+        "N",
+        xy=(0.96, 0.97),
+        xytext=(0.96, 0.87),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=11,
+        fontweight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": "#111", "linewidth": 1.5},
+        zorder=8,
+    )
 
 
 def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) -> Path:

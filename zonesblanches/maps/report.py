@@ -27,13 +27,13 @@ from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.geodata.categories import category_label
-from zonesblanches.maps import style
+from zonesblanches.maps import findings, style
 from zonesblanches.maps.assets import leaflet_version
-from zonesblanches.maps.carto import coverage_map, render_map, save_map
+from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, static_map
 from zonesblanches.maps.style import unit_words
-from zonesblanches.maps.tables import communes_table, synthesis_table
+from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
 from zonesblanches.modes import MODES
 from zonesblanches.writers import write_csv
 
@@ -67,6 +67,16 @@ table.zb-table { border-collapse: collapse; width: 100%; font-size: 0.88em; marg
 .zb-table th[aria-sort="descending"]::after { content: " ▼"; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid #ddd; }
 .note { color: #444; font-size: 0.9em; }
+.lead { font-size: 1.25em; font-weight: 600; margin: 0.4em 0 0.2em; }
+.answer h3 { margin-top: 0.6em; }
+.answer { display: grid; grid-template-columns: minmax(0, 2fr) minmax(220px, 1fr); gap: 14px;
+  align-items: start; }
+@media (max-width: 800px) { .answer { grid-template-columns: 1fr; } }
+.reliability { border: 1px solid #c9a227; background: #fffbea; border-radius: 6px;
+  padding: 8px 12px; font-size: 0.9em; }
+.reliability h3 { margin: 0 0 4px 0; font-size: 1em; }
+.reliability ul { margin: 0; padding-left: 18px; }
+.identical { border-left: 4px solid #08519c; padding: 4px 10px; background: #f2f7fc; }
 dl.meta dt { font-weight: 600; margin-top: 0.5em; }
 dl.meta dd { margin-left: 1.2em; }
 @media print {
@@ -123,8 +133,19 @@ def _e(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _is_bundled_registry(services: pd.DataFrame) -> bool:
+    """True when most services (80 %) are the bundled example registry's."""
+    from zonesblanches.geodata import reference
+
+    ids = set(services["service_id"].astype(str)) if len(services) else set()
+    bundled = set(reference.load_registry()["service_id"].astype(str))
+    return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
+
+
 Column = tuple[str, str, str]
-"""(column name, French header, kind: ``text``, ``int``, ``num``, ``pct``, ``min``)."""
+"""(column name, French header, kind: ``text``, ``int``, ``num``, ``pct``, ``min``,
+``minutes`` (a threshold: « 20 min »), ``time`` (a time capped in words against the row's
+``seuil_min``) or ``words:<column>`` (the text shown, sorted by the number in ``<column>``))."""
 
 
 def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str = "") -> str:
@@ -138,13 +159,25 @@ def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str =
             if kind == "text":
                 cells.append(f"<td>{_e(v)}</td>")
                 continue
+            if kind.startswith("words:"):
+                # the text column shown, sorted by the number in the named column
+                value = rec.get(kind.split(":", 1)[1])
+                num = float(value) if value is not None and not pd.isna(value) else float("nan")
+                data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
+                cells.append(f'<td class="num" data-v="{data_v}">{_e(v)}</td>')
+                continue
             num = float(v) if v is not None and not pd.isna(v) else float("nan")
-            shown = {
-                "int": fr_int,
-                "pct": fr_pct,
-                "num": fr_num,
-                "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
-            }[kind](num)
+            if kind == "time":
+                # a time against the row's threshold: capped in words (« plus de 60 min »)
+                shown = style.time_text(num if not np.isnan(num) else np.inf, rec["seuil_min"])
+            else:
+                shown = {
+                    "int": fr_int,
+                    "pct": fr_pct,
+                    "num": fr_num,
+                    "minutes": lambda x: fr_num(x, 1).removesuffix(",0") + " min",
+                    "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
+                }[kind](num)
             data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
             cells.append(f'<td class="num" data-v="{data_v}">{_e(shown)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -169,8 +202,19 @@ def _map_parts(page: str) -> tuple[str, str, str]:
     return head, body, script
 
 
-def _key_figures(result: CoverageResult) -> str:
+def _key_figures(result: CoverageResult, order: Sequence[tuple[str, str]] = ()) -> str:
     overall = result.summary(by=None)
+    if order:
+        rank = {spec: i for i, spec in enumerate(order)}
+        overall = overall[
+            [(c, m) in rank for c, m in zip(overall["categorie"], overall["mode"], strict=True)]
+        ]
+        overall = overall.assign(
+            _r=[
+                rank.get((c, m), len(rank))
+                for c, m in zip(overall["categorie"], overall["mode"], strict=True)
+            ]
+        ).sort_values("_r", kind="stable")
     cards = [
         (fr_int(result.population), "habitants dans le territoire"),
         (fr_int(len(result.units)), unit_words(result.unit_kind).plural),
@@ -203,7 +247,7 @@ def _method_section(
         model = result.models[mode]
         items.append(
             f"<dt>{_e(MODES[mode].label.capitalize())} — seuil {_e(fr_num(minutes, 0))} min</dt>"
-            f"<dd>{_e(model.description)} (méthode : {_e(model.method)})</dd>"
+            f"<dd>{_e(model.description)}</dd>"
         )
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
     provenance = "".join(
@@ -232,6 +276,115 @@ def _method_section(
     )
 
 
+TOP_COLUMNS: list[Column] = [
+    ("nom", "Commune", "text"),
+    ("code", "Code INSEE", "text"),
+    ("population", "Population", "int"),
+    ("part", "Part de la population", "pct"),
+    ("temps", "Temps au plus proche", "words:temps_min"),
+    ("service_proche", "Service le plus proche", "text"),
+    ("commune_service", "Situé à", "text"),
+]
+
+
+def _top_columns(result: CoverageResult) -> list[Column]:
+    words = unit_words(result.unit_kind)
+    if result.unit_kind == "commune":
+        return TOP_COLUMNS
+    return [("nom", "Commune", "text"), ("code", words.id_label, "text"), *TOP_COLUMNS[2:]]
+
+
+def _zones_html(result: CoverageResult, zones, cat: str, mode: str) -> str:
+    """The « zone blanche quasi continue » note of an indicator, if its zones say so."""
+    frame = zones.get(f"{cat}_{mode}") if isinstance(zones, Mapping) else None
+    note = findings.zones_note(frame, result.unit_kind)[1] if frame is not None else None
+    return f'<p class="note">{_e(note)}</p>' if note else ""
+
+
+def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zones=None) -> str:
+    """The report's first screen: the answer for the principal indicator, the key figures
+    with the reliability box beside them, the 10 most populated units without access and
+    where their nearest service is, notes on identical figures, and the sensitivity of
+    every answer to the threshold."""
+    cat, mode = order[0]
+    words = unit_words(result.unit_kind)
+    top = findings.without_access(result, cat, mode, 10)
+    total = len(findings.without_access(result, cat, mode, None))
+    reliability = "".join(
+        f"<li>{_e(line)}</li>"
+        for line in findings.reliability(result, _is_bundled_registry(result.services))
+    )
+    if len(top):
+        shown = (
+            f"Les {fr_int(len(top))} {_e(words.plural)} sans accès"
+            if total == len(top)
+            else f"Les {len(top)} {_e(words.plural)} sans accès les plus "
+            f"{words.agree('peuplé')} sur {fr_int(total)}"
+        )
+        table = html_table(top, _top_columns(result)) + (
+            f'<p class="note">{shown} ; la liste complète, un indicateur par colonne, est '
+            "dans <code>communes_zone_blanche.csv</code>.</p>"
+        )
+    else:
+        table = "<p>Aucune zone blanche pour cet indicateur.</p>"
+    identical = "".join(
+        f'<p class="identical note">{_e(n)}</p>' for n in findings.identical_notes(result)
+    )
+    sens = findings.sensitivity(result)
+    sens["_r"] = [order.index((c, m)) for c, m in zip(sens["categorie"], sens["mode"], strict=True)]
+    sens = sens.sort_values("_r", kind="stable")
+    sens_cols: list[Column] = [
+        ("indicateur", "Indicateur", "text"),
+        ("seuil_min", "Seuil", "minutes"),
+        ("seuil-5", "Seuil − 5 min", "int"),
+        ("seuil+0", "Au seuil", "int"),
+        ("seuil+5", "Seuil + 5 min", "int"),
+        ("seuil+10", "Seuil + 10 min", "int"),
+    ]
+    key = (
+        f"{fr_int(result.population)} habitants · {words.count(len(result.units))} · "
+        f"{fr_count(len(result.services), 'service')} pris en compte"
+    )
+    return (
+        f"<p class='lead'>{_e(findings.headline(result, cat, mode))}</p>"
+        f"<p class='note'>{_e(key)}</p>"
+        f"<div class='answer'><div>"
+        f"<h3>Les {_e(words.plural)} les plus {words.agree('peuplé')} à plus de "
+        f"{_e(fr_num(result.thresholds[mode], 1).removesuffix(',0'))} min "
+        f"{_e(MODES[mode].label)} d'un service « {_e(category_label(cat))} »</h3>"
+        f"{table}{_zones_html(result, zones, cat, mode)}</div>"
+        f"<aside class='reliability' aria-label='Fiabilité'><h3>Fiabilité de ces chiffres</h3>"
+        f"<ul>{reliability}</ul></aside></div>"
+        f"{identical}"
+        "<h3>Et si le seuil changeait ?</h3>"
+        + html_table(
+            sens,
+            sens_cols,
+            caption="Habitants sans accès selon le seuil retenu (5 min de moins, le seuil, "
+            "5 et 10 min de plus) : un chiffre qui bouge beaucoup dépend du seuil choisi.",
+        )
+        + f"<h3>Chiffres clés</h3>{_key_figures(result, order)}"
+    )
+
+
+def _others_section(result: CoverageResult, order: Sequence[tuple[str, str]], zones=None) -> str:
+    """One short section per other indicator: the answer and its 5 largest units."""
+    parts = []
+    for cat, mode in order[1:]:
+        top = findings.without_access(result, cat, mode, 5)
+        body = (
+            html_table(top, _top_columns(result))
+            if len(top)
+            else "<p>Aucune zone blanche pour cet indicateur.</p>"
+        )
+        parts.append(
+            f"<h3>{_e(findings.indicator_label(cat, mode))}</h3>"
+            f"<p>{_e(findings.headline(result, cat, mode))}</p>{body}"
+            + _zones_html(result, zones, cat, mode)
+        )
+    return "".join(parts)
+
+
 def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
     specs = [(c, m) for c in result.categories for m in result.modes]
     if len(result.units) <= 300 or len(specs) <= MAX_STATIC_MAPS:
@@ -256,8 +409,16 @@ def write_report(
     static_maps: Sequence[tuple[str, str]] | None = None,
     files: Sequence[str] = (),
     map_kwargs: Mapping | None = None,
+    principal: str | tuple[str, str] | None = None,
+    dpi: int = 150,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
+
+    The report leads with the answer for the principal indicator (the 10 most populated units
+    without access, their share of the population, where the nearest service is), a
+    reliability box beside the key figures, the sensitivity of every answer to the threshold
+    and notes on identical figures; then one short section per other indicator, the map,
+    the figures, the tables and the method.
 
     Parameters
     ----------
@@ -281,6 +442,11 @@ def write_report(
     map_kwargs : mapping, optional
         Extra arguments of :func:`~zonesblanches.maps.coverage_map` (``isochrones``, ``zones``,
         ``qpv``, ``thresholds_classes``…).
+    principal : str or (str, str), optional
+        The indicator the report answers first and the map opens on
+        (``"garage_solidaire:voiture"``); default the first category and mode.
+    dpi : int
+        Resolution of ``figures/*.png`` (A4 landscape maps): 150, or 300 for print.
 
     Returns
     -------
@@ -294,14 +460,16 @@ def write_report(
         title = f"Diagnostic d'accès aux services de mobilité inclusive — {territory}"
     words = unit_words(result.unit_kind)
     kwargs = dict(map_kwargs or {})
-    m = coverage_map(result, communes, epci=epci, **kwargs)
+    all_specs = [(c, m) for c in result.categories for m in result.modes]
+    order = findings.specs(result, all_specs[principal_index_of(principal, all_specs)])
+    m = coverage_map(result, communes, epci=epci, principal=order[0], **kwargs)
     head, body, script = _map_parts(render_map(m))
 
     figures_html = []
     specs = list(static_maps) if static_maps is not None else _default_static(result)
     classes = kwargs.get("thresholds_classes")
     figdir = folder / "figures"
-    chart = coverage_chart(result, figdir / "part_couverte.png")
+    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi)
     pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
     for cat, mode in specs:
         path = static_map(
@@ -312,6 +480,7 @@ def write_report(
             figdir / f"carte_{cat}_{mode}.png",
             epci=epci,
             thresholds_classes=classes,
+            dpi=dpi,
         )
         pngs.append(
             (path, f"{category_label(cat)}, {MODES[mode].label} : temps d'accès au plus proche.")
@@ -329,12 +498,12 @@ def write_report(
     synth_cols: list[Column] = [
         ("libelle", "Catégorie", "text"),
         ("mode_fr", "Mode", "text"),
-        ("seuil_min", "Seuil (min)", "num"),
+        ("seuil_min", "Seuil", "minutes"),
         ("population", "Population", "int"),
         ("part_couverte", "Part couverte", "pct"),
         ("population_zone_blanche", "Habitants en zone blanche", "int"),
         ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
-        ("temps_median_min", "Temps médian", "min"),
+        ("temps_median_min", "Temps médian", "time"),
     ]
     by_epci = synthesis_table(result)
     _add_labels(by_epci)
@@ -343,18 +512,9 @@ def write_report(
         ("code_epci", "SIREN", "text"),
         *synth_cols,
     ]
-    uncovered = result.uncovered().head(100).copy()
-    _add_labels(uncovered)
-    unc_cols: list[Column] = [
-        *([("unit_id", words.id_label, "text")] if result.unit_kind != "commune" else []),
-        ("nom", "Commune", "text"),
-        ("code_insee", "Code INSEE", "text"),
-        ("population", "Population", "int"),
-        ("libelle", "Catégorie", "text"),
-        ("mode_fr", "Mode", "text"),
-        ("temps_min", "Temps au plus proche", "min"),
-    ]
     services = services_table(result)
+    if "statut" in services:
+        services["statut"] = services["statut"].map(lambda v: style.STATUS_LABELS.get(v, v))
     svc_cols: list[Column] = [
         ("nom", "Service", "text"),
         ("libelle_categorie", "Catégorie", "text"),
@@ -369,9 +529,12 @@ def write_report(
         + ", ".join(style.class_labels(style.check_classes(classes)))
         + ", inaccessible."
     )
-    n_units = len(communes_table(result))
     sections = [
-        ("chiffres", "Chiffres clés", _key_figures(result)),
+        (
+            "reponse",
+            f"La réponse : {findings.indicator_label(*order[0]).lower()}",
+            _answer_section(result, order, kwargs.get("zones")),
+        ),
         (
             "carte",
             "Carte interactive",
@@ -382,6 +545,17 @@ def write_report(
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
+        *(
+            [
+                (
+                    "autres",
+                    "Les autres indicateurs",
+                    _others_section(result, order, kwargs.get("zones")),
+                )
+            ]
+            if len(order) > 1
+            else []
+        ),
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
         (
             "synthese",
@@ -389,15 +563,6 @@ def write_report(
             html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."),
         ),
         ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
-        (
-            "zones",
-            f"{words.title} en zone blanche les plus {words.agree('peuplé')}",
-            html_table(uncovered, unc_cols)
-            + f'<p class="note">Les 100 premières lignes ({fr_int(len(result.uncovered()))} '
-            f"au total, {fr_int(n_units)} {_e(words.plural)} {words.agree('analysé')}) ; "
-            "liste complète dans "
-            "<code>communes_zone_blanche.csv</code> et le classeur Excel.</p>",
-        ),
         ("services", "Services pris en compte", html_table(services, svc_cols)),
         ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
     ]
@@ -434,6 +599,8 @@ def write_outputs(
     qpv: gpd.GeoDataFrame | None = None,
     static_maps: Sequence[tuple[str, str]] | None = None,
     progress: bool = True,
+    principal: str | tuple[str, str] | None = None,
+    dpi: int = 150,
 ) -> dict[str, Path]:
     """Write the whole diagnostic in ``folder``; return ``{name: path}``.
 
@@ -451,6 +618,12 @@ def write_outputs(
         Extra layers drawn on the map and written to the GeoPackage.
     progress : bool
         Show a progress bar (only on a terminal). The whole region takes tens of seconds.
+    principal : str or (str, str), optional
+        The indicator the map opens on and the report answers first
+        (``"garage_solidaire:voiture"``); default the first category and mode.
+        ``communes_zone_blanche.csv`` is sorted by it.
+    dpi : int
+        Resolution of the figures (150, or 300 for print).
     """
     import sys
 
@@ -459,6 +632,8 @@ def write_outputs(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     extra = {"isochrones": isochrones, "zones": zones, "qpv": qpv}
+    all_specs = [(c, m) for c in result.categories for m in result.modes]
+    first = all_specs[principal_index_of(principal, all_specs)]
     written: dict[str, Path] = {}
     steps = ["carte", "tableaux CSV", "classeur Excel", "GeoPackage", "rapport"]
     bar = tqdm(
@@ -471,13 +646,16 @@ def write_outputs(
     with bar:
         bar.set_postfix_str(steps[0])
         written["carte"] = save_map(
-            coverage_map(result, communes, epci=epci, title=title, **extra), folder / "carte.html"
+            coverage_map(result, communes, epci=epci, title=title, principal=first, **extra),
+            folder / "carte.html",
         )
         bar.update()
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
         written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
-        written["zones_csv"] = write_csv(result.uncovered(), folder / "communes_zone_blanche.csv")
+        written["zones_csv"] = write_csv(
+            uncovered_table(result, first), folder / "communes_zone_blanche.csv"
+        )
         bar.update()
         bar.set_postfix_str(steps[2])
         written["xlsx"] = write_xlsx(result, folder / "diagnostic.xlsx", run_date=run_date)
@@ -499,6 +677,8 @@ def write_outputs(
             static_maps=static_maps,
             files=["rapport.html", *names, "figures/*.png"],
             map_kwargs={**extra, "title": title} if title else extra,
+            principal=first,
+            dpi=dpi,
         )
         bar.update()
     return written

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zonesblanches._text import fr_g, fr_int
+from zonesblanches._text import fr_g, fr_int, fr_num
 from zonesblanches.errors import ParameterError
 
 
@@ -142,7 +142,45 @@ def class_index(minutes: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
     return np.where(np.isfinite(values), idx, -1)
 
 
-UNREACHABLE_LABEL = "inaccessible"
+TIME_CAP_MIN = 60.0
+"""Times beyond ``max(TIME_CAP_MIN, 2 × threshold)`` are said « plus de … min »: a straight-line
+walk of 2,014 min is not a result a planner can use, only « far »."""
+
+
+def time_cap(threshold: float) -> float:
+    """Cap (minutes) beyond which a time is said in words: 60 min, or twice the threshold."""
+    return max(TIME_CAP_MIN, 2.0 * float(threshold))
+
+
+def cap_text(threshold: float) -> str:
+    """« plus de 60 min »: a time beyond the cap of the indicator of ``threshold``."""
+    return f"plus de {fr_g(time_cap(threshold))} min"
+
+
+def none_text(threshold: float) -> str:
+    """« aucun service connu à moins de 60 min »: no service reachable at all."""
+    return f"aucun service connu à moins de {fr_g(time_cap(threshold))} min"
+
+
+def time_text(minutes: float, threshold: float) -> str:
+    """A time as a planner reads it: « 23 min », « plus de 60 min » beyond the cap, « aucun
+    service connu à moins de 60 min » when no service is reachable (infinite or NaN).
+
+    Near the threshold one decimal is kept so that the text agrees with the zone-blanche
+    flag (« 20,4 min » is beyond 20 min; « 20 min » would not say so).
+    """
+    value = float(minutes)
+    if not np.isfinite(value):
+        return none_text(threshold)
+    if value > time_cap(threshold):
+        return cap_text(threshold)
+    rounded = float(np.floor(value + 0.5))
+    if (rounded > threshold) != (value > threshold):
+        return f"{fr_num(value, 1)} min"
+    return f"{fr_num(rounded, 0)} min"
+
+
+UNREACHABLE_LABEL = "aucun service connu accessible"
 """Legend label of unreachable units."""
 
 STATUS_LABELS = {"actif": "actif", "a_verifier": "à vérifier", "ferme": "fermé"}

@@ -41,6 +41,27 @@ def communes_table(result: CoverageResult) -> pd.DataFrame:
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
+def uncovered_table(
+    result: CoverageResult, principal: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """The units in zone blanche for at least one indicator, one row each with one column per
+    indicator (as :func:`communes_table`), those without the principal indicator (default: the
+    first category and mode) first, most populated first.
+
+    Times stay numbers (minutes, for computing), even beyond the 60-min cap at which maps and
+    the report say « plus de 60 min »; unreachable times are empty.
+    """
+    table = communes_table(result)
+    if principal is None:
+        principal = (result.categories[0], result.modes[0])
+    blanks = [blank_col(c, m) for c in result.categories for m in result.modes]
+    table = table[table[blanks].to_numpy().any(axis=1)]
+    key = "code_insee" if "code_insee" in table else table.columns[0]
+    return table.sort_values(
+        [blank_col(*principal), "population", key], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
 def synthesis_table(result: CoverageResult) -> pd.DataFrame:
     """One row per EPCI × category × mode (see :meth:`CoverageResult.summary`), with the
     method of the travel times."""

@@ -1,0 +1,295 @@
+"""What the report says first: the answer for the principal indicator, how it moves with the
+threshold, how far the data can be trusted, and why some figures are identical.
+
+These are small read-outs of a :class:`~zonesblanches.coverage.analysis.CoverageResult`
+(sums and sorts of its columns), shaped for the report's tables; no travel time is computed
+here. Times are said as a planner reads them (:func:`zonesblanches.maps.style.time_text`:
+« plus de 60 min » beyond the cap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from zonesblanches._text import fr_count, fr_num, fr_pct
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.traveltime import STRAIGHT_LINE
+from zonesblanches.geodata.categories import category_label
+from zonesblanches.maps import style
+from zonesblanches.modes import MODES
+
+SENSITIVITY_DELTAS: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0)
+"""Threshold shifts (minutes) of the sensitivity table: the answer at threshold − 5 … + 10."""
+
+
+def indicator_label(categorie: str, mode: str) -> str:
+    """« Garage solidaire, en voiture »."""
+    return f"{category_label(categorie)}, {MODES[mode].label}"
+
+
+def specs(result: CoverageResult, principal: tuple[str, str] | None = None) -> list:
+    """The indicators of ``result`` (category × mode), the principal one first."""
+    out = [(c, m) for c in result.categories for m in result.modes]
+    if principal is not None and principal in out:
+        out.remove(principal)
+        out.insert(0, principal)
+    return out
+
+
+def without_access(
+    result: CoverageResult, categorie: str, mode: str, n: int | None = 10
+) -> pd.DataFrame:
+    """The ``n`` most populated units without access for one indicator.
+
+    Columns: ``nom``, ``code_insee`` (or ``unit_id``), ``population``, ``part`` (share of the
+    territory's population), ``temps_min`` (number), ``temps`` (words, capped),
+    ``service_proche`` and ``commune_service`` (where the nearest service is).
+    """
+    units = result.units
+    blank = units[blank_col(categorie, mode)].to_numpy(dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "nom": units["nom"].astype(str) if "nom" in units else units["unit_id"].astype(str),
+            "code": (
+                units["code_insee"]
+                if "code_insee" in units and result.unit_kind == "commune"
+                else units["unit_id"]
+            ).astype(str),
+            "population": units["population"].to_numpy(dtype=float),
+            "temps_min": units[time_col(categorie, mode)].to_numpy(dtype=float),
+            "service_id": units[service_col(categorie, mode)].astype(object),
+        }
+    )[blank]
+    frame = frame.sort_values(
+        ["population", "code"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+    if n is not None:
+        frame = frame.head(n)
+    total = float(result.population) or np.nan
+    frame["part"] = frame["population"] / total
+    threshold = float(result.thresholds[mode])
+    frame["temps"] = [style.time_text(t, threshold) for t in frame["temps_min"]]
+    services = result.services.set_index(result.services["service_id"].astype(str))
+    names = services["nom"].astype(str) if "nom" in services else pd.Series(dtype=str)
+    communes = services["commune"].astype(str) if "commune" in services else pd.Series(dtype=str)
+    ids = frame["service_id"].astype(str)
+    frame["service_proche"] = ids.map(names).fillna("")
+    frame["commune_service"] = ids.map(communes).fillna("")
+    return frame.drop(columns="service_id")
+
+
+def headline(result: CoverageResult, categorie: str, mode: str) -> str:
+    """« 9 253 habitants (4,8 % de la population) sont à plus de 20 min en voiture du garage
+    solidaire le plus proche. »"""
+    row = result.summary(by=None)
+    row = row[(row["categorie"] == categorie) & (row["mode"] == mode)].iloc[0]
+    pop = float(row["population_zone_blanche"])
+    share = pop / float(row["population"]) if row["population"] else float("nan")
+    words = style.unit_words(result.unit_kind)
+    threshold = fr_num(float(result.thresholds[mode]), 1, trim=True)
+    if pop <= 0:
+        return (
+            f"Toute la population est à moins de {threshold} min {MODES[mode].label} d'un "
+            f"service « {category_label(categorie)} »."
+        )
+    return (
+        f"{fr_count(pop, 'habitant')} ({fr_pct(share)} de la population, "
+        f"{words.count(row['unites_zone_blanche'])}) sont à plus de {threshold} min "
+        f"{MODES[mode].label} du service « {category_label(categorie)} » le plus proche."
+    )
+
+
+def sensitivity(
+    result: CoverageResult, deltas: Sequence[float] = SENSITIVITY_DELTAS
+) -> pd.DataFrame:
+    """People without access per indicator at threshold + each delta (minutes).
+
+    Columns: ``indicateur``, ``categorie``, ``mode``, ``seuil_min``, then one column per delta
+    named ``seuil{delta:+g}`` (``seuil-5``, ``seuil+0``, ``seuil+5``, ``seuil+10``): the
+    population whose time exceeds the shifted threshold (unreachable units count as beyond).
+    """
+    pop = result.units["population"].to_numpy(dtype=float)
+    rows = []
+    for cat, mode in specs(result):
+        times = result.units[time_col(cat, mode)].to_numpy(dtype=float)
+        times = np.where(np.isnan(times), np.inf, times)
+        base = float(result.thresholds[mode])
+        row = {
+            "indicateur": indicator_label(cat, mode),
+            "categorie": cat,
+            "mode": mode,
+            "seuil_min": base,
+        }
+        for d in deltas:
+            limit = max(base + float(d), 0.0)
+            row[f"seuil{float(d):+g}"] = float(pop[times > limit].sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def identical_groups(result: CoverageResult) -> list[tuple[list[str], str]]:
+    """Categories whose times are identical in every unit and mode: ``[(categories, why)]``.
+
+    ``why`` says whether their services stand at the same points (the usual cause: services
+    located at their commune's point)."""
+    cats = list(result.categories)
+    groups: list[list[str]] = []
+    for cat in cats:
+        for group in groups:
+            ref = group[0]
+            if all(
+                np.array_equal(
+                    result.units[time_col(cat, m)].to_numpy(dtype=float),
+                    result.units[time_col(ref, m)].to_numpy(dtype=float),
+                    equal_nan=True,
+                )
+                for m in result.modes
+            ):
+                group.append(cat)
+                break
+        else:
+            groups.append([cat])
+    out = []
+    svc = result.services
+    for group in groups:
+        if len(group) < 2:
+            continue
+        points = []
+        for cat in group:
+            sub = svc[svc["categorie"] == cat]
+            points.append(
+                {
+                    (round(float(g.x), 6), round(float(g.y), 6))
+                    for g in sub.geometry
+                    if g is not None
+                }
+            )
+        same = all(p == points[0] for p in points[1:])
+        geocoded = (
+            "precision" in svc
+            and (svc[svc["categorie"].isin(group)]["precision"].astype(str) == "commune").all()
+        )
+        tail = " (géocodés au point de leur commune, adresse inconnue)" if geocoded else ""
+        if same:
+            why = "leurs services sont aux mêmes points" + tail
+        else:
+            # the nearest services coincide: say where they are
+            nearest = set()
+            names = svc.set_index(svc["service_id"].astype(str))
+            for m in result.modes:
+                ids = result.units[service_col(group[0], m)].dropna().astype(str)
+                if "commune" in names:
+                    nearest |= set(names.loc[names.index.intersection(ids), "commune"].astype(str))
+            where = ", à " + ", ".join(sorted(nearest)) if 0 < len(nearest) <= 3 else ""
+            why = (
+                "pour chaque "
+                + style.unit_words(result.unit_kind).singular
+                + (f", leurs services les plus proches sont au même point{where}{tail}")
+            )
+        out.append((group, why))
+    return out
+
+
+def identical_notes(result: CoverageResult) -> list[str]:
+    """French sentences explaining identical figures (empty when there are none)."""
+    notes = []
+    for group, why in identical_groups(result):
+        labels = [category_label(c) for c in group]
+        names = ", ".join(labels[:-1]) + " et " + labels[-1]
+        notes.append(
+            f"{names} ont des chiffres identiques : {why}. Ce n'est pas une erreur ; une "
+            "adresse précise de chaque service les distinguerait."
+        )
+    return notes
+
+
+def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
+    """Lines of the reliability box: data source and completeness, geocoding precision,
+    straight-line or network times, example-registry warning (``example_registry``: the
+    services are the bundled registry's; the caller knows, this module reads no file)."""
+    svc = result.services
+    lines = []
+    if example_registry:
+        lines.append(
+            f"Services : registre d'exemple embarqué ({fr_count(len(svc), 'service')}), un "
+            "échantillon documenté et non un recensement. Les zones blanches ci-dessous "
+            "peuvent disparaître avec un inventaire complet : passez votre fichier avec "
+            "--services."
+        )
+    else:
+        lines.append(f"Services : fichier fourni, {fr_count(len(svc), 'service')} pris en compte.")
+    if "precision" in svc and len(svc):
+        counts = svc["precision"].astype(str).value_counts()
+        at_commune = int(counts.get("commune", 0))
+        if at_commune == len(svc):
+            lines.append(
+                "Localisation : chaque service est placé au point de sa commune (adresse "
+                "inconnue) ; une commune voisine peut être plus proche en réalité."
+            )
+        elif at_commune:
+            lines.append(
+                f"Localisation : {fr_count(at_commune, 'service')} sur {len(svc)} placé"
+                + ("s" if at_commune > 1 else "")
+                + " au point de sa commune (adresse inconnue) ; les autres à l'adresse ou aux "
+                "coordonnées fournies."
+            )
+        else:
+            lines.append(
+                "Localisation : tous les services à l'adresse ou aux coordonnées fournies."
+            )
+    for mode in result.modes:
+        method = getattr(result.models[mode], "method", STRAIGHT_LINE)
+        kind = (
+            "à vol d'oiseau (distance en ligne droite × détour, vitesse constante)"
+            if method == STRAIGHT_LINE
+            else "par le réseau OpenStreetMap"
+        )
+        lines.append(f"Temps {MODES[mode].label} : {kind}.")
+    words = style.unit_words(result.unit_kind)
+    if result.unit_kind == "commune":
+        lines.append(
+            "Population : un point par commune ; une commune entière est soit couverte, soit "
+            "en zone blanche (l'option --carreaux donne la population à 200 m)."
+        )
+    else:
+        lines.append(
+            f"Population : {words.count(len(result.units))} habité{'s' if len(result.units) > 1 else ''}."
+        )
+    return lines
+
+
+QUASI_CONTINUOUS_SHARE = 0.8
+"""A zone holding at least this share of the people without access makes the zones blanches
+« quasi continue »: one blob, not a list of places."""
+
+
+def zones_note(zones: pd.DataFrame, unit_kind: str = "commune") -> tuple[bool, str | None]:
+    """Whether contiguous zones inform, and what to say instead when they do not.
+
+    Returns ``(list_them, note)``. Zones are listed at grid-cell level, or when no single zone
+    holds :data:`QUASI_CONTINUOUS_SHARE` of the uncovered population; otherwise the note says
+    « zone blanche quasi continue » with its share and size (a zone of 4.8 million people over
+    29,000 km² is no place to act on).
+    """
+    if zones is None or not len(zones) or "population" not in zones:
+        return False, None
+    pop = zones["population"].to_numpy(dtype=float)
+    total = float(pop.sum())
+    if unit_kind != "commune" or total <= 0:
+        return True, None
+    largest = int(np.argmax(pop))
+    share = pop[largest] / total
+    if share < QUASI_CONTINUOUS_SHARE:
+        return True, None
+    words = style.unit_words(unit_kind)
+    n = zones["n_unites"].iloc[largest] if "n_unites" in zones else None
+    size = f", {words.count(n)}" if n is not None else ""
+    return False, (
+        f"Zone blanche quasi continue : d'un seul tenant, elle regroupe {fr_pct(share)} des "
+        f"habitants sans accès ({fr_count(pop[largest], 'habitant')}{size}) ; elle n'est pas "
+        "découpée en zones."
+    )
