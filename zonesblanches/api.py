@@ -393,6 +393,30 @@ def read_services(path: str | PathLike, **kwargs):
     return _read(path, **kwargs)
 
 
+def read_territory_services(
+    territory: TerritoryLike,
+    path: str | PathLike,
+    *,
+    crs: str | None = None,
+    rejects_path: str | PathLike | None = None,
+):
+    """A user's services file read for a territory (what ``--services`` does).
+
+    Services are kept in the territory's geometry; outside the default region, commune codes
+    and names are found among all communes of metropolitan France (a service across a regional
+    border is found and kept).
+    """
+    territory = as_territory(territory)
+    national = territory.region != reference.DEFAULT_REGION
+    return read_services(
+        path,
+        crs=crs,
+        territory=territory.geometry,
+        rejects_path=rejects_path,
+        communes=reference.load_communes(None) if national else None,
+    )
+
+
 def network_models(
     territory: TerritoryLike,
     modes: Sequence[str],
