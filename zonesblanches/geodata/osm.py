@@ -311,25 +311,10 @@ def load_networks(
     return results
 
 
-def load_network(
-    source: str | Path,
-    mode: str,
-    *,
-    polygon=None,
-    margin_m: float | Mapping[str, float] | None = None,
-    rules: NetworkRules | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-) -> RoadNetwork:
-    """Build the road network of one mode from an OSM file (see :func:`load_networks`)."""
-    return load_networks(
-        source,
-        [mode],
-        polygon=polygon,
-        margin_m=margin_m,
-        rules=rules,
-        cache=cache,
-        cache_dir=cache_dir,
-        progress=progress,
-    )[mode_code(mode)]
+def load_network(source: str | Path, mode: str, **options) -> RoadNetwork:
+    """Build the road network of one mode from an OSM file.
+
+    ``options`` are the keyword options of :func:`load_networks` (``polygon``, ``margin_m``,
+    ``rules``, ``cache``, ``cache_dir``, ``progress``).
+    """
+    return load_networks(source, [mode], **options)[mode_code(mode)]

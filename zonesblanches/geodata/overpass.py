@@ -310,29 +310,10 @@ def _download_graphs(query_polygon, url, timeout, missing, rules, graphs, progre
         graphs[m] = _build_graph(ways, m, rules, None, {"source_text": src})
 
 
-def download_network(
-    polygon,
-    mode: str,
-    *,
-    margin_m: float | Mapping[str, float] | None = None,
-    rules: NetworkRules | None = None,
-    overpass_url: str | None = None,
-    timeout: float = 180.0,
-    max_area_km2: float = MAX_DOWNLOAD_AREA_KM2,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-) -> RoadNetwork:
-    """Download one mode's network for a territory (see :func:`download_networks`)."""
-    return download_networks(
-        polygon,
-        [mode],
-        margin_m=margin_m,
-        rules=rules,
-        overpass_url=overpass_url,
-        timeout=timeout,
-        max_area_km2=max_area_km2,
-        cache=cache,
-        cache_dir=cache_dir,
-        progress=progress,
-    )[mode_code(mode)]
+def download_network(polygon, mode: str, **options) -> RoadNetwork:
+    """Download one mode's network for a territory.
+
+    ``options`` are the keyword options of :func:`download_networks` (``margin_m``, ``rules``,
+    ``overpass_url``, ``timeout``, ``max_area_km2``, ``cache``, ``cache_dir``, ``progress``).
+    """
+    return download_networks(polygon, [mode], **options)[mode_code(mode)]
