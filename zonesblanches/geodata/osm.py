@@ -11,6 +11,12 @@ Three ways in, one result (:class:`~zonesblanches.geodata.network.RoadNetwork`):
 - :func:`check_overpass` raises :class:`~zonesblanches.errors.NetworkUnavailableError` with a
   French message when the service cannot be reached (offline machine).
 
+One module per job, like OSMnx; this one holds the file entry points and GraphML reading and
+re-exports every public name of the others: :mod:`~zonesblanches.geodata.osm_read` (PBF and
+XML), :mod:`~zonesblanches.geodata.osm_graph` (ways → one mode's graph → a territory's network,
+margins), :mod:`~zonesblanches.geodata.osm_cache` (the cache),
+:mod:`~zonesblanches.geodata.overpass` (downloads).
+
 Which ways each mode may use, in which direction and how fast is decided in one place,
 :mod:`zonesblanches.geodata.osm_rules` (documented in ``docs/reseau.md``).
 
