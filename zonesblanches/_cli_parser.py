@@ -181,6 +181,12 @@ def _add_common(
     p.add_argument(
         "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
     )
+    p.add_argument(
+        "--ecraser",
+        action="store_true",
+        help="remplace, dans --sortie, les fichiers portant le nom d'un résultat qu'aucun "
+        "manifeste.json de zonesblanches ne liste (sans cette option, la commande refuse)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; "
         "coordonnées lon/lat, x/y avec --crs, ou seulement la commune. "
         "Défaut : le registre embarqué",
+    )
+    analyse.add_argument(
+        "--feuille",
+        metavar="FEUILLE",
+        help="feuille du classeur XLSX de --services à lire (nom, ou numéro à partir de 1) ; "
+        "défaut : la première",
     )
     analyse.add_argument(
         "--crs",

@@ -399,6 +399,7 @@ def read_territory_services(
     *,
     crs: str | None = None,
     rejects_path: str | PathLike | None = None,
+    sheet: str | int | None = None,
 ):
     """A user's services file read for a territory (what ``--services`` does).
 
@@ -414,6 +415,7 @@ def read_territory_services(
         territory=territory.geometry,
         rejects_path=rejects_path,
         communes=reference.load_communes(None) if national else None,
+        sheet=sheet,
     )
 
 
@@ -563,7 +565,9 @@ def read_demand(
 
     territory = as_territory(territory)
     cells = load_carreaux(carreaux, mask=territory.geometry, progress=progress)
-    return carreaux_demand(cells, territory.communes)
+    demand = carreaux_demand(cells, territory.communes)
+    demand.attrs["lecture"] = cells.attrs.get("lecture", {})  # rows read, rejected, outside
+    return demand
 
 
 def read_qpv(
