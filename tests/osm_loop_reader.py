@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches.errors import DataError
-from zonesblanches.geodata.osm import _UNDEFINED_COORD, _Ways
+from zonesblanches.geodata.osm_graph import _Ways
+from zonesblanches.geodata.osm_read import _UNDEFINED_COORD
 from zonesblanches.geodata.osm_rules import HIGHWAY_TABLE, TAG_KEYS
 
 

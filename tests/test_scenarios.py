@@ -13,15 +13,13 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonesblanches.api import scenario
+from zonesblanches.api import parse_add, parse_move, scenario
 from zonesblanches.coverage.analysis import commune_demand, weighted_median
 from zonesblanches.coverage.scenarios import (
     GAIN,
     LOSS,
     SAME,
     apply_changes,
-    parse_add,
-    parse_move,
     run_scenario,
 )
 from zonesblanches.coverage.traveltime import StraightLineModel
@@ -132,7 +130,7 @@ def test_removing_then_adding_back_changes_nothing(registry):
     res = run_scenario(
         registry,
         remove="HDF-015",
-        add=[f"garage_solidaire:{hdf.geometry.x},{hdf.geometry.y}"],
+        add=[parse_add(f"garage_solidaire:{hdf.geometry.x},{hdf.geometry.y}")],
         demand=demand,
         thresholds={"voiture": 20, "marche": 30},
     )
@@ -159,7 +157,7 @@ def test_adding_services_from_a_frame_and_by_label(registry):
     extra = registry[registry["service_id"] == "HDF-009"].assign(service_id="HDF-009")
     res = run_scenario(
         registry,
-        add=[extra, "auto-école sociale:80021"],  # Amiens, by label
+        add=[extra, parse_add("auto-école sociale:80021")],  # Amiens, by label
         demand=demand,
         thresholds={"marche": 30},
     )
@@ -183,13 +181,18 @@ def test_parsing_and_errors_are_french(registry):
     with pytest.raises(ParameterError, match="Coordonnées hors limites"):
         parse_move("HDF-002:250,50")
     with pytest.raises(ParameterError, match="Vouliez-vous dire :.*HDF-002"):
-        apply_changes(registry, move="HDF-02:62895")
+        apply_changes(registry, move=parse_move("HDF-02:62895"))
     with pytest.raises(ParameterError, match="Commune inconnue"):
-        apply_changes(registry, move="HDF-002:99999")
+        apply_changes(registry, move=parse_move("HDF-002:99999"))
     with pytest.raises(ParameterError, match="à la fois retiré et déplacé"):
-        apply_changes(registry, remove="HDF-002", move="HDF-002:62895")
+        apply_changes(registry, remove="HDF-002", move=[("HDF-002", "62895")])
     with pytest.raises(ParameterError, match="ne change rien"):
         apply_changes(registry)
+    # The computation layer takes data: command-line text is parsed by the api first.
+    with pytest.raises(ParameterError, match="parse_move"):
+        apply_changes(registry, move="HDF-002:62895")
+    with pytest.raises(ParameterError, match="parse_add"):
+        apply_changes(registry, add=["garage_solidaire:62895"])
 
 
 def test_move_to_coordinates(registry):
@@ -226,7 +229,7 @@ def test_qpv_aggregates_with_grid_cells():
     lonlat = gpd.GeoSeries([target], crs=LAMBERT93).to_crs(WGS84).iloc[0]
     res = run_scenario(
         none,
-        add=f"atelier_velo:{lonlat.x},{lonlat.y}",
+        add=("atelier_velo", (lonlat.x, lonlat.y)),
         demand=demand,
         thresholds={"marche": 10},
         unit_kind="carreau",

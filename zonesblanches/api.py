@@ -21,12 +21,13 @@ import pandas as pd
 
 from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
-from zonesblanches.coverage.scenarios import ScenarioResult, run_scenario
+from zonesblanches.coverage.scenarios import Place, ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
-from zonesblanches.geodata.categories import CATEGORIES
+from zonesblanches.geodata.categories import CATEGORIES, category_code
+from zonesblanches.geodata.communes import is_insee_code, normalize_insee
 from zonesblanches.geodata.territory import Territory, select_territory
 from zonesblanches.modes import mode_code
 
@@ -285,6 +286,12 @@ def scenario(
     if add is not None:
         items = [add] if isinstance(add, (str, PathLike, gpd.GeoDataFrame)) else list(add)
         add = [_points_of(item) for item in items]
+        add = [parse_add(item) if isinstance(item, str) else item for item in add]
+    if isinstance(move, Mapping):
+        move = {k: parse_place(v) if isinstance(v, str) else v for k, v in move.items()}
+    elif move is not None:
+        items = [move] if isinstance(move, str) else list(move)
+        move = [parse_move(item) if isinstance(item, str) else item for item in items]
     return run_scenario(
         _services(services),
         add=add,
@@ -326,11 +333,90 @@ def parse_weights(text: str) -> str | dict[str, float]:
     return mix
 
 
+def parse_place(text: str) -> Place:
+    """``"62895"`` → ``"62895"``; ``"2.8961,50.4928"`` → ``(2.8961, 50.4928)``."""
+    t = str(text).strip()
+    if "," in t:
+        lon_s, _, lat_s = t.partition(",")
+        try:
+            lon, lat = float(lon_s), float(lat_s)
+        except ValueError:
+            raise ParameterError(
+                f"Coordonnées illisibles : « {text} » (attendu : longitude,latitude, par "
+                "exemple 2.8961,50.4928)."
+            ) from None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ParameterError(f"Coordonnées hors limites : « {text} » (longitude,latitude).")
+        return (lon, lat)
+    code = normalize_insee(t)
+    if not is_insee_code(code):
+        raise ParameterError(
+            f"Lieu illisible : « {text} » (code INSEE de commune à 5 caractères, ou "
+            "longitude,latitude)."
+        )
+    return code
+
+
+def parse_move(spec: str) -> tuple[str, Place]:
+    """``"HDF-002:62895"`` → ``("HDF-002", "62895")`` (or a ``(lon, lat)`` destination)."""
+    sid, sep, place = str(spec).strip().rpartition(":")
+    if not sep or not sid.strip() or not place.strip():
+        raise ParameterError(
+            f"Déplacement illisible : « {spec} » (attendu : IDENTIFIANT:CODE_INSEE, par exemple "
+            "HDF-002:62895, ou IDENTIFIANT:longitude,latitude)."
+        )
+    return sid.strip(), parse_place(place)
+
+
+def parse_add(spec: str) -> tuple[str, Place]:
+    """``"garage_solidaire:62895"`` → ``("garage_solidaire", "62895")``; labels are accepted."""
+    cat, sep, place = str(spec).strip().partition(":")
+    if not sep:
+        raise ParameterError(
+            f"Ajout illisible : « {spec} » (attendu : CATEGORIE:CODE_INSEE, par exemple "
+            "garage_solidaire:62895, CATEGORIE:longitude,latitude, ou un fichier de services)."
+        )
+    code = cat.strip() if cat.strip() in CATEGORIES else category_code(cat)
+    if code is None:
+        raise ParameterError(
+            f"Catégorie inconnue dans « {spec} ». Catégories possibles : "
+            + ", ".join(CATEGORIES)
+            + "."
+        )
+    return code, parse_place(place)
+
+
 def read_services(path: str | PathLike, **kwargs):
     """Read a user's services file (see :func:`zonesblanches.geodata.services.read_services`)."""
     from zonesblanches.geodata.services import read_services as _read
 
     return _read(path, **kwargs)
+
+
+def read_territory_services(
+    territory: TerritoryLike,
+    path: str | PathLike,
+    *,
+    crs: str | None = None,
+    rejects_path: str | PathLike | None = None,
+    sheet: str | int | None = None,
+):
+    """A user's services file read for a territory (what ``--services`` does).
+
+    Services are kept in the territory's geometry; outside the default region, commune codes
+    and names are found among all communes of metropolitan France (a service across a regional
+    border is found and kept).
+    """
+    territory = as_territory(territory)
+    national = territory.region != reference.DEFAULT_REGION
+    return read_services(
+        path,
+        crs=crs,
+        territory=territory.geometry,
+        rejects_path=rejects_path,
+        communes=reference.load_communes(None) if national else None,
+        sheet=sheet,
+    )
 
 
 def network_models(

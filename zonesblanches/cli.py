@@ -115,10 +115,10 @@ def load_inputs(
     sheet: str | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
+    from zonesblanches.api import as_territory, read_territory_services
     from zonesblanches.geodata import reference
-    from zonesblanches.geodata.territory import select_territory
 
-    territory = select_territory(territoire)
+    territory = as_territory(territoire)
     _print(
         f"Territoire : {territory.label} — {_fr_count(len(territory.communes), 'commune')}, "
         f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
@@ -132,18 +132,10 @@ def load_inputs(
             "échantillon non exhaustif)"
         )
     else:
-        from zonesblanches.geodata.services import read_services
         from zonesblanches.summaries import format_services_read
 
-        # Outside the default region, communes are found among all of metropolitan France.
-        national = territory.region != reference.DEFAULT_REGION
-        read = read_services(
-            services_path,
-            crs=crs,
-            territory=territory.geometry,
-            rejects_path=sortie / "rejets.csv",
-            communes=reference.load_communes(None) if national else None,
-            sheet=sheet,
+        read = read_territory_services(
+            territory, services_path, crs=crs, rejects_path=sortie / "rejets.csv", sheet=sheet
         )
         services = read.services
         problems = read.problems

@@ -22,3 +22,10 @@ class ParameterError(ZonesBlanchesError, ValueError):
 
 class NetworkUnavailableError(ZonesBlanchesError):
     """A download was needed but the network (or the remote service) is unreachable."""
+
+
+def unknown_values(what: str, given, among: str, choices) -> ParameterError:
+    """The French error for values outside a closed list, e.g. ``unknown_values("Catégorie
+    inconnue", ["pizzeria"], "Catégories possibles", CATEGORIES)`` → « Catégorie inconnue :
+    pizzeria. Catégories possibles : garage_solidaire, … »."""
+    return ParameterError(f"{what} : {', '.join(given)}. {among} : " + ", ".join(choices) + ".")

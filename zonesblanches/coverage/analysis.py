@@ -21,7 +21,7 @@ import pandas as pd
 
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.traveltime import StraightLineModel, TravelTimeModel
-from zonesblanches.errors import ParameterError
+from zonesblanches.errors import ParameterError, unknown_values
 from zonesblanches.geodata.categories import CATEGORIES, category_label
 from zonesblanches.modes import MODES, mode_code
 
@@ -338,11 +338,7 @@ def compute_coverage(
         categories = list(dict.fromkeys(categories))
         unknown = [c for c in categories if c not in CATEGORIES]
         if unknown:
-            raise ParameterError(
-                f"Catégorie inconnue : {', '.join(unknown)}. Catégories possibles : "
-                + ", ".join(CATEGORIES)
-                + "."
-            )
+            raise unknown_values("Catégorie inconnue", unknown, "Catégories possibles", CATEGORIES)
     if not categories:
         raise ParameterError("Aucune catégorie de service à analyser.")
     models = {m: (models or {}).get(m) or StraightLineModel(m) for m in thresholds}

@@ -28,7 +28,7 @@ import shapely
 
 from zonesblanches._text import fr_g
 from zonesblanches.crs import LAMBERT93, WGS84
-from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.errors import DataError, ParameterError, unknown_values
 from zonesblanches.geodata.territory import check_communes
 
 ORIGINS = ("commune", "qpv", "fichier", "grille")
@@ -395,10 +395,8 @@ def build_candidates(
     origins = list(dict.fromkeys(str(o).strip().lower() for o in origins))
     unknown = [o for o in origins if o not in ORIGINS]
     if unknown:
-        raise ParameterError(
-            f"Origine de candidats inconnue : {', '.join(unknown)}. Origines possibles : "
-            + ", ".join(ORIGINS)
-            + "."
+        raise unknown_values(
+            "Origine de candidats inconnue", unknown, "Origines possibles", ORIGINS
         )
     if not origins:
         raise ParameterError("Indiquez au moins une origine de sites candidats.")

@@ -9,13 +9,15 @@ winners and losers.
 Consistency, checked by :meth:`ScenarioResult.balance`: for every category × mode, the
 population that gains minus the population that loses equals the change in covered population.
 
-Changes are written as on the command line:
+Changes are data, not text (the command-line syntax ``HDF-002:62895`` is parsed by
+:func:`zonesblanches.api.parse_move` and :func:`~zonesblanches.api.parse_add`):
 
-- move: ``HDF-002:62895`` (service id → code INSEE of the new commune, placed at the commune's
-  interior point) or ``HDF-002:2.8961,50.4928`` (longitude, latitude);
-- add: ``garage_solidaire:62895`` (category or label → commune), ``garage_solidaire:2.9,50.5``,
-  or service points (:func:`zonesblanches.api.scenario` reads a services file into points);
-- remove: ``HDF-002``.
+- move: ``("HDF-002", "62895")`` (service id → code INSEE of the new commune, placed at the
+  commune's interior point) or ``("HDF-002", (2.8961, 50.4928))`` (longitude, latitude), or a
+  mapping ``{service_id: place}``;
+- add: ``("garage_solidaire", "62895")`` or ``("garage_solidaire", (2.9, 50.5))``, or service
+  points (:func:`zonesblanches.api.scenario` reads a services file into points);
+- remove: ``"HDF-002"`` or a list of ids.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from zonesblanches.coverage.analysis import (
 from zonesblanches.coverage.equity import qpv_links
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError, ZonesBlanchesError
-from zonesblanches.geodata.categories import CATEGORIES, category_code, category_label
-from zonesblanches.geodata.communes import current_code, is_insee_code, normalize_insee
+from zonesblanches.geodata.categories import CATEGORIES, category_label
+from zonesblanches.geodata.communes import current_code
 
 GAIN, LOSS, SAME = "gagne", "perd", "inchange"
 """Values of the ``evolution`` column."""
@@ -49,64 +51,6 @@ ACTIONS = ("ajout", "retrait", "deplacement")
 
 Place = str | tuple[float, float]
 """A commune code (``"62895"``) or a ``(lon, lat)`` pair."""
-
-
-# --------------------------------------------------------------------------------------------
-# Parsing the command-line syntax
-# --------------------------------------------------------------------------------------------
-
-
-def parse_place(text: str) -> Place:
-    """``"62895"`` → ``"62895"``; ``"2.8961,50.4928"`` → ``(2.8961, 50.4928)``."""
-    t = str(text).strip()
-    if "," in t:
-        lon_s, _, lat_s = t.partition(",")
-        try:
-            lon, lat = float(lon_s), float(lat_s)
-        except ValueError:
-            raise ParameterError(
-                f"Coordonnées illisibles : « {text} » (attendu : longitude,latitude, par "
-                "exemple 2.8961,50.4928)."
-            ) from None
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ParameterError(f"Coordonnées hors limites : « {text} » (longitude,latitude).")
-        return (lon, lat)
-    code = normalize_insee(t)
-    if not is_insee_code(code):
-        raise ParameterError(
-            f"Lieu illisible : « {text} » (code INSEE de commune à 5 caractères, ou "
-            "longitude,latitude)."
-        )
-    return code
-
-
-def parse_move(spec: str) -> tuple[str, Place]:
-    """``"HDF-002:62895"`` → ``("HDF-002", "62895")`` (or a ``(lon, lat)`` destination)."""
-    sid, sep, place = str(spec).strip().rpartition(":")
-    if not sep or not sid.strip() or not place.strip():
-        raise ParameterError(
-            f"Déplacement illisible : « {spec} » (attendu : IDENTIFIANT:CODE_INSEE, par exemple "
-            "HDF-002:62895, ou IDENTIFIANT:longitude,latitude)."
-        )
-    return sid.strip(), parse_place(place)
-
-
-def parse_add(spec: str) -> tuple[str, Place]:
-    """``"garage_solidaire:62895"`` → ``("garage_solidaire", "62895")``; labels are accepted."""
-    cat, sep, place = str(spec).strip().partition(":")
-    if not sep:
-        raise ParameterError(
-            f"Ajout illisible : « {spec} » (attendu : CATEGORIE:CODE_INSEE, par exemple "
-            "garage_solidaire:62895, CATEGORIE:longitude,latitude, ou un fichier de services)."
-        )
-    code = cat.strip() if cat.strip() in CATEGORIES else category_code(cat)
-    if code is None:
-        raise ParameterError(
-            f"Catégorie inconnue dans « {spec} ». Catégories possibles : "
-            + ", ".join(CATEGORIES)
-            + "."
-        )
-    return code, parse_place(place)
 
 
 def _commune_points(communes: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -156,11 +100,21 @@ def _locate(place: Place, communes: pd.DataFrame) -> tuple[Point, str, str, str]
 def _as_list(value: object) -> list:
     if value is None:
         return []
-    if isinstance(value, (str, gpd.GeoDataFrame)):
+    if isinstance(value, (str, tuple, gpd.GeoDataFrame)):
         return [value]
     if isinstance(value, Mapping):
         return list(value.items())
     return list(value)
+
+
+def _pair(item: object, what: str) -> tuple:
+    """A ``(key, place)`` change; text in the command-line syntax is refused (parse it first)."""
+    if isinstance(item, tuple) and len(item) == 2:
+        return item
+    raise ParameterError(
+        f"{what} doit être un couple (identifiant ou catégorie, lieu), pas {item!r} ; la syntaxe "
+        "de la ligne de commande se lit avec zonesblanches.api.parse_move / parse_add."
+    )
 
 
 def _unknown_id(sid: str, ids: Iterable[str]) -> ParameterError:
@@ -186,13 +140,14 @@ def apply_changes(
     ----------
     services : geopandas.GeoDataFrame
         The services before (``service_id``, ``categorie``, points).
-    add : str, GeoDataFrame, or a list of them
-        ``"categorie:62895"``, ``"categorie:lon,lat"``, or service points (a services file is
-        read by :func:`zonesblanches.api.scenario`, which passes its points here).
+    add : tuple, GeoDataFrame, or a list of them
+        ``(categorie, place)`` pairs (place: code INSEE or ``(lon, lat)``), or service points
+        (a services file is read by :func:`zonesblanches.api.scenario`, which passes its points
+        here).
     remove : str or list of str
         Service ids.
-    move : str, list of str, or mapping
-        ``"HDF-002:62895"`` strings, or ``{service_id: "62895" | (lon, lat)}``.
+    move : tuple, list of tuples, or mapping
+        ``(service_id, place)`` pairs, or ``{service_id: "62895" | (lon, lat)}``.
     communes : geopandas.GeoDataFrame, optional
         Where commune codes are looked up (default: the bundled communes of the region).
 
@@ -259,11 +214,9 @@ def apply_changes(
     # Moves.
     moves = []
     for item in _as_list(move):
-        sid, place = item if isinstance(item, tuple) else parse_move(item)
+        sid, place = _pair(item, "Un déplacement")
         sid = str(sid).strip()
-        if isinstance(place, str):
-            place = parse_place(place)
-        elif isinstance(place, list):
+        if isinstance(place, list):
             place = tuple(float(v) for v in place)
         if sid in removed:
             raise ParameterError(
@@ -301,10 +254,8 @@ def apply_changes(
         if isinstance(item, gpd.GeoDataFrame):
             frame = item
         else:
-            cat, place = item if isinstance(item, tuple) else parse_add(item)
-            point, code, name, precision = _locate(
-                parse_place(place) if isinstance(place, str) else place, commune_table()
-            )
+            cat, place = _pair(item, "Un ajout")
+            point, code, name, precision = _locate(place, commune_table())
             counter += 1
             while f"NOUVEAU-{counter}" in taken:
                 counter += 1
@@ -761,8 +712,5 @@ __all__ = [
     "SAME",
     "ScenarioResult",
     "apply_changes",
-    "parse_add",
-    "parse_move",
-    "parse_place",
     "run_scenario",
 ]

@@ -16,7 +16,7 @@ import shapely
 
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
-from zonesblanches.errors import ParameterError
+from zonesblanches.errors import ParameterError, unknown_values
 from zonesblanches.modes import mode_code
 
 # --------------------------------------------------------------------------- validation
@@ -34,19 +34,13 @@ def select_pairs(result: CoverageResult, categorie, mode) -> list[tuple[str, str
     cats = _as_list(categorie) or list(result.categories)
     unknown = [c for c in cats if c not in result.categories]
     if unknown:
-        raise ParameterError(
-            f"Catégorie absente du résultat : {', '.join(unknown)}. Catégories analysées : "
-            + ", ".join(result.categories)
-            + "."
+        raise unknown_values(
+            "Catégorie absente du résultat", unknown, "Catégories analysées", result.categories
         )
     modes = [mode_code(m) for m in (_as_list(mode) or list(result.modes))]
     missing = [m for m in modes if m not in result.modes]
     if missing:
-        raise ParameterError(
-            f"Mode absent du résultat : {', '.join(missing)}. Modes analysés : "
-            + ", ".join(result.modes)
-            + "."
-        )
+        raise unknown_values("Mode absent du résultat", missing, "Modes analysés", result.modes)
     return [(c, m) for c in dict.fromkeys(cats) for m in dict.fromkeys(modes)]
 
 
