@@ -1,4 +1,5 @@
-"""Command line: ``zonesblanches demo | analyse | sources``.
+"""Command line: ``zonesblanches demo | analyse | suggerer | scenario | services | categories |
+sources``.
 
 Everything printed is in French; every option is explained by ``--help`` with an example.
 """
@@ -85,10 +86,12 @@ def load_inputs(
     carreaux_path: Path | None = None,
     thresholds: dict[str, float | list[float]] | None = None,
     margin_km: float | None = None,
+    filters: dict | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
-    from zonesblanches.geodata import reference
+    from zonesblanches import api
     from zonesblanches.geodata.territory import select_territory
+    from zonesblanches.summaries import format_services
 
     territory = select_territory(territoire)
     _print(
@@ -96,36 +99,20 @@ def load_inputs(
         f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
     )
     sortie.mkdir(parents=True, exist_ok=True)
-    problems = 0
-    if services_path is None:
-        services = reference.load_registry()
-        _print(
-            f"Services : registre embarqué ({len(services)} services documentés, "
-            "échantillon non exhaustif)"
-        )
-    else:
-        from zonesblanches.geodata.services import read_services
-
-        # Outside the default region, communes are found among all of metropolitan France.
-        national = territory.region != reference.DEFAULT_REGION
-        read = read_services(
-            services_path,
-            crs=crs,
-            territory=territory.geometry,
-            rejects_path=sortie / "rejets.csv",
-            communes=reference.load_communes(None) if national else None,
-        )
-        services = read.services
-        problems = read.problems
-        _print(f"Services : {len(services)} lus dans {services_path.name}")
-        for warning in read.warnings:
-            _print(f"  ⚠ {warning}")
-        if len(read.rejects):
-            _print(
-                f"  ⚠ {len(read.rejects)} ligne(s) écartée(s), détail dans {sortie / 'rejets.csv'}"
-            )
-            for _, row in read.rejects.head(10).iterrows():
-                _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    resolved = api.resolve_services(
+        territory,
+        services_path,
+        thresholds=thresholds,
+        margin_km=margin_km,
+        network=osm is not None or download,
+        crs=crs,
+        rejects_path=None if services_path is None else sortie / "rejets.csv",
+        progress=sys.stderr.isatty(),
+        **(filters or {}),
+    )
+    for line in format_services(resolved):
+        _print(line)
+    services, problems = resolved, resolved.problems
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path)
     models = None
     if osm is not None or download:
@@ -141,12 +128,12 @@ def load_inputs(
             progress=sys.stderr.isatty(),
             thresholds=thresholds,
             margin_km=margin_km,
-            services=services,
+            services=services.services,
         )
         for mode, model in models.items():
             net = model.network
             _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
-            far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
+            far = int((model.snap(services.services.geometry).distance_m > model.max_snap_m).sum())
             if far:
                 problems += far
                 _print(
@@ -172,6 +159,7 @@ def run_analysis(
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
     margin_km: float | None = None,
+    filters: dict | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -197,6 +185,7 @@ def run_analysis(
         carreaux_path=carreaux_path,
         thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
         margin_km=margin_km,
+        filters=filters,
     )
     territory, services, demand, qpv, models = (
         inputs.territory,
@@ -300,7 +289,37 @@ def _inputs_of(args: argparse.Namespace, modes: list[str]) -> Inputs:
         download=args.telecharger,
         qpv_path=args.qpv,
         carreaux_path=args.carreaux,
+        filters=_filters(args),
     )
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    """``--depuis`` and ``--exclure-a-verifier`` as :func:`api.resolve_services` options."""
+    return {
+        "depuis": getattr(args, "depuis", None),
+        "exclude_unverified": getattr(args, "exclure_a_verifier", False),
+    }
+
+
+def run_services(args: argparse.Namespace) -> None:
+    """``zonesblanches services``: the inventory of a territory's services, written to a file."""
+    from zonesblanches import api
+    from zonesblanches.summaries import format_services
+
+    out = args.sortie
+    resolved = api.service_inventory(
+        args.territoire,
+        args.services,
+        thresholds=parse_modes(args.mode, args.seuil),
+        margin_km=args.marge,
+        crs=args.crs,
+        rejects_path=None if args.services is None else out.with_name(f"{out.stem}_rejets.csv"),
+        progress=sys.stderr.isatty(),
+        **_filters(args),
+    )
+    for line in format_services(resolved):
+        _print(line)
+    _print_written([api.write_service_inventory(resolved, out)])
 
 
 def run_suggestion(args: argparse.Namespace) -> None:
@@ -460,6 +479,7 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "carreaux_path": args.carreaux,
         "isochrone_minutes": parse_minutes(args.isochrones),
         "margin_km": args.marge,
+        "filters": _filters(args),
     }
 
 
@@ -472,6 +492,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from zonesblanches.geodata.reference import format_sources
 
             _print(format_sources().rstrip())
+            return 0
+        if args.commande == "categories":
+            from zonesblanches.geodata.thematiques import format_table
+
+            _print(format_table().rstrip())
+            return 0
+        if args.commande == "services":
+            run_services(args)
             return 0
         if args.commande == "demo":
             run_demo(args.sortie, **_shared_options(args))

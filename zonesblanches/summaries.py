@@ -172,6 +172,8 @@ def format_results(result: CoverageResult) -> str:
     people in zones blanches and the median time, then the most populated uncovered units."""
     words = unit_words(result.unit_kind)
     lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
+    if result.services_caveat:
+        lines.append(f"  ⚠ {result.services_caveat}")
     for _, r in result.summary(by=None).iterrows():
         lines.append(
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
@@ -221,3 +223,27 @@ def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
 
 
 __all__ = ["format_qpv_gap", "format_results", "format_scenario", "format_suggestion"]
+
+
+def format_services(resolved, *, top: int = 10) -> list[str]:
+    """What the CLI says about the services used (an ``api.ResolvedServices``): source, count,
+    the example-registry caveat, counts of what was merged or left out, warnings, first
+    rejects."""
+    n = len(resolved.services)
+    if resolved.kind == "registre":
+        lines = [f"Services : {resolved.label} ({fr_count(n, 'service')})"]
+    else:
+        lines = [
+            f"Services : {fr_count(n, 'service retenu', 'services retenus')} — {resolved.label}"
+        ]
+    if resolved.caveat:
+        lines.append(f"  ⚠ {resolved.caveat}")
+    lines += [f"  {line}" for line in resolved.lines]
+    lines += [f"  ⚠ {w}" for w in resolved.warnings]
+    rejects = resolved.rejects
+    if len(rejects):
+        where = f", détail dans {resolved.rejects_path}" if resolved.rejects_path else ""
+        lines.append(f"  ⚠ {len(rejects)} ligne(s) écartée(s){where}")
+        for _, row in rejects.head(top).iterrows():
+            lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    return lines
