@@ -111,6 +111,9 @@ class ResolvedServices:
         Margin (km) around the territory in which services were searched.
     rejects_path : pathlib.Path or None
         Where the rejects were written.
+    flags : pandas.DataFrame
+        Kept rows that were corrected or flagged (``ligne``, ``champ``, ``motif``…): declared
+        commune ≠ coordinates, swapped coordinates, geocoder fallback.
     """
 
     services: gpd.GeoDataFrame
@@ -122,11 +125,13 @@ class ResolvedServices:
     caveat: str = ""
     margin_km: float = 0.0
     rejects_path: Path | None = None
+    flags: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def problems(self) -> int:
-        """Rejected rows (each is in the rejects file)."""
-        return len(self.rejects)
+        """Rejected rows plus kept rows that were corrected or flagged (distinct rows)."""
+        flagged = int(self.flags["ligne"].nunique()) if "ligne" in self.flags else 0
+        return len(self.rejects) + flagged
 
 
 def analysis_margin(
@@ -224,7 +229,7 @@ def resolve_services(
         )
         label = Path(given).name if given else "inventaire data·inclusion (national)"
         out = ResolvedServices(read.services, DATA_INCLUSION, label, read.summary())
-        out.warnings, out.rejects = list(read.warnings), read.rejects
+        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
         since = None  # applied by the loader, counted in its summary
     elif Path(path).is_file() and looks_like_inventory(path):
         read = read_inventory(path)
@@ -241,7 +246,7 @@ def resolve_services(
             communes=reference.load_communes(None) if national else None,
         )
         out = ResolvedServices(read.services, "fichier", Path(path).name)
-        out.warnings, out.rejects = list(read.warnings), read.rejects
+        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
     out.margin_km = margin
     out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
     out.services = _filter_services(out, since, exclude_unverified)

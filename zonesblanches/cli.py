@@ -16,7 +16,6 @@ from pathlib import Path
 from zonesblanches import settings
 from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes
 from zonesblanches._text import fr_count as _fr_count
-from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 
@@ -35,29 +34,15 @@ def _print_written(paths: Sequence[Path]) -> None:
 def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
     from zonesblanches import api
+    from zonesblanches.summaries import format_population
 
-    demand = None
-    if carreaux_path is not None:
-        demand = api.read_demand(territory, carreaux_path, progress=sys.stderr.isatty())
-        _print(
-            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
-            f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
-            "habitants (population des ménages fiscaux, arrondie par l'INSEE)"
-        )
-    else:
-        _print(
-            "Population : un point par commune (population municipale 2023) ; pas de "
-            "carroyage fourni (--carreaux FICHIER pour compter par carreau de 200 m)."
-        )
-    qpv = None
-    if qpv_path is not None:
-        qpv = api.read_qpv(territory, qpv_path, progress=sys.stderr.isatty())
-        _print(f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})")
-    else:
-        _print(
-            "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
-            "indicateurs par QPV)."
-        )
+    tty = sys.stderr.isatty()
+    demand = (
+        None if carreaux_path is None else api.read_demand(territory, carreaux_path, progress=tty)
+    )
+    qpv = None if qpv_path is None else api.read_qpv(territory, qpv_path, progress=tty)
+    for line in format_population(demand, qpv, carreaux_path, qpv_path):
+        _print(line)
     return demand, qpv
 
 
@@ -91,7 +76,7 @@ def load_inputs(
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches import api
     from zonesblanches.geodata.territory import select_territory
-    from zonesblanches.summaries import format_services
+    from zonesblanches.summaries import format_network, format_services
 
     territory = select_territory(territoire)
     _print(
@@ -130,17 +115,10 @@ def load_inputs(
             margin_km=margin_km,
             services=services.services,
         )
-        for mode, model in models.items():
-            net = model.network
-            _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
-            far = int((model.snap(services.services.geometry).distance_m > model.max_snap_m).sum())
-            if far:
-                problems += far
-                _print(
-                    f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
-                    "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
-                    "signalés dans la colonne remarque"
-                )
+        lines, far = format_network(models, services.services)
+        for line in lines:
+            _print(line)
+        problems += far
     return Inputs(territory, services, demand, qpv, models, problems)
 
 
@@ -165,7 +143,7 @@ def run_analysis(
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table
-    from zonesblanches.summaries import format_qpv_gap, format_results
+    from zonesblanches.summaries import format_qpv_gap, format_results, format_zones
     from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
@@ -187,14 +165,7 @@ def run_analysis(
         margin_km=margin_km,
         filters=filters,
     )
-    territory, services, demand, qpv, models = (
-        inputs.territory,
-        inputs.services,
-        inputs.demand,
-        inputs.qpv,
-        inputs.models,
-    )
-    problems = inputs.problems
+    territory, services, demand, qpv, models, problems = vars(inputs).values()
     result = api.diagnostic(
         territory,
         thresholds,
@@ -233,15 +204,7 @@ def run_analysis(
     if with_map:
         zones = api.output_zones(result, territory, qpv)
         if zones:
-            first_name, first = next(iter(zones.items()))
-            _print(
-                f"Zones blanches contiguës ({first_name}) : {len(first)} zone(s)"
-                + (
-                    f", la plus peuplée : {_fr_count(first['population'].iloc[0], 'habitant')}"
-                    if len(first)
-                    else ""
-                )
-            )
+            _print(format_zones(zones))
             written.append(write_csv(api.zones_table(zones), sortie / "zones_blanches.csv"))
     if with_map:
         from zonesblanches.maps import write_outputs

@@ -247,3 +247,52 @@ def format_services(resolved, *, top: int = 10) -> list[str]:
         for _, row in rejects.head(top).iterrows():
             lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
     return lines
+
+
+def format_population(demand, qpv, carreaux_path=None, qpv_path=None) -> list[str]:
+    """What the CLI says about the population units and the QPV used."""
+    if demand is not None:
+        pop = (
+            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
+            f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
+            "habitants (population des ménages fiscaux, arrondie par l'INSEE)"
+        )
+    else:
+        pop = (
+            "Population : un point par commune (population municipale 2023) ; pas de "
+            "carroyage fourni (--carreaux FICHIER pour compter par carreau de 200 m)."
+        )
+    if qpv is not None:
+        text = f"QPV : {len(qpv)} quartier(s) prioritaire(s) dans le territoire ({qpv_path.name})"
+    else:
+        text = (
+            "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
+            "indicateurs par QPV)."
+        )
+    return [pop, text]
+
+
+def format_network(models, services) -> tuple[list[str], int]:
+    """Size of each road network, and the services too far from it (lines, count)."""
+    lines, problems = [], 0
+    for mode, model in models.items():
+        net = model.network
+        lines.append(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+        far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
+        if far:
+            problems += far
+            lines.append(
+                f"  ⚠ {mode} : {far} service(s) à plus de {model.max_snap_m:.0f} m du réseau "
+                "routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                "signalés dans la colonne remarque"
+            )
+    return lines, problems
+
+
+def format_zones(zones) -> str:
+    """The first indicator's contiguous zones blanches, in one line."""
+    name, first = next(iter(zones.items()))
+    text = f"Zones blanches contiguës ({name}) : {len(first)} zone(s)"
+    if len(first):
+        text += f", la plus peuplée : {fr_count(first['population'].iloc[0], 'habitant')}"
+    return text
