@@ -162,3 +162,28 @@ def test_categories_command(capsys):
     assert "regle_categorie" in out
     for code in CATEGORIES:
         assert code in out or CATEGORIES[code].label in out
+
+
+def test_market_offer_is_context_never_a_service(tmp_path, capsys):
+    from zonesblanches.coverage.traveltime import StraightLineModel
+    from zonesblanches.geodata.bpe import load_bpe
+
+    bpe = DATA / "bpe_wgs84.csv"
+    plain = api.diagnostic(VM, {"voiture": 20})
+    res = api.diagnostic(VM, {"voiture": 20}, market=bpe)
+    # the coverage figures do not change: the market offer is not a service
+    pd.testing.assert_frame_equal(plain.summary(by=None), res.summary(by=None))
+    assert len(res.services) == len(plain.services)
+    equipments = load_bpe(bpe).equipments
+    for kind in ("ecole_de_conduite", "reparation_automobile"):
+        col = f"temps_offre_marchande_{kind}_voiture"
+        points = equipments.loc[equipments["equipement"] == kind].geometry
+        oracle = StraightLineModel("voiture").nearest(res.units.geometry, points).minutes
+        assert res.units[col].to_numpy() == pytest.approx(oracle)
+    assert any("jamais comptés comme services solidaires" in n for n in res.notes)
+    code = main(["analyse", "--territoire", VM, "--offre-marchande", str(bpe), "--sans-carte",
+                 "--mode", "voiture:20", "--sortie", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(tmp_path / "communes.csv", encoding="utf-8-sig")
+    assert "temps_offre_marchande_ecole_de_conduite_voiture_min" in table
+    assert "temps_offre_marchande_reparation_automobile_voiture_min" in table

@@ -266,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_services(analyse)
     analyse.add_argument(
+        "--offre-marchande",
+        metavar="FICHIER",
+        type=Path,
+        help="base permanente des équipements INSEE (BPE : CSV, zip ou parquet) : temps jusqu'à "
+        "l'école de conduite (A304) et au garage (A301) ordinaires les plus proches, en "
+        "colonnes de contexte ; jamais comptés comme services solidaires",
+    )
+    analyse.add_argument(
         "--categorie",
         metavar="CATEGORIE",
         action="append",

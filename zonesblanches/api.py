@@ -306,6 +306,7 @@ def diagnostic(
     models: Mapping[str, TravelTimeModel] | None = None,
     demand: gpd.GeoDataFrame | None = None,
     margin_km: float | None = None,
+    market: gpd.GeoDataFrame | str | PathLike | None = None,
 ) -> CoverageResult:
     """Coverage of a territory by mobility-inclusion services.
 
@@ -332,6 +333,11 @@ def diagnostic(
         borders; default: the reach of the largest threshold at the fastest mode
         (:func:`zonesblanches.coverage.margin.margin_km`), beyond which no service can change a
         result. The people counted are those inside the territory only.
+    market : geopandas.GeoDataFrame or path-like, optional
+        The market offer (INSEE BPE file, or :func:`~zonesblanches.geodata.bpe.load_bpe`'s
+        ``equipments``): per unit, the time to the nearest ordinary driving school / garage as
+        context columns (:mod:`zonesblanches.coverage.market`), never counted as a solidarity
+        service; the points are kept in ``result.market``.
     """
     from zonesblanches.coverage.margin import distance_to_territory
 
@@ -378,7 +384,31 @@ def diagnostic(
         result.notes.append(note + ".")
     result.margin_km = margin
     _label(result, resolved)
+    if market is not None:
+        _add_market(result, territory, market, margin)
     return result
+
+
+def _add_market(result: CoverageResult, territory: Territory, market: object, margin: float):
+    """Context columns and note of the market offer (``--offre-marchande``)."""
+    from zonesblanches.coverage.market import market_times
+    from zonesblanches.geodata.bpe import TYPES, load_bpe
+    from zonesblanches.geodata.data_inclusion import search_zone
+
+    if not isinstance(market, gpd.GeoDataFrame):
+        market = load_bpe(market, zone=search_zone(territory.geometry, margin * 1000.0)).equipments
+    kinds = [name for name, _ in TYPES.values()]
+    columns = market_times(result.units, market, result.modes, result.models, kinds)
+    result.units = result.units.assign(**columns)
+    result.market = market
+    counts = market["equipement"].value_counts()
+    found = ", ".join(f"{TYPES[code][1].split(' (')[0].lower()} {int(counts.get(name, 0))}"
+                      for code, (name, _) in TYPES.items())  # fmt: skip
+    result.notes.append(
+        f"Offre marchande (INSEE BPE, territoire et marge) : {found} ; temps jusqu'au plus "
+        "proche en colonnes de contexte (temps_offre_marchande_…), jamais comptés comme "
+        "services solidaires."
+    )
 
 
 def _label(result: CoverageResult, resolved: ResolvedServices) -> None:

@@ -138,6 +138,7 @@ def run_analysis(
     isochrone_minutes: list[float] | None = None,
     margin_km: float | None = None,
     filters: dict | None = None,
+    market: Path | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -174,6 +175,7 @@ def run_analysis(
         models=models,
         demand=demand,
         margin_km=margin_km,
+        market=market,
     )
     _print()
     _print("Méthode :")
@@ -443,6 +445,7 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "isochrone_minutes": parse_minutes(args.isochrones),
         "margin_km": args.marge,
         "filters": _filters(args),
+        "market": getattr(args, "offre_marchande", None),
     }
 
 
@@ -451,15 +454,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.commande == "sources":
+        if args.commande in ("sources", "categories"):
             from zonesblanches.geodata.reference import format_sources
-
-            _print(format_sources().rstrip())
-            return 0
-        if args.commande == "categories":
             from zonesblanches.geodata.thematiques import format_table
 
-            _print(format_table().rstrip())
+            _print((format_sources() if args.commande == "sources" else format_table()).rstrip())
             return 0
         if args.commande == "services":
             run_services(args)
