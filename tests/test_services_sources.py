@@ -187,3 +187,13 @@ def test_market_offer_is_context_never_a_service(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "communes.csv", encoding="utf-8-sig")
     assert "temps_offre_marchande_ecole_de_conduite_voiture_min" in table
     assert "temps_offre_marchande_reparation_automobile_voiture_min" in table
+
+
+def test_demo_uses_data_inclusion_when_a_copy_exists(server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
+    assert api.demo_services(progress=False) is None  # offline, nothing cached: the registry
+    monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "0")
+    assert api.demo_services(progress=False) == "data-inclusion"  # online: downloaded
+    assert server.hits.count(STATIC) == 1
+    monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
+    assert api.demo_services(progress=False) == "data-inclusion"  # cached copy

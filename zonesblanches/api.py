@@ -895,3 +895,21 @@ def write_service_inventory(resolved: ResolvedServices, path: str | PathLike) ->
     from zonesblanches.geodata.inventory import write_inventory
 
     return write_inventory(inventory_table(resolved.services), path)
+
+
+def demo_services(*, progress: bool = True) -> str | None:
+    """The services of the demo: :data:`DATA_INCLUSION` when a copy of the national inventory is
+    cached or, online, can be downloaded now (with a progress bar); else ``None``, the example
+    registry, labelled as such next to the figures (:data:`REGISTRY_CAVEAT`)."""
+    from zonesblanches.errors import ZonesBlanchesError
+    from zonesblanches.geodata.data_inclusion import cached_table, download_table
+
+    if cached_table() is not None:
+        return DATA_INCLUSION
+    if settings.offline():
+        return None
+    try:
+        download_table(progress=progress)
+    except (ZonesBlanchesError, OSError):
+        return None
+    return DATA_INCLUSION

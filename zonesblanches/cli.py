@@ -404,10 +404,12 @@ def run_demo(sortie: Path, **options) -> None:
     The network part uses ``osm`` when given; otherwise it tries a download (unless
     ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
     """
+    from zonesblanches import api
     from zonesblanches.errors import NetworkUnavailableError
 
+    options["services_path"] = api.demo_services(progress=sys.stderr.isatty())
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km")
+    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "services_path")
     run_analysis(None, parse_modes(None, None), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
