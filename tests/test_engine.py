@@ -395,15 +395,22 @@ def test_network_built_from_andorra_pbf_matches_networkx():
 @given(
     problem=random_problem(),
     reverse=st.booleans(),
-    settle=st.sampled_from([(1, 1), (2, 3), (50, 1000)]),
+    settle=st.sampled_from([(1, 1, 1), (2, 3, 1), (20, 1000, 3), (50, 1000, 1 << 30)]),
+    reorder=st.booleans(),
     limit=st.one_of(st.just(np.inf), st.floats(0, 2000)),
 )
-def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, limit):
-    """Exact whatever the witness bounds: tiny bounds only add shortcuts that are not needed."""
+def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorder, limit):
+    """Exact whatever the witness bounds (settled nodes, hops) and the internal node order:
+    tiny bounds only add shortcuts that are not needed."""
     n, tail, head, time_s, sources, offsets = problem
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
     hierarchy = ContractionHierarchy.from_network(
-        net, reverse=reverse, settle_sim=settle[0], settle_real=settle[1]
+        net,
+        reverse=reverse,
+        settle_sim=settle[0],
+        settle_real=settle[1],
+        hops_sim=settle[2],
+        reorder=reorder,
     )
     seconds, index = hierarchy.nearest(np.array(sources, dtype=int), np.array(offsets))
     g = nx_graph(tail, head, time_s, n, reverse=reverse)
@@ -506,7 +513,7 @@ def test_hierarchy_exact_when_shortcuts_outgrow_the_edge_arrays():
     tail, head, time_s = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([w, w])
     n = side * side
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
-    hierarchy = ContractionHierarchy.from_network(net, settle_sim=1, settle_real=1)
+    hierarchy = ContractionHierarchy.from_network(net, settle_sim=1, settle_real=1, hops_sim=1)
     assert hierarchy.n_edges > 2 * len(tail) + 16
     sources, offsets = np.array([0, 77, 143]), np.array([0.0, 12.5, 3.0])
     seconds, index = hierarchy.nearest(sources, offsets)

@@ -189,6 +189,21 @@ def _rules_on(tags: dict, mode: str):
         ({"highway": "residential", "oneway": "yes"}, "velo", True, False),
         ({"highway": "residential", "oneway": "-1"}, "voiture", False, True),
         ({"highway": "residential", "oneway": "yes", "oneway:bicycle": "no"}, "velo", True, True),
+        # oneway:bicycle imposes its own direction: exactly one stays open (issue 16)
+        ({"highway": "residential", "oneway": "yes", "oneway:bicycle": "-1"}, "velo", False, True),
+        ({"highway": "residential", "oneway": "-1", "oneway:bicycle": "yes"}, "velo", True, False),
+        (
+            {"highway": "residential", "junction": "roundabout", "oneway:bicycle": "-1"},
+            "velo",
+            False,
+            True,
+        ),
+        (
+            {"highway": "residential", "oneway": "yes", "oneway:bicycle": "-1"},
+            "voiture",
+            True,
+            False,
+        ),
         (
             {"highway": "residential", "oneway": "yes", "cycleway": "opposite_lane"},
             "velo",

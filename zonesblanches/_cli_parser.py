@@ -212,6 +212,12 @@ def _add_common(
     p.add_argument(
         "--sans-carte", action="store_true", help="n'écrit que les tableaux (plus rapide)"
     )
+    p.add_argument(
+        "--ecraser",
+        action="store_true",
+        help="remplace, dans --sortie, les fichiers portant le nom d'un résultat qu'aucun "
+        "manifeste.json de zonesblanches ne liste (sans cette option, la commande refuse)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="base permanente des équipements INSEE (BPE : CSV, zip ou parquet) : temps jusqu'à "
         "l'école de conduite (A304) et au garage (A301) ordinaires les plus proches, en "
         "colonnes de contexte ; jamais comptés comme services solidaires",
+    )
+    analyse.add_argument(
+        "--feuille",
+        metavar="FEUILLE",
+        help="feuille du classeur XLSX de --services à lire (nom, ou numéro à partir de 1) ; "
+        "défaut : la première",
     )
     analyse.add_argument(
         "--categorie",

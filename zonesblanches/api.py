@@ -173,6 +173,7 @@ def resolve_services(
     crs: str | None = None,
     rejects_path: str | PathLike | None = None,
     progress: bool = False,
+    sheet: str | int | None = None,
 ) -> ResolvedServices:
     """The services an analysis uses, from whatever the user gave (the ``--services`` option).
 
@@ -198,6 +199,8 @@ def resolve_services(
         CRS of the x/y columns of a services file.
     rejects_path : path-like, optional
         Where to write the rejected rows (written whenever a file is read).
+    sheet : str or int, optional
+        Sheet of an XLSX services file (``--feuille``).
     """
     from zonesblanches.geodata import data_inclusion as di
     from zonesblanches.geodata.inventory import looks_like_inventory, read_inventory
@@ -244,6 +247,7 @@ def resolve_services(
             territory=territory.geometry,
             rejects_path=rejects_path,
             communes=reference.load_communes(None) if national else None,
+            sheet=sheet,
         )
         out = ResolvedServices(read.services, "fichier", Path(path).name)
         out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
@@ -750,7 +754,9 @@ def read_demand(
 
     territory = as_territory(territory)
     cells = load_carreaux(carreaux, mask=territory.geometry, progress=progress)
-    return carreaux_demand(cells, territory.communes)
+    demand = carreaux_demand(cells, territory.communes)
+    demand.attrs["lecture"] = cells.attrs.get("lecture", {})  # rows read, rejected, outside
+    return demand
 
 
 def read_qpv(

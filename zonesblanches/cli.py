@@ -31,7 +31,32 @@ def _print_written(paths: Sequence[Path]) -> None:
         _print(f"  {path}")
 
 
-def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None):
+def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
+    """Print the accounting of the grid file's rows and write its rejects file."""
+    from zonesblanches.geodata.carreaux import rejects_frame
+    from zonesblanches.geodata.services import write_rejects
+
+    stats = cells.attrs.get("lecture", {})
+    kept = stats.get("retenus", len(cells))
+    rejects = rejects_frame(cells)
+    target = write_rejects(rejects, sortie / "rejets_carreaux.csv")
+
+    def agree(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n > 1 else ''}"
+
+    _print(
+        f"Carreaux ({path.name}) : {agree(stats.get('lignes', 0), 'ligne')} "
+        f"{'lues' if stats.get('lignes', 0) > 1 else 'lue'}, "
+        f"{kept} carreau{'x' if kept > 1 else ''} retenu{'s' if kept > 1 else ''}, "
+        f"{agree(len(rejects), 'rejetée')}, {stats.get('hors_territoire', 0)} hors du territoire"
+    )
+    if len(rejects):
+        _print(f"  ⚠ {len(rejects)} ligne(s) de carreaux écartée(s), détail dans {target}")
+        for _, row in rejects.head(10).iterrows():
+            _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+
+
+def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
     from zonesblanches import api
     from zonesblanches.summaries import format_population
@@ -41,6 +66,8 @@ def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | 
         None if carreaux_path is None else api.read_demand(territory, carreaux_path, progress=tty)
     )
     qpv = None if qpv_path is None else api.read_qpv(territory, qpv_path, progress=tty)
+    if demand is not None:
+        _report_grid_rows(demand, carreaux_path, sortie)
     for line in format_population(demand, qpv, carreaux_path, qpv_path):
         _print(line)
     return demand, qpv
@@ -72,6 +99,7 @@ def load_inputs(
     thresholds: dict[str, float | list[float]] | None = None,
     margin_km: float | None = None,
     filters: dict | None = None,
+    sheet: str | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches import api
@@ -93,12 +121,13 @@ def load_inputs(
         crs=crs,
         rejects_path=None if services_path is None else sortie / "rejets.csv",
         progress=sys.stderr.isatty(),
+        sheet=sheet,
         **(filters or {}),
     )
     for line in format_services(resolved):
         _print(line)
     services, problems = resolved, resolved.problems
-    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path)
+    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     if osm is not None or download:
         from zonesblanches.api import network_models
@@ -139,6 +168,7 @@ def run_analysis(
     margin_km: float | None = None,
     filters: dict | None = None,
     market: Path | None = None,
+    sheet: str | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -165,7 +195,9 @@ def run_analysis(
         thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
         margin_km=margin_km,
         filters=filters,
+        sheet=sheet,
     )
+    _warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand, qpv, models, problems = vars(inputs).values()
     result = api.diagnostic(
         territory,
@@ -285,6 +317,23 @@ def run_services(args: argparse.Namespace) -> None:
     for line in format_services(resolved):
         _print(line)
     _print_written([api.write_service_inventory(resolved, out)])
+
+
+def _warn_absent_categories(categories, services, services_path: Path | None) -> None:
+    """Say when a requested category has no service at all: every unit is then in zone
+    blanche for it, which is a fact about the file, not about the territory."""
+    from zonesblanches.geodata.categories import category_code, category_label
+
+    present = set(services["categorie"].astype(str))
+    source = services_path.name if services_path is not None else "le registre embarqué"
+    for name in categories or []:
+        code = category_code(name)
+        if code is not None and code not in present:
+            _print(
+                f"  ⚠ Aucun service « {category_label(code)} » dans {source} : pour cette "
+                "catégorie, toute la population est comptée en zone blanche (temps "
+                "« inaccessible »)."
+            )
 
 
 def run_suggestion(args: argparse.Namespace) -> None:
@@ -451,48 +500,138 @@ def _shared_options(args: argparse.Namespace) -> dict:
     }
 
 
+INTERRUPTED_EXIT = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells expect."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (French, from the toolkit) printed as the other notes: « ⚠ … »."""
+    print(f"  ⚠ {message}", file=sys.stderr, flush=True)
+
+
+def os_error_message(exc: OSError) -> str:
+    """A French sentence for an operating-system error on a file (no English strerror)."""
+    import errno
+
+    name = exc.filename or exc.filename2
+    where = f"« {name} »" if name else "un fichier"
+    messages = {
+        errno.EACCES: f"permission refusée sur {where} : vérifiez les droits de lecture ou "
+        "d'écriture du fichier et de son dossier",
+        errno.EPERM: f"opération non permise sur {where} (droits insuffisants)",
+        errno.EROFS: f"{where} est sur un support en lecture seule : choisissez un autre dossier",
+        errno.ENOSPC: f"disque plein en écrivant {where} : libérez de la place",
+        errno.EISDIR: f"{where} est un dossier, pas un fichier",
+        errno.ENOTDIR: f"{where} : un élément du chemin est un fichier, pas un dossier",
+        errno.EEXIST: f"{where} existe déjà et n'est pas un dossier",
+        errno.ENOENT: f"fichier introuvable : {name}",
+        errno.ENAMETOOLONG: f"nom de fichier trop long : {where}",
+    }
+    return messages.get(exc.errno, f"erreur du système sur {where} (code {exc.errno})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zonesblanches`` command."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.commande in ("sources", "categories"):
-            from zonesblanches.geodata.reference import format_sources
-            from zonesblanches.geodata.thematiques import format_table
-
-            _print((format_sources() if args.commande == "sources" else format_table()).rstrip())
-            return 0
-        if args.commande == "services":
-            run_services(args)
-            return 0
-        if args.commande == "demo":
-            run_demo(args.sortie, **_shared_options(args))
-            return 0
-        if args.commande == "analyse":
-            run_analysis(
-                args.territoire,
-                parse_modes(args.mode, args.seuil),
-                args.sortie,
-                services_path=args.services,
-                crs=args.crs,
-                categories=args.categorie,
-                **_shared_options(args),
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return _dispatch(parser, args)
+        except KeyboardInterrupt:
+            print(
+                "\nErreur : calcul interrompu (Ctrl-C). Les fichiers déjà écrits dans le dossier "
+                "de sortie sont incomplets : relancez la commande.",
+                file=sys.stderr,
             )
-            return 0
-        if args.commande == "suggerer":
-            run_suggestion(args)
-            return 0
-        if args.commande == "scenario":
-            run_scenario_command(args)
-            return 0
+            return INTERRUPTED_EXIT
+        except ZonesBlanchesError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"Erreur : {os_error_message(exc)}.", file=sys.stderr)
+            return 2
+        except MemoryError:
+            print(
+                "Erreur : mémoire insuffisante : un fichier d'entrée est trop gros pour cette "
+                "machine (réduisez le territoire ou le fichier).",
+                file=sys.stderr,
+            )
+            return 2
+
+
+_INPUT_OPTIONS = ("services", "carreaux", "qpv", "osm", "locaux")
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command chosen on the command line; the output folder is checked before any
+    computation and signed by its manifest at the end (:mod:`zonesblanches._outputs`)."""
+    from zonesblanches import _outputs
+
+    if args.commande in ("sources", "categories"):
+        from zonesblanches.geodata.reference import format_sources
+        from zonesblanches.geodata.thematiques import format_table
+
+        _print((format_sources() if args.commande == "sources" else format_table()).rstrip())
+        return 0
+    if args.commande == "services":  # --sortie is the inventory file, never overwritten
+        run_services(args)
+        return 0
+    if args.commande not in ("demo", "analyse", "suggerer", "scenario"):
         parser.print_help()
         return 0
-    except ZonesBlanchesError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"Erreur : fichier introuvable : {exc.filename}", file=sys.stderr)
-        return 2
+    inputs = {
+        f"--{name}": getattr(args, name)
+        for name in _INPUT_OPTIONS
+        if getattr(args, name, None) is not None
+    }
+    parameters = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in sorted(vars(args).items())
+        if k not in ("commande", "ecraser")
+    }
+    run = _outputs.prepare(
+        args.sortie,
+        inputs,
+        overwrite=args.ecraser,
+        command=args.commande,
+        parameters=parameters,
+    )
+    try:
+        code = _command(parser, args)
+    except BaseException:
+        run.abort()
+        raise
+    run.finish()
+    return code
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.commande == "demo":
+        run_demo(args.sortie, **_shared_options(args))
+        return 0
+    if args.commande == "analyse":
+        run_analysis(
+            args.territoire,
+            parse_modes(args.mode, args.seuil),
+            args.sortie,
+            services_path=args.services,
+            crs=args.crs,
+            categories=args.categorie,
+            sheet=args.feuille,
+            **_shared_options(args),
+        )
+        return 0
+    if args.commande == "suggerer":
+        run_suggestion(args)
+        return 0
+    if args.commande == "scenario":
+        run_scenario_command(args)
+        return 0
+    parser.print_help()
+    return 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,19 @@ MODES: dict[str, Mode] = {
     )
 }
 
+TRANSIT_MODE = Mode("transport", "en transports en commun", float("nan"), 1.0)
+"""Public transport: times from GTFS timetables (:class:`zonesblanches.coverage.raptor.
+TransitModel`), never from a speed. Kept out of :data:`MODES` (the modes with a road network and
+a straight-line model); :func:`mode_code` accepts it only with ``allow_transit=True``."""
+
+ALL_MODES: dict[str, Mode] = {**MODES, TRANSIT_MODE.code: TRANSIT_MODE}
+"""Every mode, public transport included (labels for outputs)."""
+
+_TRANSIT_ALIASES = {
+    "transport", "transports", "tc", "transports en commun", "transit", "public transport",
+    "pt", "bus",
+}
+
 _ALIASES = {
     "marche": "marche",
     "pied": "marche",
@@ -66,8 +79,16 @@ _ALIASES = {
 }
 
 
-def mode_code(name: str) -> str:
+def mode_code(name: str, *, allow_transit: bool = False) -> str:
     """Return the canonical mode code for ``name`` (French or English), or raise.
+
+    Parameters
+    ----------
+    name : str
+        Mode name or alias.
+    allow_transit : bool, default False
+        Accept public transport (``transport``); callers that only know road modes leave it
+        False and get a French error saying that timetables are needed.
 
     Raises
     ------
@@ -77,6 +98,14 @@ def mode_code(name: str) -> str:
     key = str(name).strip().lower()
     if key in _ALIASES:
         return _ALIASES[key]
+    if key in _TRANSIT_ALIASES:
+        if allow_transit:
+            return TRANSIT_MODE.code
+        raise ParameterError(
+            "Le mode « transport » (transports en commun) se calcule sur des horaires GTFS : "
+            "il n'a pas de vitesse à vol d'oiseau ni de réseau routier. Donnez les horaires "
+            "(--gtfs FICHIER.zip) ou choisissez marche, velo ou voiture."
+        )
     raise ParameterError(
         f"Mode de déplacement inconnu : « {name} ». Modes possibles : " + ", ".join(MODES) + "."
     )

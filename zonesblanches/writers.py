@@ -134,6 +134,49 @@ def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
+# Spreadsheet safety (CSV / XLSX formula injection)
+# --------------------------------------------------------------------------------------------
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)."""
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?(?:[eE][+-]?\d+)?$")
+
+
+def safe_cell(value: object) -> object:
+    """A text cell that no spreadsheet runs as a formula: ``'`` before a leading ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return (OWASP rule); other values unchanged.
+
+    Numbers are not text and stay as they are, as does text that is a plain number (``-2.5``):
+    it cannot call anything.
+
+    >>> safe_cell('=HYPERLINK("http://evil.example","x")')
+    '\\'=HYPERLINK("http://evil.example","x")'
+    >>> safe_cell("-2+3+cmd|' /C calc'!A0"), safe_cell("-2.5"), safe_cell(-2.5)
+    ("'-2+3+cmd|' /C calc'!A0", '-2.5', -2.5)
+    """
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_TRIGGERS)
+        and not _PLAIN_NUMBER.match(value)
+    ):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame):
+    """A copy of a DataFrame whose text cells and column names go through :func:`safe_cell`
+    (numeric columns untouched), ready for a CSV or XLSX file."""
+    out = frame.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            out[col] = series.map(safe_cell, na_action="ignore")
+    out.columns = [safe_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # CSV
 # --------------------------------------------------------------------------------------------
 
@@ -149,8 +192,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     geometry = getattr(frame, "_geometry_column_name", None)
     if geometry in table.columns:
         table = table.drop(columns=geometry)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, **CSV_OPTIONS)
+    with atomic_path(path) as tmp:  # text cells neutralised: no formula runs in a spreadsheet
+        safe_frame(table).to_csv(tmp, **CSV_OPTIONS)
     return path
 
 
@@ -215,7 +258,9 @@ def write_xlsx(
     header_font = Font(bold=True)
     used: set[str] = set()
     for name, frame in sheets.items():
-        frame = text_columns(pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore"))
+        frame = safe_frame(  # text cells are strings, never formulas
+            text_columns(pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore"))
+        )
         ws = book.create_sheet(title=sheet_name(name, used))
         ws.freeze_panes = "A2"
         for i, col in enumerate(frame.columns, start=1):

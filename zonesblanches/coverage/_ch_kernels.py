@@ -63,17 +63,19 @@ def _hpop(hk, hv, size):
 
 
 @nb.njit(cache=_CACHE)
-def _witness(src, skip, limit, settle_limit, ohead, onext, eto, ew, wd, stamp, cur, hk, hv, left,
-             is_target, tstamp):  # fmt: skip
+def _witness(src, skip, limit, settle_limit, max_hops, ohead, onext, eto, ew, wd, hop, stamp, cur,
+             hk, hv, left, is_target, tstamp):  # fmt: skip
     """Local Dijkstra from ``src`` in the remaining graph, avoiding node ``skip``.
 
     Stops beyond ``limit``, after ``settle_limit`` settled nodes, or once the ``left`` marked
-    targets are settled. Tentative distances are left in ``wd`` (valid where
-    ``stamp == cur``): each is the length of a real path avoiding ``skip``, so a target whose
-    tentative distance is at most a shortcut's length has a witness. Stopping early only adds
-    shortcuts that were not needed, never wrong ones.
+    targets are settled; does not relax edges out of a node reached in ``max_hops`` edges.
+    Tentative distances are left in ``wd`` (valid where ``stamp == cur``): each is the length of
+    a real path avoiding ``skip``, so a target whose tentative distance is at most a shortcut's
+    length has a witness. Stopping early only adds shortcuts that were not needed, never wrong
+    ones.
     """
     wd[src] = 0.0
+    hop[src] = 0
     stamp[src] = cur
     size = _hpush(hk, hv, 0, 0.0, src)
     settled = 0
@@ -94,6 +96,9 @@ def _witness(src, skip, limit, settle_limit, ohead, onext, eto, ew, wd, stamp, c
         settled += 1
         if settled > settle_limit:
             break
+        if hop[u] >= max_hops:
+            continue
+        h = hop[u] + 1
         e = ohead[u]
         while e != -1:
             x = eto[e]
@@ -101,6 +106,7 @@ def _witness(src, skip, limit, settle_limit, ohead, onext, eto, ew, wd, stamp, c
                 nd = d + ew[e]
                 if nd <= limit and (stamp[x] != cur or nd < wd[x]) and size < cap:
                     wd[x] = nd
+                    hop[x] = h
                     stamp[x] = cur
                     size = _hpush(hk, hv, size, nd, x)
             e = onext[e]
@@ -158,7 +164,138 @@ def _grow(a):
 
 
 @nb.njit(cache=_CACHE)
-def contract(indptr, indices, data, settle_sim, settle_real):
+def _evaluate(v, settle, max_hops, collect, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+              in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
+              sc_to, sc_w):  # fmt: skip
+    """Shortcuts that contracting ``v`` would add (stored in ``sc_*`` if ``collect``).
+
+    For each in-neighbour ``u`` one witness search towards every out-neighbour ``x``; the pair
+    gets a shortcut ``u -> x`` unless a path avoiding ``v`` at most as long was found. Leaves
+    the distinct in- and out-neighbours with their weights in ``in_n``/``in_w`` and
+    ``out_n``/``out_w``. Returns ``(shortcuts, in-degree, out-degree, sc_from, sc_to, sc_w)``
+    (the shortcut arrays grow when full).
+    """
+    ki = _gather(v, ihead, inext, efrom, ew, mark, pos, in_n, in_w)
+    ko = _gather(v, ohead, onext, eto, ew, mark, pos, out_n, out_w)
+    if ki < 0 or ko < 0:
+        raise ValueError("node degree too high for the contraction")
+    nsc = 0
+    for a in range(ki):
+        u = in_n[a]
+        lim = 0.0
+        cnt[0] += 1
+        cur = cnt[0]
+        nt = 0
+        for b in range(ko):
+            x = out_n[b]
+            if x != u:
+                c = in_w[a] + out_w[b]
+                if c > lim:
+                    lim = c
+                if tstamp[x] != cur:
+                    tstamp[x] = cur
+                    is_target[x] = True
+                    nt += 1
+        if nt == 0:
+            continue
+        _witness(u, v, lim, settle, max_hops, ohead, onext, eto, ew, wd, hop, stamp, cur, hk, hv,
+                 nt, is_target, tstamp)  # fmt: skip
+        for b in range(ko):
+            x = out_n[b]
+            if x == u:
+                continue
+            c = in_w[a] + out_w[b]
+            if stamp[x] == cur and wd[x] <= c:
+                continue
+            if collect:
+                if nsc == len(sc_from):
+                    sc_from = _grow(sc_from)
+                    sc_to = _grow(sc_to)
+                    sc_w = _grow(sc_w)
+                sc_from[nsc] = u
+                sc_to[nsc] = x
+                sc_w[nsc] = c
+            nsc += 1
+    return nsc, ki, ko, sc_from, sc_to, sc_w
+
+
+@nb.njit(cache=_CACHE, inline="always")
+def _priority(nsc, ki, ko, deleted, level):
+    """Contraction priority of a node, smallest first: twice the edge difference (shortcuts
+    added minus edges removed), plus contracted neighbours and level (both spread the
+    contraction evenly over the network)."""
+    return 2.0 * (nsc - ki - ko) + deleted + level
+
+
+@nb.njit(cache=_CACHE)
+def _qpush(qk, qv, qsize, key, v, prio, contracted):
+    """Push ``v`` with priority ``key`` on the lazy queue, first dropping its stale entries
+    (contracted nodes, outdated priorities) if it is full."""
+    if qsize == len(qk):
+        k2 = 0
+        for i in range(qsize):
+            if not contracted[qv[i]] and qk[i] == prio[qv[i]]:
+                qk[k2] = qk[i]
+                qv[k2] = qv[i]
+                k2 += 1
+        qsize = 0
+        for i in range(k2):
+            qsize = _hpush(qk, qv, qsize, qk[i], qv[i])
+    return _hpush(qk, qv, qsize, key, v)
+
+
+@nb.njit(cache=_CACHE)
+def _edge_arrays(cap):
+    """Empty edge store of ``cap`` slots: tail, head, weight, out-list and in-list links."""
+    return (
+        np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap),
+        np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32),
+        np.empty(cap, np.int32),
+    )  # fmt: skip
+
+
+@nb.njit(cache=_CACHE)
+def _rebuild(ohead, ihead, eto, ew, onext, cap):
+    """Live edges copied into fresh arrays of ``cap`` slots, each out-list contiguous.
+
+    Contracting nodes unlinks their edges and appends shortcuts at the end, so after a while an
+    out-list jumps all over memory; copied in node order, a witness search reads its edges
+    sequentially. In-lists are relinked over the new slots. Returns the new arrays and the
+    number of slots used.
+    """
+    n = len(ohead)
+    nf, nt, nw, non, nop, nin, nip = _edge_arrays(cap)
+    k = 0
+    for u in range(n):
+        e = ohead[u]
+        first = k
+        while e != -1:
+            nf[k] = u
+            nt[k] = eto[e]
+            nw[k] = ew[e]
+            nop[k] = k - 1 if k > first else -1
+            non[k] = k + 1
+            k += 1
+            e = onext[e]
+        if k > first:
+            non[k - 1] = -1
+            ohead[u] = first
+        else:
+            ohead[u] = -1
+    for x in range(n):
+        ihead[x] = -1
+    for e in range(k - 1, -1, -1):
+        x = nt[e]
+        nin[e] = ihead[x]
+        nip[e] = -1
+        if ihead[x] != -1:
+            nip[ihead[x]] = e
+        ihead[x] = e
+    return nf, nt, nw, non, nop, nin, nip, k
+
+
+@nb.njit(cache=_CACHE)
+def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
     """Contract every node of a directed graph; return each node's rank and the final edges.
 
     Parameters
@@ -169,6 +306,15 @@ def contract(indptr, indices, data, settle_sim, settle_real):
     settle_sim, settle_real : int
         Settled-node limits of the witness searches when estimating a node's priority and when
         contracting it.
+    hops_sim : int
+        Hop limit of the witness searches that estimate a priority.
+
+    Every node first gets a priority from a cheap simulated contraction (bounded witness
+    searches, shortcuts counted, not stored). Priorities are then updated lazily: the node at
+    the top of the queue is simulated again, and put back if its new priority is no longer
+    the smallest; otherwise it is contracted with the full witness searches (``settle_real``,
+    no hop limit), whose shortcuts are stored. The simulations only choose the order; the
+    shortcuts, and so the exactness, come from the contraction's own searches.
 
     Returns
     -------
@@ -182,14 +328,7 @@ def contract(indptr, indices, data, settle_sim, settle_real):
         self-loops dropped) and the shortcuts, each one a real path of the graph.
     """
     n = len(indptr) - 1
-    cap = 2 * len(indices) + 16
-    efrom = np.empty(cap, np.int32)
-    eto = np.empty(cap, np.int32)
-    ew = np.empty(cap)
-    onext = np.empty(cap, np.int32)
-    oprev = np.empty(cap, np.int32)
-    inext = np.empty(cap, np.int32)
-    iprev = np.empty(cap, np.int32)
+    efrom, eto, ew, onext, oprev, inext, iprev = _edge_arrays(2 * len(indices) + 16)
     ohead = np.full(n, -1, np.int32)
     ihead = np.full(n, -1, np.int32)
     used = 0
@@ -201,11 +340,18 @@ def contract(indptr, indices, data, settle_sim, settle_real):
             _link(used, u, x, data[k], efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
             used += 1
 
+    live = used
+    hf = np.empty(len(ew), np.int32)
+    ht = np.empty(len(ew), np.int32)
+    hw = np.empty(len(ew))
+    nh = 0
+    last_rebuild = n
     contracted = np.zeros(n, np.bool_)
     deleted = np.zeros(n, np.int32)
     level = np.zeros(n, np.int32)
     rank = np.full(n, -1, np.int32)
     wd = np.empty(n)
+    hop = np.empty(n, np.int32)
     stamp = np.zeros(n, np.int64)
     tstamp = np.zeros(n, np.int64)
     is_target = np.zeros(n, np.bool_)
@@ -218,96 +364,62 @@ def contract(indptr, indices, data, settle_sim, settle_real):
     in_w = np.empty(maxdeg)
     out_n = np.empty(maxdeg, np.int32)
     out_w = np.empty(maxdeg)
+    nbr = np.empty(2 * maxdeg, np.int32)
     sc_from = np.empty(1 << 16, np.int32)
     sc_to = np.empty(1 << 16, np.int32)
     sc_w = np.empty(1 << 16)
+    cnt = np.zeros(1, np.int64)
+    big = 1 << 30
     prio = np.empty(n)
-    qcap = 4 * n + 16
-    qk = np.empty(qcap)
-    qv = np.empty(qcap, np.int32)
+    qk = np.empty(4 * n + 16)
+    qv = np.empty(4 * n + 16, np.int32)
     qsize = 0
-    cur = 0
+    for v in range(n):
+        nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
+            v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
+            sc_to, sc_w)  # fmt: skip
+        prio[v] = _priority(nsc, ki, ko, 0, 0)
+        qsize = _hpush(qk, qv, qsize, prio[v], v)
     order = 0
-    t = 0
-    while True:
-        if t < n:
-            v = t
-            t += 1
-            real = False
-        else:
-            if qsize == 0:
-                break
-            v = qv[0]
-            p0 = qk[0]
-            qsize = _hpop(qk, qv, qsize)
-            if contracted[v] or p0 != prio[v]:
-                continue
-            real = True
-        ki = _gather(v, ihead, inext, efrom, ew, mark, pos, in_n, in_w)
-        ko = _gather(v, ohead, onext, eto, ew, mark, pos, out_n, out_w)
-        if ki < 0 or ko < 0:
-            raise ValueError("node degree too high for the contraction")
-        nsc = 0
-        settle = settle_real if real else settle_sim
-        for a in range(ki):
-            u = in_n[a]
-            lim = 0.0
-            cur += 1
-            nt = 0
-            for b in range(ko):
-                x = out_n[b]
-                if x != u:
-                    c = in_w[a] + out_w[b]
-                    if c > lim:
-                        lim = c
-                    if tstamp[x] != cur:
-                        tstamp[x] = cur
-                        is_target[x] = True
-                        nt += 1
-            if nt == 0:
-                continue
-            _witness(u, v, lim, settle, ohead, onext, eto, ew, wd, stamp, cur, hk, hv, nt,
-                     is_target, tstamp)  # fmt: skip
-            for b in range(ko):
-                x = out_n[b]
-                if x == u:
-                    continue
-                c = in_w[a] + out_w[b]
-                if stamp[x] == cur and wd[x] <= c:
-                    continue
-                if real:
-                    if nsc == len(sc_from):
-                        sc_from = _grow(sc_from)
-                        sc_to = _grow(sc_to)
-                        sc_w = _grow(sc_w)
-                    sc_from[nsc] = u
-                    sc_to[nsc] = x
-                    sc_w[nsc] = c
-                nsc += 1
-        newp = 2.0 * (nsc - ki - ko) + deleted[v] + level[v]
-        if not real or (qsize > 0 and newp > qk[0]):
-            prio[v] = newp
-            if qsize == qcap:
-                # Drop stale entries (contracted nodes, outdated priorities) and rebuild.
-                k2 = 0
-                for i in range(qsize):
-                    if not contracted[qv[i]] and qk[i] == prio[qv[i]]:
-                        qk[k2] = qk[i]
-                        qv[k2] = qv[i]
-                        k2 += 1
-                qsize = 0
-                for i in range(k2):
-                    qsize = _hpush(qk, qv, qsize, qk[i], qv[i])
-            qsize = _hpush(qk, qv, qsize, newp, v)
+    while qsize > 0:
+        v = qv[0]
+        p0 = qk[0]
+        qsize = _hpop(qk, qv, qsize)
+        if contracted[v] or p0 != prio[v]:
             continue
+        if qsize > 0:
+            nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
+                v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark,
+                pos, in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt,
+                sc_from, sc_to, sc_w)  # fmt: skip
+            newp = _priority(nsc, ki, ko, deleted[v], level[v])
+            if newp > qk[0]:
+                prio[v] = newp
+                qsize = _qpush(qk, qv, qsize, newp, v, prio, contracted)
+                continue
+        nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
+            v, settle_real, big, True, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
+            sc_to, sc_w)  # fmt: skip
 
-        # Contract v: unlink its edges from its neighbours' lists, add the shortcuts.
+        # Contract v: its edges join the hierarchy and leave its neighbours' lists, then the
+        # shortcuts are added.
         contracted[v] = True
         rank[v] = order
         order += 1
+        if nh + ki + ko > len(hw):  # v has one edge per distinct neighbour
+            hf = _grow(hf)
+            ht = _grow(ht)
+            hw = _grow(hw)
         e = ohead[v]
         while e != -1:
             x = eto[e]
+            hf[nh] = v
+            ht[nh] = x
+            hw[nh] = ew[e]
+            nh += 1
+            live -= 1
             if iprev[e] != -1:
                 inext[iprev[e]] = inext[e]
             else:
@@ -318,6 +430,11 @@ def contract(indptr, indices, data, settle_sim, settle_real):
         e = ihead[v]
         while e != -1:
             u = efrom[e]
+            hf[nh] = u
+            ht[nh] = v
+            hw[nh] = ew[e]
+            nh += 1
+            live -= 1
             if oprev[e] != -1:
                 onext[oprev[e]] = onext[e]
             else:
@@ -325,6 +442,18 @@ def contract(indptr, indices, data, settle_sim, settle_real):
             if onext[e] != -1:
                 oprev[onext[e]] = oprev[e]
             e = inext[e]
+        ohead[v] = -1
+        ihead[v] = -1
+        remaining = n - order
+        if used + nsc > len(ew) or 2 * remaining < last_rebuild:
+            # Out of slots, or half the nodes gone since the last copy: copy the live edges
+            # contiguously (twice the room if they fill more than half of it).
+            size = len(ew)
+            while 2 * (live + nsc) > size:
+                size *= 2
+            efrom, eto, ew, onext, oprev, inext, iprev, used = _rebuild(
+                ohead, ihead, eto, ew, onext, size)  # fmt: skip
+            last_rebuild = remaining
         for s in range(nsc):
             u = sc_from[s]
             x = sc_to[s]
@@ -340,25 +469,22 @@ def contract(indptr, indices, data, settle_sim, settle_real):
                 e = onext[e]
             if found:
                 continue
-            if used == len(ew):
-                efrom = _grow(efrom)
-                eto = _grow(eto)
-                ew = _grow(ew)
-                onext = _grow(onext)
-                oprev = _grow(oprev)
-                inext = _grow(inext)
-                iprev = _grow(iprev)
+            live += 1
             _link(used, u, x, c, efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
             used += 1
-        for a in range(ki):
-            u = in_n[a]
-            deleted[u] += 1
-            level[u] = max(level[u], level[v] + 1)
-        for b in range(ko):
-            x = out_n[b]
-            deleted[x] += 1
-            level[x] = max(level[x], level[v] + 1)
-    return rank, level, efrom[:used].copy(), eto[:used].copy(), ew[:used].copy()
+        # Distinct neighbours: one more deleted neighbour, a level above v's.
+        nn = 0
+        for a in range(ki + ko):
+            w = in_n[a] if a < ki else out_n[a - ki]
+            if mark[w] != v:
+                mark[w] = v
+                nbr[nn] = w
+                nn += 1
+                deleted[w] += 1
+                level[w] = max(level[w], level[v] + 1)
+        for a in range(nn):
+            mark[nbr[a]] = -1
+    return rank, level, hf[:nh].copy(), ht[:nh].copy(), hw[:nh].copy()
 
 
 @nb.njit(cache=_CACHE)

@@ -183,7 +183,7 @@ class CoverageResult:
         if categorie is not None:
             data = data[data["categorie"] == categorie]
         if mode is not None:
-            data = data[data["mode"] == mode_code(mode)]
+            data = data[data["mode"] == mode_code(mode, allow_transit=True)]
         return data.sort_values(
             ["population", "temps_min"], ascending=[False, False], kind="stable"
         ).reset_index(drop=True)
@@ -294,7 +294,7 @@ def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
             raise ParameterError(
                 f"Le seuil doit être un nombre de minutes positif (reçu {minutes} pour {mode})."
             )
-        out[mode_code(mode)] = value
+        out[mode_code(mode, allow_transit=True)] = value
     return out
 
 

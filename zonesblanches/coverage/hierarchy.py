@@ -11,13 +11,22 @@ same (times equal to the float rounding of the sums, sources of the minimum), se
 How it is built
 ---------------
 Nodes are removed (contracted) one by one, the least important first; importance is
-``2 × (shortcuts added − edges removed) + contracted neighbours + level``, updated lazily. When
-a node ``v`` is contracted, every pair of remaining neighbours ``u → v → x`` gets a shortcut
-``u → x`` of the same length unless a *witness* search (a local Dijkstra avoiding ``v``) finds a
-path at least as short. Witness searches are bounded (``settle_sim`` settled nodes when
-estimating a priority, ``settle_real`` when contracting): a bound reached adds a shortcut that
-may not be needed, never a wrong one, so the results stay exact. Every edge of the hierarchy is a
-real path of the network, from a node to a node of higher rank (upward) or lower (downward).
+``2 × (shortcuts added − edges removed) + contracted neighbours + level``. When a node ``v`` is
+contracted, every pair of remaining neighbours ``u → v → x`` gets a shortcut ``u → x`` of the
+same length unless a *witness* search (a local Dijkstra avoiding ``v``) finds a path at least as
+short. Importance is estimated by a cheap simulated contraction (witness searches bounded by
+``settle_sim`` settled nodes and ``hops_sim`` edges) and updated lazily: the node at the top of
+the queue is simulated again and put back if it is no longer the least important; only then is
+it contracted, with searches bounded by ``settle_real`` settled nodes. A bound reached adds a
+shortcut that may not be needed, never a wrong one, so the results stay exact. Every edge of the
+hierarchy is a real path of the network, from a node to a node of higher rank (upward) or lower
+(downward).
+
+The nodes are first renumbered so that neighbours are close in memory (reverse Cuthill-McKee),
+and the remaining edges are copied contiguously, node by node, whenever half of the remaining
+nodes have been contracted or the edge arrays are full: a witness search then reads nearby
+memory instead of following links scattered by the contraction. Build times: see
+``scripts/bench_engine.py`` and ``docs/reseau.md``.
 
 How it is queried
 -----------------
@@ -45,11 +54,14 @@ from zonesblanches.coverage.graph import check_sources, prepare_graph
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.network import RoadNetwork
 
-SETTLE_SIM = 50
+SETTLE_SIM = 20
 """Default settled-node bound of the witness searches that estimate a node's priority."""
 
 SETTLE_REAL = 1000
 """Default settled-node bound of the witness searches when a node is contracted."""
+
+HOPS_SIM = 3
+"""Default hop bound of the witness searches that estimate a node's priority."""
 
 
 def _kernels():
@@ -73,6 +85,14 @@ def _csr(graph: sp.spmatrix) -> sp.csr_matrix:
     return graph
 
 
+def _locality_order(graph: sp.csr_matrix) -> np.ndarray:
+    """Node order keeping neighbours close: reverse Cuthill-McKee on the undirected graph."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    both = (graph + graph.T).tocsr()
+    return np.asarray(reverse_cuthill_mckee(both, symmetric_mode=True), dtype=np.int64)
+
+
 class ContractionHierarchy:
     """A network preprocessed for fast multi-source queries (contraction hierarchy + PHAST).
 
@@ -87,6 +107,13 @@ class ContractionHierarchy:
     settle_sim, settle_real : int
         Bounds of the witness searches (see the module docstring). Smaller is faster to build
         but adds useless shortcuts; results are exact whatever the bounds.
+    hops_sim : int
+        Hop bound of the witness searches that estimate a node's priority (they only choose
+        the order).
+    reorder : bool, default True
+        Renumber the nodes internally so that neighbours are close in memory (reverse
+        Cuthill-McKee) before contracting; results are the same, the build is faster on
+        networks whose node order is scattered in space (OSM extracts, in node-id order).
 
     Attributes
     ----------
@@ -106,26 +133,40 @@ class ContractionHierarchy:
     """
 
     def __init__(
-        self, graph: sp.spmatrix, *, settle_sim: int = SETTLE_SIM, settle_real: int = SETTLE_REAL
+        self,
+        graph: sp.spmatrix,
+        *,
+        settle_sim: int = SETTLE_SIM,
+        settle_real: int = SETTLE_REAL,
+        hops_sim: int = HOPS_SIM,
+        reorder: bool = True,
     ):
-        if not (int(settle_sim) >= 1 and int(settle_real) >= 1):
+        if not (int(settle_sim) >= 1 and int(settle_real) >= 1 and int(hops_sim) >= 1):
             raise ParameterError("Les bornes des recherches de témoins doivent être positives.")
         graph = _csr(graph)
         kernels = _kernels()
         t0 = time.perf_counter()
         n = graph.shape[0]
+        # Nodes renumbered so that neighbours are close in memory (a network read from OSM is
+        # in node-id order, scattered in space): the witness searches and the query sweep then
+        # read nearby array entries.
+        perm = _locality_order(graph) if reorder else np.arange(n)
+        work = graph[perm][:, perm].tocsr() if reorder else graph
         rank, level, efrom, eto, ew = kernels.contract(
-            graph.indptr.astype(np.int64),
-            graph.indices.astype(np.int32),
-            graph.data.astype(np.float64),
+            work.indptr.astype(np.int64),
+            work.indices.astype(np.int32),
+            work.data.astype(np.float64),
             int(settle_sim),
             int(settle_real),
+            int(hops_sim),
         )
         self.n_nodes = n
         self.n_edges = len(ew)
         # Original edges in the hierarchy: every stored entry but the self-loops.
         self.n_shortcuts = len(ew) - (graph.nnz - int(np.count_nonzero(graph.diagonal())))
-        self._structs(rank, level, efrom.astype(np.int64), eto.astype(np.int64), ew)
+        position = np.empty(n, dtype=np.int64)
+        position[perm] = np.arange(n)
+        self._structs(rank[position], level[position], perm[efrom], perm[eto], ew, position)
         self.build_seconds = time.perf_counter() - t0
 
     @classmethod
@@ -150,10 +191,10 @@ class ContractionHierarchy:
             f"shortcuts={self.n_shortcuts}, build_seconds={self.build_seconds:.3g})"
         )
 
-    def _structs(self, rank, level, efrom, eto, ew) -> None:
+    def _structs(self, rank, level, efrom, eto, ew, position) -> None:
         n = self.n_nodes
-        # Query order: decreasing level, then input order (memory locality).
-        order = np.lexsort((np.arange(n), -level.astype(np.int64)))
+        # Query order: decreasing level, then the locality order (memory locality).
+        order = np.lexsort((position, -level.astype(np.int64)))
         newid = np.empty(n, dtype=np.int64)
         newid[order] = np.arange(n)
         f, t = newid[efrom], newid[eto]

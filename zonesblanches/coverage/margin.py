@@ -30,9 +30,11 @@ from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.modes import MODES, mode_code
 
-TOP_SPEED_KMH: dict[str, float] = {"voiture": 130.0, "velo": 15.0, "marche": 4.5}
+TOP_SPEED_KMH: dict[str, float] = {
+    "voiture": 130.0, "velo": 15.0, "marche": 4.5, "transport": 160.0,
+}
 """Fastest speed of each mode on a road network (km/h), used to bound the reach of non
-straight-line models."""
+straight-line models; public transport: 160 km/h, the top speed of TER trains."""
 
 _METRIC = "EPSG:2154"
 _ROAD = (
@@ -54,10 +56,12 @@ def reach_km(mode: str, minutes: float, model: object | None = None) -> float:
         gives its exact reach; any other model (road network) is bounded with
         :data:`TOP_SPEED_KMH`. ``None``: the straight-line defaults of the mode.
     """
-    code = mode_code(mode)
+    code = mode_code(mode, allow_transit=True)
     minutes = float(minutes)
     if not minutes >= 0 or math.isinf(minutes):
         raise ParameterError(f"Seuil invalide pour {code} : {minutes} min.")
+    if model is None and code not in MODES:
+        model = _ROAD  # public transport: bounded by its top speed
     if model is None:
         speed, detour = MODES[code].speed_kmh, MODES[code].detour
     elif hasattr(model, "speed_kmh") and hasattr(model, "detour"):
@@ -83,7 +87,7 @@ def margin_km(
     reach = 0.0
     for mode, minutes in thresholds.items():
         values = minutes if isinstance(minutes, list | tuple) else [minutes]
-        model = models.get(mode, models.get(mode_code(mode)))
+        model = models.get(mode, models.get(mode_code(mode, allow_transit=True)))
         if model is None and network:
             model = _ROAD
         for m in values:

@@ -14,6 +14,7 @@ import math
 import unicodedata
 import warnings as warnings_module
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ class RawTable:
     warnings: list[str] = field(default_factory=list)
     extra: dict[int, list[str]] = field(default_factory=dict)
     """Row position → values beyond the header (ragged CSV rows)."""
+    formulas: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    """Row position → (column, formula) of XLSX formulas saved without a computed value."""
 
 
 _EXCEL_EXT = {".xlsx", ".xlsm"}
@@ -52,6 +55,8 @@ def read_table(path: Path, *, sheet=None, layer=None) -> RawTable:
         raise DataError(f"Fichier de services introuvable : {path}")
     if path.is_dir() and path.suffix.lower() != ".gdb":
         raise DataError(f"{path} est un dossier, pas un fichier de services.")
+    if not path.is_dir():
+        _check_regular_file(path)
     ext = path.suffix.lower()
     if ext in {".xls", ".ods"}:
         raise DataError(
@@ -77,6 +82,28 @@ def read_table(path: Path, *, sheet=None, layer=None) -> RawTable:
     return raw
 
 
+MAX_SERVICES_BYTES = 200_000_000
+"""Largest table read (200 Mo): the national data·inclusion inventory (over 100,000 services)
+is about 100 Mo as CSV; beyond, the file is most likely not a services file, and reading it
+would take the memory of the machine."""
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse devices, pipes and files over :data:`MAX_SERVICES_BYTES` before reading them."""
+    if not path.is_file():
+        raise DataError(
+            f"« {path} » n'est pas un fichier ordinaire (périphérique, tube…) : passez un "
+            "fichier CSV, XLSX, GeoJSON ou GeoPackage."
+        )
+    size = path.stat().st_size
+    if size > MAX_SERVICES_BYTES:
+        raise DataError(
+            f"« {path.name} » pèse {size / 1e6:,.0f} Mo : un fichier de services ne dépasse pas "
+            f"{MAX_SERVICES_BYTES / 1e6:,.0f} Mo (l'inventaire national en fait une centaine). "
+            "Vérifiez que c'est le bon fichier, ou découpez-le par département.".replace(",", " ")
+        )
+
+
 def file_kind(ext: str, head: bytes) -> str:
     """``xlsx``, ``vector`` or ``csv``, from the first bytes of a file, else its extension."""
     if head.startswith(b"PK\x03\x04"):
@@ -92,7 +119,35 @@ def file_kind(ext: str, head: bytes) -> str:
     return "vector" if head.lstrip().startswith(b"{") else "csv"
 
 
+def _decode_lines(data: bytes) -> tuple[str, list[int]] | None:
+    """UTF-8 line by line, Windows-1252 for the lines that are not UTF-8; ``None`` when most
+    lines are not UTF-8 (the whole file is then in another encoding). Returns the text and
+    the numbers (from 1) of the lines read as Windows-1252."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    out, bad = [], []
+    for number, line in enumerate(lines, start=1):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                out.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                out.append(line.decode("latin-1"))
+            bad.append(number)
+    if len(bad) * 2 > len([line for line in lines if line.strip()]):
+        return None
+    return "\n".join(out), bad
+
+
 def _decode(data: bytes, name: str) -> tuple[str, str | None]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel « Texte Unicode » (UTF-16)
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"« {name} » se dit en UTF-16 (Texte Unicode) mais ne l'est pas entièrement : "
+                "enregistrez-le en « CSV UTF-8 »."
+            ) from exc
     if b"\x00" in data[:65536]:
         raise DataError(
             f"« {name} » n'est pas un fichier texte CSV (contenu binaire) : fichier corrompu ou "
@@ -102,10 +157,17 @@ def _decode(data: bytes, name: str) -> tuple[str, str | None]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        try:
-            text, encoding = data.decode("cp1252"), "Windows-1252 (Latin-1)"
-        except UnicodeDecodeError:
-            text, encoding = data.decode("latin-1"), "Latin-1 (ISO-8859-1)"
+        mixed = _decode_lines(data)
+        if mixed is not None:  # a UTF-8 file with a few stray bytes: only those lines change
+            text, bad = mixed
+            shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
+            word = "ligne" if len(bad) == 1 else "lignes"
+            encoding = f"UTF-8 sauf {word} {shown}, lue(s) en Windows-1252"
+        else:
+            try:
+                text, encoding = data.decode("cp1252"), "Windows-1252 (Latin-1)"
+            except UnicodeDecodeError:
+                text, encoding = data.decode("latin-1"), "Latin-1 (ISO-8859-1)"
     sample = text[:65536]
     controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
     if sample and controls > max(2, len(sample) // 200):
@@ -116,13 +178,26 @@ def _decode(data: bytes, name: str) -> tuple[str, str | None]:
     return text, encoding
 
 
+@contextmanager
+def _long_fields():
+    """Within the block, the csv module reads cells of any length a services file can hold
+    (its default limit, 131,072 characters, made one long cell crash the reader)."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, MAX_SERVICES_BYTES))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def sniff_delimiter(text: str) -> str:
     """``;``, ``,`` or tab: the one giving the most rows of the header's width (then the widest
     header) over the first 60 non-blank lines; ``,`` when none splits the header."""
     sample = [line for line in text.splitlines()[:60] if line.strip()]
     best, best_score = ",", (-1.0, 0)
     for delim in (";", ",", "\t"):
-        rows = list(csv.reader(sample, delimiter=delim))
+        with _long_fields():
+            rows = list(csv.reader(sample, delimiter=delim))
         if not rows or len(rows[0]) < 2:
             continue
         width = len(rows[0])
@@ -143,7 +218,8 @@ def _read_csv(path: Path) -> RawTable:
         )
     delim = sniff_delimiter(text)
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
+        with _long_fields():
+            records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
     except csv.Error as exc:
         raise DataError(f"« {path.name} » : CSV illisible ({exc}).") from exc
     return _from_records(records, warnings)
@@ -180,14 +256,28 @@ def _unique_names(header: list[str]) -> list[str]:
 
 
 def _read_xlsx(path: Path, sheet) -> RawTable:
+    import zipfile
+
     import openpyxl
 
+    data = path.read_bytes()
     try:
-        book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.namelist()
+    except zipfile.BadZipFile:
+        members = None
+    if members is not None and "xl/workbook.xml" not in members:
+        shown = ", ".join(members[:10]) + (" …" if len(members) > 10 else "")
+        raise DataError(
+            f"« {path.name} » est une archive zip, pas un classeur Excel (contenu : "
+            f"{shown or 'vide'}) : décompressez-la et passez le fichier qu'elle contient."
+        )
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False)
     except Exception as exc:  # openpyxl raises zip, XML and key errors on corrupt files
         raise DataError(
-            f"« {path.name} » : classeur Excel illisible (fichier corrompu ou tronqué ?). "
-            f"Détail : {type(exc).__name__}."
+            f"« {path.name} » : classeur Excel illisible (fichier corrompu ou tronqué ?)."
         ) from exc
     names = book.sheetnames
     warnings = []
@@ -202,13 +292,45 @@ def _read_xlsx(path: Path, sheet) -> RawTable:
         ws = book.worksheets[sheet]
     elif isinstance(sheet, str) and sheet in names:
         ws = book[sheet]
+    elif isinstance(sheet, str) and sheet.isdigit() and 1 <= int(sheet) <= len(names):
+        ws = book.worksheets[int(sheet) - 1]  # --feuille 2: the second sheet, as people count
     else:
         raise ParameterError(
-            f"Feuille « {sheet} » absente de « {path.name} » ; feuilles : {', '.join(names)}."
+            f"Feuille « {sheet} » absente de « {path.name} » ; feuilles : {', '.join(names)} "
+            "(--feuille NOM)."
         )
     records = [[_cell_text(v) for v in row] for row in ws.iter_rows(min_row=1, values_only=True)]
+    raw = _from_records(records, warnings)
+    if raw.table.empty and sheet is None and len(names) > 1:
+        filled = [n for n in names[1:] if book[n].max_row > 1]
+        raise DataError(
+            f"La première feuille de « {path.name} », « {names[0]} », est vide ; feuilles du "
+            f"classeur : {', '.join(names)}. Indiquez la bonne avec --feuille "
+            f"« {filled[0] if filled else names[1]} » (sheet= en Python)."
+        )
+    _uncached_formulas(raw, formulas[ws.title], records)
     book.close()
-    return _from_records(records, warnings)
+    formulas.close()
+    return raw
+
+
+def _uncached_formulas(raw: RawTable, ws, records: list[list[str]]) -> None:
+    """Record the formulas whose value was never computed (a workbook written by a program,
+    not saved by Excel): their cells read as empty, which would be reported as « nom vide »."""
+    if raw.table.empty:
+        return
+    line_to_pos = {int(line): pos for pos, line in enumerate(raw.lines)}
+    columns = list(raw.table.columns)
+    for row in ws.iter_rows(min_row=1):
+        for cell in row:
+            if cell.data_type != "f" or not isinstance(cell.value, str):
+                continue
+            pos = line_to_pos.get(cell.row)
+            col = cell.column - 1
+            if pos is None or col >= len(columns):
+                continue
+            if records[cell.row - 1][col] == "":
+                raw.formulas.setdefault(pos, []).append((columns[col], cell.value))
 
 
 def _cell_text(value) -> str:

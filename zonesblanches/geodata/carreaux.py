@@ -216,6 +216,68 @@ def _prepare_chunk(raw: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
+# Row checks: every row read is kept, outside the territory, or rejected with its reason
+# --------------------------------------------------------------------------------------------
+
+
+def _new_stats() -> dict:
+    return {"lignes": 0, "hors_territoire": 0, "rejets": []}
+
+
+def _check_rows(
+    raw: pd.DataFrame,
+    frame: pd.DataFrame,
+    decoded: pd.DataFrame,
+    keep: np.ndarray,
+    id_col: str | None,
+    first_line: int,
+    stats: dict,
+) -> np.ndarray:
+    """Reject rows whose cell id cannot be read, or (inside the territory) whose population
+    ``ind`` is missing, not a number or negative; return the rows to keep.
+
+    ``first_line`` is the line (CSV, header = 1) or feature number of the chunk's first row.
+    """
+    original = {v: k for k, v in _rename_columns(list(raw.columns)).items()}
+    n = len(frame)
+    lines = np.arange(first_line, first_line + n)
+    bad_id = decoded["x0"].isna().to_numpy() if id_col is not None else np.zeros(n, dtype=bool)
+    ind = frame["ind"].to_numpy(dtype="float64", na_value=np.nan)
+    bad_ind = keep & ~(np.isfinite(ind) & (ind >= 0))
+    stats["lignes"] += n
+    stats["hors_territoire"] += int((~keep & ~bad_id).sum())
+    if bad_id.any() or bad_ind.any():
+        ids = raw[original[id_col]].astype("string").fillna("") if id_col else None
+        given = raw[original["ind"]].astype("string").fillna("")
+        for pos in np.flatnonzero(bad_id):
+            stats["rejets"].append(
+                (
+                    int(lines[pos]),
+                    original[id_col],
+                    f"identifiant de carreau illisible « {ids.iloc[pos]} » (attendu : "
+                    "CRS3035RES200mN…E…) : carreau impossible à placer",
+                )
+            )
+        for pos in np.flatnonzero(bad_ind):
+            value = str(given.iloc[pos]).strip()
+            what = f"population « {value} »" if value else "population vide"
+            stats["rejets"].append(
+                (
+                    int(lines[pos]),
+                    original["ind"],
+                    f"{what} : un nombre d'habitants positif ou nul est attendu",
+                )
+            )
+    return keep & ~bad_ind
+
+
+def rejects_frame(cells: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Rows of the file rejected by :func:`load_carreaux`: ``ligne``, ``champ``, ``motif``."""
+    rows = sorted(cells.attrs.get("lecture", {}).get("rejets", []))
+    return pd.DataFrame(rows, columns=["ligne", "champ", "motif"])
+
+
+# --------------------------------------------------------------------------------------------
 # Readers
 # --------------------------------------------------------------------------------------------
 
@@ -270,7 +332,13 @@ def _arrow_batches(
 
 
 def _read_csv(
-    path: Path, filt: _MaskFilter, *, chunksize: int, progress: bool, resolution: int | None
+    path: Path,
+    filt: _MaskFilter,
+    *,
+    chunksize: int,
+    progress: bool,
+    resolution: int | None,
+    stats: dict | None = None,
 ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     sep, columns = _sniff_csv(path)
     renamed = _rename_columns(columns)
@@ -289,6 +357,8 @@ def _read_csv(
         readers, fallback_errors = [_pandas_batches], ()
     for attempt, batches in enumerate(readers):
         pieces = []
+        run_stats = _new_stats()
+        line = 2  # first data line, the header being line 1
         try:
             with tqdm(
                 desc="Lecture des carreaux",
@@ -301,9 +371,14 @@ def _read_csv(
                     bar.update(len(raw))
                     frame = _prepare_chunk(raw, path.name)
                     decoded = parse_idcar(frame[id_col], default_resolution=resolution)
-                    keep = filt.keep(decoded)
+                    keep = _check_rows(
+                        raw, frame, decoded, filt.keep(decoded), id_col, line, run_stats
+                    )
+                    line += len(raw)
                     if keep.any():
                         pieces.append((frame[keep], decoded[keep]))
+            if stats is not None:
+                stats.update(run_stats)
             return pieces
         except fallback_errors:
             if attempt == len(readers) - 1:  # pragma: no cover - pandas is the last reader
@@ -339,7 +414,13 @@ def _pick_layer(path: Path, layer: str | None, resolution: int | None, territory
 
 
 def _read_vector(
-    path: Path, filt: _MaskFilter, *, layer: str | None, resolution: int | None, territory: str
+    path: Path,
+    filt: _MaskFilter,
+    *,
+    layer: str | None,
+    resolution: int | None,
+    territory: str,
+    stats: dict | None = None,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     try:
         name = _pick_layer(path, layer, resolution, territory)
@@ -353,8 +434,8 @@ def _read_vector(
         ) from exc
     frame, _gdal_notes = read_vector(path, layer=name, bbox=bbox, what="Le fichier de carreaux")
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
-    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    table = _prepare_chunk(table, path.name)
+    raw = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    table = _prepare_chunk(raw, path.name)
     id_col = _id_column(list(table.columns))
     if id_col is not None:
         decoded = parse_idcar(table[id_col], default_resolution=resolution)
@@ -372,7 +453,8 @@ def _read_vector(
         raise DataError(
             f"Le fichier de carreaux « {path.name} » n'a ni identifiant de carreau ni géométrie."
         )
-    keep = filt.keep(decoded)
+    stats = stats if stats is not None else _new_stats()
+    keep = _check_rows(raw, table, decoded, filt.keep(decoded), id_col, 1, stats)
     if keep.any():
         yield table[keep], decoded[keep]
 
@@ -707,7 +789,11 @@ def load_carreaux(
     Returns
     -------
     geopandas.GeoDataFrame
-        See the module docstring; sorted as in the file.
+        See the module docstring; sorted as in the file. ``attrs["lecture"]`` accounts for every
+        row read: ``lignes`` = ``retenus`` + ``hors_territoire`` + rejected rows
+        (``rejets``: line, field, reason; see :func:`rejects_frame`). A row is rejected when its
+        cell id cannot be read, or, inside the territory, when ``ind`` is missing, not a number
+        or negative (such a row used to print « nan habitants » or lower the total).
 
     Raises
     ------
@@ -740,13 +826,18 @@ def load_carreaux(
     if data.stat().st_size == 0:
         raise DataError(f"Le fichier de carreaux « {data.name} » est vide.")
     filt = _MaskFilter(None if mask is None else mask_geometry(mask))
+    stats = _new_stats()
     if data.suffix.lower() in (".csv", ".txt"):
         # Only for ids without the RES part [UNVERIFIED]: the size the file name says.
         default = 1000 if "1km" in data.name.lower() else 200
-        pieces = _read_csv(data, filt, chunksize=chunksize, progress=progress, resolution=default)
+        pieces = _read_csv(
+            data, filt, chunksize=chunksize, progress=progress, resolution=default, stats=stats
+        )
     else:
         pieces = list(
-            _read_vector(data, filt, layer=layer, resolution=None, territory=territory.lower())
+            _read_vector(
+                data, filt, layer=layer, resolution=None, territory=territory.lower(), stats=stats
+            )
         )
     if not pieces:
         where = "dans le territoire demandé" if mask is not None else "lisible"
@@ -757,4 +848,5 @@ def load_carreaux(
     cells = _assemble(pieces, crs, data.name)
     if resolution == 1000 and (cells["resolution"] == 200).all():
         cells = aggregate_carreaux(cells, 1000)
+    cells.attrs["lecture"] = {**stats, "retenus": len(cells)}
     return cells

@@ -589,6 +589,27 @@ def _tag_value(value):
     return str(value)
 
 
+_ACCESS_TAGS = ("access", "foot", "bicycle", "vehicle", "motor_vehicle", "motorcar", "motorroad")
+
+
+def _warn_simplified_access(graph, path: Path) -> None:
+    """Warn (in French) when a simplified graph carries access tags: OSMnx's simplification
+    keeps a tag present on one merged way as the whole edge's value (a ``foot=yes`` on one
+    short piece opens the whole edge), so access on such edges is unreliable."""
+    if str(graph.graph.get("simplified", "")).strip().lower() not in ("true", "1"):
+        return
+    found = sorted({k for _, _, data in graph.edges(data=True) for k in _ACCESS_TAGS if k in data})
+    if found:
+        warnings.warn(
+            f"Le GraphML « {path.name} » est simplifié par OSMnx et porte des étiquettes "
+            f"d'accès ({', '.join(found)}) : une étiquette présente sur une seule des voies "
+            "fusionnées vaut pour toute l'arête, les accès peuvent donc être faux. Préférez un "
+            "graphe non simplifié (simplify=False) ou un extrait .osm.pbf (voir docs/reseau.md).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _read_graphml(path: Path, progress: bool) -> _Ways:
     """Read an OSMnx GraphML file: each edge is a directed segment with its own tags.
 
@@ -607,6 +628,7 @@ def _read_graphml(path: Path, progress: bool) -> _Ways:
             ) from exc
         bar.update(1)
     keys = [k for k in TAG_KEYS if k not in ("maxspeed:forward", "maxspeed:backward")]
+    _warn_simplified_access(graph, path)
     node_id, lon, lat = _graph_node_arrays(graph)
     rows: list[dict] = []
     owner: list[int] = []

@@ -18,6 +18,7 @@ Summary (details and sources in ``docs/reseau.md``):
 - **one-way**: ``oneway=yes|true|1`` and ``-1|reverse``; implied on ``junction=roundabout|circular``
   and ``highway=motorway|motorway_link`` unless ``oneway=no``; ``oneway=reversible`` closes the way
   to cars. Cyclists follow one-ways except ``oneway:bicycle=no`` or an ``opposite*`` cycleway;
+  ``oneway:bicycle=yes|-1`` replaces the general one-way for bikes (exactly that direction open);
   pedestrians walk both ways (except ``oneway:foot``);
 - **speeds**: walking and cycling are constants (:mod:`zonesblanches.modes`), cycling
   drops to walking speed where the bike must be walked (``pedestrian``, ``steps``,
@@ -39,7 +40,7 @@ import pandas as pd
 from zonesblanches.errors import ParameterError
 from zonesblanches.modes import MODES, mode_code
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 """Bumped whenever a rule changes, so that cached networks are rebuilt."""
 
 
@@ -431,8 +432,11 @@ def evaluate_ways(tags: pd.DataFrame, mode: str, rules: NetworkRules | None = No
                 cols[key], lambda v: v.startswith("opposite"), False, bool
             )
         two_way = _isin(bike_way, ONEWAY_NO) | contraflow
-        b_fwd = np.where(_isin(bike_way, ONEWAY_FORWARD), True, fwd_only & ~two_way)
-        b_bwd = np.where(_isin(bike_way, ONEWAY_BACKWARD), True, bwd_only & ~two_way)
+        # oneway:bicycle=yes|-1 replaces the general one-way: exactly its direction stays open
+        bike_fwd, bike_bwd = _isin(bike_way, ONEWAY_FORWARD), _isin(bike_way, ONEWAY_BACKWARD)
+        general = ~two_way & ~bike_fwd & ~bike_bwd
+        b_fwd = bike_fwd | (fwd_only & general)
+        b_bwd = bike_bwd | (bwd_only & general)
         forward = allowed & ~b_bwd
         backward = allowed & ~b_fwd
         pushed_class = _isin(highway, [k for k, r in HIGHWAY_TABLE.items() if r.bike == "pied"])

@@ -190,6 +190,13 @@ def _read_file(path: Path) -> gpd.GeoDataFrame:
         path = datagouv.extract_from_zip(path, ZIP_PATTERNS, what="l'archive QPV")
     if path.stat().st_size == 0:
         raise DataError(f"Le fichier QPV « {path.name} » est vide.")
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".ods"):
+        raise DataError(
+            f"« {path.name} » est un tableau sans géométries, pas un fichier de périmètres QPV : "
+            "--qpv attend les contours des quartiers (GeoJSON, GeoPackage, Shapefile ou l'archive "
+            "zip) ; la liste des QPV en CSV ne suffit pas. Si c'est votre fichier de services, "
+            "passez-le avec --services. " + QPV_HINT
+        )
     frame, _gdal_notes = read_vector(
         path,
         what="Le fichier QPV",

@@ -11,9 +11,15 @@ Files are read by :mod:`zonesblanches.geodata._tables`, communes located by
 Formats
 -------
 * CSV (``.csv``, ``.txt``, ``.tsv``): separator ``,``, ``;`` or tab, guessed from the file; UTF-8
-  (with or without BOM), else Windows-1252 / Latin-1 (said in a warning). French decimal commas
-  (``50,357``) are accepted in numbers.
-* Excel (``.xlsx``, ``.xlsm``) via openpyxl: first sheet, or ``sheet=`` (name or 0-based number).
+  (with or without BOM), UTF-16 with BOM (Excel « Texte Unicode »), else Windows-1252 / Latin-1
+  (said in a warning); a UTF-8 file with a few non-UTF-8 lines keeps UTF-8 and reads only those
+  lines as Windows-1252 (named in the warning). Cells of any length are read. French decimal
+  commas (``50,357``) are accepted in numbers. Files over 200 Mo and anything that is not a
+  regular file (``/dev/zero``, a pipe) are refused before reading.
+* Excel (``.xlsx``, ``.xlsm``) via openpyxl: first sheet, or ``sheet=`` (name or 0-based number;
+  the command line's ``--feuille`` takes a name or a number from 1). An empty first sheet in a
+  workbook with others is an error that lists them; formulas saved without a computed value
+  reject their row, naming the formula; a zip that is not a workbook is said to be one.
 * Any vector file pyogrio reads (GeoJSON, GeoPackage, Shapefile…): first layer, or ``layer=``; the
   file's own CRS is used. The content decides, not the name: an Excel workbook named ``.csv`` is
   read as Excel (with a warning).
@@ -37,6 +43,8 @@ Decisions
 * Non-point geometries are kept at a point inside them (``representative_point`` after
   ``make_valid``), with a warning. A missing geometry is located at the commune if the feature
   names one, else rejected.
+* A row whose coordinates fall outside the commune its ``code_insee`` declares (or outside every
+  known commune) keeps its coordinates and is flagged with the distance to the declared commune.
 * Commune geocoding uses the bundled 2026 communes (Hauts-de-France): code INSEE (integer codes
   such as ``2722`` are padded, former codes mapped to today's commune), else name (+ postcode),
   at the commune's interior point, ``precision = "commune"``. For coordinates, ``commune`` and
@@ -407,6 +415,15 @@ class _Validator:
             self.warnings.append(f"Colonnes non utilisées : {', '.join(ignored)}.")
 
     def run(self) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+        for pos, cells in self.raw.formulas.items():
+            for col, formula in cells:
+                self.reject(
+                    pos,
+                    col,
+                    f"formule sans valeur calculée « {formula} » : ouvrez le classeur dans Excel "
+                    "ou LibreOffice et enregistrez-le (les valeurs sont alors calculées), ou "
+                    "remplacez la formule par sa valeur",
+                )
         for pos, cells in self.raw.extra.items():
             delim_hint = "(virgule décimale non protégée par des guillemets ?)"
             self.reject(
@@ -677,6 +694,7 @@ class _Validator:
         pos = np.flatnonzero(located)
         if not len(pos):
             return
+        declared = list(out_code)
         pts, polys = self.index.tree.query(
             shapely.points(lon[pos], lat[pos]), predicate="intersects"
         )
@@ -687,6 +705,36 @@ class _Validator:
             seen.add(p)
             out_name[pos[p]] = self.index.name(c)
             out_code[pos[p]] = self.index.code(c)
+        self._check_declared(pos, lon, lat, declared, out_code, {pos[p] for p in seen})
+
+    def _check_declared(self, positions, lon, lat, declared, found, matched) -> None:
+        """Warn when the commune a row declares (code INSEE) is not where its coordinates are:
+        the coordinates win, but a point in another commune, or far away, is often a typo."""
+        index, notes = self.index, []
+        col = self.cols.get("code_insee")
+        for pos in positions:
+            code = index.former_code.get(declared[pos], declared[pos])
+            i = index.by_code.get(code)
+            if not code or i is None or (pos in matched and found[pos] == code):
+                continue
+            km = _km(lon[pos], lat[pos], index.lon[i], index.lat[i])
+            if pos in matched:
+                where = (
+                    f"les coordonnées sont à {index.name(index.by_code[found[pos]])} ({found[pos]})"
+                )
+            else:
+                where = "les coordonnées sont hors des communes connues"
+            distance = f"{km:,.0f}".replace(",", " ")
+            text = (
+                f"déclaré à {index.name(i)} ({code}) mais {where}, à {distance} km du centre "
+                "de la commune déclarée ; les coordonnées sont retenues"
+            )
+            self.flag(pos, col or "code_insee", text)
+            notes.append(f"{self.raw.unit} {int(self.raw.lines[pos])} : {text}")
+        if notes:
+            self.warnings.append(
+                "Commune déclarée différente de celle des coordonnées : " + " ; ".join(notes) + "."
+            )
 
     # -- rejects --------------------------------------------------------------------------------
 
@@ -708,6 +756,16 @@ class _Validator:
         if self.raw.extra:
             original["valeurs_en_trop"] = [" | ".join(self.raw.extra.get(p, [])) for p in rows]
         return pd.concat([head, original], axis=1)
+
+
+def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in km (spherical Earth, 6,371 km)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def _to_lonlat(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS | None):
