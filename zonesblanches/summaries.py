@@ -232,6 +232,8 @@ def format_services(resolved, *, top: int = 10) -> list[str]:
     n = len(resolved.services)
     if resolved.kind == "registre":
         lines = [f"Services : {resolved.label} ({fr_count(n, 'service')})"]
+    elif resolved.kind == "fichier":
+        lines = [f"Services : {n} lus dans {resolved.label}"]
     else:
         lines = [
             f"Services : {fr_count(n, 'service retenu', 'services retenus')} — {resolved.label}"
