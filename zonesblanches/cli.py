@@ -540,7 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             return _dispatch(parser, args)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            # Ctrl-C during a lazy import surfaces as a RuntimeError caused by the interrupt.
+            if not isinstance(exc, KeyboardInterrupt) and not isinstance(
+                exc.__cause__, KeyboardInterrupt
+            ):
+                raise
             print(
                 "\nErreur : calcul interrompu (Ctrl-C). Les fichiers déjà écrits dans le dossier "
                 "de sortie sont incomplets : relancez la commande.",
