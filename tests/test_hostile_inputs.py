@@ -137,7 +137,7 @@ def _assert_safe(folder: Path) -> list[str]:
 
 
 def _services_read(out: str) -> int:
-    match = re.search(r"Services : (\d+) services? lus?", out)
+    match = re.search(r"Services : (\d+) (?:services? )?lus?", out)
     assert match, out
     return int(match.group(1))
 

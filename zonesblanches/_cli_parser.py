@@ -137,6 +137,37 @@ def parse_minutes(text: str | None) -> list[float] | None:
     return sorted(set(values))
 
 
+SERVICES_HELP = (
+    "services : « data-inclusion » (inventaire national data·inclusion, en cache ou téléchargé "
+    "en ligne), un fichier data·inclusion (parquet, csv, geojson, xlsx : reconnu à ses "
+    "colonnes), un inventaire écrit par « zonesblanches services » (lignes « fermé » écartées), "
+    "ou vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; coordonnées lon/lat, x/y avec "
+    "--crs, ou seulement la commune. Défaut : le registre d'exemple embarqué (non exhaustif)"
+)
+
+
+def _add_services(p: argparse.ArgumentParser) -> None:
+    """``--services``, ``--crs``, ``--depuis`` and ``--exclure-a-verifier``."""
+    p.add_argument("--services", metavar="SOURCE", type=Path, help=SERVICES_HELP)
+    p.add_argument(
+        "--crs",
+        metavar="CRS",
+        help="système de coordonnées des colonnes x/y du fichier de services "
+        "(ex. EPSG:2154 pour Lambert-93)",
+    )
+    p.add_argument(
+        "--depuis",
+        metavar="AAAA-MM-JJ",
+        help="ne garde que les services mis à jour depuis cette date (ex. 2024-01-01) ; les "
+        "services sans date sont écartés et comptés",
+    )
+    p.add_argument(
+        "--exclure-a-verifier",
+        action="store_true",
+        help="écarte les services dont le statut est « à vérifier » (comptés)",
+    )
+
+
 def _add_common(
     p: argparse.ArgumentParser, *, isochrones: bool = True, margin: bool = True
 ) -> None:
@@ -268,25 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
         "liste de codes INSEE séparés par des virgules, ou « region » "
         "(défaut)",
     )
+    _add_services(analyse)
     analyse.add_argument(
-        "--services",
+        "--offre-marchande",
         metavar="FICHIER",
         type=Path,
-        help="vos services : CSV (, ou ;), XLSX, GeoJSON ou GeoPackage ; "
-        "coordonnées lon/lat, x/y avec --crs, ou seulement la commune. "
-        "Défaut : le registre embarqué",
+        help="base permanente des équipements INSEE (BPE : CSV, zip ou parquet) : temps jusqu'à "
+        "l'école de conduite (A304) et au garage (A301) ordinaires les plus proches, en "
+        "colonnes de contexte ; jamais comptés comme services solidaires",
     )
     analyse.add_argument(
         "--feuille",
         metavar="FEUILLE",
         help="feuille du classeur XLSX de --services à lire (nom, ou numéro à partir de 1) ; "
         "défaut : la première",
-    )
-    analyse.add_argument(
-        "--crs",
-        metavar="CRS",
-        help="système de coordonnées des colonnes x/y du fichier de services "
-        "(ex. EPSG:2154 pour Lambert-93)",
     )
     analyse.add_argument(
         "--categorie",
@@ -379,13 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="les-deux",
         help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
     )
-    suggest.add_argument(
-        "--services",
-        metavar="FICHIER",
-        type=Path,
-        help="services existants (défaut : registre embarqué)",
-    )
-    suggest.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_services(suggest)
     _add_common(suggest, isochrones=False, margin=False)
 
     scen = sub.add_parser(
@@ -442,15 +462,51 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seuil en minutes pour les modes donnés sans seuil",
     )
-    scen.add_argument(
-        "--services",
-        metavar="FICHIER",
-        type=Path,
-        help="services d'aujourd'hui (défaut : registre embarqué)",
-    )
-    scen.add_argument("--crs", metavar="CRS", help="CRS des colonnes x/y de --services")
+    _add_services(scen)
     _add_common(scen, isochrones=False, margin=False)
 
+    inv = sub.add_parser(
+        "services",
+        help="écrit l'inventaire des services d'un territoire (fichier de travail à compléter)",
+        description="Écrit les services qu'une analyse du territoire utiliserait (territoire et "
+        "marge), un par ligne, avec catégorie, règle, précision, source, date, et une colonne "
+        "« statut » vide à remplir (actif, fermé, à vérifier). Redonné avec --services, il donne "
+        "exactement les mêmes services, sans les lignes « fermé ».",
+        epilog="exemples :\n  zonesblanches services --territoire 60 --services data-inclusion "
+        "--sortie inventaire.xlsx\n  zonesblanches analyse --territoire 60 --services "
+        "inventaire.xlsx",
+        add_help=False,
+    )
+    _french(inv)
+    inv.add_argument(
+        "--territoire", metavar="TERRITOIRE", default="region", help="comme pour « analyse »"
+    )
+    _add_services(inv)
+    inv.add_argument(
+        "--mode",
+        metavar="MODE[:MIN]",
+        action="append",
+        help="modes et seuils de l'analyse prévue, qui donnent la marge (défaut : voiture 20 "
+        "min, marche 30 min)",
+    )
+    inv.add_argument("--seuil", metavar="MIN", type=float, help="comme pour « analyse »")
+    inv.add_argument("--marge", metavar="KM", type=float, help="comme pour « analyse »")
+    inv.add_argument(
+        "--sortie",
+        metavar="FICHIER",
+        type=Path,
+        required=True,
+        help="inventaire à écrire : .xlsx, .csv ou .gpkg (jamais par-dessus un fichier existant)",
+    )
+    _french(
+        sub.add_parser(
+            "categories",
+            help="affiche la table thématiques data·inclusion → catégories",
+            description="Affiche la règle qui place chaque service data·inclusion de mobilité "
+            "dans une catégorie du projet (docs/categories.md).",
+            add_help=False,
+        )
+    )
     _french(
         sub.add_parser(
             "sources",

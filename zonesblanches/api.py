@@ -13,12 +13,14 @@ calls the computation layer (:mod:`zonesblanches.coverage`, which does no file I
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
+from zonesblanches import settings
 from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.scenarios import Place, ScenarioResult, run_scenario
@@ -64,10 +66,6 @@ def _demand(territory: Territory, demand: gpd.GeoDataFrame | None) -> gpd.GeoDat
     return commune_demand(territory.communes) if demand is None else demand
 
 
-def _services(services: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    return reference.load_registry() if services is None else services
-
-
 def _points_of(item: object) -> object:
     """A services file (path) read into its points; anything else unchanged."""
     if isinstance(item, PathLike) or (
@@ -76,6 +74,232 @@ def _points_of(item: object) -> object:
     ):
         return read_services(item).services
     return item
+
+
+DATA_INCLUSION = "data-inclusion"
+"""The ``--services`` value that names data·inclusion's national inventory (cached file,
+downloaded when online)."""
+
+REGISTRY_CAVEAT = (
+    "Registre d'exemple : {n} services, non exhaustif — pour un diagnostic, utilisez "
+    "l'inventaire data·inclusion ou votre fichier"
+)
+"""Shown next to the headline figures of every output built on the bundled registry."""
+
+
+@dataclass
+class ResolvedServices:
+    """The services of an analysis and what was done to get them (see :func:`resolve_services`).
+
+    Attributes
+    ----------
+    services : geopandas.GeoDataFrame
+        EPSG:4326 points with at least ``service_id``, ``nom``, ``categorie``, ``statut``.
+    kind : str
+        ``registre``, ``data-inclusion``, ``inventaire``, ``fichier`` or ``donnees`` (a
+        GeoDataFrame given by the caller).
+    label : str
+        French name of the source (« registre embarqué », the file name…).
+    lines : list of str
+        French sentences on what was read, kept, merged, left out (CLI and method notes).
+    warnings : list of str
+        French warnings (corrections, fallbacks).
+    rejects : pandas.DataFrame
+        Rows that could not be used: ``ligne``, ``champ``, ``motif``…
+    caveat : str
+        The example-registry caveat (:data:`REGISTRY_CAVEAT`), empty for real inventories.
+    margin_km : float
+        Margin (km) around the territory in which services were searched.
+    rejects_path : pathlib.Path or None
+        Where the rejects were written.
+    flags : pandas.DataFrame
+        Kept rows that were corrected or flagged (``ligne``, ``champ``, ``motif``…): declared
+        commune ≠ coordinates, swapped coordinates, geocoder fallback.
+    """
+
+    services: gpd.GeoDataFrame
+    kind: str
+    label: str
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    caveat: str = ""
+    margin_km: float = 0.0
+    rejects_path: Path | None = None
+    flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def problems(self) -> int:
+        """Rejected rows plus kept rows that were corrected or flagged (distinct rows)."""
+        flagged = int(self.flags["ligne"].nunique()) if "ligne" in self.flags else 0
+        return len(self.rejects) + flagged
+
+
+def analysis_margin(
+    thresholds: Mapping[str, float | list[float]] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    margin_km: float | None = None,
+    *,
+    network: bool = False,
+) -> float:
+    """The margin (km) around the territory: ``margin_km`` checked, else the reach of the
+    largest threshold at the fastest mode (:func:`zonesblanches.coverage.margin.margin_km`;
+    ``network=True`` for road-network models not built yet)."""
+    from zonesblanches.coverage.margin import check_margin
+    from zonesblanches.coverage.margin import margin_km as reach_margin
+
+    if margin_km is not None:
+        return check_margin(margin_km)
+    return reach_margin(thresholds or DEFAULT_THRESHOLDS, models, network=network)
+
+
+def _is_data_inclusion_name(value: object) -> bool:
+    return isinstance(value, str | PathLike) and str(value).strip().lower() in {
+        DATA_INCLUSION,
+        "data_inclusion",
+        "datainclusion",
+    }
+
+
+def resolve_services(
+    territory: TerritoryLike,
+    services: object = None,
+    *,
+    thresholds: Mapping[str, float | list[float]] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    margin_km: float | None = None,
+    network: bool = False,
+    depuis: str | None = None,
+    exclude_unverified: bool = False,
+    crs: str | None = None,
+    rejects_path: str | PathLike | None = None,
+    progress: bool = False,
+    sheet: str | int | None = None,
+) -> ResolvedServices:
+    """The services an analysis uses, from whatever the user gave (the ``--services`` option).
+
+    Parameters
+    ----------
+    territory : Territory, str or list of str or None
+        The territory; data·inclusion services are searched in it plus the margin.
+    services : None, ``"data-inclusion"``, path-like, GeoDataFrame or ResolvedServices
+        ``None``: the bundled example registry (labelled as such, :data:`REGISTRY_CAVEAT`);
+        ``"data-inclusion"``: the cached national inventory, downloaded first when online
+        (``ZONESBLANCHES_HORS_LIGNE`` unset) and no copy is cached; a file: an inventory written
+        by ``zonesblanches services`` (recognised by its columns; rows « fermé » left out and
+        counted), a data·inclusion ``services`` table (recognised by its columns: parquet, csv,
+        geojson, json, xlsx), else a services file (:func:`read_services`).
+    thresholds, models, margin_km, network
+        Give the margin (:func:`analysis_margin`).
+    depuis : str, optional
+        ``AAAA-MM-JJ``: keep only the services updated on or after this date (``date_maj``, or
+        the registry's ``date_source``); services without a date are left out and counted.
+    exclude_unverified : bool
+        Leave out the services whose ``statut`` is « à vérifier » (counted).
+    crs : str, optional
+        CRS of the x/y columns of a services file.
+    rejects_path : path-like, optional
+        Where to write the rejected rows (written whenever a file is read).
+    sheet : str or int, optional
+        Sheet of an XLSX services file (``--feuille``).
+    """
+    from zonesblanches.geodata import data_inclusion as di
+    from zonesblanches.geodata.inventory import looks_like_inventory, read_inventory
+
+    if isinstance(services, ResolvedServices):
+        return services
+    territory = as_territory(territory)
+    margin = analysis_margin(thresholds, models, margin_km, network=network)
+    national = territory.region != reference.DEFAULT_REGION
+    since = di._parse_depuis(depuis)
+    path = None if services is None or isinstance(services, gpd.GeoDataFrame) else services
+    named = _is_data_inclusion_name(path) and not Path(path).exists()
+    if services is None:
+        frame = reference.load_registry()
+        out = ResolvedServices(frame, "registre", "registre embarqué")
+        out.caveat = REGISTRY_CAVEAT.format(n=len(frame))
+    elif isinstance(services, gpd.GeoDataFrame):
+        out = ResolvedServices(services, "donnees", "services fournis")
+    elif named or (Path(path).is_file() and di.looks_like_data_inclusion(path)):
+        given = None if named else path
+        read = di.load_data_inclusion(
+            given,
+            download=given is None and not settings.offline(),
+            depuis=since,
+            zone=di.search_zone(territory.geometry, margin * 1000.0),
+            communes=reference.load_communes(None) if national else None,
+            rejects_path=rejects_path,
+            progress=progress,
+        )
+        label = Path(given).name if given else "inventaire data·inclusion (national)"
+        out = ResolvedServices(read.services, DATA_INCLUSION, label, read.summary())
+        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
+        since = None  # applied by the loader, counted in its summary
+    elif Path(path).is_file() and looks_like_inventory(path):
+        read = read_inventory(path)
+        out = ResolvedServices(read.services, "inventaire", Path(path).name)
+        out.warnings, out.rejects = list(read.warnings), read.rejects
+        if rejects_path is not None:
+            _write_rejects(read.rejects, rejects_path)
+    else:
+        read = read_services(
+            path,
+            crs=crs,
+            territory=territory.geometry,
+            rejects_path=rejects_path,
+            communes=reference.load_communes(None) if national else None,
+            sheet=sheet,
+        )
+        out = ResolvedServices(read.services, "fichier", Path(path).name)
+        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
+    out.margin_km = margin
+    out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
+    out.services = _filter_services(out, since, exclude_unverified)
+    return out
+
+
+def _write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> None:
+    from zonesblanches.geodata.services import write_rejects
+
+    write_rejects(rejects, path)
+
+
+def _filter_services(
+    out: ResolvedServices, since: pd.Timestamp | None, exclude_unverified: bool
+) -> gpd.GeoDataFrame:
+    """``--depuis`` (for sources whose loader did not apply it) and ``--exclure-a-verifier``,
+    each counted in ``out.lines``."""
+    frame = out.services
+    if since is not None:
+        col = "date_maj" if "date_maj" in frame else "date_source"
+        dates = pd.to_datetime(
+            frame[col].astype(str) if col in frame else pd.Series("", index=frame.index),
+            errors="coerce",
+            format="mixed",
+        )
+        old = ~(dates >= since).to_numpy()
+        if old.any():
+            out.lines.append(
+                f"--depuis {since.date().isoformat()} : "
+                f"{fr_count(int(old.sum()), 'service écarté', 'services écartés')} (mis à jour "
+                "avant cette date, ou sans date)."
+            )
+        frame = frame.loc[~old]
+    if exclude_unverified and "statut" in frame:
+        unverified = (frame["statut"].astype(str) == "a_verifier").to_numpy()
+        out.lines.append(
+            "--exclure-a-verifier : "
+            + fr_count(
+                int(unverified.sum()),
+                "service « à vérifier » écarté",
+                "services « à vérifier » écartés",
+            )  # fmt: skip
+            + "."
+        )
+        frame = frame.loc[~unverified]
+    if out.caveat:
+        out.caveat = REGISTRY_CAVEAT.format(n=len(frame))
+    return frame
 
 
 def diagnostic(
@@ -87,6 +311,7 @@ def diagnostic(
     models: Mapping[str, TravelTimeModel] | None = None,
     demand: gpd.GeoDataFrame | None = None,
     margin_km: float | None = None,
+    market: gpd.GeoDataFrame | str | PathLike | None = None,
 ) -> CoverageResult:
     """Coverage of a territory by mobility-inclusion services.
 
@@ -113,20 +338,27 @@ def diagnostic(
         borders; default: the reach of the largest threshold at the fastest mode
         (:func:`zonesblanches.coverage.margin.margin_km`), beyond which no service can change a
         result. The people counted are those inside the territory only.
+    market : geopandas.GeoDataFrame or path-like, optional
+        The market offer (INSEE BPE file, or :func:`~zonesblanches.geodata.bpe.load_bpe`'s
+        ``equipments``): per unit, the time to the nearest ordinary driving school / garage as
+        context columns (:mod:`zonesblanches.coverage.market`), never counted as a solidarity
+        service; the points are kept in ``result.market``.
     """
-    from zonesblanches.coverage.margin import check_margin, distance_to_territory
-    from zonesblanches.coverage.margin import margin_km as reach_margin
+    from zonesblanches.coverage.margin import distance_to_territory
 
     territory = as_territory(territory)
     demand = _demand(territory, demand)
-    services = _services(services)
     thresholds = thresholds or DEFAULT_THRESHOLDS
+    resolved = resolve_services(
+        territory, services, thresholds=thresholds, models=models, margin_km=margin_km
+    )
+    services = resolved.services
     if categories is None and "categorie" in services:
         # The categories asked are those of the whole file, even if the margin drops all the
         # services of one of them (its people are then all in zone blanche).
         present = set(services["categorie"])
         categories = [c for c in CATEGORIES if c in present]
-    margin = reach_margin(thresholds, models) if margin_km is None else check_margin(margin_km)
+    margin = analysis_margin(thresholds, models, margin_km)
     kept, outside = services, 0
     if "geometry" in getattr(services, "columns", ()) and len(services):
         distance = distance_to_territory(services, territory.communes)
@@ -156,7 +388,41 @@ def diagnostic(
             )
         result.notes.append(note + ".")
     result.margin_km = margin
+    _label(result, resolved)
+    if market is not None:
+        _add_market(result, territory, market, margin)
     return result
+
+
+def _add_market(result: CoverageResult, territory: Territory, market: object, margin: float):
+    """Context columns and note of the market offer (``--offre-marchande``)."""
+    from zonesblanches.coverage.market import market_times
+    from zonesblanches.geodata.bpe import TYPES, load_bpe
+    from zonesblanches.geodata.data_inclusion import search_zone
+
+    if not isinstance(market, gpd.GeoDataFrame):
+        market = load_bpe(market, zone=search_zone(territory.geometry, margin * 1000.0)).equipments
+    kinds = [name for name, _ in TYPES.values()]
+    columns = market_times(result.units, market, result.modes, result.models, kinds)
+    result.units = result.units.assign(**columns)
+    result.market = market
+    counts = market["equipement"].value_counts()
+    found = ", ".join(f"{TYPES[code][1].split(' (')[0].lower()} {int(counts.get(name, 0))}"
+                      for code, (name, _) in TYPES.items())  # fmt: skip
+    result.notes.append(
+        f"Offre marchande (INSEE BPE, territoire et marge) : {found} ; temps jusqu'au plus "
+        "proche en colonnes de contexte (temps_offre_marchande_…), jamais comptés comme "
+        "services solidaires."
+    )
+
+
+def _label(result: CoverageResult, resolved: ResolvedServices) -> None:
+    """Carry the services' caveat and counts into a result's notes (every output repeats them);
+    the example-registry caveat also goes to ``services_caveat``, shown by the headline."""
+    if resolved.caveat:
+        result.services_caveat = resolved.caveat
+        result.notes.insert(0, resolved.caveat + ".")
+    result.notes.extend(n for n in resolved.lines if n not in result.notes)
 
 
 def _km(value: float) -> str:
@@ -216,9 +482,12 @@ def suggest(
     mode = mode_code(mode)
     minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
     demand = _demand(territory, demand)
+    resolved = resolve_services(
+        territory, services, thresholds={mode: minutes}, models={mode: model} if model else None
+    )
     result = compute_coverage(
         demand,
-        _services(services),
+        resolved.services,
         {mode: minutes},
         categories=[categorie],
         models={mode: model} if model is not None else None,
@@ -233,6 +502,7 @@ def suggest(
         demand=demand,
         cell_m=cell_m,
     )
+    _label(result, resolved)
     return suggest_sites(
         result,
         categorie,
@@ -292,19 +562,24 @@ def scenario(
     elif move is not None:
         items = [move] if isinstance(move, str) else list(move)
         move = [parse_move(item) if isinstance(item, str) else item for item in items]
-    return run_scenario(
-        _services(services),
+    thresholds = thresholds or DEFAULT_THRESHOLDS
+    resolved = resolve_services(territory, services, thresholds=thresholds, models=models)
+    res = run_scenario(
+        resolved.services,
         add=add,
         remove=remove,
         move=move,
         demand=demand,
-        thresholds=thresholds or DEFAULT_THRESHOLDS,
+        thresholds=thresholds,
         models=models,
         categories=categories,
         territory=territory.label,
         unit_kind=unit_kind_of(demand),
         qpv=qpv,
     )
+    for side in (res.before, res.after):
+        _label(side, resolved)
+    return res
 
 
 def parse_weights(text: str) -> str | dict[str, float]:
@@ -391,32 +666,6 @@ def read_services(path: str | PathLike, **kwargs):
     from zonesblanches.geodata.services import read_services as _read
 
     return _read(path, **kwargs)
-
-
-def read_territory_services(
-    territory: TerritoryLike,
-    path: str | PathLike,
-    *,
-    crs: str | None = None,
-    rejects_path: str | PathLike | None = None,
-    sheet: str | int | None = None,
-):
-    """A user's services file read for a territory (what ``--services`` does).
-
-    Services are kept in the territory's geometry; outside the default region, commune codes
-    and names are found among all communes of metropolitan France (a service across a regional
-    border is found and kept).
-    """
-    territory = as_territory(territory)
-    national = territory.region != reference.DEFAULT_REGION
-    return read_services(
-        path,
-        crs=crs,
-        territory=territory.geometry,
-        rejects_path=rejects_path,
-        communes=reference.load_communes(None) if national else None,
-        sheet=sheet,
-    )
 
 
 def network_models(
@@ -670,3 +919,85 @@ def service_isochrones(
 
     subset = result.services[result.services["categorie"].isin(result.categories)]
     return isochrones(model, subset, list(minutes), progress=progress)
+
+
+def service_inventory(
+    territory: TerritoryLike, services: object = None, **options
+) -> ResolvedServices:
+    """The services an analysis of ``territory`` would use: those of :func:`resolve_services`
+    (same ``options``) lying in the territory or its margin. What ``zonesblanches services``
+    writes with :func:`write_service_inventory`."""
+    from zonesblanches.coverage.margin import distance_to_territory
+
+    territory = as_territory(territory)
+    resolved = resolve_services(territory, services, **options)
+    frame = resolved.services
+    if len(frame):
+        distance = distance_to_territory(frame, territory.communes)
+        outside = int(((distance > 0) & (distance <= resolved.margin_km)).sum())
+        frame = frame.loc[distance <= resolved.margin_km]
+        resolved.lines.append(
+            f"{fr_count(len(frame), 'service')} dans le territoire et sa marge de "
+            f"{_km(resolved.margin_km)} km (dont {outside} hors du territoire)."
+        )
+    resolved.services = frame.sort_values("service_id", kind="stable").reset_index(drop=True)
+    if resolved.caveat:
+        resolved.caveat = REGISTRY_CAVEAT.format(n=len(frame))
+    return resolved
+
+
+def inventory_table(services: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Services in the inventory's columns (:data:`~zonesblanches.geodata.inventory.COLUMNS`):
+    data·inclusion columns kept; for the registry or a services file, ``date_maj`` from
+    ``date_source``, ``regle_categorie`` « fichier » (category given by the file), the others
+    empty. ``statut`` in words (« à vérifier », « fermé »), as the planner writes it."""
+    from zonesblanches.geodata.data_inclusion import OUTPUT_COLUMNS
+
+    table = pd.DataFrame(index=services.index)
+    for col in OUTPUT_COLUMNS:
+        if col in services:
+            table[col] = services[col]
+        elif col == "date_maj" and "date_source" in services:
+            table[col] = services["date_source"]
+        elif col == "regle_categorie":
+            table[col] = "fichier"
+        elif col == "sources" and "source" in services:
+            table[col] = services["source"]
+        elif col == "score_qualite":
+            table[col] = float("nan")
+        elif col == "doublons":
+            table[col] = 0
+        else:
+            table[col] = ""
+    table["statut"] = table["statut"].replace(STATUS_WORDS)
+    return gpd.GeoDataFrame(table, geometry=services.geometry.values, crs=services.crs)
+
+
+STATUS_WORDS = {"a_verifier": "à vérifier", "ferme": "fermé"}
+"""How stored ``statut`` values read in outputs (``actif`` reads as is)."""
+
+
+def write_service_inventory(resolved: ResolvedServices, path: str | PathLike) -> Path:
+    """Write the planner's inventory (``.xlsx``, ``.csv`` or ``.gpkg``; never over an existing
+    file), see :func:`zonesblanches.geodata.inventory.write_inventory`."""
+    from zonesblanches.geodata.inventory import write_inventory
+
+    return write_inventory(inventory_table(resolved.services), path)
+
+
+def demo_services(*, progress: bool = True) -> str | None:
+    """The services of the demo: :data:`DATA_INCLUSION` when a copy of the national inventory is
+    cached or, online, can be downloaded now (with a progress bar); else ``None``, the example
+    registry, labelled as such next to the figures (:data:`REGISTRY_CAVEAT`)."""
+    from zonesblanches.errors import ZonesBlanchesError
+    from zonesblanches.geodata.data_inclusion import cached_table, download_table
+
+    if cached_table() is not None:
+        return DATA_INCLUSION
+    if settings.offline():
+        return None
+    try:
+        download_table(progress=progress)
+    except (ZonesBlanchesError, OSError):
+        return None
+    return DATA_INCLUSION

@@ -1,4 +1,5 @@
-"""Command line: ``zonesblanches demo | analyse | sources``.
+"""Command line: ``zonesblanches demo | analyse | suggerer | scenario | services | categories |
+sources``.
 
 Everything printed is in French; every option is explained by ``--help`` with an example.
 """
@@ -15,7 +16,6 @@ from pathlib import Path
 from zonesblanches import settings
 from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes
 from zonesblanches._text import fr_count as _fr_count
-from zonesblanches._text import fr_int as _fr_int
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 
@@ -59,31 +59,17 @@ def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
 def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path):
     """Demand units (grid cells or communes) and QPV, saying which were used."""
     from zonesblanches import api
+    from zonesblanches.summaries import format_population
 
-    demand = None
-    if carreaux_path is not None:
-        demand = api.read_demand(territory, carreaux_path, progress=sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    demand = (
+        None if carreaux_path is None else api.read_demand(territory, carreaux_path, progress=tty)
+    )
+    qpv = None if qpv_path is None else api.read_qpv(territory, qpv_path, progress=tty)
+    if demand is not None:
         _report_grid_rows(demand, carreaux_path, sortie)
-        _print(
-            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
-            f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
-            "habitants (population des ménages fiscaux, arrondie par l'INSEE)"
-        )
-    else:
-        _print(
-            "Population : un point par commune (population municipale 2023) ; pas de "
-            "carroyage fourni (--carreaux FICHIER pour compter par carreau de 200 m)."
-        )
-    qpv = None
-    if qpv_path is not None:
-        qpv = api.read_qpv(territory, qpv_path, progress=sys.stderr.isatty())
-        n_qpv = _fr_count(len(qpv), "quartier prioritaire", "quartiers prioritaires")
-        _print(f"QPV : {n_qpv} dans le territoire ({qpv_path.name})")
-    else:
-        _print(
-            "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
-            "indicateurs par QPV)."
-        )
+    for line in format_population(demand, qpv, carreaux_path, qpv_path):
+        _print(line)
     return demand, qpv
 
 
@@ -112,34 +98,34 @@ def load_inputs(
     carreaux_path: Path | None = None,
     thresholds: dict[str, float | list[float]] | None = None,
     margin_km: float | None = None,
+    filters: dict | None = None,
     sheet: str | None = None,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
-    from zonesblanches.api import as_territory, read_territory_services
-    from zonesblanches.geodata import reference
+    from zonesblanches import api
+    from zonesblanches.summaries import format_network, format_services
 
-    territory = as_territory(territoire)
+    territory = api.as_territory(territoire)
     _print(
         f"Territoire : {territory.label} — {_fr_count(len(territory.communes), 'commune')}, "
         f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
     )
     sortie.mkdir(parents=True, exist_ok=True)
-    problems = 0
-    if services_path is None:
-        services = reference.load_registry()
-        _print(
-            f"Services : registre embarqué ({len(services)} services documentés, "
-            "échantillon non exhaustif)"
-        )
-    else:
-        from zonesblanches.summaries import format_services_read
-
-        read = read_territory_services(
-            territory, services_path, crs=crs, rejects_path=sortie / "rejets.csv", sheet=sheet
-        )
-        services = read.services
-        problems = read.problems
-        _print(format_services_read(read, services_path.name, sortie / "rejets.csv"))
+    resolved = api.resolve_services(
+        territory,
+        services_path,
+        thresholds=thresholds,
+        margin_km=margin_km,
+        network=osm is not None or download,
+        crs=crs,
+        rejects_path=None if services_path is None else sortie / "rejets.csv",
+        progress=sys.stderr.isatty(),
+        sheet=sheet,
+        **(filters or {}),
+    )
+    for line in format_services(resolved):
+        _print(line)
+    services, problems = resolved, resolved.problems
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     if osm is not None or download:
@@ -155,19 +141,12 @@ def load_inputs(
             progress=sys.stderr.isatty(),
             thresholds=thresholds,
             margin_km=margin_km,
-            services=services,
+            services=services.services,
         )
-        for mode, model in models.items():
-            net = model.network
-            _print(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
-            far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
-            if far:
-                problems += far
-                _print(
-                    f"  ⚠ {mode} : {_fr_count(far, 'service')} à plus de "
-                    f"{model.max_snap_m:.0f} m du réseau routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
-                    "signalés dans la colonne remarque"
-                )
+        lines, far = format_network(models, services.services)
+        for line in lines:
+            _print(line)
+        problems += far
     return Inputs(territory, services, demand, qpv, models, problems)
 
 
@@ -186,6 +165,8 @@ def run_analysis(
     carreaux_path: Path | None = None,
     isochrone_minutes: list[float] | None = None,
     margin_km: float | None = None,
+    filters: dict | None = None,
+    market: Path | None = None,
     sheet: str | None = None,
     principal: str | None = None,
     dpi: int = 150,
@@ -214,9 +195,10 @@ def run_analysis(
         carreaux_path=carreaux_path,
         thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
         margin_km=margin_km,
+        filters=filters,
         sheet=sheet,
     )
-    _warn_absent_categories(categories, inputs.services, services_path)
+    _warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
     qpv, models, problems = inputs.qpv, inputs.models, inputs.problems
     result = api.diagnostic(
@@ -227,6 +209,7 @@ def run_analysis(
         models=models,
         demand=demand,
         margin_km=margin_km,
+        market=market,
     )
     principal_spec = api.principal_indicator(result, principal)  # French error before writing
     _print()
@@ -311,7 +294,37 @@ def _inputs_of(args: argparse.Namespace, modes: list[str]) -> Inputs:
         download=args.telecharger,
         qpv_path=args.qpv,
         carreaux_path=args.carreaux,
+        filters=_filters(args),
     )
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    """``--depuis`` and ``--exclure-a-verifier`` as :func:`api.resolve_services` options."""
+    return {
+        "depuis": getattr(args, "depuis", None),
+        "exclude_unverified": getattr(args, "exclure_a_verifier", False),
+    }
+
+
+def run_services(args: argparse.Namespace) -> None:
+    """``zonesblanches services``: the inventory of a territory's services, written to a file."""
+    from zonesblanches import api
+    from zonesblanches.summaries import format_services
+
+    out = args.sortie
+    resolved = api.service_inventory(
+        args.territoire,
+        args.services,
+        thresholds=parse_modes(args.mode, args.seuil),
+        margin_km=args.marge,
+        crs=args.crs,
+        rejects_path=None if args.services is None else out.with_name(f"{out.stem}_rejets.csv"),
+        progress=sys.stderr.isatty(),
+        **_filters(args),
+    )
+    for line in format_services(resolved):
+        _print(line)
+    _print_written([api.write_service_inventory(resolved, out)])
 
 
 def _warn_absent_categories(categories, services, services_path: Path | None) -> None:
@@ -448,10 +461,13 @@ def run_demo(sortie: Path, **options) -> None:
     The network part uses ``osm`` when given; otherwise it tries a download (unless
     ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
     """
+    from zonesblanches import api
     from zonesblanches.errors import NetworkUnavailableError
 
+    options["services_path"] = api.demo_services(progress=sys.stderr.isatty())
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
-    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "principal", "dpi")
+    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "services_path")
+    regional += ("principal", "dpi")
     run_analysis(None, parse_modes(None, None), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
@@ -490,6 +506,8 @@ def _shared_options(args: argparse.Namespace) -> dict:
         "margin_km": args.marge,
         "principal": args.principal,
         "dpi": args.dpi,
+        "filters": _filters(args),
+        "market": getattr(args, "offre_marchande", None),
     }
 
 
@@ -533,7 +551,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             return _dispatch(parser, args)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            # Ctrl-C during a lazy import surfaces as a RuntimeError caused by the interrupt.
+            if not isinstance(exc, KeyboardInterrupt) and not isinstance(
+                exc.__cause__, KeyboardInterrupt
+            ):
+                raise
             print(
                 "\nErreur : calcul interrompu (Ctrl-C). Les fichiers déjà écrits dans le dossier "
                 "de sortie sont incomplets : relancez la commande.",
@@ -563,10 +586,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     computation and signed by its manifest at the end (:mod:`zonesblanches._outputs`)."""
     from zonesblanches import _outputs
 
-    if args.commande == "sources":
+    if args.commande in ("sources", "categories"):
         from zonesblanches.geodata.reference import format_sources
+        from zonesblanches.geodata.thematiques import format_table
 
-        _print(format_sources().rstrip())
+        _print((format_sources() if args.commande == "sources" else format_table()).rstrip())
+        return 0
+    if args.commande == "services":  # --sortie is the inventory file, never overwritten
+        run_services(args)
         return 0
     if args.commande not in ("demo", "analyse", "suggerer", "scenario"):
         parser.print_help()

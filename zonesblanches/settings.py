@@ -17,6 +17,8 @@ variable                           effect
                                    :data:`DATAGOUV_API_URL`
 ``ZONESBLANCHES_INSEE_URL``        root of INSEE's file downloads (tests, mirrors); default
                                    :data:`INSEE_FILES_URL`
+``ZONESBLANCHES_GEOCODEUR``        URL of the Géoplateforme CSV batch geocoder (tests,
+                                   mirrors); default :data:`GEOCODER_URL`
 =================================  ==========================================================
 """
 
@@ -40,11 +42,17 @@ DATAGOUV_API_VAR = "ZONESBLANCHES_DATAGOUV_API"
 INSEE_URL_VAR = "ZONESBLANCHES_INSEE_URL"
 """Overrides the root of INSEE's file downloads (tests, mirrors)."""
 
+GEOCODER_URL_VAR = "ZONESBLANCHES_GEOCODEUR"
+"""Overrides the URL of the Géoplateforme CSV batch geocoder (tests, mirrors)."""
+
 DATAGOUV_API_URL = "https://www.data.gouv.fr/api/1/"
 """Real data.gouv.fr API v1 root."""
 
 INSEE_FILES_URL = "https://www.insee.fr/fr/statistiques/fichier/"
 """Root of INSEE's file downloads."""
+
+GEOCODER_URL = "https://data.geopf.fr/geocodage/search/csv"
+"""The Géoplateforme's CSV batch geocoder (IGN)."""
 
 
 def offline() -> bool:
@@ -69,3 +77,8 @@ def datagouv_api_url() -> str:
 def insee_files_url() -> str:
     """The root of INSEE's file downloads: ``$ZONESBLANCHES_INSEE_URL`` or the real one."""
     return os.environ.get(INSEE_URL_VAR) or INSEE_FILES_URL
+
+
+def geocoder_url() -> str:
+    """The batch geocoder's URL: ``$ZONESBLANCHES_GEOCODEUR`` or the real one."""
+    return os.environ.get(GEOCODER_URL_VAR) or GEOCODER_URL

@@ -179,6 +179,8 @@ def format_results(result: CoverageResult, principal: tuple[str, str] | None = N
     said in words (« plus de 60 min »), as on the map and in the report."""
     words = unit_words(result.unit_kind)
     lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
+    if result.services_caveat:
+        lines.append(f"  ⚠ {result.services_caveat}")
     for _, r in result.summary(by=None).iterrows():
         lines.append(
             f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
@@ -201,22 +203,6 @@ def format_results(result: CoverageResult, principal: tuple[str, str] | None = N
                 )
             )
         )
-    return "\n".join(lines)
-
-
-def format_services_read(read, name: str, rejects_path) -> str:
-    """What reading a services file gave (a :class:`~zonesblanches.geodata.services.ServicesRead`):
-    services read, warnings, rejected rows (the first ten, with line, field and reason)."""
-    lines = [f"Services : {fr_count(len(read.services), 'service lu', 'services lus')} dans {name}"]
-    lines += [f"  ⚠ {warning}" for warning in read.warnings]
-    n = len(read.rejects)
-    if n:
-        rejected = fr_count(n, "ligne écartée", "lignes écartées")
-        lines.append(f"  ⚠ {rejected}, détail dans {rejects_path}")
-        lines += [
-            f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}"
-            for _, row in read.rejects.head(10).iterrows()
-        ]
     return "\n".join(lines)
 
 
@@ -269,9 +255,79 @@ def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
 
 
 __all__ = [
+    "format_network",
+    "format_population",
     "format_qpv_gap",
     "format_results",
     "format_scenario",
+    "format_services",
     "format_suggestion",
     "format_zones",
 ]
+
+
+def format_services(resolved, *, top: int = 10) -> list[str]:
+    """What the CLI says about the services used (an ``api.ResolvedServices``): source, count,
+    the example-registry caveat, counts of what was merged or left out, warnings, first
+    rejects."""
+    n = len(resolved.services)
+    if resolved.kind == "registre":
+        lines = [f"Services : {resolved.label} ({fr_count(n, 'service')})"]
+    elif resolved.kind == "fichier":
+        lines = [f"Services : {n} lus dans {resolved.label}"]
+    else:
+        lines = [
+            f"Services : {fr_count(n, 'service retenu', 'services retenus')} — {resolved.label}"
+        ]
+    if resolved.caveat:
+        lines.append(f"  ⚠ {resolved.caveat}")
+    lines += [f"  {line}" for line in resolved.lines]
+    lines += [f"  ⚠ {w}" for w in resolved.warnings]
+    rejects = resolved.rejects
+    if len(rejects):
+        where = f", détail dans {resolved.rejects_path}" if resolved.rejects_path else ""
+        lines.append(f"  ⚠ {fr_count(len(rejects), 'ligne écartée', 'lignes écartées')}{where}")
+        for _, row in rejects.head(top).iterrows():
+            lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    return lines
+
+
+def format_population(demand, qpv, carreaux_path=None, qpv_path=None) -> list[str]:
+    """What the CLI says about the population units and the QPV used."""
+    if demand is not None:
+        pop = (
+            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}) — "
+            f"{_fr_int(len(demand))} carreaux habités, {_fr_int(demand['population'].sum())} "
+            "habitants (population des ménages fiscaux, arrondie par l'INSEE)"
+        )
+    else:
+        pop = (
+            "Population : un point par commune (population municipale 2023) ; pas de "
+            "carroyage fourni (--carreaux FICHIER pour compter par carreau de 200 m)."
+        )
+    if qpv is not None:
+        n_qpv = fr_count(len(qpv), "quartier prioritaire", "quartiers prioritaires")
+        text = f"QPV : {n_qpv} dans le territoire ({qpv_path.name})"
+    else:
+        text = (
+            "QPV : pas de fichier des quartiers prioritaires (--qpv FICHIER pour les "
+            "indicateurs par QPV)."
+        )
+    return [pop, text]
+
+
+def format_network(models, services) -> tuple[list[str], int]:
+    """Size of each road network, and the services too far from it (lines, count)."""
+    lines, problems = [], 0
+    for mode, model in models.items():
+        net = model.network
+        lines.append(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+        far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
+        if far:
+            problems += far
+            lines.append(
+                f"  ⚠ {mode} : {fr_count(far, 'service')} à plus de {model.max_snap_m:.0f} m du "
+                "réseau routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
+                "signalés dans la colonne remarque"
+            )
+    return lines, problems

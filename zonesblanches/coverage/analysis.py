@@ -52,6 +52,13 @@ class CoverageResult:
     margin_km : float or None
         Services were taken in the territory plus this margin (km); ``None``: no margin applied
         (every service given was used).
+    services_caveat : str
+        French caveat to show *next to the headline figures* (CLI summary, report key-figure
+        card, map subtitle), e.g. « Registre d'exemple : 19 services, non exhaustif — … » when
+        the analysis runs on the bundled example registry; empty otherwise.
+    market : geopandas.GeoDataFrame or None
+        The market offer (INSEE BPE driving schools and garages) used as context, a grey layer
+        for maps; never counted as services.
     """
 
     units: gpd.GeoDataFrame
@@ -63,6 +70,8 @@ class CoverageResult:
     unit_kind: str = "commune"
     notes: list[str] = field(default_factory=list)
     margin_km: float | None = None
+    services_caveat: str = ""
+    market: gpd.GeoDataFrame | None = None
 
     @property
     def modes(self) -> list[str]:

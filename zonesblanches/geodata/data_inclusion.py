@@ -56,13 +56,13 @@ import pandas as pd
 import pyproj
 import shapely
 
+from zonesblanches import settings
 from zonesblanches._text import fr_count, normalize
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import datagouv
 from zonesblanches.geodata.cache import atomic_path, cache_dir
 from zonesblanches.geodata.categories import CATEGORIES
-from zonesblanches.geodata.geocodage import offline
 from zonesblanches.geodata.thematiques import categorize, is_mobility, mobility_codes
 
 DATASET_ID = "6233723c2c1e4a54af2f6b2d"
@@ -227,7 +227,7 @@ def download_table(
     """
     url = permalink(table, fmt, base_url)
     cached = cached_table(table, fmt, cache=cache)
-    if offline():
+    if settings.offline():
         if cached:
             return cached
         raise NetworkUnavailableError(

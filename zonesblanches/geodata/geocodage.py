@@ -43,13 +43,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import requests
 
+from zonesblanches import settings
 from zonesblanches._text import fr_count, fr_plural, normalize
 from zonesblanches.errors import NetworkUnavailableError, ParameterError
 from zonesblanches.geodata.cache import atomic_path, cache_dir
 from zonesblanches.geodata.datagouv import make_session
 
-DEFAULT_URL = "https://data.geopf.fr/geocodage/search/csv"
-URL_ENV_VAR = "ZONESBLANCHES_GEOCODEUR"
+DEFAULT_URL = settings.GEOCODER_URL
+URL_ENV_VAR = settings.GEOCODER_URL_VAR
 SCORE_MIN = 0.6
 """Lowest ``result_score`` accepted (see the module documentation)."""
 BATCH_SIZE = 500
@@ -67,17 +68,9 @@ PRECISION_BY_TYPE = {
     "municipality": "commune",
 }
 
-OFFLINE_ENV = "ZONESBLANCHES_HORS_LIGNE"
-
-
-def offline() -> bool:
-    """True when ``$ZONESBLANCHES_HORS_LIGNE`` forbids any request (any value but ``0``).
-
-    (The restructuring of issue 11 reads every variable in ``zonesblanches.settings``; this
-    helper becomes ``settings.offline`` there.)
-    """
-    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
-
+OFFLINE_ENV = settings.OFFLINE_VAR
+offline = settings.offline
+"""Kept for callers of phase 1: :func:`zonesblanches.settings.offline`."""
 
 _CACHE_FILE = "adresses.json"
 _INPUT_COLUMNS = ("cle", "adresse", "code_postal", "commune", "code_insee")
@@ -156,7 +149,7 @@ class Geocoder:
             raise ParameterError("score_min doit être compris entre 0 et 1.")
         if batch_size < 1 or max_rate <= 0 or retries < 0:
             raise ParameterError("batch_size ≥ 1, max_rate > 0 et retries ≥ 0 sont attendus.")
-        self.url = url or os.environ.get(URL_ENV_VAR) or DEFAULT_URL
+        self.url = url or settings.geocoder_url()
         self.cache_path = cache_dir("geocodage", base=cache) / _CACHE_FILE
         self.score_min = score_min
         self.batch_size = batch_size

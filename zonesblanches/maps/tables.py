@@ -34,6 +34,9 @@ def communes_table(result: CoverageResult) -> pd.DataFrame:
             out[f"{time_col(cat, mode)}_min"] = _minutes(units[time_col(cat, mode)]).to_numpy()
             out[service_col(cat, mode)] = units[service_col(cat, mode)].to_numpy()
             out[blank_col(cat, mode)] = units[blank_col(cat, mode)].astype(int).to_numpy()
+    for col in units.columns:
+        if col.startswith("temps_offre_marchande_"):  # context, not services
+            out[f"{col}_min"] = _minutes(units[col]).to_numpy()
     for mode in result.modes:
         if f"remarque_{mode}" in units:
             out[f"remarque_{mode}"] = units[f"remarque_{mode}"].to_numpy()
