@@ -105,3 +105,19 @@ def test_geopackage_written_twice_is_byte_identical(result, communes, tmp_path):
     assert {"communes", "unites", "services", "synthese"} <= set(layers)
     back = pyogrio.read_dataframe(a, layer="communes")
     assert sorted(back["code_insee"]) == sorted(vm["code_insee"])
+
+
+def test_results_are_not_private_files(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600): the result gets the user's usual mode."""
+    import os
+
+    import pandas as pd
+
+    from zonesblanches.writers import write_csv
+
+    old = os.umask(0o022)
+    try:
+        path = write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644

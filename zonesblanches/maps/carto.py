@@ -765,6 +765,8 @@ def coverage_map(
         f"{words.count(len(result.units))}, {fr_int(result.population)} habitants — "
         f"seuils : {seuils}"
     )
+    if result.services_caveat:  # the example registry: said next to the headline (issue 12)
+        subtitle += f" — {result.services_caveat}"
 
     payload = {
         "title": str(title),
