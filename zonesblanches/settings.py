@@ -19,6 +19,8 @@ variable                           effect
                                    :data:`INSEE_FILES_URL`
 ``ZONESBLANCHES_GEOCODEUR``        URL of the Géoplateforme CSV batch geocoder (tests,
                                    mirrors); default :data:`GEOCODER_URL`
+``ZONESBLANCHES_TRANSPORT_API``    root of the transport.data.gouv.fr API (tests, mirrors);
+                                   default :data:`TRANSPORT_API_URL`
 =================================  ==========================================================
 """
 
@@ -54,6 +56,12 @@ INSEE_FILES_URL = "https://www.insee.fr/fr/statistiques/fichier/"
 GEOCODER_URL = "https://data.geopf.fr/geocodage/search/csv"
 """The Géoplateforme's CSV batch geocoder (IGN)."""
 
+TRANSPORT_API_VAR = "ZONESBLANCHES_TRANSPORT_API"
+"""Overrides the transport.data.gouv.fr API root (tests, mirrors)."""
+
+TRANSPORT_API_URL = "https://transport.data.gouv.fr/api/"
+"""The national access point for public-transport data (GTFS)."""
+
 
 def offline() -> bool:
     """True when ``ZONESBLANCHES_HORS_LIGNE`` forbids downloads."""
@@ -82,3 +90,8 @@ def insee_files_url() -> str:
 def geocoder_url() -> str:
     """The batch geocoder's URL: ``$ZONESBLANCHES_GEOCODEUR`` or the real one."""
     return os.environ.get(GEOCODER_URL_VAR) or GEOCODER_URL
+
+
+def transport_api_url() -> str:
+    """The transport.data.gouv.fr API root: ``$ZONESBLANCHES_TRANSPORT_API`` or the real one."""
+    return os.environ.get(TRANSPORT_API_VAR) or TRANSPORT_API_URL

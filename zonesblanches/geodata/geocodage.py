@@ -69,8 +69,6 @@ PRECISION_BY_TYPE = {
 }
 
 OFFLINE_ENV = settings.OFFLINE_VAR
-offline = settings.offline
-"""Kept for callers of phase 1: :func:`zonesblanches.settings.offline`."""
 
 _CACHE_FILE = "adresses.json"
 _INPUT_COLUMNS = ("cle", "adresse", "code_postal", "commune", "code_insee")
@@ -209,7 +207,7 @@ class Geocoder:
         todo = frame[~frame["cle"].isin(known)]
         warnings: list[str] = []
         start = self.requests
-        if len(todo) and offline():
+        if len(todo) and settings.offline():
             warnings.append(
                 f"Mode hors ligne (ZONESBLANCHES_HORS_LIGNE=1) : {fr_count(len(todo), 'adresse')} "
                 f"non {fr_plural(len(todo), 'géocodée')} : services placés à leur commune quand "

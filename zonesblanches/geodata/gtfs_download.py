@@ -22,7 +22,6 @@ tests point it at a local server), then ``https://transport.data.gouv.fr/api/``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -37,8 +36,8 @@ from zonesblanches.geodata.cache import atomic_path, cache_dir
 from zonesblanches.geodata.datagouv import TIMEOUT, download, make_session, resource_filename
 from zonesblanches.geodata.gtfs import GtfsSource
 
-DEFAULT_API_URL = "https://transport.data.gouv.fr/api/"
-API_ENV_VAR = "ZONESBLANCHES_TRANSPORT_API"
+DEFAULT_API_URL = settings.TRANSPORT_API_URL
+API_ENV_VAR = settings.TRANSPORT_API_VAR
 OFFLINE_ENV = settings.OFFLINE_VAR
 LIST_MAX_AGE_S = 24 * 3600
 MANIFEST = "ressource.json"
@@ -76,13 +75,8 @@ class TerritoryCodes:
         )
 
 
-def offline() -> bool:
-    """True when ``ZONESBLANCHES_HORS_LIGNE`` forbids downloads (see :mod:`zonesblanches.settings`)."""
-    return settings.offline()
-
-
 def api_url(base_url: str | None = None) -> str:
-    url = base_url or os.environ.get(API_ENV_VAR) or DEFAULT_API_URL
+    url = base_url or settings.transport_api_url()
     return url if url.endswith("/") else url + "/"
 
 
@@ -154,13 +148,13 @@ def list_datasets(
     """Every dataset of the NAP (``GET datasets``), cached for a day; offline, the cached copy."""
     path = _folder(cache) / "datasets.json"
     fresh = path.is_file() and time.time() - path.stat().st_mtime < LIST_MAX_AGE_S
-    if fresh or (offline() and path.is_file()):
+    if fresh or (settings.offline() and path.is_file()):
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            if offline():
+            if settings.offline():
                 raise DataError(f"Copie en cache illisible : {path}. {HINT}") from None
-    if offline():
+    if settings.offline():
         raise NetworkUnavailableError(
             f"Mode hors ligne ({OFFLINE_ENV}=1) : liste des jeux de données de "
             f"transport.data.gouv.fr non téléchargée et absente du cache. {HINT}"
@@ -254,7 +248,7 @@ def download_territory_gtfs(
         publisher = str((ds.get("publisher") or {}).get("name") or "")
         licence = str(ds.get("licence") or "non précisée")
         if not (cached and cached.get("updated") == res.get("updated")):
-            if offline():
+            if settings.offline():
                 raise NetworkUnavailableError(
                     f"Mode hors ligne ({OFFLINE_ENV}=1) : « {ds.get('title')} » n'est pas dans "
                     f"le cache. {HINT}"
