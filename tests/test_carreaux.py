@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from route_server import RouteHandler
 from shapely.geometry import box
 
 from zonesblanches.crs import LAMBERT93, WGS84
@@ -332,20 +333,9 @@ def test_id_and_commune_parsing():
 # ---------------------------------------------------------------- download (local server only)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(RouteHandler):
     routes: dict[str, tuple[int, bytes]] = {}
     hits: list[str] = []
-
-    def do_GET(self):  # noqa: N802 (http.server API)
-        self.hits.append(self.path)
-        status, body = self.routes.get(self.path, (404, b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from route_server import RouteHandler
 
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import gtfs_download as nap
@@ -161,20 +162,10 @@ def test_transport_mode_needs_timetables():
 # ------------------------------------------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict = {}
-    hits: list = []
-
-    def do_GET(self):  # noqa: N802
-        self.hits.append(self.path)
-        status, body = self.routes.get(self.path, (404, b'{"errors":"not found"}'))
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+class _Handler(RouteHandler):
+    routes: dict[str, tuple[int, bytes]] = {}
+    hits: list[str] = []
+    not_found = b'{"errors":"not found"}'
 
 
 @pytest.fixture
