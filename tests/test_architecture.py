@@ -27,7 +27,7 @@ LAYERS = {
     "__init__": 7,
 }
 
-ALIASES = {"_cli_parser": "cli"}
+ALIASES = {"_cli_parser": "cli", "_api_common": "api", "service_sources": "api", "jobs": "api"}
 """Modules that belong to another part (the command line's parser is part of the CLI)."""
 
 
@@ -165,8 +165,6 @@ def test_computation_layer_does_no_file_io():
 MAX_MODULE_LINES = 800
 MAX_CLI_LINES = 500
 OVERSIZED = {
-    "api.py": 1_003,
-    "cli.py": 654,
     "geodata/carreaux.py": 852,
     "geodata/data_inclusion.py": 1_200,
     "geodata/gtfs.py": 1_077,
