@@ -346,6 +346,21 @@ PROVENANCE = [
         "modifications": "Géocodage à la commune (point intérieur de la commune) : precision = "
         "commune ; identifiant service_id ajouté. Échantillon non exhaustif.",
     },
+    # Built by scripts/build_land_borders.py (not by this script); kept in the manifest here.
+    {
+        "jeu": "frontieres_terrestres",
+        "fichier": "frontieres_terrestres.geojson",
+        "source": "Natural Earth 1:10m « Admin 0 – Countries » 4.1.0, redistribué en TopoJSON "
+        "par le paquet npm world-atlas 2.0.2 (countries-10m.json, licence ISC) ; construit par "
+        "scripts/build_land_borders.py.",
+        "licence": "Domaine public (Natural Earth) ; world-atlas : ISC",
+        "date": "Natural Earth 4.1.0 (2018)",
+        "modifications": "Frontières terrestres de la France métropolitaine avec la Belgique, le "
+        "Luxembourg, l'Allemagne, la Suisse, l'Italie, Monaco, l'Andorre et l'Espagne : arcs "
+        "TopoJSON partagés par la France et chaque pays (les côtes n'en font jamais partie), "
+        "décodés et arrondis à 1e-5 degré ; précision de l'ordre de 0,3 km (quantification du "
+        "fichier). Sert à dire quand un territoire et sa marge touchent un pays voisin.",
+    },
 ]
 
 

@@ -40,6 +40,7 @@ OUTPUT_NAMES = frozenset(
         "synthese.csv",
         "communes_zone_blanche.csv",
         "zones_blanches.csv",
+        "services_hors_territoire.csv",
         "diagnostic.gpkg",
         "diagnostic.xlsx",
         "rejets.csv",

@@ -57,6 +57,7 @@ __all__ = [
     "DATA_INCLUSION",
     "DEFAULT_THRESHOLDS",
     "MAX_ZONE_UNITS",
+    "OUTSIDE_COLUMNS",
     "REGISTRY_CAVEAT",
     "STATUS_WORDS",
     "ResolvedServices",
@@ -146,7 +147,7 @@ def diagnostic(
         present = set(services["categorie"])
         categories = [c for c in CATEGORIES if c in present]
     margin = analysis_margin(thresholds, models, margin_km)
-    kept, outside = services, 0
+    kept, outside, distance = services, 0, None
     if "geometry" in getattr(services, "columns", ()) and len(services):
         distance = distance_to_territory(services, territory.communes)
         kept = services.loc[distance <= margin]
@@ -175,10 +176,73 @@ def diagnostic(
             )
         result.notes.append(note + ".")
     result.margin_km = margin
+    if distance is not None:
+        result.services_outside = _outside(services, distance, result, margin, resolved.label)
+    _say_borders(result, territory, margin)
     label_result(result, resolved)
     if market is not None:
         _add_market(result, territory, market, margin)
     return result
+
+
+OUTSIDE_COLUMNS = (
+    "service_id",
+    "nom",
+    "categorie",
+    "commune",
+    "code_insee",
+    "code_departement",
+    "departement",
+    "distance_territoire_km",
+    "source",
+    "unites_servies",
+    "population_servie",
+)
+"""Columns of ``services_hors_territoire.csv`` (:attr:`CoverageResult.services_outside`)."""
+
+
+def _outside(services, distance, result: CoverageResult, margin: float, label: str):
+    """The services used outside the territory, placed in their commune and département (the
+    commune their point lies in, national reference; the declared one for a point in no
+    commune, e.g. over a land border)."""
+    from zonesblanches.coverage.margin import outside_services
+
+    table = outside_services(services, distance, result.units, margin)
+    communes = reference.load_communes(None)
+    where = gpd.sjoin(
+        table[[table.geometry.name]].to_crs(communes.crs),
+        communes[["code_insee", "nom", "code_departement", "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    where = where[~where.index.duplicated()]
+    declared = table.get("commune", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["commune"] = where["nom"].fillna(declared).astype(str)
+    code = table.get("code_insee", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["code_insee"] = where["code_insee"].fillna(code).astype(str)
+    deps = reference.load_departements(None).set_index("code_departement")["nom"]
+    table["code_departement"] = where["code_departement"].fillna("").astype(str)
+    table["departement"] = table["code_departement"].map(deps).fillna("hors de France")
+    source = table.get("source", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["source"] = source.where(source.str.strip() != "", label)
+    for col in OUTSIDE_COLUMNS:
+        if col not in table:
+            table[col] = ""
+    return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
+
+
+def _say_borders(result: CoverageResult, territory: Territory, margin: float) -> None:
+    """The land borders the territory and its margin reach, and the method note saying that
+    no French inventory holds the services beyond them."""
+    from zonesblanches.coverage.margin import borders_reached
+    from zonesblanches.geodata.borders import PRECISION_KM, load_land_borders
+    from zonesblanches.summaries import border_note
+
+    result.border_countries = borders_reached(
+        territory.communes, margin, load_land_borders(), tolerance_km=PRECISION_KM
+    )
+    if result.border_countries:
+        result.notes.append(border_note(result.border_countries))
 
 
 def _add_market(result: CoverageResult, territory: Territory, market: object, margin: float):

@@ -176,7 +176,12 @@ def run_analysis(
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
-    from zonesblanches.summaries import format_qpv_gap, format_results, format_zones
+    from zonesblanches.summaries import (
+        format_outside,
+        format_qpv_gap,
+        format_results,
+        format_zones,
+    )
     from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
@@ -213,14 +218,16 @@ def run_analysis(
         market=market,
     )
     principal_spec = api.principal_indicator(result, principal)  # French error before writing
+    written = _write_outside(result, sortie)
     _print()
     _print("Méthode :")
     for note in result.notes:
         _print(f"  • {note}")
     _print()
     _print(format_results(result, principal_spec))
+    for line in format_outside(result):
+        _print(line)
 
-    written = []
     if qpv is not None:
         tables, qpv = api.qpv_equity(result, qpv)
         text = format_qpv_gap(tables)
@@ -281,6 +288,25 @@ def run_analysis(
     _print(f"Problèmes signalés : {problems}")
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
     return problems
+
+
+def _write_outside(result, sortie: Path) -> list[Path]:
+    """``services_hors_territoire.csv``: the services used outside the territory (header only
+    when there are none, so the folder never keeps an earlier run's list); the method notes
+    then say where the list is."""
+    from zonesblanches.api import OUTSIDE_COLUMNS
+    from zonesblanches.summaries import OUTSIDE_FILE, outside_note
+    from zonesblanches.writers import write_csv
+
+    table = result.services_outside
+    if table is None:
+        import pandas as pd
+
+        table = pd.DataFrame(columns=list(OUTSIDE_COLUMNS))
+    note = outside_note(result)
+    if note:
+        result.notes.append(note)
+    return [write_csv(table, sortie / OUTSIDE_FILE)]
 
 
 def warn_absent_categories(categories, services, services_path: Path | None) -> None:

@@ -254,7 +254,67 @@ def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
+def _and(words: list[str]) -> str:
+    """« a », « a et b », « a, b et c »."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " et " + words[-1]
+
+
+def border_note(codes: list[str]) -> str:
+    """The method note of a territory whose margin crosses land borders (ISO codes, keys of
+    :data:`zonesblanches.geodata.borders.COUNTRIES`): no French inventory holds the services
+    beyond them, so times near the border may be overestimated."""
+    from zonesblanches.geodata.borders import COUNTRIES
+
+    names = _and([COUNTRIES[c][0] for c in codes])
+    adjectives = _and([COUNTRIES[c][1] for c in codes])
+    where = "de la frontière" if len(codes) == 1 else "des frontières"
+    return (
+        f"Le territoire et sa marge touchent {names} : les services {adjectives} ne figurent "
+        f"dans aucun inventaire français ; les temps près {where} peuvent être surestimés."
+    )
+
+
+OUTSIDE_FILE = "services_hors_territoire.csv"
+"""The table of the services used outside the territory, written by ``analyse``."""
+
+
+def outside_note(result: CoverageResult) -> str:
+    """« N services hors du territoire pris en compte, liste dans services_hors_territoire.csv »
+    (empty when the margin holds none, or no margin was applied)."""
+    table = result.services_outside
+    if table is None or not len(table):
+        return ""
+    n = len(table)
+    return (
+        f"{fr_count(n, 'service')} hors du territoire pris en compte, "
+        f"liste dans {OUTSIDE_FILE} (commune, département, distance au territoire, source)."
+    )
+
+
+def format_outside(result: CoverageResult, *, top: int = 5) -> list[str]:
+    """The CLI lines on the services used outside the territory (how many, the nearest ones,
+    the file) and on the land borders the margin reaches."""
+    lines = []
+    note = outside_note(result)
+    if note:
+        table = result.services_outside
+        names = ", ".join(
+            f"{r.nom} ({r.commune}, {fr_num(r.distance_territoire_km, 1, trim=True)} km)"
+            for r in table.head(top).itertuples(index=False)
+        )
+        more = f" et {fr_count(len(table) - top, 'autre')}" if len(table) > top else ""
+        lines += [f"  {note}", f"    {names}{more}"]
+    elif result.services_outside is not None:
+        lines.append(f"  Aucun service hors du territoire pris en compte ({OUTSIDE_FILE} vide).")
+    if result.border_countries:
+        lines.append(f"  ⚠ {border_note(result.border_countries)}")
+    return lines
+
+
 __all__ = [
+    "border_note",
+    "format_outside",
+    "outside_note",
     "format_network",
     "format_population",
     "format_qpv_gap",

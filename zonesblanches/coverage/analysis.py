@@ -59,6 +59,13 @@ class CoverageResult:
     market : geopandas.GeoDataFrame or None
         The market offer (INSEE BPE driving schools and garages) used as context, a grey layer
         for maps; never counted as services.
+    services_outside : geopandas.GeoDataFrame or None
+        The services used that lie outside the territory (in the margin), with
+        ``distance_territoire_km``, ``unites_servies`` and ``population_servie``
+        (:func:`zonesblanches.coverage.margin.outside_services`); ``None``: no margin applied.
+    border_countries : list of str
+        ISO codes of the neighbouring countries whose land border the territory plus its margin
+        reaches (their services are in no French inventory), e.g. ``["BE"]``.
     """
 
     units: gpd.GeoDataFrame
@@ -72,6 +79,8 @@ class CoverageResult:
     margin_km: float | None = None
     services_caveat: str = ""
     market: gpd.GeoDataFrame | None = None
+    services_outside: gpd.GeoDataFrame | None = None
+    border_countries: list[str] = field(default_factory=list)
 
     @property
     def modes(self) -> list[str]:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from zonesblanches.crs import WGS84
@@ -119,11 +120,7 @@ def distance_to_territory(
     communes: no union needed). 0 inside."""
     if len(services) == 0:
         return np.zeros(0)
-    if isinstance(territory, gpd.GeoDataFrame | gpd.GeoSeries):
-        parts = territory.geometry.to_crs(_METRIC).values
-    else:
-        parts = gpd.GeoSeries([territory], crs=WGS84).to_crs(_METRIC).values
-    parts = parts[~shapely.is_empty(parts)]
+    parts = _metric_parts(territory)
     points = services.geometry.to_crs(_METRIC).values
     (rows, _), dist = shapely.STRtree(parts).query_nearest(
         points, return_distance=True, all_matches=False
@@ -142,3 +139,64 @@ def within_margin(
     :func:`distance_to_territory`)."""
     km = check_margin(km)
     return services.loc[distance_to_territory(services, territory) <= km]
+
+
+def _metric_parts(
+    territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries,
+) -> np.ndarray:
+    """The territory's non-empty polygons in Lambert-93."""
+    if isinstance(territory, gpd.GeoDataFrame | gpd.GeoSeries):
+        parts = territory.geometry.to_crs(_METRIC).values
+    else:
+        parts = gpd.GeoSeries([territory], crs=WGS84).to_crs(_METRIC).values
+    return parts[~shapely.is_empty(parts)]
+
+
+def borders_reached(
+    territory: shapely.Geometry | gpd.GeoDataFrame | gpd.GeoSeries,
+    km: float,
+    borders: gpd.GeoDataFrame,
+    *,
+    key: str = "code_pays",
+    tolerance_km: float = 0.0,
+) -> list[str]:
+    """The ``key`` values of the ``borders`` (lines, any CRS) that the territory plus a margin
+    of ``km`` reaches: distance (Lambert-93) from the territory to the line at most ``km +
+    tolerance_km``. With land borders, the margin crosses into that country over land.
+    Order: that of ``borders``."""
+    km = check_margin(km)
+    parts = _metric_parts(territory)
+    if not len(parts) or not len(borders):
+        return []
+    tree = shapely.STRtree(parts)
+    lines = borders.geometry.to_crs(_METRIC).values
+    (rows, _), dist = tree.query_nearest(lines, return_distance=True, all_matches=False)
+    near = np.full(len(lines), np.inf)
+    near[rows] = dist / 1000.0
+    return [str(v) for v, d in zip(borders[key], near, strict=True) if d <= km + tolerance_km]
+
+
+def outside_services(
+    services: gpd.GeoDataFrame, distance_km: np.ndarray, units: gpd.GeoDataFrame, km: float
+) -> gpd.GeoDataFrame:
+    """The services kept in the margin but outside the territory (``0 < distance ≤ km``), with
+    ``distance_territoire_km`` and, from the ``service_{categorie}_{mode}`` columns of the
+    analysed ``units``, ``unites_servies`` / ``population_servie``: the units (and their
+    people) whose nearest service of some indicator it is. Nearest first by distance."""
+    from zonesblanches.columns import service_col, time_pairs
+
+    mask = (distance_km > 0) & (distance_km <= km)
+    out = services.loc[mask].copy()
+    out["distance_territoire_km"] = np.round(distance_km[mask], 3)
+    by_service: dict[str, set[int]] = {}
+    for cat, mode in time_pairs(units.columns):
+        if service_col(cat, mode) in units:
+            for pos, sid in enumerate(units[service_col(cat, mode)].to_numpy()):
+                if isinstance(sid, str) and sid:
+                    by_service.setdefault(sid, set()).add(pos)
+    population = units["population"].to_numpy(dtype=float)
+    ids = out["service_id"].astype(str) if "service_id" in out else pd.Series("", index=out.index)
+    out["unites_servies"] = [len(by_service.get(s, ())) for s in ids]
+    out["population_servie"] = [float(population[sorted(by_service.get(s, ()))].sum()) for s in ids]
+    order = ["distance_territoire_km"] + (["service_id"] if "service_id" in out else [])
+    return out.sort_values(order, kind="stable")

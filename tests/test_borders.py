@@ -1,0 +1,149 @@
+"""Issue 12, §3: the services used outside the territory are listed (services_hors_territoire.csv),
+and territories whose margin crosses a land border say that no French inventory holds the services
+beyond it (real Natural Earth land borders, real EPCI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zonesblanches import api
+from zonesblanches.cli import main
+from zonesblanches.coverage.margin import borders_reached, margin_km
+from zonesblanches.geodata import reference
+from zonesblanches.geodata.borders import COUNTRIES, PRECISION_KM, load_land_borders
+from zonesblanches.geodata.territory import select_territory
+from zonesblanches.summaries import border_note
+
+VM = "245901160"  # CA Valenciennes Métropole: Quiévrechain, Crespin… on the Belgian border
+BELGIUM_NOTE = (
+    "Le territoire et sa marge touchent la Belgique : les services belges ne figurent dans "
+    "aucun inventaire français ; les temps près de la frontière peuvent être surestimés."
+)
+
+BORDER_DEPARTEMENTS = {
+    "BE": {"02", "08", "54", "55", "59"},
+    "LU": {"54", "57"},
+    "DE": {"57", "67", "68"},
+    "CH": {"01", "25", "39", "68", "74", "90"},
+    "IT": {"04", "05", "06", "73", "74"},
+    "MC": {"06"},
+    "AD": {"09", "66"},
+    "ES": {"09", "31", "64", "65", "66"},
+}
+"""The départements that border each country (COG; the well-known list), an independent check
+of the Natural Earth lines."""
+
+
+def _reached(query: str, km: float | None = None) -> list[str]:
+    territory = select_territory(query)
+    km = margin_km({"voiture": 20, "marche": 30}) if km is None else km
+    return borders_reached(territory.communes, km, load_land_borders(), tolerance_km=PRECISION_KM)
+
+
+def test_land_borders_run_along_the_border_departements():
+    borders = load_land_borders().to_crs(2154)
+    assert list(borders["code_pays"]) == list(COUNTRIES)
+    deps = reference.load_departements(None).to_crs(2154)
+    for row in borders.itertuples():
+        near = set(deps.loc[deps.distance(row.geometry) < 2000, "code_departement"])
+        assert near == BORDER_DEPARTEMENTS[row.code_pays], row.pays
+    # Lengths of the order of the real borders (Natural Earth 1:10m generalises a little).
+    km = dict(zip(borders["code_pays"], borders.length / 1000, strict=True))
+    assert 400 < km["BE"] < 700 and 8 < km["MC"] < 12 and 500 < km["ES"] < 700
+
+
+@pytest.mark.parametrize(
+    ("query", "km", "expected"),
+    [
+        (VM, None, ["BE"]),  # on the border
+        ("amiens metropole", None, []),  # far from any border
+        ("cambrai", None, []),  # 19.8 km from Belgium: beyond 12.8 km…
+        ("cambrai", 25.0, ["BE"]),  # …within 25 km
+        ("dunkerque", None, ["BE"]),
+        ("eurometropole de strasbourg", None, ["DE"]),
+        ("nice cote", None, ["IT", "MC"]),
+        # Coastal territories of border départements (06, 66): the margin leaves France over
+        # the sea only, not over a land border.
+        ("cannes", None, []),
+        ("perpignan", None, []),
+    ],
+)
+def test_borders_reached_by_real_territories(query, km, expected):
+    assert _reached(query, km) == expected
+
+
+def test_border_note_in_french():
+    assert border_note(["BE"]) == BELGIUM_NOTE
+    assert border_note(["IT", "MC"]) == (
+        "Le territoire et sa marge touchent l'Italie et Monaco : les services italiens et "
+        "monégasques ne figurent dans aucun inventaire français ; les temps près des frontières "
+        "peuvent être surestimés."
+    )
+
+
+def test_diagnostic_lists_the_services_outside_and_says_the_border():
+    territory = select_territory(VM)
+    registry = reference.load_registry()
+    res = api.diagnostic(territory, {"voiture": 20, "marche": 30}, services=registry)
+    assert res.border_countries == ["BE"]
+    assert BELGIUM_NOTE in res.notes
+    out = res.services_outside
+    # Brute force: every registry service 0 < d ≤ 12.8 km from the territory's communes.
+    polys = territory.communes.to_crs(2154).geometry
+    d = np.array([polys.distance(p).min() / 1000 for p in registry.to_crs(2154).geometry])
+    expected = registry.loc[(d > 0) & (d <= res.margin_km), "service_id"]
+    assert sorted(out["service_id"]) == sorted(expected) == ["HDF-007"]
+    row = out.iloc[0]
+    assert (row["commune"], row["code_insee"]) == ("Denain", "59172")
+    assert (row["code_departement"], row["departement"]) == ("59", "Nord")
+    assert row["distance_territoire_km"] == pytest.approx(
+        d[registry["service_id"] == "HDF-007"][0], abs=1e-3
+    )
+    assert row["source"].startswith("https://")
+    # The Denain garage is the nearest garage of the communes that list it.
+    nearest = res.units.filter(like="service_garage_solidaire").eq("HDF-007").any(axis=1)
+    assert row["unites_servies"] == int(nearest.sum()) > 0
+    assert row["population_servie"] == pytest.approx(res.units.loc[nearest, "population"].sum())
+
+
+def test_non_border_territory_has_no_border_note():
+    res = api.diagnostic("amiens metropole", {"voiture": 20})
+    assert res.border_countries == []
+    assert not any("inventaire français" in n for n in res.notes)
+
+
+def test_analyse_writes_the_list_and_says_it(tmp_path, capsys):
+    code = main(["analyse", "--territoire", VM, "--sans-carte", "--sortie", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert (
+        "1 service hors du territoire pris en compte, liste dans services_hors_territoire.csv"
+        in out
+    )
+    assert "Garage Solidaire du Hainaut - Denain (Denain, 2,7 km)" in out
+    assert f"⚠ {BELGIUM_NOTE}" in out
+    table = pd.read_csv(tmp_path / "services_hors_territoire.csv", encoding="utf-8-sig", dtype=str)
+    assert list(table.columns) == list(api.OUTSIDE_COLUMNS)
+    assert table.loc[0, ["service_id", "commune", "departement"]].tolist() == [
+        "HDF-007",
+        "Denain",
+        "Nord",
+    ]
+    # With no margin, the list is empty but written (no earlier run's list left behind).
+    assert main(["analyse", "--territoire", VM, "--sans-carte", "--marge", "0",
+                 "--sortie", str(tmp_path)]) == 0  # fmt: skip
+    assert "Aucun service hors du territoire" in capsys.readouterr().out
+    empty = pd.read_csv(tmp_path / "services_hors_territoire.csv", encoding="utf-8-sig")
+    assert len(empty) == 0 and list(empty.columns) == list(api.OUTSIDE_COLUMNS)
+
+
+def test_report_says_the_border_and_the_list(tmp_path):
+    assert main(["analyse", "--territoire", VM, "--mode", "voiture:20", "--sortie",
+                 str(tmp_path)]) == 0  # fmt: skip
+    report = (tmp_path / "rapport.html").read_text(encoding="utf-8")
+    assert "les services belges ne figurent dans aucun inventaire français" in report
+    assert "liste dans services_hors_territoire.csv" in report
+    manifest = (tmp_path / "manifeste.json").read_text(encoding="utf-8")
+    assert "services_hors_territoire.csv" in manifest
