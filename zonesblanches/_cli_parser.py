@@ -36,6 +36,9 @@ fichiers écrits dans --sortie :
   communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
                              par indicateur, triées par l'indicateur principal
   synthese.csv               une ligne par EPCI × catégorie × mode
+  services_hors_territoire.csv
+                             services utilisés hors du territoire (dans la marge) : commune,
+                             département, distance au territoire, source
   zones_blanches.csv         zones blanches contiguës par indicateur ; une seule ligne « zone
                              blanche quasi continue » si une zone regroupe 80 % des habitants
                              sans accès
@@ -168,6 +171,17 @@ def _add_services(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_market(p: argparse.ArgumentParser, what: str) -> None:
+    """``--offre-marchande``: the INSEE BPE as context, ``what`` it gives in this command."""
+    p.add_argument(
+        "--offre-marchande",
+        metavar="FICHIER",
+        type=Path,
+        help=f"base permanente des équipements INSEE (BPE : CSV, zip ou parquet) : {what} ; "
+        "jamais comptés comme services solidaires",
+    )
+
+
 def _add_common(
     p: argparse.ArgumentParser, *, isochrones: bool = True, margin: bool = True
 ) -> None:
@@ -280,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _french(demo)
     _add_common(demo)
+    _add_market(
+        demo,
+        "temps de chaque commune jusqu'à l'école de conduite et au garage ordinaires les plus "
+        "proches, en colonnes de contexte de communes.csv (vue régionale et Valenciennes)",
+    )
 
     analyse = sub.add_parser(
         "analyse",
@@ -300,13 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(défaut)",
     )
     _add_services(analyse)
-    analyse.add_argument(
-        "--offre-marchande",
-        metavar="FICHIER",
-        type=Path,
-        help="base permanente des équipements INSEE (BPE : CSV, zip ou parquet) : temps jusqu'à "
-        "l'école de conduite (A304) et au garage (A301) ordinaires les plus proches, en "
-        "colonnes de contexte ; jamais comptés comme services solidaires",
+    _add_market(
+        analyse,
+        "temps de chaque commune jusqu'à l'école de conduite (A304) et au garage (A301) "
+        "ordinaires les plus proches, en colonnes de contexte de communes.csv",
     )
     analyse.add_argument(
         "--feuille",
@@ -406,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
     )
     _add_services(suggest)
+    _add_market(
+        suggest,
+        "temps de chaque site proposé jusqu'à l'école de conduite et au garage ordinaires les "
+        "plus proches, en colonnes de contexte de sites_suggeres.csv (un partenaire possible, "
+        "pas un service : ni le choix des sites ni la population gagnée n'en tiennent compte)",
+    )
     _add_common(suggest, isochrones=False, margin=False)
 
     scen = sub.add_parser(
@@ -463,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seuil en minutes pour les modes donnés sans seuil",
     )
     _add_services(scen)
+    _add_market(
+        scen,
+        "temps de chaque unité jusqu'à l'école de conduite et au garage ordinaires les plus "
+        "proches (mode de la ligne), en colonnes de contexte de scenario_unites.csv : qui perd "
+        "l'accès a-t-il une offre ordinaire proche ? (identiques avant et après)",
+    )
     _add_common(scen, isochrones=False, margin=False)
 
     inv = sub.add_parser(

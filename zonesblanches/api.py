@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from zonesblanches._api_common import (
@@ -40,15 +41,18 @@ from zonesblanches.geodata.territory import Territory
 from zonesblanches.modes import mode_code
 from zonesblanches.service_sources import (
     DATA_INCLUSION,
+    OUTSIDE_COLUMNS,
     REGISTRY_CAVEAT,
     STATUS_WORDS,
     ResolvedServices,
     demo_services,
     inventory_table,
     label_result,
+    outside_table,
     points_of,
     read_services,
     resolve_services,
+    say_borders,
     service_inventory,
     write_service_inventory,
 )
@@ -177,94 +181,55 @@ def diagnostic(
         result.notes.append(note + ".")
     result.margin_km = margin
     if distance is not None:
-        result.services_outside = _outside(services, distance, result, margin, resolved.label)
-    _say_borders(result, territory, margin)
+        result.services_outside = outside_table(services, distance, result, margin, resolved.label)
+    say_borders(result, territory, margin)
     label_result(result, resolved)
     if market is not None:
         _add_market(result, territory, market, margin)
     return result
 
 
-OUTSIDE_COLUMNS = (
-    "service_id",
-    "nom",
-    "categorie",
-    "commune",
-    "code_insee",
-    "code_departement",
-    "departement",
-    "distance_territoire_km",
-    "source",
-    "unites_servies",
-    "population_servie",
-)
-"""Columns of ``services_hors_territoire.csv`` (:attr:`CoverageResult.services_outside`)."""
+def _market_points(territory: Territory, market: object, margin: float) -> gpd.GeoDataFrame:
+    """The market offer's points: ``market`` itself, or the BPE file read in the territory
+    plus the margin."""
+    from zonesblanches.geodata.bpe import load_bpe
+    from zonesblanches.geodata.data_inclusion import search_zone
+
+    if isinstance(market, gpd.GeoDataFrame):
+        return market
+    return load_bpe(market, zone=search_zone(territory.geometry, margin * 1000.0)).equipments
 
 
-def _outside(services, distance, result: CoverageResult, margin: float, label: str):
-    """The services used outside the territory, placed in their commune and département (the
-    commune their point lies in, national reference; the declared one for a point in no
-    commune, e.g. over a land border)."""
-    from zonesblanches.coverage.margin import outside_services
+def _market_note(market: gpd.GeoDataFrame, where: str) -> str:
+    """« Offre marchande (INSEE BPE, territoire et marge) : école de conduite 3, … » and where
+    its context columns are."""
+    from zonesblanches.geodata.bpe import TYPES
 
-    table = outside_services(services, distance, result.units, margin)
-    communes = reference.load_communes(None)
-    where = gpd.sjoin(
-        table[[table.geometry.name]].to_crs(communes.crs),
-        communes[["code_insee", "nom", "code_departement", "geometry"]],
-        how="left",
-        predicate="within",
+    counts = market["equipement"].value_counts()
+    found = ", ".join(f"{TYPES[code][1].split(' (')[0].lower()} {int(counts.get(name, 0))}"
+                      for code, (name, _) in TYPES.items())  # fmt: skip
+    return (
+        f"Offre marchande (INSEE BPE, territoire et marge) : {found} ; {where} en colonnes de "
+        "contexte (temps_offre_marchande_…), jamais comptés comme services solidaires."
     )
-    where = where[~where.index.duplicated()]
-    declared = table.get("commune", pd.Series("", index=table.index)).fillna("").astype(str)
-    table["commune"] = where["nom"].fillna(declared).astype(str)
-    code = table.get("code_insee", pd.Series("", index=table.index)).fillna("").astype(str)
-    table["code_insee"] = where["code_insee"].fillna(code).astype(str)
-    deps = reference.load_departements(None).set_index("code_departement")["nom"]
-    table["code_departement"] = where["code_departement"].fillna("").astype(str)
-    table["departement"] = table["code_departement"].map(deps).fillna("hors de France")
-    source = table.get("source", pd.Series("", index=table.index)).fillna("").astype(str)
-    table["source"] = source.where(source.str.strip() != "", label)
-    for col in OUTSIDE_COLUMNS:
-        if col not in table:
-            table[col] = ""
-    return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
 
 
-def _say_borders(result: CoverageResult, territory: Territory, margin: float) -> None:
-    """The land borders the territory and its margin reach, and the method note saying that
-    no French inventory holds the services beyond them."""
-    from zonesblanches.coverage.margin import borders_reached
-    from zonesblanches.geodata.borders import PRECISION_KM, load_land_borders
-    from zonesblanches.summaries import border_note
+def _market_times(points, market: gpd.GeoDataFrame, modes, models) -> dict:
+    """Context columns: minutes from ``points`` to the nearest equipment of each BPE kind."""
+    from zonesblanches.coverage.market import market_times
+    from zonesblanches.geodata.bpe import TYPES
 
-    result.border_countries = borders_reached(
-        territory.communes, margin, load_land_borders(), tolerance_km=PRECISION_KM
-    )
-    if result.border_countries:
-        result.notes.append(border_note(result.border_countries))
+    kinds = [name for name, _ in TYPES.values()]
+    return market_times(points, market, list(modes), models, kinds)
 
 
 def _add_market(result: CoverageResult, territory: Territory, market: object, margin: float):
     """Context columns and note of the market offer (``--offre-marchande``)."""
-    from zonesblanches.coverage.market import market_times
-    from zonesblanches.geodata.bpe import TYPES, load_bpe
-    from zonesblanches.geodata.data_inclusion import search_zone
-
-    if not isinstance(market, gpd.GeoDataFrame):
-        market = load_bpe(market, zone=search_zone(territory.geometry, margin * 1000.0)).equipments
-    kinds = [name for name, _ in TYPES.values()]
-    columns = market_times(result.units, market, result.modes, result.models, kinds)
+    market = _market_points(territory, market, margin)
+    columns = _market_times(result.units, market, result.modes, result.models)
     result.units = result.units.assign(**columns)
     result.market = market
-    counts = market["equipement"].value_counts()
-    found = ", ".join(f"{TYPES[code][1].split(' (')[0].lower()} {int(counts.get(name, 0))}"
-                      for code, (name, _) in TYPES.items())  # fmt: skip
-    result.notes.append(
-        f"Offre marchande (INSEE BPE, territoire et marge) : {found} ; temps jusqu'au plus "
-        "proche en colonnes de contexte (temps_offre_marchande_…), jamais comptés comme "
-        "services solidaires."
-    )
+    result.notes.append(_market_note(market, "temps jusqu'au plus proche"))
 
 
 def suggest(
@@ -284,6 +249,7 @@ def suggest(
     model: TravelTimeModel | None = None,
     demand: gpd.GeoDataFrame | None = None,
     progress: bool = True,
+    market: gpd.GeoDataFrame | str | PathLike | None = None,
 ) -> SiteSuggestion:
     """Where to open ``k`` new services: territory → coverage → candidates → suggestion.
 
@@ -311,6 +277,10 @@ def suggest(
     demand : geopandas.GeoDataFrame, optional
         Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
         commune.
+    market : geopandas.GeoDataFrame or path-like, optional
+        The market offer (INSEE BPE file): per suggested site, the time to the nearest ordinary
+        driving school / garage, as context columns of ``table`` and ``sites`` (an ordinary
+        business next to a site is a possible partner, not a service: never counted).
     """
     from zonesblanches.coverage.candidates import build_candidates
     from zonesblanches.coverage.sites import _check_category
@@ -341,7 +311,7 @@ def suggest(
         cell_m=cell_m,
     )
     label_result(result, resolved)
-    return suggest_sites(
+    suggestion = suggest_sites(
         result,
         categorie,
         mode,
@@ -352,6 +322,17 @@ def suggest(
         qpv=qpv,
         progress=progress,
     )
+    if market is not None:
+        points = _market_points(territory, market, resolved.margin_km)
+        columns = _market_times(suggestion.sites, points, [mode], {mode: model} if model else None)
+        suggestion.table = suggestion.table.assign(**columns)
+        suggestion.sites = suggestion.sites.assign(**columns)
+        suggestion.notes.append(
+            _market_note(points, "temps de chaque site proposé jusqu'au plus proche")
+        )
+        if suggestion.coverage is not None:
+            suggestion.coverage.market = points
+    return suggestion
 
 
 def scenario(
@@ -366,6 +347,7 @@ def scenario(
     models: Mapping[str, TravelTimeModel] | None = None,
     qpv: gpd.GeoDataFrame | None = None,
     demand: gpd.GeoDataFrame | None = None,
+    market: gpd.GeoDataFrame | str | PathLike | None = None,
 ) -> ScenarioResult:
     """Before / after a change of services: territory → scenario.
 
@@ -388,6 +370,10 @@ def scenario(
     demand : geopandas.GeoDataFrame, optional
         Demand units (e.g. INSEE grid cells as centres, with ``idcar``); default one point per
         commune.
+    market : geopandas.GeoDataFrame or path-like, optional
+        The market offer (INSEE BPE file): per unit, the time to the nearest ordinary driving
+        school / garage by the row's mode, as context columns of ``diff`` (who loses access may
+        still have an ordinary business near); never counted as a service.
     """
     territory = as_territory(territory)
     demand = demand_of(territory, demand)
@@ -417,7 +403,33 @@ def scenario(
     )
     for side in (res.before, res.after):
         label_result(side, resolved)
+    if market is not None:
+        _scenario_market(res, _market_points(territory, market, resolved.margin_km))
     return res
+
+
+def _scenario_market(res: ScenarioResult, market: gpd.GeoDataFrame) -> None:
+    """Context columns of the scenario's unit table: minutes to the nearest ordinary driving
+    school / garage by the row's mode (the same before and after: the market does not move)."""
+    from zonesblanches.geodata.bpe import TYPES
+
+    units = res.after.units
+    times = _market_times(units, market, res.modes, res.after.models)
+    extra = {}
+    for name, _ in TYPES.values():
+        values = np.full(len(res.diff), np.nan)
+        for mode in res.modes:
+            rows = (res.diff["mode"] == mode).to_numpy()
+            # diff holds, per category then mode, every unit in the order of ``units``
+            values[rows] = np.tile(
+                times[f"temps_offre_marchande_{name}_{mode}"], len(res.categories)
+            )
+        extra[f"temps_offre_marchande_{name}"] = values
+    res.diff = res.diff.assign(**extra)
+    res.before.market = res.after.market = market
+    res.notes.append(
+        _market_note(market, "temps de chaque unité jusqu'au plus proche (mode de la ligne)")
+    )
 
 
 def parse_weights(text: str) -> str | dict[str, float]:

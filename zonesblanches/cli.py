@@ -93,6 +93,7 @@ def run_suggestion(args: argparse.Namespace) -> None:
         model=(inputs.models or {}).get(mode),
         demand=inputs.demand,
         progress=sys.stderr.isatty(),
+        market=args.offre_marchande,
     )
     _print()
     _print(format_suggestion(suggestion).rstrip())
@@ -125,6 +126,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
         models=inputs.models,
         qpv=inputs.qpv,
         demand=inputs.demand,
+        market=args.offre_marchande,
     )
     _print()
     _print(format_scenario(res).rstrip())
@@ -216,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
 
-_INPUT_OPTIONS = ("services", "carreaux", "qpv", "osm", "locaux")
+_INPUT_OPTIONS = ("services", "carreaux", "qpv", "osm", "locaux", "offre_marchande")
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -237,7 +239,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.print_help()
         return 0
     inputs = {
-        f"--{name}": getattr(args, name)
+        f"--{name.replace('_', '-')}": getattr(args, name)
         for name in _INPUT_OPTIONS
         if getattr(args, name, None) is not None
     }

@@ -346,7 +346,7 @@ def run_demo(sortie: Path, **options) -> None:
     options["services_path"] = api.demo_services(progress=sys.stderr.isatty())
     _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
     regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "services_path")
-    regional += ("principal", "dpi")
+    regional += ("principal", "dpi", "market")
     run_analysis(None, dict(DEFAULT_THRESHOLDS), sortie, **{k: options[k] for k in regional})
     _print()
     _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")

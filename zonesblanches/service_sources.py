@@ -5,7 +5,9 @@ labelled as such; ``"data-inclusion"``: the national inventory, cached or downlo
 written by ``zonesblanches services``; a data·inclusion table; any services file) into one
 :class:`ResolvedServices`: the points, what was read, kept, merged and rejected, and the caveat
 every output repeats. :func:`service_inventory` and :func:`write_service_inventory` are what the
-``services`` command writes. Part of the workflow layer: the names are re-exported by
+``services`` command writes. :func:`outside_table` lists the services an analysis used outside
+its territory; :func:`say_borders` says when the margin crosses a land border (foreign services
+are in no French inventory). Part of the workflow layer: the names are re-exported by
 :mod:`zonesblanches.api`.
 """
 
@@ -25,6 +27,7 @@ from zonesblanches._text import fr_count
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.geodata import reference
+from zonesblanches.geodata.territory import Territory
 
 _SERVICE_FILE_SUFFIXES = {
     ".csv",
@@ -353,3 +356,64 @@ def demo_services(*, progress: bool = True) -> str | None:
     except (ZonesBlanchesError, OSError):
         return None
     return DATA_INCLUSION
+
+
+OUTSIDE_COLUMNS = (
+    "service_id",
+    "nom",
+    "categorie",
+    "commune",
+    "code_insee",
+    "code_departement",
+    "departement",
+    "distance_territoire_km",
+    "source",
+    "unites_servies",
+    "population_servie",
+)
+"""Columns of ``services_hors_territoire.csv`` (:attr:`CoverageResult.services_outside`)."""
+
+
+def outside_table(services, distance, result: CoverageResult, margin: float, label: str):
+    """The services used outside the territory (:attr:`CoverageResult.services_outside`): those
+    of ``services`` at ``0 < distance ≤ margin`` km, placed in their commune and département
+    (the commune their point lies in, national reference; the declared one for a point in no
+    commune, e.g. over a land border); ``source`` defaults to ``label``, the source's name."""
+    from zonesblanches.coverage.margin import outside_services
+
+    table = outside_services(services, distance, result.units, margin)
+    communes = reference.load_communes(None)
+    where = gpd.sjoin(
+        table[[table.geometry.name]].to_crs(communes.crs),
+        communes[["code_insee", "nom", "code_departement", "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    where = where[~where.index.duplicated()]
+    declared = table.get("commune", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["commune"] = where["nom"].fillna(declared).astype(str)
+    code = table.get("code_insee", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["code_insee"] = where["code_insee"].fillna(code).astype(str)
+    deps = reference.load_departements(None).set_index("code_departement")["nom"]
+    table["code_departement"] = where["code_departement"].fillna("").astype(str)
+    table["departement"] = table["code_departement"].map(deps).fillna("hors de France")
+    source = table.get("source", pd.Series("", index=table.index)).fillna("").astype(str)
+    table["source"] = source.where(source.str.strip() != "", label)
+    for col in OUTSIDE_COLUMNS:
+        if col not in table:
+            table[col] = ""
+    return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
+
+
+def say_borders(result: CoverageResult, territory: Territory, margin: float) -> None:
+    """The land borders the territory and its margin reach, and the method note saying that
+    no French inventory holds the services beyond them."""
+    from zonesblanches.coverage.margin import borders_reached
+    from zonesblanches.geodata.borders import PRECISION_KM, load_land_borders
+    from zonesblanches.summaries import border_note
+
+    result.border_countries = borders_reached(
+        territory.communes, margin, load_land_borders(), tolerance_km=PRECISION_KM
+    )
+    if result.border_countries:
+        result.notes.append(border_note(result.border_countries))
