@@ -24,17 +24,10 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "zonesblanches" / "geodata" / "data"
 FRANCE = "250"
-NEIGHBOURS = {
-    "056": ("BE", "Belgique"),
-    "442": ("LU", "Luxembourg"),
-    "276": ("DE", "Allemagne"),
-    "756": ("CH", "Suisse"),
-    "380": ("IT", "Italie"),
-    "492": ("MC", "Monaco"),
-    "020": ("AD", "Andorre"),
-    "724": ("ES", "Espagne"),
-}
-"""ISO 3166-1 numeric id (as in world-atlas) → ISO alpha-2 code and French name."""
+NEIGHBOURS = {"056": "BE", "442": "LU", "276": "DE", "756": "CH", "380": "IT", "492": "MC",
+              "020": "AD", "724": "ES"}  # fmt: skip
+"""ISO 3166-1 numeric id (as in world-atlas) → ISO alpha-2 code (keys of
+``zonesblanches.geodata.borders.COUNTRIES``); ``pays`` is Natural Earth's (English) name."""
 
 
 def _arc_ids(arcs) -> set[int]:
@@ -64,7 +57,8 @@ def build(topojson: Path) -> dict:
     geometries = {g.get("id"): g for g in data["objects"]["countries"]["geometries"]}
     france = _arc_ids(geometries[FRANCE]["arcs"])
     features = []
-    for num, (code, name) in NEIGHBOURS.items():
+    for num, code in NEIGHBOURS.items():
+        name = geometries[num]["properties"]["name"]
         shared = sorted(france & _arc_ids(geometries[num]["arcs"]))
         if not shared:
             raise SystemExit(f"no arc shared by France and {name}")

@@ -147,3 +147,12 @@ def test_report_says_the_border_and_the_list(tmp_path):
     assert "liste dans services_hors_territoire.csv" in report
     manifest = (tmp_path / "manifeste.json").read_text(encoding="utf-8")
     assert "services_hors_territoire.csv" in manifest
+
+
+def test_suggestion_and_scenario_say_the_border_too():
+    sug = api.suggest(VM, "garage_solidaire", "voiture", 1, method="greedy", progress=False)
+    assert BELGIUM_NOTE in sug.notes
+    res = api.scenario(VM, remove="HDF-007")
+    assert BELGIUM_NOTE in res.notes and res.after.border_countries == ["BE"]
+    inland = api.scenario("amiens metropole", remove="HDF-007")
+    assert not any("inventaire français" in n for n in inland.notes)

@@ -322,6 +322,7 @@ def suggest(
         qpv=qpv,
         progress=progress,
     )
+    suggestion.notes += [n for n in [say_borders(result, territory, resolved.margin_km)] if n]
     if market is not None:
         points = _market_points(territory, market, resolved.margin_km)
         columns = _market_times(suggestion.sites, points, [mode], {mode: model} if model else None)
@@ -403,6 +404,8 @@ def scenario(
     )
     for side in (res.before, res.after):
         label_result(side, resolved)
+        note = say_borders(side, territory, resolved.margin_km)
+    res.notes += [note] if note else []
     if market is not None:
         _scenario_market(res, _market_points(territory, market, resolved.margin_km))
     return res

@@ -405,9 +405,9 @@ def outside_table(services, distance, result: CoverageResult, margin: float, lab
     return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
 
 
-def say_borders(result: CoverageResult, territory: Territory, margin: float) -> None:
+def say_borders(result: CoverageResult, territory: Territory, margin: float) -> str:
     """The land borders the territory and its margin reach, and the method note saying that
-    no French inventory holds the services beyond them."""
+    no French inventory holds the services beyond them (returned, empty when none)."""
     from zonesblanches.coverage.margin import borders_reached
     from zonesblanches.geodata.borders import PRECISION_KM, load_land_borders
     from zonesblanches.summaries import border_note
@@ -415,5 +415,8 @@ def say_borders(result: CoverageResult, territory: Territory, margin: float) -> 
     result.border_countries = borders_reached(
         territory.communes, margin, load_land_borders(), tolerance_km=PRECISION_KM
     )
-    if result.border_countries:
-        result.notes.append(border_note(result.border_countries))
+    if not result.border_countries:
+        return ""
+    note = border_note(result.border_countries)
+    result.notes.append(note)
+    return note

@@ -48,5 +48,6 @@ def _read() -> gpd.GeoDataFrame:
 
 def load_land_borders() -> gpd.GeoDataFrame:
     """France's land border with each neighbour: one row per country, ``code_pays`` (ISO
-    alpha-2, keys of :data:`COUNTRIES`), ``pays`` and a MultiLineString (EPSG:4326)."""
+    alpha-2, keys of :data:`COUNTRIES`), ``pays`` (Natural Earth's English name) and a
+    MultiLineString (EPSG:4326)."""
     return _read().copy()
