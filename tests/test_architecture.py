@@ -168,7 +168,6 @@ OVERSIZED = {
     "api.py": 1_003,
     "cli.py": 654,
     "geodata/carreaux.py": 852,
-    "geodata/gtfs.py": 1_077,
     "geodata/services.py": 854,
     "maps/carto.py": 957,
 }
