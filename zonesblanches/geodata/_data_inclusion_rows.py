@@ -18,6 +18,7 @@ from zonesblanches.crs import WGS84
 from zonesblanches.errors import NetworkUnavailableError
 from zonesblanches.geodata._data_inclusion_output import DataInclusionRead, _merge_duplicates
 from zonesblanches.geodata._data_inclusion_read import LIST_COLUMNS, USED_COLUMNS
+from zonesblanches.geodata.communes import departement_of
 from zonesblanches.geodata.thematiques import categorize, is_mobility, mobility_codes
 
 FRANCE_BBOX = (-5.5, 41.0, 10.0, 51.5)
@@ -41,10 +42,6 @@ def _clean_code(value: str) -> str:
     return "0" + code if code.isdigit() and len(code) == 4 else code
 
 
-def _departement(code: str) -> str:
-    return code[:3] if code.startswith("97") else code[:2]
-
-
 class _Communes:
     """Commune points and polygons for the commune fallback and the declared-commune check."""
 
@@ -62,7 +59,7 @@ class _Communes:
             for old, new in zip(former["code"], former["code_insee"], strict=True)
             if new in self.by_code and old not in self.by_code
         }
-        self.departements = {_departement(c) for c in codes}
+        self.departements = {departement_of(c) for c in codes}
         self._tree: shapely.STRtree | None = None
 
     def find(self, code: str) -> int | None:
@@ -238,7 +235,7 @@ class _Loader:
                 # they are rejected with their reason (never silently counted out of zone)
                 far = [p for p in unlocated
                        if (self.t["code_insee"][p] or self.t["code_postal"][p])
-                       and _departement(self.t["code_insee"][p] or self.t["code_postal"][p])
+                       and departement_of(self.t["code_insee"][p] or self.t["code_postal"][p])
                        not in self.departements]  # fmt: skip
                 out[far] = False
         else:
@@ -247,7 +244,7 @@ class _Loader:
             inside = shapely.intersects_xy(self.zone, lon[located], lat[located])
             out[located[~inside]] = False
         elif self.zone is None and self.departements is not None and given and len(located):
-            far = [p for p in located if _departement(self.t["code_insee"][p]) not in
+            far = [p for p in located if departement_of(self.t["code_insee"][p]) not in
                    self.departements]  # fmt: skip
             out[far] = False
         self.counts["hors_zone"] += int((~out).sum())
@@ -295,7 +292,7 @@ class _Loader:
             if i is None:
                 if not code:
                     reason = "ni coordonnées, ni adresse géocodée, ni code INSEE de commune"
-                elif _departement(code) not in self.index.departements:
+                elif departement_of(code) not in self.index.departements:
                     reason = (
                         f"commune {code} sans coordonnées hors du référentiel des communes "
                         f"embarqué (départements {', '.join(sorted(self.index.departements))}) "

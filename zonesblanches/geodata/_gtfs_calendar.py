@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches.errors import ParameterError
-from zonesblanches.geodata._gtfs_files import RejectFn, _col, _ints, _Reader
+from zonesblanches.geodata._gtfs_files import RejectFn, _col, _ints, _Reader, drop_rejected
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -48,31 +48,34 @@ def read_calendars(reader: _Reader, reject: RejectFn) -> tuple[pd.DataFrame, pd.
     calendar["start_date"] = _col(cal, "start_date", len(calendar))
     calendar["end_date"] = _col(cal, "end_date", len(calendar))
     for c in ("start_date", "end_date"):
-        cal_bad |= ~calendar[c].str.fullmatch(r"\d{8}").fillna(False).to_numpy()
-    reject(
+        cal_bad |= ~_is_date(calendar[c])
+    calendar = drop_rejected(
+        calendar,
+        cal_bad,
+        reject,
         "calendar.txt",
-        np.flatnonzero(cal_bad) + 2,
         "start_date",
         "ligne de calendrier illisible (jours 0/1, dates AAAAMMJJ)",
     )
-    calendar = calendar[~cal_bad].reset_index(drop=True)
     cd = reader.read("calendar_dates.txt")
     cdates = pd.DataFrame({"service_id": _col(cd, "service_id"), "date": _col(cd, "date")})
     exc, exb = _ints(_col(cd, "exception_type", len(cdates)), 0)
     cdates["exception_type"] = exc
-    cd_bad = (
-        exb
-        | ~np.isin(exc, [1, 2])
-        | ~cdates["date"].str.fullmatch(r"\d{8}").fillna(False).to_numpy()
-    )
-    reject(
+    cd_bad = exb | ~np.isin(exc, [1, 2]) | ~_is_date(cdates["date"])
+    cdates = drop_rejected(
+        cdates,
+        cd_bad,
+        reject,
         "calendar_dates.txt",
-        np.flatnonzero(cd_bad) + 2,
         "exception_type",
         "exception illisible (date AAAAMMJJ, type 1 ou 2)",
     )
-    cdates = cdates[~cd_bad].reset_index(drop=True)
     return calendar, cdates
+
+
+def _is_date(values: pd.Series) -> np.ndarray:
+    """True where a text column holds a GTFS date (``YYYYMMDD``)."""
+    return values.str.fullmatch(r"\d{8}").fillna(False).to_numpy()
 
 
 def active_services(calendar: pd.DataFrame, calendar_dates: pd.DataFrame, day: date) -> set[str]:

@@ -28,6 +28,7 @@ from zonesblanches.geodata._gtfs_files import (
     _ints,
     _lookup,
     _Reader,
+    drop_rejected,
     parse_times,
 )
 from zonesblanches.geodata._gtfs_frequencies import read_frequencies
@@ -255,9 +256,9 @@ def _read_routes(reader: _Reader, reject: RejectFn) -> pd.DataFrame:
         }
     )
     dup = routes["route_id"].duplicated().to_numpy()
-    reject("routes.txt", np.flatnonzero(dup) + 2, "route_id", "identifiant de ligne en double")
-    routes = routes[~dup].reset_index(drop=True)
-    return routes
+    return drop_rejected(
+        routes, dup, reject, "routes.txt", "route_id", "identifiant de ligne en double"
+    )
 
 
 def _read_trips(reader: _Reader, reject: RejectFn, routes: pd.DataFrame) -> pd.DataFrame:

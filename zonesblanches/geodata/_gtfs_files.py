@@ -26,6 +26,14 @@ RejectFn = Callable[[str, Iterable[int], str, str], None]
 header being line 1)."""
 
 
+def drop_rejected(
+    frame: pd.DataFrame, bad: np.ndarray, reject: RejectFn, file: str, fld: str, reason: str
+) -> pd.DataFrame:
+    """Reject the rows of ``frame`` (one per file line, from line 2) where ``bad``; the others."""
+    reject(file, np.flatnonzero(bad) + 2, fld, reason)
+    return frame[~bad].reset_index(drop=True)
+
+
 class _Reader:
     """Open ``*.txt`` members of a zip or a folder (nested one level deep in a zip is accepted)."""
 

@@ -87,10 +87,10 @@ from zonesblanches.geodata._data_inclusion_read import (
 from zonesblanches.geodata._data_inclusion_rows import (
     FRANCE_BBOX,
     _Communes,
-    _departement,
     _Loader,
     _text,
 )
+from zonesblanches.geodata.communes import departement_of
 
 __all__ = [
     "DATASET_ID",
@@ -245,7 +245,7 @@ def _zone_departements(index: _Communes, zone: shapely.Geometry) -> list[str]:
     tree = shapely.STRtree(index.frame.geometry.values)
     hit = tree.query(zone, predicate="intersects")
     codes = index.frame["code_insee"].astype(str).to_numpy()[hit]
-    return sorted({_departement(c) for c in codes})
+    return sorted({departement_of(c) for c in codes})
 
 
 def _write_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
