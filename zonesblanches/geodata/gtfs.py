@@ -303,18 +303,16 @@ def load_gtfs(
 
 
 def write_rejects(data: GtfsData, path: str | os.PathLike) -> Path | None:
-    """Write :attr:`GtfsData.rejects` to a CSV (atomic, never over an existing file's name
-    chosen by the user: callers pass an output path inside their output folder). Returns the
-    path, or None when nothing was rejected."""
-    from zonesblanches.geodata.cache import atomic_path
+    """Write :attr:`GtfsData.rejects` to a CSV in the project's dialect
+    (:func:`zonesblanches.writers.write_csv`: atomic, UTF-8 with BOM, text neutralised for
+    spreadsheets); callers pass an output path inside their output folder, never a file the user
+    chose. Returns the path, or None when nothing was rejected."""
+    from zonesblanches.writers import write_csv
 
     frame = data.rejects
     if frame.empty:
         return None
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, encoding="utf-8")
-    return path
+    return write_csv(frame, path)
 
 
 def feeds_description(feeds: Sequence[FeedInfo]) -> str:
