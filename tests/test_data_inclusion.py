@@ -513,3 +513,25 @@ def test_truncated_csv_loses_nothing(tmp_path):
     cut.write_bytes(data[: int(len(data) * 0.6)])
     r = di.load_data_inclusion(cut)
     assert 0 < r.counts["lus"] < 21 and balance(r) == r.counts["lus"]
+
+
+def test_arrondissement_code_places_the_service_in_its_commune(tmp_path):
+    """A row without coordinates declared in « 75119 » (Paris 19e) is placed at Paris (75056),
+    the commune of the national reference: one INSEE-code path (geodata.communes) for all."""
+    from zonesblanches.geodata import reference
+
+    frame = pd.read_parquet(PARQUET).head(1).copy()
+    frame["id"] = "dora--paris19"
+    frame[["longitude", "latitude"]] = np.nan
+    frame[["adresse", "code_postal"]] = ""
+    frame["code_insee"] = "75119"
+    frame["commune"] = "Paris 19e Arrondissement"
+    path = tmp_path / "paris.parquet"
+    frame.to_parquet(path)
+    communes = reference.load_communes(None)
+    r = di.load_data_inclusion(path, communes=communes, geocode=False)
+    assert len(r.rejects) == 0
+    (point,) = r.services.geometry
+    paris = communes.loc[communes["code_insee"] == "75056"].geometry.iloc[0]
+    assert paris.contains(point)
+    assert r.services["precision"].iloc[0] == "commune"

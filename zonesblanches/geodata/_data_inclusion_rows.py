@@ -18,7 +18,7 @@ from zonesblanches.crs import WGS84
 from zonesblanches.errors import NetworkUnavailableError
 from zonesblanches.geodata._data_inclusion_output import DataInclusionRead, _merge_duplicates
 from zonesblanches.geodata._data_inclusion_read import LIST_COLUMNS, USED_COLUMNS
-from zonesblanches.geodata.communes import departement_of
+from zonesblanches.geodata.communes import clean_code, departement_of, normalize_insee
 from zonesblanches.geodata.thematiques import categorize, is_mobility, mobility_codes
 
 FRANCE_BBOX = (-5.5, 41.0, 10.0, 51.5)
@@ -33,13 +33,6 @@ def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
         return np.full(len(frame), "", dtype=object)
     values = frame[col].astype(object).where(frame[col].notna(), "")
     return np.array([str(v).strip() for v in values], dtype=object)
-
-
-def _clean_code(value: str) -> str:
-    code = value.replace(" ", "").upper()
-    if code.endswith(".0"):
-        code = code[:-2]
-    return "0" + code if code.isdigit() and len(code) == 4 else code
 
 
 class _Communes:
@@ -63,6 +56,9 @@ class _Communes:
         self._tree: shapely.STRtree | None = None
 
     def find(self, code: str) -> int | None:
+        """Row of the commune of ``code``: arrondissements of Paris, Lyon and Marseille folded
+        into their commune, former communes into the current one."""
+        code = normalize_insee(code)
         code = self.former.get(code, code)
         return self.by_code.get(code)
 
@@ -126,7 +122,7 @@ class _Loader:
         self.lines = self.lines[live]
         self.n = len(sub)
         t = {c: _text(sub, c) for c in USED_COLUMNS if c not in LIST_COLUMNS}
-        t["code_insee"] = np.array([_clean_code(c) for c in t["code_insee"]], dtype=object)
+        t["code_insee"] = np.array([clean_code(c) for c in t["code_insee"]], dtype=object)
         self.t = t
         them = sub["thematiques"].tolist()
         keep = np.ones(self.n, bool)
