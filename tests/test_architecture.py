@@ -27,8 +27,9 @@ LAYERS = {
     "__init__": 7,
 }
 
-ALIASES = {"_cli_parser": "cli"}
-"""Modules that belong to another part (the command line's parser is part of the CLI)."""
+ALIASES = {"_cli_parser": "cli", "transit": "api"}
+"""Modules that belong to another part (the command line's parser is part of the CLI; the
+public-transport workflow, ``transit``, is part of ``api``)."""
 
 
 def _module_name(path: Path) -> str:
@@ -166,7 +167,7 @@ MAX_MODULE_LINES = 800
 MAX_CLI_LINES = 500
 OVERSIZED = {
     "api.py": 1_003,
-    "cli.py": 654,
+    "cli.py": 659,
     "geodata/carreaux.py": 852,
     "geodata/data_inclusion.py": 1_200,
     "geodata/gtfs.py": 1_077,
@@ -176,7 +177,8 @@ OVERSIZED = {
 """Modules over their limit when this test landed (issue 11), with the size they may not exceed
 while they wait for their split: data·inclusion's loader (1,200 lines) and GTFS (issue 14) came
 in at that size; the output-folder checks of issue 16 grew cli.py (to move into api/_outputs),
-carreaux.py and services.py; the principal-indicator map of issue 15 grew carto.py, the services resolver of issue 12 api.py. Issue 11
+carreaux.py and services.py; the principal-indicator map of issue 15 grew carto.py, the services resolver of issue 12 api.py; the
+public-transport options of issue 14 grew cli.py by five lines (to move with run_analysis into api). Issue 11
 stays open until this list is empty. Remove an entry when its module is back under the limit: the test
 fails if a listed module grows, or shrinks under the limit while still listed."""
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zonesblanches import settings
-from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes
+from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes, transit_options
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
+from zonesblanches.transit import TransitOptions, add_transit_model, road_modes
 
 
 def _print(msg: str = "") -> None:
@@ -128,6 +129,7 @@ def load_inputs(
     services, problems = resolved, resolved.problems
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
+    modes = road_modes(modes)  # public transport: walking legs, no road network of its own
     if osm is not None or download:
         from zonesblanches.api import network_models
 
@@ -170,6 +172,7 @@ def run_analysis(
     sheet: str | None = None,
     principal: str | None = None,
     dpi: int = 150,
+    transit: TransitOptions | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems."""
     from zonesblanches import api
@@ -200,7 +203,8 @@ def run_analysis(
     )
     _warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
-    qpv, models, problems = inputs.qpv, inputs.models, inputs.problems
+    qpv, problems = inputs.qpv, inputs.problems
+    models = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
     result = api.diagnostic(
         territory,
         thresholds,
@@ -602,9 +606,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         f"--{name}": getattr(args, name)
         for name in _INPUT_OPTIONS
         if getattr(args, name, None) is not None
-    }
+    } | {f"--gtfs {path}": path for path in getattr(args, "gtfs", None) or ()}
     parameters = {
-        k: (str(v) if isinstance(v, Path) else v)
+        k: ([str(p) for p in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v)
         for k, v in sorted(vars(args).items())
         if k not in ("commande", "ecraser")
     }
@@ -637,6 +641,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             crs=args.crs,
             categories=args.categorie,
             sheet=args.feuille,
+            transit=transit_options(args, parse_modes(args.mode, args.seuil)),
             **_shared_options(args),
         )
         return 0
