@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from zonesblanches._text import fr_g, fr_int, fr_num
+from zonesblanches._text import fr_count, fr_g, fr_int, fr_num
 from zonesblanches.columns import time_col
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.transit_gap import (
@@ -45,8 +45,8 @@ from zonesblanches.maps._geometry import (
 )
 
 LAYER_NAME = "Rapport transports en commun / voiture"
-TOP = 20
-"""Rows of the report table per category."""
+TOP = 10
+"""Rows of the report table per category (the count of all units in the case is given)."""
 
 RATIO_CLASSES: tuple[tuple[str, str, str], ...] = (
     ("r1", "#1a9850", "transports en commun au plus 1,5 fois plus longs que la voiture"),
@@ -188,7 +188,7 @@ def gap_table(result: CoverageResult, *, factor: float = DEFAULT_FACTOR, top: in
         return table
     table["libelle"] = table["categorie"].map(category_label)
     table["rapport_texte"] = [
-        _ratio_text(r, t)
+        "—" if not np.isfinite(t) else _ratio_text(r, t)  # no trip: the motif says it
         for r, t in zip(
             table["rapport"].to_numpy(dtype=float),
             table["temps_transport_min"].to_numpy(dtype=float, na_value=np.inf),
@@ -211,27 +211,28 @@ def gap_sections(
 
     if not has_gap(result):
         return []
-    table = gap_table(result, factor=factor, top=top)
-    words = "communes" if result.unit_kind == "commune" else "unités"
-    fx = fr_g(factor)
+    every = gap_table(result, factor=factor, top=len(result.units))
+    table = every.groupby("categorie", sort=False).head(top) if len(every) else every
+    commune = result.unit_kind == "commune"
+    unit, units_word = ("commune", "communes") if commune else ("unité", "unités")
+    fx = html.escape(fr_g(factor))
     intro = (
-        f"<p>Les {words} les plus peuplées où les transports en commun prennent plus de "
-        f"{html.escape(fx)} fois le temps de la voiture pour rejoindre le service le plus "
-        "proche, ou bien où aucun trajet (ni à pied) n'existe dans la fenêtre horaire étudiée ; "
-        f"au plus {top} par catégorie. Les temps en transports en commun sont ceux décrits "
-        "dans la méthode (jour, fenêtre, centile, horaires) ; la voiture, ceux du mode "
-        "voiture de l'analyse. La carte interactive a une couche « "
-        f"{html.escape(LAYER_NAME)} » par catégorie.</p>"
+        f"<p>Les {units_word} où les transports en commun prennent plus de {fx} fois le temps "
+        "de la voiture pour rejoindre le service le plus proche, ou bien où aucun trajet (ni à "
+        f"pied) n'existe dans la fenêtre horaire étudiée ; les {top} plus peuplées par "
+        "catégorie. Les temps en transports en commun sont ceux décrits dans la méthode (jour, "
+        "fenêtre, centile, horaires) ; la voiture, ceux du mode voiture de l'analyse. La carte "
+        f"interactive a une couche « {html.escape(LAYER_NAME)} » par catégorie.</p>"
     )
     if table.empty:
         body = (
-            f"<p>Aucune des {words} analysées n'est dans ce cas : partout, les transports en "
-            f"commun prennent au plus {html.escape(fx)} fois le temps de la voiture.</p>"
+            f"<p>Aucune des {units_word} analysées n'est dans ce cas : partout, les transports "
+            f"en commun prennent au plus {fx} fois le temps de la voiture.</p>"
         )
     else:
         columns: Sequence[tuple[str, str, str]] = [
             ("libelle", "Catégorie", "text"),
-            ("nom", "Commune" if result.unit_kind == "commune" else "Unité", "text"),
+            ("nom", "Commune" if commune else "Unité", "text"),
             ("code_insee", "Code INSEE", "text"),
             ("population", "Population", "int"),
             ("temps_transport_min", "Transports en commun", "min"),
@@ -240,14 +241,17 @@ def gap_sections(
             ("motif", "Motif", "text"),
         ]
         columns = [c for c in columns if c[0] in table]
-        counts = table.groupby("categorie", sort=False).size()
-        summary = "".join(
-            f"<li>{html.escape(category_label(c))} : {n} {words} listées"
-            + (" (les plus peuplées)" if n >= top else "")
-            + "</li>"
-            for c, n in counts.items()
-        )
-        body = f"<ul>{summary}</ul>" + html_table(table, columns)
+        items = []
+        for cat, g in every.groupby("categorie", sort=False):
+            no_trip = int(g["temps_transport_min"].isna().sum())
+            items.append(
+                f"<li>{html.escape(category_label(cat))} : {fr_count(len(g), unit)} dans ce cas "
+                f"({fr_count(g['population'].sum(), 'habitant')}), dont {fr_int(no_trip)} sans "
+                "aucun trajet"
+                + (f" ; les {top} plus peuplées ci-dessous" if len(g) > top else "")
+                + "</li>"
+            )
+        body = f"<ul>{''.join(items)}</ul>" + html_table(table, columns)
     return [("transports", f"{LAYER_NAME} : les écarts", intro + body)]
 
 
