@@ -27,9 +27,16 @@ LAYERS = {
     "__init__": 7,
 }
 
-ALIASES = {"_cli_parser": "cli", "transit": "api"}
+ALIASES = {
+    "_cli_parser": "cli",
+    "_api_common": "api",
+    "service_sources": "api",
+    "jobs": "api",
+    "transit": "api",
+}
 """Modules that belong to another part (the command line's parser is part of the CLI; the
-public-transport workflow, ``transit``, is part of ``api``)."""
+shared defaults, the services resolver, the end-to-end jobs and the public-transport workflow
+are part of ``api``)."""
 
 
 def _module_name(path: Path) -> str:
@@ -166,8 +173,6 @@ def test_computation_layer_does_no_file_io():
 MAX_MODULE_LINES = 800
 MAX_CLI_LINES = 500
 OVERSIZED = {
-    "api.py": 1_003,
-    "cli.py": 659,
     "geodata/carreaux.py": 852,
     "geodata/data_inclusion.py": 1_200,
     "geodata/gtfs.py": 1_077,
@@ -177,8 +182,7 @@ OVERSIZED = {
 """Modules over their limit when this test landed (issue 11), with the size they may not exceed
 while they wait for their split: data·inclusion's loader (1,200 lines) and GTFS (issue 14) came
 in at that size; the output-folder checks of issue 16 grew cli.py (to move into api/_outputs),
-carreaux.py and services.py; the principal-indicator map of issue 15 grew carto.py, the services resolver of issue 12 api.py; the
-public-transport options of issue 14 grew cli.py by five lines (to move with run_analysis into api). Issue 11
+carreaux.py and services.py; the principal-indicator map of issue 15 grew carto.py, the services resolver of issue 12 api.py. Issue 11
 stays open until this list is empty. Remove an entry when its module is back under the limit: the test
 fails if a listed module grows, or shrinks under the limit while still listed."""
 
