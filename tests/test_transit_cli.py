@@ -13,13 +13,18 @@ against the networkx oracle in ``tests/test_raptor.py``.
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import sqlite3
+import threading
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from route_server import RouteHandler
 
 from zonesblanches import transit
 from zonesblanches.cli import main, parse_modes
@@ -287,3 +292,75 @@ def test_transit_setup_rejects_a_missing_file(tmp_path):
     opts = transit.check_transit_options(["transport"], gtfs=[tmp_path / "absent.zip"], day=DAY)
     with pytest.raises(DataError, match="Fichier GTFS introuvable"):
         transit.transit_setup(None, opts)
+
+
+# ------------------------------------------------------------------------- --telecharger-gtfs
+
+
+class _Nap(RouteHandler):
+    routes: dict[str, tuple[int, bytes]] = {}
+    hits: list[str] = []
+    not_found = b'{"errors":"not found"}'
+
+
+@pytest.fixture
+def nap_api(tmp_path, monkeypatch):
+    """A local transport.data.gouv.fr API (``GET /api/datasets``, 2025 ``covered_area`` shape)
+    with one dataset whose GTFS resource is the real sample feed, zipped. Its ``covered_area``
+    names Valenciennes so that the client keeps it: that entry is test metadata, the feed does
+    not serve Valenciennes (see the module docstring)."""
+    from zonesblanches.geodata import gtfs_download as nap
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Nap)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    zpath = tmp_path / "sample-feed.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(Path(SAMPLE).iterdir()):
+            z.write(f, f.name)
+    dataset = {
+        "datagouv_id": "d1",
+        "id": "d1",
+        "title": "GTFS reference sample feed",
+        "slug": "sample-feed-demo",
+        "type": "public-transit",
+        "licence": "Apache-2.0",
+        "publisher": {"name": "Demo Transit Authority", "type": "organization"},
+        "covered_area": [{"type": "commune", "insee": "59606", "nom": "Valenciennes"}],
+        "resources": [
+            {
+                "id": 7,
+                "title": "sample-feed.zip",
+                "format": "GTFS",
+                "type": "main",
+                "url": f"{base}/files/sample-feed.zip",
+                "updated": "2026-11-01T00:00:00Z",
+                "is_available": True,
+            }
+        ],
+    }
+    _Nap.routes = {
+        "/api/datasets": (200, json.dumps([dataset]).encode()),
+        "/files/sample-feed.zip": (200, zpath.read_bytes()),
+    }
+    _Nap.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv(nap.API_ENV_VAR, base + "/api/")
+    monkeypatch.setenv(nap.OFFLINE_ENV, "0")
+    yield _Nap
+    server.shutdown()
+    server.server_close()
+
+
+def test_cli_downloads_the_feeds_covering_the_territory(tmp_path, capsys, nap_api, world_feeds):
+    code, out = _run(tmp_path, "--telecharger-gtfs", "--jour", DAY, "--sans-carte")
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert nap_api.hits == ["/api/datasets", "/files/sample-feed.zip"]
+    assert "Horaires GTFS : 1 flux (sample-feed-demo), 10 arrêts, 147 courses" in printed
+    # publisher and licence as the API declares them, in the method notes
+    assert "« sample-feed-demo » (Demo Transit Authority, licence Apache-2.0)" in printed
+    table = _read(out / "communes.csv").set_index("code_insee")
+    assert pd.isna(table.loc["59606", "temps_garage_solidaire_transport_min"])
+    rejects = pd.read_csv(out / "gtfs_rejets.csv", encoding="utf-8-sig")
+    assert set(rejects["flux"]) == {"sample-feed-demo"}
