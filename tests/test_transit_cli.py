@@ -364,3 +364,10 @@ def test_cli_downloads_the_feeds_covering_the_territory(tmp_path, capsys, nap_ap
     assert pd.isna(table.loc["59606", "temps_garage_solidaire_transport_min"])
     rejects = pd.read_csv(out / "gtfs_rejets.csv", encoding="utf-8-sig")
     assert set(rejects["flux"]) == {"sample-feed-demo"}
+
+
+def test_scenario_says_it_does_not_do_public_transport_yet(tmp_path, capsys):
+    argv = ["scenario", "--deplacer", "HDF-002:62895", "--mode", "transport:45"]
+    assert main([*argv, "--sortie", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "« scenario » ne calcule pas encore les transports en commun" in err

@@ -113,6 +113,11 @@ def run_scenario_command(args: argparse.Namespace) -> None:
             "(ex. --deplacer HDF-002:62895)."
         )
     thresholds = parse_modes(args.mode, args.seuil)
+    if "transport" in thresholds:
+        raise ParameterError(
+            "« scenario » ne calcule pas encore les transports en commun : lancez « analyse "
+            "--mode transport » avec vos services avant puis après le changement (--services)."
+        )
     inputs = _inputs_of(args, list(thresholds))
     res = scenario(
         inputs.territory,
