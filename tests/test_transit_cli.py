@@ -297,12 +297,6 @@ def test_transit_setup_rejects_a_missing_file(tmp_path):
 # ------------------------------------------------------------------------- --telecharger-gtfs
 
 
-class _Nap(RouteHandler):
-    routes: dict[str, tuple[int, bytes]] = {}
-    hits: list[str] = []
-    not_found = b'{"errors":"not found"}'
-
-
 @pytest.fixture
 def nap_api(tmp_path, monkeypatch):
     """A local transport.data.gouv.fr API (``GET /api/datasets``, 2025 ``covered_area`` shape)
@@ -311,7 +305,8 @@ def nap_api(tmp_path, monkeypatch):
     not serve Valenciennes (see the module docstring)."""
     from zonesblanches.geodata import gtfs_download as nap
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Nap)
+    handler = type("Nap", (RouteHandler,), {"hits": [], "not_found": b'{"errors":"not found"}'})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     zpath = tmp_path / "sample-feed.zip"
     with zipfile.ZipFile(zpath, "w") as z:
@@ -338,16 +333,15 @@ def nap_api(tmp_path, monkeypatch):
             }
         ],
     }
-    _Nap.routes = {
+    handler.routes = {
         "/api/datasets": (200, json.dumps([dataset]).encode()),
         "/files/sample-feed.zip": (200, zpath.read_bytes()),
     }
-    _Nap.hits = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv(nap.API_ENV_VAR, base + "/api/")
     monkeypatch.setenv(nap.OFFLINE_ENV, "0")
-    yield _Nap
+    yield handler
     server.shutdown()
     server.server_close()
 

@@ -39,7 +39,7 @@ DEFAULT_ARRIVAL = "09:00"
 """Arrival deadline when neither ``--depart`` nor ``--arrivee`` is given (« arriver pour
 l'ouverture à 9 h »)."""
 DEFAULT_WINDOW_MIN = 120.0
-"""Width of the window of departure or arrival minutes (r5py's usual two hours)."""
+"""Width of the window of departure or arrival minutes (two hours, e.g. 07:00–09:00)."""
 DEFAULT_PERCENTILE = 50.0
 """Statistic of the door-to-door times over the window: the median."""
 REJECTS_FILE = "gtfs_rejets.csv"
