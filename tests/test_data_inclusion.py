@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import data_inclusion as di
 from zonesblanches.geodata import thematiques
+from zonesblanches.geodata._data_inclusion_output import _merge_duplicates
 from zonesblanches.geodata.bpe import load_bpe
 from zonesblanches.geodata.geocodage import Geocoder, address_key
 
@@ -476,7 +477,7 @@ def test_duplicate_merge_matches_brute_force(rows):
     ys = [7_000_000 + 10 * r[1] for r in rows]
     frame = _frame_for_merge(xs, ys, [r[2] for r in rows], [r[3] for r in rows],
                              [r[4] for r in rows])  # fmt: skip
-    kept, merged = di._merge_duplicates(frame)
+    kept, merged = _merge_duplicates(frame)
     graph = nx.Graph()
     graph.add_nodes_from(range(len(rows)))
     for i in range(len(rows)):
@@ -512,3 +513,25 @@ def test_truncated_csv_loses_nothing(tmp_path):
     cut.write_bytes(data[: int(len(data) * 0.6)])
     r = di.load_data_inclusion(cut)
     assert 0 < r.counts["lus"] < 21 and balance(r) == r.counts["lus"]
+
+
+def test_arrondissement_code_places_the_service_in_its_commune(tmp_path):
+    """A row without coordinates declared in « 75119 » (Paris 19e) is placed at Paris (75056),
+    the commune of the national reference: one INSEE-code path (geodata.communes) for all."""
+    from zonesblanches.geodata import reference
+
+    frame = pd.read_parquet(PARQUET).head(1).copy()
+    frame["id"] = "dora--paris19"
+    frame[["longitude", "latitude"]] = np.nan
+    frame[["adresse", "code_postal"]] = ""
+    frame["code_insee"] = "75119"
+    frame["commune"] = "Paris 19e Arrondissement"
+    path = tmp_path / "paris.parquet"
+    frame.to_parquet(path)
+    communes = reference.load_communes(None)
+    r = di.load_data_inclusion(path, communes=communes, geocode=False)
+    assert len(r.rejects) == 0
+    (point,) = r.services.geometry
+    paris = communes.loc[communes["code_insee"] == "75056"].geometry.iloc[0]
+    assert paris.contains(point)
+    assert r.services["precision"].iloc[0] == "commune"
