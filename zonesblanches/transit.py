@@ -291,12 +291,9 @@ def transit_setup(
 def write_gtfs_rejects(setup: TransitSetup, folder: str | os.PathLike) -> Path | None:
     """Write the feeds' rejected rows to ``gtfs_rejets.csv`` in ``folder`` (None when there
     are none)."""
-    from zonesblanches.writers import write_csv
+    from zonesblanches.geodata.gtfs import write_rejects
 
-    frame = setup.rejects
-    if frame.empty:
-        return None
-    return write_csv(frame, Path(folder) / REJECTS_FILE)
+    return write_rejects(setup.data, Path(folder) / REJECTS_FILE)
 
 
 def add_transit_model(
