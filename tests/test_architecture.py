@@ -27,8 +27,16 @@ LAYERS = {
     "__init__": 7,
 }
 
-ALIASES = {"_cli_parser": "cli", "_api_common": "api", "service_sources": "api", "jobs": "api"}
-"""Modules that belong to another part (the command line's parser is part of the CLI)."""
+ALIASES = {
+    "_cli_parser": "cli",
+    "_api_common": "api",
+    "service_sources": "api",
+    "jobs": "api",
+    "transit": "api",
+}
+"""Modules that belong to another part (the command line's parser is part of the CLI; the
+shared defaults, the services resolver, the end-to-end jobs and the public-transport workflow
+are part of ``api``)."""
 
 
 def _module_name(path: Path) -> str:

@@ -21,9 +21,13 @@ exemples :
   zonesblanches analyse --territoire 59 --categorie garage_solidaire --mode voiture:20 --mode marche:30
   zonesblanches analyse --territoire 245901160 --services mes_services.csv --sortie resultats_vm
   zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
+  zonesblanches analyse --territoire 245901160 --mode voiture:20 --mode transport:45 --gtfs tc.zip
+                        --gtfs ter.zip --jour 2026-12-01 --arrivee 09:00 --fenetre 120
 
-modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son seuil
-(« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min.
+modes : marche, velo, voiture (aussi walk, bike, car), transport (transports en commun, sur
+horaires GTFS : --gtfs ou --telecharger-gtfs, et --jour). Un mode peut porter son seuil
+(« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min ;
+transport sans seuil : 45 min.
 catégories : garage_solidaire, location_solidaire, auto_ecole_sociale, atelier_velo,
 plateforme_mobilite, transport_solidaire.
 
@@ -45,6 +49,8 @@ fichiers écrits dans --sortie :
   diagnostic.xlsx            les tableaux dans un classeur
   diagnostic.gpkg            toutes les couches pour QGIS
   rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  gtfs_rejets.csv            avec --gtfs : lignes d'horaires écartées (flux, fichier, ligne,
+                             champ, motif)
   avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les trois CSV
   communes, synthese et communes_zone_blanche seulement.
 CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
@@ -57,6 +63,9 @@ def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, f
     """Turn ``["voiture:20", "marche"]`` and ``--seuil`` into ``{mode: minutes}``."""
     from zonesblanches.api import DEFAULT_THRESHOLDS
     from zonesblanches.modes import mode_code
+    from zonesblanches.transit import DEFAULT_TRANSIT_MINUTES
+
+    defaults = {**DEFAULT_THRESHOLDS, "transport": DEFAULT_TRANSIT_MINUTES}
 
     if not modes:
         if seuil is None:
@@ -65,7 +74,7 @@ def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, f
     out: dict[str, float] = {}
     for item in modes:
         name, _, minutes = item.partition(":")
-        code = mode_code(name)
+        code = mode_code(name, allow_transit=True)
         if minutes:
             try:
                 out[code] = float(minutes.replace(",", "."))
@@ -76,7 +85,7 @@ def parse_modes(modes: Sequence[str] | None, seuil: float | None) -> dict[str, f
         elif seuil is not None:
             out[code] = seuil
         else:
-            out[code] = DEFAULT_THRESHOLDS.get(code, 20.0)
+            out[code] = defaults.get(code, 20.0)
     return out
 
 
@@ -263,6 +272,77 @@ def _add_common(
         )
 
 
+def _add_transit(p: argparse.ArgumentParser) -> None:
+    """Public-transport options (``--mode transport:45``)."""
+    g = p.add_argument_group(
+        "transports en commun (--mode transport:45)",
+        "Temps porte à porte sur des horaires GTFS : marche jusqu'à l'arrêt (20 min au plus), "
+        "attente, trajet et correspondances, marche jusqu'au service ; médiane (ou --centile) "
+        "sur une fenêtre d'horaires, chaque minute comptée, de sorte qu'un seul bus "
+        "chanceux ne décide pas.",
+    )
+    g.add_argument(
+        "--gtfs",
+        metavar="FICHIER",
+        type=Path,
+        action="append",
+        help="horaires GTFS (zip ou dossier ; répétable : TER, réseau urbain, cars…) ; "
+        "téléchargeables sur transport.data.gouv.fr",
+    )
+    g.add_argument(
+        "--telecharger-gtfs",
+        action="store_true",
+        help="télécharge les horaires GTFS qui couvrent le territoire sur transport.data.gouv.fr "
+        "(connexion Internet ; mis en cache)",
+    )
+    g.add_argument(
+        "--jour",
+        metavar="AAAA-MM-JJ",
+        help="jour étudié (ex. 2026-12-01) : un jour ordinaire de la période des horaires",
+    )
+    g.add_argument(
+        "--depart",
+        metavar="HH:MM",
+        help="« en partant à 8 h » : heure de départ du domicile, début de la fenêtre",
+    )
+    g.add_argument(
+        "--arrivee",
+        metavar="HH:MM",
+        help="« pour arriver avant 9 h à l'ouverture » : heure limite d'arrivée au service, fin "
+        "de la fenêtre (défaut : --arrivee 09:00)",
+    )
+    g.add_argument(
+        "--fenetre",
+        metavar="MIN",
+        type=float,
+        help="largeur de la fenêtre d'horaires en minutes (défaut : 120)",
+    )
+    g.add_argument(
+        "--centile",
+        metavar="Q",
+        type=float,
+        help="temps retenu sur la fenêtre : 50 la médiane (défaut), 80 un temps atteint 4 fois "
+        "sur 5",
+    )
+
+
+def transit_options(args: argparse.Namespace, modes: Sequence[str]):
+    """The checked public-transport options of ``analyse`` (None without the transport mode;
+    French errors, see :func:`zonesblanches.transit.check_transit_options`)."""
+    from zonesblanches.transit import check_transit_options
+
+    return check_transit_options(
+        list(modes),
+        gtfs=getattr(args, "gtfs", None),
+        download=getattr(args, "telecharger_gtfs", False),
+        day=getattr(args, "jour", None),
+        depart=getattr(args, "depart", None),
+        arrive=getattr(args, "arrivee", None),
+        window_min=getattr(args, "fenetre", None),
+        percentile=getattr(args, "centile", None),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(
@@ -341,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODE[:MIN]",
         action="append",
         help="mode de déplacement et, optionnellement, son seuil en minutes "
-        "(répétable) : marche, velo, voiture ; ex. --mode voiture:20",
+        "(répétable) : marche, velo, voiture, transport (transports en commun, avec --gtfs) ; "
+        "ex. --mode voiture:20 --mode transport:45",
     )
     analyse.add_argument(
         "--seuil",
@@ -350,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seuil en minutes pour les modes donnés sans seuil",
     )
     _add_common(analyse)
+    _add_transit(analyse)
 
     suggest = sub.add_parser(
         "suggerer",

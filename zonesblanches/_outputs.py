@@ -45,6 +45,7 @@ OUTPUT_NAMES = frozenset(
         "diagnostic.xlsx",
         "rejets.csv",
         "rejets_carreaux.csv",
+        "gtfs_rejets.csv",
         "couverture.csv",
         "qpv.csv",
         "ecarts_qpv.csv",

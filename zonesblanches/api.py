@@ -692,7 +692,7 @@ def qpv_equity(
     """
     from zonesblanches.coverage.equity import equity_tables
     from zonesblanches.geodata.categories import category_label
-    from zonesblanches.modes import MODES
+    from zonesblanches.modes import ALL_MODES as MODES
 
     tables = equity_tables(result.units, qpv, thresholds=result.thresholds, kind=result.unit_kind)
     per_qpv = tables.get("qpv")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zonesblanches import jobs
-from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes
+from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes, transit_options
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.jobs import print_written as _print_written
 
@@ -114,6 +114,11 @@ def run_scenario_command(args: argparse.Namespace) -> None:
             "(ex. --deplacer HDF-002:62895)."
         )
     thresholds = parse_modes(args.mode, args.seuil)
+    if "transport" in thresholds:
+        raise ParameterError(
+            "« scenario » ne calcule pas encore les transports en commun : lancez « analyse "
+            "--mode transport » avec vos services avant puis après le changement (--services)."
+        )
     inputs = _inputs_of(args, list(thresholds))
     res = scenario(
         inputs.territory,
@@ -242,9 +247,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         f"--{name.replace('_', '-')}": getattr(args, name)
         for name in _INPUT_OPTIONS
         if getattr(args, name, None) is not None
-    }
+    } | {f"--gtfs {path}": path for path in getattr(args, "gtfs", None) or ()}
     parameters = {
-        k: (str(v) if isinstance(v, Path) else v)
+        k: ([str(p) for p in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v)
         for k, v in sorted(vars(args).items())
         if k not in ("commande", "ecraser")
     }
@@ -277,6 +282,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             crs=args.crs,
             categories=args.categorie,
             sheet=args.feuille,
+            transit=transit_options(args, parse_modes(args.mode, args.seuil)),
             **_shared_options(args),
         )
         return 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from zonesblanches.modes import MODES
+from zonesblanches.modes import ALL_MODES
 
-_TIME_RE = re.compile(r"^temps_(?P<cat>.+)_(?P<mode>" + "|".join(MODES) + r")$")
+_TIME_RE = re.compile(r"^temps_(?P<cat>.+)_(?P<mode>" + "|".join(ALL_MODES) + r")$")
 
 
 def time_col(categorie: str, mode: str) -> str:

@@ -19,6 +19,7 @@ from zonesblanches._api_common import DEFAULT_THRESHOLDS
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches.errors import ParameterError
+from zonesblanches.transit import TransitOptions, add_transit_model, road_modes
 
 
 def _print(msg: str = "") -> None:
@@ -129,6 +130,7 @@ def load_inputs(
     services, problems = resolved, resolved.problems
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
+    modes = road_modes(modes)  # public transport: walking legs, no road network of its own
     if osm is not None or download:
         from zonesblanches.api import network_models
 
@@ -171,8 +173,13 @@ def run_analysis(
     sheet: str | None = None,
     principal: str | None = None,
     dpi: int = 150,
+    transit: TransitOptions | None = None,
 ) -> int:
-    """Run an analysis end to end and write its outputs; return the number of problems."""
+    """Run an analysis end to end and write its outputs; return the number of problems.
+
+    ``transit``: the checked public-transport options
+    (:func:`zonesblanches.transit.check_transit_options`) when ``thresholds`` has
+    ``transport``."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
@@ -206,7 +213,8 @@ def run_analysis(
     )
     warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
-    qpv, models, problems = inputs.qpv, inputs.models, inputs.problems
+    qpv, problems = inputs.qpv, inputs.problems
+    models = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
     result = api.diagnostic(
         territory,
         thresholds,
@@ -237,7 +245,9 @@ def run_analysis(
     zones = None
     iso = None
     if isochrone_minutes:
-        first_mode = result.modes[0]
+        first_mode = next((m for m in result.modes if m in road_modes(result.modes)), None)
+        if first_mode is None:
+            raise ParameterError("Les isochrones se tracent pour la marche, le vélo ou la voiture.")
         n_services = int(result.services["categorie"].isin(result.categories).sum())
         _print(
             f"Isochrones {', '.join(f'{m:g}' for m in isochrone_minutes)} min "

@@ -110,7 +110,7 @@ def mode_code(name: str, *, allow_transit: bool = False) -> str:
         raise ParameterError(
             "Le mode « transport » (transports en commun) se calcule sur des horaires GTFS : "
             "il n'a pas de vitesse à vol d'oiseau ni de réseau routier. Donnez les horaires "
-            "(--gtfs FICHIER.zip) ou choisissez marche, velo ou voiture."
+            "(« analyse --gtfs FICHIER.zip ») ou choisissez marche, velo ou voiture."
         )
     raise ParameterError(
         f"Mode de déplacement inconnu : « {name} ». Modes possibles : " + ", ".join(MODES) + "."

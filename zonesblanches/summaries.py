@@ -20,7 +20,7 @@ from zonesblanches.coverage.sites import SiteSuggestion
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps.findings import indicator_label, zones_note
 from zonesblanches.maps.style import time_text, unit_words
-from zonesblanches.modes import MODES
+from zonesblanches.modes import ALL_MODES
 
 
 def _fr_num(value: float, digits: int = 1) -> str:
@@ -37,7 +37,7 @@ def format_suggestion(s: SiteSuggestion) -> str:
     where = f" — {s.territory}" if s.territory else ""
     lines = [
         f"Où installer {s.k} {fr_plural(s.k, 'nouveau', 'nouveaux')} "
-        f"{fr_plural(s.k, 'site')} « {label} » ({MODES[s.mode].label}, "
+        f"{fr_plural(s.k, 'site')} « {label} » ({ALL_MODES[s.mode].label}, "
         f"{_fr_num(s.threshold)} min){where}",
         f"Aujourd'hui : {_fr_int(s.covered_before)} habitants sur {_fr_int(s.population)} à "
         f"moins de {_fr_num(s.threshold)} min d'un service existant"
@@ -138,7 +138,7 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
         lines += ["", f"Effet sur l'accès à « {category_label(cat)} » :"]
         for row in total[total["categorie"] == cat].itertuples(index=False):
             lines.append(
-                f"  {MODES[row.mode].label}, {_fr_num(row.seuil_min)} min : "
+                f"  {ALL_MODES[row.mode].label}, {_fr_num(row.seuil_min)} min : "
                 f"{_fr_int(row.population_couverte_avant)} → "
                 f"{_fr_int(row.population_couverte_apres)} habitants à portée "
                 f"({_fr_signed(row.variation)}) ; gagnent l'accès : "
@@ -164,7 +164,7 @@ def format_scenario(res: ScenarioResult, *, top: int = 10) -> str:
             for r in changed.itertuples(index=False):
                 name = getattr(r, "nom_epci", "") or r.code_epci
                 lines.append(
-                    f"  {name} — {category_label(r.categorie)}, {MODES[r.mode].label} : "
+                    f"  {name} — {category_label(r.categorie)}, {ALL_MODES[r.mode].label} : "
                     f"{_fr_signed(r.variation)} hab. (gagnent {_fr_int(r.population_gagnante)}, "
                     f"perdent {_fr_int(r.population_perdante)})"
                 )
@@ -183,7 +183,7 @@ def format_results(result: CoverageResult, principal: tuple[str, str] | None = N
         lines.append(f"  ⚠ {result.services_caveat}")
     for _, r in result.summary(by=None).iterrows():
         lines.append(
-            f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} "
+            f"  {category_label(r['categorie'])}, {ALL_MODES[r['mode']].label} "
             f"(≤ {fr_num(r['seuil_min'], 0)} min) : {_fr_pct(r['part_couverte'])} couverts ; "
             f"{fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche "
             f"({words.count(r['unites_zone_blanche'])}) ; temps médian : "
@@ -246,7 +246,7 @@ def format_qpv_gap(tables: dict[str, pd.DataFrame]) -> str:
             lines.append("Habitants des QPV à portée, comparés au reste du territoire :")
         for _, r in whole.iterrows():
             lines.append(
-                f"  {category_label(r['categorie'])}, {MODES[r['mode']].label} : QPV "
+                f"  {category_label(r['categorie'])}, {ALL_MODES[r['mode']].label} : QPV "
                 f"{fr_num(r['pct_dans_seuil_qpv'])} % / hors QPV "
                 f"{fr_num(r['pct_dans_seuil_hors_qpv'])} % (écart "
                 f"{fr_num(r['ecart_points'])} points)"

@@ -41,8 +41,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from zonesblanches._text import fr_g
 from zonesblanches.coverage import _raptor_kernels as kernels
-from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel
+from zonesblanches.coverage.traveltime import STRAIGHT_LINE, NearestTimes, StraightLineModel
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.gtfs import DaySchedule, feeds_description
@@ -468,6 +469,7 @@ class WindowTimes:
     minutes: np.ndarray  # (n_times, n_origins) float, inf = no trip
     nearest: np.ndarray  # (n_times, n_origins) int, -1 = none
     times_s: np.ndarray  # departure (depart) or deadline (arrive) of each row
+    no_stop: np.ndarray | None = None  # (n_origins,) bool: no stop within the longest walk
 
     def statistic(self, q: float) -> np.ndarray:
         """Nearest-rank percentile ``q`` over the window, per origin."""
@@ -562,11 +564,16 @@ class TransitModel:
         else:
             when = f"arrivées au plus tard entre {self.window_min:g} min avant {hh} et {hh}"
         stat = "médiane" if self.percentile == 50 else f"{self.percentile:g}e centile"
+        on_foot = (
+            "à vol d'oiseau"
+            if getattr(self.walk_model, "method", "") == STRAIGHT_LINE
+            else "sur le réseau piéton"
+        )
         return (
             f"Temps en transports en commun le {self.schedule.day:%d/%m/%Y} ({when}) : "
-            f"{stat} des temps porte à porte sur la fenêtre, attente comprise ; marche d'au plus "
-            f"{self.max_walk_min:g} min pour rejoindre un arrêt ou le service ; trajets de plus "
-            f"de {self.max_duration_min:g} min non comptés. "
+            f"{stat} des temps porte à porte sur la fenêtre, attente comprise ; marche "
+            f"({on_foot}) d'au plus {self.max_walk_min:g} min pour rejoindre un arrêt ou le "
+            f"service ; trajets de plus de {self.max_duration_min:g} min non comptés. "
             + feeds_description(self.schedule.feeds)
         )
 
@@ -596,6 +603,7 @@ class TransitModel:
         egress = self._walk(destinations, self._stops).tocoo()  # stops × destinations
         access = self._walk(self._stops, origins)  # origins × stops
         direct = self._walk(destinations, origins)  # origins × destinations
+        no_stop = np.diff(access.indptr) == 0
         ld, which = self.engine.latest_departures(
             egress.row, egress.data.astype(np.int64), deadlines
         )
@@ -629,7 +637,8 @@ class TransitModel:
         if self.direction == "arrive":
             minutes = np.where(home_ld <= -INF, np.inf, (deadlines[:, None] - home_ld) / 60.0)
             minutes[minutes > self.max_duration_min] = np.inf
-            return WindowTimes(minutes, np.where(np.isfinite(minutes), dest, -1), deadlines)
+            near = np.where(np.isfinite(minutes), dest, -1)
+            return WindowTimes(minutes, near, deadlines, no_stop)
         # Depart at t: earliest deadline T on the grid with LD_T >= t (LD_T grows with T).
         mins = np.full((len(deadlines_main), n_o), np.inf)
         near = np.full((len(deadlines_main), n_o), -1, dtype=np.int64)
@@ -643,7 +652,7 @@ class TransitModel:
         over = mins > self.max_duration_min
         mins[over] = np.inf
         near[over] = -1
-        return WindowTimes(mins, near, deadlines_main)
+        return WindowTimes(mins, near, deadlines_main, no_stop)
 
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         """The window statistic (``percentile``) of door-to-door minutes to the nearest
@@ -658,8 +667,13 @@ class TransitModel:
         pick = order[rank]
         minutes = v[pick, np.arange(n)]
         nearest = np.where(np.isfinite(minutes), wt.nearest[pick, np.arange(n)], -1)
+        # Per origin, whatever the destinations (the analysis keeps one remark per mode): no
+        # stop within walking distance. « No trip » depends on the category: the empty time
+        # says it.
         flags = np.full(n, "", dtype=object)
-        flags[~np.isfinite(minutes)] = (
-            "Aucun trajet en transports en commun (ni à pied) dans la fenêtre."
-        )
+        if wt.no_stop is not None:
+            flags[wt.no_stop] = (
+                f"Aucun arrêt de transport en commun à moins de {fr_g(self.max_walk_min)} min "
+                "à pied."
+            )
         return NearestTimes(minutes, nearest.astype(np.int64), flags)

@@ -37,7 +37,7 @@ def select_pairs(result: CoverageResult, categorie, mode) -> list[tuple[str, str
         raise unknown_values(
             "Catégorie absente du résultat", unknown, "Catégories analysées", result.categories
         )
-    modes = [mode_code(m) for m in (_as_list(mode) or list(result.modes))]
+    modes = [mode_code(m, allow_transit=True) for m in (_as_list(mode) or list(result.modes))]
     missing = [m for m in modes if m not in result.modes]
     if missing:
         raise unknown_values("Mode absent du résultat", missing, "Modes analysés", result.modes)

@@ -65,7 +65,7 @@ from zonesblanches.maps.assets import (
     markercluster_js,
 )
 from zonesblanches.maps.findings import zones_note
-from zonesblanches.modes import MODES, mode_code
+from zonesblanches.modes import ALL_MODES, MODES, mode_code
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -448,7 +448,7 @@ def _extra_layers(
         fields = [("service", "Service"), ("seuil_min", "Seuil (min)")]
         groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
         for (cat, mode, seuil), g in groups:
-            mode_label = MODES[mode].label if mode in MODES else str(mode)
+            mode_label = ALL_MODES[mode].label if mode in MODES else str(mode)
             label = f"Isochrone {fr_g(seuil)} min {mode_label} — {category_label(str(cat))}"
             color = style.ISOCHRONE_COLORS[
                 min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
@@ -489,7 +489,7 @@ def _extra_layers(
             ]
             if index is not None:
                 cat, mode = specs[index]
-                human = f"{category_label(cat)}, {MODES[mode].label}"
+                human = f"{category_label(cat)}, {ALL_MODES[mode].label}"
                 name = f"Zones blanches contiguës : {human}"
             elif key is None:
                 name = "Zones blanches contiguës (périmètres)"
@@ -757,7 +757,7 @@ def coverage_map(
     if title is None:
         title = f"Accès aux services de mobilité inclusive — {territory}"
     seuils = ", ".join(
-        f"{MODES[m].label} {fr_g(result.thresholds[m])} min"
+        f"{ALL_MODES[m].label} {fr_g(result.thresholds[m])} min"
         for m in dict.fromkeys(m for _, m in specs)
     )
     words = style.unit_words(result.unit_kind)
@@ -789,7 +789,7 @@ def coverage_map(
             {
                 "categorie": c,
                 "mode": m,
-                "name": f"{category_label(c)}, {MODES[m].label}",
+                "name": f"{category_label(c)}, {ALL_MODES[m].label}",
                 "threshold": fr_g(result.thresholds[m]),
                 "t": float(result.thresholds[m]),
                 "cap": style.time_cap(result.thresholds[m]),
@@ -878,7 +878,7 @@ def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:
     known = {m for _, m in specs}
     mode = mode.strip()
     if mode not in known:
-        mode = mode_code(mode)
+        mode = mode_code(mode, allow_transit=True)
     for i, (c, m) in enumerate(specs):
         if (c, m) == (cat.strip(), mode):
             return i
@@ -902,7 +902,7 @@ def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[
     lines = [
         f"Zone blanche : {unit} dont le service le plus proche de la catégorie est au-delà du "
         "seuil ("
-        + ", ".join(f"{MODES[m].label} {fr_g(result.thresholds[m])} min" for m in modes)
+        + ", ".join(f"{ALL_MODES[m].label} {fr_g(result.thresholds[m])} min" for m in modes)
         + ")."
     ]
     return lines

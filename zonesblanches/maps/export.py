@@ -21,7 +21,7 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.geodata.services import OUTPUT_COLUMNS as SERVICE_COLUMNS
 from zonesblanches.maps.tables import communes_table, synthesis_table
-from zonesblanches.modes import MODES
+from zonesblanches.modes import ALL_MODES
 from zonesblanches.writers import write_gpkg
 from zonesblanches.writers import write_xlsx as write_workbook
 
@@ -45,8 +45,8 @@ def method_table(result: CoverageResult, run_date: dt.date | str | None = None) 
 
     rows = [("Territoire", result.territory or "")]
     for mode, minutes in result.thresholds.items():
-        rows.append((f"Seuil {MODES[mode].label}", f"{minutes:g} min"))
-        rows.append((f"Modèle {MODES[mode].label}", result.models[mode].description))
+        rows.append((f"Seuil {ALL_MODES[mode].label}", f"{minutes:g} min"))
+        rows.append((f"Modèle {ALL_MODES[mode].label}", result.models[mode].description))
     rows += [("Remarque", n) for n in result.notes]
     for s in sources():
         rows.append((f"Source : {s['jeu']}", f"{s['source']} — {s['licence']} ({s['date']})"))

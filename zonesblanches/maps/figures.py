@@ -28,7 +28,7 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
-from zonesblanches.modes import MODES, mode_code
+from zonesblanches.modes import ALL_MODES, mode_code
 
 PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
@@ -91,7 +91,7 @@ def static_map(
     -------
     Path
     """
-    mode = mode_code(mode)
+    mode = mode_code(mode, allow_transit=True)
     if categorie not in result.categories or mode not in result.modes:
         raise ParameterError(
             f"Indicateur absent du résultat : {categorie} × {mode} (catégories : "
@@ -236,12 +236,14 @@ def static_map(
         loc="center left",
         bbox_to_anchor=(0.74, 0.5),
         fontsize=8,
-        title=f"Temps d'accès ({MODES[mode].label})",
+        title=f"Temps d'accès ({ALL_MODES[mode].label})",
         title_fontsize=9,
         frameon=False,
     )
     if title is None:
-        title = f"{category_label(categorie)}, {MODES[mode].label} : temps d'accès au plus proche"
+        title = (
+            f"{category_label(categorie)}, {ALL_MODES[mode].label} : temps d'accès au plus proche"
+        )
     fig.suptitle(title, fontsize=13, x=0.01, ha="left", y=0.975)
     if result.territory:
         fig.text(0.01, 0.925, result.territory, fontsize=10, color="#444")
@@ -364,7 +366,7 @@ def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) 
         sub = table[table["mode"] == mode].set_index("categorie")
         share = [100 * float(sub.at[c, "part_couverte"]) if c in sub.index else 0.0 for c in cats]
         pos = y - 0.4 + height * (j + 0.5)
-        label = f"{MODES[mode].label} (≤ {fr_g(result.thresholds[mode])} min)"
+        label = f"{ALL_MODES[mode].label} (≤ {fr_g(result.thresholds[mode])} min)"
         ax.barh(
             pos,
             share,

@@ -20,7 +20,7 @@ from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.modes import MODES
+from zonesblanches.modes import ALL_MODES
 
 SENSITIVITY_DELTAS: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0)
 """Threshold shifts (minutes) of the sensitivity table: the answer at threshold − 5 … + 10."""
@@ -28,7 +28,7 @@ SENSITIVITY_DELTAS: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0)
 
 def indicator_label(categorie: str, mode: str) -> str:
     """« Garage solidaire, en voiture »."""
-    return f"{category_label(categorie)}, {MODES[mode].label}"
+    return f"{category_label(categorie)}, {ALL_MODES[mode].label}"
 
 
 def specs(result: CoverageResult, principal: tuple[str, str] | None = None) -> list:
@@ -93,13 +93,13 @@ def headline(result: CoverageResult, categorie: str, mode: str) -> str:
     threshold = fr_num(float(result.thresholds[mode]), 1, trim=True)
     if pop <= 0:
         return (
-            f"Toute la population est à moins de {threshold} min {MODES[mode].label} d'un "
+            f"Toute la population est à moins de {threshold} min {ALL_MODES[mode].label} d'un "
             f"service « {category_label(categorie)} »."
         )
     return (
         f"{fr_count(pop, 'habitant')} ({fr_pct(share)} de la population, "
         f"{words.count(row['unites_zone_blanche'])}) sont à plus de {threshold} min "
-        f"{MODES[mode].label} du service « {category_label(categorie)} » le plus proche."
+        f"{ALL_MODES[mode].label} du service « {category_label(categorie)} » le plus proche."
     )
 
 
@@ -248,7 +248,7 @@ def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
             if method == STRAIGHT_LINE
             else "par le réseau OpenStreetMap"
         )
-        lines.append(f"Temps {MODES[mode].label} : {kind}.")
+        lines.append(f"Temps {ALL_MODES[mode].label} : {kind}.")
     words = style.unit_words(result.unit_kind)
     if result.unit_kind == "commune":
         lines.append(

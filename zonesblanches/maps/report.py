@@ -34,7 +34,8 @@ from zonesblanches.maps.export import services_table, write_geopackage, write_xl
 from zonesblanches.maps.figures import coverage_chart, static_map
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
-from zonesblanches.modes import MODES
+from zonesblanches.maps.transit_layer import gap_layers, gap_sections
+from zonesblanches.modes import ALL_MODES
 from zonesblanches.writers import write_csv
 
 MAX_STATIC_MAPS = 4
@@ -225,7 +226,7 @@ def _key_figures(result: CoverageResult, order: Sequence[tuple[str, str]] = ()) 
             (
                 fr_pct(r["part_couverte"]),
                 f"de la population à moins de {fr_num(r['seuil_min'], 0)} min "
-                f"{MODES[r['mode']].label} d'un service « {category_label(r['categorie'])} » "
+                f"{ALL_MODES[r['mode']].label} d'un service « {category_label(r['categorie'])} » "
                 f"({fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche)",
             )
         )
@@ -246,7 +247,7 @@ def _method_section(
     for mode, minutes in result.thresholds.items():
         model = result.models[mode]
         items.append(
-            f"<dt>{_e(MODES[mode].label.capitalize())} — seuil {_e(fr_num(minutes, 0))} min</dt>"
+            f"<dt>{_e(ALL_MODES[mode].label.capitalize())} — seuil {_e(fr_num(minutes, 0))} min</dt>"
             f"<dd>{_e(model.description)}</dd>"
         )
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
@@ -351,7 +352,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
         f"<div class='answer'><div>"
         f"<h3>Les {_e(words.plural)} les plus {words.agree('peuplé')} à plus de "
         f"{_e(fr_num(result.thresholds[mode], 1).removesuffix(',0'))} min "
-        f"{_e(MODES[mode].label)} d'un service « {_e(category_label(cat))} »</h3>"
+        f"{_e(ALL_MODES[mode].label)} d'un service « {_e(category_label(cat))} »</h3>"
         f"{table}{_zones_html(result, zones, cat, mode)}</div>"
         f"<aside class='reliability' aria-label='Fiabilité'><h3>Fiabilité de ces chiffres</h3>"
         f"<ul>{reliability}</ul></aside></div>"
@@ -395,7 +396,7 @@ def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
 def _add_labels(frame: pd.DataFrame) -> None:
     """French category and mode labels beside their codes (in place)."""
     frame["libelle"] = frame["categorie"].map(category_label)
-    frame["mode_fr"] = frame["mode"].map(lambda m: MODES[m].label)
+    frame["mode_fr"] = frame["mode"].map(lambda m: ALL_MODES[m].label)
 
 
 def write_report(
@@ -483,7 +484,10 @@ def write_report(
             dpi=dpi,
         )
         pngs.append(
-            (path, f"{category_label(cat)}, {MODES[mode].label} : temps d'accès au plus proche.")
+            (
+                path,
+                f"{category_label(cat)}, {ALL_MODES[mode].label} : temps d'accès au plus proche.",
+            )
         )
     for path, caption in pngs:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -556,6 +560,7 @@ def write_report(
             if len(order) > 1
             else []
         ),
+        *gap_sections(result, html_table),  # transit / car (issue 14); none without both
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
         (
             "synthese",
@@ -632,6 +637,7 @@ def write_outputs(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     extra = {"isochrones": isochrones, "zones": zones, "qpv": qpv}
+    map_extra = {**extra, "extra_layers": gap_layers(result, communes)}  # transit / car
     all_specs = [(c, m) for c in result.categories for m in result.modes]
     first = all_specs[principal_index_of(principal, all_specs)]
     written: dict[str, Path] = {}
@@ -646,7 +652,7 @@ def write_outputs(
     with bar:
         bar.set_postfix_str(steps[0])
         written["carte"] = save_map(
-            coverage_map(result, communes, epci=epci, title=title, principal=first, **extra),
+            coverage_map(result, communes, epci=epci, title=title, principal=first, **map_extra),
             folder / "carte.html",
         )
         bar.update()
@@ -676,7 +682,7 @@ def write_outputs(
             run_date=run_date,
             static_maps=static_maps,
             files=["rapport.html", *names, "figures/*.png"],
-            map_kwargs={**extra, "title": title} if title else extra,
+            map_kwargs={**map_extra, "title": title} if title else map_extra,
             principal=first,
             dpi=dpi,
         )

@@ -12,6 +12,8 @@ import pandas as pd
 
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.transit_gap import ratio_col
+from zonesblanches.maps.transit_layer import gap_table_columns
 
 
 def _minutes(values) -> pd.Series:
@@ -29,11 +31,14 @@ def communes_table(result: CoverageResult) -> pd.DataFrame:
     ]
     out = pd.DataFrame(units[base]).reset_index(drop=True)
     out["population"] = units["population"].round().astype("int64").to_numpy()
+    gaps = gap_table_columns(result)  # rapport_transport_voiture_<categorie> (issue 14)
     for cat in result.categories:
         for mode in result.modes:
             out[f"{time_col(cat, mode)}_min"] = _minutes(units[time_col(cat, mode)]).to_numpy()
             out[service_col(cat, mode)] = units[service_col(cat, mode)].to_numpy()
             out[blank_col(cat, mode)] = units[blank_col(cat, mode)].astype(int).to_numpy()
+        if ratio_col(cat) in gaps:
+            out[ratio_col(cat)] = gaps[ratio_col(cat)]
     for col in units.columns:
         if col.startswith("temps_offre_marchande_"):  # context, not services
             out[f"{col}_min"] = _minutes(units[col]).to_numpy()
