@@ -294,6 +294,28 @@ def _rebuild(ohead, ihead, eto, ew, onext, cap):
     return nf, nt, nw, non, nop, nin, nip, k
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def _detach(v, outgoing, head, nxt, other, ohead, onext, oprev, ew, hf, ht, hw, nh):
+    """Move the edges of ``v`` along one of its lists (out-list if ``outgoing``, else in-list)
+    into the hierarchy (``hf``/``ht``/``hw`` from ``nh`` on) and unlink each from the opposite
+    list of its other end (``ohead``/``onext``/``oprev``); return the new ``nh``."""
+    e = head[v]
+    while e != -1:
+        x = other[e]
+        hf[nh] = v if outgoing else x
+        ht[nh] = x if outgoing else v
+        hw[nh] = ew[e]
+        nh += 1
+        if oprev[e] != -1:
+            onext[oprev[e]] = onext[e]
+        else:
+            ohead[x] = onext[e]
+        if onext[e] != -1:
+            oprev[onext[e]] = oprev[e]
+        e = nxt[e]
+    return nh
+
+
 @nb.njit(cache=_CACHE)
 def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
     """Contract every node of a directed graph; return each node's rank and the final edges.
@@ -412,36 +434,10 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
             hf = _grow(hf)
             ht = _grow(ht)
             hw = _grow(hw)
-        e = ohead[v]
-        while e != -1:
-            x = eto[e]
-            hf[nh] = v
-            ht[nh] = x
-            hw[nh] = ew[e]
-            nh += 1
-            live -= 1
-            if iprev[e] != -1:
-                inext[iprev[e]] = inext[e]
-            else:
-                ihead[x] = inext[e]
-            if inext[e] != -1:
-                iprev[inext[e]] = iprev[e]
-            e = onext[e]
-        e = ihead[v]
-        while e != -1:
-            u = efrom[e]
-            hf[nh] = u
-            ht[nh] = v
-            hw[nh] = ew[e]
-            nh += 1
-            live -= 1
-            if oprev[e] != -1:
-                onext[oprev[e]] = onext[e]
-            else:
-                ohead[u] = onext[e]
-            if onext[e] != -1:
-                oprev[onext[e]] = oprev[e]
-            e = inext[e]
+        nh0 = nh
+        nh = _detach(v, True, ohead, onext, eto, ihead, inext, iprev, ew, hf, ht, hw, nh)
+        nh = _detach(v, False, ihead, inext, efrom, ohead, onext, oprev, ew, hf, ht, hw, nh)
+        live -= nh - nh0
         ohead[v] = -1
         ihead[v] = -1
         remaining = n - order
