@@ -63,11 +63,12 @@ SETTLE_REAL = 1000
 HOPS_SIM = 3
 """Default hop bound of the witness searches that estimate a node's priority."""
 
-BUILD_COST = 25.0
+BUILD_COST = 60.0
 """Preprocessing cost of a hierarchy, in full Dijkstra passes over the same network.
 
-Measured by ``scripts/bench_hierarchy.py`` (build time / time of one unbounded Dijkstra on the
-same matrix): 9 to 22 on the real fixtures and the synthetic regional extract, more on grids.
+Measured by ``scripts/bench_hierarchy.py`` (build processor time / that of one unbounded
+Dijkstra on the same matrix): 64 and 69 on the real OSM fixtures (Saint-Germain-en-Laye,
+Andorra); see that script for the synthetic regional extract.
 The automatic engine choice (``engine="auto"`` of
 :class:`~zonesblanches.coverage.network.NetworkModel`) builds a hierarchy only when the
 Dijkstra work it saves is larger.
