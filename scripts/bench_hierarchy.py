@@ -12,7 +12,7 @@ synthetic one of ``scripts/make_region_pbf.py``; optionally a synthetic grid), i
 - reach (suggerer: many candidate sites × many demand units within a threshold): the
   many-to-many bucket query against one bounded Dijkstra per candidate, the number of
   candidates from which the hierarchy pays (measured), and the one the automatic rule predicts
-  (``BUILD_COST`` × nodes / nodes reached by a bounded search).
+  (``BUILD_COST`` / (``DIJKSTRA_FIXED`` + share of the nodes a bounded search reaches)).
 
 Every ratio compares two methods measured in the same run on the same machine.
 
@@ -42,7 +42,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_engine import _reset_hwm, _rss_kb, graphml_network, grid_network  # noqa: E402
 
 from zonesblanches.coverage.graph import multi_source_times, prepare_graph  # noqa: E402
-from zonesblanches.coverage.hierarchy import BUILD_COST, ContractionHierarchy  # noqa: E402
+from zonesblanches.coverage.hierarchy import (  # noqa: E402
+    BUILD_COST,
+    DIJKSTRA_FIXED,
+    ContractionHierarchy,
+)
 
 OSM = ROOT / "tests" / "data" / "osm"
 
@@ -102,7 +106,7 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     assert len(i) == pairs_d, (len(i), pairs_d)
     per_d, per_b = t_d / len(cand), t_b / len(cand)
     k_even = build / (per_d - per_b) if per_d > per_b else float("inf")
-    k_rule = BUILD_COST * n / reached
+    k_rule = BUILD_COST / (DIJKSTRA_FIXED + reached / n)
     print(
         f"accessibilité {len(cand)} sites × {len(units)} nœuds d'unités, {minutes:g} min "
         f"({pairs_d:_} couples ; {reached:.0f} nœuds atteints par recherche) : Dijkstra borné "

@@ -202,11 +202,14 @@ def network_reach(
     of bounded Dijkstra; ``"hierarchie"``, one many-to-many bucket query
     (:meth:`~zonesblanches.coverage.hierarchy.ContractionHierarchy.pairs`); ``"auto"``, the
     hierarchy if the model already has one, else Dijkstra on a first chunk, then the hierarchy
-    if the Dijkstra work left (candidate nodes left × nodes each search reached) exceeds its
-    preprocessing, :data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes. Same pairs
+    if the Dijkstra work left exceeds its preprocessing,
+    :data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes (each bounded search
+    costs :data:`~zonesblanches.coverage.hierarchy.DIJKSTRA_FIXED` of a pass plus the share of
+    the nodes it reached, measured on the first chunk; the bucket query's own cost, 8 to 130
+    times less per candidate, is neglected). Same pairs
     either way (times equal within float rounding).
     """
-    from zonesblanches.coverage.hierarchy import BUILD_COST
+    from zonesblanches.coverage.hierarchy import BUILD_COST, DIJKSTRA_FIXED
 
     engine = getattr(model, "engine", "dijkstra") if engine is None else engine
     graph = model.graph
@@ -253,7 +256,8 @@ def network_reach(
         done = sl.stop
         bar.update(sl.stop - sl.start)
         # The Dijkstra work left, in full passes, against the hierarchy's preprocessing.
-        use_hierarchy = engine == "auto" and (len(cnode) - done) * reached > BUILD_COST * n_nodes
+        left = (len(cnode) - done) * (DIJKSTRA_FIXED + reached / n_nodes)
+        use_hierarchy = engine == "auto" and left > BUILD_COST
     if done < len(cnode):
         ci, uj, net_s = model.hierarchy.pairs(cnode[done:], unode, node_limit[done:])
         pieces.append((ci + done, uj, net_s))
