@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import resource
 import sys
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_engine import _reset_hwm, _rss_kb, graphml_network, grid_network  # noqa: E402
+from bench_engine import build_hierarchy, graphml_network, grid_network  # noqa: E402
 
 from zonesblanches.coverage.graph import multi_source_times, prepare_graph  # noqa: E402
 from zonesblanches.coverage.hierarchy import (  # noqa: E402
@@ -66,18 +65,14 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     rng = np.random.default_rng(0)
     print(f"\n== {name} : {n:_} nœuds, {graph.nnz:_} arcs".replace("_", " "))
     t_full, _ = cpu(lambda: dijkstra(graph, indices=[int(rng.integers(n))]))
-    gc.collect()
-    base = _rss_kb("VmRSS")
-    hwm = _reset_hwm() and base is not None
-    w0, c0 = time.perf_counter(), time.process_time()
-    ch = ContractionHierarchy(graph)
-    build, wall = time.process_time() - c0, time.perf_counter() - w0
-    rise = (_rss_kb("VmHWM") - base) / 1024 if hwm else float("nan")
+    ch, wall, build, rise = build_hierarchy(graph)
+    rise = float("nan") if rise is None else rise
     cost = build / t_full
     print(
         f"prétraitement : {build:.2f} s processeur ({wall:.1f} s réel), {ch.n_shortcuts:_} "
         f"raccourcis, +{rise:.0f} Mo ; = {cost:.1f} passes de Dijkstra complètes "
-        f"(BUILD_COST du code : {BUILD_COST:g})".replace("_", " ")
+        "(constante du code : ".replace("_", " ")
+        + f"BUILD_COST = {BUILD_COST:g})"
     )
     # Nearest-service query (one per category and mode, before/after in a scenario).
     src = rng.choice(n, 50, replace=False)
