@@ -295,15 +295,16 @@ def _rebuild(ohead, ihead, eto, ew, onext, cap):
 
 
 @nb.njit(cache=_CACHE, inline="always")
-def _detach(v, outgoing, head, nxt, other, ohead, onext, oprev, ew, hf, ht, hw, nh):
-    """Move the edges of ``v`` along one of its lists (out-list if ``outgoing``, else in-list)
-    into the hierarchy (``hf``/``ht``/``hw`` from ``nh`` on) and unlink each from the opposite
-    list of its other end (``ohead``/``onext``/``oprev``); return the new ``nh``."""
+def _detach(v, head, nxt, other, ohead, onext, oprev, ew, mine, theirs, hw, nh):
+    """Move the edges along one list of ``v`` (``head``/``nxt``, other ends ``other``) into the
+    hierarchy, ``v`` in ``mine`` and the other end in ``theirs`` from ``nh`` on, and unlink
+    each from the opposite list of its other end (``ohead``/``onext``/``oprev``); return the
+    new ``nh``."""
     e = head[v]
     while e != -1:
         x = other[e]
-        hf[nh] = v if outgoing else x
-        ht[nh] = x if outgoing else v
+        mine[nh] = v
+        theirs[nh] = x
         hw[nh] = ew[e]
         nh += 1
         if oprev[e] != -1:
@@ -435,8 +436,9 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
             ht = _grow(ht)
             hw = _grow(hw)
         nh0 = nh
-        nh = _detach(v, True, ohead, onext, eto, ihead, inext, iprev, ew, hf, ht, hw, nh)
-        nh = _detach(v, False, ihead, inext, efrom, ohead, onext, oprev, ew, hf, ht, hw, nh)
+        # Out-edges v -> x (v is their tail), then in-edges u -> v (v is their head).
+        nh = _detach(v, ohead, onext, eto, ihead, inext, iprev, ew, hf, ht, hw, nh)
+        nh = _detach(v, ihead, inext, efrom, ohead, onext, oprev, ew, ht, hf, hw, nh)
         live -= nh - nh0
         ohead[v] = -1
         ihead[v] = -1
