@@ -151,10 +151,22 @@ def _edge_midpoints(network: RoadNetwork, rng, n: int) -> gpd.GeoSeries:
     return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=LAMBERT93).to_crs(WGS84)
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 2**28])
-def test_network_reach_matches_networkx(street_graph, chunk_bytes):
+@pytest.mark.parametrize(
+    ("chunk_bytes", "engine", "build_cost"),
+    [
+        (1, "dijkstra", None),
+        (2**28, "dijkstra", None),
+        (2**28, "hierarchie", None),
+        # "auto" with a free hierarchy: Dijkstra on the first candidate node, then the
+        # many-to-many bucket query on the others (both pieces merged).
+        (1, "auto", 0.0),
+    ],
+)
+def test_network_reach_matches_networkx(street_graph, chunk_bytes, engine, build_cost, monkeypatch):
     network, oracle = street_graph
-    model = NetworkModel(network)
+    if build_cost is not None:
+        monkeypatch.setattr("zonesblanches.coverage.hierarchy.BUILD_COST", build_cost)
+    model = NetworkModel(network, engine=engine)
     rng = np.random.default_rng(7)
     candidates = _edge_midpoints(network, rng, 20)
     units = _edge_midpoints(network, rng, 150)
@@ -177,8 +189,33 @@ def test_network_reach_matches_networkx(street_graph, chunk_bytes):
     got = _as_sets(reach)
     assert got.keys() == expected.keys()
     assert len(expected) > 0
+    assert (model._hierarchy is not None) == (engine != "dijkstra")
     for key, minutes in expected.items():
         assert got[key] == pytest.approx(minutes, abs=1e-9)
+
+
+def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkeypatch):
+    """``nearest`` on ``engine="auto"``: Dijkstra until the passes run reach BUILD_COST, then
+    the hierarchy, with the same times; few candidates on a network keep the reach on
+    Dijkstra."""
+    network, _ = street_graph
+    rng = np.random.default_rng(5)
+    units = _edge_midpoints(network, rng, 100)
+    sites = _edge_midpoints(network, rng, 4)
+    monkeypatch.setattr("zonesblanches.coverage.network.BUILD_COST", 2.0)
+    auto, plain = NetworkModel(network), NetworkModel(network, engine="dijkstra")
+    built = []
+    for _ in range(4):
+        before = auto._passes  # full Dijkstra passes spent so far
+        np.testing.assert_allclose(
+            auto.nearest(units, sites).minutes, plain.nearest(units, sites).minutes, atol=1e-9
+        )
+        built.append(auto._hierarchy is not None)
+        assert built[-1] == (before >= 2.0)
+    assert built[0] is False and built[-1] is True
+    fresh = NetworkModel(network)
+    reach_matrix(fresh, sites, units, 5.0, progress=False)
+    assert fresh._hierarchy is None
 
 
 def test_network_reach_agrees_with_the_engine(street_graph):

@@ -294,6 +294,29 @@ def _rebuild(ohead, ihead, eto, ew, onext, cap):
     return nf, nt, nw, non, nop, nin, nip, k
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def _detach(v, head, nxt, other, ohead, onext, oprev, ew, mine, theirs, hw, nh):
+    """Move the edges along one list of ``v`` (``head``/``nxt``, other ends ``other``) into the
+    hierarchy, ``v`` in ``mine`` and the other end in ``theirs`` from ``nh`` on, and unlink
+    each from the opposite list of its other end (``ohead``/``onext``/``oprev``); return the
+    new ``nh``."""
+    e = head[v]
+    while e != -1:
+        x = other[e]
+        mine[nh] = v
+        theirs[nh] = x
+        hw[nh] = ew[e]
+        nh += 1
+        if oprev[e] != -1:
+            onext[oprev[e]] = onext[e]
+        else:
+            ohead[x] = onext[e]
+        if onext[e] != -1:
+            oprev[onext[e]] = oprev[e]
+        e = nxt[e]
+    return nh
+
+
 @nb.njit(cache=_CACHE)
 def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
     """Contract every node of a directed graph; return each node's rank and the final edges.
@@ -412,36 +435,11 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
             hf = _grow(hf)
             ht = _grow(ht)
             hw = _grow(hw)
-        e = ohead[v]
-        while e != -1:
-            x = eto[e]
-            hf[nh] = v
-            ht[nh] = x
-            hw[nh] = ew[e]
-            nh += 1
-            live -= 1
-            if iprev[e] != -1:
-                inext[iprev[e]] = inext[e]
-            else:
-                ihead[x] = inext[e]
-            if inext[e] != -1:
-                iprev[inext[e]] = iprev[e]
-            e = onext[e]
-        e = ihead[v]
-        while e != -1:
-            u = efrom[e]
-            hf[nh] = u
-            ht[nh] = v
-            hw[nh] = ew[e]
-            nh += 1
-            live -= 1
-            if oprev[e] != -1:
-                onext[oprev[e]] = onext[e]
-            else:
-                ohead[u] = onext[e]
-            if onext[e] != -1:
-                oprev[onext[e]] = oprev[e]
-            e = inext[e]
+        nh0 = nh
+        # Out-edges v -> x (v is their tail), then in-edges u -> v (v is their head).
+        nh = _detach(v, ohead, onext, eto, ihead, inext, iprev, ew, hf, ht, hw, nh)
+        nh = _detach(v, ihead, inext, efrom, ohead, onext, oprev, ew, ht, hf, hw, nh)
+        live -= nh - nh0
         ohead[v] = -1
         ihead[v] = -1
         remaining = n - order

@@ -63,12 +63,38 @@ SETTLE_REAL = 1000
 HOPS_SIM = 3
 """Default hop bound of the witness searches that estimate a node's priority."""
 
+BUILD_COST = 40.0
+"""Preprocessing cost of a hierarchy, in full Dijkstra passes over the same network.
+
+Measured by ``scripts/bench_hierarchy.py`` (build processor time / that of one unbounded
+Dijkstra on the same matrix): 30 on the synthetic regional extract (853,583 nodes), 30 to 76 on
+the real OSM fixtures (Saint-Germain-en-Laye, Andorra; noisy, a pass there is under 5 ms). The
+automatic engine choice (``engine="auto"`` of
+:class:`~zonesblanches.coverage.network.NetworkModel`) builds a hierarchy only when the
+Dijkstra work it saves is larger.
+"""
+
+DIJKSTRA_FIXED = 0.04
+"""Share of a full pass that a *bounded* Dijkstra costs whatever it reaches (scipy sets up and
+returns arrays over all the nodes): 0.04 measured on the synthetic regional extract (20 ms a
+search reaching 1 % of 853,583 nodes, against 0.49 s a full pass)."""
+
+PAIRS_MAX_ENTRIES = 1 << 24
+"""Bucket entries (16 bytes each) filled before the sources are searched, in
+:meth:`ContractionHierarchy.pairs`: bounds its memory (256 MB) on many targets."""
+
 
 def _kernels():
     # numba compiles on first use (cached on disk afterwards): import it only when needed.
     from zonesblanches.coverage import _ch_kernels
 
     return _ch_kernels
+
+
+def _bucket_kernels():
+    from zonesblanches.coverage import _ch_buckets
+
+    return _ch_buckets
 
 
 def _csr(graph: sp.spmatrix) -> sp.csr_matrix:
@@ -243,3 +269,63 @@ class ContractionHierarchy:
             self._up_ptr, self._up_to, self._up_w, self._dn_ptr, self._dn_from, self._dn_w,
             self._newid, src, off, float(limit),
         )  # fmt: skip
+
+    def pairs(
+        self,
+        source_nodes: np.ndarray,
+        target_nodes: np.ndarray,
+        limits: np.ndarray | float,
+        *,
+        max_entries: int = PAIRS_MAX_ENTRIES,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Shortest times from many sources to many targets, each source within its limit.
+
+        The many-to-many bucket query (see :mod:`zonesblanches.coverage._ch_buckets`): one
+        bounded search per target and one per source, instead of one Dijkstra per source.
+        Times are along the matrix's edges from the source, like
+        :func:`~zonesblanches.coverage.graph.multi_source_times` from that single source
+        (equal within float rounding).
+
+        Parameters
+        ----------
+        source_nodes, target_nodes : array of int
+            Node positions (repeats allowed).
+        limits : float or array of float
+            Seconds, one per source (or one for all): pairs beyond are left out.
+        max_entries : int
+            Memory bound of the buckets: targets are processed in batches.
+
+        Returns
+        -------
+        i, j : numpy.ndarray
+            int64 positions in ``source_nodes`` and ``target_nodes`` of each pair found.
+        seconds : numpy.ndarray
+            float64 time of each pair (at most its source's limit).
+        """
+        src = np.asarray(source_nodes, dtype=np.int64).ravel()
+        tgt = np.asarray(target_nodes, dtype=np.int64).ravel()
+        lim = np.broadcast_to(np.asarray(limits, dtype=np.float64), src.shape).copy()
+        for nodes in (src, tgt):
+            if len(nodes) and (nodes.min() < 0 or nodes.max() >= self.n_nodes):
+                raise ParameterError("Nœud hors du réseau dans une requête de la hiérarchie.")
+        if np.isnan(lim).any():
+            raise ParameterError("Les limites de temps doivent être des nombres.")
+        keep = lim >= 0
+        out = ([], [], [])
+        if len(tgt) == 0 or not keep.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        sk = np.flatnonzero(keep)
+        s_new = self._newid[src[sk]].astype(np.int32)
+        t_new = self._newid[tgt].astype(np.int32)
+        kernels = _bucket_kernels()
+        first = 0
+        while first < len(tgt):
+            first_next, i, j, secs = kernels.many_to_many(
+                self._up_ptr, self._up_to, self._up_w, self._dn_ptr, self._dn_from,
+                self._dn_w, s_new, lim[sk], t_new, first, int(max_entries),
+            )  # fmt: skip
+            out[0].append(sk[i])
+            out[1].append(j.astype(np.int64))
+            out[2].append(secs)
+            first = first_next
+        return tuple(np.concatenate(a) for a in out)

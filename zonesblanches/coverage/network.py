@@ -54,7 +54,7 @@ from zonesblanches.coverage.graph import (
     nearest_source_times,
     prepare_graph,
 )
-from zonesblanches.coverage.hierarchy import ContractionHierarchy
+from zonesblanches.coverage.hierarchy import BUILD_COST, ContractionHierarchy
 from zonesblanches.coverage.reach import DEFAULT_CHUNK_BYTES, network_reach
 from zonesblanches.coverage.traveltime import NearestTimes
 from zonesblanches.crs import LAMBERT93
@@ -68,7 +68,7 @@ NETWORK = "reseau"
 COMPONENTS = ("largest", "all")
 """Accepted values of the ``component`` parameter of :class:`NetworkModel`."""
 
-ENGINES = ("dijkstra", "hierarchie")
+ENGINES = ("auto", "dijkstra", "hierarchie")
 """Accepted values of the ``engine`` parameter of :class:`NetworkModel`."""
 
 __all__ = [
@@ -126,12 +126,19 @@ class NetworkModel:
     component : {"largest", "all"}, default "largest"
         Snap points to the largest strongly connected component only, or to any node (see the
         module docstring).
-    engine : {"dijkstra", "hierarchie"}, default "dijkstra"
-        ``"dijkstra"``: one :func:`multi_source_times` pass per query, nothing to prepare.
+    engine : {"auto", "dijkstra", "hierarchie"}, default "auto"
+        ``"dijkstra"``: one :func:`multi_source_times` pass per query (and bounded Dijkstra
+        per candidate in :meth:`reach`), nothing to prepare.
         ``"hierarchie"``: a :class:`~zonesblanches.coverage.hierarchy.ContractionHierarchy`
         built on the first query (seconds for an EPCI), then each query is about ten times
-        faster; worth it when the same model answers many queries (categories, scenarios).
-        Same results (times equal within float rounding).
+        faster, and :meth:`reach` is one many-to-many bucket query.
+        ``"auto"``: Dijkstra until the hierarchy pays for its preprocessing
+        (:data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes): in :meth:`nearest`
+        once the passes already run reach that cost (at most twice the better choice's work),
+        in :meth:`reach` when the candidates left would cost more (see
+        :func:`~zonesblanches.coverage.reach.network_reach`); a hierarchy once built serves
+        every later query. Same results whatever the engine (times equal within float
+        rounding).
     """
 
     method = NETWORK
@@ -143,7 +150,7 @@ class NetworkModel:
         max_snap_m: float = 1000.0,
         walk_speed_kmh: float | None = None,
         component: str = "largest",
-        engine: str = "dijkstra",
+        engine: str = "auto",
     ):
         if not isinstance(network, RoadNetwork):
             raise ParameterError("NetworkModel attend un réseau routier (RoadNetwork).")
@@ -174,6 +181,7 @@ class NetworkModel:
             )
         self.engine = engine
         self._hierarchy = None
+        self._passes = 0.0  # Dijkstra work done by nearest queries, in full passes
         self.graph = prepare_graph(network, reverse=True)
         if component == "largest":
             _, labels = connected_components(self.graph, directed=True, connection="strong")
@@ -240,7 +248,7 @@ class NetworkModel:
         max_chunk_bytes: int | None = None,
         progress: bool = True,
     ) -> sp.csr_matrix:
-        """Units within ``threshold`` minutes of each candidate: bounded Dijkstra per site node.
+        """Units within ``threshold`` minutes of each candidate (engine: see the class).
 
         See :func:`zonesblanches.coverage.reach.network_reach`.
         """
@@ -311,10 +319,13 @@ class NetworkModel:
         snap = self.snap(destinations)
         ok = np.flatnonzero(snap.node >= 0)
         offsets = snap.distance_m[ok] / self.walk_speed_ms
-        if self.engine == "hierarchie":
+        if self.engine == "hierarchie" or (
+            self.engine == "auto" and (self._hierarchy is not None or self._passes >= BUILD_COST)
+        ):
             seconds, idx = self.hierarchy.nearest(snap.node[ok], offsets, limit=limit_s)
         else:
             seconds, idx = multi_source_times(self.graph, snap.node[ok], offsets, limit=limit_s)
+            self._passes += float(np.isfinite(seconds).mean()) if len(seconds) else 0.0
         nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
         return seconds, nearest.astype(np.int64)
 

@@ -21,7 +21,8 @@ generic fallback.
 - **Road-network model** (:class:`~zonesblanches.coverage.network.NetworkModel`): candidates and units are snapped
   with the model's own :meth:`snap`, then a *bounded* Dijkstra (``limit``) runs from each
   distinct candidate node on the model's reversed graph, in chunks whose dense output stays under
-  ``max_chunk_bytes``. The time of a pair is the unit's walking leg + the network time + the
+  ``max_chunk_bytes`` — or, when many candidates make it pay (``engine="auto"``), one
+  many-to-many bucket query on the model's contraction hierarchy. The time of a pair is the unit's walking leg + the network time + the
   site's walking leg, as in :meth:`NetworkModel.nearest`.
 - **Any other** ``TravelTimeModel`` (no ``reach`` method): one ``nearest`` call per candidate
   (correct, slower).
@@ -170,6 +171,14 @@ def straight_line_reach(
     return _csr_from_pairs(cok[pairs["i"][keep]], uok[pairs["j"][keep]], minutes[keep], shape)
 
 
+def _dijkstra_pairs(graph, nodes: np.ndarray, limits: np.ndarray, targets: np.ndarray):
+    """Bounded Dijkstra from each of ``nodes`` (one call): pairs (row, target position, s)."""
+    dist = dijkstra(graph, directed=True, indices=nodes, limit=float(limits.max()))
+    sub = dist[:, targets]
+    ci, uj = np.nonzero(sub <= limits[:, None])
+    return ci, uj, sub[ci, uj], np.isfinite(dist).sum() / max(len(nodes), 1)
+
+
 def network_reach(
     model,
     candidates: gpd.GeoSeries,
@@ -178,13 +187,31 @@ def network_reach(
     *,
     max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: bool = True,
+    engine: str | None = None,
 ) -> sp.csr_matrix:
-    """Reach with a road-network model: bounded Dijkstra from each candidate node, chunked.
+    """Reach with a road-network model: bounded Dijkstra per candidate node, or the hierarchy.
 
     ``model`` must offer ``graph`` (the reversed travel-time matrix, seconds), ``snap(points)``
     returning ``node`` and ``distance_m`` arrays, and ``walk_speed_ms``, as
-    :class:`~zonesblanches.coverage.network.NetworkModel` does.
+    :class:`~zonesblanches.coverage.network.NetworkModel` does; for the hierarchy, a
+    ``hierarchy`` attribute (a
+    :class:`~zonesblanches.coverage.hierarchy.ContractionHierarchy` of ``graph``, built on
+    first access).
+
+    ``engine`` (default: the model's ``engine``, else ``"dijkstra"``): ``"dijkstra"``, chunks
+    of bounded Dijkstra; ``"hierarchie"``, one many-to-many bucket query
+    (:meth:`~zonesblanches.coverage.hierarchy.ContractionHierarchy.pairs`); ``"auto"``, the
+    hierarchy if the model already has one, else Dijkstra on a first chunk, then the hierarchy
+    if the Dijkstra work left exceeds its preprocessing,
+    :data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes (each bounded search
+    costs :data:`~zonesblanches.coverage.hierarchy.DIJKSTRA_FIXED` of a pass plus the share of
+    the nodes it reached, measured on the first chunk; the bucket query's own cost, 8 to 130
+    times less per candidate, is neglected). Same pairs
+    either way (times equal within float rounding).
     """
+    from zonesblanches.coverage.hierarchy import BUILD_COST, DIJKSTRA_FIXED
+
+    engine = getattr(model, "engine", "dijkstra") if engine is None else engine
     graph = model.graph
     n_nodes = graph.shape[0]
     walk = float(model.walk_speed_ms)
@@ -200,38 +227,51 @@ def network_reach(
     empty = _csr_from_pairs(np.zeros(0, int), np.zeros(0, int), np.zeros(0), shape)
     if len(cok) == 0 or len(uok) == 0:
         return empty
-    # Units grouped by node: the Dijkstra output is read at these columns only.
+    # Units grouped by node: the network times are read at these nodes only.
     unode, uinv = np.unique(usnap.node[uok], return_inverse=True)
     uinv = uinv.ravel()
     order_u = np.argsort(uinv, kind="stable")
     ustart = np.searchsorted(uinv[order_u], np.arange(len(unode) + 1))
-    # Candidates grouped by node: one Dijkstra per distinct node.
+    # Candidates grouped by node: one search per distinct node.
     cnode, cinv = np.unique(csnap.node[cok], return_inverse=True)
     cinv = cinv.ravel()
     node_limit = np.full(len(cnode), -np.inf)
     np.maximum.at(node_limit, cinv, limit_s - c_off[cok])
     chunk = max(1, int(max_chunk_bytes // (8 * max(n_nodes, 1))))
-    rows_out, cols_out, min_out = [], [], []
+    use_hierarchy = engine == "hierarchie" or (
+        engine == "auto" and getattr(model, "_hierarchy", None) is not None
+    )
+    pieces = []
     bar = tqdm(
         total=len(cnode),
         desc="Zones desservies par les sites candidats",
         unit="site",
         disable=not progress or None,
     )
+    done = 0
+    while done < len(cnode) and not use_hierarchy:
+        sl = slice(done, min(done + chunk, len(cnode)))
+        ci, uj, net_s, reached = _dijkstra_pairs(graph, cnode[sl], node_limit[sl], unode)
+        pieces.append((ci + done, uj, net_s))
+        done = sl.stop
+        bar.update(sl.stop - sl.start)
+        # The Dijkstra work left, in full passes, against the hierarchy's preprocessing.
+        left = (len(cnode) - done) * (DIJKSTRA_FIXED + reached / n_nodes)
+        use_hierarchy = engine == "auto" and left > BUILD_COST
+    if done < len(cnode):
+        ci, uj, net_s = model.hierarchy.pairs(cnode[done:], unode, node_limit[done:])
+        pieces.append((ci + done, uj, net_s))
+        bar.update(len(cnode) - done)
+    bar.close()
     by_node = np.argsort(cinv, kind="stable")
     cstart = np.searchsorted(cinv[by_node], np.arange(len(cnode) + 1))
-    for start in range(0, len(cnode), chunk):
-        sl = slice(start, min(start + chunk, len(cnode)))
-        dist = dijkstra(graph, directed=True, indices=cnode[sl], limit=float(node_limit[sl].max()))
-        sub = dist[:, unode]  # (chunk nodes, distinct unit nodes)
-        ci, uj = np.nonzero(np.isfinite(sub))
-        net_s = sub[ci, uj]
+    rows_out, cols_out, min_out = [], [], []
+    for ci, uj, net_s in pieces:
         # Expand unit nodes to their units, then candidate nodes to their candidates.
         pair, member = _expand(ustart, uj)
         units_idx = uok[order_u[member]]
         secs = net_s[pair] + u_off[units_idx]
-        node_of_pair = ci[pair] + sl.start
-        pair2, member2 = _expand(cstart, node_of_pair)
+        pair2, member2 = _expand(cstart, ci[pair])
         cand = cok[by_node[member2]]
         units_idx = units_idx[pair2]
         total_min = (secs[pair2] + c_off[cand]) / 60.0
@@ -239,8 +279,6 @@ def network_reach(
         rows_out.append(cand[keep])
         cols_out.append(units_idx[keep])
         min_out.append(total_min[keep])
-        bar.update(sl.stop - sl.start)
-    bar.close()
     if not rows_out:
         return empty
     return _csr_from_pairs(
