@@ -481,7 +481,7 @@ def test_many_services_are_clustered(tmp_path, browser):
     import geopandas as gpd
 
     from zonesblanches.maps import coverage_map, save_map
-    from zonesblanches.maps.carto import CLUSTER_FROM
+    from zonesblanches.maps._services import CLUSTER_FROM
 
     communes = reference.load_communes()
     registry = reference.load_registry()

@@ -22,7 +22,7 @@ from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.maps import coverage_map, render_map, save_map, style
-from zonesblanches.maps.carto import decode_services
+from zonesblanches.maps._services import decode_services
 
 DATA = Path(__file__).parent / "data" / "maps"
 VM = "245901160"  # CA Valenciennes Métropole, 35 communes

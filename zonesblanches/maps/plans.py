@@ -37,6 +37,7 @@ from zonesblanches.maps._geometry import (
     auto_tolerance,
     check_frame,
     decimals_for,
+    feature_collection,
     round_coords,
     select_pairs,
     simplify_coverage,
@@ -86,29 +87,6 @@ def _shapes(frame: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, point_units: bo
     return out[keep.to_numpy()].reset_index(drop=True)
 
 
-def _features(frame: gpd.GeoDataFrame, props: list[dict], tolerance: float) -> dict:
-    """GeoJSON of ``frame`` (WGS84) with one property dict per row; polygons simplified as a
-    coverage (like the communes of the base map), points rounded."""
-    decimals = decimals_for(tolerance)
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    is_point = shapely.get_type_id(geoms) == 0
-    out = np.array(geoms, dtype=object)
-    if (~is_point).any():
-        out[~is_point] = simplify_coverage(
-            gpd.GeoSeries(geoms[~is_point], crs=WGS84), tolerance, decimals
-        )
-    if is_point.any():
-        out[is_point] = round_coords(geoms[is_point], 5)
-    feats = []
-    for geom, p in zip(out, props, strict=True):
-        if geom is None or shapely.is_empty(geom):
-            continue
-        feats.append(
-            {"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(geom)}
-        )
-    return {"type": "FeatureCollection", "features": feats}
-
-
 def _tolerance(result: CoverageResult) -> float:
     bounds = result.units.to_crs(WGS84).total_bounds
     return auto_tolerance(tuple(float(v) for v in bounds))
@@ -118,6 +96,28 @@ def _text(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return str(value)
+
+
+def _titled(title: str, territory: str | None) -> str:
+    return f"{title} — {territory}" if territory else title
+
+
+def _plan_map(base, communes, drawn, *, epci, title, tiles, layers, notes) -> folium.Map:
+    """The coverage map of ``base`` with a plan's overlays and notes; ``drawn`` is
+    ``(categorie, mode, simplify)`` as :func:`coverage_map` takes them."""
+    categorie, mode, simplify = drawn
+    return coverage_map(
+        base,
+        communes,
+        epci=epci,
+        categorie=categorie,
+        mode=mode,
+        title=title,
+        tiles=tiles,
+        simplify=simplify,
+        extra_layers=layers,
+        extra_notes=notes,
+    )
 
 
 # --------------------------------------------------------------------------- suggestion
@@ -198,7 +198,7 @@ def suggestion_map(
                 "name": f"Habitants nouvellement couverts ({seuil})",
                 "legend": f"Nouvellement à moins de {seuil}, grâce au site :",
                 "legend_rows": rank_rows,
-                "data": _features(shapes, props, tolerance),
+                "data": feature_collection(shapes, props, tolerance),
                 "fields": [
                     ("site", "Couvert grâce au site"),
                     ("population", "Population"),
@@ -241,7 +241,7 @@ def suggestion_map(
                 "name": f"Sites suggérés : {label} ({len(sites)})",
                 "legend": "Sites suggérés (numéro = rang)",
                 "legend_rows": rank_rows,
-                "data": _features(sites, props, tolerance),
+                "data": feature_collection(sites, props, tolerance),
                 "fields": [
                     ("id", "Candidat"),
                     ("commune", "Commune"),
@@ -277,19 +277,17 @@ def suggestion_map(
             f"{fr_num(suggestion.threshold, 1, trim=True)} min."
         )
     notes += list(suggestion.notes)
-    if title is None:
-        where = f" — {suggestion.territory}" if suggestion.territory else ""
-        title = f"Sites suggérés — {label}, {seuil}{where}"
-    return coverage_map(
+    return _plan_map(
         base,
         communes,
+        (cat, mode, None),
         epci=epci,
-        categorie=cat,
-        mode=mode,
-        title=title,
+        title=_titled(f"Sites suggérés — {label}, {seuil}", suggestion.territory)
+        if title is None
+        else title,
         tiles=tiles,
-        extra_layers=layers,
-        extra_notes=list(dict.fromkeys(notes)),
+        layers=layers,
+        notes=list(dict.fromkeys(notes)),
     )
 
 
@@ -565,21 +563,23 @@ def scenario_map(
         "Couleurs vert-bleu et vermillon (palette Okabe–Ito), lisibles par les daltoniens.",
         *result.notes,
     ]
-    if title is None:
-        where = f" — {after.territory}" if after.territory else ""
-        title = f"Scénario : qui gagne, qui perd l'accès{where}"
-    return coverage_map(
+    drawn = (
+        list(dict.fromkeys(c for c, _ in specs)),
+        list(dict.fromkeys(m for _, m in specs)),
+        tolerance,
+    )
+    return _plan_map(
         after,
         communes,
+        drawn,
         epci=epci,
-        categorie=list(dict.fromkeys(c for c, _ in specs)),
-        mode=list(dict.fromkeys(m for _, m in specs)),
-        title=title,
+        title=_titled("Scénario : qui gagne, qui perd l'accès", after.territory)
+        if title is None
+        else title,
         tiles=tiles,
-        simplify=tolerance,
-        extra_layers=layers,
+        layers=layers,
         # coverage_map already starts with the notes of ``after``: do not repeat them.
-        extra_notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
+        notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
     )
 
 
