@@ -38,7 +38,7 @@ import numpy as np
 from branca.element import Element, MacroElement
 from folium.template import Template
 
-from zonesblanches._text import fr_g, fr_int
+from zonesblanches._text import fr_count, fr_g, fr_int
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
@@ -58,7 +58,12 @@ from zonesblanches.maps._geometry import (
     simplify_coverage,
 )
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
-from zonesblanches.maps._services import CLUSTER_FROM, decode_services, services_payload
+from zonesblanches.maps._services import (
+    AGGREGATE_FROM,
+    CLUSTER_FROM,
+    decode_services,
+    services_payload,
+)
 from zonesblanches.maps.assets import (
     leaflet_css,
     leaflet_js,
@@ -104,6 +109,10 @@ TEXT = {
     "layers": "Couches",
     "services_shown": "Services de la catégorie affichée",
     "services_others": "Services des autres catégories",
+    "count_square": "Carré de 2 km (services sans commune)",
+    "count_legend": "au total ; disque : nombre par commune",
+    "count_note": "Trop de services pour les dessiner un par un : nombre par catégorie ; "
+    "la liste complète est dans les tableaux et le GeoPackage.",
 }
 """Every French word the map's script shows (the script itself holds no user-facing text)."""
 
@@ -233,8 +242,8 @@ def _unit_features(
     return {"type": "FeatureCollection", "features": features}, None
 
 
-def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
-    """Sources box lines and attribution lines."""
+def _sources(result: CoverageResult, counted: bool = False) -> tuple[list[str], list[str]]:
+    """Sources box lines and attribution lines (``counted``: services drawn as counts)."""
     from zonesblanches.geodata.reference import sources
 
     lines = []
@@ -242,11 +251,19 @@ def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
         if entry["jeu"] in ("communes", "epci"):
             label = {"communes": "Communes", "epci": "EPCI"}[entry["jeu"]]
             lines.append(f"{label} : {entry['source']} — {entry['licence']}.")
-    n = len(result.services)
-    lines.append(
-        f"Services : {n} service(s) ; la source et la date de chacun figurent dans sa fiche "
-        "(cliquer sur le service)."
-    )
+    n = fr_count(len(result.services), "service")
+    if counted:
+        lines.append(
+            f"Services : {n}, trop nombreux pour être dessinés un par un (plus de "
+            f"{fr_int(AGGREGATE_FROM)}) : la carte les compte par commune (cliquer sur un "
+            "disque) ; la source et la date de chacun figurent dans les tableaux et le "
+            "GeoPackage."
+        )
+    else:
+        lines.append(
+            f"Services : {n} ; la source et la date de chacun figurent dans sa fiche "
+            "(cliquer sur le service)."
+        )
     attribution = ["Contours : IGN, Etalab — Licence Ouverte 2.0"]
     if any(getattr(m, "method", STRAIGHT_LINE) != STRAIGHT_LINE for m in result.models.values()):
         lines.append(
@@ -397,11 +414,12 @@ def coverage_map(
         [c for c in dict.fromkeys(c for c, _ in specs)],
         expand_bbox(bbox, 0.1),
         nearest,
+        shown,
     )
     units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
     )
-    notes, attribution = _sources(result)
+    notes, attribution = _sources(result, "counts" in services)
 
     territory = result.territory or "territoire analysé"
     if title is None:
@@ -504,7 +522,7 @@ def coverage_map(
     assets = (
         f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n<script>{leaflet_js()}</script>"
     )
-    if len(services["records"]) > CLUSTER_FROM:
+    if service_layers and len(services["records"]) > CLUSTER_FROM:
         assets += f"\n<style>{markercluster_css()}</style>\n<script>{markercluster_js()}</script>"
     root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
