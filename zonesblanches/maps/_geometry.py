@@ -51,7 +51,8 @@ def check_frame(frame, name: str, columns: Sequence[str] = ()) -> gpd.GeoDataFra
         )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ParameterError(f"Colonne(s) manquante(s) dans « {name} » : {', '.join(missing)}.")
+        what = "Colonne manquante" if len(missing) == 1 else "Colonnes manquantes"
+        raise ParameterError(f"{what} dans « {name} » : {', '.join(missing)}.")
     if frame.crs is None:
         raise ParameterError(f"« {name} » n'a pas de système de coordonnées (CRS).")
     return frame

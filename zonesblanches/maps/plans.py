@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches._text import fr_int, fr_num, fr_pct
+from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
@@ -44,6 +44,7 @@ from zonesblanches.maps._geometry import (
 )
 from zonesblanches.maps.carto import coverage_map
 from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
+from zonesblanches.maps.tables import gain_curve
 from zonesblanches.modes import MODES
 
 GAIN_COLOR = "#009E73"
@@ -96,6 +97,18 @@ def _text(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return str(value)
+
+
+def _gain_note(curve: pd.DataFrame) -> str:
+    """The gain curve in one sentence: people newly covered by each site in greedy order."""
+    parts = [
+        f"{int(k)}. {nom} : +{fr_int(g)}"
+        for k, nom, g in zip(curve["k"], curve["nom"], curve["population_gagnee"], strict=True)
+    ]
+    return (
+        "Habitants nouvellement couverts par chaque site, dans l'ordre de la sélection "
+        "gloutonne (chaque site compte après les précédents) : " + " ; ".join(parts) + "."
+    )
 
 
 def _titled(title: str, territory: str | None) -> str:
@@ -263,13 +276,15 @@ def suggestion_map(
         )
 
     notes = [
-        f"Sites suggérés : {suggestion.k} site(s) « {label} » ({seuil}) ; objectif : "
+        f"Sites suggérés : {fr_count(suggestion.k, 'site')} « {label} » ({seuil}) ; objectif : "
         f"{suggestion.weights_label} gagnés ; méthode : {suggestion.method_description}.",
         f"Avant : {fr_int(suggestion.covered_before)} habitants sur "
         f"{fr_int(suggestion.population)} à moins de {seuil} d'un service existant.",
     ]
     if suggestion.bound_text():
         notes.append(suggestion.bound_text())
+    if suggestion.greedy_table is not None and len(suggestion.greedy_table) > 1:
+        notes.append(_gain_note(gain_curve(suggestion)))
     if float(base.thresholds[mode]) != float(suggestion.threshold):
         notes.append(
             f"Le fond de carte (temps d'accès, zones blanches) suit le seuil de l'analyse "
