@@ -399,6 +399,8 @@ MAP_JS = r"""
     row(t, P.text.source, s.source);
     row(t, P.text.date, s.date_source);
     row(t, P.text.precision, s.precision);
+    row(t, P.text.quality, s.score_qualite);
+    row(t, P.text.link, s.lien_source);
     row(t, P.text.notes, s.notes);
     return box;
   }

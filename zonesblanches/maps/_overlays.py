@@ -1,5 +1,5 @@
 """Overlays of the coverage map beyond the units and the services: EPCI boundaries, town
-labels, isochrones, zones blanches outlines, QPV, the margin band.
+labels, isochrones, zones blanches outlines, QPV, the margin band, the market offer (BPE).
 
 Each overlay is a dict in the format the map script draws (``name``, ``legend``, ``data``
 GeoJSON, ``fields`` shown in popups, ``color``, ``show``…); a layer that follows an indicator
@@ -13,14 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
-from zonesblanches._text import fr_g
+from zonesblanches._text import fr_count, fr_g
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.maps._geometry import check_frame, geojson, polygons, simplify_coverage
+from zonesblanches.maps._geometry import (
+    check_frame,
+    geojson,
+    polygons,
+    round_coords,
+    simplify_coverage,
+)
 from zonesblanches.maps.findings import zones_note
 from zonesblanches.modes import MODES
 
@@ -77,6 +84,62 @@ def indicator_of(key, specs: Sequence[tuple[str, str]]) -> int | None:
     return None
 
 
+ISOCHRONE_TOLERANCE_M = 25.0
+"""Simplification of isochrone outlines (metres): half the 50 m band drawn around the streets
+reached (:func:`zonesblanches.coverage.isochrones.reachable_polygon`), so the outline moves by
+less than its own precision; with coordinates to 4 decimals (about 10 m), an EPCI map with
+isochrones stays within its 3 MB budget (issue 15)."""
+
+
+def isochrone_layers(
+    isochrones,
+    services: list[dict],
+    tolerance: float,
+    decimals: int,
+    specs: Sequence[tuple[str, str]] = (),
+) -> list[dict]:
+    """One layer per category × mode × threshold, following its indicator, for the services
+    the map draws (``services``, decoded records)."""
+    if isochrones is None or not len(isochrones):
+        return []
+    layers: list[dict] = []
+    iso = check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
+    names = {s["id"]: s["nom"] for s in services}
+    if "service_id" in iso:
+        # only the services the map draws: inside its extent or nearest to one of its units
+        iso = iso[iso["service_id"].astype(str).isin(names).to_numpy()]
+        iso["service"] = iso["service_id"].astype(str).map(names)
+    if not len(iso):
+        return []
+    seuils = sorted({float(s) for s in iso["seuil_min"]})
+    fields = [("service", "Service"), ("seuil_min", "Seuil (min)")]
+    groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
+    for (cat, mode, seuil), g in groups:
+        mode_label = MODES[mode].label if mode in MODES else str(mode)
+        label = f"Isochrone {fr_g(seuil)} min {mode_label} — {category_label(str(cat))}"
+        color = style.ISOCHRONE_COLORS[
+            min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
+        ]
+        layer = {
+            "name": label,
+            "legend": f"Accessible en {fr_g(seuil)} min {mode_label} ({category_label(str(cat))})",
+            "data": polygons(
+                g, fields, 2 * max(tolerance, ISOCHRONE_TOLERANCE_M), min(decimals, 4)
+            ),
+            "fields": fields,
+            "title_field": "service",
+            "color": color,
+            "weight": 1.5,
+            "fill_opacity": 0.10,
+            "show": False,
+        }
+        index = indicator_of((str(cat), str(mode)), specs)
+        if index is not None:
+            layer.update(group="isochrones", indicator=index)
+        layers.append(layer)
+    return layers
+
+
 def extra_layers(
     isochrones,
     zones,
@@ -90,36 +153,7 @@ def extra_layers(
     """Overlays beyond the units. Isochrones and zones of an indicator drawn on the map follow
     it (``group`` and ``indicator``): the layer control shows one switch per kind."""
     layers: list[dict] = []
-    if isochrones is not None and len(isochrones):
-        iso = check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
-        names = {s["id"]: s["nom"] for s in services}
-        if "service_id" in iso:
-            iso["service"] = iso["service_id"].astype(str).map(names).fillna(iso["service_id"])
-        seuils = sorted({float(s) for s in iso["seuil_min"]})
-        fields = [("service", "Service"), ("seuil_min", "Seuil (min)")]
-        groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
-        for (cat, mode, seuil), g in groups:
-            mode_label = MODES[mode].label if mode in MODES else str(mode)
-            label = f"Isochrone {fr_g(seuil)} min {mode_label} — {category_label(str(cat))}"
-            color = style.ISOCHRONE_COLORS[
-                min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
-            ]
-            layer = {
-                "name": label,
-                "legend": f"Accessible en {fr_g(seuil)} min {mode_label} "
-                f"({category_label(str(cat))})",
-                "data": polygons(g, fields, tolerance, decimals),
-                "fields": fields,
-                "title_field": "service",
-                "color": color,
-                "weight": 1.5,
-                "fill_opacity": 0.10,
-                "show": False,
-            }
-            index = indicator_of((str(cat), str(mode)), specs)
-            if index is not None:
-                layer.update(group="isochrones", indicator=index)
-            layers.append(layer)
+    layers += isochrone_layers(isochrones, services, tolerance, decimals, specs)
     if zones is not None:
         groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
         for key, frame in groups:
@@ -230,5 +264,76 @@ def margin_layer(
             "dash": "4 4",
             "fill_opacity": 0.04,
             "show": True,
+        }
+    ]
+
+
+MARKET_COLORS = {"reparation_automobile": "#5f5f5f", "ecole_de_conduite": "#a3a3a3"}
+"""Greys of the market offer (context, never a solidarity service), by ``equipement``."""
+
+
+def market_layer(
+    market: gpd.GeoDataFrame | None, bbox, decimals: int, communes: gpd.GeoDataFrame | None = None
+) -> list[dict]:
+    """The market offer (INSEE BPE garages and driving schools, ``result.market``) as a grey
+    point layer, hidden at first, each point's popup giving its kind, commune (named from
+    ``communes`` when it is there), location quality and source (issue 12 §4)."""
+    if market is None or not len(market):
+        return []
+    frame = check_frame(market, "offre marchande", ("equipement",)).to_crs(WGS84)
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    frame = frame.iloc[frame.sindex.query(shapely.box(*bbox), predicate="intersects")]
+    if not len(frame):
+        return []
+    x = frame.geometry.x.to_numpy()
+    y = frame.geometry.y.to_numpy()
+    frame = frame.iloc[np.lexsort((y, x, frame["equipement"].astype(str).to_numpy()))]
+    fields = [
+        ("commune", "Commune"),
+        ("qualite_xy", "Qualité de la localisation (INSEE)"),
+        ("source", "Source"),
+    ]
+    points = round_coords(np.asarray(frame.geometry.values, dtype=object), min(decimals, 5))
+    names = {}
+    if communes is not None and {"code_insee", "nom"} <= set(communes.columns):
+        names = dict(
+            zip(communes["code_insee"].astype(str), communes["nom"].astype(str), strict=True)
+        )
+    feats = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        code = str(getattr(row, "code_insee", "") or "")
+        props = {
+            "equipement": str(row.equipement),
+            "libelle": str(getattr(row, "libelle", row.equipement)),
+            "commune": f"{names[code]} ({code})" if code in names else code,
+            "qualite_xy": str(getattr(row, "qualite_xy", "") or ""),
+            "source": "INSEE, Base permanente des équipements",
+        }
+        feats.append({"type": "Feature", "properties": props, "geometry": geojson(points[i])})
+    kinds = sorted(set(frame["equipement"].astype(str)))
+    labels = dict(
+        zip(
+            frame["equipement"].astype(str),
+            frame.get("libelle", frame["equipement"]).astype(str),
+            strict=True,
+        )
+    )
+    return [
+        {
+            "name": "Offre marchande (BPE INSEE, contexte) : " + fr_count(len(feats), "équipement"),
+            "legend": "Offre marchande, jamais comptée comme service solidaire",
+            "legend_rows": [
+                [MARKET_COLORS.get(k, "#808080"), str(labels.get(k, k))] for k in kinds
+            ],
+            "data": {"type": "FeatureCollection", "features": feats},
+            "fields": fields,
+            "title_field": "libelle",
+            "color": "#ffffff",
+            "palette": {k: MARKET_COLORS.get(k, "#808080") for k in kinds},
+            "color_field": "equipement",
+            "radius": 4,
+            "weight": 1,
+            "fill_opacity": 0.9,
+            "show": False,
         }
     ]

@@ -43,8 +43,11 @@ SERVICE_FIELDS = (
     "date_source",
     "precision",
     "notes",
+    "lien_source",
+    "score_qualite",
 )
-"""Text fields of a service in the map data, in the order of its record."""
+"""Text fields of a service in the map data, in the order of its record (``date_source`` is
+data·inclusion's ``date_maj`` for its rows)."""
 
 
 def services_payload(
@@ -102,9 +105,11 @@ def services_payload(
         "adresse": text("adresse"),
         "statut": [style.STATUS_LABELS.get(v, v) for v in statut],
         "source": text("source"),
-        "date_source": text("date_source"),
+        "date_source": [d or m for d, m in zip(text("date_source"), text("date_maj"), strict=True)],
         "precision": [style.PRECISION_LABELS.get(v, v) for v in precision],
         "notes": text("notes"),
+        "lien_source": text("lien_source"),
+        "score_qualite": text("score_qualite"),
     }
     strings: dict[str, int] = {}
 

@@ -98,7 +98,9 @@ TEXT = {
     "status": "Statut",
     "source": "Source",
     "date": "Date de la source",
-    "precision": "Localisation",
+    "precision": "Précision de la localisation",
+    "quality": "Score de qualité (data·inclusion)",
+    "link": "Fiche d'origine",
     "notes": "Remarques",
     "search": "Rechercher une commune…",
     "fullscreen": "Plein écran",
@@ -490,6 +492,7 @@ def coverage_map(
         "extra": _overlays.extra_layers(
             isochrones, zones, qpv, decode_services(services), tolerance, decimals, words, specs
         )
+        + _overlays.market_layer(result.market, expand_bbox(bbox, 0.1), decimals, shown)
         + _overlays.margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
         + list(extra_layers or []),
         "towns": _overlays.towns(
