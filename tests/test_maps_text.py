@@ -57,3 +57,22 @@ def test_missing_columns_agree():
         check_frame(frame, "x", ("b",))
     with pytest.raises(ParameterError, match="^Colonnes manquantes dans « x » : b, c"):
         check_frame(frame, "x", ("b", "c"))
+
+
+def test_zones_of_some_indicators_only_are_said(vm):
+    """Above a thousand units the workflow dissolves zones for one category only: the map
+    says so instead of looking as if the other indicators had no zone."""
+    from zonesblanches.api import zones_by_indicator
+
+    result, communes = vm
+    pairs = [(result.categories[0], m) for m in result.modes]
+    some = zones_by_indicator(result, communes, pairs=pairs)
+    data = re.search(
+        r'<script type="application/json" id="[^"]+">(.*?)</script>',
+        render_map(coverage_map(result, communes, zones=some, tiles=False)),
+        re.S,
+    ).group(1)
+    assert "Périmètres des zones blanches contiguës calculés seulement pour : " in data
+    every = zones_by_indicator(result, communes)
+    page = render_map(coverage_map(result, communes, zones=every, tiles=False))
+    assert "calculés seulement pour" not in page

@@ -236,3 +236,18 @@ def test_gain_curve_needs_the_greedy_selection():
 
     with pytest.raises(ParameterError, match="sélection gloutonne"):
         gain_curve(SimpleNamespace(greedy_table=None))
+
+
+def test_scenario_layers_follow_the_indicator_shown(scenario):
+    """One « qui gagne, qui perd » switch in the layer control, not one per category × mode:
+    each evolution layer is tied to its indicator and shown with it (issue 15)."""
+    res, communes = scenario
+    payload = _payload(render_map(scenario_map(res, communes, tiles=False)))
+    layers = _diff_layers(payload)
+    assert len(layers) == len(payload["layers"]) > 1
+    assert payload["groups"]["evolution"]["show"] is True
+    for layer in layers:
+        assert layer["group"] == "evolution" and "follows" not in layer
+        spec = payload["layers"][layer["indicator"]]
+        assert layer["name"].startswith(f"Qui gagne, qui perd : {spec['name']} ")
+    assert sorted(x["indicator"] for x in layers) == list(range(len(layers)))

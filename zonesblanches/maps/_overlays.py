@@ -140,6 +140,26 @@ def isochrone_layers(
     return layers
 
 
+def zones_scope_notes(zones, specs: Sequence[tuple[str, str]]) -> list[str]:
+    """A note when contiguous zones were computed for some indicators only (above a thousand
+    units the workflow dissolves one category's: :data:`zonesblanches.api.MAX_ZONE_UNITS`), so
+    that the map does not seem to say the others have none."""
+    if not isinstance(zones, Mapping) or not zones or not specs:
+        return []
+    given = {i for i in (indicator_of(k, specs) for k in zones) if i is not None}
+    missing = [s for i, s in enumerate(specs) if i not in given]
+    if not missing or not given:
+        return []
+    drawn = "; ".join(
+        f"{category_label(c)}, {MODES[m].label}" for i, (c, m) in enumerate(specs) if i in given
+    )
+    return [
+        f"Périmètres des zones blanches contiguës calculés seulement pour : {drawn} (trop "
+        "d'unités pour les calculer pour chaque indicateur) ; pour les autres indicateurs, les "
+        "hachures des unités montrent les zones blanches."
+    ]
+
+
 def extra_layers(
     isochrones,
     zones,

@@ -124,6 +124,7 @@ GROUPS = {
         "show": False,
     },
     "isochrones": {"name": "Isochrones de l'indicateur affiché", "show": False},
+    "evolution": {"name": "Qui gagne, qui perd l'accès (indicateur affiché)", "show": True},
 }
 """Switches of the layers that follow the indicator shown (one switch per kind, not one layer
 per category × mode × threshold in the layer control)."""
@@ -494,7 +495,7 @@ def coverage_map(
         )
         + _overlays.market_layer(result.market, expand_bbox(bbox, 0.1), decimals, shown)
         + _overlays.margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
-        + list(extra_layers or []),
+        + _following(extra_layers, specs),
         "towns": _overlays.towns(
             shown,
             analysed_codes
@@ -502,7 +503,10 @@ def coverage_map(
             else set(shown["code_insee"].astype(str)),
         ),
         "tiles": _tile_layers() if tiles else [],
-        "notes": list(result.notes) + _method_lines(result, specs) + list(extra_notes or []),
+        "notes": list(result.notes)
+        + _method_lines(result, specs)
+        + _overlays.zones_scope_notes(zones, specs)
+        + list(extra_notes or []),
         "sources": notes,
         "attribution": attribution,
         "bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]],
@@ -530,6 +534,22 @@ def coverage_map(
     root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
     return m
+
+
+def _following(layers: Sequence[dict] | None, specs: Sequence[tuple[str, str]]) -> list[dict]:
+    """Extra layers as given; one with ``follows`` (a category × mode) and a ``group`` of
+    :data:`GROUPS` is tied to that indicator (shown with it, one switch per group)."""
+    out = []
+    for layer in layers or []:
+        if "follows" in layer:
+            index = _overlays.indicator_of(tuple(layer["follows"]), specs)
+            layer = {k: v for k, v in layer.items() if k != "follows"}
+            if index is None or layer.get("group") not in GROUPS:
+                layer.pop("group", None)  # not drawn as an indicator: a layer of its own
+            else:
+                layer["indicator"] = index
+        out.append(layer)
+    return out
 
 
 def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:

@@ -498,6 +498,9 @@ def _diff_layer(
         "color_field": "ev",
         **({"radius": 5} if after.unit_kind != "commune" else {}),
         "show": show,
+        # one « qui gagne, qui perd » switch that follows the indicator shown (coverage_map)
+        "group": "evolution",
+        "follows": (cat, mode),
     }
 
 
