@@ -71,6 +71,8 @@ def test_service_popups_give_precision_and_source(territory):
         assert s["source"] and s["source"] == row["source"]
         assert s["date_source"] == row["date_maj"]  # data·inclusion's date, in « Date »
         assert s["lien_source"] == row["lien_source"]
+        if row["score_qualite"]:
+            assert s["score_qualite"] == str(row["score_qualite"]).replace(".", ",")
         assert s["precision"].startswith(("à l'adresse", "à la rue", "à la commune",
                                           "coordonnées fournies"))  # fmt: skip
         assert "_" not in s["precision"]

@@ -7,12 +7,14 @@ one table of distinct strings; the map script (:mod:`zonesblanches.maps._mapjs`)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from zonesblanches._text import fr_num
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import json_value
@@ -109,7 +111,7 @@ def services_payload(
         "precision": [style.PRECISION_LABELS.get(v, v) for v in precision],
         "notes": text("notes"),
         "lien_source": text("lien_source"),
-        "score_qualite": text("score_qualite"),
+        "score_qualite": [_decimal(v) for v in text("score_qualite")],
     }
     strings: dict[str, int] = {}
 
@@ -131,6 +133,15 @@ def services_payload(
         payload["counts"] = counts
         layers = {}
     return payload, {c: v for c, v in layers.items() if v}, index
+
+
+def _decimal(value: str) -> str:
+    """« 0,9 » for data·inclusion's ``score_qualite`` text « 0.9 »; other text as it is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return fr_num(number, 2, trim=True) if math.isfinite(number) else value
 
 
 def decode_services(payload: dict) -> list[dict]:
