@@ -481,7 +481,7 @@ def test_many_services_are_clustered(tmp_path, browser):
     import geopandas as gpd
 
     from zonesblanches.maps import coverage_map, save_map
-    from zonesblanches.maps.carto import CLUSTER_FROM
+    from zonesblanches.maps._services import CLUSTER_FROM
 
     communes = reference.load_communes()
     registry = reference.load_registry()
@@ -518,3 +518,59 @@ def test_many_services_are_clustered(tmp_path, browser):
     )
     assert state["clusters"] > 0 and state["markers"] < 1000, state
     assert "Garage solidaire (12\u202f000)" in state["legend"]
+
+
+def test_too_many_services_are_counted_per_commune(tmp_path, browser, monkeypatch):
+    """Beyond AGGREGATE_FROM services (lowered here to 100: 350 copies of a real registry row
+    at the real points of the 35 communes of CA Valenciennes Métropole, a LOAD TEST), the map
+    draws one disc per commune, whose popup gives the count by category."""
+    import geopandas as gpd
+
+    from zonesblanches.maps import _services, carto, coverage_map, save_map
+
+    monkeypatch.setattr(_services, "AGGREGATE_FROM", 100)
+    monkeypatch.setattr(carto, "AGGREGATE_FROM", 100)
+    communes = reference.load_communes()
+    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
+    registry = reference.load_registry()
+    real = registry[registry["categorie"] == "garage_solidaire"].iloc[[0]]
+    points = communes.representative_point().to_crs(registry.crs)
+    n = 10 * len(communes)
+    rows = real.loc[real.index.repeat(n)].reset_index(drop=True)
+    rows["service_id"] = [f"CHARGE-{i:05d}" for i in range(n)]
+    rows = gpd.GeoDataFrame(
+        rows.drop(columns="geometry"),
+        geometry=[points.iloc[i % len(points)] for i in range(n)],
+        crs=registry.crs,
+    )
+    result = compute_coverage(
+        commune_demand(communes), rows, {"voiture": 20}, categories=["garage_solidaire"]
+    )
+    path = save_map(coverage_map(result, communes, tiles=False), tmp_path / "comptes.html")
+    report = browser.open(path, timeout=60)
+    assert report.ready and report.console_errors == [], report.console_errors
+    state = json.loads(
+        browser.evaluate(
+            """(function () {
+                 var zb = window.zbMaps[window.zbMaps.length - 1];
+                 var discs = zb.services["garage_solidaire"].getLayers();
+                 var valenciennes = discs.filter(function (d) {
+                   d.openPopup();
+                   var t = d.getPopup().getElement().textContent;
+                   return t.indexOf("Valenciennes") === 0;
+                 })[0];
+                 valenciennes.openPopup();
+                 return JSON.stringify({
+                   discs: discs.length,
+                   onMap: zb.map.hasLayer(zb.services["garage_solidaire"]),
+                   markers: document.querySelectorAll(".leaflet-marker-icon.zb-icon").length,
+                   popup: valenciennes.getPopup().getElement().textContent,
+                   legend: document.querySelector(".zb-legend").textContent});
+               })()"""
+        )
+    )
+    assert state["discs"] == len(communes) and state["onMap"], state
+    assert state["markers"] == 0, state
+    assert state["popup"].startswith("ValenciennesGarage solidaire10"), state["popup"]
+    assert "Trop de services pour les dessiner un par un" in state["popup"]
+    assert f"Garage solidaire ({n} au total ; disque : nombre par commune)" in state["legend"]

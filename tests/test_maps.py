@@ -22,7 +22,7 @@ from zonesblanches.coverage.zones import zones_blanches
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.maps import coverage_map, render_map, save_map, style
-from zonesblanches.maps.carto import decode_services
+from zonesblanches.maps._services import decode_services
 
 DATA = Path(__file__).parent / "data" / "maps"
 VM = "245901160"  # CA Valenciennes Métropole, 35 communes
@@ -232,9 +232,13 @@ def test_extra_layers(vm_result, vm_communes, epci):
     extra = {layer["name"]: layer for layer in data["extra"]}
     assert "Isochrone 10 min à pied — Garage solidaire" in extra
     assert "Isochrone 20 min à pied — Garage solidaire" in extra
-    assert len(extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]) == len(
-        services
-    )
+    # only the services the map draws (in its extent or nearest to a unit), not the region's
+    drawn = {
+        s["nom"] for s in decode_services(data["services"]) if s["categorie"] == "garage_solidaire"
+    }
+    features = extra["Isochrone 10 min à pied — Garage solidaire"]["data"]["features"]
+    assert {f["properties"]["service"] for f in features} == drawn
+    assert len(features) == len(drawn) < len(services)
     # Isochrones follow their indicator (one switch per kind in the layer control), hidden at
     # first.
     walk = [

@@ -194,3 +194,60 @@ def test_suggestion_map_escapes_existing_service_names(suggestion):
         s.coverage.services = services
     assert ATTACK not in html
     assert ESCAPED in html
+
+
+def test_gain_curve_follows_the_greedy_order(suggestion, tmp_path):
+    """k = 1…10 on CA Valenciennes Métropole (walking to a bike workshop): the curve is the
+    greedy order, nested (its first two sites are the 2-site suggestion), its gains never grow
+    (coverage is submodular) and add up to the people covered after the last site."""
+    from PIL import Image
+
+    from zonesblanches.maps import gain_curve, gain_curve_chart
+
+    two, communes = suggestion
+    ten = api.suggest("valenciennes", "atelier_velo", "marche", 10, progress=False)
+    curve = gain_curve(ten)
+    n = len(curve)
+    assert 2 <= n <= 10 and curve["k"].tolist() == list(range(1, n + 1))
+    assert curve["site"].head(2).tolist() == two.table["libelle"].tolist()
+    gains = curve["population_gagnee"].to_numpy()
+    assert (gains[1:] <= gains[:-1]).all() and gains[-1] > 0
+    assert abs(ten.covered_before + gains.sum() - curve["population_couverte"].iloc[-1]) <= n
+    assert curve["part_du_premier"].iloc[0] == 1.0
+    assert curve["part_couverte"].is_monotonic_increasing
+
+    page = _payload(render_map(suggestion_map(ten, communes)))
+    note = next(x for x in page["notes"] if x.startswith("Habitants nouvellement couverts"))
+    first = curve.iloc[0]
+    assert f"1. {first['nom']} : +" in note and f"{n}. {curve['nom'].iloc[-1]} : +" in note
+
+    png = gain_curve_chart(curve, tmp_path / "courbe.png", dpi=100)
+    with Image.open(png) as im:
+        assert im.size == (669, 354)  # 17 × 9 cm at 100 dpi
+    again = gain_curve_chart(curve, tmp_path / "courbe2.png", dpi=100)
+    assert png.read_bytes() == again.read_bytes()
+
+
+def test_gain_curve_needs_the_greedy_selection():
+    from types import SimpleNamespace
+
+    from zonesblanches.errors import ParameterError
+    from zonesblanches.maps import gain_curve
+
+    with pytest.raises(ParameterError, match="sélection gloutonne"):
+        gain_curve(SimpleNamespace(greedy_table=None))
+
+
+def test_scenario_layers_follow_the_indicator_shown(scenario):
+    """One « qui gagne, qui perd » switch in the layer control, not one per category × mode:
+    each evolution layer is tied to its indicator and shown with it (issue 15)."""
+    res, communes = scenario
+    payload = _payload(render_map(scenario_map(res, communes, tiles=False)))
+    layers = _diff_layers(payload)
+    assert len(layers) == len(payload["layers"]) > 1
+    assert payload["groups"]["evolution"]["show"] is True
+    for layer in layers:
+        assert layer["group"] == "evolution" and "follows" not in layer
+        spec = payload["layers"][layer["indicator"]]
+        assert layer["name"].startswith(f"Qui gagne, qui perd : {spec['name']} ")
+    assert sorted(x["indicator"] for x in layers) == list(range(len(layers)))

@@ -206,6 +206,20 @@ def format_results(result: CoverageResult, principal: tuple[str, str] | None = N
     return "\n".join(lines)
 
 
+def format_problems(problems: int, result: CoverageResult | None = None) -> str:
+    """The count of problems the run reported (rows rejected, warnings). On the example registry
+    a « 0 » would read as reassurance: the line says the registry itself is not checked
+    (issue 15). The command line prints it last, instead of « Problèmes signalés : N »."""
+    line = f"Problèmes signalés : {problems}"
+    if result is not None and result.services_caveat:
+        line = (
+            f"Problèmes signalés dans les fichiers lus : {problems} — le registre d'exemple "
+            "n'est pas vérifié (non exhaustif, des services « à vérifier ») : ce chiffre ne dit "
+            "rien de la fiabilité des services."
+        )
+    return line
+
+
 def format_zones(result: CoverageResult, zones: Mapping[str, pd.DataFrame]) -> str:
     """One line on the contiguous zones blanches of the first indicator drawn: « zone blanche
     quasi continue » when one zone holds most of the people without access, else their count

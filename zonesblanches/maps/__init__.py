@@ -4,7 +4,9 @@
 - :func:`suggestion_map`, :func:`scenario_map`: the maps of « suggerer » and « scenario »;
 - :func:`write_outputs`: map, report, figures, CSV, XLSX and GeoPackage in one folder;
 - :func:`write_report`, :func:`static_map`, :func:`coverage_chart`, :func:`write_geopackage`,
-  :func:`write_xlsx`: the pieces (loaded on first use: they import matplotlib).
+  :func:`write_xlsx`: the pieces (loaded on first use: they import matplotlib);
+- :func:`gain_curve`, :func:`gain_curve_chart`: people newly covered by the k-th suggested
+  site, as a table and a figure.
 """
 
 from zonesblanches.maps.carto import coverage_map, render_map, save_map
@@ -15,6 +17,8 @@ _LAZY = {
     "write_report": "zonesblanches.maps.report",
     "static_map": "zonesblanches.maps.figures",
     "coverage_chart": "zonesblanches.maps.figures",
+    "gain_curve_chart": "zonesblanches.maps.figures",
+    "gain_curve": "zonesblanches.maps.tables",
     "write_geopackage": "zonesblanches.maps.export",
     "write_xlsx": "zonesblanches.maps.export",
 }

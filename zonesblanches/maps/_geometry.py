@@ -51,7 +51,8 @@ def check_frame(frame, name: str, columns: Sequence[str] = ()) -> gpd.GeoDataFra
         )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ParameterError(f"Colonne(s) manquante(s) dans « {name} » : {', '.join(missing)}.")
+        what = "Colonne manquante" if len(missing) == 1 else "Colonnes manquantes"
+        raise ParameterError(f"{what} dans « {name} » : {', '.join(missing)}.")
     if frame.crs is None:
         raise ParameterError(f"« {name} » n'a pas de système de coordonnées (CRS).")
     return frame
@@ -98,3 +99,77 @@ def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -
 def round_coords(geoms: np.ndarray, decimals: int) -> np.ndarray:
     snapped = shapely.set_precision(geoms, 10.0**-decimals)
     return shapely.transform(snapped, lambda xy: np.round(xy, decimals))
+
+
+# --------------------------------------------------------------------------- GeoJSON
+
+
+def geojson(geom) -> dict | None:
+    if geom is None or shapely.is_empty(geom):
+        return None
+    return shapely.geometry.mapping(geom)
+
+
+def json_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return None
+        return round(v, 1) if v != int(v) else int(v)
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def polygons(
+    frame: gpd.GeoDataFrame, fields: Sequence[tuple[str, str]], tolerance: float, decimals: int
+) -> dict:
+    frame = frame.to_crs(WGS84)
+    metric = frame.geometry.to_crs(LAMBERT93).values
+    simple = shapely.simplify(metric, tolerance / 2, preserve_topology=True)
+    geoms = round_coords(
+        np.asarray(gpd.GeoSeries(simple, crs=LAMBERT93).to_crs(WGS84).values), decimals
+    )
+    feats = []
+    for i in range(len(frame)):
+        geom = geojson(geoms[i])
+        if geom is None:
+            continue
+        props = {col: json_value(frame[col].iloc[i]) for col, _ in fields if col in frame}
+        feats.append({"type": "Feature", "properties": props, "geometry": geom})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def expand_bbox(bbox, margin: float):
+    x0, y0, x1, y1 = bbox
+    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
+    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+
+
+def feature_collection(frame: gpd.GeoDataFrame, props: list[dict], tolerance: float) -> dict:
+    """GeoJSON of ``frame`` (WGS84) with one property dict per row; polygons simplified as a
+    coverage (like the communes of the base map), points rounded."""
+    decimals = decimals_for(tolerance)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    is_point = shapely.get_type_id(geoms) == 0
+    out = np.array(geoms, dtype=object)
+    if (~is_point).any():
+        out[~is_point] = simplify_coverage(
+            gpd.GeoSeries(geoms[~is_point], crs=WGS84), tolerance, decimals
+        )
+    if is_point.any():
+        out[is_point] = round_coords(geoms[is_point], 5)
+    feats = []
+    for geom, p in zip(out, props, strict=True):
+        if geom is None or shapely.is_empty(geom):
+            continue
+        feats.append(
+            {"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(geom)}
+        )
+    return {"type": "FeatureCollection", "features": feats}

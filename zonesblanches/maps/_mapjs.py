@@ -70,6 +70,9 @@ MAP_JS = r"""
   "use strict";
   var P = JSON.parse(document.getElementById(dataId).textContent);
   // Services arrive as compact records: text fields are indices into one string table.
+  // Beyond tens of thousands they arrive counted per place instead (records kept: the
+  // services nearest to a unit, named in its popup).
+  var counted = P.services.counts || null;
   P.services = (function (S) {
     var nf = S.fields.length;
     return S.records.map(function (r) {
@@ -396,6 +399,8 @@ MAP_JS = r"""
     row(t, P.text.source, s.source);
     row(t, P.text.date, s.date_source);
     row(t, P.text.precision, s.precision);
+    row(t, P.text.quality, s.score_qualite);
+    row(t, P.text.link, s.lien_source);
     row(t, P.text.notes, s.notes);
     return box;
   }
@@ -410,8 +415,41 @@ MAP_JS = r"""
     };
   }
   var svcLayers = {};
-  var svcCats = Object.keys(P.service_layers);
+  var svcCats = counted ? counted.categories.filter(function (c, j) {
+    return counted.totals[j] > 0 && P.categories[c];
+  }) : Object.keys(P.service_layers);
+  function countPopup(pl) {
+    var box = el("div", "zb-popup");
+    el("b", null, pl[2] || P.text.count_square, box);
+    var t = el("table", null, null, box);
+    counted.categories.forEach(function (c, j) {
+      if (pl[3][j] > 0) { row(t, P.categories[c] ? P.categories[c].label : c, fmtInt(pl[3][j])); }
+    });
+    el("div", null, P.text.count_note, box);
+    return box;
+  }
+  function countLayer(cat) {
+    var j = counted.categories.indexOf(cat), grp = L.layerGroup();
+    counted.places.forEach(function (pl) {
+      var n = pl[3][j];
+      if (!n) { return; }
+      L.circleMarker([pl[0], pl[1]], {
+        renderer: canvas, radius: Math.min(16, 4 + 3 * Math.log(n) / Math.LN10), color: "#fff",
+        weight: 1.5, fillColor: P.categories[cat].color, fillOpacity: 0.85
+      }).bindPopup(function () { return countPopup(pl); }, { maxWidth: 340 }).addTo(grp);
+    });
+    svcLayers[cat] = grp;
+    legendOf.push([grp, function (box) {
+      var r = el("div", "zb-row", null, box);
+      var sw = el("span", "zb-swatch", null, r);
+      sw.style.background = P.categories[cat].color;
+      sw.style.borderRadius = "50%"; sw.style.width = "12px";
+      el("span", null, P.categories[cat].label + " (" + fmtInt(counted.totals[j]) + " " +
+         P.text.count_legend + ")", r);
+    }]);
+  }
   svcCats.forEach(function (cat) {
+    if (counted) { countLayer(cat); return; }
     var grp = clustered ?
       L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false,
                              maxClusterRadius: 40, iconCreateFunction: clusterIcon(cat) }) :

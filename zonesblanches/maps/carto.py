@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,36 +35,42 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
-import pandas as pd
-import shapely
 from branca.element import Element, MacroElement
 from folium.template import Template
 
-from zonesblanches._text import fr_g, fr_int
+from zonesblanches._text import fr_count, fr_g, fr_int
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
-from zonesblanches.crs import LAMBERT93, WGS84
+from zonesblanches.crs import WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
-from zonesblanches.maps import style
+from zonesblanches.maps import _overlays, style
 from zonesblanches.maps._geometry import (
     auto_tolerance,
     check_frame,
     decimals_for,
+    expand_bbox,
+    geojson,
+    json_value,
     round_coords,
     select_pairs,
     simplify_coverage,
 )
 from zonesblanches.maps._mapjs import MAP_CSS, MAP_JS
+from zonesblanches.maps._services import (
+    AGGREGATE_FROM,
+    CLUSTER_FROM,
+    decode_services,
+    services_payload,
+)
 from zonesblanches.maps.assets import (
     leaflet_css,
     leaflet_js,
     markercluster_css,
     markercluster_js,
 )
-from zonesblanches.maps.findings import zones_note
-from zonesblanches.modes import ALL_MODES, MODES, mode_code
+from zonesblanches.modes import ALL_MODES, mode_code
 
 TEXT = {
     "unreachable": "inaccessible",
@@ -93,7 +98,9 @@ TEXT = {
     "status": "Statut",
     "source": "Source",
     "date": "Date de la source",
-    "precision": "Localisation",
+    "precision": "Précision de la localisation",
+    "quality": "Score de qualité (data·inclusion)",
+    "link": "Fiche d'origine",
     "notes": "Remarques",
     "search": "Rechercher une commune…",
     "fullscreen": "Plein écran",
@@ -104,6 +111,10 @@ TEXT = {
     "layers": "Couches",
     "services_shown": "Services de la catégorie affichée",
     "services_others": "Services des autres catégories",
+    "count_square": "Carré de 2 km (services sans commune)",
+    "count_legend": "au total ; disque : nombre par commune",
+    "count_note": "Trop de services pour les dessiner un par un : nombre par catégorie ; "
+    "la liste complète est dans les tableaux et le GeoPackage.",
 }
 """Every French word the map's script shows (the script itself holds no user-facing text)."""
 
@@ -113,13 +124,10 @@ GROUPS = {
         "show": False,
     },
     "isochrones": {"name": "Isochrones de l'indicateur affiché", "show": False},
+    "evolution": {"name": "Qui gagne, qui perd l'accès (indicateur affiché)", "show": True},
 }
 """Switches of the layers that follow the indicator shown (one switch per kind, not one layer
 per category × mode × threshold in the layer control)."""
-
-CLUSTER_FROM = 2000
-"""Above this many services, markers are grouped (Leaflet.markercluster): thousands of
-individual markers make the page slow to open and unreadable."""
 
 OSM_TILES = "OpenStreetMap.Mapnik"
 IGN_TILES = "GeoportailFrance.plan"
@@ -147,33 +155,10 @@ def _tile_layers() -> list[dict]:
     return out
 
 
-def _geojson(geom) -> dict | None:
-    if geom is None or shapely.is_empty(geom):
-        return None
-    return shapely.geometry.mapping(geom)
-
-
-def _json_value(value):
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if not math.isfinite(v):
-            return None
-        return round(v, 1) if v != int(v) else int(v)
-    if pd.isna(value):
-        return None
-    return str(value)
-
-
 def _time_value(minutes: float, threshold: float):
     """A time for the map data, to 0.1 min, or exact when rounding would put it on the other
     side of the threshold (20.04 min is a zone blanche at 20 min; 20.0 would not say so)."""
-    value = _json_value(round(minutes, 1))
+    value = json_value(round(minutes, 1))
     if value is not None and (value > threshold) != (minutes > threshold):
         return float(minutes)
     return value
@@ -223,7 +208,7 @@ def _unit_features(
         names = comm["nom"].astype(str).to_numpy() if "nom" in comm else comm["code_insee"]
         epcis = comm["nom_epci"].astype(str).to_numpy() if "nom_epci" in comm else None
         for i, code in enumerate(comm["code_insee"].astype(str)):
-            geom = _geojson(geoms[i])
+            geom = geojson(geoms[i])
             if geom is None:
                 continue
             props = {"c": code, "n": names[i]}
@@ -241,7 +226,7 @@ def _unit_features(
         comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)
         geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals)
         for i, code in enumerate(comm["code_insee"].astype(str)):
-            geom = _geojson(geoms[i])
+            geom = geojson(geoms[i])
             if geom is not None:
                 features.append({"type": "Feature", "properties": {"c": code}, "geometry": geom})
         pts = round_coords(np.asarray(units.geometry.to_crs(WGS84).values, dtype=object), 5)
@@ -249,7 +234,7 @@ def _unit_features(
         for i, key in enumerate(keys):
             props = {"c": key, "n": names[i]}
             props.update(per_unit[key])
-            features.append({"type": "Feature", "properties": props, "geometry": _geojson(pts[i])})
+            features.append({"type": "Feature", "properties": props, "geometry": geojson(pts[i])})
     if point_units:
         background = [f for f in features if f["geometry"]["type"] != "Point"]
         points = [f for f in features if f["geometry"]["type"] == "Point"]
@@ -260,331 +245,8 @@ def _unit_features(
     return {"type": "FeatureCollection", "features": features}, None
 
 
-SERVICE_FIELDS = (
-    "id",
-    "nom",
-    "categorie",
-    "commune",
-    "adresse",
-    "statut",
-    "source",
-    "date_source",
-    "precision",
-    "notes",
-)
-"""Text fields of a service in the map data, in the order of its record."""
-
-
-def _services_payload(
-    services: gpd.GeoDataFrame,
-    categories: Sequence[str],
-    bbox: Sequence[float] | None = None,
-    keep: set[str] = frozenset(),
-) -> tuple[dict, dict[str, list[int]], dict[str, int]]:
-    """Services as compact records (strings are data: escaped by the script), their layers per
-    category and the index of each ``service_id``.
-
-    Only the services that matter to the map are drawn: those inside ``bbox`` (lon/lat) and
-    those in ``keep`` (the nearest service of some unit). Records are arrays whose text fields
-    are indices into one table of distinct strings (a source cited by 5,000 rows is written
-    once), then ``a_verifier`` (0/1), latitude and longitude: thousands of services stay a few
-    hundred kilobytes.
-    """
-    frame = services.copy()
-    if frame.crs is not None and str(frame.crs) != WGS84:
-        frame = frame.to_crs(WGS84)
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
-    if bbox is not None and len(frame):
-        x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
-        inside = (x >= bbox[0]) & (x <= bbox[2]) & (y >= bbox[1]) & (y <= bbox[3])
-        inside |= frame["service_id"].astype(str).isin(keep).to_numpy()
-        frame = frame[inside]
-    order = np.lexsort(
-        (frame["service_id"].astype(str).to_numpy(), frame["categorie"].astype(str).to_numpy())
-    )
-    frame = frame.iloc[order].reset_index(drop=True)
-
-    def text(col: str) -> list[str]:
-        if col not in frame:
-            return [""] * len(frame)
-        values = frame[col].astype(object)
-        return [
-            "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values
-        ]
-
-    ids, statut, precision = text("service_id"), text("statut"), text("precision")
-    columns = {
-        "id": ids,
-        "nom": [n or i for n, i in zip(text("nom"), ids, strict=True)],
-        "categorie": text("categorie"),
-        "commune": text("commune"),
-        "adresse": text("adresse"),
-        "statut": [style.STATUS_LABELS.get(v, v) for v in statut],
-        "source": text("source"),
-        "date_source": text("date_source"),
-        "precision": [style.PRECISION_LABELS.get(v, v) for v in precision],
-        "notes": text("notes"),
-    }
-    strings: dict[str, int] = {}
-
-    def code(value: str) -> int:
-        return strings.setdefault(value, len(strings))
-
-    lat = np.round(frame.geometry.y.to_numpy(dtype=float), 5)
-    lon = np.round(frame.geometry.x.to_numpy(dtype=float), 5)
-    records, layers, index = [], {c: [] for c in categories}, {}
-    for i in range(len(frame)):
-        rec = [code(columns[f][i]) for f in SERVICE_FIELDS]
-        rec += [int(statut[i] == "a_verifier"), _json_value(lat[i]), _json_value(lon[i])]
-        index[ids[i]] = i
-        records.append(rec)
-        if columns["categorie"][i] in layers:
-            layers[columns["categorie"][i]].append(i)
-    payload = {"fields": list(SERVICE_FIELDS), "strings": list(strings), "records": records}
-    return payload, {c: v for c, v in layers.items() if v}, index
-
-
-def decode_services(payload: dict) -> list[dict]:
-    """The services of a map's data as dicts (for tests and scripts reading a map)."""
-    fields, strings = payload["fields"], payload["strings"]
-    out = []
-    for rec in payload["records"]:
-        item = {f: strings[rec[j]] for j, f in enumerate(fields)}
-        item.update(a_verifier=bool(rec[len(fields)]), lat=rec[-2], lon=rec[-1])
-        out.append(item)
-    return out
-
-
-def _towns(communes: gpd.GeoDataFrame, analysed: set[str], n: int = 60) -> list[list]:
-    """Labels of the most populated analysed communes: ``[lat, lon, name, zoom_offset, code]``,
-    the label showing from the opening zoom plus ``zoom_offset`` (the 8 largest always; the
-    map names the communes in zone blanche for the indicator shown first)."""
-    if "population" not in communes or "nom" not in communes:
-        return []
-    frame = communes[communes["code_insee"].astype(str).isin(analysed)]
-    frame = frame.sort_values(["population", "code_insee"], ascending=[False, True], kind="stable")
-    frame = frame.head(n)
-    if {"lon", "lat"} <= set(frame.columns):
-        lon, lat = frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float)
-    else:
-        pts = frame.geometry.to_crs(WGS84).representative_point()
-        lon, lat = pts.x.to_numpy(), pts.y.to_numpy()
-    out = []
-    codes = frame["code_insee"].astype(str)
-    for rank, (name, code, x, y) in enumerate(
-        zip(frame["nom"].astype(str), codes, lon, lat, strict=True)
-    ):
-        offset = 0 if rank < 8 else (1 if rank < 20 else 2)
-        out.append([round(float(y), 5), round(float(x), 5), name, offset, code])
-    return out
-
-
-def _epci_payload(epci: gpd.GeoDataFrame, bbox, tolerance: float, decimals: int) -> dict:
-    epci = check_frame(epci, "epci").to_crs(WGS84)
-    frame = epci.iloc[epci.sindex.query(shapely.box(*bbox), predicate="intersects")]
-    sort = [c for c in ("code_epci",) if c in frame] or None
-    if sort:
-        frame = frame.sort_values(sort, kind="stable")
-    frame = frame.reset_index(drop=True)
-    geoms = simplify_coverage(frame.geometry, tolerance, decimals)
-    # Boundaries only: draw the outline, not the polygon, to keep the file small.
-    geoms = shapely.boundary(geoms)
-    feats = []
-    for i in range(len(frame)):
-        geom = _geojson(geoms[i])
-        if geom is not None:
-            name = str(frame["nom_epci"].iloc[i]) if "nom_epci" in frame else ""
-            feats.append({"type": "Feature", "properties": {"n": name}, "geometry": geom})
-    return {"type": "FeatureCollection", "features": feats}
-
-
-def _polygons(
-    frame: gpd.GeoDataFrame, fields: Sequence[tuple[str, str]], tolerance: float, decimals: int
-) -> dict:
-    frame = frame.to_crs(WGS84)
-    metric = frame.geometry.to_crs(LAMBERT93).values
-    simple = shapely.simplify(metric, tolerance / 2, preserve_topology=True)
-    geoms = round_coords(
-        np.asarray(gpd.GeoSeries(simple, crs=LAMBERT93).to_crs(WGS84).values), decimals
-    )
-    feats = []
-    for i in range(len(frame)):
-        geom = _geojson(geoms[i])
-        if geom is None:
-            continue
-        props = {col: _json_value(frame[col].iloc[i]) for col, _ in fields if col in frame}
-        feats.append({"type": "Feature", "properties": props, "geometry": geom})
-    return {"type": "FeatureCollection", "features": feats}
-
-
-def _indicator_of(key, specs: Sequence[tuple[str, str]]) -> int | None:
-    """Index in ``specs`` of a layer key: a ``(categorie, mode)`` pair or ``"categorie_mode"``
-    (the keys of :func:`zonesblanches.api.zones_by_indicator`); ``None`` if not drawn."""
-    for i, (cat, mode) in enumerate(specs):
-        if key == (cat, mode) or key == f"{cat}_{mode}":
-            return i
-    return None
-
-
-def _extra_layers(
-    isochrones,
-    zones,
-    qpv,
-    services: list[dict],
-    tolerance: float,
-    decimals: int,
-    words: style.UnitWords = style.GENERIC_UNIT_WORDS,
-    specs: Sequence[tuple[str, str]] = (),
-) -> list[dict]:
-    """Overlays beyond the units. Isochrones and zones of an indicator drawn on the map follow
-    it (``group`` and ``indicator``): the layer control shows one switch per kind."""
-    layers: list[dict] = []
-    if isochrones is not None and len(isochrones):
-        iso = check_frame(isochrones, "isochrones", ("categorie", "mode", "seuil_min")).copy()
-        names = {s["id"]: s["nom"] for s in services}
-        if "service_id" in iso:
-            iso["service"] = iso["service_id"].astype(str).map(names).fillna(iso["service_id"])
-        seuils = sorted({float(s) for s in iso["seuil_min"]})
-        fields = [("service", "Service"), ("seuil_min", "Seuil (min)")]
-        groups = iso.groupby(["categorie", "mode", "seuil_min"], sort=True)
-        for (cat, mode, seuil), g in groups:
-            mode_label = ALL_MODES[mode].label if mode in MODES else str(mode)
-            label = f"Isochrone {fr_g(seuil)} min {mode_label} — {category_label(str(cat))}"
-            color = style.ISOCHRONE_COLORS[
-                min(seuils.index(float(seuil)), len(style.ISOCHRONE_COLORS) - 1)
-            ]
-            layer = {
-                "name": label,
-                "legend": f"Accessible en {fr_g(seuil)} min {mode_label} "
-                f"({category_label(str(cat))})",
-                "data": _polygons(g, fields, tolerance, decimals),
-                "fields": fields,
-                "title_field": "service",
-                "color": color,
-                "weight": 1.5,
-                "fill_opacity": 0.10,
-                "show": False,
-            }
-            index = _indicator_of((str(cat), str(mode)), specs)
-            if index is not None:
-                layer.update(group="isochrones", indicator=index)
-            layers.append(layer)
-    if zones is not None:
-        groups = zones.items() if isinstance(zones, Mapping) else [(None, zones)]
-        for key, frame in groups:
-            frame = check_frame(frame, "zones")
-            if not len(frame) or not zones_note(frame, words.singular)[0]:
-                continue  # one quasi-continuous blob: the hatch says it already
-            index = _indicator_of(key, specs)
-            fields = [
-                ("zone_id", "Zone n°"),
-                ("population", "Population"),
-                ("n_unites", f"Nombre de {words.plural}"),
-                ("surface_km2", "Surface (km²)"),
-                ("temps_min", "Temps minimal (min)"),
-                ("temps_median", "Temps médian (min)"),
-                ("nom_communes", "Communes"),
-                ("codes_qp", "QPV"),
-                ("men_pauv", "Ménages pauvres"),
-            ]
-            if index is not None:
-                cat, mode = specs[index]
-                human = f"{category_label(cat)}, {ALL_MODES[mode].label}"
-                name = f"Zones blanches contiguës : {human}"
-            elif key is None:
-                name = "Zones blanches contiguës (périmètres)"
-            else:
-                name = f"Zones blanches contiguës : {key}"
-            frame = frame.assign(
-                titre=[f"Zone blanche n° {z}" for z in frame["zone_id"]]
-                if "zone_id" in frame
-                else "Zone blanche"
-            )
-            layer = {
-                "name": name,
-                "legend": "Périmètre d'une zone blanche contiguë",
-                "data": _polygons(frame, [("titre", ""), *fields], tolerance, decimals),
-                "fields": [f for f in fields if f[0] in frame],
-                "title_field": "titre",
-                "color": style.BLANK_OUTLINE,
-                "weight": 2.5,
-                "fill_opacity": 0.0,
-                "dash": "6 4",
-                # One hatch on the map (the units of the indicator shown): zones are outlines,
-                # and only the shown indicator's, on demand.
-                "show": False,
-            }
-            if index is not None:
-                layer.update(group="zones", indicator=index)
-            layers.append(layer)
-    if qpv is not None and len(qpv):
-        qpv = check_frame(qpv, "qpv")
-        known = [
-            ("code_qp", "Code QPV"),
-            ("nom_qp", "Quartier"),
-            ("nom_communes", "Communes"),
-            ("nom_epci", "EPCI"),
-        ]
-        extra = [
-            (c, c.replace("_", " "))
-            for c in qpv.columns
-            if c not in {k for k, _ in known}
-            and c != qpv.geometry.name
-            and c not in ("communes_insee", "siren_epci", "code_departement")
-        ][:12]
-        fields = [f for f in known + extra if f[0] in qpv]
-        layers.append(
-            {
-                "name": "Quartiers prioritaires (QPV)",
-                "legend": "Quartier prioritaire de la politique de la ville",
-                "data": _polygons(qpv, fields, tolerance, decimals),
-                "fields": fields,
-                "title_field": "nom_qp",
-                "color": style.QPV_OUTLINE,
-                "weight": 2,
-                "fill_opacity": 0.0,
-                "dash": "4 3",
-                "show": True,
-            }
-        )
-    return layers
-
-
-def _margin_layer(
-    result: CoverageResult, area: gpd.GeoDataFrame | None, tolerance: float
-) -> list[dict]:
-    """The margin around the territory, drawn lightly, when services from it were used (a
-    service across the border): the band where services and roads were taken into account."""
-    margin = result.margin_km
-    if not margin or area is None or not len(area) or not len(result.services):
-        return []
-    territory = shapely.union_all(area.geometry.to_crs(LAMBERT93).values)
-    points = result.services.geometry.to_crs(LAMBERT93).values
-    if shapely.contains(territory, points).all():
-        return []
-    ring = shapely.simplify(
-        territory.buffer(margin * 1000.0, quad_segs=4).difference(territory), tolerance
-    )
-    frame = gpd.GeoDataFrame({"marge_km": [round(margin, 1)]}, geometry=[ring], crs=LAMBERT93)
-    km = f"{margin:.1f}".replace(".", ",")
-    return [
-        {
-            "name": f"Marge de {km} km (services pris en compte)",
-            "legend": f"Marge de {km} km : services au-delà des limites pris en compte",
-            "data": _polygons(frame, [("marge_km", "Marge (km)")], tolerance, 4),
-            "fields": [("marge_km", "Marge (km)")],
-            "title_field": "marge_km",
-            "color": "#888888",
-            "weight": 1,
-            "dash": "4 4",
-            "fill_opacity": 0.04,
-            "show": True,
-        }
-    ]
-
-
-def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
-    """Sources box lines and attribution lines."""
+def _sources(result: CoverageResult, counted: bool = False) -> tuple[list[str], list[str]]:
+    """Sources box lines and attribution lines (``counted``: services drawn as counts)."""
     from zonesblanches.geodata.reference import sources
 
     lines = []
@@ -592,11 +254,19 @@ def _sources(result: CoverageResult) -> tuple[list[str], list[str]]:
         if entry["jeu"] in ("communes", "epci"):
             label = {"communes": "Communes", "epci": "EPCI"}[entry["jeu"]]
             lines.append(f"{label} : {entry['source']} — {entry['licence']}.")
-    n = len(result.services)
-    lines.append(
-        f"Services : {n} service(s) ; la source et la date de chacun figurent dans sa fiche "
-        "(cliquer sur le service)."
-    )
+    n = fr_count(len(result.services), "service")
+    if counted:
+        lines.append(
+            f"Services : {n}, trop nombreux pour être dessinés un par un (plus de "
+            f"{fr_int(AGGREGATE_FROM)}) : la carte les compte par commune (cliquer sur un "
+            "disque) ; la source et la date de chacun figurent dans les tableaux et le "
+            "GeoPackage."
+        )
+    else:
+        lines.append(
+            f"Services : {n} ; la source et la date de chacun figurent dans sa fiche "
+            "(cliquer sur le service)."
+        )
     attribution = ["Contours : IGN, Etalab — Licence Ouverte 2.0"]
     if any(getattr(m, "method", STRAIGHT_LINE) != STRAIGHT_LINE for m in result.models.values()):
         lines.append(
@@ -742,16 +412,17 @@ def coverage_map(
     tolerance = auto_tolerance(bbox) if simplify is None else float(simplify)
     decimals = decimals_for(tolerance)
     nearest = {str(v) for c, m in specs for v in result.units[service_col(c, m)].dropna().unique()}
-    services, service_layers, service_index = _services_payload(
+    services, service_layers, service_index = services_payload(
         result.services,
         [c for c in dict.fromkeys(c for c, _ in specs)],
-        _expand(bbox, 0.1),
+        expand_bbox(bbox, 0.1),
         nearest,
+        shown,
     )
     units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
     )
-    notes, attribution = _sources(result)
+    notes, attribution = _sources(result, "counts" in services)
 
     territory = result.territory or "territoire analysé"
     if title is None:
@@ -815,23 +486,27 @@ def coverage_map(
         "services": services,
         "service_layers": service_layers,
         "epci": (
-            _epci_payload(epci, _expand(bbox, 0.05), tolerance, decimals)
+            _overlays.epci_payload(epci, expand_bbox(bbox, 0.05), tolerance, decimals)
             if epci is not None
             else None
         ),
-        "extra": _extra_layers(
+        "extra": _overlays.extra_layers(
             isochrones, zones, qpv, decode_services(services), tolerance, decimals, words, specs
         )
-        + _margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
-        + list(extra_layers or []),
-        "towns": _towns(
+        + _overlays.market_layer(result.market, expand_bbox(bbox, 0.1), decimals, shown)
+        + _overlays.margin_layer(result, area if result.unit_kind == "commune" else None, tolerance)
+        + _following(extra_layers, specs),
+        "towns": _overlays.towns(
             shown,
             analysed_codes
             if result.unit_kind == "commune"
             else set(shown["code_insee"].astype(str)),
         ),
         "tiles": _tile_layers() if tiles else [],
-        "notes": list(result.notes) + _method_lines(result, specs) + list(extra_notes or []),
+        "notes": list(result.notes)
+        + _method_lines(result, specs)
+        + _overlays.zones_scope_notes(zones, specs)
+        + list(extra_notes or []),
         "sources": notes,
         "attribution": attribution,
         "bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]],
@@ -854,11 +529,27 @@ def coverage_map(
     assets = (
         f"<style>{leaflet_css()}</style>\n<style>{MAP_CSS}</style>\n<script>{leaflet_js()}</script>"
     )
-    if len(services["records"]) > CLUSTER_FROM:
+    if service_layers and len(services["records"]) > CLUSTER_FROM:
         assets += f"\n<style>{markercluster_css()}</style>\n<script>{markercluster_js()}</script>"
     root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
     return m
+
+
+def _following(layers: Sequence[dict] | None, specs: Sequence[tuple[str, str]]) -> list[dict]:
+    """Extra layers as given; one with ``follows`` (a category × mode) and a ``group`` of
+    :data:`GROUPS` is tied to that indicator (shown with it, one switch per group)."""
+    out = []
+    for layer in layers or []:
+        if "follows" in layer:
+            index = _overlays.indicator_of(tuple(layer["follows"]), specs)
+            layer = {k: v for k, v in layer.items() if k != "follows"}
+            if index is None or layer.get("group") not in GROUPS:
+                layer.pop("group", None)  # not drawn as an indicator: a layer of its own
+            else:
+                layer["indicator"] = index
+        out.append(layer)
+    return out
 
 
 def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:
@@ -887,12 +578,6 @@ def principal_index_of(principal, specs: Sequence[tuple[str, str]]) -> int:
         + ", ".join(f"{c}:{m}" for c, m in specs)
         + "."
     )
-
-
-def _expand(bbox, margin: float):
-    x0, y0, x1, y1 = bbox
-    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
-    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
 
 
 def _method_lines(result: CoverageResult, specs: list[tuple[str, str]]) -> list[str]:

@@ -8,11 +8,13 @@ matplotlib and fonts).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -387,6 +389,68 @@ def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) 
     fig.suptitle(
         "Part de la population à moins du seuil du service le plus proche",
         fontsize=9.5,
+        x=0.02,
+        ha="left",
+    )
+    return _save(fig, path, dpi)
+
+
+def gain_curve_chart(
+    curve: pd.DataFrame, path: str | Path, *, title: str = "", dpi: int = 150
+) -> Path:
+    """PNG bar chart of :func:`zonesblanches.maps.tables.gain_curve`: people newly covered by
+    the k-th site (bars, named by commune), and the share of the population covered after it
+    (orange figures): where the bars flatten, a further site is worth less."""
+    from zonesblanches._text import fr_int, fr_pct
+
+    if not len(curve):
+        raise ParameterError("Courbe de gain vide : aucun site suggéré.")
+    k = curve["k"].to_numpy()
+    gains = curve["population_gagnee"].to_numpy(dtype=float)
+    fig = Figure(figsize=(17 * CM, 9 * CM))
+    ax = fig.add_axes((0.1, 0.34, 0.86, 0.5))
+    ax.bar(k, gains, color="#0072B2", edgecolor="#333", linewidth=0.4, width=0.7)
+    top = max(float(gains.max()), 1.0)
+    shares = curve["part_couverte"].to_numpy(float)
+    for x, v, c in zip(k, gains, shares, strict=True):
+        ax.text(x, v + top * 0.02, fr_int(v), ha="center", va="bottom", fontsize=7)
+        ax.text(
+            x, v + top * 0.09, fr_pct(c), ha="center", va="bottom", fontsize=6.5, color="#D55E00"
+        )
+    names = [
+        f"{int(x)}. {n if len(n) <= 20 else n[:19] + '…'}"
+        for x, n in zip(k, curve["nom"].astype(str), strict=True)
+    ]
+    ax.set_xticks(k, names, fontsize=6.5, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_ylim(0, top * 1.22)
+    ax.set_ylabel("Habitants nouvellement couverts", fontsize=7.5)
+    ax.yaxis.set_major_formatter(lambda v, _: fr_int(v))
+    ax.tick_params(axis="y", labelsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.text(
+        1.0,
+        1.02,
+        "en orange : part de la population couverte après ce site",
+        transform=ax.transAxes,
+        ha="right",
+        fontsize=6.5,
+        color="#D55E00",
+    )
+    last = curve.iloc[-1]
+    fig.text(
+        0.02,
+        0.02,
+        textwrap.fill(
+            "Sélection gloutonne : chaque site est le meilleur compte tenu des précédents. "
+            f"Après {int(last['k'])} sites, {fr_pct(float(last['part_couverte']))} de la "
+            "population est couverte (services existants compris).",
+            130,
+        ),
+        fontsize=6.5,
+    )
+    fig.suptitle(
+        textwrap.fill(title or "Habitants nouvellement couverts par le k-ième site", 95),
+        fontsize=9,
         x=0.02,
         ha="left",
     )

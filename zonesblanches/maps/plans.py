@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches._text import fr_int, fr_num, fr_pct
+from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
@@ -37,12 +37,14 @@ from zonesblanches.maps._geometry import (
     auto_tolerance,
     check_frame,
     decimals_for,
+    feature_collection,
     round_coords,
     select_pairs,
     simplify_coverage,
 )
 from zonesblanches.maps.carto import coverage_map
 from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
+from zonesblanches.maps.tables import gain_curve
 from zonesblanches.modes import MODES
 
 GAIN_COLOR = "#009E73"
@@ -86,29 +88,6 @@ def _shapes(frame: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, point_units: bo
     return out[keep.to_numpy()].reset_index(drop=True)
 
 
-def _features(frame: gpd.GeoDataFrame, props: list[dict], tolerance: float) -> dict:
-    """GeoJSON of ``frame`` (WGS84) with one property dict per row; polygons simplified as a
-    coverage (like the communes of the base map), points rounded."""
-    decimals = decimals_for(tolerance)
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    is_point = shapely.get_type_id(geoms) == 0
-    out = np.array(geoms, dtype=object)
-    if (~is_point).any():
-        out[~is_point] = simplify_coverage(
-            gpd.GeoSeries(geoms[~is_point], crs=WGS84), tolerance, decimals
-        )
-    if is_point.any():
-        out[is_point] = round_coords(geoms[is_point], 5)
-    feats = []
-    for geom, p in zip(out, props, strict=True):
-        if geom is None or shapely.is_empty(geom):
-            continue
-        feats.append(
-            {"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(geom)}
-        )
-    return {"type": "FeatureCollection", "features": feats}
-
-
 def _tolerance(result: CoverageResult) -> float:
     bounds = result.units.to_crs(WGS84).total_bounds
     return auto_tolerance(tuple(float(v) for v in bounds))
@@ -118,6 +97,40 @@ def _text(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return str(value)
+
+
+def _gain_note(curve: pd.DataFrame) -> str:
+    """The gain curve in one sentence: people newly covered by each site in greedy order."""
+    parts = [
+        f"{int(k)}. {nom} : +{fr_int(g)}"
+        for k, nom, g in zip(curve["k"], curve["nom"], curve["population_gagnee"], strict=True)
+    ]
+    return (
+        "Habitants nouvellement couverts par chaque site, dans l'ordre de la sélection "
+        "gloutonne (chaque site compte après les précédents) : " + " ; ".join(parts) + "."
+    )
+
+
+def _titled(title: str, territory: str | None) -> str:
+    return f"{title} — {territory}" if territory else title
+
+
+def _plan_map(base, communes, drawn, *, epci, title, tiles, layers, notes) -> folium.Map:
+    """The coverage map of ``base`` with a plan's overlays and notes; ``drawn`` is
+    ``(categorie, mode, simplify)`` as :func:`coverage_map` takes them."""
+    categorie, mode, simplify = drawn
+    return coverage_map(
+        base,
+        communes,
+        epci=epci,
+        categorie=categorie,
+        mode=mode,
+        title=title,
+        tiles=tiles,
+        simplify=simplify,
+        extra_layers=layers,
+        extra_notes=notes,
+    )
 
 
 # --------------------------------------------------------------------------- suggestion
@@ -198,7 +211,7 @@ def suggestion_map(
                 "name": f"Habitants nouvellement couverts ({seuil})",
                 "legend": f"Nouvellement à moins de {seuil}, grâce au site :",
                 "legend_rows": rank_rows,
-                "data": _features(shapes, props, tolerance),
+                "data": feature_collection(shapes, props, tolerance),
                 "fields": [
                     ("site", "Couvert grâce au site"),
                     ("population", "Population"),
@@ -241,7 +254,7 @@ def suggestion_map(
                 "name": f"Sites suggérés : {label} ({len(sites)})",
                 "legend": "Sites suggérés (numéro = rang)",
                 "legend_rows": rank_rows,
-                "data": _features(sites, props, tolerance),
+                "data": feature_collection(sites, props, tolerance),
                 "fields": [
                     ("id", "Candidat"),
                     ("commune", "Commune"),
@@ -263,13 +276,15 @@ def suggestion_map(
         )
 
     notes = [
-        f"Sites suggérés : {suggestion.k} site(s) « {label} » ({seuil}) ; objectif : "
+        f"Sites suggérés : {fr_count(suggestion.k, 'site')} « {label} » ({seuil}) ; objectif : "
         f"{suggestion.weights_label} gagnés ; méthode : {suggestion.method_description}.",
         f"Avant : {fr_int(suggestion.covered_before)} habitants sur "
         f"{fr_int(suggestion.population)} à moins de {seuil} d'un service existant.",
     ]
     if suggestion.bound_text():
         notes.append(suggestion.bound_text())
+    if suggestion.greedy_table is not None and len(suggestion.greedy_table) > 1:
+        notes.append(_gain_note(gain_curve(suggestion)))
     if float(base.thresholds[mode]) != float(suggestion.threshold):
         notes.append(
             f"Le fond de carte (temps d'accès, zones blanches) suit le seuil de l'analyse "
@@ -277,19 +292,17 @@ def suggestion_map(
             f"{fr_num(suggestion.threshold, 1, trim=True)} min."
         )
     notes += list(suggestion.notes)
-    if title is None:
-        where = f" — {suggestion.territory}" if suggestion.territory else ""
-        title = f"Sites suggérés — {label}, {seuil}{where}"
-    return coverage_map(
+    return _plan_map(
         base,
         communes,
+        (cat, mode, None),
         epci=epci,
-        categorie=cat,
-        mode=mode,
-        title=title,
+        title=_titled(f"Sites suggérés — {label}, {seuil}", suggestion.territory)
+        if title is None
+        else title,
         tiles=tiles,
-        extra_layers=layers,
-        extra_notes=list(dict.fromkeys(notes)),
+        layers=layers,
+        notes=list(dict.fromkeys(notes)),
     )
 
 
@@ -485,6 +498,9 @@ def _diff_layer(
         "color_field": "ev",
         **({"radius": 5} if after.unit_kind != "commune" else {}),
         "show": show,
+        # one « qui gagne, qui perd » switch that follows the indicator shown (coverage_map)
+        "group": "evolution",
+        "follows": (cat, mode),
     }
 
 
@@ -565,21 +581,23 @@ def scenario_map(
         "Couleurs vert-bleu et vermillon (palette Okabe–Ito), lisibles par les daltoniens.",
         *result.notes,
     ]
-    if title is None:
-        where = f" — {after.territory}" if after.territory else ""
-        title = f"Scénario : qui gagne, qui perd l'accès{where}"
-    return coverage_map(
+    drawn = (
+        list(dict.fromkeys(c for c, _ in specs)),
+        list(dict.fromkeys(m for _, m in specs)),
+        tolerance,
+    )
+    return _plan_map(
         after,
         communes,
+        drawn,
         epci=epci,
-        categorie=list(dict.fromkeys(c for c, _ in specs)),
-        mode=list(dict.fromkeys(m for _, m in specs)),
-        title=title,
+        title=_titled("Scénario : qui gagne, qui perd l'accès", after.territory)
+        if title is None
+        else title,
         tiles=tiles,
-        simplify=tolerance,
-        extra_layers=layers,
+        layers=layers,
         # coverage_map already starts with the notes of ``after``: do not repeat them.
-        extra_notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
+        notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
     )
 
 

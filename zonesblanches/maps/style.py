@@ -187,9 +187,11 @@ STATUS_LABELS = {"actif": "actif", "a_verifier": "à vérifier", "ferme": "ferm�
 """French labels of the ``statut`` values of the registry."""
 
 PRECISION_LABELS = {
-    "adresse": "adresse",
+    "adresse": "à l'adresse (géocodée)",
+    "rue": "à la rue (adresse géocodée à la rue seulement)",
     "commune": "à la commune (point intérieur, adresse inconnue)",
     "coordonnees": "coordonnées fournies",
+    "coordonnees_fournies": "coordonnées fournies par la source",
 }
 
 

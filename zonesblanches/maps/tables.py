@@ -81,3 +81,50 @@ def synthesis_table(result: CoverageResult) -> pd.DataFrame:
     table["part_couverte"] = table["part_couverte"].round(4)
     table["temps_median_min"] = _minutes(table["temps_median_min"]).to_numpy()
     return table
+
+
+GAIN_CURVE_K = 10
+"""How many sites the gain curve shows (« combien de garages valent la peine », issue 15)."""
+
+
+def gain_curve(suggestion) -> pd.DataFrame:
+    """Population newly covered by the k-th site, k = 1… (at most :data:`GAIN_CURVE_K`), in the
+    order of the greedy selection the sites solver returned (``greedy_table``).
+
+    The greedy order is nested (its first k picks are the greedy choice for k), so one run with
+    ``k = 10`` gives the whole curve; a suggestion of 3 sites gives its first 3 points. Columns:
+    ``k``, ``site`` (label of the pick), ``nom`` (its commune), ``population_gagnee`` (people
+    newly within the threshold thanks to this site, after the k − 1 before it),
+    ``population_couverte`` (cumulated, existing services included), ``part_couverte``
+    (0–1) and ``part_du_premier`` (gain of this site / gain of the first: where the curve
+    flattens).
+
+    Raises a French :class:`~zonesblanches.errors.ParameterError` when the suggestion carries
+    no greedy selection (``method="exact"`` alone).
+    """
+    from zonesblanches.errors import ParameterError
+
+    table = getattr(suggestion, "greedy_table", None)
+    if table is None or not len(table):
+        raise ParameterError(
+            "La courbe de gain suit l'ordre de la sélection gloutonne : lancez la suggestion "
+            "avec la méthode gloutonne (par défaut)."
+        )
+    table = table.sort_values("rang", kind="stable").head(GAIN_CURVE_K)
+    gains = table["population_gagnee"].to_numpy(dtype=float)
+    first = gains[0] if len(gains) and gains[0] > 0 else np.nan
+    return pd.DataFrame(
+        {
+            "k": table["rang"].astype("int64").to_numpy(),
+            "site": table["libelle"].astype(str).to_numpy()
+            if "libelle" in table
+            else table["candidate_id"].astype(str).to_numpy(),
+            "nom": table["nom"].astype(str).to_numpy() if "nom" in table else "",
+            "population_gagnee": np.round(gains).astype("int64"),
+            "population_couverte": np.round(table["couverture_cumulee"].to_numpy(float)).astype(
+                "int64"
+            ),
+            "part_couverte": np.round(table["part_couverte_cumulee"].to_numpy(float), 4),
+            "part_du_premier": np.round(gains / first, 3),
+        }
+    )

@@ -1,0 +1,78 @@
+"""French wording of map and summary lines (issue 15 §6): counts agreed, no « (s) », and no
+« Problèmes signalés : 0 » read as reassurance under the example registry.
+
+Inputs: the bundled communes of CA Valenciennes Métropole and the bundled example registry.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.errors import ParameterError
+from zonesblanches.geodata import reference
+from zonesblanches.maps import coverage_map, render_map
+from zonesblanches.maps._geometry import check_frame
+from zonesblanches.summaries import format_problems
+
+VM = "245901160"
+
+
+@pytest.fixture(scope="module")
+def vm():
+    communes = reference.load_communes()
+    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
+    result = compute_coverage(commune_demand(communes), reference.load_registry(), {"voiture": 20})
+    return result, communes
+
+
+def test_problems_line_under_the_example_registry(vm):
+    result, _ = vm
+    assert format_problems(0, result) == "Problèmes signalés : 0"
+    result.services_caveat = "Registre d'exemple : 19 services, non exhaustif"
+    try:
+        line = format_problems(0, result)
+    finally:
+        result.services_caveat = ""
+    assert line.startswith("Problèmes signalés dans les fichiers lus : 0 — ")
+    assert "le registre d'exemple n'est pas vérifié" in line
+    assert format_problems(3) == "Problèmes signalés : 3"
+
+
+def test_map_sources_count_services_in_words(vm):
+    result, communes = vm
+    page = render_map(coverage_map(result, communes, tiles=False))
+    assert f"Services : {len(result.services)} services ;" in page
+    data = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
+    assert "(s)" not in data.group(1)  # no « service(s) » in any text the page shows
+
+
+def test_missing_columns_agree():
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame({"a": [1]}, geometry=gpd.points_from_xy([0], [0]), crs=4326)
+    with pytest.raises(ParameterError, match="^Colonne manquante dans « x » : b"):
+        check_frame(frame, "x", ("b",))
+    with pytest.raises(ParameterError, match="^Colonnes manquantes dans « x » : b, c"):
+        check_frame(frame, "x", ("b", "c"))
+
+
+def test_zones_of_some_indicators_only_are_said(vm):
+    """Above a thousand units the workflow dissolves zones for one category only: the map
+    says so instead of looking as if the other indicators had no zone."""
+    from zonesblanches.api import zones_by_indicator
+
+    result, communes = vm
+    pairs = [(result.categories[0], m) for m in result.modes]
+    some = zones_by_indicator(result, communes, pairs=pairs)
+    data = re.search(
+        r'<script type="application/json" id="[^"]+">(.*?)</script>',
+        render_map(coverage_map(result, communes, zones=some, tiles=False)),
+        re.S,
+    ).group(1)
+    assert "Périmètres des zones blanches contiguës calculés seulement pour : " in data
+    every = zones_by_indicator(result, communes)
+    page = render_map(coverage_map(result, communes, zones=every, tiles=False))
+    assert "calculés seulement pour" not in page
