@@ -50,6 +50,23 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else math.nan
 
 
+def parse_numbers(texts: list[str]) -> np.ndarray:
+    """:func:`parse_number` of stripped texts, at C speed when every non-empty text is a plain
+    number: NaN where the text is empty or needs :func:`parse_number` (a decimal comma, inner
+    spaces, not a number), which the caller then applies to those rows."""
+    values = np.full(len(texts), np.nan)
+    array = np.array(texts, dtype=object)
+    filled = np.flatnonzero(array != "")
+    try:
+        # float() of each text, as parse_number does when the text has no comma nor space
+        found = array[filled].astype(float)
+    except ValueError:
+        return values
+    found[~np.isfinite(found)] = np.nan
+    values[filled] = found
+    return values
+
+
 def in_box(x: np.ndarray, y: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
 
@@ -73,7 +90,12 @@ class Placement(RowLog):
         if "lon" not in self.cols:
             return x, y, has, self.crs, ""
         champ = f"{self.cols['lon']}, {self.cols['lat']}"
-        for pos, (a, b) in enumerate(zip(self.text("lon"), self.text("lat"), strict=True)):
+        xs, ys = self.text("lon"), self.text("lat")
+        vx, vy = parse_numbers(xs), parse_numbers(ys)
+        plain = ~np.isnan(vx) & ~np.isnan(vy)
+        x[plain], y[plain], has[plain] = vx[plain], vy[plain], True
+        for pos in np.flatnonzero(~plain).tolist():
+            a, b = xs[pos], ys[pos]
             va, vb = parse_number(a), parse_number(b)
             if va is None and vb is None:
                 continue
@@ -189,12 +211,17 @@ class Placement(RowLog):
 
     def _communes(self, lon: np.ndarray, lat: np.ndarray, precision: list[str]):
         names, codes, cps = self.text("commune"), self.text("code_insee"), self.text("code_postal")
-        out_name, out_code = list(names), [normalize_insee(c) if c else "" for c in codes]
+        normalized = {c: normalize_insee(c) for c in set(codes) if c}
+        out_name, out_code = list(names), [normalized[c] if c else "" for c in codes]
         located = np.isfinite(lon)
         self._fill_from_points(lon, lat, located, out_name, out_code)
         index, notes, mismatches = self.index, [], []
-        for pos in np.flatnonzero(~located & ~self._has_coords):
-            i, note = index.locate(codes[pos], names[pos], cps[pos], self.cols)
+        found: dict[tuple[str, str, str], tuple] = {}  # a file repeats its communes
+        for pos in np.flatnonzero(~located & ~self._has_coords).tolist():
+            key = (codes[pos], names[pos], cps[pos])
+            if key not in found:
+                found[key] = index.locate(*key, self.cols)
+            i, note = found[key]
             if i is None:
                 self.reject(pos, *note)
                 continue
@@ -232,14 +259,12 @@ class Placement(RowLog):
         pts, polys = self.index.tree.query(
             shapely.points(lon[pos], lat[pos]), predicate="intersects"
         )
-        seen = set()
-        for p, c in zip(pts, polys, strict=True):
-            if p in seen:
-                continue
-            seen.add(p)
-            out_name[pos[p]] = self.index.name(c)
-            out_code[pos[p]] = self.index.code(c)
-        self._check_declared(pos, lon, lat, declared, out_code, {pos[p] for p in seen})
+        first = np.unique(pts, return_index=True)[1]  # a point on a shared border: first hit
+        hits = pos[pts[first]].tolist()
+        for p, c in zip(hits, polys[first].tolist(), strict=True):
+            out_name[p] = self.index.name(c)
+            out_code[p] = self.index.code(c)
+        self._check_declared(pos.tolist(), lon, lat, declared, out_code, set(hits))
 
     def _check_declared(self, positions, lon, lat, declared, found, matched) -> None:
         """Warn when the commune a row declares (code INSEE) is not where its coordinates are:

@@ -147,21 +147,31 @@ class Validator(Placement):
 
     def _ids(self, keep: np.ndarray) -> list[str]:
         given = self.text("service_id")
+        kept_ids = [given[p] for p in np.flatnonzero(keep).tolist()]
+        # Rows can be duplicates only when one has no id or an id is repeated.
+        if "" in kept_ids or len(set(kept_ids)) < len(kept_ids):
+            self._reject_duplicates(given, keep)
+        taken = set(given)
+        out = []
+        for pos, sid in enumerate(given):
+            if not sid:
+                sid = f"U-{int(self.raw.lines[pos]):04d}"
+                while sid in taken:
+                    sid += "b"
+                taken.add(sid)
+            out.append(sid)
+        return out
+
+    def _reject_duplicates(self, given: list[str], keep: np.ndarray) -> None:
+        """A repeated id (the first row is kept), or a row without id that repeats a kept row."""
         col = self.cols.get("service_id", "service_id")
         first_of_id: dict[str, int] = {}
-        first_of_row: dict[tuple, int] = {}
-        others = [
-            [str(v).strip() for v in self.raw.table[c].tolist()]
-            for c in self.raw.table.columns
-            if c != col
-        ]
-        if self.raw.geometry is not None:
-            others.append([g.wkt if g is not None else "" for g in self.raw.geometry])
-        keys = list(zip(*others, strict=True)) if others else [()] * self.n
-        for pos, key in enumerate(keys):
+        first_of_row: dict[int, int] = {}
+        lines = self.raw.lines.tolist()
+        for pos, key in enumerate(self._row_keys(col)):
             if not keep[pos]:
                 continue
-            line = int(self.raw.lines[pos])
+            line = lines[pos]
             sid = given[pos]
             if sid and sid in first_of_id:
                 same = first_of_row.get(key) == first_of_id[sid]
@@ -182,16 +192,21 @@ class Validator(Placement):
             if sid:
                 first_of_id[sid] = line
             first_of_row.setdefault(key, line)
-        taken = set(given)
-        out = []
-        for pos, sid in enumerate(given):
-            if not sid:
-                sid = f"U-{int(self.raw.lines[pos]):04d}"
-                while sid in taken:
-                    sid += "b"
-                taken.add(sid)
-            out.append(sid)
-        return out
+
+    def _row_keys(self, id_col: str) -> list[int]:
+        """One integer per row, equal for rows whose cells other than the id (stripped text)
+        and geometry are equal."""
+        others = [
+            [str(v).strip() for v in self.raw.table[c].tolist()]
+            for c in self.raw.table.columns
+            if c != id_col
+        ]
+        if self.raw.geometry is not None:
+            others.append([g.wkt if g is not None else "" for g in self.raw.geometry])
+        if not others:
+            return [0] * self.n
+        codes = np.column_stack([pd.factorize(np.array(o, dtype=object))[0] for o in others])
+        return np.unique(codes, axis=0, return_inverse=True)[1].ravel().tolist()
 
     def _rejects(self) -> pd.DataFrame:
         table = self.raw.table
