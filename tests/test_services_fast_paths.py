@@ -12,7 +12,6 @@ import csv
 import json
 import math
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
