@@ -39,7 +39,10 @@ Run::
 
     PYTHONPATH=. .venv/bin/python scripts/bench_services_scale.py [--lignes 100000]
         [--territoire 245901160] [--mode voiture:20 --mode marche:30] [--garder DOSSIER]
-        [--profil charge.prof]
+        [--profil charge.prof] [--sans-carte] [--fichier charge.csv]
+
+``--sans-carte`` stops after the CSV tables (the map, report, figures, XLSX and GeoPackage are
+the drawing side, measured without it); ``--fichier`` reuses a load-test file.
 
 ``--profil`` runs the load-test analysis under cProfile and writes the statistics (read them with
 ``python -m pstats``); its times are then inflated by the profiler.
@@ -329,6 +332,11 @@ def main() -> int:
     parser.add_argument("--garder", type=Path, help="keep the file and the outputs here")
     parser.add_argument("--fichier", type=Path, help="a load-test file made by an earlier run")
     parser.add_argument("--profil", type=Path, help="cProfile the load-test run into this file")
+    parser.add_argument(
+        "--sans-carte",
+        action="store_true",
+        help="analyse --sans-carte: CSV tables only, no map, report, XLSX nor GeoPackage",
+    )
     parser.add_argument("--une-analyse", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.une_analyse:
@@ -342,6 +350,8 @@ def main() -> int:
     common = ["analyse", "--territoire", args.territoire]
     for mode in modes:
         common += ["--mode", mode]
+    if args.sans_carte:
+        common.append("--sans-carte")
     path = args.fichier or base / "charge.csv"
     if args.fichier is None:
         t0 = time.perf_counter()
