@@ -24,9 +24,12 @@ from hypothesis import strategies as st
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata import _tables
 from zonesblanches.geodata import services as svc
+from zonesblanches.geodata._service_log import lines_text
+from zonesblanches.geodata._service_places import in_box, parse_number
 from zonesblanches.geodata._tables import sniff_delimiter
 from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.services import (
+    FRANCE_BBOX,
     OUTPUT_COLUMNS,
     ServicesRead,
     match_columns,
@@ -133,16 +136,16 @@ def test_delimiter_sniffing():
 @settings(max_examples=200, deadline=None)
 def test_french_decimal_comma_parses_like_the_dot(value):
     text = repr(value)
-    assert svc._number(text) == value
-    assert svc._number(text.replace(".", ",")) == value
-    assert svc._number(" " + text + "\u00a0") == value
+    assert parse_number(text) == value
+    assert parse_number(text.replace(".", ",")) == value
+    assert parse_number(" " + text + "\u00a0") == value
 
 
 def test_number_parsing_edge_cases():
-    assert svc._number("") is None
-    assert np.isnan(svc._number("1.90372O"))
-    assert np.isnan(svc._number("1,2,3"))
-    assert np.isnan(svc._number("inf"))
+    assert parse_number("") is None
+    assert np.isnan(parse_number("1.90372O"))
+    assert np.isnan(parse_number("1,2,3"))
+    assert np.isnan(parse_number("inf"))
 
 
 def test_column_synonyms():
@@ -270,8 +273,8 @@ def test_swapped_coordinates_are_detected_for_every_registry_service(tmp_path, r
 
 
 @given(
-    lon=st.floats(min_value=svc.FRANCE_BBOX[0], max_value=svc.FRANCE_BBOX[2]),
-    lat=st.floats(min_value=svc.FRANCE_BBOX[1], max_value=svc.FRANCE_BBOX[3]),
+    lon=st.floats(min_value=FRANCE_BBOX[0], max_value=FRANCE_BBOX[2]),
+    lat=st.floats(min_value=FRANCE_BBOX[1], max_value=FRANCE_BBOX[3]),
 )
 @settings(max_examples=100, deadline=None)
 def test_swap_rule_on_synthetic_points(lon, lat):
@@ -279,9 +282,9 @@ def test_swap_rule_on_synthetic_points(lon, lat):
     # recognised once swapped, because the box's longitudes and latitudes do not overlap.
     x = np.array([lon, lat])
     y = np.array([lat, lon])
-    inside = svc._in_box(x, y, svc.FRANCE_BBOX)
+    inside = in_box(x, y, FRANCE_BBOX)
     assert list(inside) == [True, False]
-    assert svc._in_box(y[1:], x[1:], svc.FRANCE_BBOX).all()
+    assert in_box(y[1:], x[1:], FRANCE_BBOX).all()
 
 
 def test_lambert93_without_crs_stops_with_a_hint(tmp_path):
@@ -655,10 +658,10 @@ def test_rejects_carry_the_original_row(tmp_path):
 
 
 def test_lines_text():
-    assert svc._lines_text([4]) == "ligne 4"
-    assert svc._lines_text([3, 2]) == "lignes 2, 3"
-    assert "(12 au total)" in svc._lines_text(list(range(12)))
-    assert svc._lines_text([1, 2], "entité") == "entités 1, 2"
+    assert lines_text([4]) == "ligne 4"
+    assert lines_text([3, 2]) == "lignes 2, 3"
+    assert "(12 au total)" in lines_text(list(range(12)))
+    assert lines_text([1, 2], "entité") == "entités 1, 2"
 
 
 def test_csv_records_line_numbers_skip_blank_rows():

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
+import pyproj
+import shapely
 from scipy.spatial import cKDTree
 
 from zonesblanches._text import fr_g
@@ -77,6 +79,13 @@ class TravelTimeModel(Protocol):
 def _metric_xy(points: gpd.GeoSeries) -> np.ndarray:
     if points.crs is None:
         raise ParameterError("Les points n'ont pas de système de coordonnées (CRS) déclaré.")
+    values = points.values
+    if len(values) and (shapely.get_type_id(values) == 0).all():
+        # The same transformation as ``to_crs`` (pyproj, x/y order), on the coordinates only:
+        # no new geometry per point (100,000 services × each mode).
+        transformer = pyproj.Transformer.from_crs(points.crs, LAMBERT93, always_xy=True)
+        x, y = transformer.transform(shapely.get_x(values), shapely.get_y(values))
+        return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
     projected = points.to_crs(LAMBERT93)
     return np.column_stack([projected.x.to_numpy(), projected.y.to_numpy()])
 

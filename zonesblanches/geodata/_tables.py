@@ -235,11 +235,13 @@ def _from_records(records: list[list[str]], warnings: list[str], first_line: int
     rows, lines, extra = [], [], {}
     for i in range(start + 1, len(records)):
         cells = records[i]
-        if not any(c.strip() for c in cells):
+        # "".join(cells).strip() is empty exactly when every cell is blank
+        if not "".join(cells).strip():
             continue
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            extra[len(rows)] = cells[width:]
-        cells = (cells + [""] * width)[:width]
+        if len(cells) != width:
+            if len(cells) > width and "".join(cells[width:]).strip():
+                extra[len(rows)] = cells[width:]
+            cells = (cells + [""] * width)[:width]
         rows.append(cells)
         lines.append(i + first_line)
     table = pd.DataFrame(rows, columns=header, dtype=object)
