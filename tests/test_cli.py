@@ -90,7 +90,8 @@ def test_demo_prints_french_summary(tmp_path, capsys):
     assert "Territoire : Hauts-de-France" in out
     assert "vol d'oiseau" in out
     assert "zone blanche" in out
-    assert "Problèmes signalés : 0" in out
+    # the example registry: a « 0 » would read as reassurance, the line says it is not checked
+    assert "Problèmes signalés dans les fichiers lus : 0 — le registre d'exemple n'est pas" in out
 
 
 def test_same_inputs_same_bytes(tmp_path):
@@ -445,3 +446,21 @@ def test_qpv_indicators_reach_tables_summary_and_map(tmp_path, capsys):
     html = (out_dir / "carte.html").read_text(encoding="utf-8")
     assert "Quartier de test (synth" in html
     assert "à portée" in html
+
+
+def test_suggerer_writes_the_gain_curve(tmp_path):
+    """k = 1…10 from one greedy run even when 2 sites are asked: the table and the figure."""
+    code = main(
+        ["suggerer", "--territoire", "62", "--categorie", "garage_solidaire", "--nombre", "2",
+         "--methode", "glouton", "--sans-carte", "--sortie", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    curve = pd.read_csv(tmp_path / "courbe_gain.csv", encoding="utf-8-sig")
+    assert list(curve["k"]) == list(range(1, len(curve) + 1)) and len(curve) == 10
+    gains = curve["population_gagnee"].to_numpy()
+    assert (gains[:-1] >= gains[1:]).all()  # greedy gains never increase
+    covered = curve["population_couverte"].to_numpy()
+    assert (covered[1:] - covered[:-1] == gains[1:]).all()
+    sites = pd.read_csv(tmp_path / "sites_suggeres.csv", encoding="utf-8-sig")
+    assert len(sites) == 2
+    assert (tmp_path / "courbe_gain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -214,3 +214,17 @@ def test_zones_table_does_not_list_a_quasi_continuous_zone():
     assert list(listed["nature"]) == ["zone", "zone"] and list(listed["zone_id"]) == [1, 2]
     cells = zones_table(zones, "carreau")
     assert len(cells) == 5 and set(cells["nature"]) == {"zone"}
+
+
+def test_large_territories_draw_the_principal_category_zones():
+    """Above MAX_ZONE_UNITS units only one category's zones are dissolved: the principal
+    indicator's (the one the map opens on), not whichever category comes first."""
+    from zonesblanches import api
+
+    result = api.diagnostic(None, {"voiture": 20})
+    assert len(result.units) > api.MAX_ZONE_UNITS
+    last = result.categories[-1]
+    assert last != result.categories[0]
+    zones = api.output_zones(result, None, principal=(last, "voiture"))
+    assert list(zones) == [f"{last}_voiture"]
+    assert list(api.output_zones(result, None)) == [f"{result.categories[0]}_voiture"]

@@ -638,7 +638,9 @@ exemples :
 
 fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes gagnées),
 sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
-sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS).
+sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS),
+courbe_gain.csv et courbe_gain.png (habitants gagnés par le 1er, 2e… 10e site de la
+sélection gloutonne : où la courbe s'aplatit, un site de plus vaut moins).
 """
 
 EPILOG_SCENARIO = """\

@@ -52,6 +52,8 @@ OUTPUT_NAMES = frozenset(
         "indicateurs.xlsx",
         "sites_suggeres.csv",
         "sites_suggeres.gpkg",
+        "courbe_gain.csv",
+        "courbe_gain.png",
         "carte_sites.html",
         "scenario_communes.csv",
         "scenario_epci.csv",

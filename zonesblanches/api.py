@@ -646,7 +646,8 @@ def zones_by_indicator(
 
 
 MAX_ZONE_UNITS = 1000
-"""Above this many units, zones are dissolved for the first category only (each takes seconds)."""
+"""Above this many units, zones are dissolved for the principal category only (each takes
+seconds)."""
 
 
 def read_demand(
@@ -719,14 +720,19 @@ def principal_indicator(result: CoverageResult, principal: str | None) -> tuple[
 
 
 def output_zones(
-    result: CoverageResult, territory: TerritoryLike, qpv: gpd.GeoDataFrame | None = None
+    result: CoverageResult,
+    territory: TerritoryLike,
+    qpv: gpd.GeoDataFrame | None = None,
+    principal: tuple[str, str] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
-    """The zones blanches drawn and exported: every indicator, or the first category's only
-    above :data:`MAX_ZONE_UNITS` units."""
+    """The zones blanches drawn and exported: every indicator or, above :data:`MAX_ZONE_UNITS`
+    units, those of the principal indicator's category (``principal``, see
+    :func:`principal_indicator`; default the first category) in every mode."""
     territory = as_territory(territory)
     pairs = None
     if len(result.units) > MAX_ZONE_UNITS:
-        pairs = [(result.categories[0], m) for m in result.modes]
+        category = principal[0] if principal is not None else result.categories[0]
+        pairs = [(category, m) for m in result.modes]
     return zones_by_indicator(result, territory.communes, qpv=qpv, pairs=pairs)
 
 

@@ -78,27 +78,36 @@ def run_suggestion(args: argparse.Namespace) -> None:
     inputs = _inputs_of(args, [mode])
     origins = [o.strip() for o in args.candidats.split(",") if o.strip()]
     method = {"glouton": "greedy", "exacte": "exact", "les-deux": "both"}[args.methode]
-    suggestion = suggest(
-        inputs.territory,
-        args.categorie,
-        mode,
-        args.nombre,
+    options = dict(
         seuil=args.seuil,
         services=inputs.services,
         origins=origins,
         premises=args.locaux,
         qpv=inputs.qpv,
         weights=parse_weights(args.ponderation),
-        method=method,
         model=(inputs.models or {}).get(mode),
         demand=inputs.demand,
         progress=sys.stderr.isatty(),
         market=args.offre_marchande,
     )
+    suggestion = suggest(
+        inputs.territory, args.categorie, mode, args.nombre, method=method, **options
+    )
     _print()
     _print(format_suggestion(suggestion).rstrip())
+    curve = suggestion
+    if method != "exact" and args.nombre < jobs.GAIN_CURVE_K:
+        # The greedy order is nested: one greedy run of 10 gives the curve k = 1…10.
+        curve = suggest(
+            inputs.territory, args.categorie, mode, jobs.GAIN_CURVE_K, method="greedy", **options
+        )
     written = jobs.write_suggestion(
-        suggestion, inputs.territory, args.sortie, with_map=not args.sans_carte
+        suggestion,
+        inputs.territory,
+        args.sortie,
+        with_map=not args.sans_carte,
+        curve=None if method == "exact" else curve,
+        dpi=getattr(args, "dpi", 150),
     )
     _print_written(written)
 

@@ -185,6 +185,7 @@ def run_analysis(
     from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
     from zonesblanches.summaries import (
         format_outside,
+        format_problems,
         format_qpv_gap,
         format_results,
         format_zones,
@@ -257,7 +258,7 @@ def run_analysis(
             result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
         )
     if with_map:
-        zones = api.output_zones(result, territory, qpv)
+        zones = api.output_zones(result, territory, qpv, principal_spec)
         if zones:
             _print(format_zones(result, zones))
             table = api.zones_table(zones, result.unit_kind)
@@ -295,7 +296,7 @@ def run_analysis(
     print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
-    _print(f"Problèmes signalés : {problems}")
+    _print(format_problems(problems, result))
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
     return problems
 
@@ -383,8 +384,16 @@ def run_demo(sortie: Path, **options) -> None:
         )
 
 
-def write_suggestion(suggestion, territory, sortie: Path, *, with_map: bool = True) -> list[Path]:
-    """The files of ``zonesblanches suggerer``: the table, the GeoPackage and the map."""
+GAIN_CURVE_K = 10
+"""Sites on the gain curve of ``suggerer`` (:data:`zonesblanches.maps.tables.GAIN_CURVE_K`)."""
+
+
+def write_suggestion(
+    suggestion, territory, sortie: Path, *, with_map: bool = True, curve=None, dpi: int = 150
+) -> list[Path]:
+    """The files of ``zonesblanches suggerer``: the table, the GeoPackage, the map and, from
+    ``curve`` (a greedy suggestion of up to :data:`GAIN_CURVE_K` sites, or ``None``), the gain
+    curve k = 1…10 as a table and a figure (« combien de sites valent la peine »)."""
     from zonesblanches.writers import write_csv, write_gpkg
 
     written = [write_csv(suggestion.table, sortie / "sites_suggeres.csv")]
@@ -392,6 +401,15 @@ def write_suggestion(suggestion, territory, sortie: Path, *, with_map: bool = Tr
     if len(suggestion.catchments):
         layers["unites_couvertes"] = suggestion.catchments
     written.append(write_gpkg(layers, sortie / "sites_suggeres.gpkg"))
+    greedy = getattr(curve, "greedy_table", None)
+    if greedy is not None and len(greedy):
+        from zonesblanches.geodata.categories import category_label
+        from zonesblanches.maps import gain_curve, gain_curve_chart
+
+        table = gain_curve(curve)
+        written.append(write_csv(table, sortie / "courbe_gain.csv"))
+        title = f"{category_label(suggestion.categorie)} : habitants gagnés par site ajouté"
+        written.append(gain_curve_chart(table, sortie / "courbe_gain.png", title=title, dpi=dpi))
     if with_map:
         from zonesblanches.geodata import reference
         from zonesblanches.maps import save_map, suggestion_map
