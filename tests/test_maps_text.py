@@ -76,3 +76,35 @@ def test_zones_of_some_indicators_only_are_said(vm):
     every = zones_by_indicator(result, communes)
     page = render_map(coverage_map(result, communes, zones=every, tiles=False))
     assert "calculés seulement pour" not in page
+
+
+def test_no_parenthesised_plural_left_in_user_text():
+    """No « ligne(s) », « service(s) »… in any French string of the package: counts agree."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import zonesblanches
+
+    pattern = re.compile(r"[a-zéèàù]\((s|x|es|aux)\)")
+    hits = []
+    for path in sorted(Path(zonesblanches.__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and "function" not in node.value  # the map's JavaScript, not French text
+                and pattern.search(node.value)
+            ):
+                hits.append(f"{path.name}:{node.lineno} {node.value[:60]!r}")
+    assert not hits, "parenthesised plurals: " + "; ".join(hits)

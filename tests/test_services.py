@@ -292,7 +292,7 @@ def test_lambert93_without_crs_stops_with_a_hint(tmp_path):
     with pytest.raises(DataError, match="EPSG:2154") as err:
         read_services(DATA / "services_lambert93.csv", rejects_path=rejects_path)
     assert "Aucun service utilisable" in str(err.value)
-    assert "6 ligne(s) lue(s)" in str(err.value)
+    assert "6 lignes lues" in str(err.value)
     # The rejects file is written before the error.
     assert len(pd.read_csv(rejects_path, encoding="utf-8-sig")) == 6
 
@@ -643,7 +643,8 @@ def test_repr_in_french_and_html_escaped():
     read = read_services(DATA / "acceptance.csv")
     assert isinstance(read, ServicesRead)
     text = repr(read)
-    assert "ligne(s) rejetée(s)" in text and "pizzeria" in text
+    assert "lignes rejetées" in text and "pizzeria" in text
+    assert "(s)" not in text
     html = read._repr_html_()
     assert "<script>" not in html and "Lignes rejetées" in html
 

@@ -18,6 +18,7 @@ from zonesblanches import settings
 from zonesblanches._api_common import DEFAULT_THRESHOLDS
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_num as _fr_num
+from zonesblanches._text import fr_plural
 from zonesblanches.errors import ParameterError
 from zonesblanches.transit import TransitOptions, add_transit_model, road_modes
 
@@ -53,7 +54,9 @@ def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
         f"{agree(len(rejects), 'rejetée')}, {stats.get('hors_territoire', 0)} hors du territoire"
     )
     if len(rejects):
-        _print(f"  ⚠ {len(rejects)} ligne(s) de carreaux écartée(s), détail dans {target}")
+        _print(
+            f"  ⚠ {_fr_count(len(rejects), 'ligne')} de carreaux {fr_plural(len(rejects), 'écartée')}, détail dans {target}"
+        )
         for _, row in rejects.head(10).iterrows():
             _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.modes import TRANSIT_MODE
 
@@ -277,7 +278,7 @@ def transit_setup(
     lines = [
         f"Horaires GTFS : {len(data.feeds)} flux ({', '.join(f.name for f in data.feeds)}), "
         f"{schedule.n_stops} arrêts, {schedule.n_trips} courses le {_fr_date(day)}"
-        + (f", {n_rej} ligne(s) écartée(s)" if n_rej else "")
+        + (f", {fr_count(n_rej, 'ligne écartée', 'lignes écartées')}" if n_rej else "")
     ]
     for name, first, last in service_periods(data):
         if first is not None and not first <= day <= last:
@@ -321,7 +322,8 @@ def add_transit_model(
     written = write_gtfs_rejects(setup, folder)
     if written is not None:
         lines.append(
-            f"  ⚠ {len(setup.rejects)} ligne(s) d'horaires écartée(s), détail dans {written}"
+            f"  ⚠ {fr_count(len(setup.rejects), 'ligne')} d'horaires "
+            f"{fr_plural(len(setup.rejects), 'écartée')}, détail dans {written}"
         )
         for row in setup.rejects.head(5).itertuples(index=False):
             lines.append(

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from zonesblanches._text import fr_count
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.network import RoadNetwork
 
@@ -50,7 +51,7 @@ def check_network(network: RoadNetwork) -> None:
         if not np.all(np.isfinite(t) & (t > 0)):
             bad = int(np.count_nonzero(~(np.isfinite(t) & (t > 0))))
             raise DataError(
-                f"Réseau routier : {bad} tronçon(s) ont un temps de parcours nul, négatif ou "
+                f"Réseau routier : {fr_count(bad, 'tronçon a', 'tronçons ont')} un temps de parcours nul, négatif ou "
                 "non défini ; chaque tronçon doit avoir un temps strictement positif."
             )
 
@@ -110,7 +111,8 @@ def check_sources(
         off = np.asarray(offsets, dtype=np.float64).ravel()
         if len(off) != k:
             raise ParameterError(
-                f"{len(off)} décalage(s) initial(aux) pour {k} source(s) : il en faut un par source."
+                f"{fr_count(len(off), 'décalage initial', 'décalages initiaux')} pour "
+                f"{fr_count(k, 'source')} : il en faut un par source."
             )
         if not np.all(np.isfinite(off) & (off >= 0)):
             raise ParameterError("Les décalages initiaux doivent être finis et positifs ou nuls.")

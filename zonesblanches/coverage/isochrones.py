@@ -39,6 +39,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
+from zonesblanches._text import fr_plural
 from zonesblanches.coverage.network import NetworkModel, multi_source_times
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
@@ -200,7 +201,8 @@ def isochrones(
     missing = [c for c in (id_col, category_col) if c not in services.columns]
     if missing:
         raise ParameterError(
-            "Colonne(s) absente(s) du tableau des services : "
+            fr_plural(len(missing), "Colonne absente", "Colonnes absentes")
+            + " du tableau des services : "
             + ", ".join(f"« {c} »" for c in missing)
             + "."
         )

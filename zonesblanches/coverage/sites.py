@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from zonesblanches._text import fr_count, fr_num
 from zonesblanches._text import fr_int as _fr_int
-from zonesblanches._text import fr_num
 from zonesblanches._text import fr_pct as _fr_pct
 from zonesblanches.columns import time_col
 from zonesblanches.coverage.analysis import CoverageResult, compute_coverage
@@ -134,7 +134,7 @@ class SiteSuggestion:
         factor = greedy_bound_factor(max(self.k, 1))
         text = (
             f"Garantie de la sélection gloutonne : au moins {_fr_pct(factor)} du meilleur choix "
-            f"possible pour {self.k} site(s) (1 − (1 − 1/k)^k, jamais moins de 1 − 1/e ≈ 63,2 %)."
+            f"possible pour {fr_count(self.k, 'site')} (1 − (1 − 1/k)^k, jamais moins de 1 − 1/e ≈ 63,2 %)."
         )
         if math.isfinite(g.upper_bound) and g.upper_bound > 0:
             text += (
@@ -389,7 +389,12 @@ def suggest_sites(
         greedy = greedy_max_cover(r, w_open, k)
         if len(greedy.picks) < k:
             notes.append(
-                f"Seuls {len(greedy.picks)} site(s) apportent des {label} supplémentaires : "
+                (
+                    f"Seulement {fr_count(len(greedy.picks), 'site apporte', 'sites apportent')} "
+                    if len(greedy.picks)
+                    else "Aucun site n'apporte "
+                )
+                + f"des {label} supplémentaires : "
                 "les autres candidats ne touchent personne de plus."
             )
     if method in ("exact", "both"):

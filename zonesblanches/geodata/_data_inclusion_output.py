@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from zonesblanches._text import fr_count, normalize
+from zonesblanches._text import fr_count, fr_plural, normalize
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.geodata.categories import CATEGORIES
 
@@ -120,7 +120,8 @@ class DataInclusionRead:
             + (f" ; antérieurs à la date demandée {c['avant_depuis']}" if c["avant_depuis"] else "")
             + ".",
             f"Localisation : {prec['coordonnees_fournies']} par coordonnées fournies, "
-            f"{prec['adresse']} géocodé(s) à l'adresse, {prec['rue']} à la rue, "
+            f"{prec['adresse']} {fr_plural(prec['adresse'], 'géocodé')} à l'adresse, "
+            f"{prec['rue']} à la rue, "
             f"{prec['commune']} à la commune.",
         ]
         if self.provenance.get("licence"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from zonesblanches._text import fr_plural
 from zonesblanches.errors import DataError
 from zonesblanches.geodata._data_inclusion_download import DATASET_PAGE, HINT
 
@@ -246,7 +247,8 @@ def check_services_table(columns: list[str], name: str) -> None:
             "« services » : passez-la en second (structures=…) et donnez la table des services."
         )
     raise DataError(
-        f"« {name} » n'est pas la table « services » de data·inclusion : colonne(s) absente(s) "
+        f"« {name} » n'est pas la table « services » de data·inclusion : "
+        f"{fr_plural(len(missing), 'colonne absente', 'colonnes absentes')} "
         f"{', '.join(missing)}. Colonnes trouvées : {shown or 'aucune'}. {HINT}"
     )
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from zonesblanches._text import fr_plural
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError
 from zonesblanches.geodata._service_fields import SYNONYMS, match_columns
@@ -71,8 +72,13 @@ class Validator(Placement):
                     "ou code_postal"
                 )
             raise DataError(
-                f"« {self.path.name} » : colonne(s) obligatoire(s) introuvable(s) : "
-                f"{' ; '.join(needs)}. Colonnes du fichier : {', '.join(columns)}."
+                f"« {self.path.name} » : "
+                + fr_plural(
+                    len(needs),
+                    "colonne obligatoire introuvable",
+                    "colonnes obligatoires introuvables",
+                )
+                + f" : {' ; '.join(needs)}. Colonnes du fichier : {', '.join(columns)}."
             )
         used = set(self.cols.values())
         ignored = [c for c in columns if c not in used]

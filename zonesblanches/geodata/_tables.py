@@ -162,7 +162,8 @@ def _decode(data: bytes, name: str) -> tuple[str, str | None]:
             text, bad = mixed
             shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
             word = "ligne" if len(bad) == 1 else "lignes"
-            encoding = f"UTF-8 sauf {word} {shown}, lue(s) en Windows-1252"
+            read = "lue" if len(bad) == 1 else "lues"
+            encoding = f"UTF-8 sauf {word} {shown}, {read} en Windows-1252"
         else:
             try:
                 text, encoding = data.decode("cp1252"), "Windows-1252 (Latin-1)"

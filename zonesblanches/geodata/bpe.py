@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import DataError, ParameterError
 
@@ -113,8 +114,8 @@ def load_bpe(
     unknown = [t for t in types if t not in TYPES]
     if unknown:
         raise ParameterError(
-            f"Type(s) BPE non pris en charge : {', '.join(unknown)} ; possibles : "
-            + ", ".join(f"{k} ({v[1]})" for k, v in TYPES.items())
+            f"{fr_plural(len(unknown), 'Type')} BPE non pris en charge : {', '.join(unknown)} ; "
+            "possibles : " + ", ".join(f"{k} ({v[1]})" for k, v in TYPES.items())
         )
     path = Path(path)
     if not path.is_file():
@@ -211,7 +212,7 @@ def load_bpe(
     warnings = []
     if counts["sans_coordonnees"]:
         warnings.append(
-            f"BPE : {counts['sans_coordonnees']} équipement(s) sans coordonnées utilisables "
+            f"BPE : {fr_count(counts['sans_coordonnees'], 'équipement')} sans coordonnées utilisables "
             "(non géolocalisés ou outre-mer) : non placés."
         )
     return MarketOffer(equipments, counts, unplaced, warnings)

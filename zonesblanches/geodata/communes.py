@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches._text import closest, normalize
+from zonesblanches._text import closest, fr_plural, normalize
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 
@@ -136,7 +136,9 @@ class CommuneIndex:
         missing = {"code_insee", "nom", "lon", "lat"} - set(communes.columns)
         if missing:
             raise ParameterError(
-                f"Communes de géocodage incomplètes : colonne(s) manquante(s) {sorted(missing)}."
+                f"Communes de géocodage incomplètes : "
+                f"{fr_plural(len(missing), 'colonne manquante', 'colonnes manquantes')} "
+                f"{', '.join(sorted(missing))}."
             )
         communes = communes.reset_index(drop=True)
         codes = communes["code_insee"].astype(str).tolist()

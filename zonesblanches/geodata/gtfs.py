@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from zonesblanches._text import fr_count
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata._gtfs_calendar import WEEKDAYS, active_services, parse_day
 from zonesblanches.geodata._gtfs_feed import (
@@ -290,7 +291,7 @@ def load_gtfs(
         if not part.trips["valid"].any():
             raise DataError(
                 f"Le flux GTFS « {Path(src.path).name} » n'a aucune course utilisable "
-                f"({len(part.rejects)} ligne(s) rejetée(s) ; la première : "
+                f"({fr_count(len(part.rejects), 'ligne rejetée', 'lignes rejetées')} ; la première : "
                 + (
                     f"{part.rejects[0].file} ligne {part.rejects[0].line}, {part.rejects[0].reason}"
                     if part.rejects

@@ -166,7 +166,8 @@ def read_inventory(path: str | os.PathLike) -> InventoryRead:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
-            f"« {path.name} » n'est pas un inventaire zonesblanches : colonne(s) absente(s) "
+            f"« {path.name} » n'est pas un inventaire zonesblanches : "
+            f"{fr_plural(len(missing), 'colonne absente', 'colonnes absentes')} "
             f"{', '.join(missing)}."
         )
     frame = frame[list(COLUMNS)].reset_index(drop=True)

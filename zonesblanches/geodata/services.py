@@ -161,9 +161,11 @@ class ServicesRead:
         n_commune = int((self.services["precision"] == "commune").sum()) if n else 0
         name = self.path.name if self.path else "fichier"
         return (
-            f"{name} : {self.rows} ligne(s) lue(s), {n} service(s) retenu(s) "
+            f"{name} : {fr_count(self.rows, 'ligne lue', 'lignes lues')}, "
+            f"{fr_count(n, 'service retenu', 'services retenus')} "
             f"({n - n_commune} par coordonnées, {n_commune} à la commune), "
-            f"{len(self.rejects)} ligne(s) rejetée(s), {len(self.warnings)} avertissement(s)"
+            f"{fr_count(len(self.rejects), 'ligne rejetée', 'lignes rejetées')}, "
+            f"{fr_count(len(self.warnings), 'avertissement')}"
         )
 
     def __repr__(self) -> str:
@@ -172,7 +174,10 @@ class ServicesRead:
         for _, r in self.rejects.head(10).iterrows():
             lines.append(f"  ✗ ligne {r['ligne']} — {r['champ']} : {r['motif']}")
         if len(self.rejects) > 10:
-            lines.append(f"  … et {len(self.rejects) - 10} autre(s) ligne(s) rejetée(s)")
+            more = len(self.rejects) - 10
+            lines.append(
+                f"  … et {fr_count(more, 'autre ligne rejetée', 'autres lignes rejetées')}"
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -327,7 +332,7 @@ def _nothing_usable(result: ServicesRead, rejects_path) -> str:
     if rejects.empty:
         return f"Aucun service utilisable dans « {name} »."
     counts = Counter(rejects["champ"])
-    main = ", ".join(f"{champ} ({n} ligne(s))" for champ, n in counts.most_common(4))
+    main = ", ".join(f"{champ} ({fr_count(n, 'ligne')})" for champ, n in counts.most_common(4))
     first = rejects.iloc[0]
     unit = (
         "entité"
@@ -336,7 +341,8 @@ def _nothing_usable(result: ServicesRead, rejects_path) -> str:
     )
     where = f" Détail de chaque ligne dans {rejects_path}." if rejects_path is not None else ""
     return (
-        f"Aucun service utilisable dans « {name} » : {result.rows} ligne(s) lue(s), "
-        f"{len(rejects)} rejetée(s). Champs en cause : {main}. Exemple, {unit} {first['ligne']} — "
+        f"Aucun service utilisable dans « {name} » : "
+        f"{fr_count(result.rows, 'ligne lue', 'lignes lues')}, "
+        f"{fr_count(len(rejects), 'rejetée')}. Champs en cause : {main}. Exemple, {unit} {first['ligne']} — "
         f"{first['champ']} : {first['motif']}.{where}"
     )
