@@ -37,7 +37,7 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.categories import CATEGORIES, category_code
 from zonesblanches.geodata.communes import is_insee_code, normalize_insee
-from zonesblanches.geodata.territory import Territory
+from zonesblanches.geodata.territory import Territory, select_territory
 from zonesblanches.modes import mode_code
 from zonesblanches.service_sources import (
     DATA_INCLUSION,
@@ -84,6 +84,7 @@ __all__ = [
     "read_services",
     "resolve_services",
     "scenario",
+    "select_territory",
     "service_inventory",
     "service_isochrones",
     "suggest",
