@@ -27,8 +27,10 @@ LAYERS = {
     "__init__": 7,
 }
 
-ALIASES = {"_cli_parser": "cli"}
-"""Modules that belong to another part (the command line's parser is part of the CLI)."""
+ALIASES = {"_cli_parser": "cli", "partitioned": "api"}
+"""Modules that belong to another part: the command line's parser is part of the CLI; the
+partitioned (Dask) run is a workflow above :mod:`zonesblanches.api` (it calls it, api never
+imports it back)."""
 
 
 def _module_name(path: Path) -> str:
