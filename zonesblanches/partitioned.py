@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,12 @@ class _NetworkShare:
     service_node: np.ndarray  # node of each service of the run in the whole network (-1: none)
     speed_ms: float  # fastest way to move on it: its fastest edge, or the walking leg
     options: dict
-    margin_m: float  # first radius tried
+    margin_m: float  # first radius tried around each unit
 
 
-def _share(model: NetworkModel, services: gpd.GeoDataFrame, margin_m: float) -> _NetworkShare:
+def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
+    """The whole run's network of one mode; the first radius tried is the reach of the
+    threshold (``minutes``) at the fastest speed of the network."""
     net = model.network
     snappable = np.zeros(net.n_nodes, dtype=bool)
     snappable[model.snap_nodes] = True
@@ -152,13 +155,14 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, margin_m: float) -> 
         "walk_speed_kmh": model.walk_speed_kmh,
         "engine": model.engine,
     }
+    speed = max(speed, model.walk_speed_ms)
     return _NetworkShare(
         net,
         snappable,
         model.snap(services.geometry).node,
-        max(speed, model.walk_speed_ms),
+        speed,
         options,
-        float(margin_m),
+        minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
     )
 
 
@@ -176,25 +180,45 @@ class _CutNetworkModel(NetworkModel):
         self._tree = cKDTree(xy[self.snap_nodes])
 
 
-def _cut(share: _NetworkShare, unit_xy: np.ndarray, radius_m: float) -> tuple:
-    """The sub-network induced by the nodes within ``radius_m`` of a unit (every edge between
-    two of them), with the kept-node mask."""
+RADIUS_STEP = 1.25
+"""Units are cut around in classes of radius growing by this factor (each radius rounded up
+to its class: a wider cut, never a narrower one)."""
+
+
+def _kept_nodes(xy: np.ndarray, unit_xy: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Nodes within ``radius[u]`` of some unit ``u`` (radii rounded up to
+    :data:`RADIUS_STEP` classes, one k-d tree query per class)."""
     from scipy.spatial import cKDTree
 
+    keep = np.zeros(len(xy), dtype=bool)
+    if np.isinf(radius).any():
+        keep[:] = True
+        return keep
+    low = max(float(radius.min()), 1.0)
+    k = np.ceil(np.log(np.maximum(radius, low) / low) / np.log(RADIUS_STEP) - 1e-9)
+    for step in np.unique(k):
+        r = low * RADIUS_STEP**step
+        dist, _ = cKDTree(unit_xy[k == step]).query(xy, k=1, distance_upper_bound=r)
+        keep |= np.isfinite(dist)
+    return keep
+
+
+def _cut(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> tuple:
+    """The sub-network induced by the nodes within ``radius[u]`` of a unit ``u`` (every edge
+    between two of them), with the kept-node mask; ``inf`` anywhere: the whole network."""
     net = share.network
-    if not np.isfinite(radius_m):
-        return net, np.ones(net.n_nodes, dtype=bool)
     xy = np.column_stack([np.asarray(net.x, float), np.asarray(net.y, float)])
-    dist, _ = cKDTree(unit_xy).query(xy, k=1, distance_upper_bound=radius_m)
-    keep = np.isfinite(dist)
+    keep = _kept_nodes(xy, unit_xy, radius)
+    if keep.all():
+        return net, keep
     tail, head = np.asarray(net.tail), np.asarray(net.head)
     edges = np.flatnonzero(keep[tail] & keep[head])
     position = np.cumsum(keep) - 1
     sub = RoadNetwork(
         mode=net.mode,
         node_id=np.asarray(net.node_id)[keep],
-        x=np.asarray(net.x, float)[keep],
-        y=np.asarray(net.y, float)[keep],
+        x=xy[keep, 0],
+        y=xy[keep, 1],
         tail=position[tail[edges]].astype(np.int64),
         head=position[head[edges]].astype(np.int64),
         length_m=np.asarray(net.length_m, float)[edges],
@@ -214,15 +238,22 @@ class _NetworkPart:
     services: np.ndarray  # positions of the run's services whose node is in the cut
     options: dict
     speed_ms: float
-    radius_m: float
+    radius_m: np.ndarray  # per unit
+    share: float  # nodes of the cut over nodes of the whole network
 
 
-def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius_m: float) -> _NetworkPart:
-    sub, keep = _cut(share, unit_xy, radius_m)
+def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
+    sub, keep = _cut(share, unit_xy, radius)
     node = share.service_node
     inside = np.flatnonzero((node >= 0) & keep[np.clip(node, 0, None)])
     return _NetworkPart(
-        sub, share.snappable[keep], inside, share.options, share.speed_ms, float(radius_m)
+        sub,
+        share.snappable[keep],
+        inside,
+        share.options,
+        share.speed_ms,
+        radius,
+        float(keep.mean()) if len(keep) else 1.0,
     )
 
 
@@ -254,16 +285,15 @@ def _coverage_columns(
         added = res.units.iloc[:, len(units.columns) :]
         frames.append(pd.DataFrame(added.drop(columns="geometry", errors="ignore")))
         if isinstance(spec, _NetworkPart):
-            times = np.column_stack([added[time_col(c, mode)].to_numpy() for c in categories])
-            has = [bool((subset["categorie"] == c).any()) for c in categories]
-            all_have = [bool((services["categorie"] == c).any()) for c in categories]
-            lost = any(a and not h for a, h in zip(all_have, has, strict=True))
-            if lost or (~np.isfinite(times[:, np.array(all_have, dtype=bool)])).any():
-                needed[mode] = np.inf
-            else:
-                finite = times[np.isfinite(times)]
-                top = float(finite.max()) if len(finite) else 0.0
-                needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
+            # a route of t minutes stays within t × speed of its start: the radius each unit's
+            # time asks for (inf: no route found, while the run has such services)
+            present = [c for c in categories if (services["categorie"] == c).any()]
+            times = np.column_stack(
+                [added[time_col(c, mode)].to_numpy(float) for c in present]
+                or [np.zeros(len(units))]
+            )
+            top = times.max(axis=1)
+            needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
     return pd.concat(frames, axis=1), needed
 
 
@@ -277,11 +307,12 @@ def _partition_task(
     """One département: its columns, the radius each network mode asks for, time, worker."""
     start = time.perf_counter()
     columns, needed = _coverage_columns(units, services, thresholds, categories, models)
-    radius = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
+    given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
     return {
         "columns": columns,
-        "wider": {m: r for m, r in needed.items() if r > radius[m]},
-        "radius": radius,
+        "wider": {m: r for m, r in needed.items() if (r > given[m]).any()},
+        "radius": {m: float(np.max(r)) if len(r) else 0.0 for m, r in given.items()},
+        "share": {m: s.share for m, s in models.items() if isinstance(s, _NetworkPart)},
         "seconds": time.perf_counter() - start,
         "worker": _worker_name(),
     }
@@ -485,8 +516,7 @@ def partitioned_diagnostic(
     for mode in modes:
         given = (models or {}).get(mode)
         if mode in network:
-            margin_m = network[mode].network.meta.get("margin_m") or np.inf
-            specs[mode] = _share(network[mode], kept, margin_m)
+            specs[mode] = _share(network[mode], kept, thresholds[mode])
         else:
             specs[mode] = given or StraightLineModel(mode)
 
@@ -579,13 +609,20 @@ def _run_tasks(
         unit_xy = np.column_stack([xy.x.to_numpy(), xy.y.to_numpy()])
         started: dict[str, float] = {}
 
-        def submit(dept: str, radius: Mapping[str, float]):
+        radii: dict[str, dict[str, np.ndarray]] = {}
+        run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
+
+        def submit(dept: str, wider: Mapping[str, np.ndarray]):
             pos = parts[dept]
             models = {}
             for mode, spec in specs.items():
                 if isinstance(spec, _NetworkShare):
-                    part = _network_part(spec, unit_xy[pos], radius.get(mode, spec.margin_m))
-                    models[mode] = client.scatter(part)
+                    first = np.full(len(pos), spec.margin_m)
+                    radius = wider.get(mode, radii.get(dept, {}).get(mode, first))
+                    if passes.get(dept, 0) >= 2:  # never more than three passes
+                        radius = np.full(len(pos), np.inf)
+                    radii.setdefault(dept, {})[mode] = radius
+                    models[mode] = client.scatter(_network_part(spec, unit_xy[pos], radius))
                 else:
                     models[mode] = spec
             started.setdefault(dept, time.perf_counter())
@@ -596,7 +633,7 @@ def _run_tasks(
                 thresholds,
                 cats,
                 models,
-                key=f"departement-{dept}-{todo[dept][:12]}-{len(radius)}",
+                key=f"departement-{dept}-{run}-{passes.get(dept, 0)}",
                 retries=retries,
                 pure=False,
             )
@@ -616,13 +653,13 @@ def _run_tasks(
                     message = "tâche annulée"
                 except Exception as exc:  # noqa: BLE001 - any task error is reported by name
                     message = f"{type(exc).__name__} : {exc}"
+                future.release()
                 report(dept, unites=len(pos), statut="échec", erreur=message, passes=passes[dept])
                 continue
             out = future.result()
             future.release()
             if out["wider"]:
-                radius = {**out["radius"], **out["wider"]}
-                pending.add(submit(dept, radius))
+                pending.add(submit(dept, out["wider"]))
                 continue
             frames[dept] = out["columns"]
             if folder is not None:
@@ -634,6 +671,7 @@ def _run_tasks(
                 secondes=out["seconds"],
                 passes=passes[dept],
                 rayon_km={m: round(r / 1000.0, 1) for m, r in out["radius"].items()},
+                part_reseau={m: round(v, 3) for m, v in out["share"].items()},
                 worker=out["worker"],
                 duree=time.perf_counter() - started[dept],
             )
