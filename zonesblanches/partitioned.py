@@ -271,20 +271,22 @@ def _coverage_columns(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The columns :func:`compute_coverage` adds to ``units`` (same order), and for each mode
     on a network the radius its times ask for (``inf``: a unit left without a route)."""
+    units = units[["population", units.geometry.name]]  # all compute_coverage reads
     frames, needed = [], {}
-    for mode, minutes in thresholds.items():
-        spec = models[mode]
+    plain = {m: t for m, t in thresholds.items() if not isinstance(models[m], _NetworkPart)}
+    calls = [(plain, services, {m: models[m] for m in plain})] if plain else []
+    for mode, spec in models.items():
         if isinstance(spec, _NetworkPart):
             model = _CutNetworkModel(spec.network, spec.snappable, **spec.options)
-            subset = services.iloc[spec.services]
-        else:
-            model, subset = spec, services
-        res = compute_coverage(
-            units, subset, {mode: minutes}, categories=categories, models={mode: model}
-        )
+            calls.append(({mode: thresholds[mode]}, services.iloc[spec.services], {mode: model}))
+    for minutes, subset, chosen in calls:
+        res = compute_coverage(units, subset, minutes, categories=categories, models=chosen)
         added = res.units.iloc[:, len(units.columns) :]
-        frames.append(pd.DataFrame(added.drop(columns="geometry", errors="ignore")))
-        if isinstance(spec, _NetworkPart):
+        frames.append(pd.DataFrame(added))
+        for mode in minutes:
+            spec = models[mode]
+            if not isinstance(spec, _NetworkPart):
+                continue
             # a route of t minutes stays within t × speed of its start: the radius each unit's
             # time asks for (inf: no route found, while the run has such services)
             present = [c for c in categories if (services["categorie"] == c).any()]
@@ -316,6 +318,20 @@ def _partition_task(
         "seconds": time.perf_counter() - start,
         "worker": _worker_name(),
     }
+
+
+def _hold(data: object) -> object:
+    """Data sent to the cluster as a task's result rather than scattered: if the worker holding
+    it dies, the scheduler computes it again (scattered data would be lost with its worker,
+    and every task needing it cancelled)."""
+    return data
+
+
+def _with_radius(part: _NetworkPart, radius: np.ndarray) -> _NetworkPart:
+    """The whole-network part, for a département's units."""
+    return _NetworkPart(
+        part.network, part.snappable, part.services, part.options, part.speed_ms, radius, 1.0
+    )
 
 
 def _worker_name() -> str:
@@ -526,7 +542,9 @@ def partitioned_diagnostic(
     base = demand.copy()
     base["population"] = base["population"].astype(float)
     parts = {d: np.flatnonzero(keys == d) for d in sorted(set(keys))}
-    digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
+    digest_common = None
+    if folder is not None:
+        digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
     rows: dict[str, dict] = {}
     frames: dict[str, pd.DataFrame] = {}
     events: list[dict] = []
@@ -542,7 +560,7 @@ def partitioned_diagnostic(
 
     todo: dict[str, str] = {}
     for dept, pos in parts.items():
-        key = _digest(digest_common, base.iloc[pos])
+        key = "" if folder is None else _digest(digest_common, base.iloc[pos])
         path = None if folder is None else folder / f"{dept}-{key[:20]}.parquet"
         frame = None if path is None else _read_checkpoint(path)
         if frame is not None:
@@ -604,12 +622,16 @@ def _run_tasks(
 
     client, owned = _client(client, n_workers)
     try:
-        shared = client.scatter(kept, broadcast=True)
-        xy = base.geometry.to_crs(LAMBERT93)
-        unit_xy = np.column_stack([xy.x.to_numpy(), xy.y.to_numpy()])
+        # Projected once here, not once per category and mode in every task (the models
+        # project to Lambert-93 themselves; the same transformation gives the same numbers).
+        lean = kept[["service_id", "categorie", kept.geometry.name]].to_crs(LAMBERT93)
+        shared = client.submit(_hold, lean, pure=False)
+        projected = base.to_crs(LAMBERT93)
+        unit_xy = np.column_stack([projected.geometry.x, projected.geometry.y])
         started: dict[str, float] = {}
 
         radii: dict[str, dict[str, np.ndarray]] = {}
+        whole: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
 
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
@@ -622,13 +644,20 @@ def _run_tasks(
                     if passes.get(dept, 0) >= 2:  # never more than three passes
                         radius = np.full(len(pos), np.inf)
                     radii.setdefault(dept, {})[mode] = radius
-                    models[mode] = client.scatter(_network_part(spec, unit_xy[pos], radius))
+                    if np.isinf(radius).any():  # the whole network: one copy for all
+                        if mode not in whole:
+                            part = _network_part(spec, unit_xy[:1], np.full(1, np.inf))
+                            whole[mode] = client.submit(_hold, part, pure=False)
+                        models[mode] = client.submit(_with_radius, whole[mode], radius)
+                    else:
+                        part = _network_part(spec, unit_xy[pos], radius)
+                        models[mode] = client.submit(_hold, part, pure=False)
                 else:
                     models[mode] = spec
             started.setdefault(dept, time.perf_counter())
             future = client.submit(
                 _partition_task,
-                base.iloc[pos],
+                projected.iloc[pos],
                 shared,
                 thresholds,
                 cats,
