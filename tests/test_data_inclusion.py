@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import data_inclusion as di
 from zonesblanches.geodata import thematiques
+from zonesblanches.geodata._data_inclusion_output import _merge_duplicates
 from zonesblanches.geodata.bpe import load_bpe
 from zonesblanches.geodata.geocodage import Geocoder, address_key
 
@@ -476,7 +477,7 @@ def test_duplicate_merge_matches_brute_force(rows):
     ys = [7_000_000 + 10 * r[1] for r in rows]
     frame = _frame_for_merge(xs, ys, [r[2] for r in rows], [r[3] for r in rows],
                              [r[4] for r in rows])  # fmt: skip
-    kept, merged = di._merge_duplicates(frame)
+    kept, merged = _merge_duplicates(frame)
     graph = nx.Graph()
     graph.add_nodes_from(range(len(rows)))
     for i in range(len(rows)):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from route_server import RouteHandler
 
 from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata import gtfs_download as nap
-from zonesblanches.geodata.gtfs import GtfsSource, load_gtfs, parse_times
+from zonesblanches.geodata.gtfs import GtfsSource, load_gtfs, parse_times, write_rejects
 from zonesblanches.modes import mode_code
 
 SAMPLE = Path(__file__).parent / "data" / "gtfs" / "sample-feed"
@@ -129,6 +130,11 @@ def test_real_quirks_and_rejects(tmp_path):
         assert nxt.st_arr[nxt.st_ptr[k + 1] - 1] == 4200
         assert "rtm:T1" not in set(nxt.trip_id)  # HIV$OCT removed on 2026-12-02
         assert data.feeds[0].licence == "lov2"
+        # written like every CSV of the project (BOM for Excel), read back row for row
+        out = write_rejects(data, tmp_path / "rejets_gtfs.csv")
+        assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+        back = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
+        pd.testing.assert_frame_equal(back, rej, check_dtype=False)
 
 
 def test_several_feeds_prefixed(tmp_path):

@@ -76,3 +76,35 @@ def test_wrong_inputs(services, tmp_path):
         write_inventory(services, tmp_path / "i.ods")
     with pytest.raises(DataError, match="pas un inventaire"):
         read_inventory(Path(di.__file__).parent / "data" / "services.csv")
+
+
+@pytest.mark.parametrize("ext", [".csv", ".gpkg", ".xlsx"])
+def test_round_trip_keeps_the_floats(services, tmp_path, ext):
+    """CSV and GeoPackage give back the very same floats (coordinates need up to 17 significant
+    digits: the writers' usual 10 would move a point by micrometres and `==` would fail). XLSX
+    keeps 16 (openpyxl writes numbers with ``%.16g``; Excel itself keeps 15 when it saves)."""
+    import numpy as np
+    import shapely
+
+    s = services.copy()
+    rng = np.random.default_rng(12)
+    x = s.geometry.x.to_numpy() + rng.random(len(s)) * 1e-3 + 1e-13
+    y = s.geometry.y.to_numpy() + rng.random(len(s)) * 1e-3 + 1e-13
+    s = s.set_geometry(shapely.points(x, y), crs=s.crs)
+    s["score_qualite"] = rng.random(len(s)) / 3
+    path = write_inventory(s, tmp_path / f"inventaire{ext}")
+    back = read_inventory(path).services
+    got = [back.geometry.x, back.geometry.y, back["score_qualite"]]
+    want = [x, y, s["score_qualite"]]
+    for g, w in zip(got, want, strict=True):
+        g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
+        if ext == ".xlsx":
+            assert np.allclose(g, w, rtol=1e-15, atol=0) and not np.array_equal(np.round(g, 10), g)
+        else:
+            assert np.array_equal(g, w)
+    if ext == ".csv":  # the shortest exact text, not 17-digit noise
+        text = path.read_text(encoding="utf-8-sig")
+        assert repr(float(x[0])) in text
+        assert ",0.6," in Path(write_inventory(services, tmp_path / "i.csv")).read_text(
+            encoding="utf-8-sig"
+        )

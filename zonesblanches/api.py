@@ -13,16 +13,22 @@ calls the computation layer (:mod:`zonesblanches.coverage`, which does no file I
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from os import PathLike
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from zonesblanches import settings
+from zonesblanches._api_common import (
+    DEFAULT_THRESHOLDS,
+    TerritoryLike,
+    analysis_margin,
+    as_territory,
+    demand_of,
+    km_text,
+    unit_kind_of,
+)
 from zonesblanches._text import fr_count, fr_plural
-from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.analysis import CoverageResult, compute_coverage
 from zonesblanches.coverage.scenarios import Place, ScenarioResult, run_scenario
 from zonesblanches.coverage.sites import SiteSuggestion, suggest_sites
 from zonesblanches.coverage.traveltime import TravelTimeModel
@@ -30,276 +36,57 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.categories import CATEGORIES, category_code
 from zonesblanches.geodata.communes import is_insee_code, normalize_insee
-from zonesblanches.geodata.territory import Territory, select_territory
+from zonesblanches.geodata.territory import Territory
 from zonesblanches.modes import mode_code
-
-DEFAULT_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
-"""The demo's question: who is more than 20 minutes by car, or 30 minutes on foot, from a service."""
-
-TerritoryLike = Territory | str | Sequence[str] | None
-"""A :class:`Territory`, or anything :func:`select_territory` understands (``None``: the region)."""
-
-_SERVICE_FILE_SUFFIXES = {
-    ".csv",
-    ".tsv",
-    ".txt",
-    ".xlsx",
-    ".xls",
-    ".ods",
-    ".geojson",
-    ".json",
-    ".gpkg",
-}
-
-
-def as_territory(territory: TerritoryLike) -> Territory:
-    """``territory`` itself if it is a :class:`Territory`, else :func:`select_territory` of it."""
-    return territory if isinstance(territory, Territory) else select_territory(territory)
-
-
-def unit_kind_of(demand: gpd.GeoDataFrame) -> str:
-    """``"carreau"`` for INSEE grid cells (an ``idcar`` column), else ``"commune"``."""
-    return "carreau" if "idcar" in demand.columns else "commune"
-
-
-def _demand(territory: Territory, demand: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    return commune_demand(territory.communes) if demand is None else demand
-
-
-def _points_of(item: object) -> object:
-    """A services file (path) read into its points; anything else unchanged."""
-    if isinstance(item, PathLike) or (
-        isinstance(item, str)
-        and (Path(item).suffix.lower() in _SERVICE_FILE_SUFFIXES or Path(item).is_file())
-    ):
-        return read_services(item).services
-    return item
-
-
-DATA_INCLUSION = "data-inclusion"
-"""The ``--services`` value that names data·inclusion's national inventory (cached file,
-downloaded when online)."""
-
-REGISTRY_CAVEAT = (
-    "Registre d'exemple : {n} services, non exhaustif — pour un diagnostic, utilisez "
-    "l'inventaire data·inclusion ou votre fichier"
+from zonesblanches.service_sources import (
+    DATA_INCLUSION,
+    REGISTRY_CAVEAT,
+    STATUS_WORDS,
+    ResolvedServices,
+    demo_services,
+    inventory_table,
+    label_result,
+    points_of,
+    read_services,
+    resolve_services,
+    service_inventory,
+    write_service_inventory,
 )
-"""Shown next to the headline figures of every output built on the bundled registry."""
 
-
-@dataclass
-class ResolvedServices:
-    """The services of an analysis and what was done to get them (see :func:`resolve_services`).
-
-    Attributes
-    ----------
-    services : geopandas.GeoDataFrame
-        EPSG:4326 points with at least ``service_id``, ``nom``, ``categorie``, ``statut``.
-    kind : str
-        ``registre``, ``data-inclusion``, ``inventaire``, ``fichier`` or ``donnees`` (a
-        GeoDataFrame given by the caller).
-    label : str
-        French name of the source (« registre embarqué », the file name…).
-    lines : list of str
-        French sentences on what was read, kept, merged, left out (CLI and method notes).
-    warnings : list of str
-        French warnings (corrections, fallbacks).
-    rejects : pandas.DataFrame
-        Rows that could not be used: ``ligne``, ``champ``, ``motif``…
-    caveat : str
-        The example-registry caveat (:data:`REGISTRY_CAVEAT`), empty for real inventories.
-    margin_km : float
-        Margin (km) around the territory in which services were searched.
-    rejects_path : pathlib.Path or None
-        Where the rejects were written.
-    flags : pandas.DataFrame
-        Kept rows that were corrected or flagged (``ligne``, ``champ``, ``motif``…): declared
-        commune ≠ coordinates, swapped coordinates, geocoder fallback.
-    """
-
-    services: gpd.GeoDataFrame
-    kind: str
-    label: str
-    lines: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
-    caveat: str = ""
-    margin_km: float = 0.0
-    rejects_path: Path | None = None
-    flags: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    @property
-    def problems(self) -> int:
-        """Rejected rows plus kept rows that were corrected or flagged (distinct rows)."""
-        flagged = int(self.flags["ligne"].nunique()) if "ligne" in self.flags else 0
-        return len(self.rejects) + flagged
-
-
-def analysis_margin(
-    thresholds: Mapping[str, float | list[float]] | None = None,
-    models: Mapping[str, TravelTimeModel] | None = None,
-    margin_km: float | None = None,
-    *,
-    network: bool = False,
-) -> float:
-    """The margin (km) around the territory: ``margin_km`` checked, else the reach of the
-    largest threshold at the fastest mode (:func:`zonesblanches.coverage.margin.margin_km`;
-    ``network=True`` for road-network models not built yet)."""
-    from zonesblanches.coverage.margin import check_margin
-    from zonesblanches.coverage.margin import margin_km as reach_margin
-
-    if margin_km is not None:
-        return check_margin(margin_km)
-    return reach_margin(thresholds or DEFAULT_THRESHOLDS, models, network=network)
-
-
-def _is_data_inclusion_name(value: object) -> bool:
-    return isinstance(value, str | PathLike) and str(value).strip().lower() in {
-        DATA_INCLUSION,
-        "data_inclusion",
-        "datainclusion",
-    }
-
-
-def resolve_services(
-    territory: TerritoryLike,
-    services: object = None,
-    *,
-    thresholds: Mapping[str, float | list[float]] | None = None,
-    models: Mapping[str, TravelTimeModel] | None = None,
-    margin_km: float | None = None,
-    network: bool = False,
-    depuis: str | None = None,
-    exclude_unverified: bool = False,
-    crs: str | None = None,
-    rejects_path: str | PathLike | None = None,
-    progress: bool = False,
-    sheet: str | int | None = None,
-) -> ResolvedServices:
-    """The services an analysis uses, from whatever the user gave (the ``--services`` option).
-
-    Parameters
-    ----------
-    territory : Territory, str or list of str or None
-        The territory; data·inclusion services are searched in it plus the margin.
-    services : None, ``"data-inclusion"``, path-like, GeoDataFrame or ResolvedServices
-        ``None``: the bundled example registry (labelled as such, :data:`REGISTRY_CAVEAT`);
-        ``"data-inclusion"``: the cached national inventory, downloaded first when online
-        (``ZONESBLANCHES_HORS_LIGNE`` unset) and no copy is cached; a file: an inventory written
-        by ``zonesblanches services`` (recognised by its columns; rows « fermé » left out and
-        counted), a data·inclusion ``services`` table (recognised by its columns: parquet, csv,
-        geojson, json, xlsx), else a services file (:func:`read_services`).
-    thresholds, models, margin_km, network
-        Give the margin (:func:`analysis_margin`).
-    depuis : str, optional
-        ``AAAA-MM-JJ``: keep only the services updated on or after this date (``date_maj``, or
-        the registry's ``date_source``); services without a date are left out and counted.
-    exclude_unverified : bool
-        Leave out the services whose ``statut`` is « à vérifier » (counted).
-    crs : str, optional
-        CRS of the x/y columns of a services file.
-    rejects_path : path-like, optional
-        Where to write the rejected rows (written whenever a file is read).
-    sheet : str or int, optional
-        Sheet of an XLSX services file (``--feuille``).
-    """
-    from zonesblanches.geodata import data_inclusion as di
-    from zonesblanches.geodata.inventory import looks_like_inventory, read_inventory
-
-    if isinstance(services, ResolvedServices):
-        return services
-    territory = as_territory(territory)
-    margin = analysis_margin(thresholds, models, margin_km, network=network)
-    national = territory.region != reference.DEFAULT_REGION
-    since = di._parse_depuis(depuis)
-    path = None if services is None or isinstance(services, gpd.GeoDataFrame) else services
-    named = _is_data_inclusion_name(path) and not Path(path).exists()
-    if services is None:
-        frame = reference.load_registry()
-        out = ResolvedServices(frame, "registre", "registre embarqué")
-        out.caveat = REGISTRY_CAVEAT.format(n=len(frame))
-    elif isinstance(services, gpd.GeoDataFrame):
-        out = ResolvedServices(services, "donnees", "services fournis")
-    elif named or (Path(path).is_file() and di.looks_like_data_inclusion(path)):
-        given = None if named else path
-        read = di.load_data_inclusion(
-            given,
-            download=given is None and not settings.offline(),
-            depuis=since,
-            zone=di.search_zone(territory.geometry, margin * 1000.0),
-            communes=reference.load_communes(None) if national else None,
-            rejects_path=rejects_path,
-            progress=progress,
-        )
-        label = Path(given).name if given else "inventaire data·inclusion (national)"
-        out = ResolvedServices(read.services, DATA_INCLUSION, label, read.summary())
-        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
-        since = None  # applied by the loader, counted in its summary
-    elif Path(path).is_file() and looks_like_inventory(path):
-        read = read_inventory(path)
-        out = ResolvedServices(read.services, "inventaire", Path(path).name)
-        out.warnings, out.rejects = list(read.warnings), read.rejects
-        if rejects_path is not None:
-            _write_rejects(read.rejects, rejects_path)
-    else:
-        read = read_services(
-            path,
-            crs=crs,
-            territory=territory.geometry,
-            rejects_path=rejects_path,
-            communes=reference.load_communes(None) if national else None,
-            sheet=sheet,
-        )
-        out = ResolvedServices(read.services, "fichier", Path(path).name)
-        out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
-    out.margin_km = margin
-    out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
-    out.services = _filter_services(out, since, exclude_unverified)
-    return out
-
-
-def _write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> None:
-    from zonesblanches.geodata.services import write_rejects
-
-    write_rejects(rejects, path)
-
-
-def _filter_services(
-    out: ResolvedServices, since: pd.Timestamp | None, exclude_unverified: bool
-) -> gpd.GeoDataFrame:
-    """``--depuis`` (for sources whose loader did not apply it) and ``--exclure-a-verifier``,
-    each counted in ``out.lines``."""
-    frame = out.services
-    if since is not None:
-        col = "date_maj" if "date_maj" in frame else "date_source"
-        dates = pd.to_datetime(
-            frame[col].astype(str) if col in frame else pd.Series("", index=frame.index),
-            errors="coerce",
-            format="mixed",
-        )
-        old = ~(dates >= since).to_numpy()
-        if old.any():
-            out.lines.append(
-                f"--depuis {since.date().isoformat()} : "
-                f"{fr_count(int(old.sum()), 'service écarté', 'services écartés')} (mis à jour "
-                "avant cette date, ou sans date)."
-            )
-        frame = frame.loc[~old]
-    if exclude_unverified and "statut" in frame:
-        unverified = (frame["statut"].astype(str) == "a_verifier").to_numpy()
-        out.lines.append(
-            "--exclure-a-verifier : "
-            + fr_count(
-                int(unverified.sum()),
-                "service « à vérifier » écarté",
-                "services « à vérifier » écartés",
-            )  # fmt: skip
-            + "."
-        )
-        frame = frame.loc[~unverified]
-    if out.caveat:
-        out.caveat = REGISTRY_CAVEAT.format(n=len(frame))
-    return frame
+__all__ = [
+    "DATA_INCLUSION",
+    "DEFAULT_THRESHOLDS",
+    "MAX_ZONE_UNITS",
+    "REGISTRY_CAVEAT",
+    "STATUS_WORDS",
+    "ResolvedServices",
+    "TerritoryLike",
+    "analysis_margin",
+    "as_territory",
+    "demo_services",
+    "diagnostic",
+    "inventory_table",
+    "network_models",
+    "output_zones",
+    "parse_add",
+    "parse_move",
+    "parse_place",
+    "parse_weights",
+    "principal_indicator",
+    "qpv_equity",
+    "read_demand",
+    "read_qpv",
+    "read_services",
+    "resolve_services",
+    "scenario",
+    "service_inventory",
+    "service_isochrones",
+    "suggest",
+    "unit_kind_of",
+    "write_service_inventory",
+    "zones_by_indicator",
+    "zones_table",
+]
 
 
 def diagnostic(
@@ -347,7 +134,7 @@ def diagnostic(
     from zonesblanches.coverage.margin import distance_to_territory
 
     territory = as_territory(territory)
-    demand = _demand(territory, demand)
+    demand = demand_of(territory, demand)
     thresholds = thresholds or DEFAULT_THRESHOLDS
     resolved = resolve_services(
         territory, services, thresholds=thresholds, models=models, margin_km=margin_km
@@ -376,7 +163,7 @@ def diagnostic(
     dropped = len(services) - len(kept)
     if dropped or outside:
         note = (
-            f"Services pris en compte : ceux du territoire et d'une marge de {_km(margin)} km "
+            f"Services pris en compte : ceux du territoire et d'une marge de {km_text(margin)} km "
             "autour (portée du seuil le plus long au mode le plus rapide), au-delà des limites "
             f"de département et de région ; {fr_count(outside, 'service')} hors du territoire "
             f"{fr_plural(outside, 'retenu')}"
@@ -388,7 +175,7 @@ def diagnostic(
             )
         result.notes.append(note + ".")
     result.margin_km = margin
-    _label(result, resolved)
+    label_result(result, resolved)
     if market is not None:
         _add_market(result, territory, market, margin)
     return result
@@ -414,19 +201,6 @@ def _add_market(result: CoverageResult, territory: Territory, market: object, ma
         "proche en colonnes de contexte (temps_offre_marchande_…), jamais comptés comme "
         "services solidaires."
     )
-
-
-def _label(result: CoverageResult, resolved: ResolvedServices) -> None:
-    """Carry the services' caveat and counts into a result's notes (every output repeats them);
-    the example-registry caveat also goes to ``services_caveat``, shown by the headline."""
-    if resolved.caveat:
-        result.services_caveat = resolved.caveat
-        result.notes.insert(0, resolved.caveat + ".")
-    result.notes.extend(n for n in resolved.lines if n not in result.notes)
-
-
-def _km(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
 
 
 def suggest(
@@ -481,7 +255,7 @@ def suggest(
     categorie = _check_category(categorie)
     mode = mode_code(mode)
     minutes = float(seuil) if seuil is not None else DEFAULT_THRESHOLDS.get(mode, 20.0)
-    demand = _demand(territory, demand)
+    demand = demand_of(territory, demand)
     resolved = resolve_services(
         territory, services, thresholds={mode: minutes}, models={mode: model} if model else None
     )
@@ -498,11 +272,11 @@ def suggest(
         territory.communes,
         origins=origins,
         qpv=qpv,
-        premises=_points_of(premises) if premises is not None else None,
+        premises=points_of(premises) if premises is not None else None,
         demand=demand,
         cell_m=cell_m,
     )
-    _label(result, resolved)
+    label_result(result, resolved)
     return suggest_sites(
         result,
         categorie,
@@ -552,10 +326,10 @@ def scenario(
         commune.
     """
     territory = as_territory(territory)
-    demand = _demand(territory, demand)
+    demand = demand_of(territory, demand)
     if add is not None:
         items = [add] if isinstance(add, (str, PathLike, gpd.GeoDataFrame)) else list(add)
-        add = [_points_of(item) for item in items]
+        add = [points_of(item) for item in items]
         add = [parse_add(item) if isinstance(item, str) else item for item in add]
     if isinstance(move, Mapping):
         move = {k: parse_place(v) if isinstance(v, str) else v for k, v in move.items()}
@@ -578,7 +352,7 @@ def scenario(
         qpv=qpv,
     )
     for side in (res.before, res.after):
-        _label(side, resolved)
+        label_result(side, resolved)
     return res
 
 
@@ -659,13 +433,6 @@ def parse_add(spec: str) -> tuple[str, Place]:
             + "."
         )
     return code, parse_place(place)
-
-
-def read_services(path: str | PathLike, **kwargs):
-    """Read a user's services file (see :func:`zonesblanches.geodata.services.read_services`)."""
-    from zonesblanches.geodata.services import read_services as _read
-
-    return _read(path, **kwargs)
 
 
 def network_models(
@@ -919,85 +686,3 @@ def service_isochrones(
 
     subset = result.services[result.services["categorie"].isin(result.categories)]
     return isochrones(model, subset, list(minutes), progress=progress)
-
-
-def service_inventory(
-    territory: TerritoryLike, services: object = None, **options
-) -> ResolvedServices:
-    """The services an analysis of ``territory`` would use: those of :func:`resolve_services`
-    (same ``options``) lying in the territory or its margin. What ``zonesblanches services``
-    writes with :func:`write_service_inventory`."""
-    from zonesblanches.coverage.margin import distance_to_territory
-
-    territory = as_territory(territory)
-    resolved = resolve_services(territory, services, **options)
-    frame = resolved.services
-    if len(frame):
-        distance = distance_to_territory(frame, territory.communes)
-        outside = int(((distance > 0) & (distance <= resolved.margin_km)).sum())
-        frame = frame.loc[distance <= resolved.margin_km]
-        resolved.lines.append(
-            f"{fr_count(len(frame), 'service')} dans le territoire et sa marge de "
-            f"{_km(resolved.margin_km)} km (dont {outside} hors du territoire)."
-        )
-    resolved.services = frame.sort_values("service_id", kind="stable").reset_index(drop=True)
-    if resolved.caveat:
-        resolved.caveat = REGISTRY_CAVEAT.format(n=len(frame))
-    return resolved
-
-
-def inventory_table(services: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Services in the inventory's columns (:data:`~zonesblanches.geodata.inventory.COLUMNS`):
-    data·inclusion columns kept; for the registry or a services file, ``date_maj`` from
-    ``date_source``, ``regle_categorie`` « fichier » (category given by the file), the others
-    empty. ``statut`` in words (« à vérifier », « fermé »), as the planner writes it."""
-    from zonesblanches.geodata.data_inclusion import OUTPUT_COLUMNS
-
-    table = pd.DataFrame(index=services.index)
-    for col in OUTPUT_COLUMNS:
-        if col in services:
-            table[col] = services[col]
-        elif col == "date_maj" and "date_source" in services:
-            table[col] = services["date_source"]
-        elif col == "regle_categorie":
-            table[col] = "fichier"
-        elif col == "sources" and "source" in services:
-            table[col] = services["source"]
-        elif col == "score_qualite":
-            table[col] = float("nan")
-        elif col == "doublons":
-            table[col] = 0
-        else:
-            table[col] = ""
-    table["statut"] = table["statut"].replace(STATUS_WORDS)
-    return gpd.GeoDataFrame(table, geometry=services.geometry.values, crs=services.crs)
-
-
-STATUS_WORDS = {"a_verifier": "à vérifier", "ferme": "fermé"}
-"""How stored ``statut`` values read in outputs (``actif`` reads as is)."""
-
-
-def write_service_inventory(resolved: ResolvedServices, path: str | PathLike) -> Path:
-    """Write the planner's inventory (``.xlsx``, ``.csv`` or ``.gpkg``; never over an existing
-    file), see :func:`zonesblanches.geodata.inventory.write_inventory`."""
-    from zonesblanches.geodata.inventory import write_inventory
-
-    return write_inventory(inventory_table(resolved.services), path)
-
-
-def demo_services(*, progress: bool = True) -> str | None:
-    """The services of the demo: :data:`DATA_INCLUSION` when a copy of the national inventory is
-    cached or, online, can be downloaded now (with a progress bar); else ``None``, the example
-    registry, labelled as such next to the figures (:data:`REGISTRY_CAVEAT`)."""
-    from zonesblanches.errors import ZonesBlanchesError
-    from zonesblanches.geodata.data_inclusion import cached_table, download_table
-
-    if cached_table() is not None:
-        return DATA_INCLUSION
-    if settings.offline():
-        return None
-    try:
-        download_table(progress=progress)
-    except (ZonesBlanchesError, OSError):
-        return None
-    return DATA_INCLUSION

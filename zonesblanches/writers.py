@@ -14,7 +14,11 @@ layers, and hand them here):
   significant digits (:data:`CSV_FLOAT_FORMAT`, so the output does not depend on float noise),
   ``inf`` for unreachable, empty for missing. Every tool reads it (pandas, QGIS, R,
   LibreOffice); French-locale Excel expects ``;`` on a double-click, so spreadsheet users open
-  the XLSX, where numbers are typed.
+  the XLSX, where numbers are typed;
+- **files read back** (the planner's services inventory): ``exact=True`` writes numbers as the
+  shortest text that reads back as the same float (coordinates need up to 17 digits) and, in
+  XLSX, formula-like text as typed text rather than behind an apostrophe, so a round trip
+  gives the same values.
 """
 
 from __future__ import annotations
@@ -189,19 +193,21 @@ def safe_frame(frame):
 # --------------------------------------------------------------------------------------------
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, exact: bool = False) -> Path:
     """Write ``frame`` in the project's CSV dialect (:data:`CSV_OPTIONS`), atomically.
 
-    A geometry column is dropped (CSV holds tables; layers go to the GeoPackage). Returns the
-    path.
+    A geometry column is dropped (CSV holds tables; layers go to the GeoPackage). With
+    ``exact``, numbers are written as the shortest text that reads back as the same float
+    instead of :data:`CSV_FLOAT_FORMAT` (for files read back). Returns the path.
     """
     path = Path(path)
     table = pd.DataFrame(frame)
     geometry = getattr(frame, "_geometry_column_name", None)
     if geometry in table.columns:
         table = table.drop(columns=geometry)
+    options = {**CSV_OPTIONS, "float_format": None} if exact else CSV_OPTIONS
     with atomic_path(path) as tmp:  # text cells neutralised: no formula runs in a spreadsheet
-        safe_frame(table).to_csv(tmp, **CSV_OPTIONS)
+        safe_frame(table).to_csv(tmp, **options)
     return path
 
 
@@ -242,17 +248,32 @@ def _cell_values(series: pd.Series, unreachable: object) -> list:
     return out
 
 
+def _text_cell(ws, value: object) -> object:
+    """A formula-like string as a cell typed text (stored as it is, never run); else the value."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
 def write_xlsx(
     sheets: Mapping[str, pd.DataFrame],
     path: str | os.PathLike,
     *,
     unreachable: object = None,
+    exact: bool = False,
 ) -> Path:
     """Write tables to one workbook, a sheet each, atomically and reproducibly; return the path.
 
     Header row in bold and frozen, columns sized on their first 200 values (at most 60
     characters). Sheet names are made valid and unique (:func:`sheet_name`); a geometry column
-    is dropped. ``unreachable`` is written for infinite values (default: an empty cell).
+    is dropped. ``unreachable`` is written for infinite values (default: an empty cell). Text
+    that a spreadsheet would run as a formula gets a leading apostrophe (:func:`safe_cell`);
+    with ``exact`` it is kept as it is and typed as text instead (never a formula either), so
+    the file reads back unchanged.
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -266,9 +287,9 @@ def write_xlsx(
     header_font = Font(bold=True)
     used: set[str] = set()
     for name, frame in sheets.items():
-        frame = safe_frame(  # text cells are strings, never formulas
-            text_columns(pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore"))
-        )
+        frame = text_columns(pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore"))
+        if not exact:
+            frame = safe_frame(frame)  # text cells are strings, never formulas
         ws = book.create_sheet(title=sheet_name(name, used))
         ws.freeze_panes = "A2"
         for i, col in enumerate(frame.columns, start=1):
@@ -283,7 +304,7 @@ def write_xlsx(
         ws.append(head)
         columns = [_cell_values(frame[col], unreachable) for col in frame.columns]
         for row in zip(*columns, strict=True):
-            ws.append(row)
+            ws.append([_text_cell(ws, v) for v in row] if exact else row)
     path = Path(path)
     with atomic_path(path) as tmp:
         book.save(tmp)

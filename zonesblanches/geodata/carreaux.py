@@ -35,88 +35,62 @@ hold fractions.
 
 **Territory**: with ``mask``, a cell is kept when its *centre* lies in the mask (boundary
 included), so adjacent territories share no cell and no population is split; squares are not cut.
+
+One module per job: this one holds the loader (:func:`load_carreaux`), the output table, the 1 km
+aggregation and the demand units; :mod:`~zonesblanches.geodata._carreaux_read` reads the CSV and
+GeoPackage files (column names of every vintage, mask, row checks) and
+:mod:`~zonesblanches.geodata._carreaux_download` finds, downloads and unpacks INSEE's archives
+(its public names are re-exported here).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import pyogrio
-import shapely
 from shapely.geometry.base import BaseGeometry
-from tqdm.auto import tqdm
 
-from zonesblanches import settings
 from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
-from zonesblanches.geodata import datagouv
-from zonesblanches.geodata._tables import read_vector, sniff_delimiter
-from zonesblanches.geodata.cache import cache_dir
+from zonesblanches.geodata._carreaux_download import (
+    FILOSOFI_ARCHIVES,
+    INSEE_BASE_URL,
+    INSEE_ENV_VAR,
+    _open_archive,
+    download_carreaux,
+    filosofi_hint,
+    filosofi_url,
+)
+from zonesblanches.geodata._carreaux_read import (
+    _FLAG_COLUMNS,
+    _TEXT_COLUMNS,
+    _id_column,
+    _MaskFilter,
+    _new_stats,
+    _read_csv,
+    _read_vector,
+)
 from zonesblanches.geodata.idcar import cell_squares, parse_idcar, parse_lcog_geo
 from zonesblanches.geodata.territory import mask_geometry
 
-INSEE_BASE_URL = settings.INSEE_FILES_URL
-"""Root of INSEE's file downloads."""
+__all__ = [
+    "AGE_BANDS",
+    "FILOSOFI_ARCHIVES",
+    "INSEE_BASE_URL",
+    "INSEE_ENV_VAR",
+    "aggregate_carreaux",
+    "carreaux_demand",
+    "download_carreaux",
+    "filosofi_hint",
+    "filosofi_url",
+    "load_carreaux",
+    "parse_idcar",
+    "parse_lcog_geo",
+    "rejects_frame",
+]
 
-INSEE_ENV_VAR = settings.INSEE_URL_VAR
-"""Environment variable that overrides :data:`INSEE_BASE_URL` (tests, mirrors)."""
-
-FILOSOFI_ARCHIVES: dict[tuple[int, int, str], tuple[str, str]] = {
-    # (vintage, resolution in m, format) -> (path under the base URL, INSEE page)
-    (2021, 200, "csv"): (
-        "8735162/Filosofi2021_carreaux_200m_csv.zip",
-        "https://www.insee.fr/fr/statistiques/8735162",
-    ),
-    (2021, 200, "gpkg"): (
-        "8735162/Filosofi2021_carreaux_200m_gpkg.zip",
-        "https://www.insee.fr/fr/statistiques/8735162",
-    ),
-    (2021, 1000, "gpkg"): (
-        "8735171/Filosofi2021_carreaux_1km_gpkg.zip",
-        "https://www.insee.fr/fr/statistiques/8735171",
-    ),
-    (2019, 200, "gpkg"): (
-        "7655475/Filosofi2019_carreaux_200m_gpkg.zip",
-        "https://www.insee.fr/fr/statistiques/7655475",
-    ),
-    (2017, 200, "csv"): (
-        "6215138/Filosofi2017_carreaux_200m_csv.zip",
-        "https://www.insee.fr/fr/statistiques/6215138",
-    ),
-    (2015, 200, "csv"): (
-        "4176290/Filosofi2015_carreaux_200m_csv.zip",
-        "https://www.insee.fr/fr/statistiques/4176290",
-    ),
-}
-"""Known INSEE archives (URLs from the format notes; third-party confirmed, see docs)."""
-
-
-_RENAMES = {
-    "idinspire": "idcar_200m",
-    "id_carr1km": "idcar_1km",
-    "id_carr_n": "idcar_nat",
-    "i_est_cr": "i_est_200",
-    "depcom": "lcog_geo",
-    "ind_c": "ind",  # 2010 grid name [UNVERIFIED]
-}
-_TEXT_COLUMNS = {
-    "idcar_200m",
-    "idcar_1km",
-    "idcar_nat",
-    "id_car2010",
-    "lcog_geo",
-    "groupe",
-    "idcar",
-}
-_FLAG_COLUMNS = {"i_est_200", "i_est_1km", "i_pauv", "i_est"}
 AGE_BANDS = (
     "ind_0_3",
     "ind_4_5",
@@ -132,472 +106,10 @@ AGE_BANDS = (
 )
 
 
-# --------------------------------------------------------------------------------------------
-# Mask
-# --------------------------------------------------------------------------------------------
-
-
-class _MaskFilter:
-    """Keeps cells whose centre lies in the mask; masks are reprojected once per CRS."""
-
-    def __init__(self, mask: BaseGeometry | None):
-        self.mask = mask
-        self._by_crs: dict[str, BaseGeometry] = {}
-
-    def in_crs(self, crs: str) -> BaseGeometry | None:
-        if self.mask is None:
-            return None
-        if crs not in self._by_crs:
-            geom = gpd.GeoSeries([self.mask], crs=WGS84).to_crs(crs).iloc[0]
-            shapely.prepare(geom)
-            self._by_crs[crs] = geom
-        return self._by_crs[crs]
-
-    def keep(self, decoded: pd.DataFrame) -> np.ndarray:
-        keep = np.zeros(len(decoded), dtype=bool)
-        ok = decoded["x0"].notna().to_numpy()
-        if self.mask is None:
-            return ok
-        for epsg, grp in decoded[ok].groupby("epsg"):
-            geom = self.in_crs(f"EPSG:{int(epsg)}")
-            half = grp["resolution"].to_numpy() / 2
-            x = grp["x0"].to_numpy() + half
-            y = grp["y0"].to_numpy() + half
-            xmin, ymin, xmax, ymax = geom.bounds
-            inside = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
-            inside[inside] = shapely.intersects_xy(geom, x[inside], y[inside])
-            keep[decoded.index.get_indexer(grp.index)] = inside
-        return keep
-
-
-# --------------------------------------------------------------------------------------------
-# Column normalisation
-# --------------------------------------------------------------------------------------------
-
-
-def _rename_columns(columns: Sequence[str]) -> dict[str, str]:
-    mapping = {}
-    for col in columns:
-        key = str(col).strip().lstrip("\ufeff").strip().strip('"').strip().lower()
-        mapping[col] = _RENAMES.get(key, key)
-    return mapping
-
-
-def _id_column(columns: Sequence[str]) -> str | None:
-    for name in ("idcar", "idcar_200m", "idcar_1km"):
-        if name in columns:
-            return name
-    return None
-
-
-def _prepare_chunk(raw: pd.DataFrame, source: str) -> pd.DataFrame:
-    frame = raw.rename(columns=_rename_columns(list(raw.columns)))
-    frame = frame.loc[:, ~frame.columns.duplicated()]
-    if "ind" not in frame.columns:
-        raise DataError(
-            f"Le fichier de carreaux « {source} » n'a pas de colonne « ind » (nombre "
-            "d'individus) : ce n'est pas un fichier Filosofi carroyé. Colonnes trouvées : "
-            + ", ".join(map(str, raw.columns[:40]))
-            + "."
-        )
-    for col in frame.columns:
-        if col in _TEXT_COLUMNS or col == "geometry":
-            continue
-        if not pd.api.types.is_numeric_dtype(frame[col]):
-            converted = pd.to_numeric(
-                frame[col].astype("string").str.strip().str.strip('"'), errors="coerce"
-            )
-            # keep a text column as text when it is not numbers at all (unknown extras)
-            if converted.notna().any() or frame[col].isna().all():
-                frame[col] = converted.astype("float64")
-        else:
-            frame[col] = frame[col].astype("float64")
-    return frame
-
-
-# --------------------------------------------------------------------------------------------
-# Row checks: every row read is kept, outside the territory, or rejected with its reason
-# --------------------------------------------------------------------------------------------
-
-
-def _new_stats() -> dict:
-    return {"lignes": 0, "hors_territoire": 0, "rejets": []}
-
-
-def _check_rows(
-    raw: pd.DataFrame,
-    frame: pd.DataFrame,
-    decoded: pd.DataFrame,
-    keep: np.ndarray,
-    id_col: str | None,
-    first_line: int,
-    stats: dict,
-) -> np.ndarray:
-    """Reject rows whose cell id cannot be read, or (inside the territory) whose population
-    ``ind`` is missing, not a number or negative; return the rows to keep.
-
-    ``first_line`` is the line (CSV, header = 1) or feature number of the chunk's first row.
-    """
-    original = {v: k for k, v in _rename_columns(list(raw.columns)).items()}
-    n = len(frame)
-    lines = np.arange(first_line, first_line + n)
-    bad_id = decoded["x0"].isna().to_numpy() if id_col is not None else np.zeros(n, dtype=bool)
-    ind = frame["ind"].to_numpy(dtype="float64", na_value=np.nan)
-    bad_ind = keep & ~(np.isfinite(ind) & (ind >= 0))
-    stats["lignes"] += n
-    stats["hors_territoire"] += int((~keep & ~bad_id).sum())
-    if bad_id.any() or bad_ind.any():
-        ids = raw[original[id_col]].astype("string").fillna("") if id_col else None
-        given = raw[original["ind"]].astype("string").fillna("")
-        for pos in np.flatnonzero(bad_id):
-            stats["rejets"].append(
-                (
-                    int(lines[pos]),
-                    original[id_col],
-                    f"identifiant de carreau illisible « {ids.iloc[pos]} » (attendu : "
-                    "CRS3035RES200mN…E…) : carreau impossible à placer",
-                )
-            )
-        for pos in np.flatnonzero(bad_ind):
-            value = str(given.iloc[pos]).strip()
-            what = f"population « {value} »" if value else "population vide"
-            stats["rejets"].append(
-                (
-                    int(lines[pos]),
-                    original["ind"],
-                    f"{what} : un nombre d'habitants positif ou nul est attendu",
-                )
-            )
-    return keep & ~bad_ind
-
-
 def rejects_frame(cells: gpd.GeoDataFrame) -> pd.DataFrame:
     """Rows of the file rejected by :func:`load_carreaux`: ``ligne``, ``champ``, ``motif``."""
     rows = sorted(cells.attrs.get("lecture", {}).get("rejets", []))
     return pd.DataFrame(rows, columns=["ligne", "champ", "motif"])
-
-
-# --------------------------------------------------------------------------------------------
-# Readers
-# --------------------------------------------------------------------------------------------
-
-
-def _sniff_csv(path: Path) -> tuple[str, list[str]]:
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        header = f.readline()
-    if not header.strip():
-        raise DataError(f"Le fichier de carreaux « {path.name} » est vide.")
-    sep = sniff_delimiter(header)
-    columns = next(csv.reader(io.StringIO(header), delimiter=sep))
-    return sep, columns
-
-
-def _pandas_batches(
-    path: Path, sep: str, columns: list[str], renamed: dict[str, str], chunksize: int
-) -> Iterator[pd.DataFrame]:
-    dtype = {c: "string" for c in columns if renamed[c] in _TEXT_COLUMNS}
-    yield from pd.read_csv(
-        path,
-        sep=sep,
-        dtype=dtype,
-        chunksize=chunksize,
-        encoding="utf-8-sig",
-        encoding_errors="replace",
-        low_memory=False,
-    )
-
-
-def _arrow_batches(
-    path: Path, sep: str, columns: list[str], renamed: dict[str, str], chunksize: int
-) -> Iterator[pd.DataFrame]:
-    """Multi-threaded streaming read (pyarrow): ids and codes as text, every other column float.
-
-    Raises ``pyarrow.ArrowInvalid`` on a column that is not numbers: the caller then reads the
-    file again with pandas.
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    types = {c: pa.string() if renamed[c] in _TEXT_COLUMNS else pa.float64() for c in columns}
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunksize * 64)),
-        parse_options=pacsv.ParseOptions(delimiter=sep),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types, check_utf8=False, strings_can_be_null=True
-        ),
-    )
-    for batch in reader:
-        yield batch.to_pandas()
-
-
-def _read_csv(
-    path: Path,
-    filt: _MaskFilter,
-    *,
-    chunksize: int,
-    progress: bool,
-    resolution: int | None,
-    stats: dict | None = None,
-) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    sep, columns = _sniff_csv(path)
-    renamed = _rename_columns(columns)
-    id_col = _id_column(list(renamed.values()))
-    if id_col is None:
-        raise DataError(
-            f"Le fichier « {path.name} » n'a pas d'identifiant de carreau (idcar_200m, "
-            "Idcar_200m, IdINSPIRE ou idcar_1km) : ce n'est pas un fichier Filosofi carroyé."
-        )
-    try:
-        import pyarrow as pa
-
-        readers = [_arrow_batches, _pandas_batches]
-        fallback_errors: tuple[type[Exception], ...] = (pa.ArrowInvalid,)
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        readers, fallback_errors = [_pandas_batches], ()
-    for attempt, batches in enumerate(readers):
-        pieces = []
-        run_stats = _new_stats()
-        line = 2  # first data line, the header being line 1
-        try:
-            with tqdm(
-                desc="Lecture des carreaux",
-                unit=" carreaux",
-                unit_scale=True,
-                disable=None if progress else True,
-                file=sys.stderr,
-            ) as bar:
-                for raw in batches(path, sep, columns, renamed, chunksize):
-                    bar.update(len(raw))
-                    frame = _prepare_chunk(raw, path.name)
-                    decoded = parse_idcar(frame[id_col], default_resolution=resolution)
-                    keep = _check_rows(
-                        raw, frame, decoded, filt.keep(decoded), id_col, line, run_stats
-                    )
-                    line += len(raw)
-                    if keep.any():
-                        pieces.append((frame[keep], decoded[keep]))
-            if stats is not None:
-                stats.update(run_stats)
-            return pieces
-        except fallback_errors:
-            if attempt == len(readers) - 1:  # pragma: no cover - pandas is the last reader
-                raise
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(
-                f"Le fichier de carreaux « {path.name} » est illisible ou abîmé ({exc})."
-            ) from exc
-    return []  # pragma: no cover
-
-
-def _pick_layer(path: Path, layer: str | None, resolution: int | None, territory: str) -> str:
-    layers = [str(name) for name, *_ in pyogrio.list_layers(path)]
-    if layer is not None:
-        if layer not in layers:
-            raise DataError(
-                f"La couche « {layer} » n'existe pas dans « {path.name} ». Couches : "
-                + ", ".join(layers)
-                + "."
-            )
-        return layer
-    if len(layers) == 1:
-        return layers[0]
-    token = {200: "200m", 1000: "1km"}.get(resolution or 0, "")
-    ranked = [name for name in layers if territory in name.lower() and token in name.lower()] or [
-        name for name in layers if territory in name.lower()
-    ]
-    if ranked:
-        return sorted(ranked, key=len)[0]
-    raise DataError(
-        f"Plusieurs couches dans « {path.name} » ({', '.join(layers)}) : précisez laquelle lire."
-    )
-
-
-def _read_vector(
-    path: Path,
-    filt: _MaskFilter,
-    *,
-    layer: str | None,
-    resolution: int | None,
-    territory: str,
-    stats: dict | None = None,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    try:
-        name = _pick_layer(path, layer, resolution, territory)
-        info = pyogrio.read_info(path, layer=name)
-        bbox = None
-        if filt.mask is not None and info.get("crs"):
-            bbox = tuple(filt.in_crs(info["crs"]).bounds)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise DataError(
-            f"Le fichier de carreaux « {path.name} » est illisible (corrompu ou pas un GeoPackage)."
-        ) from exc
-    frame, _gdal_notes = read_vector(path, layer=name, bbox=bbox, what="Le fichier de carreaux")
-    geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
-    raw = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    table = _prepare_chunk(raw, path.name)
-    id_col = _id_column(list(table.columns))
-    if id_col is not None:
-        decoded = parse_idcar(table[id_col], default_resolution=resolution)
-    elif geometry is not None and geometry.notna().any():
-        # No id: keep the file's squares, described by their lower-left corner in the file CRS.
-        crs = geometry.crs.to_string() if geometry.crs else WGS84
-        decoded = pd.DataFrame(index=table.index)
-        b = geometry.bounds
-        decoded["epsg"] = geometry.crs.to_epsg() if geometry.crs else 4326
-        decoded["resolution"] = (b["maxx"] - b["minx"]).round()
-        decoded["x0"], decoded["y0"] = b["minx"], b["miny"]
-        table["geometry"] = geometry.values
-        table.attrs["file_crs"] = crs
-    else:
-        raise DataError(
-            f"Le fichier de carreaux « {path.name} » n'a ni identifiant de carreau ni géométrie."
-        )
-    stats = stats if stats is not None else _new_stats()
-    keep = _check_rows(raw, table, decoded, filt.keep(decoded), id_col, 1, stats)
-    if keep.any():
-        yield table[keep], decoded[keep]
-
-
-# --------------------------------------------------------------------------------------------
-# Archives and download
-# --------------------------------------------------------------------------------------------
-
-
-def _member_patterns(resolution: int | None, territory: str, exts: Sequence[str]) -> list[str]:
-    tokens = {200: ["200m"], 1000: ["1km", "1000m"]}.get(resolution or 0, ["200m", "1km"])
-    pats = [f"*{tok}*{territory}*.{ext}" for ext in exts for tok in tokens]
-    pats += [f"*{territory}*.{ext}" for ext in exts]
-    pats += [f"*.{ext}" for ext in exts]
-    return pats
-
-
-def _open_archive(
-    path: Path, resolution: int | None, territory: str, cache: str | os.PathLike | None
-) -> Path:
-    """Return the data file inside a zip (possibly holding a .7z) or a .7z archive."""
-    exts = ("csv", "gpkg")
-    suffix = path.suffix.lower()
-    if suffix == ".zip":
-        inner = datagouv.extract_from_zip(
-            path,
-            _member_patterns(resolution, territory, exts) + ["*.7z"],
-            dest_dir=datagouv.extraction_dir(path, cache),
-            what="l'archive des carreaux",
-        )
-        if inner.suffix.lower() != ".7z":
-            return inner
-        path, suffix = inner, ".7z"
-    if suffix == ".7z":
-        try:
-            import py7zr
-        except ImportError as exc:  # pragma: no cover - py7zr is a dependency
-            raise DataError(
-                f"L'archive « {path.name} » est au format 7z : installez le paquet py7zr, ou "
-                "décompressez-la vous-même et passez le fichier CSV ou GPKG avec --carreaux."
-            ) from exc
-        dest = datagouv.extraction_dir(path, cache)
-        try:
-            with py7zr.SevenZipFile(path, mode="r") as z:
-                names = z.getnames()
-                member = datagouv.choose_member(
-                    names, _member_patterns(resolution, territory, exts)
-                )
-                if member is None:
-                    raise DataError(
-                        f"L'archive « {path.name} » ne contient pas de fichier de carreaux "
-                        f"(CSV ou GPKG). Contenu : {', '.join(names[:20])}."
-                    )
-                target = dest / member
-                if not target.is_file():
-                    z.extract(path=dest, targets=[member])
-        except py7zr.exceptions.Bad7zFile as exc:
-            raise DataError(f"L'archive « {path.name} » n'est pas un 7z lisible.") from exc
-        if not target.is_file():
-            raise DataError(f"Extraction de « {member} » depuis « {path.name} » impossible.")
-        return target
-    return path
-
-
-def filosofi_hint(vintage: int = 2021, resolution: int = 200, file_format: str = "csv") -> str:
-    """French instructions for getting the Filosofi file by hand and passing it."""
-    entry = FILOSOFI_ARCHIVES.get((vintage, resolution, file_format))
-    page = entry[1] if entry else "https://www.insee.fr/fr/statistiques/8735162"
-    name = PurePosixPath(entry[0]).name if entry else "Filosofi2021_carreaux_200m_csv.zip"
-    size = "200 m" if resolution == 200 else "1 km"
-    return (
-        f"Téléchargez à la main l'archive « {name} » (INSEE, Filosofi {vintage}, carreaux de "
-        f"{size}) depuis {page}, puis passez-la avec --carreaux FICHIER (l'archive zip, ou le "
-        "fichier CSV ou GPKG qu'elle contient). Sans carroyage, la population des communes est "
-        "utilisée."
-    )
-
-
-def filosofi_url(
-    vintage: int = 2021,
-    resolution: int = 200,
-    file_format: str = "csv",
-    *,
-    base_url: str | None = None,
-) -> str:
-    """URL of INSEE's archive for a vintage, resolution and format.
-
-    The base is ``base_url``, else ``$ZONESBLANCHES_INSEE_URL``, else :data:`INSEE_BASE_URL`.
-
-    Raises
-    ------
-    ParameterError
-        Combination not published (or not known to this toolkit).
-    """
-    key = (int(vintage), int(resolution), str(file_format).lower())
-    if key not in FILOSOFI_ARCHIVES:
-        known = ", ".join(f"{v} {r} m {f}" for v, r, f in sorted(FILOSOFI_ARCHIVES))
-        raise ParameterError(
-            f"Pas d'archive INSEE connue pour Filosofi {vintage}, carreaux de {resolution} m, "
-            f"format {file_format}. Combinaisons connues : {known}."
-        )
-    base = base_url or settings.insee_files_url()
-    return base.rstrip("/") + "/" + FILOSOFI_ARCHIVES[key][0]
-
-
-def download_carreaux(
-    vintage: int = 2021,
-    resolution: int = 200,
-    file_format: str = "csv",
-    *,
-    base_url: str | None = None,
-    cache: str | os.PathLike | None = None,
-    progress: bool = True,
-    force: bool = False,
-) -> Path:
-    """Download (or re-use from the cache) INSEE's Filosofi archive; return the zip's path.
-
-    The 200 m archives weigh hundreds of megabytes; they are downloaded once into
-    ``telechargements/insee/`` of the cache.
-
-    Raises
-    ------
-    NetworkUnavailableError
-        Offline or refused, with the French instructions of :func:`filosofi_hint`.
-    """
-    url = filosofi_url(vintage, resolution, file_format, base_url=base_url)
-    hint = filosofi_hint(vintage, resolution, file_format)
-    dest = cache_dir("telechargements", base=cache) / "insee" / PurePosixPath(url).name
-    if not force and dest.is_file() and datagouv._check_file(dest, None, None) is None:
-        return dest
-    return datagouv.download(
-        url,
-        dest,
-        progress=progress,
-        label=f"Téléchargement de {dest.name} (INSEE)",
-        what=f"l'archive INSEE « {dest.name} »",
-        hint=hint,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Public loader
-# --------------------------------------------------------------------------------------------
 
 
 def _assemble(

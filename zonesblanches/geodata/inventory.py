@@ -6,15 +6,17 @@
 ``fermé``, ``à vérifier``). :func:`read_inventory` reads such a file back: the same services, same
 columns and values (the round trip is tested), except rows marked « fermé », left out and counted.
 
-Safety: in CSV, a text cell that a spreadsheet would run as a formula (starting with ``=``,
-``+``, ``-``, ``@``, tab or carriage return) is written with a leading apostrophe, removed again on
-reading; in XLSX such cells are stored as text, never as formulas. An existing file is never
-overwritten (the planner may have filled it): :class:`DataError` asks for another name.
+Files are written by :mod:`zonesblanches.writers` (atomic, same bytes for the same services),
+with ``exact=True``: numbers as the shortest text that reads back as the same float, so the
+coordinates survive the round trip. Safety: in CSV, a text cell that a spreadsheet would run as a
+formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is written with a
+leading apostrophe (:func:`~zonesblanches.writers.safe_cell`), removed again on reading; in XLSX
+such cells are stored as text, never as formulas. An existing file is never overwritten (the
+planner may have filled it): :class:`DataError` asks for another name.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from zonesblanches.crs import WGS84
 from zonesblanches.errors import DataError, ParameterError
 from zonesblanches.geodata.categories import CATEGORIES
 from zonesblanches.geodata.data_inclusion import OUTPUT_COLUMNS
-from zonesblanches.writers import atomic_path, fixed_dates, make_reproducible
+from zonesblanches.writers import FORMULA_TRIGGERS, write_csv, write_gpkg, write_xlsx
 
 COLUMNS = (*OUTPUT_COLUMNS, "lon", "lat")
 """Columns of the inventory file, in order (``geometry`` instead of lon/lat in a GeoPackage)."""
@@ -37,18 +39,11 @@ NUMERIC = {"score_qualite": float, "doublons": int, "lon": float, "lat": float}
 STATUTS = {"": "", "actif": "actif", "ferme": "ferme", "a verifier": "a_verifier"}
 """Accepted ``statut`` values (accents and case ignored) → stored value."""
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LAYER = "services"
 
 
-def _neutral(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _restore(value: str) -> str:
-    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+    if value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
     return value
 
@@ -88,72 +83,20 @@ def write_inventory(services: gpd.GeoDataFrame, path: str | os.PathLike) -> Path
     table = _table(services)
     try:
         if ext == ".gpkg":
-            _write_gpkg(table, path)
-            return path
-        with atomic_path(path) as tmp:
-            if ext == ".csv":
-                text = table.copy()
-                for col in text.columns:
-                    if col not in NUMERIC:
-                        text[col] = [_neutral(v) for v in text[col].astype(str)]
-                text.to_csv(tmp, index=False, encoding="utf-8-sig", float_format="%.17g")
-            else:
-                _write_xlsx(table, tmp)
+            return write_gpkg({LAYER: _layer(table)}, path)
+        if ext == ".csv":
+            return write_csv(table, path, exact=True)
+        return write_xlsx({"Inventaire": table}, path, exact=True)
     except OSError as exc:
         raise DataError(f"Impossible d'écrire « {path} » : {exc.strerror or exc}.") from exc
-    return path
 
 
-def _write_gpkg(table: pd.DataFrame, path: Path) -> None:
-    """GeoPackage written beside under a temporary ``.gpkg`` name (GDAL wants the extension),
-    then renamed into place."""
-    frame = gpd.GeoDataFrame(
+def _layer(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
         table.drop(columns=["lon", "lat"]),
         geometry=gpd.points_from_xy(table["lon"], table["lat"]),
         crs=WGS84,
     )
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
-    try:
-        with fixed_dates():
-            frame.to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_xlsx(table: pd.DataFrame, path: Path) -> None:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    book = Workbook(write_only=True)
-    ws = book.create_sheet("Inventaire")
-    ws.freeze_panes = "A2"
-    bold = Font(bold=True)
-    head = []
-    for col in table.columns:
-        cell = WriteOnlyCell(ws, value=col)
-        cell.font = bold
-        head.append(cell)
-    ws.append(head)
-    for row in table.itertuples(index=False):
-        cells = []
-        for col, value in zip(table.columns, row, strict=True):
-            if col in NUMERIC:
-                v = (
-                    None
-                    if value is None or (isinstance(value, float) and math.isnan(value))
-                    else value
-                )
-                cells.append(v.item() if isinstance(v, np.generic) else v)
-            else:
-                cell = WriteOnlyCell(ws, value=str(value))
-                cell.data_type = "s"  # text, never a formula
-                cells.append(cell)
-        ws.append(cells)
-    book.save(path)
-    make_reproducible(path)
 
 
 @dataclass

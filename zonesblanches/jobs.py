@@ -1,0 +1,400 @@
+"""End-to-end jobs: a territory and the user's files in, an output folder written, with French
+progress lines on the terminal.
+
+These are the workflows of :mod:`zonesblanches.api` chained the way the command line runs them
+(``analyse``, ``demo``, and the outputs of ``suggerer`` and ``scenario``); a notebook can call
+them too. :mod:`zonesblanches.cli` only parses arguments and calls these.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zonesblanches import settings
+from zonesblanches._api_common import DEFAULT_THRESHOLDS
+from zonesblanches._text import fr_count as _fr_count
+from zonesblanches._text import fr_num as _fr_num
+from zonesblanches.errors import ParameterError
+
+
+def _print(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def print_written(paths: Sequence[Path]) -> None:
+    _print()
+    _print("Fichiers écrits :")
+    for path in paths:
+        _print(f"  {path}")
+
+
+def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
+    """Print the accounting of the grid file's rows and write its rejects file."""
+    from zonesblanches.geodata.carreaux import rejects_frame
+    from zonesblanches.geodata.services import write_rejects
+
+    stats = cells.attrs.get("lecture", {})
+    kept = stats.get("retenus", len(cells))
+    rejects = rejects_frame(cells)
+    target = write_rejects(rejects, sortie / "rejets_carreaux.csv")
+
+    def agree(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n > 1 else ''}"
+
+    _print(
+        f"Carreaux ({path.name}) : {agree(stats.get('lignes', 0), 'ligne')} "
+        f"{'lues' if stats.get('lignes', 0) > 1 else 'lue'}, "
+        f"{kept} carreau{'x' if kept > 1 else ''} retenu{'s' if kept > 1 else ''}, "
+        f"{agree(len(rejects), 'rejetée')}, {stats.get('hors_territoire', 0)} hors du territoire"
+    )
+    if len(rejects):
+        _print(f"  ⚠ {len(rejects)} ligne(s) de carreaux écartée(s), détail dans {target}")
+        for _, row in rejects.head(10).iterrows():
+            _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+
+
+def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path):
+    """Demand units (grid cells or communes) and QPV, saying which were used."""
+    from zonesblanches import api
+    from zonesblanches.summaries import format_population
+
+    tty = sys.stderr.isatty()
+    demand = (
+        None if carreaux_path is None else api.read_demand(territory, carreaux_path, progress=tty)
+    )
+    qpv = None if qpv_path is None else api.read_qpv(territory, qpv_path, progress=tty)
+    if demand is not None:
+        _report_grid_rows(demand, carreaux_path, sortie)
+    for line in format_population(demand, qpv, carreaux_path, qpv_path):
+        _print(line)
+    return demand, qpv
+
+
+@dataclass
+class Inputs:
+    """What every command needs: territory, services, population units, QPV, network models."""
+
+    territory: object
+    services: object
+    demand: object
+    qpv: object
+    models: dict | None
+    problems: int
+
+
+def load_inputs(
+    territoire: str | None,
+    modes: list[str],
+    sortie: Path,
+    *,
+    services_path: Path | None = None,
+    crs: str | None = None,
+    osm: Path | None = None,
+    download: bool = False,
+    qpv_path: Path | None = None,
+    carreaux_path: Path | None = None,
+    thresholds: dict[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
+    filters: dict | None = None,
+    sheet: str | None = None,
+) -> Inputs:
+    """Resolve the territory and read every input, printing in French what was used."""
+    from zonesblanches import api
+    from zonesblanches.summaries import format_network, format_services
+
+    territory = api.as_territory(territoire)
+    _print(
+        f"Territoire : {territory.label} — {_fr_count(len(territory.communes), 'commune')}, "
+        f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
+    )
+    sortie.mkdir(parents=True, exist_ok=True)
+    resolved = api.resolve_services(
+        territory,
+        services_path,
+        thresholds=thresholds,
+        margin_km=margin_km,
+        network=osm is not None or download,
+        crs=crs,
+        rejects_path=None if services_path is None else sortie / "rejets.csv",
+        progress=sys.stderr.isatty(),
+        sheet=sheet,
+        **(filters or {}),
+    )
+    for line in format_services(resolved):
+        _print(line)
+    services, problems = resolved, resolved.problems
+    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
+    models = None
+    if osm is not None or download:
+        from zonesblanches.api import network_models
+
+        source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
+        _print(f"Réseau routier : {source} ({', '.join(modes)})…")
+        models = network_models(
+            territory,
+            modes,
+            osm=osm,
+            download=download,
+            progress=sys.stderr.isatty(),
+            thresholds=thresholds,
+            margin_km=margin_km,
+            services=services.services,
+        )
+        lines, far = format_network(models, services.services)
+        for line in lines:
+            _print(line)
+        problems += far
+    return Inputs(territory, services, demand, qpv, models, problems)
+
+
+def run_analysis(
+    territoire: str | None,
+    thresholds: dict[str, float],
+    sortie: Path,
+    *,
+    services_path: Path | None = None,
+    crs: str | None = None,
+    categories: list[str] | None = None,
+    with_map: bool = True,
+    osm: Path | None = None,
+    download: bool = False,
+    qpv_path: Path | None = None,
+    carreaux_path: Path | None = None,
+    isochrone_minutes: list[float] | None = None,
+    margin_km: float | None = None,
+    filters: dict | None = None,
+    market: Path | None = None,
+    sheet: str | None = None,
+    principal: str | None = None,
+    dpi: int = 150,
+) -> int:
+    """Run an analysis end to end and write its outputs; return the number of problems."""
+    from zonesblanches import api
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
+    from zonesblanches.summaries import format_qpv_gap, format_results, format_zones
+    from zonesblanches.writers import write_csv, write_tables
+
+    t0 = time.perf_counter()
+    if isochrone_minutes and osm is None and not download:
+        raise ParameterError(
+            "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
+        )
+    inputs = load_inputs(
+        territoire,
+        list(thresholds),
+        sortie,
+        services_path=services_path,
+        crs=crs,
+        osm=osm,
+        download=download,
+        qpv_path=qpv_path,
+        carreaux_path=carreaux_path,
+        thresholds={m: [t, *(isochrone_minutes or [])] for m, t in thresholds.items()},
+        margin_km=margin_km,
+        filters=filters,
+        sheet=sheet,
+    )
+    warn_absent_categories(categories, inputs.services.services, services_path)
+    territory, services, demand = inputs.territory, inputs.services, inputs.demand
+    qpv, models, problems = inputs.qpv, inputs.models, inputs.problems
+    result = api.diagnostic(
+        territory,
+        thresholds,
+        services=services,
+        categories=categories,
+        models=models,
+        demand=demand,
+        margin_km=margin_km,
+        market=market,
+    )
+    principal_spec = api.principal_indicator(result, principal)  # French error before writing
+    _print()
+    _print("Méthode :")
+    for note in result.notes:
+        _print(f"  • {note}")
+    _print()
+    _print(format_results(result, principal_spec))
+
+    written = []
+    if qpv is not None:
+        tables, qpv = api.qpv_equity(result, qpv)
+        text = format_qpv_gap(tables)
+        if text:
+            _print(text)
+        written += write_tables(tables, sortie)
+    zones = None
+    iso = None
+    if isochrone_minutes:
+        first_mode = result.modes[0]
+        n_services = int(result.services["categorie"].isin(result.categories).sum())
+        _print(
+            f"Isochrones {', '.join(f'{m:g}' for m in isochrone_minutes)} min "
+            f"({first_mode}, {n_services} services)…"
+        )
+        iso = api.service_isochrones(
+            result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
+        )
+    if with_map:
+        zones = api.output_zones(result, territory, qpv)
+        if zones:
+            _print(format_zones(result, zones))
+            table = api.zones_table(zones, result.unit_kind)
+            written.append(write_csv(table, sortie / "zones_blanches.csv"))
+    if with_map:
+        from zonesblanches.maps import write_outputs
+
+        _print()
+        _print("Écriture de la carte, du rapport et des exports…")
+        written = (
+            list(
+                write_outputs(
+                    result,
+                    territory.communes,
+                    sortie,
+                    epci=reference.load_epci(territory.region),
+                    progress=sys.stderr.isatty(),
+                    zones=zones,
+                    qpv=qpv,
+                    isochrones=iso,
+                    principal=principal_spec,
+                    dpi=dpi,
+                ).values()
+            )
+            + written
+        )
+    else:
+        written += [
+            write_csv(communes_table(result), sortie / "communes.csv"),
+            write_csv(synthesis_table(result), sortie / "synthese.csv"),
+            write_csv(
+                uncovered_table(result, principal_spec), sortie / "communes_zone_blanche.csv"
+            ),
+        ]
+    print_written(written)
+    if services_path is not None:
+        _print(f"  {sortie / 'rejets.csv'}")
+    _print(f"Problèmes signalés : {problems}")
+    _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
+    return problems
+
+
+def warn_absent_categories(categories, services, services_path: Path | None) -> None:
+    """Say when a requested category has no service at all: every unit is then in zone
+    blanche for it, which is a fact about the file, not about the territory."""
+    from zonesblanches.geodata.categories import category_code, category_label
+
+    present = set(services["categorie"].astype(str))
+    source = services_path.name if services_path is not None else "le registre embarqué"
+    for name in categories or []:
+        code = category_code(name)
+        if code is not None and code not in present:
+            _print(
+                f"  ⚠ Aucun service « {category_label(code)} » dans {source} : pour cette "
+                "catégorie, toute la population est comptée en zone blanche (temps "
+                "« inaccessible »)."
+            )
+
+
+DEMO_EPCI = "245901160"
+"""CA Valenciennes Métropole: the EPCI the demo analyses on the real road network."""
+
+OFFLINE_ENV = settings.OFFLINE_VAR
+
+
+def run_demo(sortie: Path, **options) -> None:
+    """The regional overview, then a road-network analysis of CA Valenciennes Métropole.
+
+    ``options`` are those of :func:`run_analysis` that ``demo`` shares with ``analyse``
+    (``cli._shared_options``); the regional overview takes only the map and population ones.
+    The network part uses ``osm`` when given; otherwise it tries a download (unless
+    ``ZONESBLANCHES_HORS_LIGNE=1``) and, offline, says so and keeps the straight-line model.
+    """
+    from zonesblanches import api
+    from zonesblanches.errors import NetworkUnavailableError
+
+    options["services_path"] = api.demo_services(progress=sys.stderr.isatty())
+    _print("=== Vue régionale (temps estimés à vol d'oiseau) ===")
+    regional = ("with_map", "qpv_path", "carreaux_path", "margin_km", "services_path")
+    regional += ("principal", "dpi")
+    run_analysis(None, dict(DEFAULT_THRESHOLDS), sortie, **{k: options[k] for k in regional})
+    _print()
+    _print("=== CA Valenciennes Métropole sur le réseau routier OpenStreetMap ===")
+    target = sortie / "valenciennes_reseau"
+    osm = options["osm"]
+    if osm is None and settings.offline() and not options["download"]:
+        _print(
+            f"Mode hors ligne ({OFFLINE_ENV}=1) : analyse sur réseau routier non lancée ; "
+            "les temps restent estimés à vol d'oiseau."
+        )
+        return
+    try:
+        if osm is None:
+            from zonesblanches.geodata.osm import check_overpass
+
+            check_overpass(timeout=5)
+        network = {**options, "download": osm is None}
+        run_analysis(DEMO_EPCI, dict(DEFAULT_THRESHOLDS), target, **network)
+    except NetworkUnavailableError as exc:
+        _print(f"Pas de réseau routier : {exc}")
+        _print(
+            "Les temps de la démonstration restent estimés à vol d'oiseau. Avec un extrait "
+            "OpenStreetMap : zonesblanches demo --osm nord-pas-de-calais-latest.osm.pbf"
+        )
+
+
+def write_suggestion(suggestion, territory, sortie: Path, *, with_map: bool = True) -> list[Path]:
+    """The files of ``zonesblanches suggerer``: the table, the GeoPackage and the map."""
+    from zonesblanches.writers import write_csv, write_gpkg
+
+    written = [write_csv(suggestion.table, sortie / "sites_suggeres.csv")]
+    layers = {"sites": suggestion.sites}
+    if len(suggestion.catchments):
+        layers["unites_couvertes"] = suggestion.catchments
+    written.append(write_gpkg(layers, sortie / "sites_suggeres.gpkg"))
+    if with_map:
+        from zonesblanches.geodata import reference
+        from zonesblanches.maps import save_map, suggestion_map
+
+        epci = reference.load_epci(territory.region)
+        plan = suggestion_map(suggestion, territory.communes, epci=epci)
+        written.append(save_map(plan, sortie / "carte_sites.html"))
+    return written
+
+
+def write_scenario(res, territory, sortie: Path, *, with_map: bool = True) -> list[Path]:
+    """The files of ``zonesblanches scenario``: tables per commune, EPCI, unit and QPV, the
+    GeoPackage of changes (an earlier scenario's layers removed) and the map."""
+    from zonesblanches.writers import write_csv, write_gpkg
+
+    written = [
+        write_csv(res.by_commune(), sortie / "scenario_communes.csv"),
+        write_csv(res.by_epci(), sortie / "scenario_epci.csv"),
+        write_csv(res.diff, sortie / "scenario_unites.csv"),
+    ]
+    by_qpv = res.by_qpv()
+    if by_qpv is not None and len(by_qpv):
+        written.append(write_csv(by_qpv, sortie / "scenario_qpv.csv"))
+    layers = {
+        f"evolution_{cat}_{mode}": layer
+        for cat in res.after.categories
+        for mode in res.after.modes
+        for layer in [res.diff_layer(cat, mode)]
+        if len(layer)
+    }
+    gpkg = sortie / "scenario.gpkg"
+    gpkg.unlink(missing_ok=True)  # an earlier scenario's layers must not remain
+    if layers:
+        written.append(write_gpkg(layers, gpkg))
+    if with_map:
+        from zonesblanches.geodata import reference
+        from zonesblanches.maps import save_map, scenario_map
+
+        epci = reference.load_epci(territory.region)
+        plan = scenario_map(res, territory.communes, epci=epci)
+        written.append(save_map(plan, sortie / "carte_scenario.html"))
+    return written
