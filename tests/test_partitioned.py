@@ -247,3 +247,22 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_result(client, region, re
     assert flag.read_text().startswith("departement-")  # a worker died during a task
     assert (run.partitions["statut"] == "calculé").all()
     assert _csv(run.result, tmp_path / "a.csv") == _csv(region_run, tmp_path / "b.csv")
+
+
+def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_path, capsys):
+    from zonesblanches.cli import main
+
+    address = client.scheduler.address
+    args = ["analyse", "--territoire", "80", "--sans-carte", "--mode", "voiture:20"]
+    assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
+    assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
+    out = capsys.readouterr().out
+    assert f"Calcul par département (Dask, {address})" in out
+    assert "[1/1] Somme (80) : 771 unités en " in out
+    for name in ("communes.csv", "synthese.csv", "communes_zone_blanche.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+    assert len(list((tmp_path / "dask" / "reprise").glob("80-*.parquet"))) == 1
+    # several départements: the national map is not there yet, and says so before computing
+    code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
+    assert code == 2
+    assert "--sans-carte" in capsys.readouterr().err

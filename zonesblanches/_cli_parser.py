@@ -21,6 +21,8 @@ exemples :
   zonesblanches analyse --territoire 59 --categorie garage_solidaire --mode voiture:20 --mode marche:30
   zonesblanches analyse --territoire 245901160 --services mes_services.csv --sortie resultats_vm
   zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
+  zonesblanches analyse --territoire france --sans-carte --workers 2    # un calcul par département
+  zonesblanches analyse --territoire "Bretagne, Normandie" --cluster tcp://HOTE:8786
 
 modes : marche, velo, voiture (aussi walk, bike, car). Un mode peut porter son seuil
 (« voiture:20 ») ; sinon --seuil s'applique. Sans --mode : voiture 20 min et marche 30 min.
@@ -296,8 +298,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TERRITOIRE",
         default="region",
         help="EPCI (nom sans accents accepté, ou SIREN), code de département, "
-        "liste de codes INSEE séparés par des virgules, ou « region » "
-        "(défaut)",
+        "liste de codes INSEE séparés par des virgules, « region » (défaut), « france » "
+        "(France métropolitaine), ou plusieurs régions ou départements séparés par des "
+        "virgules (« 59,62,80 », « Bretagne, Normandie »)",
+    )
+    analyse.add_argument(
+        "--cluster",
+        metavar="tcp://HOTE:8786",
+        help="calcul par département sur un ordonnanceur Dask existant (workers avec "
+        "zonesblanches installé) ; voir docs/dask.md",
+    )
+    analyse.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="calcul par département sur N processus de cette machine (cluster Dask local) ; "
+        "implicite pour --territoire france (un par cœur)",
     )
     _add_services(analyse)
     analyse.add_argument(

@@ -275,6 +275,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             crs=args.crs,
             categories=args.categorie,
             sheet=args.feuille,
+            cluster=args.cluster,
+            workers=args.workers,
             **_shared_options(args),
         )
         return 0
