@@ -33,10 +33,11 @@ ALIASES = {
     "service_sources": "api",
     "jobs": "api",
     "transit": "api",
+    "partitioned": "api",
 }
-"""Modules that belong to another part (the command line's parser is part of the CLI; the
-shared defaults, the services resolver, the end-to-end jobs and the public-transport workflow
-are part of ``api``)."""
+"""Modules that belong to another part: the command line's parser is part of the CLI; the
+shared defaults, the services resolver, the end-to-end jobs, the public-transport workflow and the
+partitioned (Dask) run, which calls api and which api never imports back, are part of api."""
 
 
 def _module_name(path: Path) -> str:

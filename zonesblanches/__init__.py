@@ -48,4 +48,14 @@ __all__ = [
     "select_territory",
     "sources",
     "suggest",
+    "partitioned_diagnostic",
 ]
+
+
+def __getattr__(name: str):
+    """``zb.partitioned_diagnostic`` (the Dask run), imported on first use only."""
+    if name == "partitioned_diagnostic":
+        from zonesblanches.partitioned import partitioned_diagnostic
+
+        return partitioned_diagnostic
+    raise AttributeError(f"module 'zonesblanches' has no attribute {name!r}")

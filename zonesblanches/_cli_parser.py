@@ -23,6 +23,8 @@ exemples :
   zonesblanches analyse --territoire "59606,59014" --services sites.xlsx --mode velo --seuil 15
   zonesblanches analyse --territoire 245901160 --mode voiture:20 --mode transport:45 --gtfs tc.zip
                         --gtfs ter.zip --jour 2026-12-01 --arrivee 09:00 --fenetre 120
+  zonesblanches analyse --territoire france --sans-carte --workers 2    # un calcul par département
+  zonesblanches analyse --territoire "Bretagne, Normandie" --cluster tcp://HOTE:8786
 
 modes : marche, velo, voiture (aussi walk, bike, car), transport (transports en commun, sur
 horaires GTFS : --gtfs ou --telecharger-gtfs, et --jour). Un mode peut porter son seuil
@@ -395,8 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TERRITOIRE",
         default="region",
         help="EPCI (nom sans accents accepté, ou SIREN), code de département, "
-        "liste de codes INSEE séparés par des virgules, ou « region » "
-        "(défaut)",
+        "liste de codes INSEE séparés par des virgules, « region » (défaut), « france » "
+        "(France métropolitaine), ou plusieurs régions ou départements séparés par des "
+        "virgules (« 59,62,80 », « Bretagne, Normandie »)",
+    )
+    analyse.add_argument(
+        "--cluster",
+        metavar="tcp://HOTE:8786",
+        help="calcul par département sur un ordonnanceur Dask existant (workers avec "
+        "zonesblanches installé) ; voir docs/dask.md",
+    )
+    analyse.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="calcul par département sur N processus de cette machine (cluster Dask local) ; "
+        "implicite pour --territoire france (un par cœur)",
     )
     _add_services(analyse)
     _add_market(

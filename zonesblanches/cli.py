@@ -292,6 +292,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             categories=args.categorie,
             sheet=args.feuille,
             transit=transit_options(args, parse_modes(args.mode, args.seuil)),
+            cluster=args.cluster,
+            workers=args.workers,
             **_shared_options(args),
         )
         return 0

@@ -108,9 +108,10 @@ def load_inputs(
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used."""
     from zonesblanches import api
+    from zonesblanches.partitioned import select_territories
     from zonesblanches.summaries import format_network, format_services
 
-    territory = api.as_territory(territoire)
+    territory = select_territories(territoire)  # also « france » and lists of régions
     _print(
         f"Territoire : {territory.label} — {_fr_count(len(territory.communes), 'commune')}, "
         f"{_fr_count(territory.population, 'habitant')} (population municipale 2023)"
@@ -156,6 +157,38 @@ def load_inputs(
     return Inputs(territory, services, demand, qpv, models, problems)
 
 
+def _by_departement(territory, thresholds, sortie: Path, cluster, workers, market, with_map):
+    """The partitioned run of ``run_analysis``, printing one line per département."""
+    from zonesblanches.partitioned import format_partition, partitioned_diagnostic
+
+    if market is not None:
+        raise ParameterError(
+            "--offre-marchande n'est pas encore disponible avec le calcul par département "
+            "(--cluster, --workers, --territoire france) : lancez-la par région."
+        )
+    if with_map and territory.kind in ("france", "liste"):
+        raise ParameterError(
+            "La carte et le rapport de plusieurs régions ou de la France ne sont pas encore "
+            "disponibles : ajoutez --sans-carte (communes.csv, synthese.csv et "
+            "communes_zone_blanche.csv sont écrits)."
+        )
+    where = cluster or f"{workers or 'un processus par cœur'} worker(s) sur cette machine"
+    _print(f"Calcul par département (Dask, {where}) ; points de reprise dans {sortie / 'reprise'}")
+
+    def run(**options):
+        return partitioned_diagnostic(
+            territory,
+            thresholds,
+            client=cluster,
+            n_workers=workers,
+            checkpoint_dir=sortie / "reprise",
+            on_partition=lambda event: _print("  " + format_partition(event)),
+            **options,
+        ).result
+
+    return run
+
+
 def run_analysis(
     territoire: str | None,
     thresholds: dict[str, float],
@@ -177,12 +210,16 @@ def run_analysis(
     principal: str | None = None,
     dpi: int = 150,
     transit: TransitOptions | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems.
 
     ``transit``: the checked public-transport options
     (:func:`zonesblanches.transit.check_transit_options`) when ``thresholds`` has
-    ``transport``."""
+    ``transport``. With ``cluster`` (a Dask scheduler address) or ``workers``, or for all of
+    France, the analysis runs one Dask task per département (:mod:`zonesblanches.partitioned`;
+    same numbers), checkpointed in ``sortie/reprise``."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
@@ -218,17 +255,21 @@ def run_analysis(
     warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
     qpv, problems = inputs.qpv, inputs.problems
+    partitioned = cluster is not None or workers is not None or territory.kind == "france"
+    if partitioned and transit is not None:
+        raise ParameterError(
+            "Les transports en commun ne se calculent pas encore par département "
+            "(--cluster, --workers, --territoire france) : lancez l'analyse sur un territoire "
+            "sans ces options."
+        )
     models = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
-    result = api.diagnostic(
-        territory,
-        thresholds,
-        services=services,
-        categories=categories,
-        models=models,
-        demand=demand,
-        margin_km=margin_km,
-        market=market,
-    )
+    options = {"services": services, "categories": categories, "models": models}
+    options.update(demand=demand, margin_km=margin_km)
+    if partitioned:
+        result = _by_departement(territory, thresholds, sortie, cluster, workers, market, with_map)
+        result = result(**options)
+    else:
+        result = api.diagnostic(territory, thresholds, market=market, **options)
     principal_spec = api.principal_indicator(result, principal)  # French error before writing
     written = _write_outside(result, sortie)
     _print()

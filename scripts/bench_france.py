@@ -1,0 +1,225 @@
+"""Benchmark of the partitioned (Dask) run: all of France in straight line, a region on a network.
+
+Every figure is measured in the same run, on the same machine, so that ratios hold even when the
+machine is loaded (say so when quoting them):
+
+1. ``france``: straight-line diagnostic of all metropolitan France (34,746 communes, every
+   category of the services, 3 modes: car 20 min, walking 30 min, cycling 15 min), one Dask task
+   per département (96), on a ``LocalCluster`` of 1 then 2 single-threaded worker processes;
+   the peer is the unpartitioned :func:`zonesblanches.api.diagnostic` in this process, and the
+   ``communes.csv`` bytes of the three runs are compared. Target: ≤ 30 s with 2 workers.
+2. ``reseau``: car and walking times on the **synthetic** regional extract of
+   ``scripts/make_region_pbf.py`` (street grids on the real commune points of Hauts-de-France,
+   no real street), the region split in its 5 départements, 1 vs 2 workers. Targets: speed-up
+   ≥ 1.7×, peak memory per worker ≤ 1.5 GB (workers' resident memory sampled by Dask).
+
+Cluster start-up (worker processes importing the package) is timed apart: a real cluster keeps
+its workers. The scheduler's task stream gives, per worker, the time spent computing, receiving
+data and idle, printed as the closing summary.
+
+Usage::
+
+    python scripts/make_region_pbf.py --scale 0.25 --output /tmp/region-0.25.osm.pbf
+    python scripts/bench_france.py --osm /tmp/region-0.25.osm.pbf [--sans-france]
+
+Services: the bundled example registry (19 services, all in Hauts-de-France; for France, most
+communes are far from every one of them: the time is computed all the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FRANCE_THRESHOLDS = {"voiture": 20.0, "marche": 30.0, "velo": 15.0}
+NETWORK_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
+
+
+def _cluster(n: int):
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        memory_limit="3GiB",
+    )
+    client = Client(cluster)
+    client.run(lambda: __import__("zonesblanches.partitioned"))  # import once, as a cluster would
+    return cluster, client, time.perf_counter() - start
+
+
+def _peak_memory(client) -> dict:
+    """Peak resident memory (bytes) of each worker process since it started (``ru_maxrss``)."""
+
+    def peak() -> int:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    return client.run(peak)
+
+
+def _stream_summary(stream: list[dict], wall: float) -> list[str]:
+    """Per worker: compute time, transfer time, share of the wall time busy."""
+    from collections import defaultdict
+
+    compute, transfer, tasks = defaultdict(float), defaultdict(float), defaultdict(int)
+    for item in stream:
+        for part in item.get("startstops", ()):
+            span = part["stop"] - part["start"]
+            if part["action"] == "compute":
+                compute[item["worker"]] += span
+                tasks[item["worker"]] += 1
+            elif part["action"] == "transfer":
+                transfer[item["worker"]] += span
+    lines = []
+    for worker in sorted(compute):
+        lines.append(
+            f"    {worker}: {tasks[worker]} tâches, calcul {compute[worker]:.1f} s, "
+            f"transferts {transfer[worker]:.1f} s, occupé {compute[worker] / wall:.0%} du temps"
+        )
+    return lines
+
+
+def _run(label: str, n: int, call) -> dict:
+    """One partitioned run on a new cluster of ``n`` workers: wall time, task stream, memory."""
+    from distributed import get_task_stream
+
+    cluster, client, boot = _cluster(n)
+    try:
+        with get_task_stream(client) as ts:
+            start = time.perf_counter()
+            run = call(client)
+            wall = time.perf_counter() - start
+        memory = _peak_memory(client)
+    finally:
+        client.close()
+        cluster.close()
+    per = run.partitions
+    print(
+        f"  {label}, {n} worker(s) : {wall:.1f} s (démarrage du cluster {boot:.1f} s à part) ; "
+        f"{len(per)} départements, tâche médiane {per['secondes'].median():.2f} s, "
+        f"max {per['secondes'].max():.2f} s ; mémoire max par worker "
+        f"{max(memory.values()) / 2**30:.2f} Go"
+    )
+    for line in _stream_summary(ts.data, wall):
+        print(line)
+    return {"wall": wall, "run": run, "memory": max(memory.values()), "boot": boot}
+
+
+def _csv(result, folder: Path, name: str) -> bytes:
+    from zonesblanches.maps.tables import communes_table
+    from zonesblanches.writers import write_csv
+
+    return write_csv(communes_table(result), folder / name).read_bytes()
+
+
+def bench_france(folder: Path) -> None:
+    from zonesblanches import api
+    from zonesblanches.partitioned import france, partitioned_diagnostic
+
+    territory = france()
+    print(
+        f"France métropolitaine : {len(territory.communes)} communes, "
+        f"modes {FRANCE_THRESHOLDS}, services du registre d'exemple"
+    )
+    start = time.perf_counter()
+    whole = api.diagnostic(territory, FRANCE_THRESHOLDS)
+    peer = time.perf_counter() - start
+    print(f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s")
+    runs = {
+        n: _run(
+            "vol d'oiseau",
+            n,
+            lambda c: partitioned_diagnostic(territory, FRANCE_THRESHOLDS, client=c),
+        )
+        for n in (1, 2)
+    }
+    ref = _csv(whole, folder, "france.csv")
+    same = all(_csv(r["run"].result, folder, f"france{n}.csv") == ref for n, r in runs.items())
+    one, two = runs[1]["wall"], runs[2]["wall"]
+    print(
+        f"  → 2 workers : {two:.1f} s (cible ≤ 30 s) ; accélération 1 → 2 workers "
+        f"{one / two:.2f}× ; 2 workers / non partitionné {two / peer:.2f}× ; communes.csv "
+        f"identique aux octets près : {'oui' if same else 'NON'}"
+    )
+    per = runs[2]["run"].partitions
+    print(
+        f"  par département (2 workers) : médiane {per['secondes'].median():.2f} s, "
+        f"total des tâches {per['secondes'].sum():.1f} s pour {len(per)} départements"
+    )
+
+
+def bench_network(osm: Path, folder: Path) -> None:
+    from zonesblanches import api
+    from zonesblanches.partitioned import partitioned_diagnostic
+
+    region = api.as_territory(None)
+    modes = list(NETWORK_THRESHOLDS)
+    print(f"Réseau synthétique {osm.name} ({osm.stat().st_size / 2**20:.0f} Mo), {modes}")
+    resolved = api.resolve_services(region, None, thresholds=NETWORK_THRESHOLDS, network=True)
+    start = time.perf_counter()
+    models = api.network_models(
+        region,
+        modes,
+        osm=osm,
+        thresholds={m: [t] for m, t in NETWORK_THRESHOLDS.items()},
+        services=resolved.services,
+        progress=False,
+    )
+    load = time.perf_counter() - start
+    sizes = {m: f"{x.network.n_nodes:,} nœuds".replace(",", " ") for m, x in models.items()}
+    print(f"  lecture du réseau de la région (une fois) : {load:.1f} s, {sizes}")
+    start = time.perf_counter()
+    whole = api.diagnostic(region, NETWORK_THRESHOLDS, services=resolved, models=models)
+    peer = time.perf_counter() - start
+    print(f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s")
+
+    def call(client):
+        return partitioned_diagnostic(
+            region, NETWORK_THRESHOLDS, services=resolved, models=models, client=client
+        )
+
+    runs = {n: _run("réseau", n, call) for n in (1, 2)}
+    ref = _csv(whole, folder, "reseau.csv")
+    same = all(_csv(r["run"].result, folder, f"reseau{n}.csv") == ref for n, r in runs.items())
+    one, two = runs[1]["wall"], runs[2]["wall"]
+    per = runs[2]["run"].partitions
+    cut = per["part_reseau"].map(lambda d: max(d.values()) if isinstance(d, dict) else np.nan)
+    print(
+        f"  → accélération 1 → 2 workers {one / two:.2f}× (cible ≥ 1,7×) ; mémoire max par "
+        f"worker {runs[2]['memory'] / 2**30:.2f} Go (cible ≤ 1,5 Go) ; communes.csv identique "
+        f"aux octets près : {'oui' if same else 'NON'} ; passes par département "
+        f"{per['passes'].tolist()} ; part du réseau de la région par département "
+        f"{[round(float(v), 2) for v in cut]}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--osm", type=Path, help="extrait synthétique (make_region_pbf.py)")
+    parser.add_argument("--sans-france", action="store_true", help="sauter la partie France")
+    args = parser.parse_args(argv)
+    import os
+
+    print(f"Machine : {os.cpu_count()} cœurs ; charge moyenne {os.getloadavg()[0]:.1f} au départ")
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.sans_france:
+            bench_france(Path(tmp))
+        if args.osm is not None:
+            bench_network(args.osm, Path(tmp))
+    print(f"Charge moyenne à la fin : {os.getloadavg()[0]:.1f} (autres travaux sur la machine)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The partitioned run (issue 18): one Dask task per département gives the region run's bytes.
+
+A ``LocalCluster`` of two single-threaded worker processes on 127.0.0.1, started here. The road
+network is the **synthetic** regional extract of ``scripts/make_region_pbf.py`` (street grids on
+the real commune points of Hauts-de-France; no real street in it), at a small scale.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from zonesblanches import api, partitioned  # noqa: E402
+from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
+from zonesblanches.maps.tables import communes_table  # noqa: E402
+from zonesblanches.partitioned import (  # noqa: E402
+    PartitionError,
+    format_partition,
+    partitioned_diagnostic,
+    select_territories,
+)
+from zonesblanches.writers import write_csv  # noqa: E402
+
+THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_region_pbf.py"
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes for the whole module (starting them costs seconds)."""
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def region():
+    return api.as_territory(None)
+
+
+@pytest.fixture(scope="module")
+def region_run(region):
+    return api.diagnostic(region, THRESHOLDS)
+
+
+def _csv(result, path: Path) -> bytes:
+    return write_csv(communes_table(result), path).read_bytes()
+
+
+def test_straight_line_partitioned_run_gives_the_region_bytes(client, region, region_run, tmp_path):
+    events = []
+    run = partitioned_diagnostic(region, THRESHOLDS, client=client, on_partition=events.append)
+    assert list(run.partitions["departement"]) == ["02", "59", "60", "62", "80"]
+    assert (run.partitions["statut"] == "calculé").all()
+    assert run.partitions["unites"].sum() == len(region.communes) == 3782
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(region_run, tmp_path / "b.csv")
+    assert run.result.notes == region_run.notes
+    assert run.result.margin_km == region_run.margin_km
+    assert [e["fait"] for e in events] == [1, 2, 3, 4, 5]
+    assert format_partition(events[-1]).startswith("[5/5] ")
+    workers = set(run.partitions["worker"])
+    assert len(workers) == 2, workers  # both workers took départements
+
+
+def test_checkpoints_resume_a_rerun(client, region, region_run, tmp_path):
+    folder = tmp_path / "reprise"
+    first = partitioned_diagnostic(region, THRESHOLDS, client=client, checkpoint_dir=folder)
+    files = sorted(p.name for p in folder.glob("*.parquet"))
+    assert [f[:3] for f in files] == ["02-", "59-", "60-", "62-", "80-"]
+    again = partitioned_diagnostic(region, THRESHOLDS, client=client, checkpoint_dir=folder)
+    assert (again.partitions["statut"] == "repris").all()
+    expected = _csv(region_run, tmp_path / "ref.csv")
+    assert _csv(first.result, tmp_path / "a.csv") == expected
+    assert _csv(again.result, tmp_path / "b.csv") == expected
+
+
+class FailsOnSomme(StraightLineModel):
+    """A straight-line model that breaks on the Somme's 771 communes (a simulated bug); its
+    ``repr`` is the healthy model's, so a healthy rerun finds the other checkpoints."""
+
+    def nearest(self, origins, destinations):
+        if len(origins) == 771:
+            raise RuntimeError("panne simulée")
+        return super().nearest(origins, destinations)
+
+
+def test_a_failing_departement_is_named_and_the_others_finish(client, region, tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    folder = tmp_path / "reprise"
+    models = {"voiture": FailsOnSomme("voiture"), "marche": StraightLineModel("marche")}
+    with pytest.raises(PartitionError) as err:
+        partitioned_diagnostic(
+            region, THRESHOLDS, client=client, models=models, checkpoint_dir=folder, retries=1
+        )
+    message = str(err.value)
+    assert "1 département sur 5" in message and "Somme (80)" in message
+    assert "panne simulée" in message and "après 2 essais" in message
+    assert str(folder) in message
+    assert len(list(folder.glob("*.parquet"))) == 4  # the others finished
+    healthy = {m: StraightLineModel(m) for m in THRESHOLDS}
+    rerun = partitioned_diagnostic(
+        region, THRESHOLDS, client=client, models=healthy, checkpoint_dir=folder
+    )
+    status = dict(zip(rerun.partitions["departement"], rerun.partitions["statut"], strict=True))
+    assert status == {
+        "02": "repris",
+        "59": "repris",
+        "60": "repris",
+        "62": "repris",
+        "80": "calculé",
+    }
+
+
+@pytest.fixture(scope="module")
+def region_pbf(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("make_region_pbf", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path_factory.mktemp("osm") / "region-0.003.osm.pbf"
+    module.main(["--scale", "0.003", "--output", str(path)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def network_inputs(region, region_pbf, tmp_path_factory):
+    resolved = api.resolve_services(region, None, thresholds=THRESHOLDS, network=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZONESBLANCHES_CACHE", str(tmp_path_factory.mktemp("cache")))
+        models = api.network_models(
+            region,
+            ["voiture"],
+            osm=region_pbf,
+            thresholds={"voiture": [20.0]},
+            services=resolved.services,
+            progress=False,
+        )
+    models["marche"] = StraightLineModel("marche")
+    whole = api.diagnostic(
+        region, THRESHOLDS, services=resolved, models=models, categories=CATEGORIES
+    )
+    return resolved, models, whole
+
+
+CATEGORIES = ["garage_solidaire", "atelier_velo"]
+
+
+def test_road_network_partitioned_run_gives_the_region_bytes(
+    client, region, network_inputs, tmp_path
+):
+    resolved, models, whole = network_inputs
+    run = partitioned_diagnostic(
+        region,
+        THRESHOLDS,
+        services=resolved,
+        models=models,
+        categories=CATEGORIES,
+        client=client,
+    )
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
+    assert run.result.notes == whole.notes
+    assert run.result.models["voiture"] is models["voiture"]
+
+
+def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
+    region, network_inputs
+):
+    """The bound behind the cuts: a unit whose time t fits in its radius (t × fastest speed)
+    gets, on the cut network, exactly the time and service of the whole network."""
+    from zonesblanches.coverage.analysis import commune_demand
+    from zonesblanches.crs import LAMBERT93
+
+    _, models, whole_run = network_inputs
+    demand = commune_demand(region.communes)
+    kept = whole_run.services
+    share = partitioned._share(models["voiture"], kept, 20.0)
+    nord = demand.loc[demand["code_departement"] == "59"].copy()
+    nord["population"] = nord["population"].astype(float)
+    xy = nord.geometry.to_crs(LAMBERT93)
+    unit_xy = np.column_stack([xy.x.to_numpy(), xy.y.to_numpy()])
+    cats = CATEGORIES
+    whole, _ = partitioned._coverage_columns(
+        nord, kept, {"voiture": 20.0}, cats, {"voiture": models["voiture"]}
+    )
+    for radius_km in (15.0, 45.0):
+        part = partitioned._network_part(share, unit_xy, np.full(len(nord), radius_km * 1000))
+        assert part.share < 1.0  # a real cut
+        cut, needed = partitioned._coverage_columns(
+            nord, kept, {"voiture": 20.0}, cats, {"voiture": part}
+        )
+        proven = needed["voiture"] <= radius_km * 1000
+        assert proven.any()
+        assert cut.loc[proven].equals(whole.loc[proven])
+        # elsewhere the cut never finds a shorter route than the whole network
+        for cat in cats:
+            col = f"temps_{cat}_voiture"
+            assert (cut[col].to_numpy() >= whole[col].to_numpy()).all()
+
+
+def test_france_and_lists_of_departements_are_territories():
+    france = select_territories("france")
+    assert len(france.communes) == 34746 and france.label == "France métropolitaine"
+    two = select_territories("59, 62")
+    assert set(two.communes["code_departement"]) == {"59", "62"}
+    assert len(two.communes) == 647 + 887
+
+
+class KillFirstTask(distributed.WorkerPlugin):
+    """Kills its worker process (as the OOM killer would) when the first département's task
+    starts on it."""
+
+    def __init__(self, flag: str):
+        self.flag = flag
+
+    def transition(self, key, start, finish, **kwargs):
+        first = finish == "executing" and str(key).startswith("departement-")
+        if first and not os.path.exists(self.flag):
+            Path(self.flag).write_text(str(key))
+            os._exit(1)
+
+
+def test_a_worker_killed_mid_run_still_gives_the_whole_result(client, region, region_run, tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    flag = tmp_path / "tue"
+    client.register_plugin(KillFirstTask(str(flag)), name="tue")
+    try:
+        run = partitioned_diagnostic(region, THRESHOLDS, client=client)
+    finally:
+        client.unregister_worker_plugin("tue")
+    assert flag.read_text().startswith("departement-")  # a worker died during a task
+    assert (run.partitions["statut"] == "calculé").all()
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(region_run, tmp_path / "b.csv")
+
+
+def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_path, capsys):
+    from zonesblanches.cli import main
+
+    address = client.scheduler.address
+    args = ["analyse", "--territoire", "80", "--sans-carte", "--mode", "voiture:20"]
+    assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
+    assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
+    out = capsys.readouterr().out
+    assert f"Calcul par département (Dask, {address})" in out
+    assert "[1/1] Somme (80) : 771 unités en " in out
+    for name in ("communes.csv", "synthese.csv", "communes_zone_blanche.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+    assert len(list((tmp_path / "dask" / "reprise").glob("80-*.parquet"))) == 1
+    # several départements: the national map is not there yet, and says so before computing
+    code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
+    assert code == 2
+    assert "--sans-carte" in capsys.readouterr().err

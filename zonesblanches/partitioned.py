@@ -1,0 +1,726 @@
+"""A territory analysed on Dask: one task per département, the numbers of one single run.
+
+Large territories (a region, all of metropolitan France: 34,746 communes) are split by
+département and computed as tasks of a ``dask.distributed`` cluster: a ``LocalCluster`` on the
+machine, or any scheduler (Kubernetes, HPC through dask-jobqueue, a cloud) given by its address.
+Each task receives the demand units of its département and what they need to get the times of
+an unpartitioned run, **bit for bit** (tested on Hauts-de-France):
+
+- straight-line model: the services of the analysis (the territory plus its margin, as
+  :func:`zonesblanches.api.diagnostic` keeps them), sent once per worker. They are few (the
+  national data·inclusion inventory is about 100,000 points) and sending them all keeps even
+  the ties between two services at the same place resolved as in one run (the k-d tree is
+  the same);
+- road network: the network of the département plus a margin, cut from the network of the
+  whole run (:func:`zonesblanches.api.network_models`: territory plus the margin of the longest
+  threshold at the fastest speed, widened to every commune's nearest service). The task starts
+  with that margin and *proves* it was wide enough: a route of ``t`` minutes never leaves the
+  disc of radius ``t × v`` around its start (``v``: the fastest edge of the network or the
+  walking leg), so when every unit's time is below ``radius / v`` the cut network holds every
+  route of the whole network that could beat it. Otherwise the task is sent again with the
+  radius its own times give (then proven), or with the whole network when a unit was left
+  without a route. Services are those whose node of the whole network lies in the cut, and
+  points snap to the whole network's largest strongly connected component, as in one run.
+
+Results of each département are written as Parquet in a checkpoint folder, under a key made of
+every input of the task (units, services, thresholds, model and network, package version): a
+rerun after a failure, or with a département added, reads them back instead of computing. A task
+that fails is retried (``retries``); if it still fails, the other départements finish, are
+checkpointed, and a French error names the département that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from zonesblanches._text import fr_count, fr_num
+from zonesblanches._version import __version__
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.network import NetworkModel
+from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel, TravelTimeModel
+from zonesblanches.crs import LAMBERT93
+from zonesblanches.errors import ParameterError, ZonesBlanchesError
+from zonesblanches.geodata import reference
+from zonesblanches.geodata.network import RoadNetwork
+from zonesblanches.geodata.territory import Territory, select_territory
+
+DISTANCE_SAFETY = 1.02
+"""Radius of a cut network over ``time × fastest speed``: Lambert-93 distances differ from the
+great-circle edge lengths by less than 0.5 % in metropolitan France; 2 % covers it."""
+
+DISTANCE_SLACK_M = 100.0
+"""Metres added to every radius (rounding of coordinates)."""
+
+FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
+"""``--territoire`` values meaning all of metropolitan France."""
+
+
+class PartitionError(ZonesBlanchesError):
+    """Some départements could not be computed (the others are done and checkpointed)."""
+
+
+@dataclass
+class PartitionedRun:
+    """What :func:`partitioned_diagnostic` produced.
+
+    Attributes
+    ----------
+    result : CoverageResult
+        The analysis, identical to an unpartitioned :func:`zonesblanches.api.diagnostic`.
+    partitions : pandas.DataFrame
+        One row per département: ``departement``, ``nom``, ``unites``, ``statut`` (« calculé »,
+        « repris » from a checkpoint), ``secondes`` (task time on its worker), ``passes``
+        (1, or 2 when the network margin had to be widened), ``rayon_km`` (radius of the cut
+        network per mode), ``worker``.
+    checkpoint_dir : pathlib.Path or None
+        Where the départements' results were written.
+    """
+
+    result: CoverageResult
+    partitions: pd.DataFrame
+    checkpoint_dir: Path | None = None
+    events: list[dict] = field(default_factory=list)
+
+
+def france() -> Territory:
+    """All of metropolitan France (34,746 communes, Corsica included)."""
+    return Territory("France métropolitaine", "france", "FR", reference.load_communes(None))
+
+
+def select_territories(spec: str | Sequence[str] | Territory | None) -> Territory:
+    """A territory from ``--territoire``: ``france``, anything :func:`select_territory` takes,
+    or several régions / départements separated by commas (``"59,62,80"``,
+    ``"Bretagne, Normandie"``), merged into one territory."""
+    if isinstance(spec, Territory):
+        return spec
+    if isinstance(spec, str):
+        from zonesblanches._text import normalize
+
+        if normalize(spec) in FRANCE_KEYS:
+            return france()
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if len(parts) > 1 and not all(len(p) == 5 and p[:2].isalnum() for p in parts):
+            spec = parts
+        else:
+            return select_territory(spec)
+    if spec is None:
+        return select_territory(None)
+    parts = [select_territory(p) for p in spec]
+    if len(parts) == 1:
+        return parts[0]
+    communes = pd.concat([p.communes for p in parts])
+    communes = communes.loc[~communes["code_insee"].duplicated()].sort_values("code_insee")
+    label = ", ".join(p.label for p in parts)
+    return Territory(label, "liste", ";".join(p.code for p in parts), communes)
+
+
+# --------------------------------------------------------------------------------------------
+# The cut network of a département
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NetworkShare:
+    """One mode's network of the whole run, as the driver prepares it for the cuts."""
+
+    network: RoadNetwork
+    snappable: np.ndarray  # bool per node: where the whole run's model snaps points
+    service_node: np.ndarray  # node of each service of the run in the whole network (-1: none)
+    speed_ms: float  # fastest way to move on it: its fastest edge, or the walking leg
+    options: dict
+    margin_m: float  # first radius tried around each unit
+
+
+def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
+    """The whole run's network of one mode; the first radius tried is the reach of the
+    threshold (``minutes``) at the fastest speed of the network."""
+    net = model.network
+    snappable = np.zeros(net.n_nodes, dtype=bool)
+    snappable[model.snap_nodes] = True
+    length, seconds = np.asarray(net.length_m, float), np.asarray(net.time_s, float)
+    speed = float(np.max(length / seconds)) if len(length) else 0.0
+    options = {
+        "max_snap_m": model.max_snap_m,
+        "walk_speed_kmh": model.walk_speed_kmh,
+        "engine": model.engine,
+    }
+    speed = max(speed, model.walk_speed_ms)
+    return _NetworkShare(
+        net,
+        snappable,
+        model.snap(services.geometry).node,
+        speed,
+        options,
+        minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
+    )
+
+
+class _CutNetworkModel(NetworkModel):
+    """A :class:`NetworkModel` on a cut of a larger network, snapping points where the larger
+    network's model snaps them (its largest strongly connected component), not to the cut's
+    own largest component."""
+
+    def __init__(self, network: RoadNetwork, snappable: np.ndarray, **options):
+        from scipy.spatial import cKDTree
+
+        super().__init__(network, component="all", **options)
+        self.snap_nodes = np.flatnonzero(snappable)
+        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
+        self._tree = cKDTree(xy[self.snap_nodes])
+
+
+RADIUS_STEP = 1.25
+"""Units are cut around in classes of radius growing by this factor (each radius rounded up
+to its class: a wider cut, never a narrower one)."""
+
+
+def _kept_nodes(xy: np.ndarray, unit_xy: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Nodes within ``radius[u]`` of some unit ``u`` (radii rounded up to
+    :data:`RADIUS_STEP` classes, one k-d tree query per class)."""
+    from scipy.spatial import cKDTree
+
+    keep = np.zeros(len(xy), dtype=bool)
+    if np.isinf(radius).any():
+        keep[:] = True
+        return keep
+    low = max(float(radius.min()), 1.0)
+    k = np.ceil(np.log(np.maximum(radius, low) / low) / np.log(RADIUS_STEP) - 1e-9)
+    for step in np.unique(k):
+        r = low * RADIUS_STEP**step
+        dist, _ = cKDTree(unit_xy[k == step]).query(xy, k=1, distance_upper_bound=r)
+        keep |= np.isfinite(dist)
+    return keep
+
+
+def _cut(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> tuple:
+    """The sub-network induced by the nodes within ``radius[u]`` of a unit ``u`` (every edge
+    between two of them), with the kept-node mask; ``inf`` anywhere: the whole network."""
+    net = share.network
+    xy = np.column_stack([np.asarray(net.x, float), np.asarray(net.y, float)])
+    keep = _kept_nodes(xy, unit_xy, radius)
+    if keep.all():
+        return net, keep
+    tail, head = np.asarray(net.tail), np.asarray(net.head)
+    edges = np.flatnonzero(keep[tail] & keep[head])
+    position = np.cumsum(keep) - 1
+    sub = RoadNetwork(
+        mode=net.mode,
+        node_id=np.asarray(net.node_id)[keep],
+        x=xy[keep, 0],
+        y=xy[keep, 1],
+        tail=position[tail[edges]].astype(np.int64),
+        head=position[head[edges]].astype(np.int64),
+        length_m=np.asarray(net.length_m, float)[edges],
+        time_s=np.asarray(net.time_s, float)[edges],
+        source=net.source,
+        meta=net.meta,
+    )
+    return sub, keep
+
+
+@dataclass
+class _NetworkPart:
+    """What a task needs for one mode on a network: the cut and which services it holds."""
+
+    network: RoadNetwork
+    snappable: np.ndarray
+    services: np.ndarray  # positions of the run's services whose node is in the cut
+    options: dict
+    speed_ms: float
+    radius_m: np.ndarray  # per unit
+    share: float  # nodes of the cut over nodes of the whole network
+
+
+def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
+    sub, keep = _cut(share, unit_xy, radius)
+    node = share.service_node
+    inside = np.flatnonzero((node >= 0) & keep[np.clip(node, 0, None)])
+    return _NetworkPart(
+        sub,
+        share.snappable[keep],
+        inside,
+        share.options,
+        share.speed_ms,
+        radius,
+        float(keep.mean()) if len(keep) else 1.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The task
+# --------------------------------------------------------------------------------------------
+
+
+def _coverage_columns(
+    units: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    thresholds: Mapping[str, float],
+    categories: Sequence[str],
+    models: Mapping[str, object],
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The columns :func:`compute_coverage` adds to ``units`` (same order), and for each mode
+    on a network the radius its times ask for (``inf``: a unit left without a route)."""
+    units = units[["population", units.geometry.name]]  # all compute_coverage reads
+    frames, needed = [], {}
+    plain = {m: t for m, t in thresholds.items() if not isinstance(models[m], _NetworkPart)}
+    calls = [(plain, services, {m: models[m] for m in plain})] if plain else []
+    for mode, spec in models.items():
+        if isinstance(spec, _NetworkPart):
+            model = _CutNetworkModel(spec.network, spec.snappable, **spec.options)
+            calls.append(({mode: thresholds[mode]}, services.iloc[spec.services], {mode: model}))
+    for minutes, subset, chosen in calls:
+        res = compute_coverage(units, subset, minutes, categories=categories, models=chosen)
+        added = res.units.iloc[:, len(units.columns) :]
+        frames.append(pd.DataFrame(added))
+        for mode in minutes:
+            spec = models[mode]
+            if not isinstance(spec, _NetworkPart):
+                continue
+            # a route of t minutes stays within t × speed of its start: the radius each unit's
+            # time asks for (inf: no route found, while the run has such services)
+            present = [c for c in categories if (services["categorie"] == c).any()]
+            times = np.column_stack(
+                [added[time_col(c, mode)].to_numpy(float) for c in present]
+                or [np.zeros(len(units))]
+            )
+            top = times.max(axis=1)
+            needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
+    return pd.concat(frames, axis=1), needed
+
+
+def _partition_task(
+    units: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    thresholds: Mapping[str, float],
+    categories: Sequence[str],
+    models: Mapping[str, object],
+) -> dict:
+    """One département: its columns, the radius each network mode asks for, time, worker."""
+    start = time.perf_counter()
+    columns, needed = _coverage_columns(units, services, thresholds, categories, models)
+    given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
+    return {
+        "columns": columns,
+        "wider": {m: r for m, r in needed.items() if (r > given[m]).any()},
+        "radius": {m: float(np.max(r)) if len(r) else 0.0 for m, r in given.items()},
+        "share": {m: s.share for m, s in models.items() if isinstance(s, _NetworkPart)},
+        "seconds": time.perf_counter() - start,
+        "worker": _worker_name(),
+    }
+
+
+def _hold(data: object) -> object:
+    """Data sent to the cluster as a task's result rather than scattered: if the worker holding
+    it dies, the scheduler computes it again (scattered data would be lost with its worker,
+    and every task needing it cancelled)."""
+    return data
+
+
+def _with_radius(part: _NetworkPart, radius: np.ndarray) -> _NetworkPart:
+    """The whole-network part, for a département's units."""
+    return _NetworkPart(
+        part.network, part.snappable, part.services, part.options, part.speed_ms, radius, 1.0
+    )
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return "local"
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def _digest(*parts: object) -> str:
+    """sha256 of the inputs of a task (frames by content, arrays by bytes, the rest by repr)."""
+    h = hashlib.sha256(__version__.encode())
+    for part in parts:
+        if isinstance(part, gpd.GeoDataFrame | gpd.GeoSeries):
+            h.update(b"".join(part.geometry.to_wkb().tolist()))
+            part = pd.DataFrame(part).drop(columns=part.geometry.name, errors="ignore")
+        if isinstance(part, pd.DataFrame):
+            h.update(repr(list(part.columns)).encode())
+            h.update(pd.util.hash_pandas_object(part.astype(str), index=True).to_numpy().tobytes())
+        elif isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, RoadNetwork):
+            for name in ("node_id", "x", "y", "tail", "head", "length_m", "time_s"):
+                h.update(np.ascontiguousarray(getattr(part, name)).tobytes())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _model_key(model: object) -> object:
+    if isinstance(model, _NetworkShare):
+        return (model.network, model.snappable, model.service_node, repr(model.options))
+    return repr(model)
+
+
+def _read_checkpoint(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError):  # truncated or foreign file: computed again
+        return None
+
+
+def _write_checkpoint(frame: pd.DataFrame, path: Path) -> None:
+    from zonesblanches.writers import atomic_path
+
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+class _Described:
+    """Stands for a network model where only its notes are needed (the whole-run notes are
+    built once by :func:`zonesblanches.api.diagnostic` on one unit, without a Dijkstra pass)."""
+
+    def __init__(self, model: TravelTimeModel):
+        self.mode, self.method, self.description = model.mode, model.method, model.description
+
+    def nearest(self, origins, destinations) -> NearestTimes:
+        n = len(origins)
+        return NearestTimes(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
+
+
+def _client(client: object, n_workers: int | None):
+    """``(client, owned)``: the given client, a client of the given scheduler address, or a
+    new ``LocalCluster`` (one single-threaded process per core, or ``n_workers``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ParameterError(
+            "Le calcul par département demande Dask : pip install 'zonesblanches[dask]' "
+            "(ou pip install distributed)."
+        ) from None
+    if client is not None and not isinstance(client, str):
+        return client, False
+    if isinstance(client, str):
+        try:
+            return Client(client, timeout=30), True
+        except OSError as exc:
+            raise ParameterError(
+                f"Ordonnanceur Dask injoignable à l'adresse « {client} » : {exc}. Vérifiez "
+                "l'adresse (tcp://HOTE:8786) et que `dask scheduler` tourne."
+            ) from None
+    workers = n_workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ParameterError(f"--workers doit être au moins 1 (reçu : {workers}).")
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    return Client(cluster), True
+
+
+def _departement_names() -> dict[str, str]:
+    deps = reference.load_departements(None)
+    return dict(zip(deps["code_departement"], deps["nom"], strict=True))
+
+
+def _partition_keys(demand: gpd.GeoDataFrame, territory: Territory) -> np.ndarray:
+    if "code_departement" in demand:
+        return demand["code_departement"].astype(str).to_numpy()
+    if "code_insee" in demand:
+        by_commune = territory.communes.set_index("code_insee")["code_departement"]
+        return demand["code_insee"].map(by_commune).astype(str).to_numpy()
+    raise ParameterError(
+        "Les unités de demande doivent porter « code_departement » ou « code_insee » pour être "
+        "réparties par département."
+    )
+
+
+def partitioned_diagnostic(
+    territory: Territory | str | Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    *,
+    services: object = None,
+    categories: Sequence[str] | None = None,
+    models: Mapping[str, TravelTimeModel] | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    margin_km: float | None = None,
+    client: object = None,
+    n_workers: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    retries: int = 2,
+    on_partition: Callable[[dict], None] | None = None,
+) -> PartitionedRun:
+    """:func:`zonesblanches.api.diagnostic`, one Dask task per département.
+
+    Parameters
+    ----------
+    territory, thresholds, services, categories, models, demand, margin_km
+        As for :func:`zonesblanches.api.diagnostic` (``territory`` also takes ``"france"`` and
+        comma-separated régions or départements, see :func:`select_territories`); ``models``
+        may hold road-network models (:func:`zonesblanches.api.network_models` of the whole
+        territory): each département gets its cut of them.
+    client : dask.distributed.Client or str, optional
+        An existing client, or a scheduler address (``tcp://HOTE:8786``); default: a
+        ``LocalCluster`` of ``n_workers`` processes, closed at the end.
+    n_workers : int, optional
+        Workers of the ``LocalCluster`` (default: one per core).
+    checkpoint_dir : path-like, optional
+        Folder of the départements' results (Parquet, keyed by a hash of their inputs): a
+        rerun resumes from it.
+    retries : int
+        Times a failed task is tried again before its département is reported.
+    on_partition : callable, optional
+        Called with a dict (``departement``, ``nom``, ``statut``, ``secondes``, ``unites``,
+        ``fait``, ``total``…) each time a département is done, resumed or failed.
+
+    Raises
+    ------
+    PartitionError
+        A département still failed after its retries (French message naming it); the others
+        are finished and checkpointed.
+    """
+    from zonesblanches import api
+
+    territory = select_territories(territory)
+    thresholds = dict(thresholds or api.DEFAULT_THRESHOLDS)
+    demand = commune_demand(territory.communes) if demand is None else demand
+    network = {m: x for m, x in (models or {}).items() if isinstance(x, NetworkModel)}
+    resolved = api.resolve_services(
+        territory,
+        services,
+        thresholds=thresholds,
+        models=models,
+        margin_km=margin_km,
+        network=bool(network),
+    )
+    # The notes, kept services and categories of the whole run, from the workflow itself.
+    described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
+    shell = api.diagnostic(
+        territory,
+        thresholds,
+        services=resolved,
+        categories=categories,
+        models=described or None,
+        demand=demand.iloc[:1],
+        margin_km=margin_km,
+    )
+    kept, modes, cats = shell.services, shell.modes, shell.categories
+    thresholds = shell.thresholds
+    specs: dict[str, object] = {}
+    for mode in modes:
+        given = (models or {}).get(mode)
+        if mode in network:
+            specs[mode] = _share(network[mode], kept, thresholds[mode])
+        else:
+            specs[mode] = given or StraightLineModel(mode)
+
+    keys = _partition_keys(demand, territory)
+    names = _departement_names()
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    base = demand.copy()
+    base["population"] = base["population"].astype(float)
+    parts = {d: np.flatnonzero(keys == d) for d in sorted(set(keys))}
+    digest_common = None
+    if folder is not None:
+        digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
+    rows: dict[str, dict] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    events: list[dict] = []
+    total = len(parts)
+
+    def report(dept: str, **info) -> None:
+        row = {"departement": dept, "nom": names.get(dept, dept), **info}
+        rows[dept] = {**rows.get(dept, {}), **row}
+        event = {**rows[dept], "fait": len(frames), "total": total}
+        events.append(event)
+        if on_partition is not None:
+            on_partition(event)
+
+    todo: dict[str, str] = {}
+    for dept, pos in parts.items():
+        key = "" if folder is None else _digest(digest_common, base.iloc[pos])
+        path = None if folder is None else folder / f"{dept}-{key[:20]}.parquet"
+        frame = None if path is None else _read_checkpoint(path)
+        if frame is not None:
+            frames[dept] = frame
+            report(dept, unites=len(pos), statut="repris", secondes=0.0, passes=0)
+        else:
+            todo[dept] = key
+    if todo:
+        _run_tasks(
+            todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
+            folder, frames, report,
+        )  # fmt: skip
+    failed = [r for r in rows.values() if r.get("statut") == "échec"]
+    if failed:
+        lines = [f"{r['nom']} ({r['departement']}) : {r['erreur']}" for r in failed]
+        where = (
+            f" Les résultats des autres départements sont enregistrés dans {folder} : relancez "
+            "la même commande pour reprendre sans les recalculer."
+            if folder is not None
+            else ""
+        )
+        raise PartitionError(
+            f"Calcul échoué pour {fr_count(len(failed), 'département')} sur {total} "
+            f"(après {retries + 1} essais) : " + " ; ".join(lines) + "." + where
+        )
+    columns = pd.concat([frames[d] for d in parts]).loc[base.index]
+    order = _column_order(columns, modes, cats)
+    columns = columns[order]
+    for mode in modes:
+        if f"remarque_{mode}" in columns:
+            columns[f"remarque_{mode}"] = columns[f"remarque_{mode}"].fillna("")
+    units = pd.concat([base, columns], axis=1)
+    shell.units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
+    shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
+    table = pd.DataFrame([rows[d] for d in parts])
+    return PartitionedRun(shell, table, folder, events)
+
+
+def _column_order(columns: pd.DataFrame, modes: Sequence[str], cats: Sequence[str]) -> list[str]:
+    """Columns in :func:`compute_coverage`'s order: per mode, per category time, service,
+    flag; then the mode's remarks when any unit has one."""
+    order = []
+    for mode in modes:
+        for cat in cats:
+            order += [time_col(cat, mode), service_col(cat, mode), blank_col(cat, mode)]
+        remark = f"remarque_{mode}"
+        if remark in columns and (columns[remark].fillna("") != "").any():
+            order.append(remark)
+    return order
+
+
+def _run_tasks(
+    todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries, folder,
+    frames, report,
+) -> None:  # fmt: skip
+    """Submit the départements of ``todo``, gather them as they finish (checkpointing each),
+    send again with a wider cut those whose network margin was too narrow."""
+    from distributed import as_completed
+
+    client, owned = _client(client, n_workers)
+    try:
+        # Projected once here, not once per category and mode in every task (the models
+        # project to Lambert-93 themselves; the same transformation gives the same numbers).
+        lean = kept[["service_id", "categorie", kept.geometry.name]].to_crs(LAMBERT93)
+        shared = client.submit(_hold, lean, pure=False)
+        projected = base.to_crs(LAMBERT93)
+        unit_xy = np.column_stack([projected.geometry.x, projected.geometry.y])
+        started: dict[str, float] = {}
+
+        radii: dict[str, dict[str, np.ndarray]] = {}
+        whole: dict[str, object] = {}
+        run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
+
+        def submit(dept: str, wider: Mapping[str, np.ndarray]):
+            pos = parts[dept]
+            models = {}
+            for mode, spec in specs.items():
+                if isinstance(spec, _NetworkShare):
+                    first = np.full(len(pos), spec.margin_m)
+                    radius = wider.get(mode, radii.get(dept, {}).get(mode, first))
+                    if passes.get(dept, 0) >= 2:  # never more than three passes
+                        radius = np.full(len(pos), np.inf)
+                    radii.setdefault(dept, {})[mode] = radius
+                    if np.isinf(radius).any():  # the whole network: one copy for all
+                        if mode not in whole:
+                            part = _network_part(spec, unit_xy[:1], np.full(1, np.inf))
+                            whole[mode] = client.submit(_hold, part, pure=False)
+                        models[mode] = client.submit(_with_radius, whole[mode], radius)
+                    else:
+                        part = _network_part(spec, unit_xy[pos], radius)
+                        models[mode] = client.submit(_hold, part, pure=False)
+                else:
+                    models[mode] = spec
+            started.setdefault(dept, time.perf_counter())
+            future = client.submit(
+                _partition_task,
+                projected.iloc[pos],
+                shared,
+                thresholds,
+                cats,
+                models,
+                key=f"departement-{dept}-{run}-{passes.get(dept, 0)}",
+                retries=retries,
+                pure=False,
+            )
+            owner[future.key] = dept
+            return future
+
+        owner: dict[str, str] = {}
+        passes: dict[str, int] = {}
+        pending = as_completed([submit(d, {}) for d in todo])
+        for future in pending:
+            dept = owner[future.key]
+            passes[dept] = passes.get(dept, 0) + 1
+            pos = parts[dept]
+            if future.status != "finished":
+                try:
+                    future.result()
+                    message = "tâche annulée"
+                except Exception as exc:  # noqa: BLE001 - any task error is reported by name
+                    message = f"{type(exc).__name__} : {exc}"
+                future.release()
+                report(dept, unites=len(pos), statut="échec", erreur=message, passes=passes[dept])
+                continue
+            out = future.result()
+            future.release()
+            if out["wider"]:
+                pending.add(submit(dept, out["wider"]))
+                continue
+            frames[dept] = out["columns"]
+            if folder is not None:
+                _write_checkpoint(out["columns"], folder / f"{dept}-{todo[dept][:20]}.parquet")
+            report(
+                dept,
+                unites=len(pos),
+                statut="calculé",
+                secondes=out["seconds"],
+                passes=passes[dept],
+                rayon_km={m: round(r / 1000.0, 1) for m, r in out["radius"].items()},
+                part_reseau={m: round(v, 3) for m, v in out["share"].items()},
+                worker=out["worker"],
+                duree=time.perf_counter() - started[dept],
+            )
+    finally:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def format_partition(event: Mapping) -> str:
+    """One French progress line: « [3/5] Nord (59) : 648 communes en 1,2 s (worker 0) »."""
+    head = f"[{event['fait']}/{event['total']}] {event['nom']} ({event['departement']})"
+    if event["statut"] == "échec":
+        return f"{head} : ÉCHEC — {event.get('erreur', '')}"
+    if event["statut"] == "repris":
+        return f"{head} : repris du point de reprise ({fr_count(event['unites'], 'unité')})"
+    widened = " (marge du réseau élargie)" if event.get("passes", 1) > 1 else ""
+    return (
+        f"{head} : {fr_count(event['unites'], 'unité')} en {fr_num(event['secondes'])} s "
+        f"(worker {event.get('worker', '?')}){widened}"
+    )
