@@ -48,8 +48,16 @@ def _xstatic(name: str):
         ) from None
 
 
-def _leaflet_dir() -> Path:
-    return Path(_xstatic("leaflet").BASE_DIR)
+def _package_dir(name: str) -> Path:
+    """Folder of the files of ``xstatic.pkg.<name>``."""
+    return Path(_xstatic(name).BASE_DIR)
+
+
+def _script(name: str, filename: str) -> str:
+    """``filename`` of ``xstatic.pkg.<name>``, without its source-map comment (no request to a
+    .map), safe inside a ``<script>`` element."""
+    text = (_package_dir(name) / filename).read_text(encoding="utf-8")
+    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
 
 
 @cache
@@ -61,14 +69,13 @@ def leaflet_version() -> str:
 @cache
 def leaflet_js() -> str:
     """Leaflet's minified JavaScript, without its source-map comment (no request to a .map)."""
-    text = (_leaflet_dir() / "leaflet.js").read_text(encoding="utf-8")
-    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
+    return _script("leaflet", "leaflet.js")
 
 
 @cache
 def leaflet_css() -> str:
     """Leaflet's stylesheet with its images inlined as ``data:`` URIs."""
-    folder = _leaflet_dir()
+    folder = _package_dir("leaflet")
     css = (folder / "leaflet.css").read_text(encoding="utf-8")
 
     def inline(match: re.Match) -> str:
@@ -76,10 +83,6 @@ def leaflet_css() -> str:
         return "url(data:image/png;base64," + base64.b64encode(data).decode("ascii") + ")"
 
     return _CSS_URL.sub(inline, css).replace("</style", "<\\/style")
-
-
-def _markercluster_dir() -> Path:
-    return Path(_xstatic("leaflet_markercluster").BASE_DIR)
 
 
 @cache
@@ -91,14 +94,13 @@ def markercluster_version() -> str:
 @cache
 def markercluster_js() -> str:
     """Leaflet.markercluster's minified JavaScript, without its source-map comment."""
-    text = (_markercluster_dir() / "leaflet.markercluster.js").read_text(encoding="utf-8")
-    return _SOURCE_MAP.sub("\n", text).replace("</script", "<\\/script")
+    return _script("leaflet_markercluster", "leaflet.markercluster.js")
 
 
 @cache
 def markercluster_css() -> str:
     """Leaflet.markercluster's stylesheets (animation; default cluster icons)."""
-    folder = _markercluster_dir()
+    folder = _package_dir("leaflet_markercluster")
     css = "\n".join(
         (folder / name).read_text(encoding="utf-8")
         for name in ("MarkerCluster.css", "MarkerCluster.Default.css")
