@@ -136,6 +136,11 @@ def _french(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """Sub-command ``name`` of ``sub`` (``add_parser`` keywords), with the French help."""
+    return _french(sub.add_parser(name, add_help=False, **kwargs))
+
+
 def parse_minutes(text: str | None) -> list[float] | None:
     """``"10,20,30"`` → ``[10.0, 20.0, 30.0]`` (French error on anything else)."""
     if not text:
@@ -274,6 +279,18 @@ def _add_common(
         )
 
 
+def _add_territory(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--territoire", metavar="TERRITOIRE", default="region", help=what)
+
+
+def _add_planning(p: argparse.ArgumentParser, market: str) -> None:
+    """Services, ordinary market (``market``: its help) and common options of ``suggerer`` and
+    ``scenario`` (no isochrones, no margin)."""
+    _add_services(p)
+    _add_market(p, market)
+    _add_common(p, isochrones=False, margin=False)
+
+
 def _add_transit(p: argparse.ArgumentParser) -> None:
     """Public-transport options (``--mode transport:45``)."""
     g = p.add_argument_group(
@@ -365,16 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="commande", metavar="COMMANDE")
 
-    demo = sub.add_parser(
+    demo = _command(
+        sub,
         "demo",
         help="diagnostic de toute la région sur les données embarquées",
         description="Lance le diagnostic de référence sur les données embarquées : toute la "
         "région Hauts-de-France, toutes les catégories du registre, voiture 20 min "
         "et marche 30 min. Écrit la carte et les tableaux dans --sortie.",
         epilog="exemple :\n  zonesblanches demo --sortie resultats",
-        add_help=False,
     )
-    _french(demo)
     _add_common(demo)
     _add_market(
         demo,
@@ -382,16 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
         "proches, en colonnes de contexte de communes.csv (vue régionale et Valenciennes)",
     )
 
-    analyse = sub.add_parser(
+    analyse = _command(
+        sub,
         "analyse",
         help="diagnostic d'un territoire choisi, avec vos propres services",
         description="Calcule, pour chaque commune du territoire, le temps jusqu'au service le "
         "plus proche de chaque catégorie et mode, repère les zones blanches (au-delà "
         "du seuil), et écrit carte et tableaux.",
         epilog=EPILOG_ANALYSE,
-        add_help=False,
     )
-    _french(analyse)
     analyse.add_argument(
         "--territoire",
         metavar="TERRITOIRE",
@@ -449,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(analyse)
     _add_transit(analyse)
 
-    suggest = sub.add_parser(
+    suggest = _command(
+        sub,
         "suggerer",
         help="où implanter de nouveaux services pour couvrir le plus d'habitants",
         description="Choisit k nouveaux sites pour une catégorie (les services existants sont "
@@ -457,15 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gloutonne (garantie imprimée) et, si l'instance est assez petite, solution exacte "
         "(programme linéaire en nombres entiers, CBC) avec l'écart de la sélection gloutonne.",
         epilog=EPILOG_SUGGERER,
-        add_help=False,
     )
-    _french(suggest)
-    suggest.add_argument(
-        "--territoire",
-        metavar="TERRITOIRE",
-        default="region",
-        help="comme pour « analyse » (défaut : region)",
-    )
+    _add_territory(suggest, "comme pour « analyse » (défaut : region)")
     suggest.add_argument(
         "--categorie",
         metavar="CATEGORIE",
@@ -519,31 +528,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="les-deux",
         help="glouton (rapide), exacte, ou les deux avec l'écart (défaut)",
     )
-    _add_services(suggest)
-    _add_market(
+    _add_planning(
         suggest,
         "temps de chaque site proposé jusqu'à l'école de conduite et au garage ordinaires les "
         "plus proches, en colonnes de contexte de sites_suggeres.csv (un partenaire possible, "
         "pas un service : ni le choix des sites ni la population gagnée n'en tiennent compte)",
     )
-    _add_common(suggest, isochrones=False, margin=False)
 
-    scen = sub.add_parser(
+    scen = _command(
+        sub,
         "scenario",
         help="avant / après : ajouter, retirer ou déplacer des services",
         description="Compare la couverture avant et après des changements de services : qui "
         "gagne l'accès, qui le perd (un déplacement peut faire les deux), par commune, EPCI et "
         "QPV.",
         epilog=EPILOG_SCENARIO,
-        add_help=False,
     )
-    _french(scen)
-    scen.add_argument(
-        "--territoire",
-        metavar="TERRITOIRE",
-        default="region",
-        help="comme pour « analyse » (défaut : region)",
-    )
+    _add_territory(scen, "comme pour « analyse » (défaut : region)")
     scen.add_argument(
         "--ajouter",
         metavar="CATEGORIE:LIEU",
@@ -582,16 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seuil en minutes pour les modes donnés sans seuil",
     )
-    _add_services(scen)
-    _add_market(
+    _add_planning(
         scen,
         "temps de chaque unité jusqu'à l'école de conduite et au garage ordinaires les plus "
         "proches (mode de la ligne), en colonnes de contexte de scenario_unites.csv : qui perd "
         "l'accès a-t-il une offre ordinaire proche ? (identiques avant et après)",
     )
-    _add_common(scen, isochrones=False, margin=False)
 
-    inv = sub.add_parser(
+    inv = _command(
+        sub,
         "services",
         help="écrit l'inventaire des services d'un territoire (fichier de travail à compléter)",
         description="Écrit les services qu'une analyse du territoire utiliserait (territoire et "
@@ -601,12 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exemples :\n  zonesblanches services --territoire 60 --services data-inclusion "
         "--sortie inventaire.xlsx\n  zonesblanches analyse --territoire 60 --services "
         "inventaire.xlsx",
-        add_help=False,
     )
-    _french(inv)
-    inv.add_argument(
-        "--territoire", metavar="TERRITOIRE", default="region", help="comme pour « analyse »"
-    )
+    _add_territory(inv, "comme pour « analyse »")
     _add_services(inv)
     inv.add_argument(
         "--mode",
@@ -624,24 +620,20 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="inventaire à écrire : .xlsx, .csv ou .gpkg (jamais par-dessus un fichier existant)",
     )
-    _french(
-        sub.add_parser(
-            "categories",
-            help="affiche la table thématiques data·inclusion → catégories",
-            description="Affiche la règle qui place chaque service data·inclusion de mobilité "
-            "dans une catégorie du projet (docs/categories.md).",
-            add_help=False,
-        )
+    _command(
+        sub,
+        "categories",
+        help="affiche la table thématiques data·inclusion → catégories",
+        description="Affiche la règle qui place chaque service data·inclusion de mobilité "
+        "dans une catégorie du projet (docs/categories.md).",
     )
-    _french(
-        sub.add_parser(
-            "sources",
-            help="affiche la provenance des données embarquées",
-            description="Affiche la source, la licence, la date et les traitements de chaque jeu "
-            "de données embarqué.",
-            epilog="exemple :\n  zonesblanches sources",
-            add_help=False,
-        )
+    _command(
+        sub,
+        "sources",
+        help="affiche la provenance des données embarquées",
+        description="Affiche la source, la licence, la date et les traitements de chaque jeu "
+        "de données embarqué.",
+        epilog="exemple :\n  zonesblanches sources",
     )
     return parser
 
