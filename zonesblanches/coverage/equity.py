@@ -323,6 +323,20 @@ def _weighted_block(
     }
 
 
+def _qpv_row_key(
+    code: str, name: str, hosts: str, cat: str, mode: str, threshold: float
+) -> dict[str, object]:
+    """The first columns of a :func:`qpv_indicators` row: which QPV, indicator and threshold."""
+    return {
+        "code_qp": code,
+        "nom_qp": name,
+        "communes_insee": hosts,
+        "categorie": cat,
+        "mode": mode,
+        "seuil_min": threshold,
+    }
+
+
 # Public indicators
 
 
@@ -403,14 +417,7 @@ def qpv_indicators(
         for k, code in enumerate(q["code_qp"].astype(str)):
             idx, part = members.get(code, nothing)
             w = pop[idx] * part
-            row = {
-                "code_qp": code,
-                "nom_qp": names[k],
-                "communes_insee": hosts[k],
-                "categorie": cat,
-                "mode": mode,
-                "seuil_min": limits[mode],
-            }
+            row = _qpv_row_key(code, names[k], hosts[k], cat, mode, limits[mode])
             row.update(_weighted_block(w, times[idx], within[idx]))
             if poor is not None:
                 row.update(_weighted_block(poor[idx] * part, times[idx], within[idx], "men_pauv"))
@@ -447,12 +454,7 @@ def _qpv_indicators_points(units, q, pairs, limits, pop, names, hosts) -> pd.Dat
                 w = np.ones(len(idx))
             rows.append(
                 {
-                    "code_qp": code,
-                    "nom_qp": names[k],
-                    "communes_insee": hosts[k],
-                    "categorie": cat,
-                    "mode": mode,
-                    "seuil_min": limits[mode],
+                    **_qpv_row_key(code, names[k], hosts[k], cat, mode, limits[mode]),
                     "population": math.nan,
                     "population_dans_seuil": math.nan,
                     "pct_population_dans_seuil": math.nan,
