@@ -171,8 +171,8 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
     if with_map and territory.kind in ("france", "liste"):
         raise ParameterError(
             "La carte et le rapport de plusieurs régions ou de la France ne sont pas encore "
-            "disponibles : ajoutez --sans-carte (communes.csv, synthese.csv et "
-            "communes_zone_blanche.csv sont écrits)."
+            "disponibles : ajoutez --sans-carte (communes.csv, communes_zone_blanche.csv et les "
+            "synthèses par EPCI, département et région sont écrits)."
         )
     where = cluster or f"{workers or 'un processus par cœur'} worker(s) sur cette machine"
     _print(f"Calcul par département (Dask, {where}) ; points de reprise dans {sortie / 'reprise'}")
