@@ -309,3 +309,35 @@ def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_pa
     code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
     assert code == 2
     assert "--sans-carte" in capsys.readouterr().err
+
+
+def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_path):
+    """All of metropolitan France, straight line (no cluster: the same figures, see above)."""
+    france = select_territories("france")
+    result = api.diagnostic(france, {"voiture": 20.0})
+    written = _syntheses(result, tmp_path / "france")
+    read = {n: pd.read_csv(tmp_path / "france" / n, dtype=str) for n in written}
+    figures = ["population", "population_couverte", "population_zone_blanche"]
+    figures.append("unites_zone_blanche")
+    for table in read.values():
+        table[figures] = table[figures].astype("int64")
+    deps, regions = read["synthese_departements.csv"], read["synthese_regions.csv"]
+    total = read["synthese_territoire.csv"]
+    n = len(result.categories)
+    assert len(deps) == 96 * n and len(regions) == 13 * n and len(total) == n
+    assert (deps["nom_departement"].fillna("") != "").all()
+    assert (regions["nom_region"].fillna("") != "").all()
+    assert list(total["territoire"].unique()) == [result.territory]
+    assert (total["population"] == france.communes["population"].sum()).all()
+    keys = ["categorie", "mode"]
+    for finer, coarser, key in ((deps, regions, "code_region"), (regions, total, None)):
+        if key is not None:  # each région is the sum of its départements
+            of = france.communes.drop_duplicates("code_departement")
+            finer = finer.assign(
+                code_region=finer["code_departement"].map(
+                    of.set_index("code_departement")["code_region"]
+                )
+            )
+        group = [key, *keys] if key else keys
+        sums = finer.groupby(group, sort=True)[figures].sum()
+        assert sums.equals(coarser.set_index(group).sort_index()[figures]), key
