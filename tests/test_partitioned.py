@@ -12,13 +12,15 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 distributed = pytest.importorskip("distributed")
 
 from zonesblanches import api, partitioned  # noqa: E402
 from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
-from zonesblanches.maps.tables import communes_table  # noqa: E402
+from zonesblanches.jobs import write_level_syntheses  # noqa: E402
+from zonesblanches.maps.tables import communes_table, synthesis_table  # noqa: E402
 from zonesblanches.partitioned import (  # noqa: E402
     PartitionError,
     format_partition,
@@ -74,6 +76,47 @@ def test_straight_line_partitioned_run_gives_the_region_bytes(client, region, re
     assert format_partition(events[-1]).startswith("[5/5] ")
     workers = set(run.partitions["worker"])
     assert len(workers) == 2, workers  # both workers took départements
+
+
+def _syntheses(result, folder: Path) -> dict[str, bytes]:
+    folder.mkdir()
+    paths = [write_csv(synthesis_table(result), folder / "synthese.csv")]
+    paths += write_level_syntheses(result, folder)
+    return {p.name: p.read_bytes() for p in paths}
+
+
+def test_syntheses_per_epci_departement_region_are_the_region_runs_and_add_up(
+    client, region, region_run, tmp_path
+):
+    run = partitioned_diagnostic(region, THRESHOLDS, client=client)
+    parts = _syntheses(run.result, tmp_path / "dask")
+    whole = _syntheses(region_run, tmp_path / "seul")
+    assert sorted(parts) == [
+        "synthese.csv",
+        "synthese_departements.csv",
+        "synthese_regions.csv",
+        "synthese_territoire.csv",
+    ]
+    assert parts == whole  # byte for byte
+    read = {n: pd.read_csv(tmp_path / "seul" / n, dtype={"code_departement": str}) for n in whole}
+    deps, regions = read["synthese_departements.csv"], read["synthese_regions.csv"]
+    total, epci = read["synthese_territoire.csv"], read["synthese.csv"]
+    n_indicators = len(region_run.categories) * len(region_run.modes)
+    assert list(deps["code_departement"].unique()) == ["02", "59", "60", "62", "80"]
+    assert len(deps) == 5 * n_indicators
+    assert list(regions["nom_region"].unique()) == ["Hauts-de-France"]
+    assert len(regions) == len(total) == n_indicators
+    assert (total["population"] == region.communes["population"].sum()).all()
+    figures = ["population", "population_couverte", "population_zone_blanche"]
+    figures.append("unites_zone_blanche")
+    keys = ["categorie", "mode"]
+    by_dep = deps.groupby(keys, sort=False)[figures].sum().reset_index()
+    assert by_dep.equals(regions[keys + figures])  # départements add up to the région
+    assert regions[keys + figures].equals(total[keys + figures])  # régions to the whole
+    # every commune of Hauts-de-France is in an EPCI: the EPCI add up too
+    assert epci.groupby(keys, sort=False)[figures].sum().reset_index().equals(by_dep)
+    share = (total["population_couverte"] / total["population"]).round(4)
+    assert np.allclose(share, total["part_couverte"])
 
 
 def test_checkpoints_resume_a_rerun(client, region, region_run, tmp_path):
@@ -266,3 +309,35 @@ def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_pa
     code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
     assert code == 2
     assert "--sans-carte" in capsys.readouterr().err
+
+
+def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_path):
+    """All of metropolitan France, straight line (no cluster: the same figures, see above)."""
+    france = select_territories("france")
+    result = api.diagnostic(france, {"voiture": 20.0})
+    written = _syntheses(result, tmp_path / "france")
+    read = {n: pd.read_csv(tmp_path / "france" / n, dtype=str) for n in written}
+    figures = ["population", "population_couverte", "population_zone_blanche"]
+    figures.append("unites_zone_blanche")
+    for table in read.values():
+        table[figures] = table[figures].astype("int64")
+    deps, regions = read["synthese_departements.csv"], read["synthese_regions.csv"]
+    total = read["synthese_territoire.csv"]
+    n = len(result.categories)
+    assert len(deps) == 96 * n and len(regions) == 13 * n and len(total) == n
+    assert (deps["nom_departement"].fillna("") != "").all()
+    assert (regions["nom_region"].fillna("") != "").all()
+    assert list(total["territoire"].unique()) == [result.territory]
+    assert (total["population"] == france.communes["population"].sum()).all()
+    keys = ["categorie", "mode"]
+    for finer, coarser, key in ((deps, regions, "code_region"), (regions, total, None)):
+        if key is not None:  # each région is the sum of its départements
+            of = france.communes.drop_duplicates("code_departement")
+            finer = finer.assign(
+                code_region=finer["code_departement"].map(
+                    of.set_index("code_departement")["code_region"]
+                )
+            )
+        group = [key, *keys] if key else keys
+        sums = finer.groupby(group, sort=True)[figures].sum()
+        assert sums.equals(coarser.set_index(group).sort_index()[figures]), key

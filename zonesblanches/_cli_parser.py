@@ -42,6 +42,9 @@ fichiers écrits dans --sortie :
   communes_zone_blanche.csv  communes en zone blanche pour au moins un indicateur, une colonne
                              par indicateur, triées par l'indicateur principal
   synthese.csv               une ligne par EPCI × catégorie × mode
+  synthese_departements.csv, synthese_regions.csv, synthese_territoire.csv
+                             sur plusieurs départements : une ligne par département, par
+                             région, et pour tout le territoire × catégorie × mode
   services_hors_territoire.csv
                              services utilisés hors du territoire (dans la marge) : commune,
                              département, distance au territoire, source
@@ -53,8 +56,8 @@ fichiers écrits dans --sortie :
   rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
   gtfs_rejets.csv            avec --gtfs : lignes d'horaires écartées (flux, fichier, ligne,
                              champ, motif)
-  avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les trois CSV
-  communes, synthese et communes_zone_blanche seulement.
+  avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les CSV
+  communes, synthese(s) et communes_zone_blanche seulement.
 CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
 minutes (vides si aucun service n'est accessible), là où carte et rapport écrivent « plus de
 60 min » au-delà de 60 min ou du double du seuil.

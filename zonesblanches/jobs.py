@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from zonesblanches import settings
 from zonesblanches._api_common import DEFAULT_THRESHOLDS
 from zonesblanches._text import fr_count as _fr_count
@@ -169,8 +171,8 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
     if with_map and territory.kind in ("france", "liste"):
         raise ParameterError(
             "La carte et le rapport de plusieurs régions ou de la France ne sont pas encore "
-            "disponibles : ajoutez --sans-carte (communes.csv, synthese.csv et "
-            "communes_zone_blanche.csv sont écrits)."
+            "disponibles : ajoutez --sans-carte (communes.csv, communes_zone_blanche.csv et les "
+            "synthèses par EPCI, département et région sont écrits)."
         )
     where = cluster or f"{workers or 'un processus par cœur'} worker(s) sur cette machine"
     _print(f"Calcul par département (Dask, {where}) ; points de reprise dans {sortie / 'reprise'}")
@@ -337,6 +339,7 @@ def run_analysis(
                 uncovered_table(result, principal_spec), sortie / "communes_zone_blanche.csv"
             ),
         ]
+    written += write_level_syntheses(result, sortie)
     print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
@@ -362,6 +365,34 @@ def _write_outside(result, sortie: Path) -> list[Path]:
     if note:
         result.notes.append(note)
     return [write_csv(table, sortie / OUTSIDE_FILE)]
+
+
+LEVEL_FILES = {
+    "code_departement": "synthese_departements.csv",
+    "code_region": "synthese_regions.csv",
+    None: "synthese_territoire.csv",
+}
+"""One synthesis file per level above the EPCI (``synthese.csv``), issue 18."""
+
+
+def write_level_syntheses(result, sortie: Path) -> list[Path]:
+    """``synthese_departements.csv``, ``synthese_regions.csv`` and ``synthese_territoire.csv``
+    when the units span several départements (a région, several, all of France); none
+    otherwise."""
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps.tables import level_syntheses
+    from zonesblanches.writers import write_csv
+
+    units = result.units
+    if "code_departement" not in units or units["code_departement"].nunique() < 2:
+        return []
+    deps = pd.DataFrame(
+        reference.load_departements(None)[["code_departement", "nom", "code_region"]]
+    )
+    regions = pd.DataFrame(reference.load_regions()[["code_region", "nom"]])
+    deps = deps.merge(regions.rename(columns={"nom": "nom_region"}), on="code_region", how="left")
+    tables = level_syntheses(result, deps)
+    return [write_csv(tables[level], sortie / name) for level, name in LEVEL_FILES.items()]
 
 
 def warn_absent_categories(categories, services, services_path: Path | None) -> None:

@@ -137,7 +137,8 @@ class CoverageResult:
         ``population_couverte``, ``part_couverte`` (0-1), ``temps_median_min`` (population-
         weighted median, as :func:`weighted_median`), ``population_zone_blanche``,
         ``unites_zone_blanche``. ``by=None`` gives one row per category × mode for the whole
-        territory. Rows whose group key is missing are left out.
+        territory. ``by`` may be any column of :attr:`units` (``code_departement``…). Rows
+        whose group key is missing are left out.
         """
         data = self.long()
         if by is None:
@@ -145,6 +146,10 @@ class CoverageResult:
             keys = ["_tout"]
         else:
             keys = [by]
+            if by not in data and by in self.units:  # another unit column (département…)
+                data[by] = np.tile(
+                    self.units[by].to_numpy(), len(self.categories) * len(self.modes)
+                )
             if by == "code_epci" and "nom_epci" in self.units:
                 data["nom_epci"] = np.tile(
                     self.units["nom_epci"].to_numpy(), len(self.categories) * len(self.modes)

@@ -7,12 +7,15 @@ the same bytes.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.transit_gap import ratio_col
+from zonesblanches.errors import ParameterError
 from zonesblanches.maps.transit_layer import gap_table_columns
 
 
@@ -70,10 +73,30 @@ def uncovered_table(
     ).reset_index(drop=True)
 
 
-def synthesis_table(result: CoverageResult) -> pd.DataFrame:
-    """One row per EPCI × category × mode (see :meth:`CoverageResult.summary`), with the
-    method of the travel times."""
-    table = result.summary(by="code_epci")
+def synthesis_table(
+    result: CoverageResult, by: str | None = "code_epci", names: pd.Series | None = None
+) -> pd.DataFrame:
+    """One row per group × category × mode (see :meth:`CoverageResult.summary`; default: per
+    EPCI, ``by=None``: the whole territory), with the method of the travel times.
+
+    ``by`` may be ``code_departement``, or ``code_region`` when ``names`` is given and the units
+    carry ``code_departement`` (the region is then looked up from it). ``names``: code → French
+    name of the groups (``nom_departement``, ``nom_region``), a column after the code; with
+    ``by="code_region"``, a frame ``code_departement`` → ``code_region``, ``nom_region``.
+    """
+    if by == "code_region" and "code_region" not in result.units:
+        if names is None or "code_region" not in names:
+            raise ParameterError(
+                "La synthèse par région demande la table des départements et de leur région."
+            )
+        regions = names.set_index("code_departement")["code_region"]
+        units = result.units.assign(code_region=result.units["code_departement"].map(regions))
+        result = replace(result, units=units)
+        names = names.drop_duplicates("code_region").set_index("code_region")["nom_region"]
+    table = result.summary(by=by)
+    if names is not None and by is not None:
+        label = "nom_" + by.removeprefix("code_")
+        table.insert(1, label, table[by].map(names).fillna("").to_numpy())
     methods = {m: result.models[m].method for m in result.modes}
     table["methode"] = table["mode"].map(methods)
     for col in ("population", "population_couverte", "population_zone_blanche"):
@@ -81,6 +104,29 @@ def synthesis_table(result: CoverageResult) -> pd.DataFrame:
     table["part_couverte"] = table["part_couverte"].round(4)
     table["temps_median_min"] = _minutes(table["temps_median_min"]).to_numpy()
     return table
+
+
+SYNTHESIS_LEVELS = ("code_departement", "code_region", None)
+"""The levels above the EPCI of a multi-département run (issue 18); ``None``: the whole
+territory."""
+
+
+def level_syntheses(result: CoverageResult, departements: pd.DataFrame) -> dict:
+    """The synthesis per département, per région and for the whole territory (one table per
+    level, :func:`synthesis_table`), for a run whose units span several départements.
+
+    ``departements``: ``code_departement``, ``nom`` (French name), ``code_region`` and
+    ``nom_region``. Populations are summed from the units, so the départements of a région add
+    up to the région, and the régions to the whole territory. Keyed by level (``None`` last).
+    """
+    names = departements.rename(columns={"nom": "nom_departement"})
+    return {
+        "code_departement": synthesis_table(
+            result, "code_departement", names.set_index("code_departement")["nom_departement"]
+        ),
+        "code_region": synthesis_table(result, "code_region", names),
+        None: synthesis_table(result, None),
+    }
 
 
 GAIN_CURVE_K = 10
@@ -102,8 +148,6 @@ def gain_curve(suggestion) -> pd.DataFrame:
     Raises a French :class:`~zonesblanches.errors.ParameterError` when the suggestion carries
     no greedy selection (``method="exact"`` alone).
     """
-    from zonesblanches.errors import ParameterError
-
     table = getattr(suggestion, "greedy_table", None)
     if table is None or not len(table):
         raise ParameterError(
