@@ -57,7 +57,7 @@ fichiers écrits dans --sortie :
   gtfs_rejets.csv            avec --gtfs : lignes d'horaires écartées (flux, fichier, ligne,
                              champ, motif)
   avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les CSV
-  communes, synthese(s) et communes_zone_blanche seulement.
+  communes, synthèses et communes_zone_blanche seulement.
 CSV : UTF-8 avec BOM, séparateur virgule, point décimal ; les temps restent des nombres de
 minutes (vides si aucun service n'est accessible), là où carte et rapport écrivent « plus de
 60 min » au-delà de 60 min ou du double du seuil.

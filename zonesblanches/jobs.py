@@ -174,7 +174,11 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
             "disponibles : ajoutez --sans-carte (communes.csv, communes_zone_blanche.csv et les "
             "synthèses par EPCI, département et région sont écrits)."
         )
-    where = cluster or f"{workers or 'un processus par cœur'} worker(s) sur cette machine"
+    where = cluster or (
+        f"{_fr_count(workers, 'processus', 'processus')} sur cette machine"
+        if workers
+        else "un processus par cœur de cette machine"
+    )
     _print(f"Calcul par département (Dask, {where}) ; points de reprise dans {sortie / 'reprise'}")
 
     def run(**options):

@@ -327,14 +327,8 @@ def _qpv_row_key(
     code: str, name: str, hosts: str, cat: str, mode: str, threshold: float
 ) -> dict[str, object]:
     """The first columns of a :func:`qpv_indicators` row: which QPV, indicator and threshold."""
-    return {
-        "code_qp": code,
-        "nom_qp": name,
-        "communes_insee": hosts,
-        "categorie": cat,
-        "mode": mode,
-        "seuil_min": threshold,
-    }
+    keys = ("code_qp", "nom_qp", "communes_insee", "categorie", "mode", "seuil_min")
+    return dict(zip(keys, (code, name, hosts, cat, mode, threshold), strict=True))
 
 
 # Public indicators
