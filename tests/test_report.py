@@ -285,3 +285,28 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
     assert len(few.texts) == 3  # a glyph on each disc, as before
     assert len(few.collections[0].get_offsets()) == 3
     assert "pictogramme" not in handle.get_label()
+
+
+def test_report_reuses_the_map_page_unchanged(vm, outputs, tmp_path):
+    """write_outputs renders the map once and the report embeds that page (issue 16 item 9): the
+    report is byte for byte the one write_report builds with its own map."""
+    result, communes = vm
+    files = outputs[0]
+    alone = write_report(
+        result,
+        communes,
+        tmp_path,
+        epci=reference.load_epci(),
+        run_date="2026-01-15",
+        static_maps=[("garage_solidaire", "voiture")],
+        files=[
+            "rapport.html",
+            *[p.name for k, p in files.items() if k != "rapport"],
+            "figures/*.png",
+        ],
+        map_kwargs={"isochrones": None, "zones": None, "qpv": None, "extra_layers": []},
+    )
+    assert alone.read_bytes() == files["rapport"].read_bytes()
+    carte = files["carte"].read_text(encoding="utf-8")
+    body = re.search(r"<body>(.*)</body>", carte, re.S).group(1)
+    assert body in files["rapport"].read_text(encoding="utf-8")
