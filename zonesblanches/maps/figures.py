@@ -241,27 +241,19 @@ def _draw_services(ax, xs, ys, categorie: str) -> Line2D:
     pts_n = len(xs)
     st = style.category_style(categorie)
     dense = pts_n > GLYPHS_UP_TO
-    if dense:
-        # One small dot each, in one collection: 100,000 glyphs took minutes per figure.
+    if pts_n:
+        # Beyond GLYPHS_UP_TO, one small dot each in one collection and no glyph text:
+        # 100,000 glyphs took minutes per figure.
         ax.scatter(
             xs,
             ys,
-            s=8,
+            s=8 if dense else 60,
             c=st.color,
             edgecolors="white",
-            linewidths=0.2,
+            linewidths=0.2 if dense else 1.2,
             zorder=5,
         )
-    elif pts_n:
-        ax.scatter(
-            xs,
-            ys,
-            s=60,
-            c=st.color,
-            edgecolors="white",
-            linewidths=1.2,
-            zorder=5,
-        )
+    if not dense:
         for x, y in zip(xs, ys, strict=True):
             ax.text(
                 x,
