@@ -278,7 +278,7 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
     assert offsets[-1].tolist() == [xs[-1], ys[-1]]
     label = handle.get_label()
     assert f"({n})" in label
-    assert "points sans pictogramme" in label and "2\u202f000" in label
+    assert "sans pictogramme" in label and "2\u202f000" in label
 
     few = Figure().add_subplot()
     handle = figures._draw_services(few, xs[:3], ys[:3], "garage_solidaire")

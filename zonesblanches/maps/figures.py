@@ -275,7 +275,7 @@ def _draw_services(ax, xs, ys, categorie: str) -> Line2D:
         markerfacecolor=st.color,
         markeredgecolor="white",
         label=f"{category_label(categorie)} ({pts_n})"
-        + (f"\n(plus de {fr_int(GLYPHS_UP_TO)} : points sans pictogramme)" if dense else ""),
+        + (f"\n(plus de {fr_int(GLYPHS_UP_TO)} : sans pictogramme)" if dense else ""),
     )
 
 
