@@ -12,6 +12,7 @@ import re
 import sqlite3
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -257,3 +258,55 @@ def test_static_map_for_word(vm, tmp_path):
     # Condé-sur-l'Escaut (9,253 inhabitants) is beyond 20 min by car: named first
     assert named[0] == "Condé-sur-l'Escaut" and "Valenciennes" in named, named
     assert 5 <= len(named) <= 10
+
+
+def test_static_map_services_beyond_glyph_limit_are_one_collection():
+    """Issue 16 item 9: beyond GLYPHS_UP_TO services, one dot each in one collection (no text
+    artist per service), every service drawn, and the legend says so in French."""
+    from matplotlib.figure import Figure
+
+    from zonesblanches.maps import figures
+
+    n = figures.GLYPHS_UP_TO + 1
+    xs, ys = np.arange(n, dtype=float) * 10.0, np.arange(n, dtype=float) * 5.0
+    ax = Figure().add_subplot()
+    handle = figures._draw_services(ax, xs, ys, "garage_solidaire")
+    assert len(ax.texts) == 0
+    assert len(ax.collections) == 1
+    offsets = ax.collections[0].get_offsets()
+    assert len(offsets) == n
+    assert offsets[-1].tolist() == [xs[-1], ys[-1]]
+    label = handle.get_label()
+    assert f"({n})" in label
+    assert "sans pictogramme" in label and "2\u202f000" in label
+
+    few = Figure().add_subplot()
+    handle = figures._draw_services(few, xs[:3], ys[:3], "garage_solidaire")
+    assert len(few.texts) == 3  # a glyph on each disc, as before
+    assert len(few.collections[0].get_offsets()) == 3
+    assert "pictogramme" not in handle.get_label()
+
+
+def test_report_reuses_the_map_page_unchanged(vm, outputs, tmp_path):
+    """write_outputs renders the map once and the report embeds that page (issue 16 item 9): the
+    report is byte for byte the one write_report builds with its own map."""
+    result, communes = vm
+    files = outputs[0]
+    alone = write_report(
+        result,
+        communes,
+        tmp_path,
+        epci=reference.load_epci(),
+        run_date="2026-01-15",
+        static_maps=[("garage_solidaire", "voiture")],
+        files=[
+            "rapport.html",
+            *[p.name for k, p in files.items() if k != "rapport"],
+            "figures/*.png",
+        ],
+        map_kwargs={"isochrones": None, "zones": None, "qpv": None, "extra_layers": []},
+    )
+    assert alone.read_bytes() == files["rapport"].read_bytes()
+    carte = files["carte"].read_text(encoding="utf-8")
+    body = re.search(r"<body>(.*)</body>", carte, re.S).group(1)
+    assert body in files["rapport"].read_text(encoding="utf-8")

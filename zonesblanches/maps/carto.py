@@ -627,15 +627,16 @@ def render_map(m: folium.Map) -> str:
     return text
 
 
-def save_map(m: folium.Map, path: str | Path) -> Path:
-    """Write the map as one self-contained HTML file (UTF-8); return the path.
+def save_map(m: folium.Map | str, path: str | Path) -> Path:
+    """Write the map (or its page, already :func:`render_map`-ed) as one self-contained HTML
+    file (UTF-8); return the path.
 
     The same map gives the same bytes: folium's random element ids are replaced by sequential
     ones.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_map(m)
+    text = m if isinstance(m, str) else render_map(m)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8", newline="\n")
     tmp.replace(path)

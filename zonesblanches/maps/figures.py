@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from zonesblanches._text import fr_g
+from zonesblanches._text import fr_g, fr_int
 from zonesblanches.columns import blank_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import LAMBERT93, WGS84
@@ -38,6 +38,11 @@ PNG_METADATA = {"Software": None}
 CM = 1 / 2.54
 A4_LANDSCAPE_CM = (27.7, 19.0)
 """A4 landscape (29.7 × 21 cm) within 1 cm margins."""
+
+GLYPHS_UP_TO = 2000
+"""Up to this many services of the category in a static map, each is a disc with its glyph;
+beyond, a small dot each, drawn as one collection, and the legend says so (a text artist per
+service made six figures take 38 minutes at 100,000 services, issue 16 item 9)."""
 
 
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
@@ -170,41 +175,7 @@ def static_map(
             & (pts.geometry.y <= y1 + (y1 - y0) * 0.05)
         )
         pts = pts[inside & (pts["categorie"] == categorie)]
-        st = style.category_style(categorie)
-        if len(pts):
-            ax.scatter(
-                pts.geometry.x,
-                pts.geometry.y,
-                s=60,
-                c=st.color,
-                edgecolors="white",
-                linewidths=1.2,
-                zorder=5,
-            )
-            for x, y in zip(pts.geometry.x, pts.geometry.y, strict=True):
-                ax.text(
-                    x,
-                    y,
-                    st.glyph,
-                    ha="center",
-                    va="center",
-                    fontsize=5.5,
-                    color="white",
-                    fontweight="bold",
-                    zorder=6,
-                )
-        handles_services.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                linestyle="",
-                markersize=7,
-                markerfacecolor=st.color,
-                markeredgecolor="white",
-                label=f"{category_label(categorie)} ({len(pts)})",
-            )
-        )
+        handles_services.append(_draw_services(ax, pts.geometry.x, pts.geometry.y, categorie))
     ax.set_xlim(x0 - (x1 - x0) * 0.02, x1 + (x1 - x0) * 0.02)
     ax.set_ylim(y0 - (y1 - y0) * 0.02, y1 + (y1 - y0) * 0.02)
     ax.apply_aspect()
@@ -261,6 +232,51 @@ def static_map(
         wrap=True,
     )
     return _save(fig, path, dpi)
+
+
+def _draw_services(ax, xs, ys, categorie: str) -> Line2D:
+    """Draw the services of ``categorie`` at ``xs``, ``ys`` (Lambert-93) and return their legend
+    handle: a disc with the category's glyph each, or beyond :data:`GLYPHS_UP_TO` a small dot
+    each in one collection, the legend saying so."""
+    pts_n = len(xs)
+    st = style.category_style(categorie)
+    dense = pts_n > GLYPHS_UP_TO
+    if pts_n:
+        # Beyond GLYPHS_UP_TO, one small dot each in one collection and no glyph text:
+        # 100,000 glyphs took minutes per figure.
+        ax.scatter(
+            xs,
+            ys,
+            s=8 if dense else 60,
+            c=st.color,
+            edgecolors="white",
+            linewidths=0.2 if dense else 1.2,
+            zorder=5,
+        )
+    if not dense:
+        for x, y in zip(xs, ys, strict=True):
+            ax.text(
+                x,
+                y,
+                st.glyph,
+                ha="center",
+                va="center",
+                fontsize=5.5,
+                color="white",
+                fontweight="bold",
+                zorder=6,
+            )
+    return Line2D(
+        [],
+        [],
+        marker="o",
+        linestyle="",
+        markersize=4 if dense else 7,
+        markerfacecolor=st.color,
+        markeredgecolor="white",
+        label=f"{category_label(categorie)} ({pts_n})"
+        + (f"\n(plus de {fr_int(GLYPHS_UP_TO)} : sans pictogramme)" if dense else ""),
+    )
 
 
 def _commune_names(ax, communes: gpd.GeoDataFrame, n: int) -> list[str]:

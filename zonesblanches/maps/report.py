@@ -412,6 +412,7 @@ def write_report(
     map_kwargs: Mapping | None = None,
     principal: str | tuple[str, str] | None = None,
     dpi: int = 150,
+    map_page: str | None = None,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
 
@@ -448,6 +449,10 @@ def write_report(
         (``"garage_solidaire:voiture"``); default the first category and mode.
     dpi : int
         Resolution of ``figures/*.png`` (A4 landscape maps): 150, or 300 for print.
+    map_page : str, optional
+        The map's page already rendered (:func:`~zonesblanches.maps.render_map`) with these
+        ``map_kwargs`` and ``principal``, as :func:`write_outputs` writes it to ``carte.html``:
+        embedded as it is instead of building the map a second time.
 
     Returns
     -------
@@ -463,8 +468,11 @@ def write_report(
     kwargs = dict(map_kwargs or {})
     all_specs = [(c, m) for c in result.categories for m in result.modes]
     order = findings.specs(result, all_specs[principal_index_of(principal, all_specs)])
-    m = coverage_map(result, communes, epci=epci, principal=order[0], **kwargs)
-    head, body, script = _map_parts(render_map(m))
+    if map_page is None:
+        map_page = render_map(
+            coverage_map(result, communes, epci=epci, principal=order[0], **kwargs)
+        )
+    head, body, script = _map_parts(map_page)
 
     figures_html = []
     specs = list(static_maps) if static_maps is not None else _default_static(result)
@@ -651,10 +659,12 @@ def write_outputs(
     )
     with bar:
         bar.set_postfix_str(steps[0])
-        written["carte"] = save_map(
-            coverage_map(result, communes, epci=epci, title=title, principal=first, **map_extra),
-            folder / "carte.html",
+        # Rendered once: the report embeds the same page (issue 16 item 9: at 100,000 services
+        # building and rendering the map twice cost tens of seconds).
+        page = render_map(
+            coverage_map(result, communes, epci=epci, title=title, principal=first, **map_extra)
         )
+        written["carte"] = save_map(page, folder / "carte.html")
         bar.update()
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
@@ -685,6 +695,7 @@ def write_outputs(
             map_kwargs={**map_extra, "title": title} if title else map_extra,
             principal=first,
             dpi=dpi,
+            map_page=page if title is None or title else None,
         )
         bar.update()
     return written
