@@ -310,3 +310,24 @@ def test_report_reuses_the_map_page_unchanged(vm, outputs, tmp_path):
     carte = files["carte"].read_text(encoding="utf-8")
     body = re.search(r"<body>(.*)</body>", carte, re.S).group(1)
     assert body in files["rapport"].read_text(encoding="utf-8")
+
+
+def test_services_table_is_cut_beyond_its_limit(vm, tmp_path, monkeypatch):
+    """Beyond REPORT_SERVICES_MAX services the report lists the first ones, says how many there
+    are by category and where the whole list is (a 100,000-row table made a 35 MB page)."""
+    import re
+
+    from zonesblanches.maps import report
+
+    result, communes = vm
+    monkeypatch.setattr(report, "REPORT_SERVICES_MAX", 3)
+    page = write_report(
+        result, communes, tmp_path, epci=reference.load_epci(), run_date="2026-01-15",
+        static_maps=[],
+    ).read_text(encoding="utf-8")  # fmt: skip
+    section = page.split('<section id="services">')[1].split("</section>")[0]
+    n_all = len(report.services_table(result))
+    assert n_all > 3
+    assert len(re.findall(r"<tr>", section.split("<tbody>")[1])) == 3
+    assert f"{n_all} services pris en compte (" in section
+    assert "les 3 premiers" in section and "diagnostic.xlsx" in section

@@ -149,6 +149,29 @@ Column = tuple[str, str, str]
 ``seuil_min``) or ``words:<column>`` (the text shown, sorted by the number in ``<column>``))."""
 
 
+REPORT_SERVICES_MAX = 2000
+"""Services listed one per row in the report; beyond, the first ones and the full list's files
+(a 100,000-row table made a 35 MB page, issue 16)."""
+
+
+def _services_listing(services: pd.DataFrame, columns: Sequence[Column]) -> str:
+    """The report's services table, cut at :data:`REPORT_SERVICES_MAX` rows with a note that
+    says how many there are by category and where the whole list is."""
+    if len(services) <= REPORT_SERVICES_MAX:
+        return html_table(services, columns)
+    counts = ""
+    if "libelle_categorie" in services:
+        by_cat = services["libelle_categorie"].value_counts(sort=False).sort_index()
+        counts = " (" + ", ".join(f"{_e(c)} : {fr_int(n)}" for c, n in by_cat.items()) + ")"
+    note = (
+        f"<p class='note'>{fr_int(len(services))} services pris en compte{counts} : le tableau "
+        f"ci-dessous montre les {fr_int(REPORT_SERVICES_MAX)} premiers. La liste complète est "
+        "dans <code>diagnostic.xlsx</code> (feuille « Services ») et "
+        "<code>diagnostic.gpkg</code>.</p>"
+    )
+    return note + html_table(services.head(REPORT_SERVICES_MAX), columns)
+
+
 def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str = "") -> str:
     """A sortable HTML table (every cell escaped; numbers carry their value for sorting)."""
     head = "".join(f'<th scope="col">{_e(label)}</th>' for _, label, _ in columns)
@@ -576,7 +599,7 @@ def write_report(
             html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."),
         ),
         ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
-        ("services", "Services pris en compte", html_table(services, svc_cols)),
+        ("services", "Services pris en compte", _services_listing(services, svc_cols)),
         ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
     ]
     nav = "".join(f'<li><a href="#{sid}">{_e(name)}</a></li>' for sid, name, _ in sections)
