@@ -9,13 +9,13 @@ car times whether the run covers its EPCI or the whole region.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import osmium
 import pytest
 from osm_loop_reader import read_osm_file_loop
+from synthetic_osm import synthetic_region_pbf
 
 from zonesblanches.api import network_models
 from zonesblanches.geodata import osm
@@ -25,17 +25,11 @@ from zonesblanches.geodata.reference import commune_points
 from zonesblanches.geodata.territory import select_territory
 
 MODES = ["marche", "velo", "voiture"]
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_region_pbf.py"
 
 
 @pytest.fixture(scope="module")
 def region_pbf(tmp_path_factory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_region_pbf", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("osm") / "region-0.01.osm.pbf"
-    module.main(["--scale", "0.01", "--output", str(path)])
-    return path
+    return synthetic_region_pbf(tmp_path_factory, 0.01)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ the real commune points of Hauts-de-France; no real street in it), at a small sc
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import pandas as pd
 import pytest
 
 distributed = pytest.importorskip("distributed")
+
+from synthetic_osm import synthetic_region_pbf  # noqa: E402
 
 from zonesblanches import api, partitioned  # noqa: E402
 from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
@@ -30,7 +31,6 @@ from zonesblanches.partitioned import (  # noqa: E402
 from zonesblanches.writers import write_csv  # noqa: E402
 
 THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_region_pbf.py"
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +172,7 @@ def test_a_failing_departement_is_named_and_the_others_finish(client, region, tm
 
 @pytest.fixture(scope="module")
 def region_pbf(tmp_path_factory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_region_pbf", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("osm") / "region-0.003.osm.pbf"
-    module.main(["--scale", "0.003", "--output", str(path)])
-    return path
+    return synthetic_region_pbf(tmp_path_factory, 0.003)
 
 
 @pytest.fixture(scope="module")
