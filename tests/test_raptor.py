@@ -10,39 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from transit_oracle import TimeExpandedOracle, expand_day
+from transit_oracle import TimeExpandedOracle, door_to_door, expand_day, oracle_from
 
 from zonesblanches.coverage.raptor import INF, Engine, build_timetable
 from zonesblanches.geodata.gtfs import load_gtfs
 
 SAMPLE = Path(__file__).parent / "data" / "gtfs" / "sample-feed"
-
-
-def _oracle_from(schedule, timetable, k):
-    trips = []
-    for t in range(schedule.n_trips):
-        sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1])
-        trips.append(
-            list(
-                zip(
-                    schedule.st_stop[sl].tolist(),
-                    schedule.st_arr[sl].tolist(),
-                    schedule.st_dep[sl].tolist(),
-                    schedule.st_pickup[sl].tolist(),
-                    schedule.st_dropoff[sl].tolist(),
-                    strict=True,
-                )
-            )
-        )
-    foot = {}
-    for s in range(timetable.n_stops):
-        for e in range(timetable.foot_ptr[s], timetable.foot_ptr[s + 1]):
-            foot[(s, int(timetable.foot_to[e]))] = int(timetable.foot_s[e])
-    change = {
-        s: (float("inf") if c >= INF // 8 else int(c))
-        for s, c in enumerate(timetable.change_s.tolist())
-    }
-    return TimeExpandedOracle(trips, foot, change, k, schedule.n_stops)
 
 
 def _as_float(a):
@@ -81,7 +54,7 @@ def test_sample_feed_matches_oracle(sample, day, rounds):
     tt = build_timetable(schedule, transfer_max_m=700, min_change_s=120)
     assert len(tt.foot_to) > 0
     engine = Engine(tt, max_rounds=rounds, max_duration_s=10**7)
-    oracle = _oracle_from(schedule, tt, rounds)
+    oracle = oracle_from(schedule, tt, rounds)
     for s0 in range(schedule.n_stops):
         departures = _probe_times(schedule, s0)
         best, _ = engine.earliest_arrivals([s0], [0], departures)
@@ -96,7 +69,7 @@ def test_sample_feed_depart_arrive_agree(sample):
     schedule = sample.day("2007-06-09")
     tt = build_timetable(schedule, transfer_max_m=700, min_change_s=120)
     engine = Engine(tt, max_rounds=4, max_duration_s=10**7)
-    oracle = _oracle_from(schedule, tt, 4)
+    oracle = oracle_from(schedule, tt, 4)
     checked = 0
     stop = list(schedule.stop_id)
     for g in (
@@ -327,22 +300,12 @@ def test_transit_model_door_to_door_matches_oracle(sample, direction, walk):
     assert np.isfinite(wt.minutes).any() and not np.isfinite(wt.minutes).all()
 
     tt = model.timetable
-    oracle = _oracle_from(schedule, tt, 3)
+    oracle = oracle_from(schedule, tt, 3)
     acc = model._walk(model._stops, origins)
     egr = model._walk(dests, model._stops)
     direct = model._walk(dests, origins)
 
-    def arrival(o, t):
-        best = np.inf
-        row = acc.getrow(o)
-        for s, a in zip(row.indices, row.data, strict=True):
-            ea = oracle.earliest(int(s), int(t + a))
-            for g, e in zip(egr.tocoo().row, egr.tocoo().data, strict=True):
-                best = min(best, ea[g] + e)
-        d = direct.getrow(o)
-        if d.nnz:
-            best = min(best, t + d.data.min())
-        return best
+    arrival = door_to_door(oracle, acc, egr, direct)
 
     for o in range(len(origins)):
         for j, t in enumerate(wt.times_s):

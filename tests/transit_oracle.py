@@ -93,7 +93,11 @@ class TimeExpandedOracle:
             self._enter(origin, q, tau + w)
             found.append((q, tau + w))
         try:
-            dist = nx.single_source_dijkstra_path_length(self.graph, origin, weight="weight")
+            # Distances are elapsed times: nothing beyond the horizon can arrive within it.
+            cutoff = None if horizon == INF else horizon
+            dist = nx.single_source_dijkstra_path_length(
+                self.graph, origin, cutoff=cutoff, weight="weight"
+            )
         finally:
             self.graph.remove_node(origin)
         best = np.full(self.n_stops, INF)
@@ -148,3 +152,56 @@ def expand_day(spec: dict, day: str):
                 if new[-1][1] >= 0 or shift == 0:
                     out.append(new)
     return out
+
+
+def oracle_from(schedule, timetable, k):
+    """The oracle for a loaded day (:class:`DaySchedule`) and the engine's footpaths and change
+    times (taken from ``timetable`` so both search the same walking links), ``k`` vehicles."""
+    from zonesblanches.coverage.raptor import INF as ENGINE_INF
+
+    trips = []
+    for t in range(schedule.n_trips):
+        sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1])
+        trips.append(
+            list(
+                zip(
+                    schedule.st_stop[sl].tolist(),
+                    schedule.st_arr[sl].tolist(),
+                    schedule.st_dep[sl].tolist(),
+                    schedule.st_pickup[sl].tolist(),
+                    schedule.st_dropoff[sl].tolist(),
+                    strict=True,
+                )
+            )
+        )
+    foot = {}
+    for s in range(timetable.n_stops):
+        for e in range(timetable.foot_ptr[s], timetable.foot_ptr[s + 1]):
+            foot[(s, int(timetable.foot_to[e]))] = int(timetable.foot_s[e])
+    change = {
+        s: (INF if c >= ENGINE_INF // 8 else int(c))
+        for s, c in enumerate(timetable.change_s.tolist())
+    }
+    return TimeExpandedOracle(trips, foot, change, k, schedule.n_stops)
+
+
+def door_to_door(oracle, access, egress, direct, horizon=INF):
+    """``arrival(o, t)``: the oracle's earliest arrival at any destination leaving origin ``o``
+    at ``t``: walk to a stop (``access``, origins × stops, seconds), ride, walk from a stop to a
+    destination (``egress``, stops × destinations, seconds), or walk straight there
+    (``direct``, origins × destinations)."""
+    eg = egress.tocoo()
+
+    def arrival(o, t):
+        best = INF
+        row = access.getrow(o)
+        for s, a in zip(row.indices, row.data, strict=True):
+            ea = oracle.earliest(int(s), int(t + a), horizon)
+            for g, e in zip(eg.row, eg.data, strict=True):
+                best = min(best, ea[g] + e)
+        d = direct.getrow(o)
+        if d.nnz:
+            best = min(best, t + d.data.min())
+        return best
+
+    return arrival
