@@ -188,3 +188,10 @@ def test_ecla_communes_to_the_station_door_to_door(tallis, direction):
                 assert arrival(o, dep + 1) > t
             bus += int(np.isfinite(got) and not walk_only)
     assert bus > 0  # some communes reach the station only thanks to a bus
+
+
+def test_service_periods_is_public_and_reads_the_real_calendars(tallis):
+    # GtfsData.service_periods(): the public accessor the CLI uses to say which dates a feed
+    # covers (calendar.txt periods; this feed's calendar_dates.txt is empty).
+    ((name, first, last),) = tallis.service_periods()
+    assert (name, str(first), str(last)) == ("gtfs-20240704-090655", "2024-07-01", "2024-07-31")

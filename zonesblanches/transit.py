@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,28 +166,10 @@ def check_transit_options(
     )
 
 
-def _ymd(text: object) -> date | None:
-    try:
-        return datetime.strptime(str(text), "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
 def service_periods(data: GtfsData) -> list[tuple[str, date | None, date | None]]:
-    """Per feed, the first and last dates its calendars mention (``calendar.txt`` periods and
-    ``calendar_dates.txt`` additions); ``None`` when it mentions none."""
-    out = []
-    for info, part in zip(data.feeds, data._parts, strict=True):
-        days = []
-        cal = part.calendar
-        if len(cal):
-            days += [_ymd(v) for v in cal["start_date"]] + [_ymd(v) for v in cal["end_date"]]
-        cd = part.calendar_dates
-        if len(cd):
-            days += [_ymd(v) for v in cd.loc[cd["exception_type"] == 1, "date"]]
-        days = [d for d in days if d is not None]
-        out.append((info.name, min(days) if days else None, max(days) if days else None))
-    return out
+    """Per feed, the first and last dates its calendars mention
+    (:meth:`~zonesblanches.geodata.gtfs.GtfsData.service_periods`)."""
+    return data.service_periods()
 
 
 def _fr_date(day: date) -> str:

@@ -52,7 +52,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +164,22 @@ class GtfsData:
     def n_stop_times(self) -> int:
         return int(sum(len(f.st_trip) for f in self._parts))
 
+    def service_periods(self) -> list[tuple[str, date | None, date | None]]:
+        """Per feed, its name and the first and last dates its calendars mention
+        (``calendar.txt`` periods and ``calendar_dates.txt`` additions); ``None`` when it
+        mentions none (unreadable dates were rejected when the feed was read)."""
+        out = []
+        for part in self._parts:
+            cal, cd = part.calendar, part.calendar_dates
+            texts = []
+            if len(cal):
+                texts += cal["start_date"].tolist() + cal["end_date"].tolist()
+            if len(cd):
+                texts += cd.loc[cd["exception_type"] == 1, "date"].tolist()
+            days = [d for d in map(_ymd, texts) if d is not None]
+            out.append((part.info.name, min(days, default=None), max(days, default=None)))
+        return out
+
     def active_services(self, day: date, feed: int) -> set[str]:
         """Service ids of feed number ``feed`` running on ``day``."""
         part = self._parts[feed]
@@ -249,6 +265,13 @@ class GtfsData:
             ),
             feeds=list(self.feeds),
         )
+
+
+def _ymd(text: object) -> date | None:
+    try:
+        return datetime.strptime(str(text), "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def load_gtfs(
