@@ -358,6 +358,9 @@ def test_cli_downloads_the_feeds_covering_the_territory(tmp_path, capsys, nap_ap
     assert pd.isna(table.loc["59606", "temps_garage_solidaire_transport_min"])
     rejects = pd.read_csv(out / "gtfs_rejets.csv", encoding="utf-8-sig")
     assert set(rejects["flux"]) == {"sample-feed-demo"}
+    # The rejected GTFS rows count among the problems, and their file is listed with the others.
+    assert f"Problèmes signalés dans les fichiers lus : {len(rejects)} —" in printed
+    assert f"  {out / 'gtfs_rejets.csv'}\n" in printed
 
 
 def test_scenario_says_it_does_not_do_public_transport_yet(tmp_path, capsys):

@@ -22,6 +22,7 @@ from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches._text import fr_plural
 from zonesblanches.errors import ParameterError
+from zonesblanches.transit import REJECTS_FILE as GTFS_REJECTS_FILE
 from zonesblanches.transit import TransitOptions, add_transit_model, road_modes
 
 
@@ -268,7 +269,8 @@ def run_analysis(
             "(--cluster, --workers, --territoire france) : lancez l'analyse sur un territoire "
             "sans ces options."
         )
-    models = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
+    models, gtfs_rejected = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
+    problems += gtfs_rejected
     options = {"services": services, "categories": categories, "models": models}
     options.update(demand=demand, margin_km=margin_km)
     if partitioned:
@@ -347,6 +349,8 @@ def run_analysis(
     print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
+    if gtfs_rejected:
+        _print(f"  {sortie / GTFS_REJECTS_FILE}")
     _print(format_problems(problems, result))
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
     return problems

@@ -287,13 +287,14 @@ def add_transit_model(
     *,
     say: Callable[[str], object] = print,
     progress: bool = False,
-) -> dict | None:
+) -> tuple[dict | None, int]:
     """The analysis' models with the transit model added (walking legs on the walking network
-    of ``models`` when there is one); the rejected GTFS rows written to ``gtfs_rejets.csv`` in
-    ``folder``; what was read told in French lines through ``say``. Without ``options``,
-    ``models`` unchanged."""
+    of ``models`` when there is one), and the number of GTFS rows rejected (a count of
+    « Problèmes signalés », like the rows rejected from the services file); the rejected rows
+    written to ``gtfs_rejets.csv`` in ``folder``; what was read told in French lines through
+    ``say``. Without ``options``, ``models`` unchanged and 0."""
     if options is None:
-        return dict(models) if models else None
+        return (dict(models) if models else None), 0
     walk = walking_model(models)
     setup = transit_setup(territory, options, walk_model=walk, progress=progress)
     lines = list(setup.lines)
@@ -313,7 +314,7 @@ def add_transit_model(
             )
     for line in lines:
         say(line)
-    return {**(models or {}), TRANSIT: setup.model}
+    return {**(models or {}), TRANSIT: setup.model}, len(setup.rejects)
 
 
 def road_modes(modes: Sequence[str]) -> list[str]:
