@@ -368,3 +368,19 @@ def test_scenario_says_it_does_not_do_public_transport_yet(tmp_path, capsys):
     assert main([*argv, "--sortie", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "« scenario » ne calcule pas encore les transports en commun" in err
+
+
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--cluster", "tcp://127.0.0.1:1"]])
+def test_partitioned_run_refuses_public_transport_before_reading(tmp_path, capsys, option):
+    # One Dask task per département cannot follow a bus, coach or train across département
+    # borders: refused in French, saying what to do, before any input is read or result written.
+    argv = ["analyse", "--territoire", "59", "--mode", "transport:45", "--gtfs", SAMPLE]
+    out = tmp_path / "out"
+    assert main([*argv, "--jour", DAY, *option, "--sortie", str(out)]) == 2
+    printed = capsys.readouterr()
+    err = printed.err
+    assert "Les transports en commun ne se calculent pas encore par département" in err
+    assert "passe d'un département à l'autre" in err
+    assert "sans --cluster ni --workers" in err
+    assert "Territoire :" not in printed.out  # nothing read
+    assert not list(out.glob("*.csv")) and not list(out.glob("*.html"))

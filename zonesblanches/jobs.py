@@ -196,6 +196,17 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
     return run
 
 
+PARTITIONED_TRANSIT_REFUSAL = (
+    "Les transports en commun ne se calculent pas encore par département (--cluster, "
+    "--workers, --territoire france) : ce calcul traite chaque "
+    "département à part, alors qu'un trajet en bus, en car ou en train passe d'un département "
+    "à l'autre et que les horaires GTFS valent pour tout le territoire. Lancez l'analyse des "
+    "transports en commun sur une région, un département ou un EPCI, sans --cluster ni "
+    "--workers."
+)
+"""Why ``analyse --mode transport`` refuses the partitioned run (French, says what to do)."""
+
+
 def run_analysis(
     territoire: str | None,
     thresholds: dict[str, float],
@@ -240,6 +251,8 @@ def run_analysis(
     from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
+    if transit is not None and (cluster is not None or workers is not None):
+        raise ParameterError(PARTITIONED_TRANSIT_REFUSAL)  # before anything is read
     if isochrone_minutes and osm is None and not download:
         raise ParameterError(
             "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
@@ -264,11 +277,7 @@ def run_analysis(
     qpv, problems = inputs.qpv, inputs.problems
     partitioned = cluster is not None or workers is not None or territory.kind == "france"
     if partitioned and transit is not None:
-        raise ParameterError(
-            "Les transports en commun ne se calculent pas encore par département "
-            "(--cluster, --workers, --territoire france) : lancez l'analyse sur un territoire "
-            "sans ces options."
-        )
+        raise ParameterError(PARTITIONED_TRANSIT_REFUSAL)
     models, gtfs_rejected = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
     problems += gtfs_rejected
     options = {"services": services, "categories": categories, "models": models}
