@@ -384,3 +384,14 @@ def test_partitioned_run_refuses_public_transport_before_reading(tmp_path, capsy
     assert "sans --cluster ni --workers" in err
     assert "Territoire :" not in printed.out  # nothing read
     assert not list(out.glob("*.csv")) and not list(out.glob("*.html"))
+
+
+def test_suggest_explains_why_it_does_not_choose_sites_by_public_transport(tmp_path, capsys):
+    argv = ["suggerer", "--territoire", TERRITORY, "--categorie", "garage_solidaire"]
+    assert main([*argv, "--mode", "tc", "--sortie", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "« suggerer » ne choisit pas encore les sites en transports en commun" in err
+    assert (
+        "la médiane du meilleur de plusieurs sites n'est pas le meilleur de leurs médianes" in err
+    )
+    assert "analyse --mode transport" in err

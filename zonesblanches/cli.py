@@ -66,13 +66,27 @@ def run_services(args: argparse.Namespace) -> None:
     _print_written([api.write_service_inventory(resolved, out)])
 
 
+SUGGEST_TRANSIT_REFUSAL = (
+    "« suggerer » ne choisit pas encore les sites en transports en commun, car le choix ne "
+    "serait pas exact : le temps en transports en commun d'un habitant est la médiane, sur la "
+    "fenêtre horaire, de son trajet vers le service le plus proche, et la médiane du meilleur "
+    "de plusieurs sites n'est pas le meilleur de leurs médianes (un site ajouté change le "
+    "service le plus proche minute par minute). Choisissez les sites en voiture, à vélo ou à "
+    "pied (--mode), puis comparez-les en transports en commun avec « analyse --mode transport "
+    "--gtfs FICHIER.zip --services … » avant et après l'ajout."
+)
+"""Why ``suggerer --mode transport`` is refused (French, says what to do instead)."""
+
+
 def run_suggestion(args: argparse.Namespace) -> None:
     """``zonesblanches suggerer``."""
     from zonesblanches.api import parse_weights, suggest
     from zonesblanches.modes import mode_code
     from zonesblanches.summaries import format_suggestion
 
-    mode = mode_code(args.mode)
+    mode = mode_code(args.mode, allow_transit=True)
+    if mode == "transport":
+        raise ParameterError(SUGGEST_TRANSIT_REFUSAL)
     if args.nombre < 1:
         raise ParameterError(f"--nombre doit être au moins 1 (reçu : {args.nombre}).")
     inputs = _inputs_of(args, [mode])
@@ -125,8 +139,10 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     thresholds = parse_modes(args.mode, args.seuil)
     if "transport" in thresholds:
         raise ParameterError(
-            "« scenario » ne calcule pas encore les transports en commun : lancez « analyse "
-            "--mode transport » avec vos services avant puis après le changement (--services)."
+            "« scenario » ne calcule pas encore les transports en commun (il ne lit pas "
+            "d'horaires GTFS) : lancez « analyse --mode transport --gtfs FICHIER.zip » avec vos "
+            "services avant puis après le changement (--services), et comparez les deux "
+            "communes.csv."
         )
     inputs = _inputs_of(args, list(thresholds))
     res = scenario(
