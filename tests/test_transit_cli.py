@@ -395,3 +395,31 @@ def test_suggest_explains_why_it_does_not_choose_sites_by_public_transport(tmp_p
         "la médiane du meilleur de plusieurs sites n'est pas le meilleur de leurs médianes" in err
     )
     assert "analyse --mode transport" in err
+
+
+def test_scenario_map_labels_public_transport_layers():
+    """The Python API runs a scenario with a transit model (the CLI refuses it, see above); its
+    map names the mode « en transports en commun » (maps/plans.py knows every mode's label).
+    Nevada sample feed on Valenciennes (see the module docstring): the garage added in
+    Valenciennes is reached on foot, so Valenciennes gains, Anzin's own garage is unchanged."""
+    from zonesblanches import api
+    from zonesblanches.coverage.raptor import TransitModel
+    from zonesblanches.geodata.gtfs import load_gtfs
+    from zonesblanches.geodata.territory import select_territory
+    from zonesblanches.maps import render_map, scenario_map
+
+    schedule = load_gtfs(SAMPLE, bbox=None).day(DAY)
+    territory = select_territory(TERRITORY)
+    model = TransitModel(schedule, "09:00", direction="arrive", window_min=30, step_min=10)
+    res = api.scenario(
+        territory,
+        add="garage_solidaire:59606",
+        thresholds={"transport": 45},
+        categories=["garage_solidaire"],
+        models={"transport": model},
+    )
+    diff = res.diff_layer("garage_solidaire", "transport").set_index("code_insee")
+    assert diff.loc["59606", "evolution"] == "gagne"
+    html = render_map(scenario_map(res, territory.communes, tiles=False))
+    assert "Qui gagne, qui perd : Garage solidaire, en transports en commun 45 min" in html
+    assert "(Garage solidaire, en transports en commun), avant → après" in html

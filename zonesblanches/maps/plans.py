@@ -45,7 +45,7 @@ from zonesblanches.maps._geometry import (
 from zonesblanches.maps.carto import coverage_map
 from zonesblanches.maps.style import UNIT_WORDS, UnitWords, unit_words
 from zonesblanches.maps.tables import gain_curve
-from zonesblanches.modes import MODES
+from zonesblanches.modes import ALL_MODES as MODES
 
 GAIN_COLOR = "#009E73"
 """Units that gain access (Okabe–Ito bluish green)."""
