@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from transit_oracle import TimeExpandedOracle, door_to_door, expand_day, oracle_from
+from transit_oracle import (
+    TimeExpandedOracle,
+    as_float,
+    door_to_door,
+    expand_day,
+    oracle_from,
+    probe_times,
+)
 
 from zonesblanches.coverage.raptor import INF, Engine, build_timetable
 from zonesblanches.geodata.gtfs import load_gtfs
@@ -18,31 +25,11 @@ from zonesblanches.geodata.gtfs import load_gtfs
 SAMPLE = Path(__file__).parent / "data" / "gtfs" / "sample-feed"
 
 
-def _as_float(a):
-    out = a.astype(float)
-    out[a >= INF] = np.inf
-    return out
-
-
 @pytest.fixture(scope="module")
 def sample():
     data = load_gtfs(SAMPLE, bbox=None)
     # 2007-06-09 is a Saturday (weekend routes and the SAT block trips run).
     return data
-
-
-def _probe_times(schedule, s0, n=8):
-    """Departure times that matter from s0: each boarding time there, and one second after."""
-    deps = []
-    for t in range(schedule.n_trips):
-        sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1] - 1)
-        deps += schedule.st_dep[sl][schedule.st_stop[sl] == s0].tolist()
-    deps = sorted(set(deps))
-    if not deps:
-        return np.array([8 * 3600])
-    pick = np.unique(np.linspace(0, len(deps) - 1, n).round().astype(int))
-    chosen = [deps[i] for i in pick]
-    return np.array(sorted(set(chosen + [c + 1 for c in chosen] + [c - 600 for c in chosen])))
 
 
 @pytest.mark.parametrize(
@@ -56,12 +43,12 @@ def test_sample_feed_matches_oracle(sample, day, rounds):
     engine = Engine(tt, max_rounds=rounds, max_duration_s=10**7)
     oracle = oracle_from(schedule, tt, rounds)
     for s0 in range(schedule.n_stops):
-        departures = _probe_times(schedule, s0)
+        departures = probe_times(schedule, s0)
         best, _ = engine.earliest_arrivals([s0], [0], departures)
         for j, tau in enumerate(departures):
             expected = oracle.earliest(s0, int(tau))
             np.testing.assert_array_equal(
-                _as_float(best[j]), expected, err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}"
+                as_float(best[j]), expected, err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}"
             )
 
 
@@ -238,7 +225,7 @@ def test_generated_feeds_match_oracle(tmp_path_factory, spec, rounds, data):
     for s0 in range(spec["n_stops"]):
         best, _ = engine.earliest_arrivals([s0], [0], departures)
         for j, tau in enumerate(departures):
-            np.testing.assert_array_equal(_as_float(best[j]), oracle.earliest(s0, int(tau)))
+            np.testing.assert_array_equal(as_float(best[j]), oracle.earliest(s0, int(tau)))
     # Arrive-by: the latest departure arrives in time, one second later does not.
     g = data.draw(st.integers(0, spec["n_stops"] - 1))
     deadlines = departures + 3600

@@ -14,7 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
-from transit_oracle import door_to_door, oracle_from
+from transit_oracle import as_float, door_to_door, oracle_from, probe_times
 
 from zonesblanches.coverage.raptor import INF, Engine, TransitModel, build_timetable
 from zonesblanches.geodata.gtfs import load_gtfs
@@ -29,12 +29,6 @@ ECLA = "200071116"  # CA ECLA (Espace Communautaire Lons Agglomération)
 @pytest.fixture(scope="module")
 def tallis():
     return load_gtfs(TALLIS)  # default bbox: the France check applies
-
-
-def _as_float(a):
-    out = a.astype(float)
-    out[a >= INF] = np.inf
-    return out
 
 
 def _stop(schedule, name):
@@ -68,19 +62,6 @@ def test_real_feed_loads_in_france_with_its_flaw_rejected(tallis):
     assert {"39300", "39362", "39411"} <= set(inside["code_insee"])  # Lons, Montmorot, Perrigny
 
 
-def _probe_times(schedule, s0, n=6):
-    deps = []
-    for t in range(schedule.n_trips):
-        sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1] - 1)
-        deps += schedule.st_dep[sl][schedule.st_stop[sl] == s0].tolist()
-    deps = sorted(set(deps))
-    if not deps:
-        return np.array([8 * 3600])
-    pick = np.unique(np.linspace(0, len(deps) - 1, n).round().astype(int))
-    chosen = [deps[i] for i in pick]
-    return np.array(sorted(set(chosen + [c + 1 for c in chosen] + [c - 600 for c in chosen])))
-
-
 HORIZON_S = 75 * 60  # journeys searched: 75 min (keeps the oracle's Dijkstra small)
 
 
@@ -95,12 +76,12 @@ def test_real_feed_matches_oracle_from_stops_across_the_network(tallis, day, rou
     # One stop in nine (16 origins spread over the stop list, which follows the lines), at the
     # departure times that matter there: every stop is a destination of each search.
     for s0 in range(0, schedule.n_stops, 9):
-        departures = _probe_times(schedule, s0, n=3)
+        departures = probe_times(schedule, s0, n=3)
         best, _ = engine.earliest_arrivals([s0], [0], departures)
         for j, tau in enumerate(departures):
             expected = oracle.earliest(s0, int(tau), HORIZON_S)
             np.testing.assert_array_equal(
-                _as_float(best[j]), expected, err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}"
+                as_float(best[j]), expected, err_msg=f"{day} from {schedule.stop_id[s0]} at {tau}"
             )
             reached += int(np.isfinite(expected).sum()) - 1
     assert reached > 1_000  # real journeys, not only the origin itself
@@ -195,3 +176,22 @@ def test_service_periods_is_public_and_reads_the_real_calendars(tallis):
     # covers (calendar.txt periods; this feed's calendar_dates.txt is empty).
     ((name, first, last),) = tallis.service_periods()
     assert (name, str(first), str(last)) == ("gtfs-20240704-090655", "2024-07-01", "2024-07-31")
+
+
+def test_analysis_counts_and_lists_the_real_rejects_cause_first(tmp_path):
+    # What « analyse --gtfs » prints and counts for this feed: 31 rejected rows (a count of
+    # « Problèmes signalés »), written to gtfs_rejets.csv; the first line shown is the cause
+    # (the trip whose times go backwards), not one of its 30 stop_times rejected with it.
+    from zonesblanches import transit
+
+    options = transit.check_transit_options(
+        ["transport"], gtfs=[TALLIS], day=SCHOOL_DAY, arrive="09:00"
+    )
+    said = []
+    models, rejected = transit.add_transit_model(
+        select_territory(ECLA), options, None, tmp_path, say=said.append
+    )
+    assert rejected == 31 and set(models) == {"transport"}
+    warn = next(i for i, line in enumerate(said) if "31 lignes d'horaires écartées" in line)
+    assert "trips.txt ligne" in said[warn + 1] and "horaires décroissants" in said[warn + 1]
+    assert len((tmp_path / "gtfs_rejets.csv").read_text(encoding="utf-8-sig").splitlines()) == 32

@@ -205,3 +205,27 @@ def door_to_door(oracle, access, egress, direct, horizon=INF):
         return best
 
     return arrival
+
+
+def as_float(a):
+    """The engine's integer times as floats, its INF as ``inf`` (the oracle's convention)."""
+    from zonesblanches.coverage.raptor import INF as ENGINE_INF
+
+    out = a.astype(float)
+    out[a >= ENGINE_INF] = INF
+    return out
+
+
+def probe_times(schedule, s0, n=8):
+    """Departure times that matter from stop ``s0``: ``n`` of its boarding times spread over the
+    day, each also one second later and ten minutes earlier."""
+    deps = []
+    for t in range(schedule.n_trips):
+        sl = slice(schedule.st_ptr[t], schedule.st_ptr[t + 1] - 1)
+        deps += schedule.st_dep[sl][schedule.st_stop[sl] == s0].tolist()
+    deps = sorted(set(deps))
+    if not deps:
+        return np.array([8 * 3600])
+    pick = np.unique(np.linspace(0, len(deps) - 1, n).round().astype(int))
+    chosen = [deps[i] for i in pick]
+    return np.array(sorted(set(chosen + [c + 1 for c in chosen] + [c - 600 for c in chosen])))

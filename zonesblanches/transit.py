@@ -308,7 +308,11 @@ def add_transit_model(
             f"  ⚠ {fr_count(len(setup.rejects), 'ligne')} d'horaires "
             f"{fr_plural(len(setup.rejects), 'écartée')}, détail dans {written}"
         )
-        for row in setup.rejects.head(5).itertuples(index=False):
+        rejects = setup.rejects
+        # Causes first: a trip rejected in trips.txt before its stop_times rejected with it.
+        follow = rejects["motif"].str.startswith("course rejetée (voir")
+        shown = pd.concat([rejects[~follow], rejects[follow]]).head(5)
+        for row in shown.itertuples(index=False):
             lines.append(
                 f"    {row.flux} — {row.fichier} ligne {row.ligne} ({row.champ}) : {row.motif}"
             )
