@@ -13,6 +13,7 @@ against the networkx oracle in ``tests/test_raptor.py``.
 
 from __future__ import annotations
 
+import html
 import http.server
 import json
 import re
@@ -218,6 +219,10 @@ def test_report_has_the_gap_table_and_the_method(arrive_run):
     assert "médiane des temps porte à porte" in text
     assert "marche (à vol d'oiseau)" in text
     assert "« sample-feed » (Demo Transit Authority, licence non précisée)" in text
+    # The reliability box says where transit times come from (not « réseau OpenStreetMap »).
+    box = html.unescape(page[page.index("<aside class='reliability'") : page.index("</aside>")])
+    assert "Temps en transports en commun : horaires GTFS, médiane des temps porte à porte" in box
+    assert "marche vers et depuis les arrêts à vol d'oiseau" in box
 
 
 def test_map_has_the_ratio_layer(arrive_run):

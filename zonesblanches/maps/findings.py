@@ -20,7 +20,7 @@ from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.modes import ALL_MODES
+from zonesblanches.modes import ALL_MODES, TRANSIT_MODE
 
 SENSITIVITY_DELTAS: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0)
 """Threshold shifts (minutes) of the sensitivity table: the answer at threshold − 5 … + 10."""
@@ -242,12 +242,22 @@ def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
                 "Localisation : tous les services à l'adresse ou aux coordonnées fournies."
             )
     for mode in result.modes:
-        method = getattr(result.models[mode], "method", STRAIGHT_LINE)
-        kind = (
-            "à vol d'oiseau (distance en ligne droite × détour, vitesse constante)"
-            if method == STRAIGHT_LINE
-            else "par le réseau OpenStreetMap"
-        )
+        model = result.models[mode]
+        method = getattr(model, "method", STRAIGHT_LINE)
+        if mode == TRANSIT_MODE.code:  # timetables; only the walking legs have a method choice
+            walk = getattr(getattr(model, "walk_model", None), "method", STRAIGHT_LINE)
+            q = float(getattr(model, "percentile", 50.0))
+            kind = (
+                "horaires GTFS, "
+                + ("médiane" if q == 50 else f"{q:g}e centile")
+                + " des temps porte à porte sur la fenêtre horaire, attente comprise (voir la "
+                "méthode) ; marche vers et depuis les arrêts "
+                + ("à vol d'oiseau" if walk == STRAIGHT_LINE else "par le réseau OpenStreetMap")
+            )
+        elif method == STRAIGHT_LINE:
+            kind = "à vol d'oiseau (distance en ligne droite × détour, vitesse constante)"
+        else:
+            kind = "par le réseau OpenStreetMap"
         lines.append(f"Temps {ALL_MODES[mode].label} : {kind}.")
     words = style.unit_words(result.unit_kind)
     if result.unit_kind == "commune":
