@@ -88,6 +88,15 @@ def worst_gaps(
             + f"{factor:g}".replace(".", ",")
             + " fois plus longs que la voiture",
         )
+        # Why no trip, when it is that no stop lies within walking distance of the unit's
+        # point (the model's remark, « Aucun arrêt … à moins de 20 min à pied. »): said so.
+        remark = f"remarque_{TRANSIT}"
+        if remark in result.units:
+            flag = result.units[remark].fillna("").astype(str).to_numpy()[sel]
+            no_stop = none[sel] & (flag != "")
+            frame.loc[no_stop, "motif"] = [
+                "aucun trajet : " + f[0].lower() + f[1:].rstrip(".") for f in flag[no_stop]
+            ]
         sort = ["population"] + (["nom"] if "nom" in frame else [])
         frame = frame.sort_values(
             sort, ascending=[False] + [True] * (len(sort) - 1), kind="stable"
