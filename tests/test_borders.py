@@ -156,3 +156,49 @@ def test_suggestion_and_scenario_say_the_border_too():
     assert BELGIUM_NOTE in res.notes and res.after.border_countries == ["BE"]
     inland = api.scenario("amiens metropole", remove="HDF-007")
     assert not any("inventaire français" in n for n in inland.notes)
+
+
+def _outside_list(folder) -> pd.DataFrame:
+    table = pd.read_csv(folder / "services_hors_territoire.csv", encoding="utf-8-sig", dtype=str)
+    assert list(table.columns) == list(api.OUTSIDE_COLUMNS)
+    return table
+
+
+def test_suggerer_and_scenario_write_the_list_and_say_it(tmp_path, capsys):
+    """Every command that uses services beyond the territory writes and names their list, as
+    ``analyse`` does; the manifest records it."""
+    sug = tmp_path / "suggerer"
+    args = ["--territoire", VM, "--sans-carte", "--sortie", str(sug)]
+    assert main(["suggerer", "--categorie", "garage_solidaire", "--mode", "voiture",
+                 "--nombre", "1", *args]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "1 service hors du territoire pris en compte, liste dans services_hors_territoire.csv" in out
+    assert "Garage Solidaire du Hainaut - Denain (Denain, 2,7 km)" in out
+    assert _outside_list(sug)["service_id"].tolist() == ["HDF-007"]
+    assert "services_hors_territoire.csv" in (sug / "manifeste.json").read_text(encoding="utf-8")
+    # Same list as analyse's (same services, same margin: car 20 min).
+    direct = api.diagnostic(VM, {"voiture": 20}, categories=["garage_solidaire"])
+    listed = _outside_list(sug)
+    assert listed["distance_territoire_km"].astype(float).tolist() == pytest.approx(
+        direct.services_outside["distance_territoire_km"].tolist()
+    )
+
+    scen = tmp_path / "scenario"
+    assert main(["scenario", "--retirer", "HDF-013", "--mode", "voiture:20", "--territoire", VM,
+                 "--sans-carte", "--sortie", str(scen)]) == 0  # fmt: skip
+    assert "liste dans services_hors_territoire.csv" in capsys.readouterr().out
+    assert _outside_list(scen)["service_id"].tolist() == ["HDF-007"]
+    assert "services_hors_territoire.csv" in (scen / "manifeste.json").read_text(encoding="utf-8")
+    # Removing the Denain garage: after the change no service outside is used; the list is
+    # written empty (no earlier run's list left behind) and the terminal says so.
+    assert main(["scenario", "--retirer", "HDF-007", "--mode", "voiture:20", "--territoire", VM,
+                 "--sans-carte", "--sortie", str(scen)]) == 0  # fmt: skip
+    assert "Aucun service hors du territoire" in capsys.readouterr().out
+    assert len(_outside_list(scen)) == 0
+
+
+def test_help_lists_the_outside_file_for_every_command(capsys):
+    for command in ("analyse", "suggerer", "scenario"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "services_hors_territoire.csv" in capsys.readouterr().out, command

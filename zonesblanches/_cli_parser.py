@@ -651,7 +651,9 @@ fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes g
 sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
 sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS),
 courbe_gain.csv et courbe_gain.png (habitants gagnés par le 1er, 2e… 10e site de la
-sélection gloutonne : où la courbe s'aplatit, un site de plus vaut moins).
+sélection gloutonne : où la courbe s'aplatit, un site de plus vaut moins),
+services_hors_territoire.csv (services utilisés hors du territoire, dans la marge : commune,
+département, distance au territoire, source ; vide s'il n'y en a pas).
 """
 
 EPILOG_SCENARIO = """\
@@ -663,5 +665,7 @@ exemples :
 fichiers écrits dans --sortie : carte_scenario.html (qui gagne, qui perd l'accès),
 scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
 (avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
-perd), scenario.gpkg (couche des évolutions pour QGIS).
+perd), scenario.gpkg (couche des évolutions pour QGIS), services_hors_territoire.csv
+(services utilisés hors du territoire après le changement, dans la marge ; vide s'il n'y en
+a pas).
 """

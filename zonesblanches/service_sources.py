@@ -405,6 +405,20 @@ def outside_table(services, distance, result: CoverageResult, margin: float, lab
     return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
 
 
+def list_outside(result: CoverageResult, territory: Territory, resolved: ResolvedServices) -> None:
+    """Set ``result.services_outside`` (:func:`outside_table`) from the services ``result``
+    used: what ``suggerer`` and ``scenario`` list, as ``analyse`` does (issue 12 §3)."""
+    from zonesblanches.coverage.margin import distance_to_territory
+
+    services = result.services
+    if "geometry" not in getattr(services, "columns", ()) or not len(services):
+        return
+    distance = distance_to_territory(services, territory.communes)
+    result.services_outside = outside_table(
+        services, distance, result, resolved.margin_km, resolved.label
+    )
+
+
 def say_borders(result: CoverageResult, territory: Territory, margin: float) -> str:
     """The land borders the territory and its margin reach, and the method note saying that
     no French inventory holds the services beyond them (returned, empty when none)."""
