@@ -4,6 +4,9 @@ beyond it (real Natural Earth land borders, real EPCI)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from zonesblanches.coverage.margin import borders_reached, margin_km
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.borders import COUNTRIES, PRECISION_KM, load_land_borders
 from zonesblanches.geodata.territory import select_territory
+from zonesblanches.maps._services import decode_services
 from zonesblanches.summaries import border_note
 
 VM = "245901160"  # CA Valenciennes Métropole: Quiévrechain, Crespin… on the Belgian border
@@ -147,6 +151,21 @@ def test_report_says_the_border_and_the_list(tmp_path):
     assert "liste dans services_hors_territoire.csv" in report
     manifest = (tmp_path / "manifeste.json").read_text(encoding="utf-8")
     assert "services_hors_territoire.csv" in manifest
+    # The map (carte.html, and the same page in the report) marks the service used outside the
+    # territory, and only it: its popup says so, the script draws it hollow.
+    text = "hors du territoire, pris en compte (à 2,7 km de sa limite)"
+    for page in ("carte.html", "rapport.html"):
+        html = (tmp_path / page).read_text(encoding="utf-8")
+        match = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)
+        if match is None:  # the report holds the map page as an escaped srcdoc
+            assert html.count(text) == 1, page
+            continue
+        marked = {
+            s["id"]: s["hors_territoire"]
+            for s in decode_services(json.loads(match.group(1))["services"])
+        }
+        assert marked.pop("HDF-007") == text
+        assert marked and set(marked.values()) == {""}
 
 
 def test_suggestion_and_scenario_say_the_border_too():
