@@ -51,8 +51,15 @@ def test_land_borders_run_along_the_border_departements():
     assert list(borders["code_pays"]) == list(COUNTRIES)
     deps = reference.load_departements(None).to_crs(2154)
     for row in borders.itertuples():
-        near = set(deps.loc[deps.distance(row.geometry) < 2000, "code_departement"])
-        assert near == BORDER_DEPARTEMENTS[row.code_pays], row.pays
+        # Exact at the département level: each line crosses every département it borders
+        # (distance 0), and the nearest other département is kilometres away (Pas-de-Calais,
+        # 4.9 km from the Belgian line).
+        distance = deps.distance(row.geometry)
+        expected = deps["code_departement"].isin(BORDER_DEPARTEMENTS[row.code_pays])
+        assert set(deps.loc[distance == 0, "code_departement"]) == BORDER_DEPARTEMENTS[
+            row.code_pays
+        ], row.pays
+        assert distance[~expected].min() > 4_000, row.pays
     # Lengths of the order of the real borders (Natural Earth 1:10m generalises a little).
     km = dict(zip(borders["code_pays"], borders.length / 1000, strict=True))
     assert 400 < km["BE"] < 700 and 8 < km["MC"] < 12 and 500 < km["ES"] < 700
@@ -76,6 +83,28 @@ def test_land_borders_run_along_the_border_departements():
 )
 def test_borders_reached_by_real_territories(query, km, expected):
     assert _reached(query, km) == expected
+    # The PRECISION_KM tolerance decides none of these: the exact rule gives the same answer.
+    territory = select_territory(query)
+    km = margin_km({"voiture": 20, "marche": 30}) if km is None else km
+    assert borders_reached(territory.communes, km, load_land_borders()) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "country", "metres"),
+    [("08122", "BE", 278), ("09139", "AD", 549)],  # Chooz (Ardennes), L'Hospitalet-près-l'Andorre
+)
+def test_border_tolerance_is_needed_at_the_commune_level(code, country, metres):
+    """Why the rule keeps PRECISION_KM rather than being exact: communes on the border (COG
+    neighbours of Belgium and Andorra) lie a few hundred metres from the Natural Earth 1:10m
+    line, so with --marge 0 the exact rule would miss the border they are on."""
+    communes = select_territory(code).communes
+    line = load_land_borders().set_index("code_pays").to_crs(2154).geometry[country]
+    assert communes.to_crs(2154).distance(line).min() == pytest.approx(metres, abs=1)
+    assert metres / 1000 <= PRECISION_KM
+    assert borders_reached(communes, 0, load_land_borders()) == []
+    assert borders_reached(
+        communes, 0, load_land_borders(), tolerance_km=PRECISION_KM
+    ) == [country]
 
 
 def test_border_note_in_french():
