@@ -409,6 +409,7 @@ MAP_JS = r"""
     row(t, P.text.precision, s.precision);
     row(t, P.text.quality, s.score_qualite);
     row(t, P.text.link, s.lien_source);
+    row(t, P.text.ident, s.id);
     row(t, P.text.notes, s.notes);
     return box;
   }

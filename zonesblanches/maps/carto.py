@@ -101,6 +101,7 @@ TEXT = {
     "precision": "Précision de la localisation",
     "quality": "Score de qualité (data·inclusion)",
     "link": "Fiche d'origine",
+    "ident": "Identifiant",
     "notes": "Remarques",
     "outside": "Situation",
     "outside_legend": "hors du territoire, pris en compte (symbole creux)",
