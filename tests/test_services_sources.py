@@ -197,3 +197,37 @@ def test_demo_uses_data_inclusion_when_a_copy_exists(server, monkeypatch):  # no
     assert server.hits.count(STATIC) == 1
     monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
     assert api.demo_services(progress=False) == "data-inclusion"  # cached copy
+
+
+def test_flagged_rows_are_written_beside_the_rejects(tmp_path, capsys):
+    """Issue 12 §2: a service declared in Valenciennes whose coordinates are in Lille keeps its
+    coordinates and is flagged with both communes, on the terminal and in signalements.csv
+    (data·inclusion and a user's file alike); the services command writes it beside its rejects."""
+    out = tmp_path / "di"
+    assert main(["analyse", "--territoire", "59", "--services", str(PARQUET), "--sans-carte",
+                 "--mode", "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "gardées mais signalées, détail dans" in text or "gardée mais signalée, détail" in text
+    flags = pd.read_csv(out / "signalements.csv", encoding="utf-8-sig", dtype=str)
+    motif = flags.set_index("id").loc["dora--decl", "motif"]
+    assert "Valenciennes (59606)" in motif and "Lille (59350)" in motif
+    assert motif in text
+    assert "signalements.csv" in (out / "manifeste.json").read_text(encoding="utf-8")
+
+    lille = reference.load_communes().set_index("code_insee").loc["59350"]
+    mine = tmp_path / "mes_services.csv"
+    mine.write_text(
+        "nom,categorie,code_insee,longitude,latitude\n"
+        f"Garage test,garage_solidaire,59606,{lille['lon']},{lille['lat']}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "fichier"
+    assert main(["analyse", "--territoire", "59", "--services", str(mine), "--sans-carte",
+                 "--mode", "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    flags = pd.read_csv(out / "signalements.csv", encoding="utf-8-sig", dtype=str)
+    assert flags["ligne"].tolist() == ["2"]
+    assert "Valenciennes (59606)" in flags.loc[0, "motif"] and "Lille (59350)" in flags.loc[0, "motif"]
+    inventory = tmp_path / "inv.csv"
+    assert main(["services", "--territoire", "59", "--services", str(mine),
+                 "--sortie", str(inventory)]) == 0  # fmt: skip
+    assert (tmp_path / "inv_signalements.csv").is_file() and (tmp_path / "inv_rejets.csv").is_file()

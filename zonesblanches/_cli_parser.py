@@ -54,6 +54,8 @@ fichiers écrits dans --sortie :
   diagnostic.xlsx            les tableaux dans un classeur
   diagnostic.gpkg            toutes les couches pour QGIS
   rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  signalements.csv           avec --services : lignes gardées mais signalées (commune déclarée
+                             ≠ commune des coordonnées, adresse placée à la commune…)
   gtfs_rejets.csv            avec --gtfs : lignes d'horaires écartées (flux, fichier, ligne,
                              champ, motif)
   avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les CSV

@@ -347,6 +347,7 @@ def run_analysis(
     print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
+        _print(f"  {sortie / 'signalements.csv'}")
     _print(format_problems(problems, result))
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
     return problems

@@ -90,7 +90,9 @@ class ResolvedServices:
         Where the rejects were written.
     flags : pandas.DataFrame
         Kept rows that were corrected or flagged (``ligne``, ``champ``, ``motif``…): declared
-        commune ≠ coordinates, swapped coordinates, geocoder fallback.
+        commune ≠ coordinates (both named), swapped coordinates, geocoder fallback.
+    flags_path : pathlib.Path or None
+        Where the flags were written (:func:`flags_path_of`, beside the rejects).
     """
 
     services: gpd.GeoDataFrame
@@ -103,6 +105,7 @@ class ResolvedServices:
     margin_km: float = 0.0
     rejects_path: Path | None = None
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    flags_path: Path | None = None
 
     @property
     def problems(self) -> int:
@@ -212,8 +215,20 @@ def resolve_services(
         out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
     out.margin_km = margin
     out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
+    if out.rejects_path is not None:
+        out.flags_path = flags_path_of(out.rejects_path)
+        _write_rejects(out.flags, out.flags_path)
     out.services = _filter_services(out, since, exclude_unverified)
     return out
+
+
+def flags_path_of(rejects_path: str | PathLike) -> Path:
+    """Where the kept-but-flagged rows go, beside the rejects: ``rejets.csv`` →
+    ``signalements.csv``, ``inventaire_rejets.csv`` → ``inventaire_signalements.csv``."""
+    path = Path(rejects_path)
+    if "rejets" in path.name:
+        return path.with_name(path.name.replace("rejets", "signalements"))
+    return path.with_name(f"{path.stem}_signalements{path.suffix}")
 
 
 def _write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> None:

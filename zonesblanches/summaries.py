@@ -365,6 +365,16 @@ def format_services(resolved, *, top: int = 10) -> list[str]:
         lines.append(f"  ⚠ {fr_count(len(rejects), 'ligne écartée', 'lignes écartées')}{where}")
         for _, row in rejects.head(top).iterrows():
             lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    flags = resolved.flags
+    if len(flags):
+        where = f", détail dans {resolved.flags_path}" if resolved.flags_path else ""
+        n = int(flags["ligne"].nunique())
+        lines.append(
+            f"  ⚠ {fr_count(n, 'ligne gardée mais signalée', 'lignes gardées mais signalées')}"
+            f"{where}"
+        )
+        for _, row in flags.head(top).iterrows():
+            lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
     return lines
 
 
