@@ -231,3 +231,71 @@ def test_flagged_rows_are_written_beside_the_rejects(tmp_path, capsys):
     assert main(["services", "--territoire", "59", "--services", str(mine),
                  "--sortie", str(inventory)]) == 0  # fmt: skip
     assert (tmp_path / "inv_signalements.csv").is_file() and (tmp_path / "inv_rejets.csv").is_file()
+
+
+ADDRESSES = (
+    "nom,categorie,adresse,code_postal,commune,code_insee,longitude,latitude\n"
+    "Garage A,garage_solidaire,22 Boulevard Flandrin,75116,Paris,75116,,\n"
+    "Atelier B,atelier_velo,Place de l Hotel de Ville,75004,Paris,75104,,\n"
+    "Auto-école C,auto_ecole_sociale,rue vague,69001,Lyon,69123,,\n"
+    "Location D,location_solidaire,1 rue introuvable,59300,Valenciennes,59606,,\n"
+    "Plateforme E,plateforme_mobilite,,59300,Valenciennes,59606,,\n"
+    "Garage F,garage_solidaire,22 Boulevard Flandrin,59300,Valenciennes,59606,3.5234,50.3579\n"
+)
+"""A user's file: addresses the local geocoder answers (test_data_inclusion.ANSWERS: a house
+number and a street in Paris, a Lyon answer below the score threshold), one it does not know,
+one row without address, one with coordinates (never geocoded)."""
+
+
+def test_user_file_addresses_are_geocoded(server, tmp_path):  # noqa: F811
+    """Issue 12 §2: rows of a user's file with an address and no coordinates go through the
+    Géoplateforme batch geocoder as data·inclusion rows do (one batch, citycode, threshold,
+    429 retry-after, cache); the others fall back on their commune, flagged."""
+    from zonesblanches.geodata.geocodage import Geocoder
+    from zonesblanches.geodata.services import read_services
+
+    path = tmp_path / "adresses.csv"
+    path.write_text(ADDRESSES, encoding="utf-8")
+    waits: list[float] = []
+    server.throttle_once = True
+    geocoder = Geocoder(sleep=lambda s: waits.append(s))
+    read = read_services(path, communes=reference.load_communes(None), geocoder=geocoder)
+    assert 1.0 in waits and len(server.posts) == 2  # the 429, then one batch of 4 addresses
+    s = read.services.set_index("nom")
+    assert s["precision"].to_dict() == {
+        "Garage A": "adresse", "Atelier B": "rue", "Auto-école C": "commune",
+        "Location D": "commune", "Plateforme E": "commune", "Garage F": "coordonnees",
+    }  # fmt: skip
+    assert s.loc["Garage A", "geometry"].x == pytest.approx(2.272782)
+    assert s.loc["Atelier B", "geometry"].y == pytest.approx(48.854287)
+    assert s.loc["Garage F", "geometry"].x == pytest.approx(3.5234)
+    assert (s.loc["Auto-école C", "code_insee"], s.loc["Location D", "code_insee"]) == (
+        "69123",
+        "59606",
+    )
+    flags = dict(zip(read.flags["ligne"].astype(int), read.flags["motif"], strict=True))
+    assert "0.55 sous le seuil 0.60" in flags[4] and "placé à la commune" in flags[4]
+    assert "introuvable" in flags[5]
+    assert any("2 adresses géocodées (Géoplateforme) : 1 à l'adresse, 1 à la rue" in w
+               for w in read.warnings)  # fmt: skip
+    # the method notes sum the precisions (Hauts-de-France: the Lyon row, placed at its commune
+    # only, has no commune point in the region's reference and is rejected)
+    resolved = api.resolve_services(None, path)
+    assert resolved.lines == ["Localisation : 1 par coordonnées fournies, 1 géocodé à l'adresse, "
+                              "1 à la rue, 2 à la commune."]  # fmt: skip
+    assert resolved.rejects["motif"].str.contains("69123").all() and len(resolved.rejects) == 1
+    assert len(server.posts) == 2  # answered from the cache
+    # a re-run sends no request: every answer is cached by normalised address
+    again = read_services(path, communes=reference.load_communes(None), geocoder=Geocoder())
+    assert len(server.posts) == 2
+    pd.testing.assert_frame_equal(again.services, read.services)
+
+
+def test_user_file_addresses_offline_go_to_their_commune(tmp_path):
+    from zonesblanches.geodata.services import read_services
+
+    path = tmp_path / "adresses.csv"
+    path.write_text(ADDRESSES, encoding="utf-8")
+    read = read_services(path, communes=reference.load_communes(None))
+    assert set(read.services["precision"]) == {"commune", "coordonnees"}
+    assert any("Mode hors ligne" in w and "4 adresses non géocodées" in w for w in read.warnings)

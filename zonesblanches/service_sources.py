@@ -23,7 +23,7 @@ import pandas as pd
 
 from zonesblanches import settings
 from zonesblanches._api_common import TerritoryLike, analysis_margin, as_territory, km_text
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.geodata import reference
@@ -213,6 +213,7 @@ def resolve_services(
         )
         out = ResolvedServices(read.services, "fichier", Path(path).name)
         out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
+        out.lines += _precision_line(read.services)
     out.margin_km = margin
     out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
     if out.rejects_path is not None:
@@ -220,6 +221,21 @@ def resolve_services(
         _write_rejects(out.flags, out.flags_path)
     out.services = _filter_services(out, since, exclude_unverified)
     return out
+
+
+def _precision_line(services: gpd.GeoDataFrame) -> list[str]:
+    """« Localisation : 5 par coordonnées fournies, 2 géocodés à l'adresse, 1 à la rue, 3 à la
+    commune. » for a user's file whose addresses were geocoded (the method notes then sum the
+    precisions, as data·inclusion's summary does); nothing when none was."""
+    count = services["precision"].value_counts() if "precision" in services else pd.Series()
+    n = {p: int(count.get(p, 0)) for p in ("coordonnees", "adresse", "rue", "commune")}
+    if not n["adresse"] + n["rue"]:
+        return []
+    return [
+        f"Localisation : {n['coordonnees']} par coordonnées fournies, {n['adresse']} "
+        f"{fr_plural(n['adresse'], 'géocodé')} à l'adresse, {n['rue']} à la rue, "
+        f"{n['commune']} à la commune."
+    ]
 
 
 def flags_path_of(rejects_path: str | PathLike) -> Path:
