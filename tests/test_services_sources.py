@@ -5,6 +5,7 @@ there); the download goes to the local server of test_data_inclusion.py."""
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -299,3 +300,25 @@ def test_user_file_addresses_offline_go_to_their_commune(tmp_path):
     read = read_services(path, communes=reference.load_communes(None))
     assert set(read.services["precision"]) == {"commune", "coordonnees"}
     assert any("Mode hors ligne" in w and "4 adresses non géocodées" in w for w in read.warnings)
+
+
+def test_report_says_the_example_registry_next_to_the_headline_and_on_the_card(tmp_path):
+    """Issue 12 §6: the report built on the example registry says so under its headline and on
+    the « services pris en compte » key-figure card, not only in the method; a real inventory's
+    report does not."""
+    from zonesblanches.maps.report import write_report
+
+    territory = api.as_territory(VM)
+    res = api.diagnostic(territory, {"voiture": 20})
+    html = write_report(res, territory.communes, tmp_path / "a", static_maps=[]).read_text(
+        encoding="utf-8"
+    )
+    caveat = escape(CAVEAT)
+    lead = html.index("<p class='lead'>")
+    assert html.index(f"services pris en compte — ⚠ {caveat}") - lead < 600
+    assert f"services pris en compte — {caveat}</span></div>" in html
+    real = api.diagnostic(territory, {"voiture": 20}, services=PARQUET)
+    html = write_report(real, territory.communes, tmp_path / "b", static_maps=[]).read_text(
+        encoding="utf-8"
+    )
+    assert "Registre d'exemple" not in html
