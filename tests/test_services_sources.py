@@ -322,3 +322,24 @@ def test_report_says_the_example_registry_next_to_the_headline_and_on_the_card(t
         encoding="utf-8"
     )
     assert "Registre d'exemple" not in html
+
+
+def test_data_inclusion_fields_reach_every_table(tmp_path):
+    """Issue 12 §1: source, date_maj, score_qualite, lien_source and the data·inclusion id are
+    carried to the services sheet of diagnostic.xlsx, the GeoPackage layer and the report."""
+    import geopandas as gpd
+
+    out = tmp_path / "out"
+    assert main(["analyse", "--territoire", VM, "--services", str(PARQUET), "--mode",
+                 "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    wanted = ["service_id", "source", "date_maj", "score_qualite", "lien_source",
+              "id_data_inclusion", "precision", "regle_categorie"]  # fmt: skip
+    sheet = pd.read_excel(out / "diagnostic.xlsx", sheet_name="Services", dtype=str)
+    layer = gpd.read_file(out / "diagnostic.gpkg", layer="services")
+    for table in (sheet, layer):
+        assert set(wanted) <= set(table.columns)
+        row = table.set_index("service_id").loc["dora--mdv"]
+        assert row["date_maj"] == "2025-02-10" and row["lien_source"].endswith("dora--mdv")
+        assert float(row["score_qualite"]) == pytest.approx(0.6)
+    report = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "Mise à jour (data·inclusion)" in report and "2025-02-10" in report

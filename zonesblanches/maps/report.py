@@ -561,6 +561,8 @@ def write_report(
         ("statut", "Statut", "text"),
         ("source", "Source", "text"),
         ("date_source", "Date", "text"),
+        ("date_maj", "Mise à jour (data·inclusion)", "text"),
+        ("lien_source", "Fiche d'origine", "text"),
     ]
     svc_cols = [c for c in svc_cols if c[0] in services]
     classes_note = (
