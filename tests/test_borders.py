@@ -56,9 +56,9 @@ def test_land_borders_run_along_the_border_departements():
         # 4.9 km from the Belgian line).
         distance = deps.distance(row.geometry)
         expected = deps["code_departement"].isin(BORDER_DEPARTEMENTS[row.code_pays])
-        assert set(deps.loc[distance == 0, "code_departement"]) == BORDER_DEPARTEMENTS[
-            row.code_pays
-        ], row.pays
+        assert (
+            set(deps.loc[distance == 0, "code_departement"]) == BORDER_DEPARTEMENTS[row.code_pays]
+        ), row.pays
         assert distance[~expected].min() > 4_000, row.pays
     # Lengths of the order of the real borders (Natural Earth 1:10m generalises a little).
     km = dict(zip(borders["code_pays"], borders.length / 1000, strict=True))
@@ -102,9 +102,7 @@ def test_border_tolerance_is_needed_at_the_commune_level(code, country, metres):
     assert communes.to_crs(2154).distance(line).min() == pytest.approx(metres, abs=1)
     assert metres / 1000 <= PRECISION_KM
     assert borders_reached(communes, 0, load_land_borders()) == []
-    assert borders_reached(
-        communes, 0, load_land_borders(), tolerance_km=PRECISION_KM
-    ) == [country]
+    assert borders_reached(communes, 0, load_land_borders(), tolerance_km=PRECISION_KM) == [country]
 
 
 def test_border_note_in_french():
@@ -220,7 +218,10 @@ def test_suggerer_and_scenario_write_the_list_and_say_it(tmp_path, capsys):
     assert main(["suggerer", "--categorie", "garage_solidaire", "--mode", "voiture",
                  "--nombre", "1", *args]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "1 service hors du territoire pris en compte, liste dans services_hors_territoire.csv" in out
+    assert (
+        "1 service hors du territoire pris en compte, liste dans services_hors_territoire.csv"
+        in out
+    )
     assert "Garage Solidaire du Hainaut - Denain (Denain, 2,7 km)" in out
     assert _outside_list(sug)["service_id"].tolist() == ["HDF-007"]
     assert "services_hors_territoire.csv" in (sug / "manifeste.json").read_text(encoding="utf-8")

@@ -53,6 +53,9 @@ def test_services_outside_are_hollow_and_say_so(tmp_path):
     # Issue 12 §1: the popup shows the service's identifier (data·inclusion's id for its rows)
     # beside its source, date and location precision.
     assert "IdentifiantHDF-007" in state["popup"]
-    assert "Date de la source2015" in state["popup"] and "Précision de la localisation" in state["popup"]
+    assert (
+        "Date de la source2015" in state["popup"]
+        and "Précision de la localisation" in state["popup"]
+    )
     assert "Garage solidaire (2)" in state["legend"]
     assert "dont 1 hors du territoire, pris en compte (symbole creux)" in state["legend"]

@@ -294,7 +294,9 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
     assert full.get_offsets().tolist() == [[xs[0], ys[0]], [xs[2], ys[2]]]
     assert empty.get_offsets().tolist() == [[xs[1], ys[1]]]
     assert tuple(empty.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)
-    assert [h.get_label() for h in handles][1] == "dont 1 hors du territoire,\npris en compte (creux)"
+    assert [h.get_label() for h in handles][
+        1
+    ] == "dont 1 hors du territoire,\npris en compte (creux)"
 
 
 def test_report_reuses_the_map_page_unchanged(vm, outputs, tmp_path):

@@ -227,7 +227,9 @@ def test_flagged_rows_are_written_beside_the_rejects(tmp_path, capsys):
                  "--mode", "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
     flags = pd.read_csv(out / "signalements.csv", encoding="utf-8-sig", dtype=str)
     assert flags["ligne"].tolist() == ["2"]
-    assert "Valenciennes (59606)" in flags.loc[0, "motif"] and "Lille (59350)" in flags.loc[0, "motif"]
+    assert (
+        "Valenciennes (59606)" in flags.loc[0, "motif"] and "Lille (59350)" in flags.loc[0, "motif"]
+    )
     inventory = tmp_path / "inv.csv"
     assert main(["services", "--territoire", "59", "--services", str(mine),
                  "--sortie", str(inventory)]) == 0  # fmt: skip

@@ -25,7 +25,6 @@ from zonesblanches.modes import ALL_MODES
 from zonesblanches.writers import write_gpkg
 from zonesblanches.writers import write_xlsx as write_workbook
 
-
 DATA_INCLUSION_COLUMNS = (
     "date_maj",
     "score_qualite",
