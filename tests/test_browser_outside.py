@@ -6,19 +6,9 @@ or websocket-client is missing, as tests/test_browser.py."""
 
 from __future__ import annotations
 
-import pytest
+from test_browser import Browser  # the same skips (Chromium, websocket-client) apply
 
 from zonesblanches.cli import main
-from zonesblanches.maps._browser import find_chromium
-
-pytest.importorskip("websocket", reason="websocket-client absent (extra « test »)")
-if find_chromium() is None:
-    pytest.skip(
-        "Chromium absent : installez-le (apt-get install chromium) pour ce test",
-        allow_module_level=True,
-    )
-
-from zonesblanches.maps._browser import Browser  # noqa: E402
 
 VM = "245901160"
 
