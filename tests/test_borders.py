@@ -251,3 +251,18 @@ def test_help_lists_the_outside_file_for_every_command(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "services_hors_territoire.csv" in capsys.readouterr().out, command
+
+
+def test_static_map_reaches_the_outside_service_it_uses():
+    """The printed map's extent takes in the service outside the territory that is the nearest
+    of some commune (the Denain garage), so it is drawn (hollow) instead of cut off."""
+    from zonesblanches.maps.figures import _with_outside_services
+
+    territory = select_territory(VM)
+    res = api.diagnostic(territory, {"voiture": 20})
+    box = tuple(territory.communes.to_crs(2154).total_bounds)
+    x, y = res.services_outside.to_crs(2154).geometry.iloc[0].coords[0]
+    assert not (box[0] <= x <= box[2] and box[1] <= y <= box[3])  # Denain: beyond the box
+    wide = _with_outside_services(res, "garage_solidaire", box)
+    assert wide[0] <= x <= wide[2] and wide[1] <= y <= wide[3]
+    assert _with_outside_services(res, "atelier_velo", box) == box

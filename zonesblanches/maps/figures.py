@@ -136,6 +136,7 @@ def static_map(
     fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
 
     x0, y0, x1, y1 = (pts if point_units else frame).total_bounds
+    x0, y0, x1, y1 = _with_outside_services(result, categorie, (x0, y0, x1, y1))
     fig = Figure(figsize=(width_cm * CM, height_cm * CM))
     FigureCanvasAgg(fig)  # a renderer, to measure the commune names
     ax = fig.add_axes((0.01, 0.07, 0.72, 0.84))
@@ -238,6 +239,20 @@ def static_map(
         wrap=True,
     )
     return _save(fig, path, dpi)
+
+
+def _with_outside_services(result: CoverageResult, categorie: str, box) -> tuple:
+    """The map's extent (Lambert-93) widened to the services of ``categorie`` used outside the
+    territory that are the nearest of some unit: the figure shows where people go (issue 12
+    §3), not only the territory."""
+    table = result.services_outside
+    if table is None or not len(table):
+        return tuple(box)
+    used = table[(table["categorie"].astype(str) == categorie) & (table["unites_servies"] > 0)]
+    if not len(used):
+        return tuple(box)
+    x0, y0, x1, y1 = gpd.GeoSeries(used.geometry, crs=table.crs).to_crs(LAMBERT93).total_bounds
+    return (min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1))
 
 
 def _draw_services(ax, xs, ys, categorie: str, hollow=None) -> list[Line2D]:
