@@ -4,6 +4,9 @@ beyond it (real Natural Earth land borders, real EPCI)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from zonesblanches.coverage.margin import borders_reached, margin_km
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.borders import COUNTRIES, PRECISION_KM, load_land_borders
 from zonesblanches.geodata.territory import select_territory
+from zonesblanches.maps._services import decode_services
 from zonesblanches.summaries import border_note
 
 VM = "245901160"  # CA Valenciennes Métropole: Quiévrechain, Crespin… on the Belgian border
@@ -47,8 +51,15 @@ def test_land_borders_run_along_the_border_departements():
     assert list(borders["code_pays"]) == list(COUNTRIES)
     deps = reference.load_departements(None).to_crs(2154)
     for row in borders.itertuples():
-        near = set(deps.loc[deps.distance(row.geometry) < 2000, "code_departement"])
-        assert near == BORDER_DEPARTEMENTS[row.code_pays], row.pays
+        # Exact at the département level: each line crosses every département it borders
+        # (distance 0), and the nearest other département is kilometres away (Pas-de-Calais,
+        # 4.9 km from the Belgian line).
+        distance = deps.distance(row.geometry)
+        expected = deps["code_departement"].isin(BORDER_DEPARTEMENTS[row.code_pays])
+        assert (
+            set(deps.loc[distance == 0, "code_departement"]) == BORDER_DEPARTEMENTS[row.code_pays]
+        ), row.pays
+        assert distance[~expected].min() > 4_000, row.pays
     # Lengths of the order of the real borders (Natural Earth 1:10m generalises a little).
     km = dict(zip(borders["code_pays"], borders.length / 1000, strict=True))
     assert 400 < km["BE"] < 700 and 8 < km["MC"] < 12 and 500 < km["ES"] < 700
@@ -72,6 +83,26 @@ def test_land_borders_run_along_the_border_departements():
 )
 def test_borders_reached_by_real_territories(query, km, expected):
     assert _reached(query, km) == expected
+    # The PRECISION_KM tolerance decides none of these: the exact rule gives the same answer.
+    territory = select_territory(query)
+    km = margin_km({"voiture": 20, "marche": 30}) if km is None else km
+    assert borders_reached(territory.communes, km, load_land_borders()) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "country", "metres"),
+    [("08122", "BE", 278), ("09139", "AD", 549)],  # Chooz (Ardennes), L'Hospitalet-près-l'Andorre
+)
+def test_border_tolerance_is_needed_at_the_commune_level(code, country, metres):
+    """Why the rule keeps PRECISION_KM rather than being exact: communes on the border (COG
+    neighbours of Belgium and Andorra) lie a few hundred metres from the Natural Earth 1:10m
+    line, so with --marge 0 the exact rule would miss the border they are on."""
+    communes = select_territory(code).communes
+    line = load_land_borders().set_index("code_pays").to_crs(2154).geometry[country]
+    assert communes.to_crs(2154).distance(line).min() == pytest.approx(metres, abs=1)
+    assert metres / 1000 <= PRECISION_KM
+    assert borders_reached(communes, 0, load_land_borders()) == []
+    assert borders_reached(communes, 0, load_land_borders(), tolerance_km=PRECISION_KM) == [country]
 
 
 def test_border_note_in_french():
@@ -147,6 +178,21 @@ def test_report_says_the_border_and_the_list(tmp_path):
     assert "liste dans services_hors_territoire.csv" in report
     manifest = (tmp_path / "manifeste.json").read_text(encoding="utf-8")
     assert "services_hors_territoire.csv" in manifest
+    # The map (carte.html, and the same page in the report) marks the service used outside the
+    # territory, and only it: its popup says so, the script draws it hollow.
+    text = "hors du territoire, pris en compte (à 2,7 km de sa limite)"
+    for page in ("carte.html", "rapport.html"):
+        html = (tmp_path / page).read_text(encoding="utf-8")
+        match = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)
+        if match is None:  # the report holds the map page as an escaped srcdoc
+            assert html.count(text) == 1, page
+            continue
+        marked = {
+            s["id"]: s["hors_territoire"]
+            for s in decode_services(json.loads(match.group(1))["services"])
+        }
+        assert marked.pop("HDF-007") == text
+        assert marked and set(marked.values()) == {""}
 
 
 def test_suggestion_and_scenario_say_the_border_too():
@@ -156,3 +202,67 @@ def test_suggestion_and_scenario_say_the_border_too():
     assert BELGIUM_NOTE in res.notes and res.after.border_countries == ["BE"]
     inland = api.scenario("amiens metropole", remove="HDF-007")
     assert not any("inventaire français" in n for n in inland.notes)
+
+
+def _outside_list(folder) -> pd.DataFrame:
+    table = pd.read_csv(folder / "services_hors_territoire.csv", encoding="utf-8-sig", dtype=str)
+    assert list(table.columns) == list(api.OUTSIDE_COLUMNS)
+    return table
+
+
+def test_suggerer_and_scenario_write_the_list_and_say_it(tmp_path, capsys):
+    """Every command that uses services beyond the territory writes and names their list, as
+    ``analyse`` does; the manifest records it."""
+    sug = tmp_path / "suggerer"
+    args = ["--territoire", VM, "--sans-carte", "--sortie", str(sug)]
+    assert main(["suggerer", "--categorie", "garage_solidaire", "--mode", "voiture",
+                 "--nombre", "1", *args]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert (
+        "1 service hors du territoire pris en compte, liste dans services_hors_territoire.csv"
+        in out
+    )
+    assert "Garage Solidaire du Hainaut - Denain (Denain, 2,7 km)" in out
+    assert _outside_list(sug)["service_id"].tolist() == ["HDF-007"]
+    assert "services_hors_territoire.csv" in (sug / "manifeste.json").read_text(encoding="utf-8")
+    # Same list as analyse's (same services, same margin: car 20 min).
+    direct = api.diagnostic(VM, {"voiture": 20}, categories=["garage_solidaire"])
+    listed = _outside_list(sug)
+    assert listed["distance_territoire_km"].astype(float).tolist() == pytest.approx(
+        direct.services_outside["distance_territoire_km"].tolist()
+    )
+
+    scen = tmp_path / "scenario"
+    assert main(["scenario", "--retirer", "HDF-013", "--mode", "voiture:20", "--territoire", VM,
+                 "--sans-carte", "--sortie", str(scen)]) == 0  # fmt: skip
+    assert "liste dans services_hors_territoire.csv" in capsys.readouterr().out
+    assert _outside_list(scen)["service_id"].tolist() == ["HDF-007"]
+    assert "services_hors_territoire.csv" in (scen / "manifeste.json").read_text(encoding="utf-8")
+    # Removing the Denain garage: after the change no service outside is used; the list is
+    # written empty (no earlier run's list left behind) and the terminal says so.
+    assert main(["scenario", "--retirer", "HDF-007", "--mode", "voiture:20", "--territoire", VM,
+                 "--sans-carte", "--sortie", str(scen)]) == 0  # fmt: skip
+    assert "Aucun service hors du territoire" in capsys.readouterr().out
+    assert len(_outside_list(scen)) == 0
+
+
+def test_help_lists_the_outside_file_for_every_command(capsys):
+    for command in ("analyse", "suggerer", "scenario"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "services_hors_territoire.csv" in capsys.readouterr().out, command
+
+
+def test_static_map_reaches_the_outside_service_it_uses():
+    """The printed map's extent takes in the service outside the territory that is the nearest
+    of some commune (the Denain garage), so it is drawn (hollow) instead of cut off."""
+    from zonesblanches.maps.figures import _with_outside_services
+
+    territory = select_territory(VM)
+    res = api.diagnostic(territory, {"voiture": 20})
+    box = tuple(territory.communes.to_crs(2154).total_bounds)
+    x, y = res.services_outside.to_crs(2154).geometry.iloc[0].coords[0]
+    assert not (box[0] <= x <= box[2] and box[1] <= y <= box[3])  # Denain: beyond the box
+    wide = _with_outside_services(res, "garage_solidaire", box)
+    assert wide[0] <= x <= wide[2] and wide[1] <= y <= wide[3]
+    assert _with_outside_services(res, "atelier_velo", box) == box

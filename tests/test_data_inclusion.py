@@ -41,6 +41,8 @@ DATA = Path(__file__).parent / "data" / "data_inclusion"
 PARQUET = DATA / "services.parquet"
 RID = di.RESOURCES["services"]["parquet"]
 STATIC = "/static/resources/referentiel-offre-insertion/20261123-140000/services.parquet"
+SID = di.RESOURCES["structures"]["parquet"]
+STATIC_STRUCTURES = STATIC.replace("services.parquet", "structures.parquet")
 
 # Real Géoplateforme answers (format notes 05, section C.3), keyed by the address sent.
 ANSWERS = {
@@ -113,8 +115,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def dataset_payload(base: str, body: bytes) -> dict:
-    """API v1 dataset shape (keys from the udata source); titles and dates are test values."""
+def dataset_payload(base: str, body: bytes, structures: bytes = b"") -> dict:
+    """API v1 dataset shape (keys from the udata source); titles and dates are test values.
+    With ``structures``, the structures table's parquet resource is listed too."""
     res = {
         "id": RID, "title": "services.parquet", "description": None, "filetype": "file",
         "type": "main", "format": "parquet", "url": base + STATIC,
@@ -127,9 +130,22 @@ def dataset_payload(base: str, body: bytes) -> dict:
         "internal": {"created_at_internal": "2022-03-17T12:00:00+00:00",
                      "last_modified_internal": "2026-11-23T14:00:00+00:00"},
     }  # fmt: skip
+    resources = [res]
+    if structures:
+        resources.append(
+            res
+            | {
+                "id": SID,
+                "title": "structures.parquet",
+                "url": base + STATIC_STRUCTURES,
+                "latest": f"{base}/api/1/datasets/r/{SID}",
+                "filesize": len(structures),
+                "checksum": {"type": "sha1", "value": hashlib.sha1(structures).hexdigest()},
+            }
+        )
     return {"id": di.DATASET_ID, "slug": "referentiel-offre-insertion", "title":
             "Référentiel de l'offre d'insertion (jeu de test)", "license": "etalab-2.0",
-            "resources": [res], "frequency": "weekly", "tags": [], "extras": {},
+            "resources": resources, "frequency": "weekly", "tags": [], "extras": {},
             "harvest": None, "organization": None, "owner": None}  # fmt: skip
 
 
@@ -141,13 +157,16 @@ def server(monkeypatch, tmp_path):
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     body = PARQUET.read_bytes()
+    structures = (DATA / "structures.parquet").read_bytes()
     handler.routes.update(
         {
             f"/api/1/datasets/{di.DATASET_ID}/": (
                 200, {"Content-Type": "application/json"},
-                json.dumps(dataset_payload(base, body)).encode()),
+                json.dumps(dataset_payload(base, body, structures)).encode()),
             f"/api/1/datasets/r/{RID}": (302, {"Location": base + STATIC}, b""),
             STATIC: (200, {}, body),
+            f"/api/1/datasets/r/{SID}": (302, {"Location": base + STATIC_STRUCTURES}, b""),
+            STATIC_STRUCTURES: (200, {}, structures),
         }
     )  # fmt: skip
     monkeypatch.setenv("ZONESBLANCHES_DATAGOUV_API", f"{base}/api/1/")
@@ -278,6 +297,9 @@ def test_download_follows_the_permalink_and_records_the_licence(server, monkeypa
     assert r.provenance["mise_a_jour"].startswith("2026-11-23")
     assert server.hits.count(f"/api/1/datasets/r/{RID}") == 1 and server.hits.count(STATIC) == 1
     assert "licence etalab-2.0" in " ".join(r.summary())
+    # the structures table comes with it: réseaux porteurs (Mob'In, Wimoov…) and siret
+    assert server.hits.count(STATIC_STRUCTURES) == 1
+    assert r.services.set_index("service_id").loc["dora--wimoov", "reseaux_porteurs"] == "wimoov"
     # same published version: the cached copy is used, nothing downloaded again
     di.load_data_inclusion(download=True, progress=False, geocode=False)
     assert server.hits.count(STATIC) == 1
@@ -286,6 +308,14 @@ def test_download_follows_the_permalink_and_records_the_licence(server, monkeypa
     monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
     again = di.load_data_inclusion(download=True, geocode=False)
     assert server.hits == [] and again.counts == r.counts
+    assert again.services["reseaux_porteurs"].tolist() == r.services["reseaux_porteurs"].tolist()
+    # without its structures table (not published, or not cached), said, services kept
+    folder = di.cached_table("structures")[0].parent
+    for name in ("structures.parquet", "structures.parquet.json"):
+        (folder / name).unlink()
+    alone = di.load_data_inclusion(download=True, geocode=False)
+    assert alone.counts == r.counts and set(alone.services["reseaux_porteurs"]) == {""}
+    assert any("structures" in w and "laissés vides" in w for w in alone.warnings)
 
 
 def test_offline_without_cache_says_what_to_do(monkeypatch):

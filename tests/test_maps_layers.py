@@ -79,5 +79,6 @@ def test_service_popups_give_precision_and_source(territory):
     assert data["text"]["precision"] == "Précision de la localisation"
     # the page's script shows each of them in the popup
     page = render_map(coverage_map(res, territory.communes, tiles=False))
-    for field in ("precision", "source", "date", "quality", "link"):
+    for field in ("precision", "source", "date", "quality", "link", "ident", "outside"):
         assert f"row(t, P.text.{field}, s." in page
+    assert data["text"]["ident"] == "Identifiant"

@@ -270,7 +270,7 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
     n = figures.GLYPHS_UP_TO + 1
     xs, ys = np.arange(n, dtype=float) * 10.0, np.arange(n, dtype=float) * 5.0
     ax = Figure().add_subplot()
-    handle = figures._draw_services(ax, xs, ys, "garage_solidaire")
+    (handle,) = figures._draw_services(ax, xs, ys, "garage_solidaire")
     assert len(ax.texts) == 0
     assert len(ax.collections) == 1
     offsets = ax.collections[0].get_offsets()
@@ -281,10 +281,22 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
     assert "sans pictogramme" in label and "2\u202f000" in label
 
     few = Figure().add_subplot()
-    handle = figures._draw_services(few, xs[:3], ys[:3], "garage_solidaire")
+    (handle,) = figures._draw_services(few, xs[:3], ys[:3], "garage_solidaire")
     assert len(few.texts) == 3  # a glyph on each disc, as before
     assert len(few.collections[0].get_offsets()) == 3
     assert "pictogramme" not in handle.get_label()
+
+    # Issue 12 §3: a service used outside the territory is drawn hollow, with its legend line.
+    hollow = Figure().add_subplot()
+    far = np.array([False, True, False])
+    handles = figures._draw_services(hollow, xs[:3], ys[:3], "garage_solidaire", far)
+    full, empty = hollow.collections
+    assert full.get_offsets().tolist() == [[xs[0], ys[0]], [xs[2], ys[2]]]
+    assert empty.get_offsets().tolist() == [[xs[1], ys[1]]]
+    assert tuple(empty.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)
+    assert [h.get_label() for h in handles][
+        1
+    ] == "dont 1 hors du territoire,\npris en compte (creux)"
 
 
 def test_report_reuses_the_map_page_unchanged(vm, outputs, tmp_path):

@@ -5,6 +5,7 @@ there); the download goes to the local server of test_data_inclusion.py."""
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -197,3 +198,150 @@ def test_demo_uses_data_inclusion_when_a_copy_exists(server, monkeypatch):  # no
     assert server.hits.count(STATIC) == 1
     monkeypatch.setenv("ZONESBLANCHES_HORS_LIGNE", "1")
     assert api.demo_services(progress=False) == "data-inclusion"  # cached copy
+
+
+def test_flagged_rows_are_written_beside_the_rejects(tmp_path, capsys):
+    """Issue 12 §2: a service declared in Valenciennes whose coordinates are in Lille keeps its
+    coordinates and is flagged with both communes, on the terminal and in signalements.csv
+    (data·inclusion and a user's file alike); the services command writes it beside its rejects."""
+    out = tmp_path / "di"
+    assert main(["analyse", "--territoire", "59", "--services", str(PARQUET), "--sans-carte",
+                 "--mode", "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "gardées mais signalées, détail dans" in text or "gardée mais signalée, détail" in text
+    flags = pd.read_csv(out / "signalements.csv", encoding="utf-8-sig", dtype=str)
+    motif = flags.set_index("id").loc["dora--decl", "motif"]
+    assert "Valenciennes (59606)" in motif and "Lille (59350)" in motif
+    assert motif in text
+    assert "signalements.csv" in (out / "manifeste.json").read_text(encoding="utf-8")
+
+    lille = reference.load_communes().set_index("code_insee").loc["59350"]
+    mine = tmp_path / "mes_services.csv"
+    mine.write_text(
+        "nom,categorie,code_insee,longitude,latitude\n"
+        f"Garage test,garage_solidaire,59606,{lille['lon']},{lille['lat']}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "fichier"
+    assert main(["analyse", "--territoire", "59", "--services", str(mine), "--sans-carte",
+                 "--mode", "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    flags = pd.read_csv(out / "signalements.csv", encoding="utf-8-sig", dtype=str)
+    assert flags["ligne"].tolist() == ["2"]
+    assert (
+        "Valenciennes (59606)" in flags.loc[0, "motif"] and "Lille (59350)" in flags.loc[0, "motif"]
+    )
+    inventory = tmp_path / "inv.csv"
+    assert main(["services", "--territoire", "59", "--services", str(mine),
+                 "--sortie", str(inventory)]) == 0  # fmt: skip
+    assert (tmp_path / "inv_signalements.csv").is_file() and (tmp_path / "inv_rejets.csv").is_file()
+
+
+ADDRESSES = (
+    "nom,categorie,adresse,code_postal,commune,code_insee,longitude,latitude\n"
+    "Garage A,garage_solidaire,22 Boulevard Flandrin,75116,Paris,75116,,\n"
+    "Atelier B,atelier_velo,Place de l Hotel de Ville,75004,Paris,75104,,\n"
+    "Auto-école C,auto_ecole_sociale,rue vague,69001,Lyon,69123,,\n"
+    "Location D,location_solidaire,1 rue introuvable,59300,Valenciennes,59606,,\n"
+    "Plateforme E,plateforme_mobilite,,59300,Valenciennes,59606,,\n"
+    "Garage F,garage_solidaire,22 Boulevard Flandrin,59300,Valenciennes,59606,3.5234,50.3579\n"
+)
+"""A user's file: addresses the local geocoder answers (test_data_inclusion.ANSWERS: a house
+number and a street in Paris, a Lyon answer below the score threshold), one it does not know,
+one row without address, one with coordinates (never geocoded)."""
+
+
+def test_user_file_addresses_are_geocoded(server, tmp_path):  # noqa: F811
+    """Issue 12 §2: rows of a user's file with an address and no coordinates go through the
+    Géoplateforme batch geocoder as data·inclusion rows do (one batch, citycode, threshold,
+    429 retry-after, cache); the others fall back on their commune, flagged."""
+    from zonesblanches.geodata.geocodage import Geocoder
+    from zonesblanches.geodata.services import read_services
+
+    path = tmp_path / "adresses.csv"
+    path.write_text(ADDRESSES, encoding="utf-8")
+    waits: list[float] = []
+    server.throttle_once = True
+    geocoder = Geocoder(sleep=lambda s: waits.append(s))
+    read = read_services(path, communes=reference.load_communes(None), geocoder=geocoder)
+    assert 1.0 in waits and len(server.posts) == 2  # the 429, then one batch of 4 addresses
+    s = read.services.set_index("nom")
+    assert s["precision"].to_dict() == {
+        "Garage A": "adresse", "Atelier B": "rue", "Auto-école C": "commune",
+        "Location D": "commune", "Plateforme E": "commune", "Garage F": "coordonnees",
+    }  # fmt: skip
+    assert s.loc["Garage A", "geometry"].x == pytest.approx(2.272782)
+    assert s.loc["Atelier B", "geometry"].y == pytest.approx(48.854287)
+    assert s.loc["Garage F", "geometry"].x == pytest.approx(3.5234)
+    assert (s.loc["Auto-école C", "code_insee"], s.loc["Location D", "code_insee"]) == (
+        "69123",
+        "59606",
+    )
+    flags = dict(zip(read.flags["ligne"].astype(int), read.flags["motif"], strict=True))
+    assert "0.55 sous le seuil 0.60" in flags[4] and "placé à la commune" in flags[4]
+    assert "introuvable" in flags[5]
+    assert any("2 adresses géocodées (Géoplateforme) : 1 à l'adresse, 1 à la rue" in w
+               for w in read.warnings)  # fmt: skip
+    # the method notes sum the precisions (Hauts-de-France: the Lyon row, placed at its commune
+    # only, has no commune point in the region's reference and is rejected)
+    resolved = api.resolve_services(None, path)
+    assert resolved.lines == ["Localisation : 1 par coordonnées fournies, 1 géocodé à l'adresse, "
+                              "1 à la rue, 2 à la commune."]  # fmt: skip
+    assert resolved.rejects["motif"].str.contains("69123").all() and len(resolved.rejects) == 1
+    assert len(server.posts) == 2  # answered from the cache
+    # a re-run sends no request: every answer is cached by normalised address
+    again = read_services(path, communes=reference.load_communes(None), geocoder=Geocoder())
+    assert len(server.posts) == 2
+    pd.testing.assert_frame_equal(again.services, read.services)
+
+
+def test_user_file_addresses_offline_go_to_their_commune(tmp_path):
+    from zonesblanches.geodata.services import read_services
+
+    path = tmp_path / "adresses.csv"
+    path.write_text(ADDRESSES, encoding="utf-8")
+    read = read_services(path, communes=reference.load_communes(None))
+    assert set(read.services["precision"]) == {"commune", "coordonnees"}
+    assert any("Mode hors ligne" in w and "4 adresses non géocodées" in w for w in read.warnings)
+
+
+def test_report_says_the_example_registry_next_to_the_headline_and_on_the_card(tmp_path):
+    """Issue 12 §6: the report built on the example registry says so under its headline and on
+    the « services pris en compte » key-figure card, not only in the method; a real inventory's
+    report does not."""
+    from zonesblanches.maps.report import write_report
+
+    territory = api.as_territory(VM)
+    res = api.diagnostic(territory, {"voiture": 20})
+    html = write_report(res, territory.communes, tmp_path / "a", static_maps=[]).read_text(
+        encoding="utf-8"
+    )
+    caveat = escape(CAVEAT)
+    lead = html.index("<p class='lead'>")
+    assert html.index(f"services pris en compte — ⚠ {caveat}") - lead < 600
+    assert f"services pris en compte — {caveat}</span></div>" in html
+    real = api.diagnostic(territory, {"voiture": 20}, services=PARQUET)
+    html = write_report(real, territory.communes, tmp_path / "b", static_maps=[]).read_text(
+        encoding="utf-8"
+    )
+    assert "Registre d'exemple" not in html
+
+
+def test_data_inclusion_fields_reach_every_table(tmp_path):
+    """Issue 12 §1: source, date_maj, score_qualite, lien_source and the data·inclusion id are
+    carried to the services sheet of diagnostic.xlsx, the GeoPackage layer and the report."""
+    import geopandas as gpd
+
+    out = tmp_path / "out"
+    assert main(["analyse", "--territoire", VM, "--services", str(PARQUET), "--mode",
+                 "voiture:20", "--sortie", str(out)]) == 0  # fmt: skip
+    wanted = ["service_id", "source", "date_maj", "score_qualite", "lien_source",
+              "id_data_inclusion", "precision", "regle_categorie"]  # fmt: skip
+    sheet = pd.read_excel(out / "diagnostic.xlsx", sheet_name="Services", dtype=str)
+    layer = gpd.read_file(out / "diagnostic.gpkg", layer="services")
+    for table in (sheet, layer):
+        assert set(wanted) <= set(table.columns)
+        row = table.set_index("service_id").loc["dora--mdv"]
+        assert row["date_maj"] == "2025-02-10" and row["lien_source"].endswith("dora--mdv")
+        assert float(row["score_qualite"]) == pytest.approx(0.6)
+    report = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "Mise à jour (data·inclusion)" in report and "2025-02-10" in report

@@ -54,6 +54,8 @@ fichiers écrits dans --sortie :
   diagnostic.xlsx            les tableaux dans un classeur
   diagnostic.gpkg            toutes les couches pour QGIS
   rejets.csv                 avec --services : lignes écartées, avec le numéro et le motif
+  signalements.csv           avec --services : lignes gardées mais signalées (commune déclarée
+                             ≠ commune des coordonnées, adresse placée à la commune…)
   gtfs_rejets.csv            avec --gtfs : lignes d'horaires écartées (flux, fichier, ligne,
                              champ, motif)
   avec --qpv : les tableaux par QPV (CSV et XLSX) ; avec --sans-carte : les CSV
@@ -651,7 +653,9 @@ fichiers écrits dans --sortie : carte_sites.html (sites proposés et communes g
 sites_suggeres.csv (sites classés : population gagnée, couverture cumulée),
 sites_suggeres.gpkg (sites et unités nouvellement couvertes, pour QGIS),
 courbe_gain.csv et courbe_gain.png (habitants gagnés par le 1er, 2e… 10e site de la
-sélection gloutonne : où la courbe s'aplatit, un site de plus vaut moins).
+sélection gloutonne : où la courbe s'aplatit, un site de plus vaut moins),
+services_hors_territoire.csv (services utilisés hors du territoire, dans la marge : commune,
+département, distance au territoire, source ; vide s'il n'y en a pas).
 """
 
 EPILOG_SCENARIO = """\
@@ -663,5 +667,7 @@ exemples :
 fichiers écrits dans --sortie : carte_scenario.html (qui gagne, qui perd l'accès),
 scenario_communes.csv, scenario_epci.csv, scenario_qpv.csv
 (avec --qpv et --carreaux), scenario_unites.csv (chaque unité : temps avant / après, gagne /
-perd), scenario.gpkg (couche des évolutions pour QGIS).
+perd), scenario.gpkg (couche des évolutions pour QGIS), services_hors_territoire.csv
+(services utilisés hors du territoire après le changement, dans la marge ; vide s'il n'y en
+a pas).
 """

@@ -47,6 +47,7 @@ OUTPUT_NAMES = frozenset(
         "diagnostic.gpkg",
         "diagnostic.xlsx",
         "rejets.csv",
+        "signalements.csv",
         "rejets_carreaux.csv",
         "gtfs_rejets.csv",
         "couverture.csv",

@@ -48,6 +48,7 @@ from zonesblanches.service_sources import (
     demo_services,
     inventory_table,
     label_result,
+    list_outside,
     outside_table,
     points_of,
     read_services,
@@ -312,6 +313,7 @@ def suggest(
         cell_m=cell_m,
     )
     label_result(result, resolved)
+    list_outside(result, territory, resolved)
     suggestion = suggest_sites(
         result,
         categorie,
@@ -405,6 +407,7 @@ def scenario(
     )
     for side in (res.before, res.after):
         label_result(side, resolved)
+        list_outside(side, territory, resolved)
         note = say_borders(side, territory, resolved.margin_km)
     res.notes += [note] if note else []
     if market is not None:

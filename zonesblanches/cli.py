@@ -123,6 +123,7 @@ def run_suggestion(args: argparse.Namespace) -> None:
         curve=None if method == "exact" else curve,
         dpi=getattr(args, "dpi", 150),
     )
+    _print_outside(suggestion.coverage)
     _print_written(written)
 
 
@@ -161,7 +162,18 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     _print()
     _print(format_scenario(res).rstrip())
     written = jobs.write_scenario(res, inputs.territory, args.sortie, with_map=not args.sans_carte)
+    _print_outside(res.after)
     _print_written(written)
+
+
+def _print_outside(result) -> None:
+    """The services used outside the territory and their list's file (the land-border note is
+    among the command's notes already)."""
+    from zonesblanches.summaries import format_outside
+
+    if result is not None:
+        for line in format_outside(result, borders=False):
+            _print(line)
 
 
 def _shared_options(args: argparse.Namespace) -> dict:

@@ -358,6 +358,7 @@ def run_analysis(
     print_written(written)
     if services_path is not None:
         _print(f"  {sortie / 'rejets.csv'}")
+        _print(f"  {sortie / 'signalements.csv'}")
     if gtfs_rejected:
         _print(f"  {sortie / GTFS_REJECTS_FILE}")
     _print(format_problems(problems, result))
@@ -368,7 +369,9 @@ def run_analysis(
 def _write_outside(result, sortie: Path) -> list[Path]:
     """``services_hors_territoire.csv``: the services used outside the territory (header only
     when there are none, so the folder never keeps an earlier run's list); the method notes
-    then say where the list is."""
+    then say where the list is. Written by ``analyse``, ``suggerer`` (the coverage the
+    suggestion starts from) and ``scenario`` (the services after the change), before their
+    map, whose notes repeat the one added here."""
     from zonesblanches.api import OUTSIDE_COLUMNS
     from zonesblanches.summaries import OUTSIDE_FILE, outside_note
     from zonesblanches.writers import write_csv
@@ -483,12 +486,15 @@ GAIN_CURVE_K = 10
 def write_suggestion(
     suggestion, territory, sortie: Path, *, with_map: bool = True, curve=None, dpi: int = 150
 ) -> list[Path]:
-    """The files of ``zonesblanches suggerer``: the table, the GeoPackage, the map and, from
+    """The files of ``zonesblanches suggerer``: the table, the services used outside the
+    territory (:data:`~zonesblanches.summaries.OUTSIDE_FILE`), the GeoPackage, the map and, from
     ``curve`` (a greedy suggestion of up to :data:`GAIN_CURVE_K` sites, or ``None``), the gain
     curve k = 1…10 as a table and a figure (« combien de sites valent la peine »)."""
     from zonesblanches.writers import write_csv, write_gpkg
 
     written = [write_csv(suggestion.table, sortie / "sites_suggeres.csv")]
+    if suggestion.coverage is not None:
+        written += _write_outside(suggestion.coverage, sortie)
     layers = {"sites": suggestion.sites}
     if len(suggestion.catchments):
         layers["unites_couvertes"] = suggestion.catchments
@@ -514,7 +520,9 @@ def write_suggestion(
 
 def write_scenario(res, territory, sortie: Path, *, with_map: bool = True) -> list[Path]:
     """The files of ``zonesblanches scenario``: tables per commune, EPCI, unit and QPV, the
-    GeoPackage of changes (an earlier scenario's layers removed) and the map."""
+    services used outside the territory after the change (:data:`~zonesblanches.summaries.
+    OUTSIDE_FILE`), the GeoPackage of changes (an earlier scenario's layers removed) and the
+    map."""
     from zonesblanches.writers import write_csv, write_gpkg
 
     written = [
@@ -522,6 +530,7 @@ def write_scenario(res, territory, sortie: Path, *, with_map: bool = True) -> li
         write_csv(res.by_epci(), sortie / "scenario_epci.csv"),
         write_csv(res.diff, sortie / "scenario_unites.csv"),
     ]
+    written += _write_outside(res.after, sortie)
     by_qpv = res.by_qpv()
     if by_qpv is not None and len(by_qpv):
         written.append(write_csv(by_qpv, sortie / "scenario_qpv.csv"))

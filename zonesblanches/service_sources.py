@@ -23,7 +23,7 @@ import pandas as pd
 
 from zonesblanches import settings
 from zonesblanches._api_common import TerritoryLike, analysis_margin, as_territory, km_text
-from zonesblanches._text import fr_count
+from zonesblanches._text import fr_count, fr_plural
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.traveltime import TravelTimeModel
 from zonesblanches.geodata import reference
@@ -90,7 +90,9 @@ class ResolvedServices:
         Where the rejects were written.
     flags : pandas.DataFrame
         Kept rows that were corrected or flagged (``ligne``, ``champ``, ``motif``…): declared
-        commune ≠ coordinates, swapped coordinates, geocoder fallback.
+        commune ≠ coordinates (both named), swapped coordinates, geocoder fallback.
+    flags_path : pathlib.Path or None
+        Where the flags were written (:func:`flags_path_of`, beside the rejects).
     """
 
     services: gpd.GeoDataFrame
@@ -103,6 +105,7 @@ class ResolvedServices:
     margin_km: float = 0.0
     rejects_path: Path | None = None
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    flags_path: Path | None = None
 
     @property
     def problems(self) -> int:
@@ -210,10 +213,38 @@ def resolve_services(
         )
         out = ResolvedServices(read.services, "fichier", Path(path).name)
         out.warnings, out.rejects, out.flags = list(read.warnings), read.rejects, read.flags
+        out.lines += _precision_line(read.services)
     out.margin_km = margin
     out.rejects_path = Path(rejects_path) if rejects_path is not None and path is not None else None
+    if out.rejects_path is not None:
+        out.flags_path = flags_path_of(out.rejects_path)
+        _write_rejects(out.flags, out.flags_path)
     out.services = _filter_services(out, since, exclude_unverified)
     return out
+
+
+def _precision_line(services: gpd.GeoDataFrame) -> list[str]:
+    """« Localisation : 5 par coordonnées fournies, 2 géocodés à l'adresse, 1 à la rue, 3 à la
+    commune. » for a user's file whose addresses were geocoded (the method notes then sum the
+    precisions, as data·inclusion's summary does); nothing when none was."""
+    count = services["precision"].value_counts() if "precision" in services else pd.Series()
+    n = {p: int(count.get(p, 0)) for p in ("coordonnees", "adresse", "rue", "commune")}
+    if not n["adresse"] + n["rue"]:
+        return []
+    return [
+        f"Localisation : {n['coordonnees']} par coordonnées fournies, {n['adresse']} "
+        f"{fr_plural(n['adresse'], 'géocodé')} à l'adresse, {n['rue']} à la rue, "
+        f"{n['commune']} à la commune."
+    ]
+
+
+def flags_path_of(rejects_path: str | PathLike) -> Path:
+    """Where the kept-but-flagged rows go, beside the rejects: ``rejets.csv`` →
+    ``signalements.csv``, ``inventaire_rejets.csv`` → ``inventaire_signalements.csv``."""
+    path = Path(rejects_path)
+    if "rejets" in path.name:
+        return path.with_name(path.name.replace("rejets", "signalements"))
+    return path.with_name(f"{path.stem}_signalements{path.suffix}")
 
 
 def _write_rejects(rejects: pd.DataFrame, path: str | PathLike) -> None:
@@ -403,6 +434,20 @@ def outside_table(services, distance, result: CoverageResult, margin: float, lab
         if col not in table:
             table[col] = ""
     return table[[*OUTSIDE_COLUMNS, table.geometry.name]].reset_index(drop=True)
+
+
+def list_outside(result: CoverageResult, territory: Territory, resolved: ResolvedServices) -> None:
+    """Set ``result.services_outside`` (:func:`outside_table`) from the services ``result``
+    used: what ``suggerer`` and ``scenario`` list, as ``analyse`` does (issue 12 §3)."""
+    from zonesblanches.coverage.margin import distance_to_territory
+
+    services = result.services
+    if "geometry" not in getattr(services, "columns", ()) or not len(services):
+        return
+    distance = distance_to_territory(services, territory.communes)
+    result.services_outside = outside_table(
+        services, distance, result, resolved.margin_km, resolved.label
+    )
 
 
 def say_borders(result: CoverageResult, territory: Territory, margin: float) -> str:

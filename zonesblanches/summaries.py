@@ -289,7 +289,8 @@ def border_note(codes: list[str]) -> str:
 
 
 OUTSIDE_FILE = "services_hors_territoire.csv"
-"""The table of the services used outside the territory, written by ``analyse``."""
+"""The table of the services used outside the territory, written by ``analyse``, ``suggerer``
+and ``scenario``."""
 
 
 def outside_note(result: CoverageResult) -> str:
@@ -305,9 +306,10 @@ def outside_note(result: CoverageResult) -> str:
     )
 
 
-def format_outside(result: CoverageResult, *, top: int = 5) -> list[str]:
+def format_outside(result: CoverageResult, *, top: int = 5, borders: bool = True) -> list[str]:
     """The CLI lines on the services used outside the territory (how many, the nearest ones,
-    the file) and on the land borders the margin reaches."""
+    the file) and, with ``borders``, on the land borders the margin reaches (``suggerer`` and
+    ``scenario`` print that one among their notes)."""
     lines = []
     note = outside_note(result)
     if note:
@@ -320,7 +322,7 @@ def format_outside(result: CoverageResult, *, top: int = 5) -> list[str]:
         lines += [f"  {note}", f"    {names}{more}"]
     elif result.services_outside is not None:
         lines.append(f"  Aucun service hors du territoire pris en compte ({OUTSIDE_FILE} vide).")
-    if result.border_countries:
+    if borders and result.border_countries:
         lines.append(f"  ⚠ {border_note(result.border_countries)}")
     return lines
 
@@ -362,6 +364,16 @@ def format_services(resolved, *, top: int = 10) -> list[str]:
         where = f", détail dans {resolved.rejects_path}" if resolved.rejects_path else ""
         lines.append(f"  ⚠ {fr_count(len(rejects), 'ligne écartée', 'lignes écartées')}{where}")
         for _, row in rejects.head(top).iterrows():
+            lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
+    flags = resolved.flags
+    if len(flags):
+        where = f", détail dans {resolved.flags_path}" if resolved.flags_path else ""
+        n = int(flags["ligne"].nunique())
+        lines.append(
+            f"  ⚠ {fr_count(n, 'ligne gardée mais signalée', 'lignes gardées mais signalées')}"
+            f"{where}"
+        )
+        for _, row in flags.head(top).iterrows():
             lines.append(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
     return lines
 

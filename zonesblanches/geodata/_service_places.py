@@ -5,7 +5,8 @@ rules): coordinates are read (numbers with a French decimal comma, a geometry, a
 against metropolitan France (swapped pairs corrected, Lambert-93 read as degrees named), then
 each row gets its commune: the one its point falls in, or the one its code INSEE, name or
 postcode designates (:class:`zonesblanches.geodata.communes.CommuneIndex`), at the commune's
-interior point. A declared commune that disagrees with the coordinates is flagged.
+interior point. A row with an address and no coordinates is first geocoded
+(:meth:`Placement._geocode`). A declared commune that disagrees with the coordinates is flagged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
@@ -206,6 +208,64 @@ class Placement(RowLog):
             if abs(x) <= 180 and abs(y) <= 90:
                 reason += " : ce sont sans doute des degrés (retirez crs= / --crs)"
         return reason
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    def _geocode(self, lon: np.ndarray, lat: np.ndarray, precision: list[str], geocoder) -> None:
+        """Rows with an address and no coordinates, through the Géoplateforme batch geocoder
+        (:class:`zonesblanches.geodata.geocodage.Geocoder`, the one data·inclusion rows use:
+        batches, ``citycode`` from the declared code INSEE, score threshold, rate limit,
+        ``retry-after``, cache by normalised address). Placed rows get the geocoder's
+        ``precision`` (``adresse``, ``rue`` or ``commune``); the others, and every row when the
+        geocoder is unreachable, stay for :meth:`_communes` (their commune), flagged; offline,
+        cached answers only, said."""
+        from zonesblanches.errors import NetworkUnavailableError
+        from zonesblanches.geodata.geocodage import Geocoder, address_key
+
+        if "adresse" not in self.cols:
+            return
+        fields = ("adresse", "code_postal", "commune", "code_insee")
+        text = {f: self.text(f) for f in fields}
+        todo = [
+            pos
+            for pos in np.flatnonzero(~np.isfinite(lon) & ~self._has_coords).tolist()
+            if text["adresse"][pos] and pos not in self.problems
+        ]
+        if not todo:
+            return
+        codes = [normalize_insee(text["code_insee"][p]) or "" for p in todo]
+        addresses = {f: [text[f][p] for p in todo] for f in fields[:3]} | {"code_insee": codes}
+        col = self.cols["adresse"]
+        try:
+            answer = (geocoder or Geocoder()).geocode(pd.DataFrame(addresses))
+        except NetworkUnavailableError as exc:
+            self.warnings.append(
+                f"{exc} {fr_count(len(todo), 'service placé', 'services placés')} à leur commune."
+            )
+            for pos in todo:
+                self.flag(pos, col, "géocodeur indisponible : placé à la commune")
+            return
+        self.warnings += answer.warnings
+        found = answer.table.set_index("cle")
+        placed: dict[str, int] = {}
+        for i, pos in enumerate(todo):
+            key = address_key(*(addresses[f][i] for f in fields))
+            if key not in found.index:
+                continue  # offline and not cached: said by the geocoder's warning
+            hit = found.loc[key]
+            if hit["precision"]:
+                lon[pos], lat[pos], precision[pos] = hit["lon"], hit["lat"], hit["precision"]
+                placed[hit["precision"]] = placed.get(hit["precision"], 0) + 1
+            else:
+                self.flag(pos, col, f"{hit['motif']} : placé à la commune")
+        if placed:
+            how = {"adresse": "à l'adresse", "rue": "à la rue", "commune": "à la commune"}
+            self.warnings.append(
+                f"{fr_count(sum(placed.values()), 'adresse géocodée', 'adresses géocodées')} "
+                "(Géoplateforme) : "
+                + ", ".join(f"{placed[p]} {how[p]}" for p in how if p in placed)
+                + "."
+            )
 
     # -- communes -------------------------------------------------------------------------------
 

@@ -42,9 +42,18 @@ def _category_list() -> str:
 class Validator(Placement):
     """Checks rows of a :class:`RawTable` and builds the services, rejects and flags."""
 
-    def __init__(self, raw: RawTable, crs: pyproj.CRS | None, index: CommuneIndex, path: Path):
+    def __init__(
+        self,
+        raw: RawTable,
+        crs: pyproj.CRS | None,
+        index: CommuneIndex,
+        path: Path,
+        geocoder=None,
+        geocode: bool = True,
+    ):
         super().__init__(raw, crs, index)
         self.path = path
+        self.geocoder, self.geocode = geocoder, geocode
         self.cols = match_columns(list(raw.table.columns), projected=bool(crs and crs.is_projected))
         self._check_columns()
 
@@ -109,6 +118,8 @@ class Validator(Placement):
                 self.reject(pos, self.cols["nom"], "nom vide")
         categories = self._categories()
         lon, lat, precision = self._coordinates()
+        if self.geocode:
+            self._geocode(lon, lat, precision, self.geocoder)
         communes, codes = self._communes(lon, lat, precision)
         keep = np.array([pos not in self.problems for pos in range(self.n)], dtype=bool)
         ids = self._ids(keep)

@@ -58,7 +58,7 @@ import shapely
 
 from zonesblanches._text import fr_count
 from zonesblanches.crs import LAMBERT93, WGS84
-from zonesblanches.errors import DataError, ParameterError
+from zonesblanches.errors import DataError, NetworkUnavailableError, ParameterError
 from zonesblanches.geodata._data_inclusion_download import (
     DATASET_ID,
     DATASET_PAGE,
@@ -189,6 +189,8 @@ def load_data_inclusion(
             )
         services, record = found
         provenance.update(record)
+        if structures is None:  # the national file: its structures table too (réseaux, siret)
+            structures = _national_structures(download, cache, progress, provenance)
     path = Path(services)
     if not path.is_file():
         raise DataError(f"Fichier data·inclusion introuvable : {path}")
@@ -208,6 +210,11 @@ def load_data_inclusion(
     result = _Loader(frame, kind, index, since, zone, departements).run(geocoder, geocode, cache)
     if structures is not None:
         _join_structures(result, Path(structures))
+    elif "structures" in provenance:
+        result.warnings.append(
+            f"{provenance['structures']} : siret et réseaux porteurs (Mob'In, Wimoov…) laissés "
+            "vides."
+        )
     result.provenance = provenance
     if rejects_path is not None:
         _write_rejects(result.rejects, rejects_path)
@@ -252,6 +259,25 @@ def _write_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
     from zonesblanches.geodata.services import write_rejects
 
     return write_rejects(rejects, path)
+
+
+def _national_structures(download: bool, cache, progress: bool, provenance: dict) -> Path | None:
+    """The ``structures`` table beside the national ``services`` file (downloaded with it, or
+    its cached copy), or ``None`` with ``provenance["structures"]`` saying why: the services
+    are then used without ``siret`` and ``reseaux_porteurs``."""
+    try:
+        found = (
+            download_table("structures", cache=cache, progress=progress)
+            if download
+            else cached_table("structures", cache=cache)
+        )
+    except (DataError, NetworkUnavailableError) as exc:
+        provenance["structures"] = f"table « structures » indisponible ({exc})"
+        return None
+    if found is None:
+        provenance["structures"] = "table « structures » non téléchargée"
+        return None
+    return found[0]
 
 
 def _join_structures(result: DataInclusionRead, path: Path) -> None:

@@ -47,6 +47,11 @@ Decisions
   names one, else rejected.
 * A row whose coordinates fall outside the commune its ``code_insee`` declares (or outside every
   known commune) keeps its coordinates and is flagged with the distance to the declared commune.
+* A row with an ``adresse`` and no coordinates is geocoded through the Géoplateforme batch
+  geocoder (:mod:`zonesblanches.geodata.geocodage`, as data·inclusion rows are): ``precision``
+  ``adresse``, ``rue`` or ``commune`` from the answer; below the score threshold, not found, or
+  the geocoder unreachable, the row goes to its commune (next rule) and is flagged; offline,
+  cached answers only, and a warning says how many addresses were not geocoded.
 * Commune geocoding uses the bundled 2026 communes (Hauts-de-France): code INSEE (integer codes
   such as ``2722`` are padded, former codes mapped to today's commune), else name (+ postcode),
   at the commune's interior point, ``precision = "commune"``. For coordinates, ``commune`` and
@@ -207,6 +212,8 @@ def read_services(
     rejects_path: str | PathLike | None = None,
     sheet: str | int | None = None,
     layer: str | int | None = None,
+    geocoder=None,
+    geocode: bool = True,
 ) -> ServicesRead:
     """Read, check and locate a user's file of mobility-inclusion services.
 
@@ -230,6 +237,12 @@ def read_services(
         Excel sheet (name or 0-based number); default: the first.
     layer : str or int, optional
         Layer of a vector file; default: the first.
+    geocoder : zonesblanches.geodata.geocodage.Geocoder, optional
+        Geocoder of the rows with an address and no coordinates; default a
+        :class:`~zonesblanches.geodata.geocodage.Geocoder` with default settings (offline:
+        cached answers only).
+    geocode : bool
+        ``False``: no address geocoding, such rows go to their commune as before.
 
     Returns
     -------
@@ -248,7 +261,7 @@ def read_services(
     territory_geom = _territory_geometry(territory)
     index = CommuneIndex.build(communes)
     raw = read_table(path, sheet=sheet, layer=layer)
-    reader = Validator(raw, src_crs, index, path)
+    reader = Validator(raw, src_crs, index, path, geocoder=geocoder, geocode=geocode)
     services, rejects, flags = reader.run()
     warnings = raw.warnings + reader.warnings
     services, territory_warning, territory_flags = _flag_territory(

@@ -373,16 +373,23 @@ MAP_JS = r"""
 
   // ---- services: those of the indicator's category, the others on demand ----
   var icons = {};
-  function serviceIcon(cat, dashed) {
-    var key = cat + (dashed ? "|d" : "");
+  // A service used outside the territory (hollow = true) is drawn hollow: white disc, ring
+  // and glyph in the category's colour, grey outline.
+  function serviceIcon(cat, dashed, hollow) {
+    var key = cat + (dashed ? "|d" : "") + (hollow ? "|h" : "");
     if (icons[key]) { return icons[key]; }
     var st = P.categories[cat];
+    var ink = hollow ? esc(st.color) : "#fff";
     var svg = '<svg xmlns="' + NS + '" width="24" height="24" viewBox="0 0 24 24">' +
-      '<circle cx="12" cy="12" r="10" fill="' + esc(st.color) + '" stroke="#fff" ' +
-      'stroke-width="2.5"' + (dashed ? ' stroke-dasharray="3 2"' : '') + '/>' +
-      '<circle cx="12" cy="12" r="11.3" fill="none" stroke="#222" stroke-width="1"/>' +
-      '<text x="12" y="16.2" text-anchor="middle" font-size="12" font-weight="700" ' +
-      'font-family="Arial, sans-serif" fill="#fff">' + esc(st.glyph) + '</text></svg>';
+      '<circle cx="12" cy="12" r="' + (hollow ? '9.6' : '10') + '" fill="' +
+      (hollow ? '#fff' : esc(st.color)) + '" stroke="' + ink + '" ' +
+      'stroke-width="' + (hollow ? '1.8' : '2.5') + '"' +
+      (dashed ? ' stroke-dasharray="3 2"' : '') + '/>' +
+      '<circle cx="12" cy="12" r="11.3" fill="none" stroke="' + (hollow ? '#777' : '#222') +
+      '" stroke-width="1"/>' +
+      '<text x="12" y="' + (hollow ? '15.8' : '16.2') + '" text-anchor="middle" font-size="' +
+      (hollow ? '11' : '12') + '" font-weight="700" ' +
+      'font-family="Arial, sans-serif" fill="' + ink + '">' + esc(st.glyph) + '</text></svg>';
     icons[key] = L.divIcon({ html: svg, className: "zb-icon", iconSize: [24, 24],
                              iconAnchor: [12, 12], popupAnchor: [0, -10] });
     return icons[key];
@@ -391,6 +398,7 @@ MAP_JS = r"""
     var box = el("div", "zb-popup");
     el("b", null, s.nom, box);
     var t = el("table", null, null, box);
+    row(t, P.text.outside, s.hors_territoire);
     row(t, P.text.category, P.categories[s.categorie] ? P.categories[s.categorie].label
                                                         : s.categorie);
     row(t, P.text.commune, s.commune);
@@ -401,6 +409,7 @@ MAP_JS = r"""
     row(t, P.text.precision, s.precision);
     row(t, P.text.quality, s.score_qualite);
     row(t, P.text.link, s.lien_source);
+    row(t, P.text.ident, s.id);
     row(t, P.text.notes, s.notes);
     return box;
   }
@@ -456,7 +465,8 @@ MAP_JS = r"""
       L.layerGroup();
     var markers = P.service_layers[cat].map(function (i) {
       var s = P.services[i];
-      return L.marker([s.lat, s.lon], { icon: serviceIcon(cat, s.a_verifier), title: s.nom,
+      return L.marker([s.lat, s.lon], { icon: serviceIcon(cat, s.a_verifier, !!s.hors_territoire),
+                                        title: s.nom,
                                         alt: s.nom, keyboard: !clustered })
         .bindPopup(function () { return servicePopup(s); }, { maxWidth: 340 });
     });
@@ -469,6 +479,15 @@ MAP_JS = r"""
       var sw = el("span", null, null, r);
       sw.innerHTML = serviceIcon(cat, false).options.html;
       el("span", null, st.label + " (" + fmtInt(P.service_layers[cat].length) + ")", r);
+      var far = P.service_layers[cat].filter(function (i) {
+        return !!P.services[i].hors_territoire;
+      }).length;
+      if (far) {
+        var r2 = el("div", "zb-row", null, box);
+        el("span", null, null, r2).innerHTML = serviceIcon(cat, false, true).options.html;
+        el("span", null, P.text.outside_prefix + " " + fmtInt(far) + " " + P.text.outside_legend,
+           r2);
+      }
     }]);
   });
   if (svcCats.length) {

@@ -47,9 +47,16 @@ SERVICE_FIELDS = (
     "notes",
     "lien_source",
     "score_qualite",
+    "hors_territoire",
 )
 """Text fields of a service in the map data, in the order of its record (``date_source`` is
-data·inclusion's ``date_maj`` for its rows)."""
+data·inclusion's ``date_maj`` for its rows; ``hors_territoire`` is empty for a service in the
+territory, else :func:`outside_text`: the map draws it hollow)."""
+
+
+def outside_text(km: float) -> str:
+    """What the popup of a service used outside the territory says (issue 12 §3)."""
+    return f"hors du territoire, pris en compte (à {fr_num(km, 1, trim=True)} km de sa limite)"
 
 
 def services_payload(
@@ -58,6 +65,7 @@ def services_payload(
     bbox: Sequence[float] | None = None,
     keep: set[str] = frozenset(),
     places: gpd.GeoDataFrame | None = None,
+    outside: dict[str, float] | None = None,
 ) -> tuple[dict, dict[str, list[int]], dict[str, int]]:
     """Services as compact records (strings are data: escaped by the script), their layers per
     category and the index of each ``service_id``.
@@ -67,6 +75,10 @@ def services_payload(
     are indices into one table of distinct strings (a source cited by 5,000 rows is written
     once), then ``a_verifier`` (0/1), latitude and longitude: thousands of services stay a few
     hundred kilobytes.
+
+    ``outside`` maps the ``service_id`` of the services used outside the territory
+    (``result.services_outside``) to their distance to it (km): their ``hors_territoire`` text
+    says so, and the map draws them hollow.
 
     Beyond :data:`AGGREGATE_FROM` services, the payload carries ``counts``
     (:func:`service_counts` per commune of ``places``) and records for the ``keep`` services
@@ -112,6 +124,9 @@ def services_payload(
         "notes": text("notes"),
         "lien_source": text("lien_source"),
         "score_qualite": [_decimal(v) for v in text("score_qualite")],
+        "hors_territoire": [
+            outside_text(outside[i]) if outside and i in outside else "" for i in ids
+        ],
     }
     strings: dict[str, int] = {}
 

@@ -101,7 +101,11 @@ TEXT = {
     "precision": "Précision de la localisation",
     "quality": "Score de qualité (data·inclusion)",
     "link": "Fiche d'origine",
+    "ident": "Identifiant",
     "notes": "Remarques",
+    "outside": "Situation",
+    "outside_legend": "hors du territoire, pris en compte (symbole creux)",
+    "outside_prefix": "dont",
     "search": "Rechercher une commune…",
     "fullscreen": "Plein écran",
     "print": "Imprimer ou enregistrer en PDF",
@@ -418,6 +422,7 @@ def coverage_map(
         expand_bbox(bbox, 0.1),
         nearest,
         shown,
+        _outside_distances(result),
     )
     units_fc, background = _unit_features(
         result, shown, specs, class_bounds, service_index, tolerance, decimals
@@ -534,6 +539,20 @@ def coverage_map(
     root.header.add_child(Element(assets), name="zb_assets")
     m.add_child(_CoverageLayers(payload))
     return m
+
+
+def _outside_distances(result: CoverageResult) -> dict[str, float]:
+    """``service_id`` → distance to the territory (km) of the services used outside it."""
+    table = result.services_outside
+    if table is None or not len(table):
+        return {}
+    return dict(
+        zip(
+            table["service_id"].astype(str),
+            table["distance_territoire_km"].astype(float),
+            strict=True,
+        )
+    )
 
 
 def _following(layers: Sequence[dict] | None, specs: Sequence[tuple[str, str]]) -> list[dict]:

@@ -25,12 +25,27 @@ from zonesblanches.modes import ALL_MODES
 from zonesblanches.writers import write_gpkg
 from zonesblanches.writers import write_xlsx as write_workbook
 
+DATA_INCLUSION_COLUMNS = (
+    "date_maj",
+    "score_qualite",
+    "lien_source",
+    "id_data_inclusion",
+    "regle_categorie",
+    "sources",
+    "doublons",
+    "structure_id",
+    "siret",
+    "reseaux_porteurs",
+)
+"""Columns a data·inclusion service carries to every table (issue 12 §1), after those of
+:data:`~zonesblanches.geodata.services.OUTPUT_COLUMNS`, when the services have them."""
+
 
 def services_table(result: CoverageResult) -> pd.DataFrame:
     """The services of the analysis, one row each, sorted by category then ``service_id``,
-    with ``lon``/``lat``."""
+    with ``lon``/``lat``; data·inclusion services keep their :data:`DATA_INCLUSION_COLUMNS`."""
     svc = result.services.to_crs(WGS84) if result.services.crs else result.services
-    cols = [c for c in SERVICE_COLUMNS if c in svc]
+    cols = [c for c in (*SERVICE_COLUMNS, *DATA_INCLUSION_COLUMNS) if c in svc]
     out = pd.DataFrame(svc[cols]).copy()
     out["libelle_categorie"] = out["categorie"].astype(str).map(category_label)
     out["lon"] = svc.geometry.x.round(6).to_numpy()

@@ -136,6 +136,7 @@ def static_map(
     fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
 
     x0, y0, x1, y1 = (pts if point_units else frame).total_bounds
+    x0, y0, x1, y1 = _with_outside_services(result, categorie, (x0, y0, x1, y1))
     fig = Figure(figsize=(width_cm * CM, height_cm * CM))
     FigureCanvasAgg(fig)  # a renderer, to measure the commune names
     ax = fig.add_axes((0.01, 0.07, 0.72, 0.84))
@@ -175,7 +176,13 @@ def static_map(
             & (pts.geometry.y <= y1 + (y1 - y0) * 0.05)
         )
         pts = pts[inside & (pts["categorie"] == categorie)]
-        handles_services.append(_draw_services(ax, pts.geometry.x, pts.geometry.y, categorie))
+        outside = result.services_outside
+        far = (
+            pts["service_id"].astype(str).isin(set(outside["service_id"].astype(str)))
+            if outside is not None and len(outside) and "service_id" in pts
+            else None
+        )
+        handles_services += _draw_services(ax, pts.geometry.x, pts.geometry.y, categorie, far)
     ax.set_xlim(x0 - (x1 - x0) * 0.02, x1 + (x1 - x0) * 0.02)
     ax.set_ylim(y0 - (y1 - y0) * 0.02, y1 + (y1 - y0) * 0.02)
     ax.apply_aspect()
@@ -234,49 +241,87 @@ def static_map(
     return _save(fig, path, dpi)
 
 
-def _draw_services(ax, xs, ys, categorie: str) -> Line2D:
+def _with_outside_services(result: CoverageResult, categorie: str, box) -> tuple:
+    """The map's extent (Lambert-93) widened to the services of ``categorie`` used outside the
+    territory that are the nearest of some unit: the figure shows where people go (issue 12
+    §3), not only the territory."""
+    table = result.services_outside
+    if table is None or not len(table):
+        return tuple(box)
+    used = table[(table["categorie"].astype(str) == categorie) & (table["unites_servies"] > 0)]
+    if not len(used):
+        return tuple(box)
+    x0, y0, x1, y1 = gpd.GeoSeries(used.geometry, crs=table.crs).to_crs(LAMBERT93).total_bounds
+    return (min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1))
+
+
+def _draw_services(ax, xs, ys, categorie: str, hollow=None) -> list[Line2D]:
     """Draw the services of ``categorie`` at ``xs``, ``ys`` (Lambert-93) and return their legend
-    handle: a disc with the category's glyph each, or beyond :data:`GLYPHS_UP_TO` a small dot
-    each in one collection, the legend saying so."""
+    handles: a disc with the category's glyph each, or beyond :data:`GLYPHS_UP_TO` a small dot
+    each in one collection, the legend saying so. Where ``hollow`` (a boolean mask) is true, the
+    service lies outside the territory and was used: drawn hollow (white disc, ring and glyph
+    in the category's colour), with a legend line of its own."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    hollow = np.zeros(len(xs), dtype=bool) if hollow is None else np.asarray(hollow, dtype=bool)
     pts_n = len(xs)
     st = style.category_style(categorie)
     dense = pts_n > GLYPHS_UP_TO
-    if pts_n:
+    for far in (False, True):
+        sel = hollow == far
+        if not sel.any():
+            continue
         # Beyond GLYPHS_UP_TO, one small dot each in one collection and no glyph text:
         # 100,000 glyphs took minutes per figure.
         ax.scatter(
-            xs,
-            ys,
+            xs[sel],
+            ys[sel],
             s=8 if dense else 60,
-            c=st.color,
-            edgecolors="white",
-            linewidths=0.2 if dense else 1.2,
+            c="white" if far else st.color,
+            edgecolors=st.color if far else "white",
+            linewidths=(0.8 if dense else 1.8) if far else (0.2 if dense else 1.2),
             zorder=5,
         )
-    if not dense:
-        for x, y in zip(xs, ys, strict=True):
-            ax.text(
-                x,
-                y,
-                st.glyph,
-                ha="center",
-                va="center",
-                fontsize=5.5,
-                color="white",
-                fontweight="bold",
-                zorder=6,
+        if not dense:
+            for x, y in zip(xs[sel], ys[sel], strict=True):
+                ax.text(
+                    x,
+                    y,
+                    st.glyph,
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color=st.color if far else "white",
+                    fontweight="bold",
+                    zorder=6,
+                )
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=4 if dense else 7,
+            markerfacecolor=st.color,
+            markeredgecolor="white",
+            label=f"{category_label(categorie)} ({pts_n})"
+            + (f"\n(plus de {fr_int(GLYPHS_UP_TO)} : sans pictogramme)" if dense else ""),
+        )
+    ]
+    if hollow.any():
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                markersize=4 if dense else 7,
+                markerfacecolor="white",
+                markeredgecolor=st.color,
+                markeredgewidth=1.8,
+                label=f"dont {int(hollow.sum())} hors du territoire,\npris en compte (creux)",
             )
-    return Line2D(
-        [],
-        [],
-        marker="o",
-        linestyle="",
-        markersize=4 if dense else 7,
-        markerfacecolor=st.color,
-        markeredgecolor="white",
-        label=f"{category_label(categorie)} ({pts_n})"
-        + (f"\n(plus de {fr_int(GLYPHS_UP_TO)} : sans pictogramme)" if dense else ""),
-    )
+        )
+    return handles
 
 
 def _commune_names(ax, communes: gpd.GeoDataFrame, n: int) -> list[str]:

@@ -253,6 +253,8 @@ def _key_figures(result: CoverageResult, order: Sequence[tuple[str, str]] = ()) 
                 f"({fr_count(r['population_zone_blanche'], 'habitant')} en zone blanche)",
             )
         )
+    if result.services_caveat:  # the example registry, said on the card itself (issue 12 §6)
+        cards[2] = (cards[2][0], f"{cards[2][1]} — {result.services_caveat}")
     body = "".join(
         f'<div class="card"><span class="big">{_e(big)}</span>'
         f'<span class="what">{_e(what)}</span></div>'
@@ -369,6 +371,8 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
         f"{fr_int(result.population)} habitants · {words.count(len(result.units))} · "
         f"{fr_count(len(result.services), 'service')} pris en compte"
     )
+    if result.services_caveat:  # next to the headline figure, not only in the method
+        key += f" — ⚠ {result.services_caveat}"
     return (
         f"<p class='lead'>{_e(findings.headline(result, cat, mode))}</p>"
         f"<p class='note'>{_e(key)}</p>"
@@ -557,6 +561,8 @@ def write_report(
         ("statut", "Statut", "text"),
         ("source", "Source", "text"),
         ("date_source", "Date", "text"),
+        ("date_maj", "Mise à jour (data·inclusion)", "text"),
+        ("lien_source", "Fiche d'origine", "text"),
     ]
     svc_cols = [c for c in svc_cols if c[0] in services]
     classes_note = (
