@@ -18,11 +18,24 @@ check that the region map stays within its budget (8 MB, ready ≤ 3 s): beyond
 Maps: ``region``, ``epci_valenciennes``, ``epci_somme_sud_ouest`` (coverage maps of
 ``zonesblanches analyse``) and ``scenario_region`` (the map of ``zonesblanches scenario
 --deplacer HDF-002:62895`` on the whole region: Lens → Wingles).
+
+``osm_saint_germain*``: ``zonesblanches analyse`` on a REAL OpenStreetMap street graph
+(``tests/data/osm/saint-germain-en-laye.graphml.gz``), car and walk, ``--isochrones 10,20``,
+every category, with the TEST POINTS of ``tests/data/maps/services_essai_saint_germain.csv``
+(13 rows at the reference points of real communes, not services). ``osm_saint_germain``: the
+5 communes the graph reaches within 1 km; ``_300dpi``: the same with ``--dpi 300``; ``_epci``:
+the whole CA Saint Germain Boucles de Seine (19 communes, 14 of them more than 1 km off the
+graph, so their times are long: a size test, not a diagnosis). Prints ``carte.html`` and
+``rapport.html`` against their EPCI budgets (3 MB and 6 MB).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
+import io
+import shutil
 import statistics
 import tempfile
 import time
@@ -48,7 +61,17 @@ TERRITORY_NAMES = {
 }
 SCENARIO_MAPS = {"scenario_region": "HDF-002:62895"}
 LOAD_MAPS = {"charge_services": 100_000}
-ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS, *LOAD_MAPS)
+ROOT = Path(__file__).resolve().parent.parent
+OSM_GRAPH = ROOT / "tests" / "data" / "osm" / "saint-germain-en-laye.graphml.gz"
+OSM_TEST_POINTS = ROOT / "tests" / "data" / "maps" / "services_essai_saint_germain.csv"
+OSM_COMMUNES = "78551,78367,78396,78481,78133"  # the communes the graph reaches within 1 km
+OSM_MAPS = {  # name: (--territoire, --dpi)
+    "osm_saint_germain": (OSM_COMMUNES, 150),
+    "osm_saint_germain_300dpi": (OSM_COMMUNES, 300),
+    "osm_saint_germain_epci": ("200058519", 150),
+}
+EPCI_BUDGETS = {"carte.html": 3e6, "rapport.html": 6e6}
+ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS, *LOAD_MAPS, *OSM_MAPS)
 CAPTURE_SIZE = (1400, 900)
 
 
@@ -69,6 +92,29 @@ def load_services(registry, communes, n: int):
     )
 
 
+def run_osm(folder: Path, territoire: str, dpi: int) -> Path:
+    """``zonesblanches analyse`` with isochrones on the real Saint-Germain-en-Laye graph, in
+    ``folder``; return the output folder."""
+    from zonesblanches.jobs import run_analysis
+
+    graph = folder / "saint-germain-en-laye.graphml"
+    if not graph.exists():
+        with gzip.open(OSM_GRAPH) as src, graph.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    sortie = folder / f"analyse_{territoire.replace(',', '_')}_{dpi}"
+    with contextlib.redirect_stdout(io.StringIO()):
+        run_analysis(
+            territoire,
+            {"voiture": 20, "marche": 30},
+            sortie,
+            services_path=OSM_TEST_POINTS,
+            osm=graph,
+            isochrone_minutes=[10, 20],
+            dpi=dpi,
+        )
+    return sortie
+
+
 def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
     """Write the maps ``names`` in ``folder``; return ``{name: path}``."""
     communes, epci, registry = (
@@ -79,6 +125,16 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
     out = {}
     for name in names:
         t0 = time.perf_counter()
+        if name in OSM_MAPS:
+            sortie = run_osm(folder, *OSM_MAPS[name])
+            sizes = "; ".join(
+                f"{file} {(sortie / file).stat().st_size / 1e6:.2f} Mo (budget {budget / 1e6:.0f} Mo, "
+                f"{(sortie / file).stat().st_size / budget:.0%})"
+                for file, budget in EPCI_BUDGETS.items()
+            )
+            print(f"{name}: analyse complète en {time.perf_counter() - t0:.1f} s ; {sizes}")
+            out[name] = sortie / "carte.html"
+            continue
         if name in LOAD_MAPS:
             services = load_services(registry, communes, LOAD_MAPS[name])
             res = compute_coverage(
@@ -113,8 +169,6 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
 
 def captures(folder: Path, maps: dict[str, Path]) -> None:
     """Screenshots of what a reader sees first: region map, EPCI map, report, Word figure."""
-    import shutil
-
     from zonesblanches.api import zones_by_indicator
     from zonesblanches.maps.report import write_outputs
 
