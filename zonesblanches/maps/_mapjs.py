@@ -51,6 +51,10 @@ MAP_CSS = """
 .zb-cluster div { width: 30px; height: 30px; margin: 0; border-radius: 50%; color: #fff;
   display: flex; align-items: center; justify-content: center; font: 700 11px Arial, sans-serif;
   border: 2px solid #fff; box-shadow: 0 0 0 1px #222; }
+.zb-count div { margin: 0; border-radius: 50%%; color: #fff; display: flex;
+  align-items: center; justify-content: center; font: 700 11px Arial, sans-serif;
+  border: 2px solid #fff; box-shadow: 0 0 0 1px #222; box-sizing: border-box; }
+.zb-count { background: transparent; border: none; }
 .zb-popup b { font-size: 13px; }
 .zb-popup table { border-collapse: collapse; margin-top: 4px; }
 .zb-popup td { padding: 1px 6px 1px 0; vertical-align: top; }
@@ -418,9 +422,11 @@ MAP_JS = r"""
   var svcCats = counted ? counted.categories.filter(function (c, j) {
     return counted.totals[j] > 0 && P.categories[c];
   }) : Object.keys(P.service_layers);
-  function countPopup(pl) {
+  // Counted services: one disc per département, EPCI or commune, the finest level whose
+  // discs are far enough apart at the current zoom (level.min_zoom), the coarsest below.
+  function countPopup(pl, level) {
     var box = el("div", "zb-popup");
-    el("b", null, pl[2] || P.text.count_square, box);
+    el("b", null, pl[2] || P.text.count_square.replace("{km}", level.square_km), box);
     var t = el("table", null, null, box);
     counted.categories.forEach(function (c, j) {
       if (pl[3][j] > 0) { row(t, P.categories[c] ? P.categories[c].label : c, fmtInt(pl[3][j])); }
@@ -428,25 +434,64 @@ MAP_JS = r"""
     el("div", null, P.text.count_note, box);
     return box;
   }
-  function countLayer(cat) {
-    var j = counted.categories.indexOf(cat), grp = L.layerGroup();
-    counted.places.forEach(function (pl) {
+  var countLevel = -1;
+  function levelAt(z) {
+    var k = 0;
+    counted.levels.forEach(function (lv, i) { if (z >= lv.min_zoom) { k = i; } });
+    return k;
+  }
+  function countDiscs(cat, level) {
+    // Few places: a disc with its number; thousands: plain discs on the canvas.
+    var j = counted.categories.indexOf(cat), grp = L.layerGroup(), color = P.categories[cat].color;
+    var top = 1;
+    level.places.forEach(function (pl) { top = Math.max(top, pl[3][j]); });
+    var labelled = level.places.length <= 400;
+    level.places.forEach(function (pl) {
       var n = pl[3][j];
       if (!n) { return; }
-      L.circleMarker([pl[0], pl[1]], {
-        renderer: canvas, radius: Math.min(16, 4 + 3 * Math.log(n) / Math.LN10), color: "#fff",
-        weight: 1.5, fillColor: P.categories[cat].color, fillOpacity: 0.85
-      }).bindPopup(function () { return countPopup(pl); }, { maxWidth: 340 }).addTo(grp);
+      var share = Math.sqrt(n / top), mk;
+      if (labelled) {
+        var size = Math.round(22 + 18 * share), d = document.createElement("div");
+        d.textContent = fmtInt(n);
+        d.style.background = color; d.style.width = d.style.height = size + "px";
+        mk = L.marker([pl[0], pl[1]], { icon: L.divIcon({ html: d, className: "zb-count",
+          iconSize: [size, size] }), title: (pl[2] ? pl[2] + " : " : "") + fmtInt(n),
+          keyboard: false });
+      } else {
+        mk = L.circleMarker([pl[0], pl[1]], { renderer: canvas, radius: 3 + 9 * share,
+          color: "#fff", weight: 1.5, fillColor: color, fillOpacity: 0.85 });
+      }
+      mk.bindPopup(function () { return countPopup(pl, level); }, { maxWidth: 340 }).addTo(grp);
     });
-    svcLayers[cat] = grp;
-    legendOf.push([grp, function (box) {
+    return grp;
+  }
+  function countLayer(cat) {
+    var j = counted.categories.indexOf(cat), holder = L.layerGroup(), built = {};
+    holder._zbShow = function (k) {
+      if (!built[k]) { built[k] = countDiscs(cat, counted.levels[k]); }
+      holder.clearLayers();
+      holder.addLayer(built[k]);
+    };
+    svcLayers[cat] = holder;
+    legendOf.push([holder, function (box) {
       var r = el("div", "zb-row", null, box);
       var sw = el("span", "zb-swatch", null, r);
       sw.style.background = P.categories[cat].color;
       sw.style.borderRadius = "50%"; sw.style.width = "12px";
-      el("span", null, P.categories[cat].label + " (" + fmtInt(counted.totals[j]) + " " +
-         P.text.count_legend + ")", r);
+      var lv = counted.levels, k = Math.max(countLevel, 0);
+      var text = P.categories[cat].label + " (" + fmtInt(counted.totals[j]) + " " +
+        P.text.count_legend + " " + lv[k].label;
+      if (k < lv.length - 1) { text += P.text.count_zoom + " " + lv[lv.length - 1].label; }
+      el("span", null, text + ")", r);
     }]);
+  }
+  function showCountLevel() {
+    var k = levelAt(map.getZoom());
+    if (k === countLevel) { return; }
+    countLevel = k;
+    svcCats.forEach(function (cat) { svcLayers[cat]._zbShow(k); });
+    refreshLegend();
+    if (zoom0) { townVisibility(); }
   }
   svcCats.forEach(function (cat) {
     if (counted) { countLayer(cat); return; }
@@ -519,9 +564,10 @@ MAP_JS = r"""
     townMarkers.sort(function (a, b) {
       return (inBlank(b) - inBlank(a)) || (a._zbRank - b._zbRank);
     });
-    // The controls are obstacles too: a label half hidden under a box is not shown.
+    // The controls and the count discs are obstacles too: a label half hidden under a box
+    // or a number is not shown.
     var placed = Array.prototype.map.call(
-      map.getContainer().querySelectorAll(".leaflet-control"),
+      map.getContainer().querySelectorAll(".leaflet-control, .zb-count div"),
       function (c) { return c.getBoundingClientRect(); });
     townMarkers.forEach(function (m) {
       var e = m.getElement();
@@ -736,6 +782,7 @@ MAP_JS = r"""
   });
   map.fitBounds(P.bounds, { animate: false, paddingTopLeft: choices[fits[0] >= fits[1] ? 0 : 1],
                             paddingBottomRight: [right, 20] });
+  if (counted) { showCountLevel(); map.on("zoomend", showCountLevel); }
   deferred.forEach(function (layer) { layer.addTo(map); });
   refreshLegend();
   zoom0 = map.getZoom();
@@ -743,7 +790,8 @@ MAP_JS = r"""
   // For the browser tests and for anyone scripting the page.
   window.zbMaps = (window.zbMaps || []).concat([{
     map: map, units: unitsLayer, towns: townMarkers, services: svcLayers, extras: extras,
-    current: function () { return current; }, layers: layersCtl
+    current: function () { return current; }, layers: layersCtl,
+    countLevel: function () { return counted ? counted.levels[countLevel].label : null; }
   }]);
   // Ready once the canvas has painted (two animation frames after the layers are added).
   window.requestAnimationFrame(function () {
