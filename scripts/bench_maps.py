@@ -5,10 +5,11 @@ Usage: ``python scripts/bench_maps.py [--repeat 5] [--cartes region,scenario_reg
 build and write it, the file size and the time from navigation to the first painted frame (cold
 = first page of a fresh browser, then the median of the warm opens).
 
-``--captures DOSSIER`` also writes what a reader sees first, at 1400 × 900: the region map
-(``carte_region.png``), the EPCI map (``carte_epci.png``), the first screen of the EPCI report
-(``rapport_premier_ecran.png``), a static figure for Word (``figure_word.png``) and, when it is
-measured, the load test (``carte_charge_services.png``), so anyone can look at them.
+``--captures DOSSIER`` also writes what a reader sees first, at 1366 × 768, 1400 × 900 and
+1920 × 1080 (``_LxH`` in the names): the region map (``carte_region_*.png``), the EPCI map
+(``carte_epci_*.png``), the first screen of the EPCI report (``rapport_premier_ecran_*.png``)
+and, when it is measured, the load test (``carte_charge_services_*.png``); and a static figure
+for Word (``figure_word.png``), so anyone can look at them.
 
 ``charge_services`` is a LOAD TEST of the drawing, not a real map: 100,000 copies of a real
 registry row (a garage solidaire) placed at the real points of the region's communes, to
@@ -72,7 +73,7 @@ OSM_MAPS = {  # name: (--territoire, --dpi)
 }
 EPCI_BUDGETS = {"carte.html": 3e6, "rapport.html": 6e6}
 ALL_MAPS = (*EPCI_MAPS, *SCENARIO_MAPS, *LOAD_MAPS, *OSM_MAPS)
-CAPTURE_SIZE = (1400, 900)
+CAPTURE_SIZES = ((1366, 768), (1400, 900), (1920, 1080))
 
 
 def load_services(registry, communes, n: int):
@@ -142,7 +143,7 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
                 services,
                 {"voiture": 20},
                 categories=["garage_solidaire"],
-                territory="charge",
+                territory="TEST DE CHARGE (copies d'un service réel, pas des services)",
             )
             t0 = time.perf_counter()
             m = coverage_map(res, communes, epci=epci)
@@ -191,20 +192,21 @@ def captures(folder: Path, maps: dict[str, Path]) -> None:
         progress=False,
     )
     shots = {
-        "carte_region.png": maps.get("region"),
-        "carte_epci.png": out["carte"],
-        "rapport_premier_ecran.png": out["rapport"],
-        "carte_charge_services.png": maps.get("charge_services"),
+        "carte_region": maps.get("region"),
+        "carte_epci": out["carte"],
+        "rapport_premier_ecran": out["rapport"],
+        "carte_charge_services": maps.get("charge_services"),
     }
-    width, height = CAPTURE_SIZE
-    with Browser(width=width, height=height) as browser:
-        for name, path in shots.items():
-            if path is None:
-                continue
-            report = browser.open(path, timeout=60)
-            assert report.ready and not report.console_errors, report.console_errors
-            (folder / name).write_bytes(browser.screenshot())
-            print(f"capture {folder / name} ({report.ready_seconds:.2f} s)")
+    for width, height in CAPTURE_SIZES:
+        with Browser(width=width, height=height) as browser:
+            for name, path in shots.items():
+                if path is None:
+                    continue
+                report = browser.open(path, timeout=60)
+                assert report.ready and not report.console_errors, report.console_errors
+                shot = folder / f"{name}_{width}x{height}.png"
+                shot.write_bytes(browser.screenshot())
+                print(f"capture {shot} ({report.ready_seconds:.2f} s)")
     figure = sorted((out["rapport"].parent / "figures").glob("carte_*.png"))[0]
     shutil.copyfile(figure, folder / "figure_word.png")
     print(f"capture {folder / 'figure_word.png'} (copie de {figure.name})")
