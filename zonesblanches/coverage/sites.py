@@ -443,25 +443,9 @@ def suggest_sites(
     if greedy is not None and exact is not None and exact.status == "optimal":
         gap = 0.0 if exact.value <= 0 else max(0.0, (exact.value - greedy.value) / exact.value)
 
-    tables = {}
-    ranks = {}
-    for sel in (greedy, exact):
-        if sel is not None:
-            tables[sel.method] = _selection_table(
-                sel,
-                candidates,
-                r,
-                open_units,
-                components,
-                objective,
-                weights_is_population,
-                population,
-                covered_before,
-            )
-    gain_table = None
-    if curve is not None:
-        gain_table = _selection_table(
-            curve,
+    def table_of(sel: Selection):
+        return _selection_table(
+            sel,
             candidates,
             r,
             open_units,
@@ -470,7 +454,12 @@ def suggest_sites(
             weights_is_population,
             population,
             covered_before,
-        )[0]
+        )
+
+    tables = {sel.method: table_of(sel) for sel in (greedy, exact) if sel is not None}
+    gain_table = None
+    if curve is not None:
+        gain_table = table_of(curve)[0]
         if exact is not None and set(exact.picks) != set(greedy.picks):
             notes.append(
                 "La courbe de gain suit la sélection gloutonne (un site après l'autre) ; "
