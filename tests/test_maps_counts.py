@@ -114,3 +114,18 @@ def test_map_counts_services_beyond_the_threshold(vm_communes, monkeypatch):
     assert "leaflet-cluster-anim" not in page  # markercluster not inlined
     assert any("par EPCI ou par commune selon le zoom" in line for line in data["sources"])
     assert any(f"Services : {len(services)} services" in line for line in data["sources"])
+
+
+def test_service_markers_sit_on_their_point(vm_communes, registry):
+    """Each service of the map's data sits at its own position to about a metre (its lat/lon
+    were rounded to 0.1°, up to 5 km off: Anzin's garage was drawn at 50.4, 3.5)."""
+    result = compute_coverage(
+        commune_demand(vm_communes), registry, {"voiture": 20}, territory="CA Valenciennes"
+    )
+    data = _payload(render_map(coverage_map(result, vm_communes, tiles=False)))
+    drawn = decode_services(data["services"])
+    where = registry.set_index("service_id").geometry
+    assert drawn
+    for s in drawn:
+        point = where[s["id"]]
+        assert abs(s["lat"] - point.y) <= 1e-5 and abs(s["lon"] - point.x) <= 1e-5, s["id"]

@@ -17,7 +17,6 @@ import pandas as pd
 from zonesblanches._text import fr_num
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.maps import style
-from zonesblanches.maps._geometry import json_value
 
 CLUSTER_FROM = 2000
 """Above this many services, markers are grouped (Leaflet.markercluster): thousands of
@@ -123,7 +122,8 @@ def services_payload(
     records, layers, index = [], {c: [] for c in categories}, {}
     for i in range(len(frame)):
         rec = [code(columns[f][i]) for f in SERVICE_FIELDS]
-        rec += [int(statut[i] == "a_verifier"), json_value(lat[i]), json_value(lon[i])]
+        # Coordinates to 5 decimals (1 m), not json_value (1 decimal: up to 5 km off).
+        rec += [int(statut[i] == "a_verifier"), float(lat[i]), float(lon[i])]
         index[ids[i]] = i
         records.append(rec)
         if columns["categorie"][i] in layers:
