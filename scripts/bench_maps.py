@@ -42,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zonesblanches.api import scenario
+from zonesblanches.api import diagnostic, scenario
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.territory import select_territory
@@ -54,11 +54,6 @@ EPCI_MAPS = {
     "epci_valenciennes": "245901160",
     # the EPCI with the most communes in the region (119): the largest EPCI map
     "epci_somme_sud_ouest": "200071181",
-}
-TERRITORY_NAMES = {
-    "region": "Hauts-de-France",
-    "epci_valenciennes": "CA Valenciennes Métropole",
-    "epci_somme_sud_ouest": "CC Somme Sud-Ouest",
 }
 SCENARIO_MAPS = {"scenario_region": "HDF-002:62895"}
 LOAD_MAPS = {"charge_services": 100_000}
@@ -153,16 +148,12 @@ def build(folder: Path, names=ALL_MAPS) -> dict[str, Path]:
             t0 = time.perf_counter()
             m = scenario_map(res, select_territory(None).communes, epci=epci)
         else:
-            code = EPCI_MAPS[name]
-            subset = communes if code is None else communes[communes["code_epci"] == code]
-            res = compute_coverage(
-                commune_demand(subset),
-                registry,
-                {"voiture": 20, "marche": 30},
-                territory=TERRITORY_NAMES[name],
-            )
+            # As the command line does (bundled registry, its caveat in the headline,
+            # services of the margin), so the captures show what a reader sees.
+            territory = select_territory(EPCI_MAPS[name])
+            res = diagnostic(territory, {"voiture": 20, "marche": 30})
             t0 = time.perf_counter()
-            m = coverage_map(res, subset, epci=epci)
+            m = coverage_map(res, territory.communes, epci=epci)
         out[name] = save_map(m, folder / f"{name}.html")
         print(f"{name}: carte écrite en {time.perf_counter() - t0:.1f} s")
     return out
@@ -174,14 +165,9 @@ def captures(folder: Path, maps: dict[str, Path]) -> None:
     from zonesblanches.maps.report import write_outputs
 
     folder.mkdir(parents=True, exist_ok=True)
-    communes = reference.load_communes()
-    sub = communes[communes["code_epci"] == EPCI_MAPS["epci_valenciennes"]]
-    res = compute_coverage(
-        commune_demand(sub),
-        reference.load_registry(),
-        {"voiture": 20, "marche": 30},
-        territory="CA Valenciennes Métropole",
-    )
+    territory = select_territory(EPCI_MAPS["epci_valenciennes"])
+    sub = territory.communes
+    res = diagnostic(territory, {"voiture": 20, "marche": 30})
     out = write_outputs(
         res,
         sub,

@@ -451,8 +451,10 @@ MAP_JS = r"""
       if (!n) { return; }
       var share = Math.sqrt(n / top), mk;
       if (labelled) {
-        var size = Math.round(22 + 18 * share), d = document.createElement("div");
+        var d = document.createElement("div");
         d.textContent = fmtInt(n);
+        // wide enough for its number (« 23 062 »)
+        var size = Math.max(Math.round(22 + 18 * share), 7 * d.textContent.length + 4);
         d.style.background = color; d.style.width = d.style.height = size + "px";
         mk = L.marker([pl[0], pl[1]], { icon: L.divIcon({ html: d, className: "zb-count",
           iconSize: [size, size] }), title: (pl[2] ? pl[2] + " : " : "") + fmtInt(n),
