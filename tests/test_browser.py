@@ -523,7 +523,8 @@ def test_many_services_are_clustered(tmp_path, browser):
 def test_too_many_services_are_counted_per_commune(tmp_path, browser, monkeypatch):
     """Beyond AGGREGATE_FROM services (lowered here to 100: 350 copies of a real registry row
     at the real points of the 35 communes of CA Valenciennes Métropole, a LOAD TEST), the map
-    draws one disc per commune, whose popup gives the count by category."""
+    draws one disc per commune, whose popup gives the count by category; zoomed out, one disc
+    per EPCI or département, so the discs never cover the map (issue 15)."""
     import geopandas as gpd
 
     from zonesblanches.maps import _services, carto, coverage_map, save_map
@@ -553,14 +554,23 @@ def test_too_many_services_are_counted_per_commune(tmp_path, browser, monkeypatc
         browser.evaluate(
             """(function () {
                  var zb = window.zbMaps[window.zbMaps.length - 1];
-                 var discs = zb.services["garage_solidaire"].getLayers();
+                 var level = zb.countLevel();
+                 var discs = zb.services["garage_solidaire"].getLayers()[0].getLayers();
                  var valenciennes = discs.filter(function (d) {
                    d.openPopup();
                    var t = d.getPopup().getElement().textContent;
                    return t.indexOf("Valenciennes") === 0;
                  })[0];
                  valenciennes.openPopup();
+                 zb.map.setZoom(zb.map.getZoom() - 3, { animate: false });
+                 var wide = zb.services["garage_solidaire"].getLayers()[0].getLayers();
+                 wide[0].openPopup();
+                 var widePopup = wide[0].getPopup().getElement().textContent;
+                 var wideLevel = zb.countLevel();
+                 zb.map.setZoom(zb.map.getZoom() + 3, { animate: false });
+                 valenciennes.openPopup();
                  return JSON.stringify({
+                   level: level, wideLevel: wideLevel, wide: wide.length, widePopup: widePopup,
                    discs: discs.length,
                    onMap: zb.map.hasLayer(zb.services["garage_solidaire"]),
                    markers: document.querySelectorAll(".leaflet-marker-icon.zb-icon").length,
@@ -569,6 +579,13 @@ def test_too_many_services_are_counted_per_commune(tmp_path, browser, monkeypatc
                })()"""
         )
     )
+    assert state["level"] == "commune" and state["wideLevel"] in ("EPCI", "département"), state
+    assert state["wide"] == 1, state
+    assert state["widePopup"].startswith(
+        "CA Valenciennes MétropoleGarage solidaire350"
+        if state["wideLevel"] == "EPCI"
+        else "NordGarage solidaire350"
+    ), state["widePopup"]
     assert state["discs"] == len(communes) and state["onMap"], state
     assert state["markers"] == 0, state
     assert state["popup"].startswith("ValenciennesGarage solidaire10"), state["popup"]

@@ -56,16 +56,26 @@ def test_counts_follow_the_position_not_the_declared_commune(vm_communes):
 
     assert counts["categories"] == ["garage_solidaire", "atelier_velo"]
     assert counts["totals"] == [sum(per_commune) + 1, 2]
-    by_name = {p[2]: p[3] for p in counts["places"]}
+    departement, epci, commune = counts["levels"]
+    assert [lv["label"] for lv in counts["levels"]] == ["département", "EPCI", "commune"]
+    # coarser levels are shown from a lower zoom; the square is 20 km above the communes
+    assert departement["min_zoom"] <= epci["min_zoom"] < commune["min_zoom"]
+    assert (departement["square_km"], epci["square_km"], commune["square_km"]) == (20, 20, 2)
+    for level, name in ((departement, "Nord"), (epci, "CA Valenciennes Métropole")):
+        assert {p[2]: p[3] for p in level["places"]} == {
+            name: [sum(per_commune), 2],
+            "": [1, 0],  # Amiens' point: outside the map's communes, a square
+        }
+    by_name = {p[2]: p[3] for p in commune["places"]}
     for i, name in enumerate(vm_communes["nom"]):
         expected = [per_commune[i], 2 if i == 0 else 0]
         assert by_name[name] == expected, name
-    squares = [p for p in counts["places"] if p[2] == ""]
+    squares = [p for p in commune["places"] if p[2] == ""]
     assert len(squares) == 1 and squares[0][3] == [1, 0]
-    assert len(counts["places"]) == len(vm_communes) + 1
+    assert len(commune["places"]) == len(vm_communes) + 1
     # the disc sits on the services (here all at the commune point)
     first = vm_communes.representative_point().iloc[0]
-    place = next(p for p in counts["places"] if p[2] == vm_communes["nom"].iloc[0])
+    place = next(p for p in commune["places"] if p[2] == vm_communes["nom"].iloc[0])
     assert place[:2] == [round(first.y, 4), round(first.x, 4)]
 
 
@@ -90,8 +100,9 @@ def test_map_counts_services_beyond_the_threshold(vm_communes, monkeypatch):
     data = _payload(page)
     counts = data["services"]["counts"]
     assert counts["totals"] == [len(services)]
-    assert sorted(p[2] for p in counts["places"]) == sorted(vm_communes["nom"])
-    assert all(p[3] == [10] for p in counts["places"])
+    communes = counts["levels"][-1]["places"]
+    assert sorted(p[2] for p in communes) == sorted(vm_communes["nom"])
+    assert all(p[3] == [10] for p in communes)
     # records: only the services some unit names as its nearest; no marker layer
     nearest = set(result.units["service_garage_solidaire_voiture"].dropna().astype(str))
     kept = {s["id"] for s in decode_services(data["services"])}
@@ -101,5 +112,20 @@ def test_map_counts_services_beyond_the_threshold(vm_communes, monkeypatch):
         for s in feature["properties"].get("s", []):
             assert s >= 0
     assert "leaflet-cluster-anim" not in page  # markercluster not inlined
-    assert any("la carte les compte par commune" in line for line in data["sources"])
+    assert any("par EPCI ou par commune selon le zoom" in line for line in data["sources"])
     assert any(f"Services : {len(services)} services" in line for line in data["sources"])
+
+
+def test_service_markers_sit_on_their_point(vm_communes, registry):
+    """Each service of the map's data sits at its own position to about a metre (its lat/lon
+    were rounded to 0.1°, up to 5 km off: Anzin's garage was drawn at 50.4, 3.5)."""
+    result = compute_coverage(
+        commune_demand(vm_communes), registry, {"voiture": 20}, territory="CA Valenciennes"
+    )
+    data = _payload(render_map(coverage_map(result, vm_communes, tiles=False)))
+    drawn = decode_services(data["services"])
+    where = registry.set_index("service_id").geometry
+    assert drawn
+    for s in drawn:
+        point = where[s["id"]]
+        assert abs(s["lat"] - point.y) <= 1e-5 and abs(s["lon"] - point.x) <= 1e-5, s["id"]

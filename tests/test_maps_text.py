@@ -108,3 +108,14 @@ def test_no_parenthesised_plural_left_in_user_text():
             ):
                 hits.append(f"{path.name}:{node.lineno} {node.value[:60]!r}")
     assert not hits, "parenthesised plurals: " + "; ".join(hits)
+
+
+def test_reliability_box_does_not_give_the_services_used_as_the_registry_size(vm):
+    """The map's headline gives the registry's size (« 19 services »); the report's
+    reliability box counts the services used here, and says so."""
+    from zonesblanches.maps.findings import reliability
+
+    result, _ = vm
+    first = reliability(result, example_registry=True)[0]
+    n = len(result.services)
+    assert first.startswith(f"Services : registre d'exemple embarqué, dont {n} services pris en")

@@ -109,18 +109,11 @@ def run_suggestion(args: argparse.Namespace) -> None:
     )
     _print()
     _print(format_suggestion(suggestion).rstrip())
-    curve = suggestion
-    if method != "exact" and args.nombre < jobs.GAIN_CURVE_K:
-        # The greedy order is nested: one greedy run of 10 gives the curve k = 1…10.
-        curve = suggest(
-            inputs.territory, args.categorie, mode, jobs.GAIN_CURVE_K, method="greedy", **options
-        )
     written = jobs.write_suggestion(
         suggestion,
         inputs.territory,
         args.sortie,
         with_map=not args.sans_carte,
-        curve=None if method == "exact" else curve,
         dpi=getattr(args, "dpi", 150),
     )
     _print_outside(suggestion.coverage)

@@ -479,17 +479,15 @@ def run_demo(sortie: Path, **options) -> None:
         )
 
 
-GAIN_CURVE_K = 10
-"""Sites on the gain curve of ``suggerer`` (:data:`zonesblanches.maps.tables.GAIN_CURVE_K`)."""
-
-
 def write_suggestion(
-    suggestion, territory, sortie: Path, *, with_map: bool = True, curve=None, dpi: int = 150
+    suggestion, territory, sortie: Path, *, with_map: bool = True, dpi: int = 150
 ) -> list[Path]:
     """The files of ``zonesblanches suggerer``: the table, the services used outside the
-    territory (:data:`~zonesblanches.summaries.OUTSIDE_FILE`), the GeoPackage, the map and, from
-    ``curve`` (a greedy suggestion of up to :data:`GAIN_CURVE_K` sites, or ``None``), the gain
-    curve k = 1…10 as a table and a figure (« combien de sites valent la peine »)."""
+    territory (:data:`~zonesblanches.summaries.OUTSIDE_FILE`), the GeoPackage, the map and, when
+    the suggestion carries the greedy selection (its ``gain_table``, up to
+    :data:`~zonesblanches.coverage.sites.GAIN_CURVE_K` sites from the same greedy run as the
+    picks), the gain curve k = 1…10 as a table and a figure (« combien de sites valent la
+    peine »); none with the exact method alone (see ``SiteSuggestion.gain_table``)."""
     from zonesblanches.writers import write_csv, write_gpkg
 
     written = [write_csv(suggestion.table, sortie / "sites_suggeres.csv")]
@@ -499,12 +497,12 @@ def write_suggestion(
     if len(suggestion.catchments):
         layers["unites_couvertes"] = suggestion.catchments
     written.append(write_gpkg(layers, sortie / "sites_suggeres.gpkg"))
-    greedy = getattr(curve, "greedy_table", None)
+    greedy = suggestion.gain_table
     if greedy is not None and len(greedy):
         from zonesblanches.geodata.categories import category_label
         from zonesblanches.maps import gain_curve, gain_curve_chart
 
-        table = gain_curve(curve)
+        table = gain_curve(suggestion)
         written.append(write_csv(table, sortie / "courbe_gain.csv"))
         title = f"{category_label(suggestion.categorie)} : habitants gagnés par site ajouté"
         written.append(gain_curve_chart(table, sortie / "courbe_gain.png", title=title, dpi=dpi))

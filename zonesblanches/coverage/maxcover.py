@@ -18,7 +18,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -125,8 +125,6 @@ def greedy_max_cover(reach: sp.spmatrix | ReachMatrix, weights: np.ndarray, k: i
     if remaining.shape != (m.shape[1],):
         raise ParameterError("Un poids par unité de demande est attendu.")
     gains0 = _row_sums(m, remaining)
-    # A-posteriori bound at the start: the k best single sites, added up.
-    bound = float(np.sort(gains0)[::-1][:k].sum())
     heap = [(-g, i) for i, g in enumerate(gains0) if g > 0]
     heapq.heapify(heap)
     stamp = np.zeros(m.shape[0], dtype=np.int64)
@@ -153,13 +151,6 @@ def greedy_max_cover(reach: sp.spmatrix | ReachMatrix, weights: np.ndarray, k: i
         remaining[m.indices[m.indptr[i] : m.indptr[i + 1]]] = 0.0
         stamp[i] = -1  # never again
     value = float(np.sum(gains))
-    if picks:
-        # A-posteriori bound at the end: f(S) + the k best marginal gains given S.
-        final = _row_sums(m, remaining)
-        bound = min(bound, value + float(np.sort(final)[::-1][:k].sum()))
-    factor = greedy_bound_factor(max(k, 1))
-    bound = min(bound, value / factor) if value > 0 else bound
-    bound = max(bound, value)
     return Selection(
         "greedy",
         picks,
@@ -167,9 +158,49 @@ def greedy_max_cover(reach: sp.spmatrix | ReachMatrix, weights: np.ndarray, k: i
         value,
         seconds=time.perf_counter() - start,
         status="glouton",
-        upper_bound=bound,
+        upper_bound=_greedy_bound(m, gains0, remaining, value, len(picks), k),
         evaluations=evaluations,
     )
+
+
+def _greedy_bound(
+    m: sp.csr_matrix, gains0: np.ndarray, remaining: np.ndarray, value: float, n: int, k: int
+) -> float:
+    """Upper bound on the best value of ``k`` sites, from a greedy choice of ``n`` sites worth
+    ``value`` that left the unit weights ``remaining``."""
+    # A-posteriori bound at the start: the k best single sites, added up.
+    bound = float(np.sort(gains0)[::-1][:k].sum())
+    if n:
+        # A-posteriori bound at the end: f(S) + the k best marginal gains given S.
+        final = _row_sums(m, remaining)
+        bound = min(bound, value + float(np.sort(final)[::-1][:k].sum()))
+    factor = greedy_bound_factor(max(k, 1))
+    bound = min(bound, value / factor) if value > 0 else bound
+    return max(bound, value)
+
+
+def greedy_prefix(
+    selection: Selection, reach: sp.spmatrix | ReachMatrix, weights: np.ndarray, k: int
+) -> Selection:
+    """The greedy choice of ``k`` sites, read off a greedy ``selection`` of more sites.
+
+    The greedy order is nested: its first ``k`` picks are exactly what
+    :func:`greedy_max_cover` returns for ``k`` (same tie-breaking, nothing in the loop depends
+    on ``k``), so one run to 10 sites gives both the suggestion of 3 sites and the gain curve
+    k = 1…10. The bound is recomputed for ``k`` as :func:`greedy_max_cover` computes it;
+    ``seconds`` and ``evaluations`` stay those of the whole run (the work done).
+    """
+    if selection.method != "greedy":
+        raise ParameterError("Seule une sélection gloutonne se tronque (ordre emboîté).")
+    m = _structure(reach)
+    w = np.asarray(weights, dtype=float)
+    picks, gains = list(selection.picks[:k]), list(selection.gains[:k])
+    value = float(np.sum(gains))
+    remaining = w.copy()
+    for i in picks:
+        remaining[m.indices[m.indptr[i] : m.indptr[i + 1]]] = 0.0
+    bound = _greedy_bound(m, _row_sums(m, w), remaining, value, len(picks), k)
+    return replace(selection, picks=picks, gains=gains, value=value, upper_bound=bound)
 
 
 def reduce_instance(
@@ -354,5 +385,6 @@ __all__ = [
     "exact_max_cover",
     "greedy_bound_factor",
     "greedy_max_cover",
+    "greedy_prefix",
     "reduce_instance",
 ]

@@ -52,6 +52,7 @@ from zonesblanches.coverage.maxcover import (
     exact_max_cover,
     greedy_bound_factor,
     greedy_max_cover,
+    greedy_prefix,
 )
 from zonesblanches.coverage.reach import ReachMatrix, reach_matrix
 from zonesblanches.errors import DataError, ParameterError
@@ -61,6 +62,10 @@ from zonesblanches.modes import mode_code
 
 METHODS = ("greedy", "exact", "both")
 """Accepted values of ``method``: greedy only, exact only, or both (with the gap)."""
+
+GAIN_CURVE_K = 10
+"""Sites of the gain curve (« combien de garages valent la peine », issue 15): the greedy
+selection always runs to at least this many sites, its first ``k`` are the suggestion."""
 
 # --------------------------------------------------------------------------------------------
 # The suggestion
@@ -89,6 +94,14 @@ class SiteSuggestion:
         the unit's geometry: the map layer of the new catchments.
     greedy, exact : Selection or None
         The solvers' selections (``None`` when not run).
+    greedy_table, exact_table : pandas.DataFrame or None
+        The ranked table of each selection that ran (columns of ``table``).
+    gain_table : pandas.DataFrame or None
+        The greedy selection continued to ``max(k, GAIN_CURVE_K)`` sites, columns of
+        ``table``: the gain curve and the next-best sites. The greedy order is nested, so its
+        first ``k`` rows are ``greedy_table``; one greedy run gives both. ``None`` with
+        ``method="exact"`` alone: exact optima are not nested (the best 3 sites need not
+        contain the best 2), so an exact curve would take one solve per k; no curve is drawn.
     gap : float or None
         ``(exact − greedy) / exact`` when both ran (0 when both are 0).
     notes : list of str
@@ -116,6 +129,7 @@ class SiteSuggestion:
     method_description: str = ""
     exact_table: pd.DataFrame | None = None
     greedy_table: pd.DataFrame | None = None
+    gain_table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     coverage: CoverageResult | None = field(default=None, repr=False)
 
@@ -384,9 +398,16 @@ def suggest_sites(
         r = ReachMatrix(sp.csr_matrix(sub), threshold, reach.mode, reach.method)
     w_open = objective[open_units]
 
-    greedy = exact = None
+    greedy = exact = curve = None
+
+    def run_greedy() -> Selection:
+        # One run to the end of the gain curve; its first k picks are the greedy choice of k.
+        nonlocal curve
+        curve = greedy_max_cover(r, w_open, max(k, GAIN_CURVE_K))
+        return greedy_prefix(curve, r, w_open, k)
+
     if method in ("greedy", "both"):
-        greedy = greedy_max_cover(r, w_open, k)
+        greedy = run_greedy()
         if len(greedy.picks) < k:
             notes.append(
                 (
@@ -410,7 +431,7 @@ def suggest_sites(
         except ParameterError as err:
             notes.append(f"{err} Résultat glouton seul.")
             if greedy is None:
-                greedy = greedy_max_cover(r, w_open, k)
+                greedy = run_greedy()
         else:
             if exact.status != "optimal":
                 notes.append(
@@ -422,21 +443,34 @@ def suggest_sites(
     if greedy is not None and exact is not None and exact.status == "optimal":
         gap = 0.0 if exact.value <= 0 else max(0.0, (exact.value - greedy.value) / exact.value)
 
-    tables = {}
-    ranks = {}
-    for sel in (greedy, exact):
-        if sel is not None:
-            tables[sel.method] = _selection_table(
-                sel,
-                candidates,
-                r,
-                open_units,
-                components,
-                objective,
-                weights_is_population,
-                population,
-                covered_before,
+    def table_of(sel: Selection):
+        return _selection_table(
+            sel,
+            candidates,
+            r,
+            open_units,
+            components,
+            objective,
+            weights_is_population,
+            population,
+            covered_before,
+        )
+
+    tables = {sel.method: table_of(sel) for sel in (greedy, exact) if sel is not None}
+    gain_table = None
+    if curve is not None:
+        gain_table = table_of(curve)[0]
+        if exact is not None and set(exact.picks) != set(greedy.picks):
+            notes.append(
+                "La courbe de gain suit la sélection gloutonne (un site après l'autre) ; "
+                "les sites du tableau sont l'optimum exact, qui en diffère."
             )
+    elif method == "exact":
+        notes.append(
+            "Pas de courbe de gain avec la méthode exacte : les meilleurs emplacements pour k "
+            "sites ne contiennent pas toujours ceux pour k − 1 (méthode « les-deux » : courbe "
+            "gloutonne et optimum exact)."
+        )
     main = "exact" if exact is not None and exact.status == "optimal" else "greedy"
     if main not in tables:
         main = "exact"
@@ -504,12 +538,14 @@ def suggest_sites(
         method_description=described,
         exact_table=tables["exact"][0] if "exact" in tables else None,
         greedy_table=tables["greedy"][0] if "greedy" in tables else None,
+        gain_table=gain_table,
         notes=list(dict.fromkeys(notes)),
         coverage=result,
     )
 
 
 __all__ = [
+    "GAIN_CURVE_K",
     "METHODS",
     "SiteSuggestion",
     "suggest_sites",

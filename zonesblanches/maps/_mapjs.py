@@ -6,6 +6,8 @@ search, the full-screen and print buttons and the method box. Every text that co
 is inserted with ``textContent`` or through :js:func:`esc`, never as raw HTML.
 """
 
+from zonesblanches.maps._countjs import COUNT_JS
+
 MAP_CSS = """
 .zb-map-root { font-family: %(font)s; }
 .leaflet-container { background: #f4f1ea; font-family: %(font)s; }
@@ -51,6 +53,10 @@ MAP_CSS = """
 .zb-cluster div { width: 30px; height: 30px; margin: 0; border-radius: 50%; color: #fff;
   display: flex; align-items: center; justify-content: center; font: 700 11px Arial, sans-serif;
   border: 2px solid #fff; box-shadow: 0 0 0 1px #222; }
+.zb-count div { margin: 0; border-radius: 50%%; color: #fff; display: flex;
+  align-items: center; justify-content: center; font: 700 11px Arial, sans-serif;
+  border: 2px solid #fff; box-shadow: 0 0 0 1px #222; box-sizing: border-box; }
+.zb-count { background: transparent; border: none; }
 .zb-popup b { font-size: 13px; }
 .zb-popup table { border-collapse: collapse; margin-top: 4px; }
 .zb-popup td { padding: 1px 6px 1px 0; vertical-align: top; }
@@ -427,36 +433,7 @@ MAP_JS = r"""
   var svcCats = counted ? counted.categories.filter(function (c, j) {
     return counted.totals[j] > 0 && P.categories[c];
   }) : Object.keys(P.service_layers);
-  function countPopup(pl) {
-    var box = el("div", "zb-popup");
-    el("b", null, pl[2] || P.text.count_square, box);
-    var t = el("table", null, null, box);
-    counted.categories.forEach(function (c, j) {
-      if (pl[3][j] > 0) { row(t, P.categories[c] ? P.categories[c].label : c, fmtInt(pl[3][j])); }
-    });
-    el("div", null, P.text.count_note, box);
-    return box;
-  }
-  function countLayer(cat) {
-    var j = counted.categories.indexOf(cat), grp = L.layerGroup();
-    counted.places.forEach(function (pl) {
-      var n = pl[3][j];
-      if (!n) { return; }
-      L.circleMarker([pl[0], pl[1]], {
-        renderer: canvas, radius: Math.min(16, 4 + 3 * Math.log(n) / Math.LN10), color: "#fff",
-        weight: 1.5, fillColor: P.categories[cat].color, fillOpacity: 0.85
-      }).bindPopup(function () { return countPopup(pl); }, { maxWidth: 340 }).addTo(grp);
-    });
-    svcLayers[cat] = grp;
-    legendOf.push([grp, function (box) {
-      var r = el("div", "zb-row", null, box);
-      var sw = el("span", "zb-swatch", null, r);
-      sw.style.background = P.categories[cat].color;
-      sw.style.borderRadius = "50%"; sw.style.width = "12px";
-      el("span", null, P.categories[cat].label + " (" + fmtInt(counted.totals[j]) + " " +
-         P.text.count_legend + ")", r);
-    }]);
-  }
+  /*COUNT_JS*/
   svcCats.forEach(function (cat) {
     if (counted) { countLayer(cat); return; }
     var grp = clustered ?
@@ -538,9 +515,10 @@ MAP_JS = r"""
     townMarkers.sort(function (a, b) {
       return (inBlank(b) - inBlank(a)) || (a._zbRank - b._zbRank);
     });
-    // The controls are obstacles too: a label half hidden under a box is not shown.
+    // The controls and the count discs are obstacles too: a label half hidden under a box
+    // or a number is not shown.
     var placed = Array.prototype.map.call(
-      map.getContainer().querySelectorAll(".leaflet-control"),
+      map.getContainer().querySelectorAll(".leaflet-control, .zb-count div"),
       function (c) { return c.getBoundingClientRect(); });
     townMarkers.forEach(function (m) {
       var e = m.getElement();
@@ -755,6 +733,7 @@ MAP_JS = r"""
   });
   map.fitBounds(P.bounds, { animate: false, paddingTopLeft: choices[fits[0] >= fits[1] ? 0 : 1],
                             paddingBottomRight: [right, 20] });
+  if (counted) { showCountLevel(); map.on("zoomend", showCountLevel); }
   deferred.forEach(function (layer) { layer.addTo(map); });
   refreshLegend();
   zoom0 = map.getZoom();
@@ -762,7 +741,8 @@ MAP_JS = r"""
   // For the browser tests and for anyone scripting the page.
   window.zbMaps = (window.zbMaps || []).concat([{
     map: map, units: unitsLayer, towns: townMarkers, services: svcLayers, extras: extras,
-    current: function () { return current; }, layers: layersCtl
+    current: function () { return current; }, layers: layersCtl,
+    countLevel: function () { return counted ? counted.levels[countLevel].label : null; }
   }]);
   // Ready once the canvas has painted (two animation frames after the layers are added).
   window.requestAnimationFrame(function () {
@@ -770,3 +750,4 @@ MAP_JS = r"""
   });
 })
 """
+MAP_JS = MAP_JS.replace("  /*COUNT_JS*/\n", COUNT_JS)

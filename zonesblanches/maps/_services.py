@@ -17,7 +17,6 @@ import pandas as pd
 from zonesblanches._text import fr_num
 from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.maps import style
-from zonesblanches.maps._geometry import json_value
 
 CLUSTER_FROM = 2000
 """Above this many services, markers are grouped (Leaflet.markercluster): thousands of
@@ -138,7 +137,8 @@ def services_payload(
     records, layers, index = [], {c: [] for c in categories}, {}
     for i in range(len(frame)):
         rec = [code(columns[f][i]) for f in SERVICE_FIELDS]
-        rec += [int(statut[i] == "a_verifier"), json_value(lat[i]), json_value(lon[i])]
+        # Coordinates to 5 decimals (1 m), not json_value (1 decimal: up to 5 km off).
+        rec += [int(statut[i] == "a_verifier"), float(lat[i]), float(lon[i])]
         index[ids[i]] = i
         records.append(rec)
         if columns["categorie"][i] in layers:
@@ -173,53 +173,125 @@ def decode_services(payload: dict) -> list[dict]:
 def service_counts(
     frame: gpd.GeoDataFrame, categories: Sequence[str], places: gpd.GeoDataFrame | None = None
 ) -> dict:
-    """Services (lon/lat) counted per place and category, for maps with too many to draw.
+    """Services (lon/lat) counted per place and category, for maps with too many to draw, at
+    the levels of :data:`COUNT_LEVELS` (département, EPCI, commune) the map switches between
+    as it zooms.
 
-    A place is the commune of ``places`` (polygons with ``code_insee`` and ``nom``) the service
-    lies in — by its position, which is what the map draws, not by its declared commune — else
-    a :data:`GRID_M` square. Returns ``{"categories": [...], "totals": [...], "places": [[lat,
-    lon, name, [n per category]]]}``: the disc of a place sits at the mean position of its
-    services; ``name`` is the commune name (empty for a square). Categories not in
-    ``categories`` are counted too (the popup lists them), after those of the map.
+    A place is the commune of ``places`` (polygons with ``code_insee`` and ``nom``; also
+    ``code_epci``/``nom_epci`` and ``code_departement`` for the coarser levels) the service lies
+    in — by its position, which is what the map draws, not by its declared commune — else a
+    square (:data:`GRID_M` at the commune level, ten times that above). Returns
+    ``{"categories": [...], "totals": [...], "levels": [...]}``, coarsest level first; each
+    level is ``{"label", "square_km", "min_zoom", "places": [[lat, lon, name, [n per
+    category]]]}``: the disc of a place sits at the mean position of its services, ``name`` is
+    empty for a square. ``min_zoom`` is the zoom from which the level's discs are
+    :data:`COUNT_SPACING_PX` apart on average (:func:`_readable_zoom`): the map shows the finest
+    level it has reached, the coarsest below. Categories not in ``categories`` are counted
+    too (the popup lists them), after those of the map.
     """
     cats = list(categories) + sorted(set(frame["categorie"].astype(str)) - set(categories))
     points = frame.geometry.reset_index(drop=True)
     metric = points.to_crs(LAMBERT93)
-    key = np.array(
-        [
-            f"carreau {int(x // GRID_M)} {int(y // GRID_M)}"
-            for x, y in zip(metric.x.to_numpy(), metric.y.to_numpy(), strict=True)
-        ],
-        dtype=object,
-    )
-    name = np.full(len(points), "", dtype=object)
+    mx, my = metric.x.to_numpy(), metric.y.to_numpy()
+    lon, lat = points.x.to_numpy(dtype=float), points.y.to_numpy(dtype=float)
+    within = np.full(len(points), -1, dtype=np.int64)  # the place each service lies in
+    polys = None
     if places is not None and len(places):
         polys = places.to_crs(points.crs).reset_index(drop=True)
         inside, poly = polys.sindex.query(points.values, predicate="within")
         first = pd.Series(poly, index=inside).groupby(level=0).min()  # one commune per point
-        key[first.index] = polys["code_insee"].astype(str).to_numpy()[first.to_numpy()]
-        if "nom" in polys:
-            name[first.index] = polys["nom"].astype(str).to_numpy()[first.to_numpy()]
-    table = pd.DataFrame(
-        {
-            "place": key,
-            "name": name,
-            "cat": pd.Categorical(frame["categorie"].astype(str).to_numpy(), categories=cats),
-            "lon": points.x.to_numpy(dtype=float),
-            "lat": points.y.to_numpy(dtype=float),
-        }
-    )
+        within[first.index] = first.to_numpy()
+        area = polys.to_crs(LAMBERT93).area.to_numpy()
+    cat = pd.Categorical(frame["categorie"].astype(str).to_numpy(), categories=cats)
+    levels = []
+    for code, name_col, label in COUNT_LEVELS:
+        if code != "code_insee" and (polys is None or code not in polys):
+            continue
+        side = GRID_M if code == "code_insee" else GRID_M * 10
+        key = np.array(
+            [f"carreau {int(x // side)} {int(y // side)}" for x, y in zip(mx, my, strict=True)],
+            dtype=object,
+        )
+        name = np.full(len(points), "", dtype=object)
+        n_named, named_area = 0, 0.0
+        if polys is not None:
+            hit = within >= 0
+            codes = polys[code].astype(str).to_numpy() if code in polys else None
+            if codes is not None:
+                key[hit] = codes[within[hit]]
+                names = _level_names(polys, code, name_col)
+                name[hit] = names[within[hit]]
+                used = sorted(set(codes[within[hit]]))
+                n_named = len(used)
+                named_area = float(area[np.isin(codes, used)].sum())
+        n_squares = len(set(key[within < 0])) if polys is not None else len(set(key))
+        table = pd.DataFrame({"place": key, "name": name, "cat": cat, "lon": lon, "lat": lat})
+        levels.append(
+            {
+                "label": label,
+                "square_km": side // 1000,
+                "min_zoom": _readable_zoom(
+                    named_area + n_squares * side * side,
+                    n_named + n_squares,
+                    float(np.mean(lat)) if len(lat) else 0.0,
+                ),
+                "places": _count_places(table, cats),
+            }
+        )
+    totals = pd.Series(cat).value_counts(sort=False).reindex(cats, fill_value=0)
+    return {"categories": cats, "totals": [int(n) for n in totals], "levels": levels}
+
+
+COUNT_LEVELS = (
+    ("code_departement", "nom_departement", "département"),
+    ("code_epci", "nom_epci", "EPCI"),
+    ("code_insee", "nom", "commune"),
+)
+"""Levels of the services counted on a map, coarsest first: (code column of ``places``, name
+column, French label). A level is used when ``places`` has its code column."""
+
+COUNT_SPACING_PX = 44
+"""Mean spacing, in screen pixels, between the count discs of a level from which it is shown:
+a disc is at most 40 px wide, so the discs of the level shown do not cover the map."""
+
+
+def _level_names(polys: gpd.GeoDataFrame, code: str, name_col: str) -> np.ndarray:
+    """Name of each row's place at a level: ``name_col`` when ``places`` has it, else, for the
+    départements, the name of the bundled reference (the code when unknown)."""
+    if name_col in polys:
+        return polys[name_col].astype(str).to_numpy()
+    codes = polys[code].astype(str)
+    if code == "code_departement":
+        from zonesblanches.geodata.reference import load_departements
+
+        known = load_departements(None).set_index("code_departement")["nom"]
+        return codes.map(known).fillna(codes).astype(str).to_numpy()
+    return codes.to_numpy()
+
+
+def _readable_zoom(area_m2: float, n: int, lat: float) -> float:
+    """Web-Mercator zoom from which ``n`` discs spread over ``area_m2`` are
+    :data:`COUNT_SPACING_PX` apart on average (ground resolution 156,543 m/px at zoom 0 on the
+    equator, times cos(latitude))."""
+    if n <= 1 or area_m2 <= 0:
+        return 0.0
+    spacing_m = math.sqrt(area_m2 / n)
+    metres_per_px = spacing_m / COUNT_SPACING_PX
+    zoom = math.log2(156_543.034 * math.cos(math.radians(lat)) / metres_per_px)
+    return round(max(zoom, 0.0), 2)
+
+
+def _count_places(table: pd.DataFrame, cats: list[str]) -> list:
+    """``[[lat, lon, name, [n per category]]]`` per place of ``table``, sorted by place key."""
     grouped = table.groupby("place", sort=True)
     where = grouped[["lat", "lon"]].mean().round(4)
     names = grouped["name"].first()
     per_cat = pd.crosstab(table["place"], table["cat"], dropna=False).reindex(
         index=where.index, columns=cats, fill_value=0
     )
-    out = [
+    return [
         [float(lat), float(lon), str(names[place]), [int(n) for n in row]]
         for place, lat, lon, row in zip(
             where.index, where["lat"], where["lon"], per_cat.to_numpy(), strict=True
         )
     ]
-    totals = [int(n) for n in per_cat.sum(axis=0).to_numpy()]
-    return {"categories": cats, "totals": totals, "places": out}

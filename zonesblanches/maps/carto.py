@@ -115,8 +115,9 @@ TEXT = {
     "layers": "Couches",
     "services_shown": "Services de la catégorie affichée",
     "services_others": "Services des autres catégories",
-    "count_square": "Carré de 2 km (services sans commune)",
-    "count_legend": "au total ; disque : nombre par commune",
+    "count_square": "Carré de {km} km (services hors des communes de la carte)",
+    "count_legend": "au total ; disque : nombre par",
+    "count_zoom": " ; en zoomant, par",
     "count_note": "Trop de services pour les dessiner un par un : nombre par catégorie ; "
     "la liste complète est dans les tableaux et le GeoPackage.",
 }
@@ -262,8 +263,8 @@ def _sources(result: CoverageResult, counted: bool = False) -> tuple[list[str], 
     if counted:
         lines.append(
             f"Services : {n}, trop nombreux pour être dessinés un par un (plus de "
-            f"{fr_int(AGGREGATE_FROM)}) : la carte les compte par commune (cliquer sur un "
-            "disque) ; la source et la date de chacun figurent dans les tableaux et le "
+            f"{fr_int(AGGREGATE_FROM)}) : la carte les compte par département, par EPCI "
+            "ou par commune selon le zoom (cliquer sur un disque) ; la source et la date de chacun figurent dans les tableaux et le "
             "GeoPackage."
         )
     else:

@@ -215,8 +215,9 @@ def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
     lines = []
     if example_registry:
         lines.append(
-            f"Services : registre d'exemple embarqué ({fr_count(len(svc), 'service')}), un "
-            "échantillon documenté et non un recensement. Les zones blanches ci-dessous "
+            # « 5 services » alone read as the registry's size (19 on the map's headline).
+            f"Services : registre d'exemple embarqué, dont {fr_count(len(svc), 'service')} "
+            "pris en compte ici ; un échantillon documenté et non un recensement. Les zones blanches ci-dessous "
             "peuvent disparaître avec un inventaire complet : passez votre fichier avec "
             "--services."
         )

@@ -284,7 +284,7 @@ def suggestion_map(
     if suggestion.bound_text():
         notes.append(suggestion.bound_text())
     if suggestion.greedy_table is not None and len(suggestion.greedy_table) > 1:
-        notes.append(_gain_note(gain_curve(suggestion)))
+        notes.append(_gain_note(gain_curve(suggestion).head(suggestion.k)))
     if float(base.thresholds[mode]) != float(suggestion.threshold):
         notes.append(
             f"Le fond de carte (temps d'accès, zones blanches) suit le seuil de l'analyse "

@@ -42,6 +42,35 @@ MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
 category for each mode. Small territories (≤ 300 units) get one per category × mode."""
 
+SCREEN_FIGURE_WIDTH = 1800
+"""Widest figure embedded in the report, in pixels (150 dpi figures, 1,635 px, are kept as they
+are; 300 dpi ones are halved): the report is read on a screen, Word gets ``figures/*.png``."""
+
+
+def _screen_png(path: Path) -> bytes:
+    """The figure ``path`` as the report embeds it: at most :data:`SCREEN_FIGURE_WIDTH` pixels
+    wide, in 256 colours (palette PNG).
+
+    The full-resolution figure stays in ``figures/`` for Word; the embedded copy is 3 to 4
+    times smaller (a map in flat classes loses nothing visible), so the report keeps its 6 MB
+    budget with a dozen maps, at 150 or 300 dpi. Pillow (matplotlib's own image library)
+    resamples and quantizes; same file, same bytes.
+    """
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    if rgb.width > SCREEN_FIGURE_WIDTH:
+        # 300 dpi figures are exactly halved: reduce() averages 2 × 2 blocks (no ringing).
+        factor = -(-rgb.width // SCREEN_FIGURE_WIDTH)
+        rgb = rgb.reduce(factor)
+    buffer = io.BytesIO()
+    rgb.quantize(colors=256).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 REPORT_CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
   color: #1a1a1a; margin: 0; background: #fafafa; line-height: 1.45; }
@@ -525,7 +554,7 @@ def write_report(
             )
         )
     for path, caption in pngs:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        data = base64.b64encode(_screen_png(path)).decode("ascii")
         figures_html.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
             f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"

@@ -14,6 +14,7 @@ import pandas as pd
 
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.sites import GAIN_CURVE_K
 from zonesblanches.coverage.transit_gap import ratio_col
 from zonesblanches.errors import ParameterError
 from zonesblanches.maps.transit_layer import gap_table_columns
@@ -129,16 +130,15 @@ def level_syntheses(result: CoverageResult, departements: pd.DataFrame) -> dict:
     }
 
 
-GAIN_CURVE_K = 10
-"""How many sites the gain curve shows (« combien de garages valent la peine », issue 15)."""
-
-
 def gain_curve(suggestion) -> pd.DataFrame:
     """Population newly covered by the k-th site, k = 1… (at most :data:`GAIN_CURVE_K`), in the
-    order of the greedy selection the sites solver returned (``greedy_table``).
+    order of the greedy selection the sites solver returned (``gain_table``, else
+    ``greedy_table``).
 
-    The greedy order is nested (its first k picks are the greedy choice for k), so one run with
-    ``k = 10`` gives the whole curve; a suggestion of 3 sites gives its first 3 points. Columns:
+    The greedy order is nested (its first k picks are the greedy choice for k):
+    :func:`~zonesblanches.coverage.sites.suggest_sites` runs the greedy selection once to
+    ``max(k, GAIN_CURVE_K)`` sites and keeps its first k as the suggestion, so a suggestion of
+    3 sites carries the whole curve, its first 3 points being the 3 sites. Columns:
     ``k``, ``site`` (label of the pick), ``nom`` (its commune), ``population_gagnee`` (people
     newly within the threshold thanks to this site, after the k − 1 before it),
     ``population_couverte`` (cumulated, existing services included), ``part_couverte``
@@ -148,7 +148,9 @@ def gain_curve(suggestion) -> pd.DataFrame:
     Raises a French :class:`~zonesblanches.errors.ParameterError` when the suggestion carries
     no greedy selection (``method="exact"`` alone).
     """
-    table = getattr(suggestion, "greedy_table", None)
+    table = getattr(suggestion, "gain_table", None)
+    if table is None:
+        table = getattr(suggestion, "greedy_table", None)
     if table is None or not len(table):
         raise ParameterError(
             "La courbe de gain suit l'ordre de la sélection gloutonne : lancez la suggestion "
