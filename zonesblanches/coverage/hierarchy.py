@@ -63,6 +63,12 @@ SETTLE_REAL = 1000
 HOPS_SIM = 3
 """Default hop bound of the witness searches that estimate a node's priority."""
 
+CORE_NODES = 0
+"""Default size below which the remaining nodes are left uncontracted (the core)."""
+
+CORE_DEGREE = np.inf
+"""Default average out-degree of the remaining nodes beyond which they are left uncontracted."""
+
 BUILD_COST = 40.0
 """Preprocessing cost of a hierarchy, in full Dijkstra passes over the same network.
 
@@ -166,6 +172,8 @@ class ContractionHierarchy:
         settle_real: int = SETTLE_REAL,
         hops_sim: int = HOPS_SIM,
         reorder: bool = True,
+        core_nodes: int = CORE_NODES,
+        core_degree: float = CORE_DEGREE,
     ):
         if not (int(settle_sim) >= 1 and int(settle_real) >= 1 and int(hops_sim) >= 1):
             raise ParameterError("Les bornes des recherches de témoins doivent être positives.")
@@ -185,6 +193,8 @@ class ContractionHierarchy:
             int(settle_sim),
             int(settle_real),
             int(hops_sim),
+            int(core_nodes),
+            float(core_degree),
         )
         self.n_nodes = n
         self.n_edges = len(ew)
@@ -219,14 +229,24 @@ class ContractionHierarchy:
 
     def _structs(self, rank, level, efrom, eto, ew, position) -> None:
         n = self.n_nodes
+        core = rank == n
+        self.n_core = int(np.count_nonzero(core))
+        level = level.astype(np.int64)
+        if self.n_core:
+            # The core comes first in the sweep: above every contracted node.
+            level[core] = level.max() + 1
         # Query order: decreasing level, then the locality order (memory locality).
-        order = np.lexsort((position, -level.astype(np.int64)))
+        order = np.lexsort((position, -level))
         newid = np.empty(n, dtype=np.int64)
         newid[order] = np.arange(n)
         f, t = newid[efrom], newid[eto]
-        up = rank[efrom] < rank[eto]
-        # Every downward edge must go from an earlier to a later position in the sweep.
-        if np.any(f[~up] >= t[~up]) or np.any(f[up] <= t[up]):
+        # Edges inside the core are searched with the upward ones (Dijkstra in the core).
+        in_core = core[efrom] & core[eto]
+        up = (rank[efrom] < rank[eto]) | in_core
+        # Every downward edge must go from an earlier to a later position in the sweep, every
+        # upward one (outside the core) from a later to an earlier.
+        check = up & ~in_core
+        if np.any(f[~up] >= t[~up]) or np.any(f[check] <= t[check]):
             raise RuntimeError("hiérarchie de contraction incohérente (niveaux)")
         uf, ut, uw = f[up], t[up], ew[up]
         o = np.argsort(uf, kind="stable")
