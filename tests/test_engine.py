@@ -501,6 +501,9 @@ def test_hierarchy_invalid_inputs_raise_french_errors(car):
         ContractionHierarchy(sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(ParameterError, match="strictement positifs"):
         ContractionHierarchy(sp.csr_matrix(np.array([[0.0, -1.0], [2.0, 0.0]])))
+    for core in ({"core_nodes": -1}, {"core_degree": 0.0}, {"core_degree": np.nan}):
+        with pytest.raises(ParameterError, match="cœur"):
+            ContractionHierarchy(sp.csr_matrix(np.array([[0.0, 1.0], [2.0, 0.0]])), **core)
     hierarchy = ContractionHierarchy.from_network(car)
     with pytest.raises(ParameterError, match="n'existe pas"):
         hierarchy.nearest(np.array([car.n_nodes]))
