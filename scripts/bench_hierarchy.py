@@ -70,7 +70,8 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     cost = build / t_full
     print(
         f"prétraitement : {build:.2f} s processeur ({wall:.1f} s réel), {ch.n_shortcuts:_} "
-        f"raccourcis, +{rise:.0f} Mo ; = {cost:.1f} passes de Dijkstra complètes "
+        f"raccourcis, cœur non contracté de {ch.n_core:_} nœuds, +{rise:.0f} Mo ; "
+        f"= {cost:.1f} passes de Dijkstra complètes "
         "(constante du code : ".replace("_", " ")
         + f"BUILD_COST = {BUILD_COST:g})"
     )
