@@ -339,10 +339,11 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
 
     Every node first gets a priority from a cheap simulated contraction (bounded witness
     searches, shortcuts counted, not stored). Priorities are then updated lazily: the node at
-    the top of the queue is simulated again, and put back if its new priority is no longer
-    the smallest; otherwise it is contracted with the full witness searches (``settle_real``,
-    no hop limit), whose shortcuts are stored. The simulations only choose the order; the
-    shortcuts, and so the exactness, come from the contraction's own searches.
+    the top of the queue is simulated again (if a neighbour was contracted since its last
+    simulation), and put back if its new priority is no longer the smallest; otherwise it is
+    contracted with the full witness searches (``settle_real``, no hop limit), whose shortcuts
+    are stored. The simulations only choose the order; the shortcuts, and so the exactness,
+    come from the contraction's own searches.
 
     Returns
     -------
@@ -432,7 +433,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
                     hv, cnt, sc_from, sc_to, sc_w)  # fmt: skip
                 diff[v] = nsc - ki - ko
                 dirty[v] = False
-            newp = 2.0 * diff[v] + deleted[v] + level[v]
+            newp = _priority(diff[v], 0, 0, deleted[v], level[v])
             if newp > qk[0]:
                 prio[v] = newp
                 qsize = _qpush(qk, qv, qsize, newp, v, prio, contracted)

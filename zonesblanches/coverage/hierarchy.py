@@ -16,8 +16,9 @@ contracted, every pair of remaining neighbours ``u → v → x`` gets a shortcut
 same length unless a *witness* search (a local Dijkstra avoiding ``v``) finds a path at least as
 short. Importance is estimated by a cheap simulated contraction (witness searches bounded by
 ``settle_sim`` settled nodes and ``hops_sim`` edges) and updated lazily: the node at the top of
-the queue is simulated again and put back if it is no longer the least important; only then is
-it contracted, with searches bounded by ``settle_real`` settled nodes. A bound reached adds a
+the queue is simulated again (if a neighbour was contracted since its last simulation) and put
+back if it is no longer the least important; only then is it contracted, with searches bounded
+by ``settle_real`` settled nodes. A bound reached adds a
 shortcut that may not be needed, never a wrong one, so the results stay exact. Every edge of the
 hierarchy is a real path of the network, from a node to a node of higher rank (upward) or lower
 (downward).
