@@ -398,10 +398,12 @@ def test_network_built_from_andorra_pbf_matches_networkx():
     settle=st.sampled_from([(1, 1, 1), (2, 3, 1), (20, 1000, 3), (50, 1000, 1 << 30)]),
     reorder=st.booleans(),
     limit=st.one_of(st.just(np.inf), st.floats(0, 2000)),
+    core=st.sampled_from([(0, np.inf), (0, 8.0), (3, np.inf), (0, 1.2), (1 << 20, np.inf)]),
 )
-def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorder, limit):
-    """Exact whatever the witness bounds (settled nodes, hops) and the internal node order:
-    tiny bounds only add shortcuts that are not needed."""
+def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorder, limit, core):
+    """Exact whatever the witness bounds (settled nodes, hops), the internal node order and
+    the core left uncontracted (none, a few nodes, the dense end, every node): tiny bounds only
+    add shortcuts that are not needed."""
     n, tail, head, time_s, sources, offsets = problem
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
     hierarchy = ContractionHierarchy.from_network(
@@ -411,6 +413,8 @@ def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorde
         settle_real=settle[1],
         hops_sim=settle[2],
         reorder=reorder,
+        core_nodes=core[0],
+        core_degree=core[1],
     )
     seconds, index = hierarchy.nearest(np.array(sources, dtype=int), np.array(offsets))
     g = nx_graph(tail, head, time_s, n, reverse=reverse)
@@ -427,15 +431,19 @@ def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorde
     assert np.all(limited_index[clear & ~inside] == -1)
 
 
+@pytest.mark.parametrize("core_nodes", [0, 400])
 @pytest.mark.parametrize("reverse", [True, False])
-def test_hierarchy_real_car_network_matches_networkx(car, reverse):
+def test_hierarchy_real_car_network_matches_networkx(car, reverse, core_nodes):
+    """Both directions, every node contracted or a core of 400 nodes (a tenth) left to
+    Dijkstra."""
     rng = np.random.default_rng(3)
     sources = rng.choice(car.n_nodes, 50, replace=False)
     sources[1] = sources[0]
     offsets = rng.uniform(0, 300, 50)
     offsets[:5] = 0.0
-    hierarchy = ContractionHierarchy.from_network(car, reverse=reverse)
+    hierarchy = ContractionHierarchy.from_network(car, reverse=reverse, core_nodes=core_nodes)
     assert hierarchy.n_nodes == car.n_nodes and hierarchy.n_shortcuts > 0
+    assert hierarchy.n_core == core_nodes
     seconds, index = hierarchy.nearest(sources, offsets)
     g = nx_graph(car.tail, car.head, car.time_s, car.n_nodes, reverse=reverse)
     assert_matches_oracle(g, car.n_nodes, sources, offsets, seconds, index)
@@ -493,6 +501,9 @@ def test_hierarchy_invalid_inputs_raise_french_errors(car):
         ContractionHierarchy(sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(ParameterError, match="strictement positifs"):
         ContractionHierarchy(sp.csr_matrix(np.array([[0.0, -1.0], [2.0, 0.0]])))
+    for core in ({"core_nodes": -1}, {"core_degree": 0.0}, {"core_degree": np.nan}):
+        with pytest.raises(ParameterError, match="cœur"):
+            ContractionHierarchy(sp.csr_matrix(np.array([[0.0, 1.0], [2.0, 0.0]])), **core)
     hierarchy = ContractionHierarchy.from_network(car)
     with pytest.raises(ParameterError, match="n'existe pas"):
         hierarchy.nearest(np.array([car.n_nodes]))

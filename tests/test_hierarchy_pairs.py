@@ -54,13 +54,17 @@ def assert_pairs_match(hierarchy, g, sources, targets, limits, **kwargs):
     reverse=st.booleans(),
     data=st.data(),
     max_entries=st.sampled_from([1, 5, 1 << 20]),
+    core=st.sampled_from([(0, np.inf), (3, np.inf), (0, 1.2), (1 << 20, np.inf)]),
 )
-def test_pairs_on_random_graphs_match_networkx(problem, reverse, data, max_entries):
+def test_pairs_on_random_graphs_match_networkx(problem, reverse, data, max_entries, core):
     """Any sources and targets (repeats, the same node on both sides), any limits (none, zero,
-    per source), and the buckets emptied after every target or never."""
+    per source), the buckets emptied after every target or never, and any core left
+    uncontracted (none, a few nodes, the dense end, every node)."""
     n, tail, head, time_s, _, _ = problem
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
-    hierarchy = ContractionHierarchy.from_network(net, reverse=reverse, settle_real=3)
+    hierarchy = ContractionHierarchy.from_network(
+        net, reverse=reverse, settle_real=3, core_nodes=core[0], core_degree=core[1]
+    )
     nodes = st.lists(st.integers(0, n - 1), max_size=8)
     sources, targets = data.draw(nodes), data.draw(nodes)
     limit = st.one_of(st.just(np.inf), st.just(0.0), st.floats(0, 3000))
@@ -83,6 +87,10 @@ def test_pairs_on_a_real_car_network_match_networkx():
     hierarchy = ContractionHierarchy.from_network(car)
     g = nx_graph(car.tail, car.head, car.time_s, car.n_nodes, reverse=True)
     assert_pairs_match(hierarchy, g, sources, targets, limits)
+    # A large core (a tenth of the nodes, searched by Dijkstra) gives the same pairs.
+    cored = ContractionHierarchy.from_network(car, core_nodes=car.n_nodes // 10)
+    assert cored.n_core == car.n_nodes // 10
+    assert_pairs_match(cored, g, sources, targets, limits)
     # Batches of targets (small bucket memory) give the same pairs.
     whole = hierarchy.pairs(sources, targets, limits)
     batched = hierarchy.pairs(sources, targets, limits, max_entries=500)

@@ -318,8 +318,9 @@ def _detach(v, head, nxt, other, ohead, onext, oprev, ew, mine, theirs, hw, nh):
 
 
 @nb.njit(cache=_CACHE)
-def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
-    """Contract every node of a directed graph; return each node's rank and the final edges.
+def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_nodes, core_degree):
+    """Contract the nodes of a directed graph, the least important first, until a *core* is
+    left; return each node's rank and the final edges.
 
     Parameters
     ----------
@@ -331,24 +332,30 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
         contracting it.
     hops_sim : int
         Hop limit of the witness searches that estimate a priority.
+    core_nodes, core_degree : int, float
+        The contraction stops, leaving the remaining nodes uncontracted (the core), once at most
+        ``core_nodes`` nodes remain, or once their remaining edges exceed ``core_degree`` per
+        node (``core_nodes = 0`` and ``core_degree = inf``: every node is contracted).
 
     Every node first gets a priority from a cheap simulated contraction (bounded witness
     searches, shortcuts counted, not stored). Priorities are then updated lazily: the node at
-    the top of the queue is simulated again, and put back if its new priority is no longer
-    the smallest; otherwise it is contracted with the full witness searches (``settle_real``,
-    no hop limit), whose shortcuts are stored. The simulations only choose the order; the
-    shortcuts, and so the exactness, come from the contraction's own searches.
+    the top of the queue is simulated again (if a neighbour was contracted since its last
+    simulation), and put back if its new priority is no longer the smallest; otherwise it is
+    contracted with the full witness searches (``settle_real``, no hop limit), whose shortcuts
+    are stored. The simulations only choose the order; the shortcuts, and so the exactness,
+    come from the contraction's own searches.
 
     Returns
     -------
     rank : int32 array
-        Contraction order of each node (0 first).
+        Contraction order of each node (0 first); ``n`` for the nodes of the core.
     level : int32 array
         Level of each node: every edge of the hierarchy joins a node to one of strictly higher
         level and rank, so decreasing level is a valid order for the downward sweep.
     efrom, eto, ew : arrays
         Every edge of the hierarchy: the original edges (parallel ones reduced to the fastest,
-        self-loops dropped) and the shortcuts, each one a real path of the graph.
+        self-loops dropped) and the shortcuts, each one a real path of the graph; the edges
+        between two nodes of the core come last.
     """
     n = len(indptr) - 1
     efrom, eto, ew, onext, oprev, inext, iprev = _edge_arrays(2 * len(indices) + 16)
@@ -394,6 +401,8 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
     cnt = np.zeros(1, np.int64)
     big = 1 << 30
     prio = np.empty(n)
+    diff = np.empty(n)
+    dirty = np.zeros(n, np.bool_)
     qk = np.empty(4 * n + 16)
     qv = np.empty(4 * n + 16, np.int32)
     qsize = 0
@@ -402,21 +411,29 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
             v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
             in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
             sc_to, sc_w)  # fmt: skip
+        diff[v] = nsc - ki - ko
         prio[v] = _priority(nsc, ki, ko, 0, 0)
         qsize = _hpush(qk, qv, qsize, prio[v], v)
     order = 0
     while qsize > 0:
+        remaining = n - order
+        if remaining <= core_nodes or live > core_degree * remaining:
+            break
         v = qv[0]
         p0 = qk[0]
         qsize = _hpop(qk, qv, qsize)
         if contracted[v] or p0 != prio[v]:
             continue
         if qsize > 0:
-            nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-                v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark,
-                pos, in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt,
-                sc_from, sc_to, sc_w)  # fmt: skip
-            newp = _priority(nsc, ki, ko, deleted[v], level[v])
+            if dirty[v]:
+                # A neighbour was contracted since v's last simulation: simulate again.
+                nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
+                    v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew,
+                    mark, pos, in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk,
+                    hv, cnt, sc_from, sc_to, sc_w)  # fmt: skip
+                diff[v] = nsc - ki - ko
+                dirty[v] = False
+            newp = _priority(diff[v], 0, 0, deleted[v], level[v])
             if newp > qk[0]:
                 prio[v] = newp
                 qsize = _qpush(qk, qv, qsize, newp, v, prio, contracted)
@@ -478,10 +495,32 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim):
                 mark[w] = v
                 nbr[nn] = w
                 nn += 1
+                dirty[w] = True
                 deleted[w] += 1
                 level[w] = max(level[w], level[v] + 1)
         for a in range(nn):
             mark[nbr[a]] = -1
+    # The core: its nodes rank above every contracted one, its edges join the hierarchy.
+    if nh + live > len(hw):
+        size = len(hw)
+        while nh + live > size:
+            size *= 2
+        hf2, ht2, hw2 = np.empty(size, np.int32), np.empty(size, np.int32), np.empty(size)
+        hf2[:nh] = hf[:nh]
+        ht2[:nh] = ht[:nh]
+        hw2[:nh] = hw[:nh]
+        hf, ht, hw = hf2, ht2, hw2
+    for u in range(n):
+        if contracted[u]:
+            continue
+        rank[u] = n
+        e = ohead[u]
+        while e != -1:
+            hf[nh] = u
+            ht[nh] = eto[e]
+            hw[nh] = ew[e]
+            nh += 1
+            e = onext[e]
     return rank, level, hf[:nh].copy(), ht[:nh].copy(), hw[:nh].copy()
 
 

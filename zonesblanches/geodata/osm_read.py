@@ -22,6 +22,9 @@ from zonesblanches.geodata.osm_rules import HIGHWAY_TABLE, TAG_KEYS
 _UNDEFINED_COORD = 2_147_483_647  # libosmium's undefined fixed-point coordinate
 
 
+READ_BLOCK = 8 << 20
+"""Bytes of OPL text pyarrow parses at a time (see :func:`_parse_opl`)."""
+
 READ_SLACK_M = 5_000.0
 """When only a territory is needed, a way is read if one of its two ends lies within this many
 metres of the territory's (margin-widened) bounding box: OSM ways longer than this that cross the
@@ -112,11 +115,16 @@ def _parse_opl(opl: Path):
     parse = pacsv.ParseOptions(
         delimiter=" ", quote_char=False, double_quote=False, escape_char=False
     )
-    read = pacsv.ReadOptions(column_names=["id", "tags", "nodes"], block_size=32 << 20)
+    # 8 MB blocks: every block's text goes through a dozen intermediate arrays (split lists,
+    # slices), so the block size bounds the parse's memory on top of its results.
+    read = pacsv.ReadOptions(column_names=["id", "tags", "nodes"], block_size=READ_BLOCK)
     convert = pacsv.ConvertOptions(column_types=dict.fromkeys(("id", "tags", "nodes"), pa.string()))
     combos, counts, refs, xs, ys = [], [], [], [], []
     if opl.stat().st_size == 0:
-        return pa.array([], pa.string()), np.zeros(0, np.int64), *(np.zeros(0, np.int64),) * 3
+        return (
+            pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros(0, np.int64),
+            np.zeros(0, np.int32), np.zeros(0, np.int32),
+        )  # fmt: skip
     for batch in pacsv.open_csv(
         opl, read_options=read, parse_options=parse, convert_options=convert
     ):
@@ -147,10 +155,14 @@ def _parse_opl(opl: Path):
             values = pc.list_element(lon_lat, part)
             values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
             degrees = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-            fixed = np.full(len(degrees), _UNDEFINED_COORD, dtype=np.int64)
+            # int32 holds any fixed-point coordinate (|lon| ≤ 1.8e9 < 2**31) and the marker.
+            fixed = np.full(len(degrees), _UNDEFINED_COORD, dtype=np.int32)
             ok = ~np.isnan(degrees)
-            fixed[ok] = np.rint(degrees[ok] * 1e7).astype(np.int64)
+            fixed[ok] = np.rint(degrees[ok] * 1e7).astype(np.int32)
             out.append(fixed)
+        del batch, pairs, flat, key, kept, text, lists, nodes, ref_rest, ref, lon_lat, values
+    # Give the blocks' intermediate arrays back to the system (pyarrow's pool keeps them).
+    pa.default_memory_pool().release_unused()
     return (
         pa.chunked_array(combos, pa.string()).combine_chunks(),
         np.concatenate(counts),
