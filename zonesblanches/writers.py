@@ -340,6 +340,7 @@ def write_gpkg(
                         tmp,
                         layer=name,
                         driver="GPKG",
+                        use_arrow=True,  # columns handed to GDAL whole, not row by row
                         append=tmp.exists() and not present,
                         **({"layer_options": {"OVERWRITE": "YES"}} if present else {}),
                     )
