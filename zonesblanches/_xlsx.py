@@ -100,7 +100,9 @@ class SharedStrings:
         padded = pc.match_substring_regex(texts, "^[ \t\n\r]|[ \t\n\r]$")
         opening = pc.if_else(padded, '<si><t xml:space="preserve">', "<si><t>")
         items = pc.binary_join_element_wise(
-            opening.cast(pa.large_string()), texts, pa.scalar("</t></si>", pa.large_string()),
+            opening.cast(pa.large_string()),
+            texts,
+            pa.scalar("</t></si>", pa.large_string()),
             pa.scalar("", pa.large_string()),
         )
         head = f'{_XML}<sst xmlns="{_MAIN}" count="{self.count}" uniqueCount="{len(texts)}">'
@@ -162,8 +164,10 @@ def column_cells(
         objects = series.astype(object).to_numpy()
         values = None
     if values is not None:
-        kinds = np.where(np.isnan(values), 0, 2).astype(np.int8) if values.dtype.kind == "f" else (
-            np.full(n, 2, dtype=np.int8)
+        kinds = (
+            np.where(np.isnan(values), 0, 2).astype(np.int8)
+            if values.dtype.kind == "f"
+            else (np.full(n, 2, dtype=np.int8))
         )
         numbers = values
     elif pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty"):
@@ -188,8 +192,9 @@ def column_cells(
             inf = np.isinf(as_float)
             kinds[is_num[bad]] = 0
             kinds[is_num[inf]] = 0 if unreachable is None else 1
-            for i in is_num[inf]:
-                objects[i] = str(unreachable)
+            if unreachable is not None and inf.any():
+                objects = objects.copy()  # may be a read-only view of the column
+                objects[is_num[inf]] = str(unreachable)
     # Text (shared strings)
     where = np.flatnonzero(kinds == 1)
     if len(where):
@@ -223,8 +228,10 @@ def column_cells(
             if stamp.tzinfo is not None:
                 stamp = stamp.tz_localize(None)
             days = (stamp.to_pydatetime() - _EPOCH).total_seconds() / 86400
-            style = DATE if stamp == stamp.normalize() and not isinstance(v, dt.datetime) else (
-                DATETIME
+            style = (
+                DATE
+                if stamp == stamp.normalize() and not isinstance(v, dt.datetime)
+                else (DATETIME)
             )
             cells[i] = f'<c r="{ref}" s="{style}"><v>{_number_texts(np.array([days]))[0]}</v></c>'
         else:
@@ -281,7 +288,8 @@ def _sheet_xml(
     ]
     if columns:
         chunks.extend(
-            f'<row r="{i}">{"".join(cells)}</row>' for i, cells in enumerate(zip(*columns), 2)
+            f'<row r="{i}">{"".join(cells)}</row>'
+            for i, cells in enumerate(zip(*columns, strict=True), 2)
         )
     else:
         chunks.extend(f'<row r="{i}"/>' for i in range(2, len(frame) + 2))
