@@ -80,9 +80,9 @@ def test_wrong_inputs(services, tmp_path):
 
 @pytest.mark.parametrize("ext", [".csv", ".gpkg", ".xlsx"])
 def test_round_trip_keeps_the_floats(services, tmp_path, ext):
-    """CSV and GeoPackage give back the very same floats (coordinates need up to 17 significant
-    digits: the writers' usual 10 would move a point by micrometres and `==` would fail). XLSX
-    keeps 16 (openpyxl writes numbers with ``%.16g``; Excel itself keeps 15 when it saves)."""
+    """CSV, GeoPackage and XLSX give back the very same floats (coordinates need up to 17
+    significant digits: the writers' usual 10 would move a point by micrometres and `==` would
+    fail; Excel itself keeps 15 when it saves)."""
     import numpy as np
     import shapely
 
@@ -98,10 +98,7 @@ def test_round_trip_keeps_the_floats(services, tmp_path, ext):
     want = [x, y, s["score_qualite"]]
     for g, w in zip(got, want, strict=True):
         g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
-        if ext == ".xlsx":
-            assert np.allclose(g, w, rtol=1e-15, atol=0) and not np.array_equal(np.round(g, 10), g)
-        else:
-            assert np.array_equal(g, w)
+        assert np.array_equal(g, w) and not np.array_equal(np.round(g, 10), g)
     if ext == ".csv":  # the shortest exact text, not 17-digit noise
         text = path.read_text(encoding="utf-8-sig")
         assert repr(float(x[0])) in text
