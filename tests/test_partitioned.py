@@ -300,10 +300,10 @@ def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_pa
     for name in ("communes.csv", "synthese.csv", "communes_zone_blanche.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
     assert len(list((tmp_path / "dask" / "reprise").glob("80-*.parquet"))) == 1
-    # several départements: the national map is not there yet, and says so before computing
-    code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
+    # maps per région need several départements, and it is said before computing
+    code = main([*args, "--cartes-regions", "--sortie", str(tmp_path / "x")])
     assert code == 2
-    assert "--sans-carte" in capsys.readouterr().err
+    assert "--cartes-regions s'utilise avec plusieurs départements" in capsys.readouterr().err
 
 
 def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_path):
