@@ -232,14 +232,15 @@ def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven
     xy = nord.geometry.to_crs(LAMBERT93)
     unit_xy = np.column_stack([xy.x.to_numpy(), xy.y.to_numpy()])
     cats = CATEGORIES
+    units, services = partitioned.task_inputs(nord, kept)
     whole, _ = partitioned._coverage_columns(
-        nord, kept, {"voiture": 20.0}, cats, {"voiture": models["voiture"]}
+        units, services, {"voiture": 20.0}, cats, {"voiture": models["voiture"]}
     )
     for radius_km in (15.0, 45.0):
         part = partitioned._network_part(share, unit_xy, np.full(len(nord), radius_km * 1000))
         assert part.share < 1.0  # a real cut
         cut, needed = partitioned._coverage_columns(
-            nord, kept, {"voiture": 20.0}, cats, {"voiture": part}
+            units, services, {"voiture": 20.0}, cats, {"voiture": part}
         )
         proven = needed["voiture"] <= radius_km * 1000
         assert proven.any()

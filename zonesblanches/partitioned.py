@@ -48,7 +48,12 @@ from zonesblanches._version import __version__
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.network import NetworkModel
-from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel, TravelTimeModel
+from zonesblanches.coverage.traveltime import (
+    NearestTimes,
+    StraightLineModel,
+    TravelTimeModel,
+    _metric_xy,
+)
 from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.geodata import reference
@@ -262,26 +267,164 @@ def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray)
 # --------------------------------------------------------------------------------------------
 
 
+def _lambert_xy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Lambert-93 coordinates through the very call :class:`StraightLineModel` makes on
+    Lambert-93 points (an identity transformation; kept so the numbers are those of
+    :func:`compute_coverage` by construction)."""
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(LAMBERT93, LAMBERT93, always_xy=True)
+    tx, ty = transformer.transform(x, y)
+    return np.column_stack([np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)])
+
+
+@dataclass
+class _Units:
+    """A département's demand units as a task gets them: Lambert-93 coordinates and
+    populations (arrays pickle in microseconds; a GeoDataFrame of points costs a WKB round
+    trip per point, for each of 96 tasks)."""
+
+    index: pd.Index
+    x: np.ndarray
+    y: np.ndarray
+    population: np.ndarray
+
+    def take(self, positions: np.ndarray) -> _Units:
+        return _Units(
+            self.index[positions],
+            self.x[positions],
+            self.y[positions],
+            self.population[positions],
+        )
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The units as :func:`compute_coverage` reads them (network modes)."""
+        return gpd.GeoDataFrame(
+            {"population": self.population},
+            geometry=gpd.points_from_xy(self.x, self.y),
+            crs=LAMBERT93,
+            index=self.index,
+        )
+
+
+class _Services:
+    """The services of the run, sent once per worker: ids, categories and Lambert-93
+    coordinates as arrays. The worker keeps, across its tasks, the k-d tree of each category
+    (straight line) and the GeoDataFrame (network modes), built on first use."""
+
+    def __init__(self, ids: np.ndarray, categories: np.ndarray, x: np.ndarray, y: np.ndarray):
+        self.ids, self.categories, self.x, self.y = ids, categories, x, y
+        self._trees: dict[str, object] = {}
+        self._frame: gpd.GeoDataFrame | None = None
+
+    def __getstate__(self) -> dict:
+        return {"ids": self.ids, "categories": self.categories, "x": self.x, "y": self.y}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def frame(self) -> gpd.GeoDataFrame:
+        if self._frame is None:
+            self._frame = gpd.GeoDataFrame(
+                {"service_id": self.ids, "categorie": self.categories},
+                geometry=gpd.points_from_xy(self.x, self.y),
+                crs=LAMBERT93,
+            )
+        return self._frame
+
+    def tree(self, category: str):
+        """``(k-d tree or None, ids)`` of a category: what :meth:`StraightLineModel.nearest`
+        builds for every call, built here once per worker."""
+        if category not in self._trees:
+            from scipy.spatial import cKDTree
+
+            mask = self.categories == category
+            ids = self.ids[mask]
+            tree = cKDTree(_lambert_xy(self.x[mask], self.y[mask])) if mask.any() else None
+            self._trees[category] = (tree, ids)
+        return self._trees[category]
+
+
+def task_inputs(units: gpd.GeoDataFrame, services: gpd.GeoDataFrame) -> tuple[_Units, _Services]:
+    """Units (``population`` and points) and services (``service_id``, ``categorie`` and
+    points) in any CRS, as the tasks take them: Lambert-93 arrays, projected as the
+    straight-line model projects."""
+    xy = _metric_xy(units.geometry)
+    svc = _metric_xy(services.geometry)
+    return (
+        _Units(units.index, xy[:, 0].copy(), xy[:, 1].copy(), units["population"].to_numpy(float)),
+        _Services(
+            services["service_id"].to_numpy(dtype=object),
+            services["categorie"].to_numpy(dtype=object),
+            svc[:, 0].copy(),
+            svc[:, 1].copy(),
+        ),
+    )
+
+
+def _straight_line_columns(
+    units: _Units,
+    services: _Services,
+    thresholds: Mapping[str, float],
+    categories: Sequence[str],
+    models: Mapping[str, StraightLineModel],
+) -> dict[str, np.ndarray]:
+    """The columns :func:`compute_coverage` computes with :class:`StraightLineModel` models,
+    with one k-d tree query per category for all modes (the nearest service in distance is
+    the nearest in time for every mode; the times are the same distances times each mode's
+    factor) and the trees kept by the worker. Same arrays, bit for bit, in the same order."""
+    xy = _lambert_xy(units.x, units.y)
+    n = len(xy)
+    found = {}
+    for cat in categories:
+        tree, ids = services.tree(cat)
+        if tree is None:
+            found[cat] = (None, np.full(n, -1, dtype=np.int64), ids)
+        else:
+            dist, idx = tree.query(xy, k=1)
+            found[cat] = (dist, np.asarray(idx, dtype=np.int64), ids)
+    cols: dict[str, np.ndarray] = {}
+    for mode, threshold in thresholds.items():
+        for cat in categories:
+            dist, idx, ids = found[cat]
+            minutes = np.full(n, np.inf) if dist is None else models[mode].minutes_for_metres(dist)
+            cols[time_col(cat, mode)] = minutes
+            cols[service_col(cat, mode)] = np.where(
+                idx >= 0, ids[np.clip(idx, 0, None)] if len(ids) else "", ""
+            )
+            cols[blank_col(cat, mode)] = ~(minutes <= threshold)
+    return cols
+
+
 def _coverage_columns(
-    units: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
+    units: _Units,
+    services: _Services,
     thresholds: Mapping[str, float],
     categories: Sequence[str],
     models: Mapping[str, object],
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The columns :func:`compute_coverage` adds to ``units`` (same order), and for each mode
     on a network the radius its times ask for (``inf``: a unit left without a route)."""
-    units = units[["population", units.geometry.name]]  # all compute_coverage reads
     frames, needed = [], {}
     plain = {m: t for m, t in thresholds.items() if not isinstance(models[m], _NetworkPart)}
-    calls = [(plain, services, {m: models[m] for m in plain})] if plain else []
+    calls = []
+    if plain and all(type(models[m]) is StraightLineModel for m in plain):
+        cols = _straight_line_columns(units, services, plain, categories, models)
+        frames.append(pd.DataFrame(cols, index=units.index))
+    elif plain:
+        calls.append((plain, services.frame(), {m: models[m] for m in plain}))
     for mode, spec in models.items():
         if isinstance(spec, _NetworkPart):
             model = _CutNetworkModel(spec.network, spec.snappable, **spec.options)
-            calls.append(({mode: thresholds[mode]}, services.iloc[spec.services], {mode: model}))
+            subset = services.frame().iloc[spec.services]
+            calls.append(({mode: thresholds[mode]}, subset, {mode: model}))
+    frame = units.frame() if calls else None
     for minutes, subset, chosen in calls:
-        res = compute_coverage(units, subset, minutes, categories=categories, models=chosen)
-        added = res.units.iloc[:, len(units.columns) :]
+        res = compute_coverage(frame, subset, minutes, categories=categories, models=chosen)
+        added = res.units.iloc[:, len(frame.columns) :]
         frames.append(pd.DataFrame(added))
         for mode in minutes:
             spec = models[mode]
@@ -289,10 +432,10 @@ def _coverage_columns(
                 continue
             # a route of t minutes stays within t × speed of its start: the radius each unit's
             # time asks for (inf: no route found, while the run has such services)
-            present = [c for c in categories if (services["categorie"] == c).any()]
+            present = [c for c in categories if (services.categories == c).any()]
             times = np.column_stack(
                 [added[time_col(c, mode)].to_numpy(float) for c in present]
-                or [np.zeros(len(units))]
+                or [np.zeros(len(frame))]
             )
             top = times.max(axis=1)
             needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
@@ -300,8 +443,8 @@ def _coverage_columns(
 
 
 def _partition_task(
-    units: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
+    units: _Units,
+    services: _Services,
     thresholds: Mapping[str, float],
     categories: Sequence[str],
     models: Mapping[str, object],
@@ -622,12 +765,11 @@ def _run_tasks(
 
     client, owned = _client(client, n_workers)
     try:
-        # Projected once here, not once per category and mode in every task (the models
-        # project to Lambert-93 themselves; the same transformation gives the same numbers).
-        lean = kept[["service_id", "categorie", kept.geometry.name]].to_crs(LAMBERT93)
+        # Projected once here, as the straight-line model projects (same numbers), and sent
+        # as arrays: the services once per worker, each département's units to its task.
+        every, lean = task_inputs(base, kept)
         shared = client.submit(_hold, lean, pure=False)
-        projected = base.to_crs(LAMBERT93)
-        unit_xy = np.column_stack([projected.geometry.x, projected.geometry.y])
+        unit_xy = np.column_stack([every.x, every.y])
         started: dict[str, float] = {}
 
         radii: dict[str, dict[str, np.ndarray]] = {}
@@ -657,7 +799,7 @@ def _run_tasks(
             started.setdefault(dept, time.perf_counter())
             future = client.submit(
                 _partition_task,
-                projected.iloc[pos],
+                every.take(pos),
                 shared,
                 thresholds,
                 cats,
