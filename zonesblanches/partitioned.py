@@ -774,6 +774,7 @@ def _run_tasks(
 
         radii: dict[str, dict[str, np.ndarray]] = {}
         whole: dict[str, object] = {}
+        networks: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
 
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
@@ -786,14 +787,20 @@ def _run_tasks(
                     if passes.get(dept, 0) >= 2:  # never more than three passes
                         radius = np.full(len(pos), np.inf)
                     radii.setdefault(dept, {})[mode] = radius
-                    if np.isinf(radius).any():  # the whole network: one copy for all
+                    # The whole network goes to the cluster once; each cut is a task of its
+                    # own on a worker that holds it (the driver only sends coordinates).
+                    if mode not in networks:
+                        networks[mode] = client.submit(_hold, spec, pure=False)
+                    if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
-                            part = _network_part(spec, unit_xy[:1], np.full(1, np.inf))
-                            whole[mode] = client.submit(_hold, part, pure=False)
+                            whole[mode] = client.submit(
+                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf)
+                            )
                         models[mode] = client.submit(_with_radius, whole[mode], radius)
                     else:
-                        part = _network_part(spec, unit_xy[pos], radius)
-                        models[mode] = client.submit(_hold, part, pure=False)
+                        models[mode] = client.submit(
+                            _network_part, networks[mode], unit_xy[pos], radius, pure=False
+                        )
                 else:
                     models[mode] = spec
             started.setdefault(dept, time.perf_counter())

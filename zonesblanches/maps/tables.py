@@ -75,8 +75,8 @@ def uncovered_table(
 
 NO_EPCI_LABEL = "Communes sans EPCI"
 """``nom_epci`` of the group of the communes outside any EPCI (empty ``code_epci``): the four
-island communes of metropolitan France (Île-d'Yeu 85113, Île-de-Bréhat 22016, Ouessant 29083,
-Île-de-Sein 29155), which is why a national ``synthese.csv`` has one group more than the 1,232
+island communes of metropolitan France (L'Île-d'Yeu 85113, Île-de-Bréhat 22016, Île-de-Sein
+29083, Ouessant 29155), which is why a national ``synthese.csv`` has one group more than the 1,232
 EPCI."""
 
 
