@@ -42,6 +42,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from zonesblanches._text import fr_count, fr_num
 from zonesblanches._version import __version__
@@ -176,13 +177,46 @@ class _CutNetworkModel(NetworkModel):
     network's model snaps them (its largest strongly connected component), not to the cut's
     own largest component."""
 
-    def __init__(self, network: RoadNetwork, snappable: np.ndarray, **options):
+    def __init__(self, network: RoadNetwork, snappable: np.ndarray, memo: bool = False, **opts):
         from scipy.spatial import cKDTree
 
-        super().__init__(network, component="all", **options)
+        super().__init__(network, component="all", **opts)
         self.snap_nodes = np.flatnonzero(snappable)
         xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
         self._tree = cKDTree(xy[self.snap_nodes])
+        self._memo: dict | None = {} if memo else None
+
+    def node_times(self, destinations: gpd.GeoSeries, *, limit_s: float = np.inf) -> tuple:
+        """:meth:`NetworkModel.node_times`, remembered per set of destinations when ``memo``:
+        the same arrays for the same points (read only by :meth:`nearest`)."""
+        if self._memo is None:
+            return super().node_times(destinations, limit_s=limit_s)
+        values = destinations.values
+        xy = np.column_stack([shapely.get_x(values), shapely.get_y(values)])
+        key = (hashlib.sha256(xy.tobytes()).hexdigest(), str(destinations.crs), float(limit_s))
+        if key not in self._memo:
+            self._memo[key] = super().node_times(destinations, limit_s=limit_s)
+        return self._memo[key]
+
+
+_WHOLE_MODELS: dict[int, tuple[RoadNetwork, _CutNetworkModel]] = {}
+"""Per worker process: the model of the whole network, kept across the tasks that get it
+(every département whose margin had to be widened to the whole network), with the node times
+of each category's services: one shortest-path pass per category and worker instead of one
+per category and département."""
+
+
+def _part_model(spec: _NetworkPart) -> _CutNetworkModel:
+    """The model of a task's network: built for a cut, kept by the worker for the whole."""
+    if spec.share < 1.0:
+        return _CutNetworkModel(spec.network, spec.snappable, **spec.options)
+    hit = _WHOLE_MODELS.get(id(spec.network))
+    if hit is None or hit[0] is not spec.network:
+        if len(_WHOLE_MODELS) >= 4:  # a few runs' networks at most
+            _WHOLE_MODELS.clear()
+        hit = (spec.network, _CutNetworkModel(spec.network, spec.snappable, True, **spec.options))
+        _WHOLE_MODELS[id(spec.network)] = hit
+    return hit[1]
 
 
 RADIUS_STEP = 1.25
@@ -418,7 +452,7 @@ def _coverage_columns(
         calls.append((plain, services.frame(), {m: models[m] for m in plain}))
     for mode, spec in models.items():
         if isinstance(spec, _NetworkPart):
-            model = _CutNetworkModel(spec.network, spec.snappable, **spec.options)
+            model = _part_model(spec)
             subset = services.frame().iloc[spec.services]
             calls.append(({mode: thresholds[mode]}, subset, {mode: model}))
     frame = units.frame() if calls else None
