@@ -191,12 +191,22 @@ class _CutNetworkModel(NetworkModel):
         the same arrays for the same points (read only by :meth:`nearest`)."""
         if self._memo is None:
             return super().node_times(destinations, limit_s=limit_s)
-        values = destinations.values
-        xy = np.column_stack([shapely.get_x(values), shapely.get_y(values)])
-        key = (hashlib.sha256(xy.tobytes()).hexdigest(), str(destinations.crs), float(limit_s))
+        key = self._key(destinations, limit_s)
         if key not in self._memo:
             self._memo[key] = super().node_times(destinations, limit_s=limit_s)
         return self._memo[key]
+
+    @staticmethod
+    def _key(destinations: gpd.GeoSeries, limit_s: float) -> tuple:
+        values = destinations.values
+        xy = np.column_stack([shapely.get_x(values), shapely.get_y(values)])
+        return (hashlib.sha256(xy.tobytes()).hexdigest(), str(destinations.crs), float(limit_s))
+
+    def remember(self, destinations: gpd.GeoSeries, times: tuple) -> None:
+        """Take ``times`` as :meth:`node_times` of ``destinations`` (computed elsewhere by
+        the same method on the same network)."""
+        if self._memo is not None:
+            self._memo.setdefault(self._key(destinations, np.inf), times)
 
 
 _WHOLE_MODELS: dict[int, tuple[RoadNetwork, _CutNetworkModel]] = {}
@@ -279,6 +289,7 @@ class _NetworkPart:
     speed_ms: float
     radius_m: np.ndarray  # per unit
     share: float  # nodes of the cut over nodes of the whole network
+    fields: dict | None = None  # whole network: category → node times computed once
 
 
 def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
@@ -453,6 +464,9 @@ def _coverage_columns(
     for mode, spec in models.items():
         if isinstance(spec, _NetworkPart):
             model = _part_model(spec)
+            for cat, times in (spec.fields or {}).items():
+                if times is not None:
+                    model.remember(_category_points(spec, services, cat), times)
             subset = services.frame().iloc[spec.services]
             calls.append(({mode: thresholds[mode]}, subset, {mode: model}))
     frame = units.frame() if calls else None
@@ -504,11 +518,33 @@ def _hold(data: object) -> object:
     return data
 
 
-def _with_radius(part: _NetworkPart, radius: np.ndarray) -> _NetworkPart:
-    """The whole-network part, for a département's units."""
+def _with_radius(part: _NetworkPart, radius: np.ndarray, fields: dict) -> _NetworkPart:
+    """The whole-network part, for a département's units, with each category's node times
+    (:func:`_whole_node_times`, computed once in the cluster)."""
     return _NetworkPart(
-        part.network, part.snappable, part.services, part.options, part.speed_ms, radius, 1.0
+        part.network,
+        part.snappable,
+        part.services,
+        part.options,
+        part.speed_ms,
+        radius,
+        1.0,
+        fields,
     )
+
+
+def _category_points(part: _NetworkPart, services: _Services, category: str) -> gpd.GeoSeries:
+    """The points of a category's services in a part, as :func:`compute_coverage` takes them."""
+    subset = services.frame().iloc[part.services]
+    return subset.geometry[(subset["categorie"] == category).to_numpy(dtype=bool)]
+
+
+def _whole_node_times(part: _NetworkPart, services: _Services, category: str) -> tuple:
+    """Seconds from every node of the whole network to the category's nearest service, and
+    which: one task per mode and category, shared by every département sent to the whole
+    network (instead of one shortest-path pass per département, or per worker)."""
+    points = _category_points(part, services, category)
+    return _part_model(part).node_times(points) if len(points) else None
 
 
 def _worker_name() -> str:
@@ -809,6 +845,7 @@ def _run_tasks(
         radii: dict[str, dict[str, np.ndarray]] = {}
         whole: dict[str, object] = {}
         networks: dict[str, object] = {}
+        fields: dict[str, dict] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
 
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
@@ -830,7 +867,13 @@ def _run_tasks(
                             whole[mode] = client.submit(
                                 _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf)
                             )
-                        models[mode] = client.submit(_with_radius, whole[mode], radius)
+                            fields[mode] = {
+                                cat: client.submit(_whole_node_times, whole[mode], shared, cat)
+                                for cat in cats
+                            }
+                        models[mode] = client.submit(
+                            _with_radius, whole[mode], radius, fields[mode]
+                        )
                     else:
                         models[mode] = client.submit(
                             _network_part, networks[mode], unit_xy[pos], radius, pure=False
