@@ -310,7 +310,13 @@ def run_analysis(
         iso = api.service_isochrones(
             result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
         )
-    if with_map and national:
+    if with_map and national and result.unit_kind != "commune":
+        _print(
+            "  La carte et le rapport nationaux se font par commune : pour des carreaux, les "
+            "tableaux sont écrits (communes.csv, synthèses)."
+        )
+        with_map = False
+    elif with_map and national:
         written += _write_national(result, sortie, principal_spec, region_maps)
         with_map = False
     elif with_map:

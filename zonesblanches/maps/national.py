@@ -237,7 +237,7 @@ def national_payload(
     from zonesblanches.geodata import reference
 
     units = result.units
-    if "code_insee" not in units or "code_departement" not in units:
+    if result.unit_kind != "commune" or "code_departement" not in units:
         raise ParameterError(
             "La carte nationale se dessine pour une analyse par commune : les carreaux d'une "
             "analyse nationale sont dans les tableaux (communes.csv, synthèses)."
@@ -267,7 +267,11 @@ def national_payload(
     rest = communes.loc[~communes["code_epci"].isin(whole)]
     e_part = _dissolve(rest[["code_epci", "_g"]].rename_geometry("geometry"), "code_epci")
     epci = pd.concat([e_whole, e_part], ignore_index=True).sort_values("code_epci")
-    names = dict(zip(units["code_epci"].fillna(""), units.get("nom_epci", ""), strict=False))
+    names = (
+        dict(zip(epci_code, units["nom_epci"].fillna("").astype(str), strict=True))
+        if "nom_epci" in units
+        else {}
+    )
     e_codes = epci["code_epci"].tolist()
     relabelled = replace(result, units=units.assign(code_epci=epci_code.to_numpy()))
     figures = _group_figures(relabelled, "code_epci", e_codes)
