@@ -20,7 +20,7 @@ data and idle, printed as the closing summary.
 Usage::
 
     python scripts/make_region_pbf.py --scale 0.25 --output /tmp/region-0.25.osm.pbf
-    python scripts/bench_france.py --osm /tmp/region-0.25.osm.pbf [--sans-france]
+    python scripts/bench_france.py --osm /tmp/region-0.25.osm.pbf [--sans-france] [--carte]
 
 Services: the bundled example registry (19 services, all in Hauts-de-France; for France, most
 communes are far from every one of them: the time is computed all the same).
@@ -29,6 +29,7 @@ communes are far from every one of them: the time is computed all the same).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -96,10 +97,12 @@ def _run(label: str, n: int, call) -> dict:
 
     cluster, client, boot = _cluster(n)
     try:
+        before = client.run(time.process_time)
         with get_task_stream(client) as ts:
-            start = time.perf_counter()
+            start, driver = time.perf_counter(), time.process_time()
             run = call(client)
-            wall = time.perf_counter() - start
+            wall, driver = time.perf_counter() - start, time.process_time() - driver
+        workers = sum(client.run(time.process_time)[w] - t for w, t in before.items())
         memory = _peak_memory(client)
     finally:
         client.close()
@@ -111,9 +114,14 @@ def _run(label: str, n: int, call) -> dict:
         f"max {per['secondes'].max():.2f} s ; mémoire max par worker "
         f"{max(memory.values()) / 2**30:.2f} Go"
     )
+    print(
+        f"    processeur : {driver:.1f} s dans ce processus, {workers:.1f} s dans les workers "
+        f"(charge moyenne {os.getloadavg()[0]:.1f})"
+    )
     for line in _stream_summary(ts.data, wall):
         print(line)
-    return {"wall": wall, "run": run, "memory": max(memory.values()), "boot": boot}
+    return {"wall": wall, "run": run, "memory": max(memory.values()), "boot": boot,
+            "cpu": driver + workers}  # fmt: skip
 
 
 def _csv(result, folder: Path, name: str) -> bytes:
@@ -132,10 +140,13 @@ def bench_france(folder: Path) -> None:
         f"France métropolitaine : {len(territory.communes)} communes, "
         f"modes {FRANCE_THRESHOLDS}, services du registre d'exemple"
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     whole = api.diagnostic(territory, FRANCE_THRESHOLDS)
-    peer = time.perf_counter() - start
-    print(f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s")
+    peer, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s "
+        f"({cpu:.1f} s de processeur)"
+    )
     runs = {
         n: _run(
             "vol d'oiseau",
@@ -156,6 +167,39 @@ def bench_france(folder: Path) -> None:
     print(
         f"  par département (2 workers) : médiane {per['secondes'].median():.2f} s, "
         f"total des tâches {per['secondes'].sum():.1f} s pour {len(per)} départements"
+    )
+
+
+def bench_map(folder: Path) -> None:
+    """The national map of the France run: size (budget 15 MB), time to write it, and in
+    headless Chromium at 1400×900 the time until it is ready (budget 5 s) and the time to show
+    the communes of the Nord (59, 648 communes)."""
+    from zonesblanches import api
+    from zonesblanches.maps._browser import Browser, find_chromium
+    from zonesblanches.maps.national import MAX_BYTES, write_national_map
+    from zonesblanches.partitioned import france
+
+    result = api.diagnostic(france(), FRANCE_THRESHOLDS)
+    cpu, start = time.process_time(), time.perf_counter()
+    path = write_national_map(result, folder / "carte.html")
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    size = path.stat().st_size
+    print(
+        f"Carte nationale : {size / 2**20:.1f} Mio (budget {MAX_BYTES / 2**20:.0f} Mio), "
+        f"écrite en {wall:.1f} s ({cpu:.1f} s de processeur)"
+    )
+    if find_chromium() is None:
+        print("  Chromium absent : temps d'ouverture non mesuré")
+        return
+    with Browser(width=1400, height=900) as browser:
+        report = browser.open(path, timeout=120)
+        start = time.perf_counter()
+        browser.evaluate("window.zbDrill('59')")
+        drill = time.perf_counter() - start
+    print(
+        f"  Chromium 1400×900 : prête en {report.ready_seconds:.1f} s (budget 5 s) ; "
+        f"communes du Nord affichées en {drill:.2f} s ; erreurs {len(report.console_errors)}, "
+        f"requêtes externes {len(report.external_requests)}"
     )
 
 
@@ -208,13 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--osm", type=Path, help="extrait synthétique (make_region_pbf.py)")
     parser.add_argument("--sans-france", action="store_true", help="sauter la partie France")
+    parser.add_argument("--carte", action="store_true", help="mesurer la carte nationale")
     args = parser.parse_args(argv)
-    import os
 
     print(f"Machine : {os.cpu_count()} cœurs ; charge moyenne {os.getloadavg()[0]:.1f} au départ")
     with tempfile.TemporaryDirectory() as tmp:
         if not args.sans_france:
             bench_france(Path(tmp))
+        if args.carte:
+            bench_map(Path(tmp))
         if args.osm is not None:
             bench_network(args.osm, Path(tmp))
     print(f"Charge moyenne à la fin : {os.getloadavg()[0]:.1f} (autres travaux sur la machine)")

@@ -232,14 +232,15 @@ def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven
     xy = nord.geometry.to_crs(LAMBERT93)
     unit_xy = np.column_stack([xy.x.to_numpy(), xy.y.to_numpy()])
     cats = CATEGORIES
+    units, services = partitioned.task_inputs(nord, kept)
     whole, _ = partitioned._coverage_columns(
-        nord, kept, {"voiture": 20.0}, cats, {"voiture": models["voiture"]}
+        units, services, {"voiture": 20.0}, cats, {"voiture": models["voiture"]}
     )
     for radius_km in (15.0, 45.0):
         part = partitioned._network_part(share, unit_xy, np.full(len(nord), radius_km * 1000))
         assert part.share < 1.0  # a real cut
         cut, needed = partitioned._coverage_columns(
-            nord, kept, {"voiture": 20.0}, cats, {"voiture": part}
+            units, services, {"voiture": 20.0}, cats, {"voiture": part}
         )
         proven = needed["voiture"] <= radius_km * 1000
         assert proven.any()
@@ -300,10 +301,10 @@ def test_cli_analyse_on_a_cluster_writes_the_unpartitioned_tables(client, tmp_pa
     for name in ("communes.csv", "synthese.csv", "communes_zone_blanche.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
     assert len(list((tmp_path / "dask" / "reprise").glob("80-*.parquet"))) == 1
-    # several départements: the national map is not there yet, and says so before computing
-    code = main(["analyse", "--territoire", "02, 80", "--workers", "1", "--sortie", str(tmp_path)])
+    # maps per région need several départements, and it is said before computing
+    code = main([*args, "--cartes-regions", "--sortie", str(tmp_path / "x")])
     assert code == 2
-    assert "--sans-carte" in capsys.readouterr().err
+    assert "--cartes-regions s'utilise avec plusieurs départements" in capsys.readouterr().err
 
 
 def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_path):

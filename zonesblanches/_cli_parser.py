@@ -434,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="calcul par département sur N processus de cette machine (cluster Dask local) ; "
         "implicite pour --territoire france (un par cœur)",
     )
+    analyse.add_argument(
+        "--cartes-regions",
+        action="store_true",
+        help="avec plusieurs départements ou --territoire france : écrit aussi une carte par "
+        "région (dossier cartes_regions/)",
+    )
     _add_services(analyse)
     _add_market(
         analyse,

@@ -315,6 +315,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             transit=transit_options(args, parse_modes(args.mode, args.seuil)),
             cluster=args.cluster,
             workers=args.workers,
+            region_maps=args.cartes_regions,
             **_shared_options(args),
         )
         return 0

@@ -160,7 +160,7 @@ def load_inputs(
     return Inputs(territory, services, demand, qpv, models, problems)
 
 
-def _by_departement(territory, thresholds, sortie: Path, cluster, workers, market, with_map):
+def _by_departement(territory, thresholds, sortie: Path, cluster, workers, market):
     """The partitioned run of ``run_analysis``, printing one line per département."""
     from zonesblanches.partitioned import format_partition, partitioned_diagnostic
 
@@ -168,12 +168,6 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
         raise ParameterError(
             "--offre-marchande n'est pas encore disponible avec le calcul par département "
             "(--cluster, --workers, --territoire france) : lancez-la par région."
-        )
-    if with_map and territory.kind in ("france", "liste"):
-        raise ParameterError(
-            "La carte et le rapport de plusieurs régions ou de la France ne sont pas encore "
-            "disponibles : ajoutez --sans-carte (communes.csv, communes_zone_blanche.csv et les "
-            "synthèses par EPCI, département et région sont écrits)."
         )
     where = cluster or (
         f"{_fr_count(workers, 'processus', 'processus')} sur cette machine"
@@ -230,6 +224,7 @@ def run_analysis(
     transit: TransitOptions | None = None,
     cluster: str | None = None,
     workers: int | None = None,
+    region_maps: bool = False,
 ) -> int:
     """Run an analysis end to end and write its outputs; return the number of problems.
 
@@ -237,7 +232,9 @@ def run_analysis(
     (:func:`zonesblanches.transit.check_transit_options`) when ``thresholds`` has
     ``transport``. With ``cluster`` (a Dask scheduler address) or ``workers``, or for all of
     France, the analysis runs one Dask task per département (:mod:`zonesblanches.partitioned`;
-    same numbers), checkpointed in ``sortie/reprise``."""
+    same numbers), checkpointed in ``sortie/reprise``. A territory of several départements
+    or régions (or all of France) gets the national map and report
+    (:mod:`zonesblanches.maps.national`), and with ``region_maps`` one map per région."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
@@ -276,6 +273,12 @@ def run_analysis(
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
     qpv, problems = inputs.qpv, inputs.problems
     partitioned = cluster is not None or workers is not None or territory.kind == "france"
+    national = territory.kind in ("france", "liste")  # the national map and report
+    if region_maps and not national:
+        raise ParameterError(
+            "--cartes-regions s'utilise avec plusieurs départements ou régions, ou "
+            "--territoire france."
+        )
     if partitioned and transit is not None:
         raise ParameterError(PARTITIONED_TRANSIT_REFUSAL)
     models, gtfs_rejected = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
@@ -283,7 +286,7 @@ def run_analysis(
     options = {"services": services, "categories": categories, "models": models}
     options.update(demand=demand, margin_km=margin_km)
     if partitioned:
-        result = _by_departement(territory, thresholds, sortie, cluster, workers, market, with_map)
+        result = _by_departement(territory, thresholds, sortie, cluster, workers, market)
         result = result(**options)
     else:
         result = api.diagnostic(territory, thresholds, market=market, **options)
@@ -318,7 +321,16 @@ def run_analysis(
         iso = api.service_isochrones(
             result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
         )
-    if with_map:
+    if with_map and national and result.unit_kind != "commune":
+        _print(
+            "  La carte et le rapport nationaux se font par commune : pour des carreaux, les "
+            "tableaux sont écrits (communes.csv, synthèses)."
+        )
+        with_map = False
+    elif with_map and national:
+        written += _write_national(result, sortie, principal_spec, region_maps)
+        with_map = False
+    elif with_map:
         zones = api.output_zones(result, territory, qpv, principal_spec)
         if zones:
             _print(format_zones(result, zones))
@@ -346,7 +358,7 @@ def run_analysis(
             )
             + written
         )
-    else:
+    if not with_map:
         written += [
             write_csv(communes_table(result), sortie / "communes.csv"),
             write_csv(synthesis_table(result), sortie / "synthese.csv"),
@@ -364,6 +376,21 @@ def run_analysis(
     _print(format_problems(problems, result))
     _print(f"Terminé en {_fr_num(time.perf_counter() - t0)} s.")
     return problems
+
+
+def _write_national(result, sortie: Path, principal, region_maps: bool) -> list[Path]:
+    """The national map and report of a multi-département run (EPCI, communes on demand),
+    and one map per région when asked; the tables are written by the caller."""
+    from zonesblanches.maps.national import write_national_map, write_region_maps
+    from zonesblanches.maps.national_report import write_national_report
+
+    _print()
+    _print("Écriture de la carte nationale (EPCI, communes par département) et du rapport…")
+    written = [write_national_map(result, sortie / "carte.html", principal)]
+    written.append(write_national_report(result, sortie, principal))
+    if region_maps:
+        written += write_region_maps(result, sortie / "cartes_regions", principal)
+    return written
 
 
 def _write_outside(result, sortie: Path) -> list[Path]:

@@ -48,19 +48,32 @@ from zonesblanches._version import __version__
 from zonesblanches.columns import blank_col, service_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
 from zonesblanches.coverage.network import NetworkModel
-from zonesblanches.coverage.traveltime import NearestTimes, StraightLineModel, TravelTimeModel
-from zonesblanches.crs import LAMBERT93
+from zonesblanches.coverage.partition_parts import (  # noqa: F401 - the tests reach some here
+    DISTANCE_SAFETY,
+    DISTANCE_SLACK_M,
+    _category_points,
+    _CutNetworkModel,
+    _network_part,
+    _NetworkPart,
+    _NetworkShare,
+    _part_model,
+    _Services,
+    _share,
+    _straight_line_columns,
+    _Units,
+    _whole_node_times,
+    _with_radius,
+    task_inputs,
+)
+from zonesblanches.coverage.traveltime import (
+    NearestTimes,
+    StraightLineModel,
+    TravelTimeModel,
+)
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.network import RoadNetwork
 from zonesblanches.geodata.territory import Territory, select_territory
-
-DISTANCE_SAFETY = 1.02
-"""Radius of a cut network over ``time × fastest speed``: Lambert-93 distances differ from the
-great-circle edge lengths by less than 0.5 % in metropolitan France; 2 % covers it."""
-
-DISTANCE_SLACK_M = 100.0
-"""Metres added to every radius (rounding of coordinates)."""
 
 FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
 """``--territoire`` values meaning all of metropolitan France."""
@@ -125,163 +138,35 @@ def select_territories(spec: str | Sequence[str] | Territory | None) -> Territor
     return Territory(label, "liste", ";".join(p.code for p in parts), communes)
 
 
-# --------------------------------------------------------------------------------------------
-# The cut network of a département
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _NetworkShare:
-    """One mode's network of the whole run, as the driver prepares it for the cuts."""
-
-    network: RoadNetwork
-    snappable: np.ndarray  # bool per node: where the whole run's model snaps points
-    service_node: np.ndarray  # node of each service of the run in the whole network (-1: none)
-    speed_ms: float  # fastest way to move on it: its fastest edge, or the walking leg
-    options: dict
-    margin_m: float  # first radius tried around each unit
-
-
-def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
-    """The whole run's network of one mode; the first radius tried is the reach of the
-    threshold (``minutes``) at the fastest speed of the network."""
-    net = model.network
-    snappable = np.zeros(net.n_nodes, dtype=bool)
-    snappable[model.snap_nodes] = True
-    length, seconds = np.asarray(net.length_m, float), np.asarray(net.time_s, float)
-    speed = float(np.max(length / seconds)) if len(length) else 0.0
-    options = {
-        "max_snap_m": model.max_snap_m,
-        "walk_speed_kmh": model.walk_speed_kmh,
-        "engine": model.engine,
-    }
-    speed = max(speed, model.walk_speed_ms)
-    return _NetworkShare(
-        net,
-        snappable,
-        model.snap(services.geometry).node,
-        speed,
-        options,
-        minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
-    )
-
-
-class _CutNetworkModel(NetworkModel):
-    """A :class:`NetworkModel` on a cut of a larger network, snapping points where the larger
-    network's model snaps them (its largest strongly connected component), not to the cut's
-    own largest component."""
-
-    def __init__(self, network: RoadNetwork, snappable: np.ndarray, **options):
-        from scipy.spatial import cKDTree
-
-        super().__init__(network, component="all", **options)
-        self.snap_nodes = np.flatnonzero(snappable)
-        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
-        self._tree = cKDTree(xy[self.snap_nodes])
-
-
-RADIUS_STEP = 1.25
-"""Units are cut around in classes of radius growing by this factor (each radius rounded up
-to its class: a wider cut, never a narrower one)."""
-
-
-def _kept_nodes(xy: np.ndarray, unit_xy: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Nodes within ``radius[u]`` of some unit ``u`` (radii rounded up to
-    :data:`RADIUS_STEP` classes, one k-d tree query per class)."""
-    from scipy.spatial import cKDTree
-
-    keep = np.zeros(len(xy), dtype=bool)
-    if np.isinf(radius).any():
-        keep[:] = True
-        return keep
-    low = max(float(radius.min()), 1.0)
-    k = np.ceil(np.log(np.maximum(radius, low) / low) / np.log(RADIUS_STEP) - 1e-9)
-    for step in np.unique(k):
-        r = low * RADIUS_STEP**step
-        dist, _ = cKDTree(unit_xy[k == step]).query(xy, k=1, distance_upper_bound=r)
-        keep |= np.isfinite(dist)
-    return keep
-
-
-def _cut(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> tuple:
-    """The sub-network induced by the nodes within ``radius[u]`` of a unit ``u`` (every edge
-    between two of them), with the kept-node mask; ``inf`` anywhere: the whole network."""
-    net = share.network
-    xy = np.column_stack([np.asarray(net.x, float), np.asarray(net.y, float)])
-    keep = _kept_nodes(xy, unit_xy, radius)
-    if keep.all():
-        return net, keep
-    tail, head = np.asarray(net.tail), np.asarray(net.head)
-    edges = np.flatnonzero(keep[tail] & keep[head])
-    position = np.cumsum(keep) - 1
-    sub = RoadNetwork(
-        mode=net.mode,
-        node_id=np.asarray(net.node_id)[keep],
-        x=xy[keep, 0],
-        y=xy[keep, 1],
-        tail=position[tail[edges]].astype(np.int64),
-        head=position[head[edges]].astype(np.int64),
-        length_m=np.asarray(net.length_m, float)[edges],
-        time_s=np.asarray(net.time_s, float)[edges],
-        source=net.source,
-        meta=net.meta,
-    )
-    return sub, keep
-
-
-@dataclass
-class _NetworkPart:
-    """What a task needs for one mode on a network: the cut and which services it holds."""
-
-    network: RoadNetwork
-    snappable: np.ndarray
-    services: np.ndarray  # positions of the run's services whose node is in the cut
-    options: dict
-    speed_ms: float
-    radius_m: np.ndarray  # per unit
-    share: float  # nodes of the cut over nodes of the whole network
-
-
-def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
-    sub, keep = _cut(share, unit_xy, radius)
-    node = share.service_node
-    inside = np.flatnonzero((node >= 0) & keep[np.clip(node, 0, None)])
-    return _NetworkPart(
-        sub,
-        share.snappable[keep],
-        inside,
-        share.options,
-        share.speed_ms,
-        radius,
-        float(keep.mean()) if len(keep) else 1.0,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The task
-# --------------------------------------------------------------------------------------------
-
-
 def _coverage_columns(
-    units: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
+    units: _Units,
+    services: _Services,
     thresholds: Mapping[str, float],
     categories: Sequence[str],
     models: Mapping[str, object],
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The columns :func:`compute_coverage` adds to ``units`` (same order), and for each mode
     on a network the radius its times ask for (``inf``: a unit left without a route)."""
-    units = units[["population", units.geometry.name]]  # all compute_coverage reads
     frames, needed = [], {}
     plain = {m: t for m, t in thresholds.items() if not isinstance(models[m], _NetworkPart)}
-    calls = [(plain, services, {m: models[m] for m in plain})] if plain else []
+    calls = []
+    if plain and all(type(models[m]) is StraightLineModel for m in plain):
+        cols = _straight_line_columns(units, services, plain, categories, models)
+        frames.append(pd.DataFrame(cols, index=units.index))
+    elif plain:
+        calls.append((plain, services.frame(), {m: models[m] for m in plain}))
     for mode, spec in models.items():
         if isinstance(spec, _NetworkPart):
-            model = _CutNetworkModel(spec.network, spec.snappable, **spec.options)
-            calls.append(({mode: thresholds[mode]}, services.iloc[spec.services], {mode: model}))
+            model = _part_model(spec)
+            for cat, times in (spec.fields or {}).items():
+                if times is not None:
+                    model.remember(_category_points(spec, services, cat), times)
+            subset = services.frame().iloc[spec.services]
+            calls.append(({mode: thresholds[mode]}, subset, {mode: model}))
+    frame = units.frame() if calls else None
     for minutes, subset, chosen in calls:
-        res = compute_coverage(units, subset, minutes, categories=categories, models=chosen)
-        added = res.units.iloc[:, len(units.columns) :]
+        res = compute_coverage(frame, subset, minutes, categories=categories, models=chosen)
+        added = res.units.iloc[:, len(frame.columns) :]
         frames.append(pd.DataFrame(added))
         for mode in minutes:
             spec = models[mode]
@@ -289,10 +174,10 @@ def _coverage_columns(
                 continue
             # a route of t minutes stays within t × speed of its start: the radius each unit's
             # time asks for (inf: no route found, while the run has such services)
-            present = [c for c in categories if (services["categorie"] == c).any()]
+            present = [c for c in categories if (services.categories == c).any()]
             times = np.column_stack(
                 [added[time_col(c, mode)].to_numpy(float) for c in present]
-                or [np.zeros(len(units))]
+                or [np.zeros(len(frame))]
             )
             top = times.max(axis=1)
             needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
@@ -300,8 +185,8 @@ def _coverage_columns(
 
 
 def _partition_task(
-    units: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
+    units: _Units,
+    services: _Services,
     thresholds: Mapping[str, float],
     categories: Sequence[str],
     models: Mapping[str, object],
@@ -325,13 +210,6 @@ def _hold(data: object) -> object:
     it dies, the scheduler computes it again (scattered data would be lost with its worker,
     and every task needing it cancelled)."""
     return data
-
-
-def _with_radius(part: _NetworkPart, radius: np.ndarray) -> _NetworkPart:
-    """The whole-network part, for a département's units."""
-    return _NetworkPart(
-        part.network, part.snappable, part.services, part.options, part.speed_ms, radius, 1.0
-    )
 
 
 def _worker_name() -> str:
@@ -622,16 +500,17 @@ def _run_tasks(
 
     client, owned = _client(client, n_workers)
     try:
-        # Projected once here, not once per category and mode in every task (the models
-        # project to Lambert-93 themselves; the same transformation gives the same numbers).
-        lean = kept[["service_id", "categorie", kept.geometry.name]].to_crs(LAMBERT93)
+        # Projected once here, as the straight-line model projects (same numbers), and sent
+        # as arrays: the services once per worker, each département's units to its task.
+        every, lean = task_inputs(base, kept)
         shared = client.submit(_hold, lean, pure=False)
-        projected = base.to_crs(LAMBERT93)
-        unit_xy = np.column_stack([projected.geometry.x, projected.geometry.y])
+        unit_xy = np.column_stack([every.x, every.y])
         started: dict[str, float] = {}
 
         radii: dict[str, dict[str, np.ndarray]] = {}
         whole: dict[str, object] = {}
+        networks: dict[str, object] = {}
+        fields: dict[str, dict] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
 
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
@@ -644,20 +523,32 @@ def _run_tasks(
                     if passes.get(dept, 0) >= 2:  # never more than three passes
                         radius = np.full(len(pos), np.inf)
                     radii.setdefault(dept, {})[mode] = radius
-                    if np.isinf(radius).any():  # the whole network: one copy for all
+                    # The whole network goes to the cluster once; each cut is a task of its
+                    # own on a worker that holds it (the driver only sends coordinates).
+                    if mode not in networks:
+                        networks[mode] = client.submit(_hold, spec, pure=False)
+                    if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
-                            part = _network_part(spec, unit_xy[:1], np.full(1, np.inf))
-                            whole[mode] = client.submit(_hold, part, pure=False)
-                        models[mode] = client.submit(_with_radius, whole[mode], radius)
+                            whole[mode] = client.submit(
+                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf)
+                            )
+                            fields[mode] = {
+                                cat: client.submit(_whole_node_times, whole[mode], shared, cat)
+                                for cat in cats
+                            }
+                        models[mode] = client.submit(
+                            _with_radius, whole[mode], radius, fields[mode]
+                        )
                     else:
-                        part = _network_part(spec, unit_xy[pos], radius)
-                        models[mode] = client.submit(_hold, part, pure=False)
+                        models[mode] = client.submit(
+                            _network_part, networks[mode], unit_xy[pos], radius, pure=False
+                        )
                 else:
                     models[mode] = spec
             started.setdefault(dept, time.perf_counter())
             future = client.submit(
                 _partition_task,
-                projected.iloc[pos],
+                every.take(pos),
                 shared,
                 thresholds,
                 cats,

@@ -74,6 +74,13 @@ def uncovered_table(
     ).reset_index(drop=True)
 
 
+NO_EPCI_LABEL = "Communes sans EPCI"
+"""``nom_epci`` of the group of the communes outside any EPCI (empty ``code_epci``): the four
+island communes of metropolitan France (L'Île-d'Yeu 85113, Île-de-Bréhat 22016, Île-de-Sein
+29083, Ouessant 29155), which is why a national ``synthese.csv`` has one group more than the 1,232
+EPCI."""
+
+
 def synthesis_table(
     result: CoverageResult, by: str | None = "code_epci", names: pd.Series | None = None
 ) -> pd.DataFrame:
@@ -95,6 +102,9 @@ def synthesis_table(
         result = replace(result, units=units)
         names = names.drop_duplicates("code_region").set_index("code_region")["nom_region"]
     table = result.summary(by=by)
+    if by == "code_epci" and "nom_epci" in table:
+        alone = table["code_epci"].fillna("") == ""
+        table.loc[alone, "nom_epci"] = NO_EPCI_LABEL
     if names is not None and by is not None:
         label = "nom_" + by.removeprefix("code_")
         table.insert(1, label, table[by].map(names).fillna("").to_numpy())

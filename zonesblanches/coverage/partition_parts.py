@@ -1,0 +1,379 @@
+"""The pieces of a partitioned run's tasks (:mod:`zonesblanches.partitioned`): what a task
+receives and the network a département computes on.
+
+- :class:`_Units` and :class:`_Services`: a département's units and the run's services as
+  Lambert-93 arrays (a GeoDataFrame of points costs a WKB round trip per point and task);
+  :func:`_straight_line_columns` computes the straight-line columns with one k-d tree query
+  per category for every mode, the trees kept by the worker;
+- the cut network of a département (:func:`_network_part`), the model that snaps points as the
+  whole run's model does (:class:`_CutNetworkModel`), and the whole network's node times of a
+  category computed once per run in the cluster (:func:`_whole_node_times`).
+
+Everything here must give the arrays of :func:`zonesblanches.coverage.analysis.compute_coverage`
+bit for bit (tested by ``tests/test_partitioned.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from zonesblanches.columns import blank_col, service_col, time_col
+from zonesblanches.coverage.network import NetworkModel
+from zonesblanches.coverage.traveltime import StraightLineModel, _metric_xy
+from zonesblanches.crs import LAMBERT93
+from zonesblanches.geodata.network import RoadNetwork
+
+DISTANCE_SAFETY = 1.02
+"""Radius of a cut network over ``time × fastest speed``: Lambert-93 distances differ from the
+great-circle edge lengths by less than 0.5 % in metropolitan France; 2 % covers it."""
+
+DISTANCE_SLACK_M = 100.0
+"""Metres added to every radius (rounding of coordinates)."""
+
+# --------------------------------------------------------------------------------------------
+# The cut network of a département
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NetworkShare:
+    """One mode's network of the whole run, as the driver prepares it for the cuts."""
+
+    network: RoadNetwork
+    snappable: np.ndarray  # bool per node: where the whole run's model snaps points
+    service_node: np.ndarray  # node of each service of the run in the whole network (-1: none)
+    speed_ms: float  # fastest way to move on it: its fastest edge, or the walking leg
+    options: dict
+    margin_m: float  # first radius tried around each unit
+
+
+def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
+    """The whole run's network of one mode; the first radius tried is the reach of the
+    threshold (``minutes``) at the fastest speed of the network."""
+    net = model.network
+    snappable = np.zeros(net.n_nodes, dtype=bool)
+    snappable[model.snap_nodes] = True
+    length, seconds = np.asarray(net.length_m, float), np.asarray(net.time_s, float)
+    speed = float(np.max(length / seconds)) if len(length) else 0.0
+    options = {
+        "max_snap_m": model.max_snap_m,
+        "walk_speed_kmh": model.walk_speed_kmh,
+        "engine": model.engine,
+    }
+    speed = max(speed, model.walk_speed_ms)
+    return _NetworkShare(
+        net,
+        snappable,
+        model.snap(services.geometry).node,
+        speed,
+        options,
+        minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
+    )
+
+
+class _CutNetworkModel(NetworkModel):
+    """A :class:`NetworkModel` on a cut of a larger network, snapping points where the larger
+    network's model snaps them (its largest strongly connected component), not to the cut's
+    own largest component."""
+
+    def __init__(self, network: RoadNetwork, snappable: np.ndarray, memo: bool = False, **opts):
+        from scipy.spatial import cKDTree
+
+        super().__init__(network, component="all", **opts)
+        self.snap_nodes = np.flatnonzero(snappable)
+        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
+        self._tree = cKDTree(xy[self.snap_nodes])
+        self._memo: dict | None = {} if memo else None
+
+    def node_times(self, destinations: gpd.GeoSeries, *, limit_s: float = np.inf) -> tuple:
+        """:meth:`NetworkModel.node_times`, remembered per set of destinations when ``memo``:
+        the same arrays for the same points (read only by :meth:`nearest`)."""
+        if self._memo is None:
+            return super().node_times(destinations, limit_s=limit_s)
+        key = self._key(destinations, limit_s)
+        if key not in self._memo:
+            self._memo[key] = super().node_times(destinations, limit_s=limit_s)
+        return self._memo[key]
+
+    @staticmethod
+    def _key(destinations: gpd.GeoSeries, limit_s: float) -> tuple:
+        values = destinations.values
+        xy = np.column_stack([shapely.get_x(values), shapely.get_y(values)])
+        return (hashlib.sha256(xy.tobytes()).hexdigest(), str(destinations.crs), float(limit_s))
+
+    def remember(self, destinations: gpd.GeoSeries, times: tuple) -> None:
+        """Take ``times`` as :meth:`node_times` of ``destinations`` (computed elsewhere by
+        the same method on the same network)."""
+        if self._memo is not None:
+            self._memo.setdefault(self._key(destinations, np.inf), times)
+
+
+_WHOLE_MODELS: dict[int, tuple[RoadNetwork, _CutNetworkModel]] = {}
+"""Per worker process: the model of the whole network, kept across the tasks that get it
+(every département whose margin had to be widened to the whole network), with the node times
+of each category's services: one shortest-path pass per category and worker instead of one
+per category and département."""
+
+
+def _part_model(spec: _NetworkPart) -> _CutNetworkModel:
+    """The model of a task's network: built for a cut, kept by the worker for the whole."""
+    if spec.share < 1.0:
+        return _CutNetworkModel(spec.network, spec.snappable, **spec.options)
+    hit = _WHOLE_MODELS.get(id(spec.network))
+    if hit is None or hit[0] is not spec.network:
+        if len(_WHOLE_MODELS) >= 4:  # a few runs' networks at most
+            _WHOLE_MODELS.clear()
+        hit = (spec.network, _CutNetworkModel(spec.network, spec.snappable, True, **spec.options))
+        _WHOLE_MODELS[id(spec.network)] = hit
+    return hit[1]
+
+
+RADIUS_STEP = 1.25
+"""Units are cut around in classes of radius growing by this factor (each radius rounded up
+to its class: a wider cut, never a narrower one)."""
+
+
+def _kept_nodes(xy: np.ndarray, unit_xy: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Nodes within ``radius[u]`` of some unit ``u`` (radii rounded up to
+    :data:`RADIUS_STEP` classes, one k-d tree query per class)."""
+    from scipy.spatial import cKDTree
+
+    keep = np.zeros(len(xy), dtype=bool)
+    if np.isinf(radius).any():
+        keep[:] = True
+        return keep
+    low = max(float(radius.min()), 1.0)
+    k = np.ceil(np.log(np.maximum(radius, low) / low) / np.log(RADIUS_STEP) - 1e-9)
+    for step in np.unique(k):
+        r = low * RADIUS_STEP**step
+        dist, _ = cKDTree(unit_xy[k == step]).query(xy, k=1, distance_upper_bound=r)
+        keep |= np.isfinite(dist)
+    return keep
+
+
+def _cut(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> tuple:
+    """The sub-network induced by the nodes within ``radius[u]`` of a unit ``u`` (every edge
+    between two of them), with the kept-node mask; ``inf`` anywhere: the whole network."""
+    net = share.network
+    xy = np.column_stack([np.asarray(net.x, float), np.asarray(net.y, float)])
+    keep = _kept_nodes(xy, unit_xy, radius)
+    if keep.all():
+        return net, keep
+    tail, head = np.asarray(net.tail), np.asarray(net.head)
+    edges = np.flatnonzero(keep[tail] & keep[head])
+    position = np.cumsum(keep) - 1
+    sub = RoadNetwork(
+        mode=net.mode,
+        node_id=np.asarray(net.node_id)[keep],
+        x=xy[keep, 0],
+        y=xy[keep, 1],
+        tail=position[tail[edges]].astype(np.int64),
+        head=position[head[edges]].astype(np.int64),
+        length_m=np.asarray(net.length_m, float)[edges],
+        time_s=np.asarray(net.time_s, float)[edges],
+        source=net.source,
+        meta=net.meta,
+    )
+    return sub, keep
+
+
+@dataclass
+class _NetworkPart:
+    """What a task needs for one mode on a network: the cut and which services it holds."""
+
+    network: RoadNetwork
+    snappable: np.ndarray
+    services: np.ndarray  # positions of the run's services whose node is in the cut
+    options: dict
+    speed_ms: float
+    radius_m: np.ndarray  # per unit
+    share: float  # nodes of the cut over nodes of the whole network
+    fields: dict | None = None  # whole network: category → node times computed once
+
+
+def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
+    sub, keep = _cut(share, unit_xy, radius)
+    node = share.service_node
+    inside = np.flatnonzero((node >= 0) & keep[np.clip(node, 0, None)])
+    return _NetworkPart(
+        sub,
+        share.snappable[keep],
+        inside,
+        share.options,
+        share.speed_ms,
+        radius,
+        float(keep.mean()) if len(keep) else 1.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The task
+# --------------------------------------------------------------------------------------------
+
+
+def _lambert_xy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Lambert-93 coordinates through the very call :class:`StraightLineModel` makes on
+    Lambert-93 points (an identity transformation; kept so the numbers are those of
+    :func:`compute_coverage` by construction)."""
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(LAMBERT93, LAMBERT93, always_xy=True)
+    tx, ty = transformer.transform(x, y)
+    return np.column_stack([np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)])
+
+
+@dataclass
+class _Units:
+    """A département's demand units as a task gets them: Lambert-93 coordinates and
+    populations (arrays pickle in microseconds; a GeoDataFrame of points costs a WKB round
+    trip per point, for each of 96 tasks)."""
+
+    index: pd.Index
+    x: np.ndarray
+    y: np.ndarray
+    population: np.ndarray
+
+    def take(self, positions: np.ndarray) -> _Units:
+        return _Units(
+            self.index[positions],
+            self.x[positions],
+            self.y[positions],
+            self.population[positions],
+        )
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The units as :func:`compute_coverage` reads them (network modes)."""
+        return gpd.GeoDataFrame(
+            {"population": self.population},
+            geometry=gpd.points_from_xy(self.x, self.y),
+            crs=LAMBERT93,
+            index=self.index,
+        )
+
+
+class _Services:
+    """The services of the run, sent once per worker: ids, categories and Lambert-93
+    coordinates as arrays. The worker keeps, across its tasks, the k-d tree of each category
+    (straight line) and the GeoDataFrame (network modes), built on first use."""
+
+    def __init__(self, ids: np.ndarray, categories: np.ndarray, x: np.ndarray, y: np.ndarray):
+        self.ids, self.categories, self.x, self.y = ids, categories, x, y
+        self._trees: dict[str, object] = {}
+        self._frame: gpd.GeoDataFrame | None = None
+
+    def __getstate__(self) -> dict:
+        return {"ids": self.ids, "categories": self.categories, "x": self.x, "y": self.y}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def frame(self) -> gpd.GeoDataFrame:
+        if self._frame is None:
+            self._frame = gpd.GeoDataFrame(
+                {"service_id": self.ids, "categorie": self.categories},
+                geometry=gpd.points_from_xy(self.x, self.y),
+                crs=LAMBERT93,
+            )
+        return self._frame
+
+    def tree(self, category: str):
+        """``(k-d tree or None, ids)`` of a category: what :meth:`StraightLineModel.nearest`
+        builds for every call, built here once per worker."""
+        if category not in self._trees:
+            from scipy.spatial import cKDTree
+
+            mask = self.categories == category
+            ids = self.ids[mask]
+            tree = cKDTree(_lambert_xy(self.x[mask], self.y[mask])) if mask.any() else None
+            self._trees[category] = (tree, ids)
+        return self._trees[category]
+
+
+def task_inputs(units: gpd.GeoDataFrame, services: gpd.GeoDataFrame) -> tuple[_Units, _Services]:
+    """Units (``population`` and points) and services (``service_id``, ``categorie`` and
+    points) in any CRS, as the tasks take them: Lambert-93 arrays, projected as the
+    straight-line model projects."""
+    xy = _metric_xy(units.geometry)
+    svc = _metric_xy(services.geometry)
+    return (
+        _Units(units.index, xy[:, 0].copy(), xy[:, 1].copy(), units["population"].to_numpy(float)),
+        _Services(
+            services["service_id"].to_numpy(dtype=object),
+            services["categorie"].to_numpy(dtype=object),
+            svc[:, 0].copy(),
+            svc[:, 1].copy(),
+        ),
+    )
+
+
+def _straight_line_columns(
+    units: _Units,
+    services: _Services,
+    thresholds: Mapping[str, float],
+    categories: Sequence[str],
+    models: Mapping[str, StraightLineModel],
+) -> dict[str, np.ndarray]:
+    """The columns :func:`compute_coverage` computes with :class:`StraightLineModel` models,
+    with one k-d tree query per category for all modes (the nearest service in distance is
+    the nearest in time for every mode; the times are the same distances times each mode's
+    factor) and the trees kept by the worker. Same arrays, bit for bit, in the same order."""
+    xy = _lambert_xy(units.x, units.y)
+    n = len(xy)
+    found = {}
+    for cat in categories:
+        tree, ids = services.tree(cat)
+        if tree is None:
+            found[cat] = (None, np.full(n, -1, dtype=np.int64), ids)
+        else:
+            dist, idx = tree.query(xy, k=1)
+            found[cat] = (dist, np.asarray(idx, dtype=np.int64), ids)
+    cols: dict[str, np.ndarray] = {}
+    for mode, threshold in thresholds.items():
+        for cat in categories:
+            dist, idx, ids = found[cat]
+            minutes = np.full(n, np.inf) if dist is None else models[mode].minutes_for_metres(dist)
+            cols[time_col(cat, mode)] = minutes
+            cols[service_col(cat, mode)] = np.where(
+                idx >= 0, ids[np.clip(idx, 0, None)] if len(ids) else "", ""
+            )
+            cols[blank_col(cat, mode)] = ~(minutes <= threshold)
+    return cols
+
+
+def _with_radius(part: _NetworkPart, radius: np.ndarray, fields: dict) -> _NetworkPart:
+    """The whole-network part, for a département's units, with each category's node times
+    (:func:`_whole_node_times`, computed once in the cluster)."""
+    return _NetworkPart(
+        part.network,
+        part.snappable,
+        part.services,
+        part.options,
+        part.speed_ms,
+        radius,
+        1.0,
+        fields,
+    )
+
+
+def _category_points(part: _NetworkPart, services: _Services, category: str) -> gpd.GeoSeries:
+    """The points of a category's services in a part, as :func:`compute_coverage` takes them."""
+    subset = services.frame().iloc[part.services]
+    return subset.geometry[(subset["categorie"] == category).to_numpy(dtype=bool)]
+
+
+def _whole_node_times(part: _NetworkPart, services: _Services, category: str) -> tuple:
+    """Seconds from every node of the whole network to the category's nearest service, and
+    which: one task per mode and category, shared by every département sent to the whole
+    network (instead of one shortest-path pass per département, or per worker)."""
+    points = _category_points(part, services, category)
+    return _part_model(part).node_times(points) if len(points) else None
