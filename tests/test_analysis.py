@@ -338,3 +338,27 @@ def test_summary_equals_per_group_loop_on_synthetic_tables(rows, by):
         units, units.iloc[:0], thresholds, ["garage_solidaire", "atelier_velo"], {}, "Synthétique"
     )
     _assert_same_summary(result.summary(by=by), _reference_summary(result, by), exact=False)
+
+
+def _reference_long(result: CoverageResult) -> pd.DataFrame:
+    """The former ``CoverageResult.long``: one frame per indicator, then a concat."""
+    keys = [
+        c for c in ("unit_id", "code_insee", "nom", "code_epci", "population") if c in result.units
+    ]
+    frames = []
+    for cat in result.categories:
+        for mode in result.modes:
+            f = pd.DataFrame(result.units[keys])
+            f["categorie"] = cat
+            f["mode"] = mode
+            f["seuil_min"] = result.thresholds[mode]
+            f["temps_min"] = result.units[time_col(cat, mode)].to_numpy()
+            f["service_id"] = result.units[service_col(cat, mode)].to_numpy()
+            f["zone_blanche"] = result.units[blank_col(cat, mode)].to_numpy()
+            frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_long_form_equals_per_indicator_concat(vm_result, region_result):
+    for result in (vm_result, region_result):
+        pd.testing.assert_frame_equal(result.long(), _reference_long(result), check_exact=True)

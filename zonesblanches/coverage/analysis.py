@@ -117,18 +117,23 @@ class CoverageResult:
             for c in ("unit_id", "code_insee", "nom", "code_epci", "population")
             if c in self.units
         ]
-        frames = []
-        for cat in self.categories:
-            for mode in self.modes:
-                f = pd.DataFrame(self.units[keys])
-                f["categorie"] = cat
-                f["mode"] = mode
-                f["seuil_min"] = self.thresholds[mode]
-                f["temps_min"] = self.units[time_col(cat, mode)].to_numpy()
-                f["service_id"] = self.units[service_col(cat, mode)].to_numpy()
-                f["zone_blanche"] = self.units[blank_col(cat, mode)].to_numpy()
-                frames.append(f)
-        return pd.concat(frames, ignore_index=True)
+        # One frame built by repetition, not one frame per indicator then a concat: the report
+        # asks for it about twenty times (0.12 s each on an EPCI with ten indicators).
+        specs = [(cat, mode) for cat in self.categories for mode in self.modes]
+        n = len(self.units)
+        base = pd.DataFrame(self.units[keys]).reset_index(drop=True)
+        out = base.iloc[np.tile(np.arange(n), len(specs))].reset_index(drop=True)
+        out["categorie"] = np.repeat([c for c, _ in specs], n).astype(object)
+        out["mode"] = np.repeat([m for _, m in specs], n).astype(object)
+        out["seuil_min"] = np.repeat([self.thresholds[m] for _, m in specs], n)
+        for name, col in (("temps_min", time_col), ("service_id", service_col)):
+            out[name] = pd.concat(
+                [self.units[col(c, m)] for c, m in specs], ignore_index=True
+            ).to_numpy()
+        out["zone_blanche"] = pd.concat(
+            [self.units[blank_col(c, m)] for c, m in specs], ignore_index=True
+        ).to_numpy()
+        return out
 
     def summary(self, by: str | None = "code_epci") -> pd.DataFrame:
         """Coverage figures per group (default: per EPCI) × category × mode.

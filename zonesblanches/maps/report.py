@@ -54,7 +54,7 @@ def _screen_png(path: Path) -> bytes:
     The full-resolution figure stays in ``figures/`` for Word; the embedded copy is 3 to 4
     times smaller (a map in flat classes loses nothing visible), so the report keeps its 6 MB
     budget with a dozen maps, at 150 or 300 dpi. Pillow (matplotlib's own image library)
-    resamples and quantizes; same file, same bytes.
+    resamples and quantizes (fast octree); same file, same bytes.
     """
     import io
 
@@ -67,7 +67,9 @@ def _screen_png(path: Path) -> bytes:
         factor = -(-rgb.width // SCREEN_FIGURE_WIDTH)
         rgb = rgb.reduce(factor)
     buffer = io.BytesIO()
-    rgb.quantize(colors=256).save(buffer, format="PNG", optimize=True)
+    # Fast octree: 0.04 s a figure against 0.40 s for median cut with optimize=True (ten
+    # figures: 3.6 s of a 20 s run), a smaller file, and no visible difference on flat classes.
+    rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
