@@ -362,3 +362,33 @@ def _reference_long(result: CoverageResult) -> pd.DataFrame:
 def test_long_form_equals_per_indicator_concat(vm_result, region_result):
     for result in (vm_result, region_result):
         pd.testing.assert_frame_equal(result.long(), _reference_long(result), check_exact=True)
+
+
+def test_identical_indicators_named_with_their_cause(vm_result):
+    # Valenciennes with the example registry: the social driving school, the bike workshop and
+    # the mobility platform are nearest at the same commune point, so their figures are equal.
+    from zonesblanches.maps.findings import identical_groups
+
+    trio = ("auto_ecole_sociale", "atelier_velo", "plateforme_mobilite")
+    groups = {tuple(g): why for g, why in identical_groups(vm_result)}
+    assert groups[trio].startswith("pour chaque commune, leurs services les plus proches")
+    assert "à Valenciennes" in groups[trio]
+    # Only the services used: the trio's services stand at the same points.
+    units = vm_result.units
+    used = set()
+    for cat in vm_result.categories:
+        for mode in vm_result.modes:
+            used |= set(units[service_col(cat, mode)].dropna().astype(str))
+    svc = vm_result.services
+    kept = svc[svc["service_id"].astype(str).isin(used).to_numpy()]
+    only_used = CoverageResult(**{**vm_result.__dict__, "services": kept})
+    groups = {tuple(g): why for g, why in identical_groups(only_used)}
+    assert groups[trio].startswith("leurs services sont aux mêmes points")
+    # One of them moved by about 1 m: no longer the same points.
+    moved = kept.copy()
+    row = moved.index[(moved["categorie"] == "atelier_velo").to_numpy()][0]
+    p = moved.geometry[row]
+    moved.loc[row, "geometry"] = type(p)(p.x + 1e-5, p.y)
+    shifted = CoverageResult(**{**vm_result.__dict__, "services": moved})
+    groups = {tuple(g): why for g, why in identical_groups(shifted)}
+    assert groups[trio].startswith("pour chaque commune")

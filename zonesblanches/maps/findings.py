@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from zonesblanches._text import fr_count, fr_num, fr_pct
 from zonesblanches.columns import blank_col, service_col, time_col
@@ -160,14 +161,12 @@ def identical_groups(result: CoverageResult) -> list[tuple[list[str], str]]:
             continue
         points = []
         for cat in group:
-            sub = svc[svc["categorie"] == cat]
-            points.append(
-                {
-                    (round(float(g.x), 6), round(float(g.y), 6))
-                    for g in sub.geometry
-                    if g is not None
-                }
-            )
+            geoms = svc.geometry[(svc["categorie"] == cat).to_numpy()]
+            geoms = geoms[~geoms.isna().to_numpy()].to_numpy()
+            # Coordinates read as arrays: a loop over points took 1.5 s at 100,000 services.
+            xs = np.round(shapely.get_x(geoms), 6).tolist()
+            ys = np.round(shapely.get_y(geoms), 6).tolist()
+            points.append(set(zip(xs, ys, strict=True)))
         same = all(p == points[0] for p in points[1:])
         geocoded = (
             "precision" in svc
