@@ -208,22 +208,25 @@ def service_counts(
         if code != "code_insee" and (polys is None or code not in polys):
             continue
         side = GRID_M if code == "code_insee" else GRID_M * 10
-        key = np.array(
-            [f"carreau {int(x // side)} {int(y // side)}" for x, y in zip(mx, my, strict=True)],
-            dtype=object,
-        )
+        codes = polys[code].astype(str).to_numpy() if polys is not None and code in polys else None
+        hit = within >= 0
+        # Square keys only for the services outside every place (all of them without places):
+        # one formatted string per service and level cost 0.3 s per level at 100,000.
+        square = np.flatnonzero(~hit) if codes is not None else np.arange(len(points))
+        key = np.empty(len(points), dtype=object)
+        key[square] = [
+            f"carreau {int(x // side)} {int(y // side)}"
+            for x, y in zip(mx[square], my[square], strict=True)
+        ]
         name = np.full(len(points), "", dtype=object)
         n_named, named_area = 0, 0.0
-        if polys is not None:
-            hit = within >= 0
-            codes = polys[code].astype(str).to_numpy() if code in polys else None
-            if codes is not None:
-                key[hit] = codes[within[hit]]
-                names = _level_names(polys, code, name_col)
-                name[hit] = names[within[hit]]
-                used = sorted(set(codes[within[hit]]))
-                n_named = len(used)
-                named_area = float(area[np.isin(codes, used)].sum())
+        if codes is not None:  # places given, with this level's code
+            key[hit] = codes[within[hit]]
+            names = _level_names(polys, code, name_col)
+            name[hit] = names[within[hit]]
+            used = sorted(set(codes[within[hit]]))
+            n_named = len(used)
+            named_area = float(area[np.isin(codes, used)].sum())
         n_squares = len(set(key[within < 0])) if polys is not None else len(set(key))
         table = pd.DataFrame({"place": key, "name": name, "cat": cat, "lon": lon, "lat": lat})
         levels.append(

@@ -47,7 +47,8 @@ def services_table(result: CoverageResult) -> pd.DataFrame:
     svc = result.services.to_crs(WGS84) if result.services.crs else result.services
     cols = [c for c in (*SERVICE_COLUMNS, *DATA_INCLUSION_COLUMNS) if c in svc]
     out = pd.DataFrame(svc[cols]).copy()
-    out["libelle_categorie"] = out["categorie"].astype(str).map(category_label)
+    cats = out["categorie"].astype(str)
+    out["libelle_categorie"] = cats.map({c: category_label(c) for c in cats.unique()})
     out["lon"] = svc.geometry.x.round(6).to_numpy()
     out["lat"] = svc.geometry.y.round(6).to_numpy()
     return out.sort_values(["categorie", "service_id"], kind="stable").reset_index(drop=True)
