@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 
 from zonesblanches._text import fr_g, fr_int, fr_pct
-from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.maps import style
 from zonesblanches.maps.figures import CM, PNG_METADATA, coverage_chart
 from zonesblanches.maps.national import SHARE_BOUNDS, TOLERANCES_M, _indicators
-from zonesblanches.maps.report import REPORT_CSS, SORT_JS, _e, _method_section, html_table
+from zonesblanches.maps.report import _e, _method_section, html_table, write_page
 from zonesblanches.maps.tables import level_syntheses
 
 
@@ -150,8 +149,6 @@ def write_national_report(
 ) -> Path:
     """Write ``rapport.html`` and ``figures/*.png`` of a multi-département run in ``folder``;
     return the report's path."""
-    from zonesblanches.writers import atomic_path
-
     folder = Path(folder)
     run_date = str(run_date or dt.date.today().isoformat())
     cat, mode = principal or (result.categories[0], result.modes[0])
@@ -264,20 +261,4 @@ def write_national_report(
             ),
         ),
     ]
-    nav = "".join(f'<li><a href="#{sid}">{_e(name)}</a></li>' for sid, name, _ in sections)
-    content = "".join(
-        f'<section id="{sid}"><h2>{_e(name)}</h2>{inner}</section>' for sid, name, inner in sections
-    )
-    page = (
-        '<!DOCTYPE html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{REPORT_CSS}</style>\n</head>\n<body>\n"
-        f"<main>\n<header><h1>{_e(title)}</h1>"
-        f"<p>Territoire : {_e(territory)} — calcul du {_e(run_date)} — zonesblanches "
-        f"{_e(__version__)}</p><nav aria-label='Sommaire'><ul>{nav}</ul></nav></header>\n"
-        f"{content}\n</main>\n<script>{SORT_JS}</script>\n</body>\n</html>\n"
-    )
-    path = folder / "rapport.html"
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(page, encoding="utf-8", newline="\n")
-    return path
+    return write_page(folder / "rapport.html", title, territory, run_date, sections)

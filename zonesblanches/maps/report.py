@@ -639,6 +639,23 @@ def write_report(
         ("services", "Services pris en compte", _services_listing(services, svc_cols)),
         ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
     ]
+    return write_page(folder / "rapport.html", title, territory, run_date, sections, head, script)
+
+
+def write_page(
+    path: Path,
+    title: str,
+    territory: str,
+    run_date: str,
+    sections: Sequence[tuple[str, str, str]],
+    head: str = "",
+    script: str = "",
+) -> Path:
+    """Write a report page (self-contained HTML) atomically: its header, a table of contents
+    and ``sections`` (``(id, French title, inner HTML)``), with the report's style, ``head``
+    (extra head elements) and ``script`` (extra scripts) around them; return ``path``."""
+    from zonesblanches.writers import atomic_path
+
     nav = "".join(f'<li><a href="#{sid}">{_e(name)}</a></li>' for sid, name, _ in sections)
     content = "".join(
         f'<section id="{sid}"><h2>{_e(name)}</h2>{inner}</section>' for sid, name, inner in sections
@@ -652,10 +669,8 @@ def write_report(
         f"{_e(__version__)}</p><nav aria-label='Sommaire'><ul>{nav}</ul></nav></header>\n"
         f"{content}\n</main>\n{script}\n<script>{SORT_JS}</script>\n</body>\n</html>\n"
     )
-    path = folder / "rapport.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8", newline="\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8", newline="\n")
     return path
 
 
