@@ -240,6 +240,11 @@ def test_map_has_the_ratio_layer(arrive_run):
         "plus de 3 fois plus longs",
         "aucun trajet en transports en commun dans la fenêtre",
     }
+    # The time layers' legend says what « unreachable » means for each mode.
+    labels = {x["mode"]: x["unreachable_label"] for x in payload["layers"]}
+    assert labels["transport"] == "aucun trajet en transports en commun dans la fenêtre"
+    assert labels["voiture"] == "aucun service connu accessible"
+    assert "L0.unreachable_label" in page
 
 
 def test_geopackage_communes_layer_has_the_ratio(arrive_run):

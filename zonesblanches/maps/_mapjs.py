@@ -236,7 +236,7 @@ MAP_JS = r"""
     });
     var r2 = el("div", "zb-row", null, box);
     el("span", "zb-swatch", null, r2).style.background = P.classes.unreachable_color;
-    el("span", null, P.classes.unreachable_label, r2);
+    el("span", null, L0.unreachable_label || P.classes.unreachable_label, r2);
   }
   function legendBlank(box) {
     if (current < 0) { return; }

@@ -472,6 +472,7 @@ def coverage_map(
                 "cap": style.time_cap(result.thresholds[m]),
                 "cap_text": style.cap_text(result.thresholds[m]),
                 "none_text": style.none_text(result.thresholds[m]),
+                "unreachable_label": style.unreachable_label(m),
             }
             for c, m in specs
         ],

@@ -200,7 +200,9 @@ def static_map(
         for c, lab in zip(colors, labels, strict=True)
     ]
     handles.append(
-        Patch(facecolor=style.UNREACHABLE_COLOR, edgecolor="#777", label=style.UNREACHABLE_LABEL)
+        Patch(
+            facecolor=style.UNREACHABLE_COLOR, edgecolor="#777", label=style.unreachable_label(mode)
+        )
     )
     handles.append(
         Patch(

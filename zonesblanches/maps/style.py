@@ -183,6 +183,16 @@ def time_text(minutes: float, threshold: float) -> str:
 UNREACHABLE_LABEL = "aucun service connu accessible"
 """Legend label of unreachable units."""
 
+TRANSIT_UNREACHABLE_LABEL = "aucun trajet en transports en commun dans la fenêtre"
+"""Legend label of units without a public-transport trip to a service in the time window (the
+service exists; no bus or train, with the walks allowed, reaches it then)."""
+
+
+def unreachable_label(mode: str) -> str:
+    """Legend label of the units no service is reachable from, by ``mode``."""
+    return TRANSIT_UNREACHABLE_LABEL if mode == "transport" else UNREACHABLE_LABEL
+
+
 STATUS_LABELS = {"actif": "actif", "a_verifier": "à vérifier", "ferme": "fermé"}
 """French labels of the ``statut`` values of the registry."""
 
