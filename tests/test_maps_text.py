@@ -119,3 +119,18 @@ def test_reliability_box_does_not_give_the_services_used_as_the_registry_size(vm
     first = reliability(result, example_registry=True)[0]
     n = len(result.services)
     assert first.startswith(f"Services : registre d'exemple embarqué, dont {n} services pris en")
+
+
+def test_static_map_text_wraps_within_the_page():
+    # Legend labels and the source line of the Word figures wrap (the transit labels and the
+    # GTFS method line ran past the page's right edge), keeping their own line breaks.
+    from zonesblanches.maps.figures import LEGEND_CHARS, _wrap
+    from zonesblanches.maps.style import unreachable_label
+
+    label = _wrap(unreachable_label("transport"), LEGEND_CHARS)
+    assert label == "aucun trajet en transports en\ncommun dans la fenêtre"
+    assert _wrap("dont 1 hors du territoire,\npris en compte (creux)", LEGEND_CHARS) == (
+        "dont 1 hors du territoire,\npris en compte (creux)"
+    )
+    long = "Temps en transports en commun " * 12
+    assert all(len(line) <= 190 for line in _wrap("Sources.\n" + long, 190).split("\n"))

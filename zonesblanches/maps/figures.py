@@ -45,6 +45,19 @@ beyond, a small dot each, drawn as one collection, and the legend says so (a tex
 service made six figures take 38 minutes at 100,000 services, issue 16 item 9)."""
 
 
+LEGEND_CHARS = 34
+"""Characters per line of a static map's legend labels (8 pt, a column of about 7 cm)."""
+
+SOURCE_CHARS = 190
+"""Characters per line of a static map's source and method line (7 pt, the page's width)."""
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` wrapped at ``width`` characters, its own line breaks kept (matplotlib's
+    ``wrap=True`` left the method line running past the page's right edge)."""
+    return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
+
+
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,12 +230,14 @@ def static_map(
             Line2D([], [], color=style.EPCI_OUTLINE, linewidth=1.2, label="limite d'EPCI")
         )
     handles += handles_services
+    for handle in handles:  # the legend's column is about 7 cm wide: long labels wrap
+        handle.set_label(_wrap(handle.get_label(), LEGEND_CHARS))
     fig.legend(
         handles=handles,
         loc="center left",
         bbox_to_anchor=(0.74, 0.5),
         fontsize=8,
-        title=f"Temps d'accès ({ALL_MODES[mode].label})",
+        title=_wrap(f"Temps d'accès ({ALL_MODES[mode].label})", LEGEND_CHARS - 4),
         title_fontsize=9,
         frameon=False,
     )
@@ -237,8 +252,11 @@ def static_map(
     fig.text(
         0.01,
         0.012,
-        "Sources : contours IGN, Etalab (Licence Ouverte 2.0) ; services : sources citées dans le "
-        "rapport ; réalisation : zonesblanches.\n" + method,
+        _wrap(
+            "Sources : contours IGN, Etalab (Licence Ouverte 2.0) ; services : sources citées "
+            "dans le rapport ; réalisation : zonesblanches.\n" + method,
+            SOURCE_CHARS,
+        ),
         fontsize=7,
         color="#444",
         va="bottom",
