@@ -42,20 +42,14 @@ NETWORK_THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
 
 
 def _cluster(n: int):
-    from distributed import Client, LocalCluster
+    """The cluster ``analyse --workers n`` starts (:func:`zonesblanches.partitioned._client`),
+    its start-up timed apart: a new ``LocalCluster`` of ``n`` single-threaded processes."""
+    from zonesblanches.partitioned import _client
 
     start = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        memory_limit="3GiB",
-    )
-    client = Client(cluster)
+    client, _ = _client(None, n)
     client.run(lambda: __import__("zonesblanches.partitioned"))  # import once, as a cluster would
-    return cluster, client, time.perf_counter() - start
+    return client.cluster, client, time.perf_counter() - start
 
 
 def _peak_memory(client) -> dict:
