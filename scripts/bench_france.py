@@ -85,6 +85,51 @@ def _stream_summary(stream: list[dict], wall: float) -> list[str]:
     return lines
 
 
+TASK_LABELS = {
+    "departement": "départements (calcul des unités)",
+    "network_part": "découpe du réseau",
+    "whole_node_times": "temps aux nœuds du réseau entier (1 par mode × catégorie)",
+    "with_radius": "réseau entier pour un département",
+    "hold": "envoi des services",
+}
+
+
+def _task_metrics(client) -> dict[str, dict[str, float]]:
+    """Per task prefix, from the scheduler's fine performance metrics: seconds of CPU of the
+    executing thread (``thread-cpu``: what a quiet machine would need) and seconds waited
+    while running (``thread-noncpu``: the CPU taken by other processes, and I/O)."""
+
+    def read(dask_scheduler) -> dict:
+        return {k: v for k, v in dask_scheduler.cumulative_worker_metrics.items()}
+
+    out: dict[str, dict[str, float]] = {}
+    for key, value in client.run_on_scheduler(read).items():
+        if isinstance(key, tuple) and len(key) == 4 and key[0] == "execute":
+            _, prefix, what, unit = key
+            if unit == "seconds" and what in ("thread-cpu", "thread-noncpu"):
+                out.setdefault(prefix, {}).setdefault(what, 0.0)
+                out[prefix][what] += value
+    return out
+
+
+def _task_lines(stream: list[dict], metrics: dict) -> list[str]:
+    """One line per kind of task: how many, CPU seconds, wall seconds."""
+    from collections import Counter
+
+    # task keys are "<function>-<hash>" (Dask's metrics drop the function's leading "_")
+    count = Counter(str(item["key"]).split("-")[0].lstrip("_") for item in stream)
+    lines = []
+    for prefix, m in sorted(metrics.items(), key=lambda kv: -kv[1].get("thread-cpu", 0.0)):
+        cpu = m.get("thread-cpu", 0.0)
+        wall = cpu + m.get("thread-noncpu", 0.0)
+        n = count.get(prefix, 0)
+        lines.append(
+            f"      {TASK_LABELS.get(prefix, prefix)} : {n} tâche(s), processeur {cpu:.1f} s "
+            f"({cpu / max(n, 1):.2f} s par tâche), durée {wall:.1f} s"
+        )
+    return lines
+
+
 def _run(label: str, n: int, call) -> dict:
     """One partitioned run on a new cluster of ``n`` workers: wall time, task stream, memory."""
     from distributed import get_task_stream
@@ -96,8 +141,11 @@ def _run(label: str, n: int, call) -> dict:
             start, driver = time.perf_counter(), time.process_time()
             run = call(client)
             wall, driver = time.perf_counter() - start, time.process_time() - driver
-        workers = sum(client.run(time.process_time)[w] - t for w, t in before.items())
+        after = client.run(time.process_time)
+        per_worker = {w: after[w] - t for w, t in before.items() if w in after}
+        workers = sum(per_worker.values())
         memory = _peak_memory(client)
+        metrics = _task_metrics(client)
     finally:
         client.close()
         cluster.close()
@@ -114,8 +162,12 @@ def _run(label: str, n: int, call) -> dict:
     )
     for line in _stream_summary(ts.data, wall):
         print(line)
+    print("    par sorte de tâche (processeur du fil qui calcule ; durée = processeur + attente) :")
+    for line in _task_lines(ts.data, metrics):
+        print(line)
     return {"wall": wall, "run": run, "memory": max(memory.values()), "boot": boot,
-            "cpu": driver + workers}  # fmt: skip
+            "cpu": driver + workers, "driver": driver, "metrics": metrics,
+            "busiest": max(per_worker.values())}  # fmt: skip
 
 
 def _csv(result, folder: Path, name: str) -> bytes:
@@ -217,10 +269,13 @@ def bench_network(osm: Path, folder: Path) -> None:
     load = time.perf_counter() - start
     sizes = {m: f"{x.network.n_nodes:,} nœuds".replace(",", " ") for m, x in models.items()}
     print(f"  lecture du réseau de la région (une fois) : {load:.1f} s, {sizes}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     whole = api.diagnostic(region, NETWORK_THRESHOLDS, services=resolved, models=models)
-    peer = time.perf_counter() - start
-    print(f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s")
+    peer, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"  pair : diagnostic non partitionné dans ce processus : {peer:.1f} s "
+        f"({cpu:.1f} s de processeur ; charge moyenne {os.getloadavg()[0]:.1f})"
+    )
 
     def call(client):
         return partitioned_diagnostic(
@@ -231,6 +286,13 @@ def bench_network(osm: Path, folder: Path) -> None:
     ref = _csv(whole, folder, "reseau.csv")
     same = all(_csv(r["run"].result, folder, f"reseau{n}.csv") == ref for n, r in runs.items())
     one, two = runs[1]["wall"], runs[2]["wall"]
+    # What a quiet machine would do: this process's CPU plus the busiest worker's CPU (each
+    # worker would have its core); a bound that ignores waits between dependent tasks.
+    quiet = {n: r["driver"] + r["busiest"] for n, r in runs.items()}
+    print(
+        f"  au processeur (machine au repos) : 1 worker {quiet[1]:.1f} s, 2 workers "
+        f"{quiet[2]:.1f} s (ce processus + le worker le plus chargé) → {quiet[1] / quiet[2]:.2f}×"
+    )
     per = runs[2]["run"].partitions
     cut = per["part_reseau"].map(lambda d: max(d.values()) if isinstance(d, dict) else np.nan)
     print(

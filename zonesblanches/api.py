@@ -518,6 +518,39 @@ def parse_add(spec: str) -> tuple[str, Place]:
     return code, parse_place(place)
 
 
+def network_margins(
+    territory: Territory,
+    modes: Sequence[str],
+    thresholds: Mapping[str, float | list[float]] | None = None,
+    margin_km: float | None = None,
+    services: gpd.GeoDataFrame | None = None,
+) -> float | dict[str, float] | None:
+    """The margin (metres, one or per mode) :func:`network_models` reads around the territory:
+    ``margin_km``, else each mode's reach within its largest threshold, widened (``services``
+    given: reading a file) to every commune's nearest service of each category; ``None``: the
+    loaders' defaults. The partitioned run's workers read with the same margins."""
+    from zonesblanches.coverage.margin import check_margin
+    from zonesblanches.coverage.margin import margin_km as reach_margin
+    from zonesblanches.geodata.osm import service_margin_m
+    from zonesblanches.geodata.reference import commune_points
+
+    margin_m: float | dict[str, float] | None = None
+    if margin_km is not None:
+        return check_margin(margin_km) * 1000.0
+    if thresholds:
+        # Each mode's network reaches as far as that mode can go within its largest threshold.
+        margin_m = {
+            mode: reach_margin({mode: minutes}, network=True) * 1000.0
+            for mode, minutes in thresholds.items()
+        }
+    if services is not None:
+        # Wide enough that every unit's nearest service of each category is in the network
+        # (a service cut off would be reached by a long off-network leg).
+        reach = service_margin_m(commune_points(territory.communes), services, modes)
+        margin_m = {m: max(reach[m], (margin_m or {}).get(m, 0.0)) for m in reach}
+    return margin_m
+
+
 def network_models(
     territory: TerritoryLike,
     modes: Sequence[str],
@@ -565,28 +598,12 @@ def network_models(
     NetworkUnavailableError
         ``download=True`` without Internet (message in French).
     """
-    from zonesblanches.coverage.margin import check_margin
-    from zonesblanches.coverage.margin import margin_km as reach_margin
     from zonesblanches.coverage.network import NetworkModel
-    from zonesblanches.geodata.osm import download_networks, load_networks, service_margin_m
-    from zonesblanches.geodata.reference import commune_points
+    from zonesblanches.geodata.osm import download_networks, load_networks
 
     territory = as_territory(territory)
-    margin_m: float | dict[str, float] | None = None
-    if margin_km is not None:
-        margin_m = check_margin(margin_km) * 1000.0
-    elif thresholds:
-        # Each mode's network reaches as far as that mode can go within its largest threshold.
-        margin_m = {
-            mode: reach_margin({mode: minutes}, network=True) * 1000.0
-            for mode, minutes in thresholds.items()
-        }
+    margin_m = network_margins(territory, modes, thresholds, margin_km, services if osm else None)
     if osm is not None:
-        if margin_km is None and services is not None:
-            # Wide enough that every unit's nearest service of each category is in the network
-            # (a service cut off would be reached by a long off-network leg).
-            reach = service_margin_m(commune_points(territory.communes), services, modes)
-            margin_m = {m: max(reach[m], (margin_m or {}).get(m, 0.0)) for m in reach}
         networks = load_networks(
             osm, modes, polygon=territory.geometry, margin_m=margin_m, progress=progress
         )

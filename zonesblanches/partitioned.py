@@ -42,6 +42,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from zonesblanches._text import fr_count, fr_num
 from zonesblanches._version import __version__
@@ -191,8 +192,11 @@ def _partition_task(
     categories: Sequence[str],
     models: Mapping[str, object],
 ) -> dict:
-    """One département: its columns, the radius each network mode asks for, time, worker."""
+    """One département: its columns, the radius each network mode asks for, time, worker.
+
+    A mode given as ``(whole part, radius, node times)`` computes on the whole network."""
     start = time.perf_counter()
+    models = {m: _with_radius(*x) if isinstance(x, tuple) else x for m, x in models.items()}
     columns, needed = _coverage_columns(units, services, thresholds, categories, models)
     given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
     return {
@@ -210,6 +214,24 @@ def _hold(data: object) -> object:
     it dies, the scheduler computes it again (scattered data would be lost with its worker,
     and every task needing it cancelled)."""
     return data
+
+
+def _straight_line_reach(units: _Units, services: _Services, categories) -> np.ndarray:
+    """Per unit, the largest over the run's categories of the Lambert-93 distance to the
+    category's nearest service (0 without any service).
+
+    A route of ``t`` minutes is at least that distance long (to 0.5 %, Lambert-93 against
+    edge lengths), so the radius it asks for (``t × speed × 1.02 + 100 m``) exceeds it: a
+    first cut narrower than this distance is sure to fail its proof for that unit, and the
+    département goes to the whole network at once instead of computing that cut for nothing.
+    """
+    xy = np.column_stack([units.x, units.y])
+    reach = np.zeros(len(xy))
+    for cat in categories:
+        tree, _ = services.tree(cat)
+        if tree is not None:
+            reach = np.maximum(reach, tree.query(xy, k=1)[0])
+    return reach
 
 
 def _worker_name() -> str:
@@ -285,6 +307,16 @@ class _Described:
         return NearestTimes(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
 
 
+class _Pending(_Described):
+    """A network mode the workers will read (``osm=``): a road-network model for the margin
+    of the run's services; its notes come once the workers have read the network."""
+
+    def __init__(self, mode: str):
+        from zonesblanches.coverage.network import NETWORK
+
+        self.mode, self.method, self.description = mode, NETWORK, ""
+
+
 def _client(client: object, n_workers: int | None):
     """``(client, owned)``: the given client, a client of the given scheduler address, or a
     new ``LocalCluster`` (one single-threaded process per core, or ``n_workers``)."""
@@ -349,6 +381,8 @@ def partitioned_diagnostic(
     checkpoint_dir: str | os.PathLike | None = None,
     retries: int = 2,
     on_partition: Callable[[dict], None] | None = None,
+    osm: str | os.PathLike | None = None,
+    network_modes: Sequence[str] | None = None,
 ) -> PartitionedRun:
     """:func:`zonesblanches.api.diagnostic`, one Dask task per département.
 
@@ -372,6 +406,12 @@ def partitioned_diagnostic(
     on_partition : callable, optional
         Called with a dict (``departement``, ``nom``, ``statut``, ``secondes``, ``unites``,
         ``fait``, ``total``…) each time a département is done, resumed or failed.
+    osm : path-like, optional
+        OSM file (PBF or XML) read **by the workers** (same path on each), instead of a
+        network read here and sent: one read per group of départements, for the modes of
+        ``network_modes`` (default: every road mode of ``thresholds``), with the margins of
+        :func:`zonesblanches.api.network_models`; see :mod:`zonesblanches.partition_osm`.
+        Same results as ``models=network_models(territory, modes, osm=osm, ...)``.
 
     Raises
     ------
@@ -393,17 +433,35 @@ def partitioned_diagnostic(
         margin_km=margin_km,
         network=bool(network),
     )
+    source = None
+    if osm is not None:
+        from zonesblanches.modes import MODES
+        from zonesblanches.partition_osm import OsmSource
+
+        wanted = network_modes or [m for m in thresholds if m in MODES]
+        margins = api.network_margins(
+            territory, wanted, thresholds, margin_km, resolved.services
+        )
+        if not isinstance(margins, dict):
+            margins = dict.fromkeys(wanted, margins)
+        top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
+        source = OsmSource(str(osm), list(wanted), margins, top, {})
+        models = {**(models or {}), **{m: _Pending(m) for m in wanted}}
     # The notes, kept services and categories of the whole run, from the workflow itself.
     described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
-    shell = api.diagnostic(
-        territory,
-        thresholds,
-        services=resolved,
-        categories=categories,
-        models=described or None,
-        demand=demand.iloc[:1],
-        margin_km=margin_km,
-    )
+
+    def whole_shell():
+        return api.diagnostic(
+            territory,
+            thresholds,
+            services=resolved,
+            categories=categories,
+            models=described or None,
+            demand=demand.iloc[:1],
+            margin_km=margin_km,
+        )
+
+    shell = whole_shell()
     kept, modes, cats = shell.services, shell.modes, shell.categories
     thresholds = shell.thresholds
     specs: dict[str, object] = {}
@@ -411,6 +469,8 @@ def partitioned_diagnostic(
         given = (models or {}).get(mode)
         if mode in network:
             specs[mode] = _share(network[mode], kept, thresholds[mode])
+        elif isinstance(given, _Pending):
+            specs[mode] = source
         else:
             specs[mode] = given or StraightLineModel(mode)
 
@@ -423,6 +483,9 @@ def partitioned_diagnostic(
     digest_common = None
     if folder is not None:
         digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
+        if source is not None:
+            stat = Path(source.path).stat()
+            digest_common = _digest(digest_common, source, stat.st_size, stat.st_mtime_ns)
     rows: dict[str, dict] = {}
     frames: dict[str, pd.DataFrame] = {}
     events: list[dict] = []
@@ -446,11 +509,15 @@ def partitioned_diagnostic(
             report(dept, unites=len(pos), statut="repris", secondes=0.0, passes=0)
         else:
             todo[dept] = key
-    if todo:
+    notes: dict[str, object] = {}
+    if todo or source is not None:
         _run_tasks(
             todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
-            folder, frames, report,
+            folder, frames, report, (territory, source, notes),
         )  # fmt: skip
+    if source is not None:  # the whole network's notes, from the workers' reads
+        described.update({m: _Described(x) for m, x in notes.items()})
+        shell = whole_shell()
     failed = [r for r in rows.values() if r.get("statut") == "échec"]
     if failed:
         lines = [f"{r['nom']} ({r['departement']}) : {r['erreur']}" for r in failed]
@@ -473,6 +540,7 @@ def partitioned_diagnostic(
     units = pd.concat([base, columns], axis=1)
     shell.units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
     shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
+    shell.models.update({m: described[m] for m in notes})
     table = pd.DataFrame([rows[d] for d in parts])
     return PartitionedRun(shell, table, folder, events)
 
@@ -492,10 +560,14 @@ def _column_order(columns: pd.DataFrame, modes: Sequence[str], cats: Sequence[st
 
 def _run_tasks(
     todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries, folder,
-    frames, report,
+    frames, report, read_by_workers,
 ) -> None:  # fmt: skip
     """Submit the départements of ``todo``, gather them as they finish (checkpointing each),
-    send again with a wider cut those whose network margin was too narrow."""
+    send again with a wider cut those whose network margin was too narrow.
+
+    ``read_by_workers``: ``(territory, OsmSource or None, notes)``; with a source, the
+    workers read the network (:mod:`zonesblanches.partition_osm`) and ``notes`` receives a
+    stand-in model per mode for the whole network's notes."""
     from distributed import as_completed
 
     client, owned = _client(client, n_workers)
@@ -505,6 +577,9 @@ def _run_tasks(
         every, lean = task_inputs(base, kept)
         shared = client.submit(_hold, lean, pure=False)
         unit_xy = np.column_stack([every.x, every.y])
+        # The straight-line distance from each unit to its farthest category's nearest
+        # service: a cut narrower than it cannot prove that unit (see _straight_line_reach).
+        reach = _straight_line_reach(every, lean, cats)
         started: dict[str, float] = {}
 
         radii: dict[str, dict[str, np.ndarray]] = {}
@@ -512,21 +587,37 @@ def _run_tasks(
         networks: dict[str, object] = {}
         fields: dict[str, dict] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
+        reads = _WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
 
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
             pos = parts[dept]
             models = {}
             for mode, spec in specs.items():
-                if isinstance(spec, _NetworkShare):
-                    first = np.full(len(pos), spec.margin_m)
+                if isinstance(spec, _NetworkShare | reads.source_type):
+                    margin = reads.first_radius[mode] if reads.source else spec.margin_m
+                    first = np.full(len(pos), margin)
+                    if dept not in passes and (reach[pos] > margin).any():
+                        first = np.full(len(pos), np.inf)  # the cut would fail: skip it
                     radius = wider.get(mode, radii.get(dept, {}).get(mode, first))
                     if passes.get(dept, 0) >= 2:  # never more than three passes
                         radius = np.full(len(pos), np.inf)
                     radii.setdefault(dept, {})[mode] = radius
-                    # The whole network goes to the cluster once; each cut is a task of its
-                    # own on a worker that holds it (the driver only sends coordinates).
+                    # The whole network goes to the cluster once, scattered to the workers
+                    # (not in the task graph, which goes through the scheduler), or read by
+                    # a worker; each cut is a task of its own on a worker that holds it (the
+                    # driver only sends coordinates).
+                    group = reads.group_share(dept, mode, radius, unit_xy[pos])
+                    if group is not None:
+                        models[mode] = client.submit(
+                            _network_part, group, unit_xy[pos], radius, pure=False
+                        )
+                        continue
                     if mode not in networks:
-                        networks[mode] = client.submit(_hold, spec, pure=False)
+                        networks[mode] = (
+                            reads.whole(mode)
+                            if reads.source
+                            else client.scatter(spec, broadcast=True, hash=False)
+                        )
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
                             whole[mode] = client.submit(
@@ -536,9 +627,9 @@ def _run_tasks(
                                 cat: client.submit(_whole_node_times, whole[mode], shared, cat)
                                 for cat in cats
                             }
-                        models[mode] = client.submit(
-                            _with_radius, whole[mode], radius, fields[mode]
-                        )
+                        # the whole part itself, not a task's copy of it: one object per
+                        # worker, whose model (graph, k-d tree) the worker builds once
+                        models[mode] = (whole[mode], radius, fields[mode])
                     else:
                         models[mode] = client.submit(
                             _network_part, networks[mode], unit_xy[pos], radius, pure=False
@@ -601,6 +692,99 @@ def _run_tasks(
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+class _WorkerReads:
+    """The network reads of a run whose workers read the OSM file (``osm=``): one task per
+    group of départements, submitted at once; the whole territory's read only if a
+    département needs it. Without a source, every method says « no group »."""
+
+    def __init__(self, client, read_by_workers, parts, todo, unit_xy, shared, lean, run):
+        from zonesblanches import partition_osm as po
+
+        self.source_type = po.OsmSource
+        territory, self.source, notes = read_by_workers
+        self.client, self.shared, self.lean, self.run = client, shared, lean, run
+        self.first_radius: dict[str, float] = {}
+        self.group_of: dict[str, int] = {}
+        self._whole = None
+        if self.source is None:
+            return
+        communes = territory.communes
+        self.territory_wkb = shapely.to_wkb(territory.geometry)
+        depts = sorted(todo) or sorted(parts)
+        keys = np.concatenate([np.full(len(parts[d]), d) for d in depts])
+        xy = np.concatenate([unit_xy[parts[d]] for d in depts])
+        n = max(len(client.scheduler_info().get("workers", {})), 1)
+        groups = po.groups_of(keys, xy, n)
+        self.reads = []
+        for i, group in enumerate(groups):
+            geometry = shapely.union_all(
+                communes.loc[communes["code_departement"].isin(group)].geometry.values
+            )
+            self.reads.append(
+                client.submit(
+                    po.read_group,
+                    self.source,
+                    shapely.to_wkb(geometry),
+                    self.territory_wkb,
+                    shared,
+                    key=f"lecture-osm-groupe{i}-{run}",
+                    pure=False,
+                )
+            )
+            self.group_of.update(dict.fromkeys(group, i))
+        summaries = client.gather([client.submit(po.group_summary, r) for r in self.reads])
+        self.uncertain = [{m: s[m][3] for m in s} for s in summaries]
+        self.shares = {}
+        for mode in self.source.modes:
+            speed = max(s[mode][0] for s in summaries)
+            minutes = self.source.minutes[mode]
+            self.first_radius[mode] = minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M
+            edges = [s[mode][1] for s in summaries if s[mode][1]]
+            notes[mode] = po.description_model(mode, summaries[0][mode][2], edges, {})
+            for i, read in enumerate(self.reads):
+                self.shares[i, mode] = client.submit(po.mode_share, read, mode, speed, pure=False)
+
+    def group_share(self, dept: str, mode: str, radius: np.ndarray, unit_xy: np.ndarray):
+        """The future of the group network a département's cut comes from, or ``None`` when
+        it needs the whole territory's (radius beyond the margin read, or a service whose
+        node in the group network is uncertain near its units)."""
+        if self.source is None or dept not in self.group_of or np.isinf(radius).any():
+            return None
+        if float(radius.max()) > self.source.margins[mode]:
+            return None
+        from scipy.spatial import cKDTree
+
+        from zonesblanches.partition_osm import READ_BAND_M
+
+        group = self.group_of[dept]
+        doubt = np.flatnonzero(self.uncertain[group][mode])
+        if len(doubt):
+            svc = np.column_stack([self.lean.x[doubt], self.lean.y[doubt]])
+            dist, _ = cKDTree(unit_xy).query(svc, k=1)
+            if (dist <= float(radius.max()) + READ_BAND_M).any():
+                return None
+        return self.shares[group, mode]
+
+    def whole(self, mode: str):
+        """The whole territory's network of ``mode``, read by one task for all modes."""
+        from zonesblanches import partition_osm as po
+
+        if self._whole is None:
+            self._whole = self.client.submit(
+                po.read_whole,
+                self.source,
+                self.territory_wkb,
+                self.shared,
+                key=f"lecture-osm-territoire-{self.run}",
+                pure=False,
+            )
+        return self.client.submit(_pick, self._whole, mode, pure=False)
+
+
+def _pick(mapping: Mapping, key: str) -> object:
+    return mapping[key]
 
 
 def format_partition(event: Mapping) -> str:

@@ -1,0 +1,201 @@
+"""The road network of a partitioned run read by the workers, once each, from the OSM file.
+
+Without this module the process that starts a partitioned run reads the network of the whole
+territory (plus its margin) and sends it to the cluster: fine for a region, not for France (a
+national extract of several GB, tens of millions of nodes). With ``osm=`` given to
+:func:`zonesblanches.partitioned.partitioned_diagnostic`, the départements are split in
+**groups** (one per worker, neighbours together, about the same number of units each), and a
+task per group reads the file **once**, for all the network modes, keeping the ways of the
+group's départements plus a margin (the reader's territory cut,
+:func:`zonesblanches.geodata.osm.load_networks` with a polygon). Each département of the group is
+then cut from that network on the worker that read it (Dask runs a task next to its data).
+
+Why a département cut from its group's network has the times of the whole-territory network
+(the one :func:`zonesblanches.api.network_models` reads):
+
+- the group network is read around the group with the whole run's margin ``M`` plus
+  :data:`READ_BAND_M`; a cut of radius ``r ≤ M`` around units of the group keeps the nodes
+  within ``r`` of a unit and every edge between them: the same nodes and edges as the cut of
+  the whole network (both hold every node of the file within ``M`` of the territory);
+- the speed bounding a route (the proof of :mod:`zonesblanches.partitioned`) is the fastest
+  edge over **all** groups, i.e. of the whole network (the groups cover it);
+- a service snaps to the same node as in the whole network when that node is within
+  ``READ_BAND_M / 2`` of it and inside the whole network's clip (the whole network's nearest
+  node is then in the group network too); any other service (« incertain ») near a
+  département's units sends that département to the whole network;
+- points snap to the largest strongly connected component of the group network where the
+  whole run snaps to that of the whole network: the same nodes as long as no node near the
+  units is strongly connected to the rest only through roads more than ``M`` away. This is
+  assumed, not proven (true of any real road network at ``M`` of tens of km; checked on the
+  synthetic region by ``tests/test_partitioned.py``).
+
+A département whose units need more than ``M`` (the cut's proof fails with a radius beyond
+``M``, or an uncertain service is near) gets the whole-territory network, read once per run by
+one task (the same read as :func:`zonesblanches.api.network_models`): with a sparse inventory
+(the example registry) that is every département, and the per-group read saves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from zonesblanches.coverage.network import NetworkModel
+from zonesblanches.coverage.partition_parts import _NetworkShare, _Services, _share
+
+READ_BAND_M = 10_000.0
+"""Metres read around a group beyond the run's margin, so that a service near the group snaps
+to its node of the whole network (see the module docstring)."""
+
+
+@dataclass
+class OsmSource:
+    """Where and how the workers read the network: the file (same path on every worker), the
+    network modes, each mode's margin of the whole run (metres), the threshold of each mode
+    and the :class:`NetworkModel` options."""
+
+    path: str
+    modes: list[str]
+    margins: dict[str, float]
+    minutes: dict[str, float]
+    options: dict
+
+
+@dataclass
+class _GroupShare:
+    """One mode's network read by a group task, as the département cuts use it."""
+
+    share: _NetworkShare
+    uncertain: np.ndarray  # services whose node may differ from the whole network's
+    margin_m: float  # the whole run's margin: cuts beyond it need the whole network
+    speed_edges: tuple  # (length, seconds) of its slowest and fastest edges
+
+
+def _l93(geometry) -> shapely.Geometry:
+    from zonesblanches.geodata.osm_graph import _to_l93_xy
+
+    return shapely.transform(geometry, _to_l93_xy)
+
+
+def read_group(
+    source: OsmSource, group_wkb: bytes, territory_wkb: bytes, services: _Services
+) -> dict[str, _GroupShare]:
+    """Read the file once for a group of départements (WGS84 polygon ``group_wkb``): every
+    network mode, clipped to the group plus the run's margin plus :data:`READ_BAND_M`."""
+    from zonesblanches.geodata.osm import load_networks
+
+    group, territory = shapely.from_wkb(group_wkb), shapely.from_wkb(territory_wkb)
+    margins = {m: source.margins[m] + READ_BAND_M for m in source.modes}
+    networks = load_networks(
+        source.path, source.modes, polygon=group, margin_m=margins, cache=False, progress=False
+    )
+    territory_l93 = _l93(territory)
+    frame = services.frame()
+    out = {}
+    for mode, net in networks.items():
+        model = NetworkModel(net, **source.options)
+        share = _share(model, frame, source.minutes[mode])
+        snap = model.snap(frame.geometry)
+        # inside the whole network's clip (1 km inside it, for the clip's own rounding)
+        whole_clip = territory_l93.buffer(max(source.margins[mode] - 1000.0, 0.0))
+        shapely.prepare(whole_clip)
+        node = np.clip(share.service_node, 0, None)
+        inside = shapely.intersects_xy(whole_clip, np.asarray(net.x)[node], np.asarray(net.y)[node])
+        near = snap.distance_m < READ_BAND_M / 2
+        uncertain = ~((share.service_node >= 0) & inside & near)
+        out[mode] = _GroupShare(
+            share, uncertain, source.margins[mode], _speed_edges(net.length_m, net.time_s)
+        )
+    return out
+
+
+def read_whole(source: OsmSource, territory_wkb: bytes, services: _Services) -> dict:
+    """The whole territory's networks, read as :func:`zonesblanches.api.network_models`
+    reads them (same polygon, same margins): one task per run, for the départements whose
+    units need more than the margin."""
+    from zonesblanches.geodata.osm import load_networks
+
+    networks = load_networks(
+        source.path,
+        source.modes,
+        polygon=shapely.from_wkb(territory_wkb),
+        margin_m=dict(source.margins),
+        cache=False,
+        progress=False,
+    )
+    frame = services.frame()
+    return {
+        m: _share(NetworkModel(net, **source.options), frame, source.minutes[m])
+        for m, net in networks.items()
+    }
+
+
+def _speed_edges(length: np.ndarray, seconds: np.ndarray) -> tuple:
+    """``(length, seconds)`` of the slowest and of the fastest edge with a length (what
+    :attr:`NetworkModel.description` reads), to merge the groups' ranges."""
+    length, seconds = np.asarray(length, float), np.asarray(seconds, float)
+    ok = np.flatnonzero(length > 0)
+    if not len(ok):
+        return ()
+    speed = length[ok] / seconds[ok]
+    lo, hi = ok[np.argmin(speed)], ok[np.argmax(speed)]
+    return ((length[lo], seconds[lo]), (length[hi], seconds[hi]))
+
+
+def group_summary(shares: Mapping[str, _GroupShare]) -> dict:
+    """What the driver needs from a group's read: per mode, the fastest speed of the group
+    network (m/s) and its slowest and fastest edges."""
+    return {
+        m: (g.share.speed_ms, g.speed_edges, g.share.network.source, g.uncertain)
+        for m, g in shares.items()
+    }
+
+
+def mode_share(shares: Mapping[str, _GroupShare], mode: str, speed_ms: float) -> _NetworkShare:
+    """One mode of a group's read, with the fastest speed of the whole network (all groups),
+    as the département cuts take it."""
+    s = shares[mode].share
+    return _NetworkShare(s.network, s.snappable, s.service_node, speed_ms, s.options, np.nan)
+
+
+def groups_of(keys: Sequence[str], xy: np.ndarray, n_groups: int) -> list[list[str]]:
+    """Départements in ``n_groups`` groups of about the same number of units, neighbours
+    together: sorted along the longer axis of the territory by their units' mean position,
+    then cut where the running count of units passes each share."""
+    keys = np.asarray(keys)
+    depts = sorted(set(keys.tolist()))
+    if n_groups <= 1 or len(depts) <= 1:
+        return [depts]
+    centre = {d: xy[keys == d].mean(axis=0) for d in depts}
+    axis = int(np.ptp(xy[:, 1]) > np.ptp(xy[:, 0]))
+    order = sorted(depts, key=lambda d: (centre[d][axis], d))
+    sizes = np.array([(keys == d).sum() for d in order], float)
+    bounds = np.cumsum(sizes) / sizes.sum()
+    which = np.minimum((bounds - sizes / (2 * sizes.sum())) * n_groups, n_groups - 1).astype(int)
+    groups = [[d for d, w in zip(order, which, strict=True) if w == g] for g in range(n_groups)]
+    return [sorted(g) for g in groups if g]
+
+
+def description_model(mode: str, source: str, edges: Sequence[tuple], options: dict):
+    """A stand-in network model whose notes (mode, method, description) are those of the
+    whole network: a two-edge network with its slowest and fastest edges (the description
+    reads only the speed range and the source)."""
+    from zonesblanches.geodata.network import RoadNetwork
+
+    lo = min(edges, key=lambda e: e[0][0] / e[0][1])[0]
+    hi = max(edges, key=lambda e: e[1][0] / e[1][1])[1]
+    net = RoadNetwork(
+        mode=mode,
+        node_id=np.arange(3),
+        x=np.zeros(3),
+        y=np.zeros(3),
+        tail=np.array([0, 1]),
+        head=np.array([1, 2]),
+        length_m=np.array([lo[0], hi[0]]),
+        time_s=np.array([lo[1], hi[1]]),
+        source=source,
+    )
+    return NetworkModel(net, **options)
