@@ -337,3 +337,50 @@ def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_pa
         group = [key, *keys] if key else keys
         sums = finer.groupby(group, sort=True)[figures].sum()
         assert sums.equals(coarser.set_index(group).sort_index()[figures]), key
+
+
+
+def test_workers_reading_the_osm_file_per_group_give_the_region_bytes(
+    client, region, region_pbf, network_inputs, tmp_path
+):
+    """``osm=``: no network read here; each worker reads the file once for its group of
+    départements (plus margins) and cuts its départements from it, or the whole territory's
+    network when a département needs more: the bytes of the run on the network read here.
+
+    Units: the communes within 15 km of a garage and of a bike workshop (Nord and
+    Pas-de-Calais: cut from their group's read) and 40 communes of the Somme (far from
+    them: the whole territory's read)."""
+    from distributed import get_task_stream
+
+    from zonesblanches.coverage.analysis import commune_demand
+    from zonesblanches.partitioned import _straight_line_reach
+
+    resolved, models, _ = network_inputs
+    demand = commune_demand(region.communes)
+    units, services = partitioned.task_inputs(demand, resolved.services)
+    near = _straight_line_reach(units, services, CATEGORIES) <= 15_000.0
+    somme = np.flatnonzero(demand["code_departement"].to_numpy() == "80")[:40]
+    near[somme] = True
+    demand = demand.loc[near]
+    assert set(demand["code_departement"]) == {"59", "62", "80"}
+    options = {"services": resolved, "categories": CATEGORIES, "demand": demand}
+    whole = api.diagnostic(region, THRESHOLDS, models=models, **options)
+    with get_task_stream(client) as stream:
+        run = partitioned_diagnostic(
+            region,
+            THRESHOLDS,
+            models={"marche": models["marche"]},
+            client=client,
+            osm=region_pbf,
+            network_modes=["voiture"],
+            **options,
+        )
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
+    assert run.result.notes == whole.notes
+    reads = [str(t["key"]) for t in stream.data if str(t["key"]).startswith("lecture-osm-")]
+    assert len([k for k in reads if "groupe" in k]) == 2  # one read per worker's group
+    assert len([k for k in reads if "territoire" in k]) == 1
+    used = dict(zip(run.partitions["departement"], run.partitions["lecture"], strict=True))
+    assert used["59"]["voiture"].startswith("groupe"), used
+    assert used["62"]["voiture"].startswith("groupe"), used
+    assert used["80"]["voiture"] == "territoire", used

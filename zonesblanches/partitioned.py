@@ -607,6 +607,9 @@ def _run_tasks(
                     # a worker; each cut is a task of its own on a worker that holds it (the
                     # driver only sends coordinates).
                     group = reads.group_share(dept, mode, radius, unit_xy[pos])
+                    if reads.source is not None:
+                        where = "territoire" if group is None else f"groupe {reads.group_of[dept]}"
+                        read_from.setdefault(dept, {})[mode] = where
                     if group is not None:
                         models[mode] = client.submit(
                             _network_part, group, unit_xy[pos], radius, pure=False
@@ -653,6 +656,7 @@ def _run_tasks(
 
         owner: dict[str, str] = {}
         passes: dict[str, int] = {}
+        read_from: dict[str, dict[str, str]] = {}  # osm=: the network each mode was cut from
         pending = as_completed([submit(d, {}) for d in todo])
         for future in pending:
             dept = owner[future.key]
@@ -685,6 +689,7 @@ def _run_tasks(
                 part_reseau={m: round(v, 3) for m, v in out["share"].items()},
                 worker=out["worker"],
                 duree=time.perf_counter() - started[dept],
+                **({"lecture": read_from[dept]} if dept in read_from else {}),
             )
     finally:
         if owned:
