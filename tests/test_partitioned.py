@@ -339,7 +339,6 @@ def test_national_syntheses_add_up_from_departements_to_regions_to_france(tmp_pa
         assert sums.equals(coarser.set_index(group).sort_index()[figures]), key
 
 
-
 def test_workers_reading_the_osm_file_per_group_give_the_region_bytes(
     client, region, region_pbf, network_inputs, tmp_path
 ):

@@ -75,6 +75,7 @@ from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.network import RoadNetwork
 from zonesblanches.geodata.territory import Territory, select_territory
+from zonesblanches.partition_osm import OsmSource
 
 FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
 """``--territoire`` values meaning all of metropolitan France."""
@@ -436,12 +437,9 @@ def partitioned_diagnostic(
     source = None
     if osm is not None:
         from zonesblanches.modes import MODES
-        from zonesblanches.partition_osm import OsmSource
 
         wanted = network_modes or [m for m in thresholds if m in MODES]
-        margins = api.network_margins(
-            territory, wanted, thresholds, margin_km, resolved.services
-        )
+        margins = api.network_margins(territory, wanted, thresholds, margin_km, resolved.services)
         if not isinstance(margins, dict):
             margins = dict.fromkeys(wanted, margins)
         top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
@@ -589,11 +587,22 @@ def _run_tasks(
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
         reads = _WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
 
+        network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
+        names = sorted(client.scheduler_info().get("workers", {}))
+
+        def pinned(mode: str) -> list[str] | None:
+            """With as many network modes as workers or more, each mode's whole-network
+            tasks go to one worker (a hint: another takes them if it dies), which builds that
+            mode's graph alone; with fewer modes, any worker (the categories spread)."""
+            if len(names) < 2 or len(network_modes) < len(names):
+                return None
+            return [names[network_modes.index(mode) % len(names)]]
+
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
             pos = parts[dept]
             models = {}
             for mode, spec in specs.items():
-                if isinstance(spec, _NetworkShare | reads.source_type):
+                if isinstance(spec, _NetworkShare | OsmSource):
                     margin = reads.first_radius[mode] if reads.source else spec.margin_m
                     first = np.full(len(pos), margin)
                     if dept not in passes and (reach[pos] > margin).any():
@@ -623,11 +632,20 @@ def _run_tasks(
                         )
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
+                            where = pinned(mode)
                             whole[mode] = client.submit(
-                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf)
-                            )
+                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf),
+                                workers=where, allow_other_workers=where is not None,
+                            )  # fmt: skip
                             fields[mode] = {
-                                cat: client.submit(_whole_node_times, whole[mode], shared, cat)
+                                cat: client.submit(
+                                    _whole_node_times,
+                                    whole[mode],
+                                    shared,
+                                    cat,
+                                    workers=where,
+                                    allow_other_workers=where is not None,
+                                )  # fmt: skip
                                 for cat in cats
                             }
                         # the whole part itself, not a task's copy of it: one object per
@@ -707,7 +725,6 @@ class _WorkerReads:
     def __init__(self, client, read_by_workers, parts, todo, unit_xy, shared, lean, run):
         from zonesblanches import partition_osm as po
 
-        self.source_type = po.OsmSource
         territory, self.source, notes = read_by_workers
         self.client, self.shared, self.lean, self.run = client, shared, lean, run
         self.first_radius: dict[str, float] = {}

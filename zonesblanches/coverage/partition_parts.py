@@ -84,13 +84,36 @@ class _CutNetworkModel(NetworkModel):
     own largest component."""
 
     def __init__(self, network: RoadNetwork, snappable: np.ndarray, memo: bool = False, **opts):
+        # NetworkModel's attributes (options checked by the whole run's model), without its
+        # graph: a task that only reads node times computed elsewhere (a département on the
+        # whole network) snaps its units and never builds the graph (2-3 s for a region).
         from scipy.spatial import cKDTree
 
-        super().__init__(network, component="all", **opts)
+        from zonesblanches.modes import MODES, mode_code
+
+        self.mode = mode_code(network.mode)
+        self.network = network
+        self.max_snap_m = float(opts.get("max_snap_m", 1000.0))
+        walk = opts.get("walk_speed_kmh")
+        self.walk_speed_kmh = float(MODES["marche"].speed_kmh if walk is None else walk)
+        self.component = "all"
+        self.engine = opts.get("engine", "auto")
+        self._hierarchy = None
+        self._passes = 0.0
+        self._graph = None
         self.snap_nodes = np.flatnonzero(snappable)
         xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
         self._tree = cKDTree(xy[self.snap_nodes])
         self._memo: dict | None = {} if memo else None
+
+    @property
+    def graph(self):
+        """The graph :class:`NetworkModel` builds, built on first use."""
+        if self._graph is None:
+            from zonesblanches.coverage.graph import prepare_graph
+
+            self._graph = prepare_graph(self.network, reverse=True)
+        return self._graph
 
     def node_times(self, destinations: gpd.GeoSeries, *, limit_s: float = np.inf) -> tuple:
         """:meth:`NetworkModel.node_times`, remembered per set of destinations when ``memo``:
