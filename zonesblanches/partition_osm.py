@@ -44,7 +44,13 @@ import numpy as np
 import shapely
 
 from zonesblanches.coverage.network import NetworkModel
-from zonesblanches.coverage.partition_parts import _NetworkShare, _Services, _share
+from zonesblanches.coverage.partition_parts import (
+    DISTANCE_SAFETY,
+    DISTANCE_SLACK_M,
+    _NetworkShare,
+    _Services,
+    _share,
+)
 
 READ_BAND_M = 10_000.0
 """Metres read around a group beyond the run's margin, so that a service near the group snaps
@@ -199,3 +205,89 @@ def description_model(mode: str, source: str, edges: Sequence[tuple], options: d
         source=source,
     )
     return NetworkModel(net, **options)
+
+
+class WorkerReads:
+    """The network reads of a run whose workers read the OSM file (``osm=``): one task per
+    group of départements, submitted at once; the whole territory's read only if a
+    département needs it. Without a source, every method says « no group »."""
+
+    def __init__(self, client, read_by_workers, parts, todo, unit_xy, shared, lean, run):
+        territory, self.source, notes = read_by_workers
+        self.client, self.shared, self.lean, self.run = client, shared, lean, run
+        self.first_radius: dict[str, float] = {}
+        self.group_of: dict[str, int] = {}
+        self._whole = None
+        if self.source is None:
+            return
+        communes = territory.communes
+        self.territory_wkb = shapely.to_wkb(territory.geometry)
+        depts = sorted(todo) or sorted(parts)
+        keys = np.concatenate([np.full(len(parts[d]), d) for d in depts])
+        xy = np.concatenate([unit_xy[parts[d]] for d in depts])
+        n = max(len(client.scheduler_info().get("workers", {})), 1)
+        groups = groups_of(keys, xy, n)
+        self.reads = []
+        for i, group in enumerate(groups):
+            geometry = shapely.union_all(
+                communes.loc[communes["code_departement"].isin(group)].geometry.values
+            )
+            self.reads.append(
+                client.submit(
+                    read_group,
+                    self.source,
+                    shapely.to_wkb(geometry),
+                    self.territory_wkb,
+                    shared,
+                    key=f"lecture-osm-groupe{i}-{run}",
+                    pure=False,
+                )
+            )
+            self.group_of.update(dict.fromkeys(group, i))
+        summaries = client.gather([client.submit(group_summary, r) for r in self.reads])
+        self.uncertain = [{m: s[m][3] for m in s} for s in summaries]
+        self.shares = {}
+        for mode in self.source.modes:
+            speed = max(s[mode][0] for s in summaries)
+            minutes = self.source.minutes[mode]
+            self.first_radius[mode] = minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M
+            edges = [s[mode][1] for s in summaries if s[mode][1]]
+            notes[mode] = description_model(mode, summaries[0][mode][2], edges, {})
+            for i, read in enumerate(self.reads):
+                self.shares[i, mode] = client.submit(mode_share, read, mode, speed, pure=False)
+
+    def group_share(self, dept: str, mode: str, radius: np.ndarray, unit_xy: np.ndarray):
+        """The future of the group network a département's cut comes from, or ``None`` when
+        it needs the whole territory's (radius beyond the margin read, or a service whose
+        node in the group network is uncertain near its units)."""
+        if self.source is None or dept not in self.group_of or np.isinf(radius).any():
+            return None
+        if float(radius.max()) > self.source.margins[mode]:
+            return None
+        from scipy.spatial import cKDTree
+
+        group = self.group_of[dept]
+        doubt = np.flatnonzero(self.uncertain[group][mode])
+        if len(doubt):
+            svc = np.column_stack([self.lean.x[doubt], self.lean.y[doubt]])
+            dist, _ = cKDTree(unit_xy).query(svc, k=1)
+            if (dist <= float(radius.max()) + READ_BAND_M).any():
+                return None
+        return self.shares[group, mode]
+
+    def whole(self, mode: str):
+        """The whole territory's network of ``mode``, read by one task for all modes."""
+        if self._whole is None:
+            self._whole = self.client.submit(
+                read_whole,
+                self.source,
+                self.territory_wkb,
+                self.shared,
+                key=f"lecture-osm-territoire-{self.run}",
+                pure=False,
+            )
+        return self.client.submit(_pick, self._whole, mode, pure=False)
+
+
+def _pick(mapping: Mapping, key: str) -> object:
+    return mapping[key]

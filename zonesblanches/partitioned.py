@@ -42,7 +42,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from zonesblanches._text import fr_count, fr_num
 from zonesblanches._version import __version__
@@ -75,7 +74,7 @@ from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.network import RoadNetwork
 from zonesblanches.geodata.territory import Territory, select_territory
-from zonesblanches.partition_osm import OsmSource
+from zonesblanches.partition_osm import OsmSource, WorkerReads
 
 FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
 """``--territoire`` values meaning all of metropolitan France."""
@@ -207,6 +206,18 @@ def _partition_task(
         "share": {m: s.share for m, s in models.items() if isinstance(s, _NetworkPart)},
         "seconds": time.perf_counter() - start,
         "worker": _worker_name(),
+    }
+
+
+def _join_pieces(pieces: Sequence[dict]) -> dict:
+    """One département's result from the results of its tasks per group of modes."""
+    return {
+        "columns": pd.concat([p["columns"] for p in pieces], axis=1),
+        "wider": {m: r for p in pieces for m, r in p["wider"].items()},
+        "radius": {m: r for p in pieces for m, r in p["radius"].items()},
+        "share": {m: v for p in pieces for m, v in p["share"].items()},
+        "seconds": sum(p["seconds"] for p in pieces),
+        "worker": max(pieces, key=lambda p: p["seconds"])["worker"],
     }
 
 
@@ -585,7 +596,7 @@ def _run_tasks(
         networks: dict[str, object] = {}
         fields: dict[str, dict] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
-        reads = _WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
+        reads = WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
 
         network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
         names = sorted(client.scheduler_info().get("workers", {}))
@@ -658,17 +669,37 @@ def _run_tasks(
                 else:
                     models[mode] = spec
             started.setdefault(dept, time.perf_counter())
-            future = client.submit(
-                _partition_task,
-                every.take(pos),
-                shared,
-                thresholds,
-                cats,
-                models,
-                key=f"departement-{dept}-{run}-{passes.get(dept, 0)}",
-                retries=retries,
-                pure=False,
-            )
+            key = f"departement-{dept}-{run}-{passes.get(dept, 0)}"
+            units = every.take(pos)
+            # A mode on the whole network is a task of its own on the worker that holds that
+            # mode's network and node times (nothing big moves between workers); the other
+            # modes together; one task then joins the département's columns.
+            alone = [m for m, x in models.items() if isinstance(x, tuple) and pinned(m)]
+            groups = [[m for m in models if m not in alone], *([m] for m in alone)]
+            groups = [g for g in groups if g]
+            if len(groups) == 1:
+                future = client.submit(
+                    _partition_task, units, shared, thresholds, cats, models,
+                    key=key, retries=retries, pure=False,
+                )  # fmt: skip
+            else:
+                pieces = [
+                    client.submit(
+                        _partition_task,
+                        units,
+                        shared,
+                        {m: thresholds[m] for m in group},
+                        cats,
+                        {m: models[m] for m in group},
+                        key=f"partie-{dept}-{'-'.join(group)}-{run}-{passes.get(dept, 0)}",
+                        retries=retries,
+                        pure=False,
+                        workers=pinned(group[0]) if group[0] in alone else None,
+                        allow_other_workers=group[0] in alone,
+                    )  # fmt: skip
+                    for group in groups
+                ]
+                future = client.submit(_join_pieces, pieces, key=key, retries=retries, pure=False)
             owner[future.key] = dept
             return future
 
@@ -715,98 +746,6 @@ def _run_tasks(
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-class _WorkerReads:
-    """The network reads of a run whose workers read the OSM file (``osm=``): one task per
-    group of départements, submitted at once; the whole territory's read only if a
-    département needs it. Without a source, every method says « no group »."""
-
-    def __init__(self, client, read_by_workers, parts, todo, unit_xy, shared, lean, run):
-        from zonesblanches import partition_osm as po
-
-        territory, self.source, notes = read_by_workers
-        self.client, self.shared, self.lean, self.run = client, shared, lean, run
-        self.first_radius: dict[str, float] = {}
-        self.group_of: dict[str, int] = {}
-        self._whole = None
-        if self.source is None:
-            return
-        communes = territory.communes
-        self.territory_wkb = shapely.to_wkb(territory.geometry)
-        depts = sorted(todo) or sorted(parts)
-        keys = np.concatenate([np.full(len(parts[d]), d) for d in depts])
-        xy = np.concatenate([unit_xy[parts[d]] for d in depts])
-        n = max(len(client.scheduler_info().get("workers", {})), 1)
-        groups = po.groups_of(keys, xy, n)
-        self.reads = []
-        for i, group in enumerate(groups):
-            geometry = shapely.union_all(
-                communes.loc[communes["code_departement"].isin(group)].geometry.values
-            )
-            self.reads.append(
-                client.submit(
-                    po.read_group,
-                    self.source,
-                    shapely.to_wkb(geometry),
-                    self.territory_wkb,
-                    shared,
-                    key=f"lecture-osm-groupe{i}-{run}",
-                    pure=False,
-                )
-            )
-            self.group_of.update(dict.fromkeys(group, i))
-        summaries = client.gather([client.submit(po.group_summary, r) for r in self.reads])
-        self.uncertain = [{m: s[m][3] for m in s} for s in summaries]
-        self.shares = {}
-        for mode in self.source.modes:
-            speed = max(s[mode][0] for s in summaries)
-            minutes = self.source.minutes[mode]
-            self.first_radius[mode] = minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M
-            edges = [s[mode][1] for s in summaries if s[mode][1]]
-            notes[mode] = po.description_model(mode, summaries[0][mode][2], edges, {})
-            for i, read in enumerate(self.reads):
-                self.shares[i, mode] = client.submit(po.mode_share, read, mode, speed, pure=False)
-
-    def group_share(self, dept: str, mode: str, radius: np.ndarray, unit_xy: np.ndarray):
-        """The future of the group network a département's cut comes from, or ``None`` when
-        it needs the whole territory's (radius beyond the margin read, or a service whose
-        node in the group network is uncertain near its units)."""
-        if self.source is None or dept not in self.group_of or np.isinf(radius).any():
-            return None
-        if float(radius.max()) > self.source.margins[mode]:
-            return None
-        from scipy.spatial import cKDTree
-
-        from zonesblanches.partition_osm import READ_BAND_M
-
-        group = self.group_of[dept]
-        doubt = np.flatnonzero(self.uncertain[group][mode])
-        if len(doubt):
-            svc = np.column_stack([self.lean.x[doubt], self.lean.y[doubt]])
-            dist, _ = cKDTree(unit_xy).query(svc, k=1)
-            if (dist <= float(radius.max()) + READ_BAND_M).any():
-                return None
-        return self.shares[group, mode]
-
-    def whole(self, mode: str):
-        """The whole territory's network of ``mode``, read by one task for all modes."""
-        from zonesblanches import partition_osm as po
-
-        if self._whole is None:
-            self._whole = self.client.submit(
-                po.read_whole,
-                self.source,
-                self.territory_wkb,
-                self.shared,
-                key=f"lecture-osm-territoire-{self.run}",
-                pure=False,
-            )
-        return self.client.submit(_pick, self._whole, mode, pure=False)
-
-
-def _pick(mapping: Mapping, key: str) -> object:
-    return mapping[key]
 
 
 def format_partition(event: Mapping) -> str:
