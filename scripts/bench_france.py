@@ -86,7 +86,8 @@ def _stream_summary(stream: list[dict], wall: float) -> list[str]:
 
 
 TASK_LABELS = {
-    "departement": "départements (calcul des unités)",
+    "departement": "départements (calcul des unités, ou jonction des modes)",
+    "partie": "départements, un mode sur le réseau entier",
     "network_part": "découpe du réseau",
     "whole_node_times": "temps aux nœuds du réseau entier (1 par mode × catégorie)",
     "with_radius": "réseau entier pour un département",
