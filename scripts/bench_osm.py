@@ -1,6 +1,7 @@
 """Benchmark of the OSM reader on a regional extract: phases, ratios to the bare read, memory.
 
-Every figure is measured in the same run, each scenario in its own Python process (so that its
+Every figure (wall time, and processor time of all the process's threads: the machine may be
+shared) is measured in the same run, each scenario in its own Python process (so that its
 peak memory, ``ru_maxrss``, is its own and caches in memory do not help the next one):
 
 - ``lecture-nue``: the bare pyosmium read of the file (node locations + ``highway`` key filter,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -40,7 +42,7 @@ EPCI = "valenciennes metropole"
 def _bare(path: Path) -> dict:
     import osmium
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     processor = (
         osmium.FileProcessor(osmium.io.File(str(path), "pbf"), osmium.osm.NODE | osmium.osm.WAY)
         .with_locations()
@@ -50,7 +52,7 @@ def _bare(path: Path) -> dict:
     n = 0
     for _ in processor:
         n += 1
-    return {"total": time.perf_counter() - start, "voies": n}
+    return {"total": time.perf_counter() - start, "cpu": time.process_time() - cpu, "voies": n}
 
 
 def _load(path: Path, cache: Path, territory: str | None) -> dict:
@@ -61,9 +63,10 @@ def _load(path: Path, cache: Path, territory: str | None) -> dict:
         from zonesblanches.geodata.territory import select_territory
 
         polygon = select_territory(territory).geometry
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     nets = osm.load_networks(path, MODES, polygon=polygon, cache_dir=cache, progress=False)
-    out = {"total": time.perf_counter() - start, **osm.PHASE_SECONDS}
+    out = {"total": time.perf_counter() - start, "cpu": time.process_time() - cpu}
+    out.update(osm.PHASE_SECONDS)
     out["noeuds"] = {m: n.n_nodes for m, n in nets.items()}
     out["cache"] = [n.meta["from_cache"] for n in nets.values()]
     return out
@@ -73,9 +76,9 @@ def _old(path: Path) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from osm_loop_reader import read_osm_file_loop
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     read_osm_file_loop(path, "pbf")
-    return {"total": time.perf_counter() - start}
+    return {"total": time.perf_counter() - start, "cpu": time.process_time() - cpu}
 
 
 def _scenario(args) -> None:
@@ -130,16 +133,21 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    ref = bare["total"]
-    print(f"{'scénario':46} {'temps s':>8} {'ratio':>6} {'pic Go':>7}  phases (s)")
+    ref, ref_cpu = bare["total"], bare["cpu"]
+    print(f"Charge moyenne (1, 5, 15 min) à la fin : {os.getloadavg()}")
+    print(
+        f"{'scénario':46} {'temps s':>8} {'ratio':>6} {'CPU s':>7} {'ratio':>6} {'pic Go':>7}"
+        "  phases (s)"
+    )
     for name, r in rows:
         phases = ", ".join(
             f"{k} {v:.1f}"
             for k, v in r.items()
-            if isinstance(v, float) and k not in ("total", "pic_memoire_go")
+            if isinstance(v, float) and k not in ("total", "pic_memoire_go", "cpu")
         )
         print(
-            f"{name:46} {r['total']:8.1f} {r['total'] / ref:6.2f} {r['pic_memoire_go']:7.2f}  "
+            f"{name:46} {r['total']:8.1f} {r['total'] / ref:6.2f} {r['cpu']:7.1f} "
+            f"{r['cpu'] / ref_cpu:6.2f} {r['pic_memoire_go']:7.2f}  "
             f"{phases}"
         )
     print(f"Cache de la région (3 modes) : {region_cache:.0f} Mo")

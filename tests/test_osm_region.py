@@ -23,6 +23,7 @@ from zonesblanches.geodata.osm import load_networks
 from zonesblanches.geodata.osm_rules import NetworkRules
 from zonesblanches.geodata.reference import commune_points
 from zonesblanches.geodata.territory import select_territory
+from zonesblanches.summaries import format_network
 
 MODES = ["marche", "velo", "voiture"]
 
@@ -155,6 +156,10 @@ def test_a_service_outside_the_clip_is_never_silent(region_pbf, valenciennes, re
     points = commune_points(valenciennes.communes).geometry
     res = models["voiture"].nearest(points, services.geometry)
     assert all("du réseau routier" in flag for flag in res.flags)
+    # the command line counts it in « Problèmes signalés » and says why
+    lines, far = format_network(models, services)
+    assert far == len(services) >= 1
+    assert "à plus de 1000 m du réseau routier" in lines[-1]
     reached = network_models(
         valenciennes, ["voiture"], osm=region_pbf, services=registry, progress=False
     )["voiture"].nearest(points, services.geometry)

@@ -336,7 +336,9 @@ def load_networks(
         if fmt == "graphml":
             extra["limitations"] = GRAPHML_LIMITS
         with _phase("decoupe"):
-            results[m] = _cut(graphs[m], clips[m], src, {**meta, **extra})
+            # the graph is not needed once cut: let it go before the next mode's cut, so that
+            # the whole-file graphs and the networks cut from them are not all held at once
+            results[m] = _cut(graphs.pop(m), clips[m], src, {**meta, **extra})
     return results
 
 

@@ -78,9 +78,9 @@ def _read_cache(folder: Path, mode: str, key: str) -> _Graph | None:
         if _cache.file_digest(npz) != record.get("npz_sha256"):
             raise ValueError("empreinte du fichier .npz différente (fichier modifié ou tronqué)")
         with np.load(npz, allow_pickle=False) as data:
-            arrays = {name: np.array(data[name]) for name in _GRAPH_ARRAYS}
-        arrays["node_id"] = np.cumsum(arrays["node_id"])
-        arrays["tail"] = np.cumsum(arrays["tail"], dtype=np.int64).astype(np.int32)
+            arrays = {name: data[name] for name in _GRAPH_ARRAYS}  # each read is a new array
+        np.cumsum(arrays["node_id"], out=arrays["node_id"])
+        np.cumsum(arrays["tail"], dtype=np.int32, out=arrays["tail"])  # partial sums are tails
         _validate_arrays(arrays)
         extent = record.get("extent")
         graph = _Graph(
