@@ -1,27 +1,30 @@
 """Contraction by rounds of independent nodes, their witness searches in parallel (numba).
 
 Private module: the public interface is :mod:`zonesblanches.coverage.hierarchy`. Same edge store,
-witness searches, priority and result as :func:`._ch_kernels.contract`; only the order of work
-differs. Each round:
+witness searches, priority formula and result as :func:`._ch_kernels.contract`; the order of
+work differs. Each round:
 
 1. selects the remaining nodes whose priority is smaller than that of every remaining
    neighbour (ties broken by node number): no two of them are adjacent, and the node of
-   smallest priority is always one, so every round makes progress. Those whose priority is
-   stale (a neighbour contracted since it was estimated) are estimated again, in parallel, and
-   kept only if they are still local minima;
-2. searches the witnesses of all of them at once, in parallel, on the graph as it stands;
-3. contracts them one after the other in node order (their edges join the hierarchy, their
-   shortcuts are inserted, their neighbours' priorities are marked stale).
+   smallest priority is always one, so every round makes progress;
+2. searches their witnesses (the full searches of a contraction), all at once, in parallel, on
+   the graph as it stands. A node whose priority was stale (a neighbour contracted since it
+   was estimated) takes its priority from these searches' shortcut count; the nodes still
+   local minima are kept (a subset: still independent, their shortcuts already found). So a
+   node is estimated by a simulated contraction only once, at the start: later estimates are
+   the real contraction's own searches;
+3. contracts the kept nodes one after the other in node order (their edges join the
+   hierarchy, their shortcuts are inserted, their neighbours' priorities become stale).
 
-Exactness: a witness found in step 2 may go through another node ``w`` of the round, which is
-contracted too. Such a witness is accepted only if it is strictly shorter than the path through
+Exactness: a witness found in step 2 may go through another node ``w`` selected in the round,
+which may be contracted too. Such a witness is accepted only if it is strictly shorter than the path through
 the node being contracted (one that avoids the round's nodes may be as long). Then no shortest
 path is lost: replacing, in a shortest path, a contracted node by its shortcut or by its witness
 either removes a node of the round without adding one, or gives a strictly shorter path, which
 cannot be. Rounds are independent sets, so no shortcut ends at a node of the same round.
 
-Determinism: steps 1 and 3 are sequential; in steps 1 and 2 each node's result depends on the
-graph and on the node only, never on which thread computes it or when. So the hierarchy is the
+Determinism: steps 1 and 3 are sequential; in step 2 (and the first estimates) each node's
+result depends on the graph and on the node only, never on which thread computes it or when. So the hierarchy is the
 same, edge for edge, whatever the number of threads (``tests/test_engine.py`` checks it).
 
 Reference: C. Vetter, « Parallel Time-Dependent Contraction Hierarchies », student research
@@ -161,38 +164,15 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
     dirty = np.zeros(n, np.bool_)
     stop = False
     while nrem > 0 and not stop:
-        # 1. Local minima of the priority; those with a neighbour contracted since their last
-        # estimate are estimated again (in parallel) and kept if still local minima.
+        # 1. Local minima of the priority.
         nb_ = 0
         for i in range(nrem):
             v = remain[i]
             if _is_min(v, prio, ohead, onext, eto, ihead, inext, efrom):
                 batch[nb_] = v
                 nb_ += 1
-        nd = 0
-        for i in range(nb_):
-            v = batch[i]
-            if dirty[v]:
-                offset[nd] = v  # reused as the list of nodes to estimate
-                nd += 1
-        if nd > 0:
-            upd = offset[:nd].astype(np.int32)
-            _evaluate_all(upd, excl, settle_sim, hops_sim, False, zero, sc_from, sc_to, sc_w,
-                          nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
-                          scratch)  # fmt: skip
-            for i in range(nd):
-                w = upd[i]
-                diff[w] = nsc[i] - ki[i] - ko[i]
-                prio[w] = _priority(diff[w], 0, 0, deleted[w], level[w])
-                dirty[w] = False
-            k = 0
-            for i in range(nb_):
-                v = batch[i]
-                if _is_min(v, prio, ohead, onext, eto, ihead, inext, efrom):
-                    batch[k] = v
-                    k += 1
-            nb_ = k
-        # 2. Their witness searches, in parallel, on the graph as it stands.
+        # 2. Their witness searches, in parallel, on the graph as it stands; stale priorities
+        # updated from them, the nodes still local minima kept.
         offset[0] = 0
         for i in range(nb_):
             v = batch[i]
@@ -208,10 +188,21 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
         _evaluate_all(batch[:nb_], excl, settle_real, 1 << 30, True, offset, sc_from, sc_to,
                       sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
                       scratch)  # fmt: skip
-        # 3. Contracted one after the other, in node order.
         for i in range(nb_):
             v = batch[i]
             excl[v] = False
+            if dirty[v]:
+                diff[v] = nsc[i] - ki[i] - ko[i]
+                prio[v] = _priority(diff[v], 0, 0, deleted[v], level[v])
+                dirty[v] = False
+        keep = np.zeros(nb_, np.bool_)
+        for i in range(nb_):
+            keep[i] = _is_min(batch[i], prio, ohead, onext, eto, ihead, inext, efrom)
+        # 3. The kept ones contracted one after the other, in node order.
+        for i in range(nb_):
+            v = batch[i]
+            if not keep[i]:
+                continue
             remaining = n - order
             if stop or remaining <= core_nodes or live > core_degree * remaining:
                 stop = True
