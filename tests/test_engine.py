@@ -554,9 +554,14 @@ def test_hierarchy_by_rounds_is_the_same_whatever_the_threads(car):
         graph = _csr(prepare_graph(net))
         args = (graph.indptr.astype(np.int64), graph.indices.astype(np.int32), graph.data,
                 20, 1000, 3, 0, 10.0)  # fmt: skip
-        kernel = [_ch_rounds.contract_rounds(*args, rows) for rows in (1, 3)]
-        for a, b in zip(*kernel, strict=True):
-            np.testing.assert_array_equal(a, b)
+        # Threads for every round however small, or none; 1 to 3 rows of work arrays.
+        kernel = [
+            _ch_rounds.contract_rounds(*args, rows, small)
+            for rows, small in ((1, 1), (2, 1), (3, 1), (2, 1 << 30))
+        ]
+        for other in kernel[1:]:
+            for a, b in zip(kernel[0], other, strict=True):
+                np.testing.assert_array_equal(a, b)
         one_by_one = ContractionHierarchy.from_network(net, rounds=False)
         src = np.random.default_rng(5).choice(net.n_nodes, 20, replace=False)
         got, _ = built[0].nearest(src)

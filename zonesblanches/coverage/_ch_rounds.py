@@ -67,27 +67,53 @@ def _scratch(threads, n):
     )  # fmt: skip
 
 
-@nb.njit(cache=_CACHE, parallel=True)
-def _evaluate_all(nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to, sc_w, nsc, ki, ko,
-                  ohead, onext, ihead, inext, efrom, eto, ew, scratch):  # fmt: skip
-    """:func:`._ch_kernels._evaluate` of every node of ``nodes``, in parallel: node ``nodes[i]``
-    gets its counts in ``nsc[i]``, ``ki[i]``, ``ko[i]`` and, if ``collect``, its shortcuts in
-    ``sc_*[offset[i]:offset[i + 1]]`` (room for one per pair of edges, never exceeded)."""
+@nb.njit(cache=_CACHE)
+def _evaluate_some(t, step, nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to, sc_w,
+                   nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch):  # fmt: skip
+    """:func:`._ch_kernels._evaluate` of ``nodes[t::step]`` with the work arrays of row ``t``:
+    node ``nodes[i]`` gets its counts in ``nsc[i]``, ``ki[i]``, ``ko[i]`` and, if ``collect``,
+    its shortcuts in ``sc_*[offset[i]:offset[i + 1]]`` (room for one per pair of edges, never
+    exceeded)."""
     wd, hop, thru, stamp, tstamp, is_target, mark, pos, hk, hv, in_n, in_w, out_n, out_w, cnt = (
         scratch
     )
-    threads = wd.shape[0]
-    for t in nb.prange(threads):
-        for i in range(t, len(nodes), threads):
-            lo, hi = offset[i], offset[i + 1]
-            a, b, c, r1, r2, r3 = _evaluate(
-                nodes[i], excl, settle, max_hops, collect, ohead, onext, ihead, inext, efrom,
-                eto, ew, mark[t], pos[t], in_n[t], in_w[t], out_n[t], out_w[t], wd[t], hop[t],
-                thru[t], stamp[t], tstamp[t], is_target[t], hk[t], hv[t], cnt[t], sc_from[lo:hi],
-                sc_to[lo:hi], sc_w[lo:hi])  # fmt: skip
-            nsc[i] = a
-            ki[i] = b
-            ko[i] = c
+    for i in range(t, len(nodes), step):
+        lo, hi = offset[i], offset[i + 1]
+        a, b, c, r1, r2, r3 = _evaluate(
+            nodes[i], excl, settle, max_hops, collect, ohead, onext, ihead, inext, efrom, eto,
+            ew, mark[t], pos[t], in_n[t], in_w[t], out_n[t], out_w[t], wd[t], hop[t], thru[t],
+            stamp[t], tstamp[t], is_target[t], hk[t], hv[t], cnt[t], sc_from[lo:hi],
+            sc_to[lo:hi], sc_w[lo:hi])  # fmt: skip
+        nsc[i] = a
+        ki[i] = b
+        ko[i] = c
+
+
+@nb.njit(cache=_CACHE, parallel=True)
+def _evaluate_parallel(nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to, sc_w, nsc,
+                       ki, ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch):  # fmt: skip
+    """:func:`_evaluate_some` of every node, spread over the rows of work arrays in parallel."""
+    rows = scratch[0].shape[0]
+    for t in nb.prange(rows):
+        _evaluate_some(t, rows, nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to,
+                       sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
+                       scratch)  # fmt: skip
+
+
+@nb.njit(cache=_CACHE)
+def _evaluate_all(nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to, sc_w, nsc, ki, ko,
+                  ohead, onext, ihead, inext, efrom, eto, ew, scratch, parallel_min):  # fmt: skip
+    """:func:`._ch_kernels._evaluate` of every node of ``nodes`` (see :func:`_evaluate_some`),
+    in parallel from ``parallel_min`` nodes on (below, starting the threads costs more than it
+    saves); the results do not depend on it."""
+    if len(nodes) >= parallel_min and scratch[0].shape[0] > 1:
+        _evaluate_parallel(nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to, sc_w,
+                           nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
+                           scratch)  # fmt: skip
+    else:
+        _evaluate_some(0, 1, nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to,
+                       sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
+                       scratch)  # fmt: skip
 
 
 @nb.njit(cache=_CACHE)
@@ -121,10 +147,11 @@ def _is_min(v, prio, ohead, onext, eto, ihead, inext, efrom):
 
 @nb.njit(cache=_CACHE)
 def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, core_nodes,
-                    core_degree, threads):  # fmt: skip
+                    core_degree, threads, parallel_min):  # fmt: skip
     """Contract the nodes of a directed graph by rounds of independent nodes (module
-    docstring); same parameters and result as :func:`._ch_kernels.contract`, plus ``threads``:
-    the rows of work arrays, one per thread (the result does not depend on it)."""
+    docstring); same parameters and result as :func:`._ch_kernels.contract`, plus ``threads``,
+    the rows of work arrays (one per thread), and ``parallel_min``, the nodes searched at once
+    from which the threads are used (the result depends on neither)."""
     n = len(indptr) - 1
     efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead, used = _load(indptr, indices, data)
     live = used
@@ -152,7 +179,7 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
     sc_to = np.empty(1 << 16, np.int32)
     sc_w = np.empty(1 << 16)
     _evaluate_all(nodes, excl, settle_sim, hops_sim, False, zero, sc_from, sc_to, sc_w, nsc, ki,
-                  ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch)  # fmt: skip
+                  ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch, parallel_min)  # fmt: skip
     for v in range(n):
         diff[v] = nsc[v] - ki[v] - ko[v]
         prio[v] = _priority(diff[v], 0, 0, 0, 0)
@@ -186,8 +213,8 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
             sc_to = np.empty(size, np.int32)
             sc_w = np.empty(size)
         _evaluate_all(batch[:nb_], excl, settle_real, 1 << 30, True, offset, sc_from, sc_to,
-                      sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
-                      scratch)  # fmt: skip
+                      sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch,
+                      parallel_min)  # fmt: skip
         for i in range(nb_):
             v = batch[i]
             excl[v] = False
