@@ -25,9 +25,9 @@ hierarchy is a real path of the network, from a node to a node of higher rank (u
 
 By default (``rounds=True``) the nodes are contracted by *rounds*: every remaining node whose
 priority is below that of all its neighbours is contracted in the same round, their witness
-searches run in parallel on numba's threads, and a node's priority is estimated again only when
-it is such a local minimum and a neighbour was contracted since (see
-:mod:`zonesblanches.coverage._ch_rounds`). The hierarchy is the same whatever the number of
+searches run in parallel on numba's threads; a node whose priority went stale (a neighbour
+contracted since) takes the shortcut count of these searches as its new estimate, and is
+contracted only if it is still a local minimum (see :mod:`zonesblanches.coverage._ch_rounds`). The hierarchy is the same whatever the number of
 threads. ``rounds=False`` keeps the one-node-at-a-time contraction with a lazy priority queue.
 
 The nodes are first renumbered so that neighbours are close in memory (reverse Cuthill-McKee),
