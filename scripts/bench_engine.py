@@ -344,7 +344,7 @@ def compare(ref: np.ndarray, got: np.ndarray) -> str:
 
 def build_hierarchy(graph) -> tuple[ContractionHierarchy, float, float, float | None]:
     """Build once; wall time, processor time (less sensitive to the other processes of a
-    shared machine: the build is single-threaded) and rise of the resident-memory high-water
+    shared machine; summed over the threads of a parallel build) and rise of the resident-memory high-water
     mark (MB)."""
     gc.collect()
     base = _rss_kb("VmRSS")

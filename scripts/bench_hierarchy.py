@@ -3,8 +3,8 @@
 For each network (real OSM fixtures of the tests; optionally a regional extract, e.g. the
 synthetic one of ``scripts/make_region_pbf.py``; optionally a synthetic grid), in one run:
 
-- the preprocessing (processor time: the build is single-threaded, and processor time is less
-  sensitive to the other processes of a shared machine), its rise of resident memory, and
+- the preprocessing (processor time, summed over threads, is less sensitive to the other
+  processes of a shared machine; wall time too, the contraction by rounds being parallel), its rise of resident memory, and
   ``BUILD_COST``: the build in full Dijkstra passes on the same matrix (the constant the
   automatic choice of :class:`~zonesblanches.coverage.network.NetworkModel` uses);
 - nearest-service queries (diagnostic, scenario): PHAST against one multi-source Dijkstra, and
@@ -18,7 +18,7 @@ Every ratio compares two methods measured in the same run on the same machine.
 
 Usage::
 
-    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 316] [--minutes 20]
+    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 316] [--minutes 20] [--comparer]
 """
 
 from __future__ import annotations
@@ -120,6 +120,32 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     return build, rise
 
 
+def compare_builds(graph: sp.csr_matrix) -> None:
+    """The contraction by rounds (every thread, one thread) against one node at a time, in
+    the same run: processor and wall time, shortcuts, core, nearest-service query."""
+    n = graph.shape[0]
+    src = np.random.default_rng(0).choice(n, 50, replace=False)
+    ref = None
+    for label, kw in (
+        ("un nœud à la fois", {"rounds": False}),
+        ("par tours, 1 fil", {"threads": 1}),
+        ("par tours, tous les fils", {}),
+    ):
+        t0, c0 = time.perf_counter(), time.process_time()
+        ch = ContractionHierarchy(graph, **kw)
+        wall, build = time.perf_counter() - t0, time.process_time() - c0
+        t_q, (sec, _) = cpu(lambda ch=ch: ch.nearest(src))
+        if ref is None:
+            ref = (build, wall, sec)
+        fin = np.isfinite(ref[2])
+        assert np.array_equal(np.isfinite(sec), fin) and np.allclose(sec[fin], ref[2][fin])
+        print(
+            f"  {label} : {build:.2f} s processeur ({build / ref[0]:.2f}×), {wall:.2f} s réel "
+            f"({wall / ref[1]:.2f}×), {ch.n_shortcuts:_} raccourcis, cœur {ch.n_core:_} nœuds, "
+            f"requête {t_q * 1e3:.1f} ms".replace("_", " ")
+        )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--region-pbf", type=Path, help="extrait régional (PBF), réseau voiture")
@@ -127,6 +153,11 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--unites", type=int, default=4000)
+    parser.add_argument(
+        "--comparer",
+        action="store_true",
+        help="construit aussi la hiérarchie un nœud à la fois et par tours sur un fil",
+    )
     args = parser.parse_args(argv)
     print(
         f"{os.cpu_count()} cœur(s), charge moyenne {os.getloadavg()[0]:.1f} : temps processeur "
@@ -152,6 +183,8 @@ def main(argv=None) -> int:
         graph = prepare_graph(net)
         del net
         bench(name, graph, args.minutes, min(args.sites, graph.shape[0]), args.unites)
+        if args.comparer:
+            compare_builds(graph)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nMémoire résidente maximale du processus : {peak:.0f} Mo")
     print(f"Charge moyenne en fin de mesure : {os.getloadavg()[0]:.1f}")

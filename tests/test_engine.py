@@ -399,11 +399,14 @@ def test_network_built_from_andorra_pbf_matches_networkx():
     reorder=st.booleans(),
     limit=st.one_of(st.just(np.inf), st.floats(0, 2000)),
     core=st.sampled_from([(0, np.inf), (0, 8.0), (3, np.inf), (0, 1.2), (1 << 20, np.inf)]),
+    rounds=st.booleans(),
 )
-def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorder, limit, core):
-    """Exact whatever the witness bounds (settled nodes, hops), the internal node order and
-    the core left uncontracted (none, a few nodes, the dense end, every node): tiny bounds only
-    add shortcuts that are not needed."""
+def test_hierarchy_random_graphs_match_networkx(
+    problem, reverse, settle, reorder, limit, core, rounds
+):
+    """Exact whatever the witness bounds (settled nodes, hops), the internal node order, the
+    core left uncontracted (none, a few nodes, the dense end, every node) and the contraction
+    (by rounds or one node at a time): tiny bounds only add shortcuts that are not needed."""
     n, tail, head, time_s, sources, offsets = problem
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
     hierarchy = ContractionHierarchy.from_network(
@@ -415,6 +418,7 @@ def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorde
         reorder=reorder,
         core_nodes=core[0],
         core_degree=core[1],
+        rounds=rounds,
     )
     seconds, index = hierarchy.nearest(np.array(sources, dtype=int), np.array(offsets))
     g = nx_graph(tail, head, time_s, n, reverse=reverse)
@@ -431,17 +435,20 @@ def test_hierarchy_random_graphs_match_networkx(problem, reverse, settle, reorde
     assert np.all(limited_index[clear & ~inside] == -1)
 
 
+@pytest.mark.parametrize("rounds", [True, False])
 @pytest.mark.parametrize("core_nodes", [0, 400])
 @pytest.mark.parametrize("reverse", [True, False])
-def test_hierarchy_real_car_network_matches_networkx(car, reverse, core_nodes):
+def test_hierarchy_real_car_network_matches_networkx(car, reverse, core_nodes, rounds):
     """Both directions, every node contracted or a core of 400 nodes (a tenth) left to
-    Dijkstra."""
+    Dijkstra, by rounds or one node at a time."""
     rng = np.random.default_rng(3)
     sources = rng.choice(car.n_nodes, 50, replace=False)
     sources[1] = sources[0]
     offsets = rng.uniform(0, 300, 50)
     offsets[:5] = 0.0
-    hierarchy = ContractionHierarchy.from_network(car, reverse=reverse, core_nodes=core_nodes)
+    hierarchy = ContractionHierarchy.from_network(
+        car, reverse=reverse, core_nodes=core_nodes, rounds=rounds
+    )
     assert hierarchy.n_nodes == car.n_nodes and hierarchy.n_shortcuts > 0
     assert hierarchy.n_core == core_nodes
     seconds, index = hierarchy.nearest(sources, offsets)
@@ -504,6 +511,8 @@ def test_hierarchy_invalid_inputs_raise_french_errors(car):
     for core in ({"core_nodes": -1}, {"core_degree": 0.0}, {"core_degree": np.nan}):
         with pytest.raises(ParameterError, match="cœur"):
             ContractionHierarchy(sp.csr_matrix(np.array([[0.0, 1.0], [2.0, 0.0]])), **core)
+    with pytest.raises(ParameterError, match="fils d'exécution"):
+        ContractionHierarchy(sp.csr_matrix(np.array([[0.0, 1.0], [2.0, 0.0]])), threads=0)
     hierarchy = ContractionHierarchy.from_network(car)
     with pytest.raises(ParameterError, match="n'existe pas"):
         hierarchy.nearest(np.array([car.n_nodes]))
@@ -511,6 +520,73 @@ def test_hierarchy_invalid_inputs_raise_french_errors(car):
         hierarchy.nearest(np.array([0, 1]), np.array([0.0]))
     seconds, index = hierarchy.nearest(np.array([], dtype=int))
     assert np.all(np.isinf(seconds)) and np.all(index == -1)
+
+
+def _grid(side, weights):
+    """Synthetic two-way square grid (not a real place): tail, head, time."""
+    idx = np.arange(side * side).reshape(side, side)
+    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    w = weights(len(a))
+    return np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([w, w])
+
+
+def _hierarchy_arrays(h):
+    return (h._up_ptr, h._up_to, h._up_w, h._dn_ptr, h._dn_from, h._dn_w, h._newid)
+
+
+def test_hierarchy_by_rounds_is_the_same_whatever_the_threads(car):
+    """The contraction by rounds gives the same hierarchy, edge for edge, on one or two threads
+    and with more rows of work arrays than threads (the real Saint-Germain-en-Laye network, a
+    synthetic grid); its answers equal the one-node-at-a-time hierarchy's."""
+    from zonesblanches.coverage import _ch_rounds
+    from zonesblanches.coverage.hierarchy import _csr
+
+    tail, head, time_s = _grid(40, lambda k: np.random.default_rng(1).uniform(5.0, 60.0, k))
+    n = 1600
+    grid = RoadNetwork(
+        "voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s
+    )
+    for net in (car, grid):
+        built = [ContractionHierarchy.from_network(net, threads=t) for t in (1, 2)]
+        for a, b in zip(*map(_hierarchy_arrays, built), strict=True):
+            np.testing.assert_array_equal(a, b)
+        graph = _csr(prepare_graph(net))
+        args = (graph.indptr.astype(np.int64), graph.indices.astype(np.int32), graph.data,
+                20, 1000, 3, 0, 10.0)  # fmt: skip
+        # Threads for every round however small, or none; 1 to 3 rows of work arrays.
+        kernel = [
+            _ch_rounds.contract_rounds(*args, rows, small)
+            for rows, small in ((1, 1), (2, 1), (3, 1), (2, 1 << 30))
+        ]
+        for other in kernel[1:]:
+            for a, b in zip(kernel[0], other, strict=True):
+                np.testing.assert_array_equal(a, b)
+        one_by_one = ContractionHierarchy.from_network(net, rounds=False)
+        src = np.random.default_rng(5).choice(net.n_nodes, 20, replace=False)
+        got, _ = built[0].nearest(src)
+        ref, _ = one_by_one.nearest(src)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=0, atol=TOL_S)
+
+
+@pytest.mark.parametrize("rounds", [True, False])
+def test_hierarchy_exact_on_a_grid_of_equal_times(rounds):
+    """A synthetic grid where every street takes 1 s (not a real place): most pairs have many
+    shortest paths of the same length, through nodes contracted in the same round; a witness
+    through one of them must be strictly shorter, or a path is lost."""
+    tail, head, time_s = _grid(25, np.ones)
+    n = 625
+    net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
+    hierarchy = ContractionHierarchy.from_network(net, rounds=rounds, core_degree=np.inf)
+    assert hierarchy.n_core == 0
+    graph = prepare_graph(net)
+    for seed in range(4):
+        src = np.random.default_rng(seed).choice(n, 1 + 3 * seed, replace=False)
+        got, _ = hierarchy.nearest(src)
+        ref, _ = multi_source_times(graph, src)
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_hierarchy_exact_when_shortcuts_outgrow_the_edge_arrays():

@@ -55,16 +55,19 @@ def assert_pairs_match(hierarchy, g, sources, targets, limits, **kwargs):
     data=st.data(),
     max_entries=st.sampled_from([1, 5, 1 << 20]),
     core=st.sampled_from([(0, np.inf), (3, np.inf), (0, 1.2), (1 << 20, np.inf)]),
+    rounds=st.booleans(),
 )
-def test_pairs_on_random_graphs_match_networkx(problem, reverse, data, max_entries, core):
+def test_pairs_on_random_graphs_match_networkx(problem, reverse, data, max_entries, core, rounds):
     """Any sources and targets (repeats, the same node on both sides), any limits (none, zero,
     per source), the buckets emptied after every target or never, and any core left
-    uncontracted (none, a few nodes, the dense end, every node)."""
+    uncontracted (none, a few nodes, the dense end, every node), contracted by rounds or one
+    node at a time."""
     n, tail, head, time_s, _, _ = problem
     net = RoadNetwork("voiture", np.arange(n), np.zeros(n), np.zeros(n), tail, head, time_s, time_s)
     hierarchy = ContractionHierarchy.from_network(
-        net, reverse=reverse, settle_real=3, core_nodes=core[0], core_degree=core[1]
-    )
+        net, reverse=reverse, settle_real=3, core_nodes=core[0], core_degree=core[1],
+        rounds=rounds,
+    )  # fmt: skip
     nodes = st.lists(st.integers(0, n - 1), max_size=8)
     sources, targets = data.draw(nodes), data.draw(nodes)
     limit = st.one_of(st.just(np.inf), st.just(0.0), st.floats(0, 3000))

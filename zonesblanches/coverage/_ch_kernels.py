@@ -63,8 +63,8 @@ def _hpop(hk, hv, size):
 
 
 @nb.njit(cache=_CACHE)
-def _witness(src, skip, limit, settle_limit, max_hops, ohead, onext, eto, ew, wd, hop, stamp, cur,
-             hk, hv, left, is_target, tstamp):  # fmt: skip
+def _witness(src, skip, excl, limit, settle_limit, max_hops, ohead, onext, eto, ew, wd, hop, thru,
+             stamp, cur, hk, hv, left, is_target, tstamp):  # fmt: skip
     """Local Dijkstra from ``src`` in the remaining graph, avoiding node ``skip``.
 
     Stops beyond ``limit``, after ``settle_limit`` settled nodes, or once the ``left`` marked
@@ -72,10 +72,13 @@ def _witness(src, skip, limit, settle_limit, max_hops, ohead, onext, eto, ew, wd
     Tentative distances are left in ``wd`` (valid where ``stamp == cur``): each is the length of
     a real path avoiding ``skip``, so a target whose tentative distance is at most a shortcut's
     length has a witness. Stopping early only adds shortcuts that were not needed, never wrong
-    ones.
+    ones. ``thru[x]`` tells whether the path behind ``wd[x]`` goes through a node where
+    ``excl`` is true (another node of the same round, see :mod:`._ch_rounds`; of two paths of
+    the same length, the one avoiding them is kept).
     """
     wd[src] = 0.0
     hop[src] = 0
+    thru[src] = False
     stamp[src] = cur
     size = _hpush(hk, hv, 0, 0.0, src)
     settled = 0
@@ -99,16 +102,22 @@ def _witness(src, skip, limit, settle_limit, max_hops, ohead, onext, eto, ew, wd
         if hop[u] >= max_hops:
             continue
         h = hop[u] + 1
+        tu = thru[u]
         e = ohead[u]
         while e != -1:
             x = eto[e]
             if x != skip:
                 nd = d + ew[e]
-                if nd <= limit and (stamp[x] != cur or nd < wd[x]) and size < cap:
-                    wd[x] = nd
-                    hop[x] = h
-                    stamp[x] = cur
-                    size = _hpush(hk, hv, size, nd, x)
+                if nd <= limit and size < cap:
+                    t = tu or excl[x]
+                    if stamp[x] != cur or nd < wd[x]:
+                        wd[x] = nd
+                        hop[x] = h
+                        thru[x] = t
+                        stamp[x] = cur
+                        size = _hpush(hk, hv, size, nd, x)
+                    elif nd == wd[x] and thru[x] and not t:
+                        thru[x] = False
             e = onext[e]
 
 
@@ -164,14 +173,14 @@ def _grow(a):
 
 
 @nb.njit(cache=_CACHE)
-def _evaluate(v, settle, max_hops, collect, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
-              in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
-              sc_to, sc_w):  # fmt: skip
+def _evaluate(v, excl, settle, max_hops, collect, ohead, onext, ihead, inext, efrom, eto, ew,
+              mark, pos, in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk, hv,
+              cnt, sc_from, sc_to, sc_w):  # fmt: skip
     """Shortcuts that contracting ``v`` would add (stored in ``sc_*`` if ``collect``).
 
     For each in-neighbour ``u`` one witness search towards every out-neighbour ``x``; the pair
-    gets a shortcut ``u -> x`` unless a path avoiding ``v`` at most as long was found. Leaves
-    the distinct in- and out-neighbours with their weights in ``in_n``/``in_w`` and
+    gets a shortcut ``u -> x`` unless a path avoiding ``v`` was found at most as long (strictly
+    shorter if it goes through an ``excl`` node: see :mod:`._ch_rounds`). Leaves the distinct in- and out-neighbours with their weights in ``in_n``/``in_w`` and
     ``out_n``/``out_w``. Returns ``(shortcuts, in-degree, out-degree, sc_from, sc_to, sc_w)``
     (the shortcut arrays grow when full).
     """
@@ -198,14 +207,14 @@ def _evaluate(v, settle, max_hops, collect, ohead, onext, ihead, inext, efrom, e
                     nt += 1
         if nt == 0:
             continue
-        _witness(u, v, lim, settle, max_hops, ohead, onext, eto, ew, wd, hop, stamp, cur, hk, hv,
-                 nt, is_target, tstamp)  # fmt: skip
+        _witness(u, v, excl, lim, settle, max_hops, ohead, onext, eto, ew, wd, hop, thru, stamp,
+                 cur, hk, hv, nt, is_target, tstamp)  # fmt: skip
         for b in range(ko):
             x = out_n[b]
             if x == u:
                 continue
             c = in_w[a] + out_w[b]
-            if stamp[x] == cur and wd[x] <= c:
+            if stamp[x] == cur and (wd[x] < c or (wd[x] == c and not thru[x])):
                 continue
             if collect:
                 if nsc == len(sc_from):
@@ -318,6 +327,80 @@ def _detach(v, head, nxt, other, ohead, onext, oprev, ew, mine, theirs, hw, nh):
 
 
 @nb.njit(cache=_CACHE)
+def _insert(sc_from, sc_to, sc_w, lo, hi, used, efrom, eto, ew, onext, oprev, inext, iprev, ohead,
+            ihead):  # fmt: skip
+    """Shortcuts ``lo:hi`` of ``sc_*`` into the remaining graph: an edge ``u -> x`` already
+    there keeps the smaller weight, a new one takes slot ``used`` onwards (there must be room);
+    return the number of new edges."""
+    added = 0
+    for s in range(lo, hi):
+        u = sc_from[s]
+        x = sc_to[s]
+        c = sc_w[s]
+        e = ohead[u]
+        found = False
+        while e != -1:
+            if eto[e] == x:
+                found = True
+                if c < ew[e]:
+                    ew[e] = c
+                break
+            e = onext[e]
+        if found:
+            continue
+        _link(used + added, u, x, c, efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
+        added += 1
+    return added
+
+
+@nb.njit(cache=_CACHE)
+def _load(indptr, indices, data):
+    """Edge store of a CSR graph (self-loops dropped): the edge arrays (room for twice the
+    edges), the list heads and the number of slots used."""
+    n = len(indptr) - 1
+    efrom, eto, ew, onext, oprev, inext, iprev = _edge_arrays(2 * len(indices) + 16)
+    ohead = np.full(n, -1, np.int32)
+    ihead = np.full(n, -1, np.int32)
+    used = 0
+    for u in range(n):
+        for k in range(indptr[u], indptr[u + 1]):
+            x = indices[k]
+            if x == u:
+                continue
+            _link(used, u, x, data[k], efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
+            used += 1
+    return efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead, used
+
+
+@nb.njit(cache=_CACHE)
+def _with_core(rank, level, contracted, hf, ht, hw, nh, live, ohead, onext, eto, ew):
+    """The result of a contraction: the uncontracted nodes (the core) rank above every
+    contracted one (``n``), their remaining edges join the hierarchy's ``nh`` edges."""
+    n = len(rank)
+    if nh + live > len(hw):
+        size = len(hw)
+        while nh + live > size:
+            size *= 2
+        hf2, ht2, hw2 = np.empty(size, np.int32), np.empty(size, np.int32), np.empty(size)
+        hf2[:nh] = hf[:nh]
+        ht2[:nh] = ht[:nh]
+        hw2[:nh] = hw[:nh]
+        hf, ht, hw = hf2, ht2, hw2
+    for u in range(n):
+        if contracted[u]:
+            continue
+        rank[u] = n
+        e = ohead[u]
+        while e != -1:
+            hf[nh] = u
+            ht[nh] = eto[e]
+            hw[nh] = ew[e]
+            nh += 1
+            e = onext[e]
+    return rank, level, hf[:nh].copy(), ht[:nh].copy(), hw[:nh].copy()
+
+
+@nb.njit(cache=_CACHE)
 def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_nodes, core_degree):
     """Contract the nodes of a directed graph, the least important first, until a *core* is
     left; return each node's rank and the final edges.
@@ -358,17 +441,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
         between two nodes of the core come last.
     """
     n = len(indptr) - 1
-    efrom, eto, ew, onext, oprev, inext, iprev = _edge_arrays(2 * len(indices) + 16)
-    ohead = np.full(n, -1, np.int32)
-    ihead = np.full(n, -1, np.int32)
-    used = 0
-    for u in range(n):
-        for k in range(indptr[u], indptr[u + 1]):
-            x = indices[k]
-            if x == u:
-                continue
-            _link(used, u, x, data[k], efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
-            used += 1
+    efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead, used = _load(indptr, indices, data)
 
     live = used
     hf = np.empty(len(ew), np.int32)
@@ -382,6 +455,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
     rank = np.full(n, -1, np.int32)
     wd = np.empty(n)
     hop = np.empty(n, np.int32)
+    thru = np.zeros(n, np.bool_)
     stamp = np.zeros(n, np.int64)
     tstamp = np.zeros(n, np.int64)
     is_target = np.zeros(n, np.bool_)
@@ -408,8 +482,8 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
     qsize = 0
     for v in range(n):
         nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-            v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
-            in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
+            v, contracted, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
             sc_to, sc_w)  # fmt: skip
         diff[v] = nsc - ki - ko
         prio[v] = _priority(nsc, ki, ko, 0, 0)
@@ -428,8 +502,8 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
             if dirty[v]:
                 # A neighbour was contracted since v's last simulation: simulate again.
                 nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-                    v, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew,
-                    mark, pos, in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk,
+                    v, contracted, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew,
+                    mark, pos, in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk,
                     hv, cnt, sc_from, sc_to, sc_w)  # fmt: skip
                 diff[v] = nsc - ki - ko
                 dirty[v] = False
@@ -439,8 +513,8 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
                 qsize = _qpush(qk, qv, qsize, newp, v, prio, contracted)
                 continue
         nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-            v, settle_real, big, True, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
-            in_n, in_w, out_n, out_w, wd, hop, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
+            v, contracted, settle_real, big, True, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
             sc_to, sc_w)  # fmt: skip
 
         # Contract v: its edges join the hierarchy and leave its neighbours' lists, then the
@@ -469,24 +543,10 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
             efrom, eto, ew, onext, oprev, inext, iprev, used = _rebuild(
                 ohead, ihead, eto, ew, onext, size)  # fmt: skip
             last_rebuild = remaining
-        for s in range(nsc):
-            u = sc_from[s]
-            x = sc_to[s]
-            c = sc_w[s]
-            e = ohead[u]
-            found = False
-            while e != -1:
-                if eto[e] == x:
-                    found = True
-                    if c < ew[e]:
-                        ew[e] = c
-                    break
-                e = onext[e]
-            if found:
-                continue
-            live += 1
-            _link(used, u, x, c, efrom, eto, ew, onext, oprev, inext, iprev, ohead, ihead)
-            used += 1
+        added = _insert(sc_from, sc_to, sc_w, 0, nsc, used, efrom, eto, ew, onext, oprev, inext,
+                        iprev, ohead, ihead)  # fmt: skip
+        live += added
+        used += added
         # Distinct neighbours: one more deleted neighbour, a level above v's.
         nn = 0
         for a in range(ki + ko):
@@ -500,28 +560,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
                 level[w] = max(level[w], level[v] + 1)
         for a in range(nn):
             mark[nbr[a]] = -1
-    # The core: its nodes rank above every contracted one, its edges join the hierarchy.
-    if nh + live > len(hw):
-        size = len(hw)
-        while nh + live > size:
-            size *= 2
-        hf2, ht2, hw2 = np.empty(size, np.int32), np.empty(size, np.int32), np.empty(size)
-        hf2[:nh] = hf[:nh]
-        ht2[:nh] = ht[:nh]
-        hw2[:nh] = hw[:nh]
-        hf, ht, hw = hf2, ht2, hw2
-    for u in range(n):
-        if contracted[u]:
-            continue
-        rank[u] = n
-        e = ohead[u]
-        while e != -1:
-            hf[nh] = u
-            ht[nh] = eto[e]
-            hw[nh] = ew[e]
-            nh += 1
-            e = onext[e]
-    return rank, level, hf[:nh].copy(), ht[:nh].copy(), hw[:nh].copy()
+    return _with_core(rank, level, contracted, hf, ht, hw, nh, live, ohead, onext, eto, ew)
 
 
 @nb.njit(cache=_CACHE)
