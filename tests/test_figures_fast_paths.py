@@ -4,12 +4,18 @@ former code: each is checked against what matplotlib or the former function does
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.geodata import reference
 from zonesblanches.maps import figures
+from zonesblanches.maps.report import _screen_png
+
+VM = "245901160"
 
 WORDS = st.text(
     alphabet=st.sampled_from("aàbcdeéèfghijklmnopqrstuvwxyzWM0123456789×;:,.()'« »-/"),
@@ -61,3 +67,60 @@ def test_wrap_left_off_draws_the_same_pixels():
             pixels.append(np.asarray(fig.canvas.buffer_rgba()).copy())
         assert np.array_equal(pixels[0], pixels[1])
 
+
+
+@pytest.fixture(scope="module")
+def vm():
+    communes = reference.load_communes()
+    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
+    result = compute_coverage(
+        commune_demand(communes),
+        reference.load_registry(),
+        {"voiture": 20, "marche": 30},
+        categories=["garage_solidaire", "atelier_velo"],
+        territory="CA Valenciennes Métropole",
+    )
+    return result, communes
+
+
+@pytest.fixture(scope="module")
+def points(vm):
+    """Point units (as grid cells are), every commune point placed in one commune."""
+    _, communes = vm
+    demand = commune_demand(communes)
+    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
+    demand["code_insee"] = "59606"
+    result = compute_coverage(
+        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
+    )
+    return result, communes
+
+
+@pytest.mark.parametrize("which", ["vm", "points"])
+def test_shared_figure_base_gives_the_same_bytes(which, request, tmp_path):
+    """Maps drawn from one :func:`figures.figure_base` (as the report draws its ten) are the
+    bytes of maps drawn alone; the pixels handed back are those of the file written."""
+    from PIL import Image
+
+    result, communes = request.getfixturevalue(which)
+    epci = reference.load_epci()
+    base = figures.figure_base(result, communes, epci)
+    for cat, mode in [(c, m) for c in result.categories for m in result.modes][:3]:
+        alone = figures.static_map(result, communes, cat, mode, tmp_path / "a.png", epci=epci)
+        pixels: list = []
+        shared = figures.static_map(
+            result, communes, cat, mode, tmp_path / "b.png", epci=epci, base=base, pixels=pixels
+        )
+        assert alone.read_bytes() == shared.read_bytes(), (cat, mode)
+        with Image.open(shared) as image:
+            assert np.array_equal(np.asarray(image.convert("RGB")), pixels[0])
+
+
+def test_report_embeds_the_figure_from_its_pixels(vm, tmp_path):
+    """The report's reduced copy made from the pixels handed back is the one made from the
+    PNG file, at 150 and 300 dpi (halved)."""
+    result, _ = vm
+    for dpi in (150, 300):
+        pixels: list = []
+        path = figures.coverage_chart(result, tmp_path / f"c{dpi}.png", dpi=dpi, pixels=pixels)
+        assert _screen_png(pixels[0]) == _screen_png(path)
