@@ -12,7 +12,9 @@ Column names of the result are the contract with maps and exports:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -81,6 +83,31 @@ class CoverageResult:
     market: gpd.GeoDataFrame | None = None
     services_outside: gpd.GeoDataFrame | None = None
     border_countries: list[str] = field(default_factory=list)
+    _memo: dict | None = field(default=None, init=False, repr=False, compare=False)
+    """Tables kept within :meth:`reused_tables` (None outside)."""
+
+    @contextmanager
+    def reused_tables(self) -> Iterator[CoverageResult]:
+        """Within this block, :meth:`long` and :meth:`summary` are computed once per argument
+        and each call gets a copy: the writers of the outputs ask for them tens of times (the
+        report of the region: 23 summaries, about a second; issue 16 item 9, issue 17).
+        Nothing may change the result inside the block; blocks may nest."""
+        outer = self._memo
+        if outer is None:
+            self._memo = {}
+        try:
+            yield self
+        finally:
+            if outer is None:
+                self._memo = None
+
+    def _reused(self, key: tuple, build) -> pd.DataFrame:
+        memo = self._memo
+        if memo is None:
+            return build()
+        if key not in memo:
+            memo[key] = build()
+        return memo[key].copy()
 
     @property
     def modes(self) -> list[str]:
@@ -112,6 +139,9 @@ class CoverageResult:
 
     def long(self) -> pd.DataFrame:
         """The result in long form: one row per unit × category × mode."""
+        return self._reused(("long",), self._long)
+
+    def _long(self) -> pd.DataFrame:
         keys = [
             c
             for c in ("unit_id", "code_insee", "nom", "code_epci", "population")
@@ -145,6 +175,9 @@ class CoverageResult:
         territory. ``by`` may be any column of :attr:`units` (``code_departement``…). Rows
         whose group key is missing are left out.
         """
+        return self._reused(("summary", by), lambda: self._summary(by))
+
+    def _summary(self, by: str | None) -> pd.DataFrame:
         data = self.long()
         if by is None:
             data["_tout"] = self.territory or "territoire"
@@ -224,6 +257,18 @@ class CoverageResult:
             f"CoverageResult(territory={self.territory!r}, units={len(self.units)}, "
             f"categories={self.categories}, thresholds={self.thresholds})"
         )
+
+
+def reusing_tables(func):
+    """Decorate a function whose first argument is a :class:`CoverageResult`: it runs within
+    :meth:`CoverageResult.reused_tables` (the output writers)."""
+
+    @functools.wraps(func)
+    def wrapper(result, *args, **kwargs):
+        with result.reused_tables():
+            return func(result, *args, **kwargs)
+
+    return wrapper
 
 
 def _escape(text: str) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
-from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps.assets import leaflet_version
@@ -460,6 +460,7 @@ def _add_labels(frame: pd.DataFrame) -> None:
     frame["mode_fr"] = frame["mode"].map(lambda m: ALL_MODES[m].label)
 
 
+@reusing_tables
 def write_report(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
@@ -681,6 +682,7 @@ def write_page(
     return path
 
 
+@reusing_tables
 def write_outputs(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
