@@ -122,7 +122,6 @@ def test_summary_adds_up(vm_result):
     assert list(overall["mode"][:2]) == ["voiture", "marche"]
 
 
-
 def test_reused_tables_give_the_tables_computed_afresh(vm_result):
     """Within ``reused_tables`` (the output writers), ``long``, ``summary`` and ``uncovered``
     equal the tables computed without it; each call gets its own copy (a caller that adds a
@@ -145,6 +144,7 @@ def test_reused_tables_give_the_tables_computed_afresh(vm_result):
         assert vm_result._memo  # the inner block keeps the outer one's tables
     assert vm_result._memo is None
     pd.testing.assert_frame_equal(vm_result.summary(by=None), fresh[None])
+
 
 def test_uncovered_sorted_by_population(vm_result):
     unc = vm_result.uncovered("garage_solidaire", "voiture")

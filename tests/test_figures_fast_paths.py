@@ -68,7 +68,6 @@ def test_wrap_left_off_draws_the_same_pixels():
         assert np.array_equal(pixels[0], pixels[1])
 
 
-
 @pytest.fixture(scope="module")
 def vm():
     communes = reference.load_communes()
