@@ -123,3 +123,25 @@ def test_report_embeds_the_figure_from_its_pixels(vm, tmp_path):
         pixels: list = []
         path = figures.coverage_chart(result, tmp_path / f"c{dpi}.png", dpi=dpi, pixels=pixels)
         assert _screen_png(pixels[0]) == _screen_png(path)
+
+
+def test_services_table_built_once_while_writing(vm):
+    """Within ``reused_tables`` the services table is built once; each caller gets a copy
+    equal to the table built afresh."""
+    import pandas as pd
+
+    from zonesblanches.maps import export
+
+    result, _ = vm
+    fresh = export.services_table(result)
+    calls = []
+    real = export._services_table
+    export._services_table = lambda r: calls.append(1) or real(r)
+    try:
+        with result.reused_tables():
+            first = export.services_table(result)
+            first["statut"] = "changé"  # as the report relabels it
+            pd.testing.assert_frame_equal(export.services_table(result), fresh)
+    finally:
+        export._services_table = real
+    assert calls == [1]

@@ -101,7 +101,9 @@ class CoverageResult:
             if outer is None:
                 self._memo = None
 
-    def _reused(self, key: tuple, build) -> pd.DataFrame:
+    def reuse(self, key: tuple, build) -> pd.DataFrame:
+        """``build()``, or within :meth:`reused_tables` a copy of the table built the first
+        time for ``key`` (a table derived from this result alone)."""
         memo = self._memo
         if memo is None:
             return build()
@@ -139,7 +141,7 @@ class CoverageResult:
 
     def long(self) -> pd.DataFrame:
         """The result in long form: one row per unit × category × mode."""
-        return self._reused(("long",), self._long)
+        return self.reuse(("long",), self._long)
 
     def _long(self) -> pd.DataFrame:
         keys = [
@@ -175,7 +177,7 @@ class CoverageResult:
         territory. ``by`` may be any column of :attr:`units` (``code_departement``…). Rows
         whose group key is missing are left out.
         """
-        return self._reused(("summary", by), lambda: self._summary(by))
+        return self.reuse(("summary", by), lambda: self._summary(by))
 
     def _summary(self, by: str | None) -> pd.DataFrame:
         data = self.long()
