@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -83,8 +84,9 @@ class CoverageResult:
     market: gpd.GeoDataFrame | None = None
     services_outside: gpd.GeoDataFrame | None = None
     border_countries: list[str] = field(default_factory=list)
-    _memo: dict | None = field(default=None, init=False, repr=False, compare=False)
-    """Tables kept within :meth:`reused_tables` (None outside)."""
+    _memo: ClassVar[dict | None] = None
+    """Tables kept within :meth:`reused_tables`: an instance attribute only inside the block
+    (not a field: ``CoverageResult(**result.__dict__)`` keeps working)."""
 
     @contextmanager
     def reused_tables(self) -> Iterator[CoverageResult]:
@@ -99,7 +101,7 @@ class CoverageResult:
             yield self
         finally:
             if outer is None:
-                self._memo = None
+                del self._memo  # back to the class's None
 
     def reuse(self, key: tuple, build) -> pd.DataFrame:
         """``build()``, or within :meth:`reused_tables` a copy of the table built the first
