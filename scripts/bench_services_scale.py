@@ -30,7 +30,8 @@ and ``rapport.html``, and the rows accounting (read = kept + rejected). Stages:
 - ``géocodage``: commune of every point, placement of the rows without coordinates;
 - ``couverture``: services in the margin, times to the nearest service, indicators;
 - ``zones``: contiguous zones blanches;
-- ``tableaux``: the three CSV tables, ``diagnostic.xlsx`` and ``diagnostic.gpkg``;
+- ``tableaux``: the three CSV tables and ``diagnostic.gpkg``;
+- ``classeur``: ``diagnostic.xlsx`` (issue 17 asks XLSX + report ≤ 5 s on the region);
 - ``carte``: the interactive map(s) (``carte.html`` and the one the report embeds);
 - ``rapport``: ``rapport.html`` and its figures, without its map;
 - ``autre``: the rest (imports, territory, printing, manifest).
@@ -39,7 +40,13 @@ Run::
 
     PYTHONPATH=. .venv/bin/python scripts/bench_services_scale.py [--lignes 100000]
         [--territoire 245901160] [--mode voiture:20 --mode marche:30] [--garder DOSSIER]
-        [--profil charge.prof] [--sans-carte] [--fichier charge.csv]
+        [--profil charge.prof] [--sans-carte] [--fichier charge.csv] [--osm RESEAU.osm.pbf]
+
+``--osm`` computes the road modes on that network instead of the straight line, e.g. the
+region on the synthetic extract of issue 17 (``scripts/make_region_pbf.py --scale 0.01``)::
+
+    python scripts/bench_services_scale.py --territoire 32 --lignes 1000 --osm r001.osm.pbf \
+        --mode marche:30 --mode velo:20 --mode voiture:20
 
 ``--sans-carte`` stops after the CSV tables (the map, report, figures, XLSX and GeoPackage are
 the drawing side, measured without it); ``--fichier`` reuses a load-test file.
@@ -75,6 +82,7 @@ STAGES = (
     "couverture",
     "zones",
     "tableaux",
+    "classeur",
     "carte",
     "rapport",
     "autre",
@@ -229,9 +237,9 @@ def _instrument(clock: _Clock) -> None:
             ("zonesblanches.maps.tables", "communes_table"),
             ("zonesblanches.maps.tables", "synthesis_table"),
             ("zonesblanches.maps.tables", "uncovered_table"),
-            ("zonesblanches.maps.export", "write_xlsx"),
             ("zonesblanches.maps.export", "write_geopackage"),
         ],
+        "classeur": [("zonesblanches.maps.export", "write_xlsx")],
         "carte": [
             ("zonesblanches.maps.carto", "coverage_map"),
             ("zonesblanches.maps.carto", "save_map"),
@@ -345,6 +353,7 @@ def main() -> int:
         action="store_true",
         help="analyse --sans-carte: CSV tables only, no map, report, XLSX nor GeoPackage",
     )
+    parser.add_argument("--osm", type=Path, help="road network (default: straight line)")
     parser.add_argument("--une-analyse", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.une_analyse:
@@ -360,6 +369,8 @@ def main() -> int:
         common += ["--mode", mode]
     if args.sans_carte:
         common.append("--sans-carte")
+    if args.osm:
+        common += ["--osm", str(args.osm.resolve())]
     path = args.fichier or base / "charge.csv"
     if args.fichier is None:
         t0 = time.perf_counter()
@@ -381,7 +392,8 @@ def main() -> int:
     }
     folders = [out / "registre", out / "charge"]
     names = list(runs)
-    print(f"\nzonesblanches {' '.join(common)} (à vol d'oiseau, hors ligne) ; machine partagée\n")
+    model = "réseau OSM" if args.osm else "à vol d'oiseau"
+    print(f"\nzonesblanches {' '.join(common)} ({model}, hors ligne) ; machine partagée\n")
     for key, total, what in (("stages", "wall", "temps écoulé"), ("stages_cpu", "cpu", "CPU")):
         print(f"{what:<12}" + "".join(f"{n:>26}" for n in names) + f"{'ratio':>10}")
         for stage in STAGES:

@@ -122,6 +122,30 @@ def test_summary_adds_up(vm_result):
     assert list(overall["mode"][:2]) == ["voiture", "marche"]
 
 
+def test_reused_tables_give_the_tables_computed_afresh(vm_result):
+    """Within ``reused_tables`` (the output writers), ``long``, ``summary`` and ``uncovered``
+    equal the tables computed without it; each call gets its own copy (a caller that adds a
+    column changes nothing for the next); the block ends with the outer one."""
+    fresh = {by: vm_result.summary(by=by) for by in (None, "code_epci", "code_insee")}
+    long, uncovered = vm_result.long(), vm_result.uncovered("garage_solidaire", "voiture")
+    with vm_result.reused_tables():
+        for _ in range(2):
+            for by, table in fresh.items():
+                got = vm_result.summary(by=by)
+                pd.testing.assert_frame_equal(got, table)
+                got["libelle"] = "changé"  # as the report's _add_labels does
+                got.loc[0, "population"] = -1
+            pd.testing.assert_frame_equal(vm_result.long(), long)
+            pd.testing.assert_frame_equal(
+                vm_result.uncovered("garage_solidaire", "voiture"), uncovered
+            )
+        with vm_result.reused_tables():
+            assert vm_result._memo
+        assert vm_result._memo  # the inner block keeps the outer one's tables
+    assert vm_result._memo is None
+    pd.testing.assert_frame_equal(vm_result.summary(by=None), fresh[None])
+
+
 def test_uncovered_sorted_by_population(vm_result):
     unc = vm_result.uncovered("garage_solidaire", "voiture")
     assert unc["zone_blanche"].all()

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -118,6 +120,13 @@ def _number_texts(values: np.ndarray) -> list[str]:
     return pa.array(values, type=pa.float64()).cast(pa.string()).to_pylist()
 
 
+def _number_array(values: np.ndarray, mask: np.ndarray) -> pa.Array:
+    """:func:`_number_texts` of ``values`` as a pyarrow text array, null where ``mask``."""
+    if values.dtype.kind in "iu":
+        return pa.array(values, mask=mask).cast(pa.large_string())
+    return pa.array(values, type=pa.float64(), mask=mask).cast(pa.large_string())
+
+
 def _kinds(values: np.ndarray) -> np.ndarray:
     """Per cell of an object column: 0 empty, 1 text, 2 number, 3 boolean, 4 date, 5 other."""
 
@@ -142,19 +151,40 @@ def _kinds(values: np.ndarray) -> np.ndarray:
     return np.fromiter((kind(v) for v in values), dtype=np.int8, count=len(values))
 
 
+def _large(values) -> pa.Array:
+    return pa.array(values, type=pa.large_string())
+
+
+def _join(*parts) -> pa.Array:
+    """Element-wise concatenation of text arrays and constants (a null anywhere: null)."""
+    parts = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
+
+
+def row_numbers(n: int) -> pa.Array:
+    """The sheet's row numbers of ``n`` data rows as text, ``"2"`` to ``str(n + 1)``."""
+    return pa.array(np.arange(2, n + 2, dtype=np.int64)).cast(pa.large_string())
+
+
 def column_cells(
-    series: pd.Series, letter: str, strings: SharedStrings, unreachable: object
-) -> list[str]:
-    """The ``<c>`` elements of one column, rows 2…n+1 (``""`` for an empty cell).
+    series: pd.Series,
+    letter: str,
+    strings: SharedStrings,
+    unreachable: object,
+    rows: pa.Array | None = None,
+) -> pa.Array:
+    """The ``<c>`` elements of one column, rows 2…n+1 (``""`` for an empty cell), as a
+    pyarrow text array; ``rows`` is :func:`row_numbers` of its length (made when not given).
 
     Missing values are empty cells, infinite numbers become ``unreachable`` (a text, or empty
     when ``None``), text is a shared string, never a formula; other objects are written as
-    their text."""
+    their text. The cells are assembled by pyarrow, column-wise (a Python f-string per cell
+    took 2 of the 3.4 s of a 100,000-service workbook, issue 16 item 9)."""
     n = len(series)
-    cells = [""] * n
+    rows = row_numbers(n) if rows is None else rows
     if pd.api.types.is_bool_dtype(series.dtype) and not series.hasnans:
-        flags = series.to_numpy(dtype=bool)
-        return [f'<c r="{letter}{i}" t="b"><v>{int(b)}</v></c>' for i, b in enumerate(flags, 2)]
+        flags = series.to_numpy(dtype=bool).astype(np.int8)
+        return _join(f'<c r="{letter}', rows, '" t="b"><v>', _large(flags.astype(str)), "</v></c>")
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series):
         values = series.to_numpy(dtype=float, na_value=np.nan)
         if series.dtype.kind in "iu":
@@ -195,34 +225,50 @@ def column_cells(
             if unreachable is not None and inf.any():
                 objects = objects.copy()  # may be a read-only view of the column
                 objects[is_num[inf]] = str(unreachable)
-    # Text (shared strings)
-    where = np.flatnonzero(kinds == 1)
+    # Text (shared strings): the string number of each text cell
+    code = np.zeros(n, dtype=np.int64)
+    is_text = kinds == 1
+    where = np.flatnonzero(is_text)
     if len(where):
-        texts = objects[where].tolist()
-        keep = [k for k, t in enumerate(texts) if t != ""]
-        if len(keep) < len(texts):
-            where, texts = where[keep], [texts[k] for k in keep]
-        for i, code in zip(where.tolist(), strings.codes(texts), strict=True):
-            cells[i] = f'<c r="{letter}{i + 2}" t="s"><v>{code}</v></c>'
+        empty = objects[where] == ""  # an empty text is an empty cell
+        if empty.any():
+            is_text[where[empty]] = False
+            where = where[~empty]
+        code[where] = strings.codes(objects[where].tolist())
     # Numbers
-    where = np.flatnonzero(kinds == 2)
+    is_number = kinds == 2
+    where = np.flatnonzero(is_number)
+    chosen = None
     if len(where):
         if numbers is not None:
-            chosen = numbers[where]
+            chosen = numbers
         else:
             picked = objects[where]
             ints = all(isinstance(v, (int, np.integer)) for v in picked)
-            chosen = np.array(
-                [int(v) for v in picked] if ints else [float(v) for v in picked],
-                dtype=np.int64 if ints else float,
-            )
-        for i, text in zip(where.tolist(), _number_texts(chosen), strict=True):
-            cells[i] = f'<c r="{letter}{i + 2}"><v>{text}</v></c>'
+            chosen = np.zeros(n, dtype=np.int64 if ints else float)
+            chosen[where] = [int(v) for v in picked] if ints else [float(v) for v in picked]
+    value = pa.array(code, mask=~is_text).cast(pa.large_string())  # the text inside <v>
+    if chosen is not None:
+        value = pc.coalesce(value, _number_array(chosen, ~is_number))
+    middle = pc.if_else(  # what comes between the reference and <v>
+        pa.array(is_text),
+        pa.scalar('" t="s"><v>', pa.large_string()),
+        pc.if_else(
+            pa.array(is_number),
+            pa.scalar('"><v>', pa.large_string()),
+            pa.scalar(None, pa.large_string()),
+        ),
+    )
+    cells = _join(f'<c r="{letter}', rows, middle, value, "</v></c>")
     # Booleans, dates, other objects (rare: one by one)
-    for i in np.flatnonzero(kinds >= 3).tolist():
+    rare = np.flatnonzero(kinds >= 3)
+    if not len(rare):
+        return pc.fill_null(cells, "")
+    special = np.full(n, None, dtype=object)
+    for i in rare.tolist():
         v, ref = objects[i], f"{letter}{i + 2}"
         if kinds[i] == 3:
-            cells[i] = f'<c r="{ref}" t="b"><v>{int(bool(v))}</v></c>'
+            special[i] = f'<c r="{ref}" t="b"><v>{int(bool(v))}</v></c>'
         elif kinds[i] == 4:
             stamp = pd.Timestamp(v)
             if stamp.tzinfo is not None:
@@ -233,13 +279,23 @@ def column_cells(
                 if stamp == stamp.normalize() and not isinstance(v, dt.datetime)
                 else (DATETIME)
             )
-            cells[i] = f'<c r="{ref}" s="{style}"><v>{_number_texts(np.array([days]))[0]}</v></c>'
+            special[i] = f'<c r="{ref}" s="{style}"><v>{_number_texts(np.array([days]))[0]}</v></c>'
         else:
             text = str(v)
             if text:
                 (code,) = strings.codes([text])
-                cells[i] = f'<c r="{ref}" t="s"><v>{code}</v></c>'
-    return cells
+                special[i] = f'<c r="{ref}" t="s"><v>{code}</v></c>'
+    return pc.coalesce(cells, _large(special), pa.scalar("", pa.large_string()))
+
+
+def _utf8(texts: pa.Array) -> bytes:
+    """The concatenation of a text array without nulls, as UTF-8 bytes (its data buffer)."""
+    texts = texts.cast(pa.large_string())
+    if not len(texts):
+        return b""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)
+    start, stop = offsets[texts.offset], offsets[texts.offset + len(texts)]
+    return texts.buffers()[2].to_pybytes()[start:stop]
 
 
 def _sheet_xml(
@@ -249,8 +305,8 @@ def _sheet_xml(
     strings: SharedStrings,
     unreachable: object,
     selected: bool,
-) -> list[str]:
-    """The worksheet part, as chunks of text."""
+) -> bytes:
+    """The worksheet part, UTF-8."""
     letters = [column_letter(j) for j in range(len(headers))]
     last = f"{letters[-1]}{len(frame) + 1}" if headers else "A1"
     view = ' tabSelected="1"' if selected else ""
@@ -282,22 +338,20 @@ def _sheet_xml(
         )
         + "</row>"
     )
+    rows = row_numbers(len(frame))
     columns = [
-        column_cells(frame.iloc[:, j], letters[j], strings, unreachable)
+        column_cells(frame.iloc[:, j], letters[j], strings, unreachable, rows)
         for j in range(len(headers))
     ]
     if columns:
-        chunks.extend(
-            f'<row r="{i}">{"".join(cells)}</row>'
-            for i, cells in enumerate(zip(*columns, strict=True), 2)
-        )
+        body = _utf8(_join('<row r="', rows, '">', *columns, "</row>"))
     else:
-        chunks.extend(f'<row r="{i}"/>' for i in range(2, len(frame) + 2))
-    chunks.append(
+        body = "".join(f'<row r="{i}"/>' for i in range(2, len(frame) + 2)).encode("utf-8")
+    end = (
         '</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
         'footer="0.3"/></worksheet>'
     )
-    return chunks
+    return "".join(chunks).encode("utf-8") + body + end.encode("utf-8")
 
 
 _STYLES = (
@@ -422,9 +476,7 @@ def write_workbook(
             book.writestr(entry(name), text.encode("utf-8"), compresslevel=6)
         for i, (_, frame, widths) in enumerate(sheets, 1):
             headers = [str(c) for c in frame.columns]
-            chunks = _sheet_xml(frame, headers, widths, strings, unreachable, i == 1)
-            data = "".join(chunks).encode("utf-8")
-            del chunks
+            data = _sheet_xml(frame, headers, widths, strings, unreachable, i == 1)
             # Level 1: 3.5 times faster than 6 on the 1.4 M cells of 100,000 services, 25 % larger.
             book.writestr(entry(f"xl/worksheets/sheet{i}.xml"), data, compresslevel=1)
         book.writestr(entry("xl/sharedStrings.xml"), strings.xml(), compresslevel=6)

@@ -332,8 +332,11 @@ def write_gpkg(
             if keep_other_layers and path.exists():
                 shutil.copyfile(path, tmp)
             with fixed_dates():
+                # The layers in the file: asked of GDAL only for a copied file, else the ones
+                # written here (a list_layers per layer read the file again each time).
+                existing = {n for n, _ in pyogrio.list_layers(tmp)} if tmp.exists() else set[str]()
                 for name, frame in layers.items():
-                    present = tmp.exists() and name in {n for n, _ in pyogrio.list_layers(tmp)}
+                    present = name in existing
                     pyogrio.write_dataframe(
                         text_columns(frame.reset_index(drop=True)),
                         tmp,
@@ -343,6 +346,7 @@ def write_gpkg(
                         append=tmp.exists() and not present,
                         **({"layer_options": {"OVERWRITE": "YES"}} if present else {}),
                     )
+                    existing.add(name)
             os.replace(tmp, part)
         finally:
             tmp.unlink(missing_ok=True)

@@ -12,8 +12,11 @@ Column names of the result are the contract with maps and exports:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -81,6 +84,34 @@ class CoverageResult:
     market: gpd.GeoDataFrame | None = None
     services_outside: gpd.GeoDataFrame | None = None
     border_countries: list[str] = field(default_factory=list)
+    _memo: ClassVar[dict | None] = None
+    """Tables kept within :meth:`reused_tables`: an instance attribute only inside the block
+    (not a field: ``CoverageResult(**result.__dict__)`` keeps working)."""
+
+    @contextmanager
+    def reused_tables(self) -> Iterator[CoverageResult]:
+        """Within this block, :meth:`long` and :meth:`summary` are computed once per argument
+        and each call gets a copy: the writers of the outputs ask for them tens of times (the
+        report of the region: 23 summaries, about a second; issue 16 item 9, issue 17).
+        Nothing may change the result inside the block; blocks may nest."""
+        outer = self._memo
+        if outer is None:
+            self._memo = {}
+        try:
+            yield self
+        finally:
+            if outer is None:
+                del self._memo  # back to the class's None
+
+    def reuse(self, key: tuple, build) -> pd.DataFrame:
+        """``build()``, or within :meth:`reused_tables` a copy of the table built the first
+        time for ``key`` (a table derived from this result alone)."""
+        memo = self._memo
+        if memo is None:
+            return build()
+        if key not in memo:
+            memo[key] = build()
+        return memo[key].copy()
 
     @property
     def modes(self) -> list[str]:
@@ -112,6 +143,9 @@ class CoverageResult:
 
     def long(self) -> pd.DataFrame:
         """The result in long form: one row per unit × category × mode."""
+        return self.reuse(("long",), self._long)
+
+    def _long(self) -> pd.DataFrame:
         keys = [
             c
             for c in ("unit_id", "code_insee", "nom", "code_epci", "population")
@@ -145,6 +179,9 @@ class CoverageResult:
         territory. ``by`` may be any column of :attr:`units` (``code_departement``…). Rows
         whose group key is missing are left out.
         """
+        return self.reuse(("summary", by), lambda: self._summary(by))
+
+    def _summary(self, by: str | None) -> pd.DataFrame:
         data = self.long()
         if by is None:
             data["_tout"] = self.territory or "territoire"
@@ -224,6 +261,18 @@ class CoverageResult:
             f"CoverageResult(territory={self.territory!r}, units={len(self.units)}, "
             f"categories={self.categories}, thresholds={self.thresholds})"
         )
+
+
+def reusing_tables(func):
+    """Decorate a function whose first argument is a :class:`CoverageResult`: it runs within
+    :meth:`CoverageResult.reused_tables` (the output writers)."""
+
+    @functools.wraps(func)
+    def wrapper(result, *args, **kwargs):
+        with result.reused_tables():
+            return func(result, *args, **kwargs)
+
+    return wrapper
 
 
 def _escape(text: str) -> str:

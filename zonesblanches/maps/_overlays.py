@@ -265,6 +265,7 @@ def margin_layer(
         return []
     territory = shapely.union_all(area.geometry.to_crs(LAMBERT93).values)
     points = result.services.geometry.to_crs(LAMBERT93).values
+    shapely.prepare(territory)  # 100,000 services: 0.4 s unprepared
     if shapely.contains(territory, points).all():
         return []
     ring = shapely.simplify(

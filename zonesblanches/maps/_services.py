@@ -189,7 +189,8 @@ def service_counts(
     level it has reached, the coarsest below. Categories not in ``categories`` are counted
     too (the popup lists them), after those of the map.
     """
-    cats = list(categories) + sorted(set(frame["categorie"].astype(str)) - set(categories))
+    present = set(frame["categorie"].astype(str).unique())  # not one Python str per service
+    cats = list(categories) + sorted(present - set(categories))
     points = frame.geometry.reset_index(drop=True)
     metric = points.to_crs(LAMBERT93)
     mx, my = metric.x.to_numpy(), metric.y.to_numpy()

@@ -485,7 +485,9 @@ def coverage_map(
                 "color": style.category_style(c).color,
                 "glyph": style.category_style(c).glyph,
             }
-            for c in sorted(set(result.services["categorie"].astype(str)) | set(result.categories))
+            for c in sorted(
+                set(result.services["categorie"].astype(str).unique()) | set(result.categories)
+            )
         },
         "unit_geometry": "point" if background is not None else "polygon",
         "background": background,

@@ -43,7 +43,13 @@ DATA_INCLUSION_COLUMNS = (
 
 def services_table(result: CoverageResult) -> pd.DataFrame:
     """The services of the analysis, one row each, sorted by category then ``service_id``,
-    with ``lon``/``lat``; data·inclusion services keep their :data:`DATA_INCLUSION_COLUMNS`."""
+    with ``lon``/``lat``; data·inclusion services keep their :data:`DATA_INCLUSION_COLUMNS`.
+    Built once while the outputs are written (the workbook, the GeoPackage and the report
+    each use it; :meth:`~zonesblanches.coverage.analysis.CoverageResult.reused_tables`)."""
+    return result.reuse(("services_table",), lambda: _services_table(result))
+
+
+def _services_table(result: CoverageResult) -> pd.DataFrame:
     svc = result.services.to_crs(WGS84) if result.services.crs else result.services
     cols = [c for c in (*SERVICE_COLUMNS, *DATA_INCLUSION_COLUMNS) if c in svc]
     out = pd.DataFrame(svc[cols]).copy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -58,11 +59,86 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
 
 
-def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+def _save(fig: Figure, path: str | Path, dpi: int, pixels: list | None = None) -> Path:
+    """Write ``fig`` as a PNG at ``path``; with ``pixels``, append to it the figure's pixels as
+    written (an RGB array, height × width × 3): the report embeds a reduced copy without
+    decoding the file it has just written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # the canvas savefig would borrow for a PNG, kept after it
     fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
+    if pixels is not None:  # the canvas still holds what savefig drew and wrote
+        pixels.append(np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy())
     return path
+
+
+@dataclass(frozen=True)
+class FigureBase:
+    """What every static map of one result shares, in Lambert-93 (:func:`figure_base`)."""
+
+    point_units: bool
+    frame: gpd.GeoDataFrame
+    """The commune polygons drawn (simplified as for the interactive map), by code INSEE."""
+    units: pd.DataFrame | None
+    """Commune units: the result's units by code INSEE (None for point units)."""
+    codes: pd.Series | None
+    """Commune units: the code INSEE of each row of ``frame``."""
+    points: gpd.GeoDataFrame | None
+    """Point units (grid cells…): the units, projected (None for commune units)."""
+    communes: gpd.GeoDataFrame | None
+    """Point units: the communes named on the map, projected."""
+    epci: gpd.GeoDataFrame | None
+    service_x: np.ndarray
+    service_y: np.ndarray
+    """The coordinates of every service of the result, in the order of ``result.services``."""
+
+
+def figure_base(
+    result: CoverageResult, communes: gpd.GeoDataFrame, epci: gpd.GeoDataFrame | None = None
+) -> FigureBase:
+    """The projections and polygons the static maps of ``result`` share: the report draws ten
+    maps of one result, and at 100,000 services projecting them again for each figure cost
+    seconds (issue 16 item 9). Each point is projected on its own, so the coordinates are the
+    ones a figure computed alone."""
+    point_units = result.unit_kind != "commune"
+    units = codes = points = named = None
+    if point_units:
+        # Grid cells and other point units: coloured points over the commune outlines.
+        frame = communes.copy()
+        points = result.units.to_crs(LAMBERT93)
+    else:
+        units = result.units.set_index(result.units["code_insee"].astype(str))
+        frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
+    if frame.empty:
+        raise ParameterError(
+            "Aucune commune du résultat ne figure dans les contours fournis (code_insee)."
+        )
+    frame = frame.sort_values("code_insee", kind="stable").reset_index(drop=True)
+    # Simplified as for the interactive map (a printed map needs no more detail).
+    simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
+    frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
+    if point_units:
+        named = communes.to_crs(LAMBERT93)
+    else:
+        codes = frame["code_insee"].astype(str)
+    services = result.services
+    if len(services):
+        projected = services.geometry.to_crs(LAMBERT93).to_numpy()
+        xs, ys = shapely.get_x(projected), shapely.get_y(projected)
+    else:
+        xs = ys = np.empty(0)
+    return FigureBase(
+        point_units=point_units,
+        frame=frame,
+        units=units,
+        codes=codes,
+        points=points,
+        communes=named,
+        epci=None if epci is None else epci.to_crs(LAMBERT93),
+        service_x=xs,
+        service_y=ys,
+    )
 
 
 def static_map(
@@ -79,6 +155,8 @@ def static_map(
     width_cm: float = A4_LANDSCAPE_CM[0],
     height_cm: float = A4_LANDSCAPE_CM[1],
     names: int = 10,
+    base: FigureBase | None = None,
+    pixels: list | None = None,
 ) -> Path:
     """PNG map of one indicator, ready for a Word page: communes by time class, zones blanches
     hatched, services, the names of the largest communes, a scale bar, a north arrow, the
@@ -106,6 +184,12 @@ def static_map(
         Size of the figure; default an A4 landscape page within 1 cm margins (27.7 × 19 cm).
     names : int
         How many of the most populated communes are named (fewer where names would collide).
+    base : FigureBase, optional
+        :func:`figure_base` of these ``result``, ``communes`` and ``epci``, when several
+        figures are drawn from them (the report's ten): what every figure shares is then
+        projected once. Default: computed here.
+    pixels : list, optional
+        The figure's pixels as written (RGB array) are appended to it.
 
     Returns
     -------
@@ -123,28 +207,15 @@ def static_map(
     bounds = style.check_classes(thresholds_classes)
     colors = style.class_colors(len(bounds) + 1)
     labels = style.class_labels(bounds)
-    point_units = result.unit_kind != "commune"
+    if base is None:
+        base = figure_base(result, communes, epci)
+    point_units, frame, pts = base.point_units, base.frame, base.points
     if point_units:
-        # Grid cells and other point units: coloured points over the commune outlines.
-        frame = communes.copy()
-        pts = result.units.to_crs(LAMBERT93)
         minutes = pts[time_col(categorie, mode)].to_numpy(dtype=float)
         blank = pts[blank_col(categorie, mode)].to_numpy(dtype=bool)
     else:
-        units = result.units.set_index(result.units["code_insee"].astype(str))
-        frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
-    if frame.empty:
-        raise ParameterError(
-            "Aucune commune du résultat ne figure dans les contours fournis (code_insee)."
-        )
-    frame = frame.sort_values("code_insee", kind="stable").reset_index(drop=True)
-    # Simplified as for the interactive map (a printed map needs no more detail).
-    simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
-    frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
-    if not point_units:
-        codes = frame["code_insee"].astype(str)
-        minutes = units.loc[codes, time_col(categorie, mode)].to_numpy(dtype=float)
-        blank = units.loc[codes, blank_col(categorie, mode)].to_numpy(dtype=bool)
+        minutes = base.units.loc[base.codes, time_col(categorie, mode)].to_numpy(dtype=float)
+        blank = base.units.loc[base.codes, blank_col(categorie, mode)].to_numpy(dtype=bool)
     classes = style.class_index(minutes, bounds)
     fill = np.where(classes < 0, style.UNREACHABLE_COLOR, np.array(colors, dtype=object)[classes])
 
@@ -174,18 +245,15 @@ def static_map(
         gpd.GeoSeries([merged], crs=LAMBERT93).plot(
             ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
         )
-    if epci is not None:
-        e = epci.to_crs(LAMBERT93)
+    if base.epci is not None:
+        e = base.epci
         e = e.iloc[e.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
         e.boundary.plot(ax=ax, color=style.EPCI_OUTLINE, linewidth=0.9)
     services = result.services
     handles_services = []
     if len(services):
-        # Only this category's points are projected, and their coordinates read once: at
-        # 100,000 services, projecting all of them for each of ten figures cost seconds.
-        own = services.geometry[(services["categorie"] == categorie).to_numpy()]
-        projected = own.to_crs(LAMBERT93).to_numpy()
-        xs, ys = shapely.get_x(projected), shapely.get_y(projected)
+        own = (services["categorie"] == categorie).to_numpy()
+        xs, ys = base.service_x[own], base.service_y[own]
         inside = (
             (xs >= x0 - (x1 - x0) * 0.05)
             & (xs <= x1 + (x1 - x0) * 0.05)
@@ -203,7 +271,7 @@ def static_map(
     ax.set_xlim(x0 - (x1 - x0) * 0.02, x1 + (x1 - x0) * 0.02)
     ax.set_ylim(y0 - (y1 - y0) * 0.02, y1 + (y1 - y0) * 0.02)
     ax.apply_aspect()
-    named = frame.assign(_blank=blank) if not point_units else communes.to_crs(LAMBERT93)
+    named = frame.assign(_blank=blank) if not point_units else base.communes
     _commune_names(ax, named, names)
     _scale_bar(ax)
     _north_arrow(ax)
@@ -225,7 +293,7 @@ def static_map(
             label=f"zone blanche (> {fr_g(result.thresholds[mode])} min)",
         )
     )
-    if epci is not None:
+    if base.epci is not None:
         handles.append(
             Line2D([], [], color=style.EPCI_OUTLINE, linewidth=1.2, label="limite d'EPCI")
         )
@@ -249,7 +317,7 @@ def static_map(
     if result.territory:
         fig.text(0.01, 0.925, result.territory, fontsize=10, color="#444")
     method = result.models[mode].description
-    fig.text(
+    source = fig.text(
         0.01,
         0.012,
         _wrap(
@@ -260,9 +328,33 @@ def static_map(
         fontsize=7,
         color="#444",
         va="bottom",
-        wrap=True,
     )
-    return _save(fig, path, dpi)
+    _wrap_if_too_wide(source)
+    return _save(fig, path, dpi, pixels)
+
+
+WRAP_MARGIN = 0.97
+"""A pre-wrapped text narrower than this share of the room left of it keeps matplotlib's
+wrapping off (see :func:`_wrap_if_too_wide`)."""
+
+
+def _wrap_if_too_wide(text) -> bool:
+    """Turn matplotlib's ``wrap`` on for ``text`` (a figure text aligned left) only when one of
+    its lines does not fit between its position and the figure's right edge; return whether
+    it was turned on.
+
+    matplotlib keeps a line that fits as it is, but finds that out by measuring every prefix of
+    every line at each drawing (a 190-character method line: ~40 text layouts per figure, a
+    fifth of a figure's time, issue 16 item 9). One measure of the whole text at the figure's
+    resolution tells the same for the lines well within the page, the usual case; a line within
+    3 % of the edge, or beyond, is left to matplotlib as before: same pixels either way."""
+    fig = text.get_figure()
+    renderer = fig.canvas.get_renderer()
+    room = fig.bbox.width * (1.0 - text.get_position()[0])
+    if text.get_window_extent(renderer).width <= room * WRAP_MARGIN:
+        return False
+    text.set_wrap(True)
+    return True
 
 
 def _with_outside_services(result: CoverageResult, categorie: str, box) -> tuple:
@@ -439,8 +531,11 @@ def _north_arrow(ax) -> None:
     )
 
 
-def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) -> Path:
-    """PNG bar chart: share of the population within the threshold, per category and mode."""
+def coverage_chart(
+    result: CoverageResult, path: str | Path, *, dpi: int = 150, pixels: list | None = None
+) -> Path:
+    """PNG bar chart: share of the population within the threshold, per category and mode
+    (with ``pixels``, its pixels as written are appended to it, as for :func:`static_map`)."""
     table = result.summary(by=None)
     cats = list(result.categories)
     modes = list(result.modes)
@@ -477,7 +572,7 @@ def coverage_chart(result: CoverageResult, path: str | Path, *, dpi: int = 150) 
         x=0.02,
         ha="left",
     )
-    return _save(fig, path, dpi)
+    return _save(fig, path, dpi, pixels)
 
 
 def gain_curve_chart(

@@ -25,13 +25,13 @@ import pandas as pd
 
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
-from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
-from zonesblanches.maps.figures import coverage_chart, static_map
+from zonesblanches.maps.figures import coverage_chart, figure_base, static_map
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
 from zonesblanches.maps.transit_layer import gap_layers, gap_sections
@@ -47,9 +47,9 @@ SCREEN_FIGURE_WIDTH = 1800
 are; 300 dpi ones are halved): the report is read on a screen, Word gets ``figures/*.png``."""
 
 
-def _screen_png(path: Path) -> bytes:
-    """The figure ``path`` as the report embeds it: at most :data:`SCREEN_FIGURE_WIDTH` pixels
-    wide, in 256 colours (palette PNG).
+def _screen_png(path: Path | np.ndarray) -> bytes:
+    """The figure ``path`` (or its pixels as written, an RGB array) as the report embeds it: at
+    most :data:`SCREEN_FIGURE_WIDTH` pixels wide, in 256 colours (palette PNG).
 
     The full-resolution figure stays in ``figures/`` for Word; the embedded copy is 3 to 4
     times smaller (a map in flat classes loses nothing visible), so the report keeps its 6 MB
@@ -60,8 +60,11 @@ def _screen_png(path: Path) -> bytes:
 
     from PIL import Image
 
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    if isinstance(path, np.ndarray):  # what the file holds, without decoding it again
+        rgb = Image.fromarray(path)
+    else:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
     if rgb.width > SCREEN_FIGURE_WIDTH:
         # 300 dpi figures are exactly halved: reduce() averages 2 × 2 blocks (no ringing).
         factor = -(-rgb.width // SCREEN_FIGURE_WIDTH)
@@ -457,6 +460,7 @@ def _add_labels(frame: pd.DataFrame) -> None:
     frame["mode_fr"] = frame["mode"].map(lambda m: ALL_MODES[m].label)
 
 
+@reusing_tables
 def write_report(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
@@ -536,8 +540,10 @@ def write_report(
     specs = list(static_maps) if static_maps is not None else _default_static(result)
     classes = kwargs.get("thresholds_classes")
     figdir = folder / "figures"
-    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi)
+    pixels: list[np.ndarray] = []  # each figure's pixels, to embed without decoding its PNG
+    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
     pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
+    base = figure_base(result, communes, epci) if specs else None  # shared by the maps
     for cat, mode in specs:
         path = static_map(
             result,
@@ -548,6 +554,8 @@ def write_report(
             epci=epci,
             thresholds_classes=classes,
             dpi=dpi,
+            base=base,
+            pixels=pixels,
         )
         pngs.append(
             (
@@ -555,8 +563,8 @@ def write_report(
                 f"{category_label(cat)}, {ALL_MODES[mode].label} : temps d'accès au plus proche.",
             )
         )
-    for path, caption in pngs:
-        data = base64.b64encode(_screen_png(path)).decode("ascii")
+    for (path, caption), rgb in zip(pngs, pixels, strict=True):
+        data = base64.b64encode(_screen_png(rgb)).decode("ascii")
         figures_html.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
             f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
@@ -674,6 +682,7 @@ def write_page(
     return path
 
 
+@reusing_tables
 def write_outputs(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
