@@ -145,3 +145,69 @@ def test_services_table_built_once_while_writing(vm):
     finally:
         export._services_table = real
     assert calls == [1]
+
+
+def _pixels_of(draw, limits) -> np.ndarray:
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    draw(ax)
+    ax.set_xlim(limits[0], limits[2])
+    ax.set_ylim(limits[1], limits[3])
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def test_polygons_and_lines_draw_geopandas_pixels():
+    """The maps' own polygon and line layers (paths built once, no redraw after each layer)
+    give GeoPandas' ``plot`` pixels: real communes of the Nord (multipolygons; and holes
+    in their union), a colour per commune, a hatched union, EPCI outlines."""
+    import geopandas as gpd
+    import shapely
+
+    communes = reference.load_communes(None)
+    nord = communes[communes["code_departement"] == "59"].to_crs(figures.LAMBERT93)
+    geoms = nord.geometry.to_numpy()
+    assert (shapely.get_type_id(geoms) == 6).any(), "the fixture should hold multipolygons"
+    limits = nord.total_bounds
+    colours = np.array(["#fee5d9", "#fcae91", "#fb6a4a", "#cb181d"])[np.arange(len(geoms)) % 4]
+    blank = np.arange(len(geoms)) % 3 == 0
+    merged = shapely.union_all(geoms[blank], grid_size=1.0)
+    holes = shapely.get_num_interior_rings(shapely.get_parts(merged))
+    assert (holes > 0).any(), "the union should hold holes (communes left out)"
+    epci = reference.load_epci(None)
+    outlines = epci[epci.intersects(shapely.box(*nord.to_crs(4326).total_bounds))]
+    outlines = outlines.to_crs(figures.LAMBERT93).boundary
+
+    def former(ax):
+        gpd.GeoSeries(geoms).plot(ax=ax, color=list(colours), edgecolor="#6f6f6f", linewidth=0.15)
+        gpd.GeoSeries([merged]).plot(
+            ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
+        )
+        outlines.plot(ax=ax, color="#555555", linewidth=0.9)
+
+    paths, rows = figures.polygon_paths(geoms)
+
+    def new(ax):
+        figures._add_polygons(
+            ax, geoms, paths, rows, facecolor=list(colours), edgecolor="#6f6f6f", linewidth=0.15
+        )
+        figures._add_polygons(
+            ax, [merged], facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
+        )
+        figures._add_lines(ax, outlines.to_numpy(), color="#555555", linewidth=0.9)
+
+    assert np.array_equal(_pixels_of(former, limits), _pixels_of(new, limits))
+    # An empty geometry is skipped, and its colour with it.
+    with_empty = np.concatenate([[shapely.Polygon()], geoms[:50]])
+    cols = ["#000000", *colours[:50]]
+    assert np.array_equal(
+        _pixels_of(
+            lambda ax: gpd.GeoSeries(with_empty).plot(ax=ax, color=cols, linewidth=0.2), limits
+        ),
+        _pixels_of(
+            lambda ax: figures._add_polygons(ax, with_empty, facecolor=cols, linewidth=0.2), limits
+        ),
+    )

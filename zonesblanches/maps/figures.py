@@ -19,9 +19,11 @@ import pandas as pd
 import shapely
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path as MplPath
 
 from zonesblanches._text import fr_g, fr_int
 from zonesblanches.columns import blank_col, time_col
@@ -92,6 +94,10 @@ class FigureBase:
     service_x: np.ndarray
     service_y: np.ndarray
     """The coordinates of every service of the result, in the order of ``result.services``."""
+    frame_paths: list | None = None
+    """The matplotlib path of each drawn row of ``frame`` (:func:`polygon_paths`)."""
+    frame_rows: np.ndarray | None = None
+    """The row of ``frame`` of each path."""
 
 
 def figure_base(
@@ -128,6 +134,7 @@ def figure_base(
         xs, ys = shapely.get_x(projected), shapely.get_y(projected)
     else:
         xs = ys = np.empty(0)
+    paths, rows = polygon_paths(frame.geometry.to_numpy())
     return FigureBase(
         point_units=point_units,
         frame=frame,
@@ -138,7 +145,66 @@ def figure_base(
         epci=None if epci is None else epci.to_crs(LAMBERT93),
         service_x=xs,
         service_y=ys,
+        frame_paths=paths,
+        frame_rows=rows,
     )
+
+
+def polygon_paths(geoms: np.ndarray) -> tuple[list | None, np.ndarray | None]:
+    """The matplotlib path of each non-empty (multi)polygon of ``geoms``, built as GeoPandas'
+    ``plot`` builds it (rings normalised, one compound path per geometry), and the index of
+    each; ``(None, None)`` when ``geoms`` holds anything else (GeoPandas then draws them).
+
+    The report draws ten maps of the same polygons: GeoPandas built 3,782 region communes'
+    patches again for each (about 1.3 s a map), then redrew the whole figure after each layer
+    (``draw_idle``); :func:`_add_polygons` draws these paths once per map instead, with the same
+    pixels (tested against GeoPandas).
+    """
+    geoms = shapely.normalize(np.asarray(geoms, dtype=object))
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    rows = np.flatnonzero(keep)
+    kinds = shapely.get_type_id(geoms[rows])
+    if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
+        return None, None
+    paths = []
+    for geom in geoms[rows]:
+        rings = []
+        for part in [geom] if geom.geom_type == "Polygon" else geom.geoms:
+            rings.append(MplPath(np.asarray(part.exterior.coords)[:, :2], closed=True))
+            rings.extend(
+                MplPath(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors
+            )
+        paths.append(MplPath.make_compound_path(*rings))
+    return paths, rows
+
+
+def _add_polygons(ax, geoms, paths=None, rows=None, *, facecolor, **style_kwds) -> None:
+    """Draw polygons as ``GeoSeries(geoms).plot(ax=ax, facecolor=…, **style_kwds)`` does (a
+    list of colours per geometry), from the paths of :func:`polygon_paths` when given, without
+    GeoPandas' redraw of the whole figure."""
+    if paths is None:
+        paths, rows = polygon_paths(geoms)
+        if paths is None:  # not only polygons: GeoPandas' own drawing
+            gpd.GeoSeries(geoms).plot(ax=ax, facecolor=facecolor, **style_kwds)
+            return
+    if not paths:
+        return
+    if not isinstance(facecolor, str):
+        facecolor = np.take(np.asarray(facecolor), rows, axis=0)
+    ax.add_collection(PathCollection(paths, facecolor=facecolor, cmap=None, **style_kwds))
+    ax.autoscale_view()
+
+
+def _add_lines(ax, geoms, *, color, linewidth) -> None:
+    """Draw lines as ``GeoSeries(geoms).plot(ax=ax, color=…, linewidth=…)`` does, without its
+    redraw of the whole figure."""
+    parts = shapely.get_parts(shapely.normalize(np.asarray(geoms, dtype=object)))
+    parts = parts[~shapely.is_empty(parts)]
+    if not len(parts):
+        return
+    segments = [np.array(line.coords)[:, :2] for line in parts]
+    ax.add_collection(LineCollection(segments, linewidth=linewidth, color=color))
+    ax.autoscale_view()
 
 
 def static_map(
@@ -226,8 +292,17 @@ def static_map(
     ax = fig.add_axes((0.01, 0.07, 0.72, 0.84))
     ax.set_axis_off()
     ax.set_aspect("equal")
+    geoms, paths, rows = frame.geometry.to_numpy(), base.frame_paths, base.frame_rows
     if point_units:
-        frame.plot(ax=ax, color=style.NO_DATA_COLOR, edgecolor="#9a9a9a", linewidth=0.2)
+        _add_polygons(
+            ax,
+            geoms,
+            paths,
+            rows,
+            facecolor=style.NO_DATA_COLOR,
+            edgecolor="#9a9a9a",
+            linewidth=0.2,
+        )
         ax.scatter(
             pts.geometry.x,
             pts.geometry.y,
@@ -238,17 +313,19 @@ def static_map(
             zorder=3,
         )
     else:
-        frame.plot(ax=ax, color=list(fill), edgecolor="#6f6f6f", linewidth=0.15)
+        _add_polygons(
+            ax, geoms, paths, rows, facecolor=list(fill), edgecolor="#6f6f6f", linewidth=0.15
+        )
     if blank.any() and not point_units:
         # One hatched outline over the blank communes (hatching each one is slow to draw).
-        merged = shapely.union_all(frame.geometry.to_numpy()[blank], grid_size=1.0)
-        gpd.GeoSeries([merged], crs=LAMBERT93).plot(
-            ax=ax, facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
+        merged = shapely.union_all(geoms[blank], grid_size=1.0)
+        _add_polygons(
+            ax, [merged], facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
         )
     if base.epci is not None:
         e = base.epci
         e = e.iloc[e.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
-        e.boundary.plot(ax=ax, color=style.EPCI_OUTLINE, linewidth=0.9)
+        _add_lines(ax, e.boundary.to_numpy(), color=style.EPCI_OUTLINE, linewidth=0.9)
     services = result.services
     handles_services = []
     if len(services):
