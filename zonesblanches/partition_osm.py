@@ -252,7 +252,7 @@ class WorkerReads:
             minutes = self.source.minutes[mode]
             self.first_radius[mode] = minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M
             edges = [s[mode][1] for s in summaries if s[mode][1]]
-            notes[mode] = description_model(mode, summaries[0][mode][2], edges, {})
+            notes[mode] = description_model(mode, summaries[0][mode][2], edges, self.source.options)
             for i, read in enumerate(self.reads):
                 self.shares[i, mode] = client.submit(mode_share, read, mode, speed, pure=False)
 
