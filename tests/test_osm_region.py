@@ -165,3 +165,32 @@ def test_a_service_outside_the_clip_is_never_silent(region_pbf, valenciennes, re
     )["voiture"].nearest(points, services.geometry)
     # the walking leg made the clipped times absurd; the service margin gives road times
     assert (res.minutes > 5 * reached.minutes).all()
+
+
+def test_models_without_their_networks_give_the_same_times(region_pbf, registry):
+    """``keep_networks=False`` (the command line's region run, issue 17: memory): each model
+    lets its network go once built, and gives exactly the times, nearest services, flags,
+    sizes and notes of the models that keep their networks; what needs the edges says so."""
+    from zonesblanches.coverage.isochrones import isochrones
+    from zonesblanches.errors import ParameterError
+
+    region = select_territory(None)
+    kept = network_models(region, MODES, osm=region_pbf, services=registry, progress=False)
+    lean = network_models(
+        region, MODES, osm=region_pbf, services=registry, progress=False, keep_networks=False
+    )
+    points = commune_points(region.communes).geometry
+    for mode in MODES:
+        a, b = kept[mode], lean[mode]
+        assert a.network is not None and b.network is None
+        assert (b.n_nodes, b.n_edges) == (a.network.n_nodes, a.network.n_edges)
+        assert b.description == a.description
+        assert repr(b) == repr(a)
+        for category, group in registry.groupby("categorie"):
+            x, y = a.nearest(points, group.geometry), b.nearest(points, group.geometry)
+            np.testing.assert_array_equal(x.minutes, y.minutes, err_msg=category)
+            np.testing.assert_array_equal(x.nearest, y.nearest)
+            np.testing.assert_array_equal(x.flags, y.flags)
+    assert format_network(kept, registry) == format_network(lean, registry)
+    with pytest.raises(ParameterError, match="libéré"):
+        isochrones(lean["voiture"], registry.iloc[:1], [10])

@@ -561,6 +561,7 @@ def network_models(
     thresholds: Mapping[str, float | list[float]] | None = None,
     margin_km: float | None = None,
     services: gpd.GeoDataFrame | None = None,
+    keep_networks: bool = True,
     **kwargs,
 ) -> dict[str, TravelTimeModel]:
     """Road-network travel-time models for ``modes``, from an OSM file or a download.
@@ -590,6 +591,11 @@ def network_models(
         (:func:`~zonesblanches.geodata.osm.service_margin_m`): a commune gets the same times
         whether the run covers its EPCI or the region. Downloads take the threshold margin
         only (Overpass size limit); a service left outside is flagged by the model.
+    keep_networks : bool, default True
+        ``False``: each model lets its road network go once built (``keep_network`` of
+        :class:`~zonesblanches.coverage.network.NetworkModel`), and each mode's model is built
+        as soon as its network is cut: a region's three networks are never all held at once.
+        The times are the same; isochrones and the partitioned run need the networks.
     **kwargs
         Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
 
@@ -603,17 +609,24 @@ def network_models(
 
     territory = as_territory(territory)
     margin_m = network_margins(territory, modes, thresholds, margin_km, services if osm else None)
+    def model(network):
+        return NetworkModel(network, keep_network=keep_networks, **kwargs)
+
     if osm is not None:
-        networks = load_networks(
-            osm, modes, polygon=territory.geometry, margin_m=margin_m, progress=progress
+        return load_networks(
+            osm,
+            modes,
+            polygon=territory.geometry,
+            margin_m=margin_m,
+            progress=progress,
+            convert=model,
         )
-    elif download:
+    if download:
         networks = download_networks(
             territory.geometry, modes, margin_m=margin_m, progress=progress
         )
-    else:
-        raise ValueError("network_models needs osm=... or download=True")
-    return {mode: NetworkModel(net, **kwargs) for mode, net in networks.items()}
+        return {mode: model(networks.pop(mode)) for mode in list(networks)}
+    raise ValueError("network_models needs osm=... or download=True")
 
 
 def zones_by_indicator(

@@ -108,8 +108,12 @@ def load_inputs(
     margin_km: float | None = None,
     filters: dict | None = None,
     sheet: str | None = None,
+    keep_networks: bool = True,
 ) -> Inputs:
-    """Resolve the territory and read every input, printing in French what was used."""
+    """Resolve the territory and read every input, printing in French what was used.
+
+    ``keep_networks=False``: the network models let their road networks go once built (see
+    :func:`zonesblanches.api.network_models`), except for all of France (partitioned run)."""
     from zonesblanches import api
     from zonesblanches.partitioned import select_territories
     from zonesblanches.summaries import format_network, format_services
@@ -152,12 +156,24 @@ def load_inputs(
             thresholds=thresholds,
             margin_km=margin_km,
             services=services.services,
+            keep_networks=keep_networks or territory.kind == "france",
         )
         lines, far = format_network(models, services.services)
         for line in lines:
             _print(line)
         problems += far
     return Inputs(territory, services, demand, qpv, models, problems)
+
+
+def _release_network_models(result) -> None:
+    """Put a stand-in holding only its notes (mode, method, description) in place of each
+    road-network model of ``result``: what the outputs read of a model once times are known."""
+    from zonesblanches.coverage.network import NetworkModel
+    from zonesblanches.partitioned import _Described
+
+    for mode, model in list(result.models.items()):
+        if isinstance(model, NetworkModel):
+            result.models[mode] = _Described(model)
 
 
 def _by_departement(territory, thresholds, sortie: Path, cluster, workers, market):
@@ -268,6 +284,8 @@ def run_analysis(
         margin_km=margin_km,
         filters=filters,
         sheet=sheet,
+        # isochrones and the partitioned run read the networks' edges
+        keep_networks=bool(isochrone_minutes) or cluster is not None or workers is not None,
     )
     warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
@@ -321,6 +339,11 @@ def run_analysis(
         iso = api.service_isochrones(
             result, models[first_mode], isochrone_minutes, progress=sys.stderr.isatty()
         )
+    if not partitioned:
+        # the times are computed: the outputs read only the models' notes, so the networks
+        # (a region's three: about 0.5 GB even without their edges) go before the outputs
+        _release_network_models(result)
+        del models, options, inputs
     if with_map and national and result.unit_kind != "commune":
         _print(
             "  La carte et le rapport nationaux se font par commune : pour des carreaux, les "

@@ -406,8 +406,9 @@ def format_network(models, services) -> tuple[list[str], int]:
     """Size of each road network, and the services too far from it (lines, count)."""
     lines, problems = [], 0
     for mode, model in models.items():
-        net = model.network
-        lines.append(f"  {mode} : {_fr_int(net.n_nodes)} nœuds, {_fr_int(net.n_edges)} tronçons")
+        lines.append(
+            f"  {mode} : {_fr_int(model.n_nodes)} nœuds, {_fr_int(model.n_edges)} tronçons"
+        )
         far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
         if far:
             problems += far

@@ -95,7 +95,7 @@ def reachable_polygon(
     shapely.Geometry
         A valid (Multi)Polygon, possibly empty.
     """
-    net = model.network
+    net = model.require_network()
     tail = np.asarray(net.tail)
     head = np.asarray(net.head)
     w = np.asarray(net.time_s, dtype=float)

@@ -139,6 +139,13 @@ class NetworkModel:
         :func:`~zonesblanches.coverage.reach.network_reach`); a hierarchy once built serves
         every later query. Same results whatever the engine (times equal within float
         rounding).
+    keep_network : bool, default True
+        Keep ``network`` (the :class:`RoadNetwork`) in :attr:`network`. ``False`` lets it go
+        once the model is built: the model still answers every travel-time query (it needs
+        only its matrix and its snapping tree), says how large the network was
+        (:attr:`n_nodes`, :attr:`n_edges`) and gives the same :attr:`description`, but what
+        reads the network's edges (isochrones, the partitioned run) cannot use it. For a
+        region's three networks this halves the memory the models hold (issue 17).
     """
 
     method = NETWORK
@@ -151,6 +158,7 @@ class NetworkModel:
         walk_speed_kmh: float | None = None,
         component: str = "largest",
         engine: str = "auto",
+        keep_network: bool = True,
     ):
         if not isinstance(network, RoadNetwork):
             raise ParameterError("NetworkModel attend un réseau routier (RoadNetwork).")
@@ -191,11 +199,44 @@ class NetworkModel:
             self.snap_nodes = np.arange(network.n_nodes)
         xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
         self._tree = cKDTree(xy[self.snap_nodes])
+        del xy
+        if not keep_network:
+            self.release_network()
+
+    def release_network(self) -> None:
+        """Let the :class:`RoadNetwork` go (see ``keep_network``); queries still work."""
+        network = self.network
+        if network is None:
+            return
+        self._sizes = (network.n_nodes, network.n_edges)
+        self._source = network.source
+        self._speeds = self._speed_text()
+        self.network = None
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes of the network (also once it is released)."""
+        return self._sizes[0] if self.network is None else self.network.n_nodes
+
+    @property
+    def n_edges(self) -> int:
+        """Number of directed edges of the network (also once it is released)."""
+        return self._sizes[1] if self.network is None else self.network.n_edges
+
+    def require_network(self) -> RoadNetwork:
+        """The network, or a French error saying it was released."""
+        if self.network is None:
+            raise ParameterError(
+                f"Le réseau {MODES[self.mode].label} de ce modèle a été libéré après sa "
+                "construction (keep_network=False) : les isochrones et le calcul par "
+                "département le demandent ; construisez le modèle avec keep_network=True."
+            )
+        return self.network
 
     def __repr__(self) -> str:
         return (
-            f"NetworkModel(mode={self.mode!r}, nodes={self.network.n_nodes}, "
-            f"edges={self.network.n_edges}, max_snap_m={self.max_snap_m:g}, "
+            f"NetworkModel(mode={self.mode!r}, nodes={self.n_nodes}, "
+            f"edges={self.n_edges}, max_snap_m={self.max_snap_m:g}, "
             f"component={self.component!r}, engine={self.engine!r})"
         )
 
@@ -211,10 +252,7 @@ class NetworkModel:
         """Speed of the off-network leg in metres per second."""
         return self.walk_speed_kmh / 3.6
 
-    @property
-    def description(self) -> str:
-        label = MODES[self.mode].label
-        source = f" ({self.network.source})" if self.network.source else ""
+    def _speed_text(self) -> str:
         length = np.asarray(self.network.length_m, float)
         time = np.asarray(self.network.time_s, float)
         ok = length > 0
@@ -222,11 +260,17 @@ class NetworkModel:
             speed = length[ok] / time[ok] * 3.6
             lo, hi = float(speed.min()), float(speed.max())
             if hi - lo < 0.05:
-                speeds = f"à {fr_g(round(lo, 1))} km/h sur tout le réseau"
-            else:
-                speeds = f"vitesses par tronçon de {lo:.0f} à {hi:.0f} km/h"
-        else:
-            speeds = "temps de parcours par tronçon"
+                return f"à {fr_g(round(lo, 1))} km/h sur tout le réseau"
+            return f"vitesses par tronçon de {lo:.0f} à {hi:.0f} km/h"
+        return "temps de parcours par tronçon"
+
+    @property
+    def description(self) -> str:
+        label = MODES[self.mode].label
+        released = self.network is None
+        source_name = self._source if released else self.network.source
+        source = f" ({source_name})" if source_name else ""
+        speeds = self._speeds if released else self._speed_text()
         comp = (
             "de la plus grande partie connexe du réseau"
             if self.component == "largest"

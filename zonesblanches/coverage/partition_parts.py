@@ -57,7 +57,7 @@ class _NetworkShare:
 def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
     """The whole run's network of one mode; the first radius tried is the reach of the
     threshold (``minutes``) at the fastest speed of the network."""
-    net = model.network
+    net = model.require_network()
     snappable = np.zeros(net.n_nodes, dtype=bool)
     snappable[model.snap_nodes] = True
     length, seconds = np.asarray(net.length_m, float), np.asarray(net.time_s, float)

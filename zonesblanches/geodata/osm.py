@@ -42,7 +42,7 @@ Conventions:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +240,7 @@ def load_networks(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    convert: Callable[[RoadNetwork], object] | None = None,
 ) -> dict[str, RoadNetwork]:
     """Build the road network of several modes from one OSM file, parsed once.
 
@@ -266,11 +267,15 @@ def load_networks(
         to its ``reseaux`` sub-folder.
     progress : bool
         Show progress bars (only on a terminal).
+    convert : callable, optional
+        Applied to each mode's network as soon as it is cut (e.g. a travel-time model
+        constructor); the result takes the network's place. The network is then held only
+        while it is converted, not until every mode is cut (issue 17: memory of a region).
 
     Returns
     -------
     dict of str to RoadNetwork
-        One network per requested mode, in the order asked.
+        One network per requested mode, in the order asked (or what ``convert`` made of it).
 
     Raises
     ------
@@ -339,6 +344,8 @@ def load_networks(
             # the graph is not needed once cut: let it go before the next mode's cut, so that
             # the whole-file graphs and the networks cut from them are not all held at once
             results[m] = _cut(graphs.pop(m), clips[m], src, {**meta, **extra})
+        if convert is not None:
+            results[m] = convert(results[m])
     return results
 
 
