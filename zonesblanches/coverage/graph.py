@@ -80,16 +80,26 @@ def prepare_graph(network: RoadNetwork, *, reverse: bool = True) -> sp.csr_matri
     rows, cols = (head, tail) if reverse else (tail, head)
     w = np.asarray(network.time_s, dtype=np.float64)
     # Sort edges by (row, col) through one int64 key, then keep the fastest of each group.
+    # Temporaries are let go as soon as used: a region's walking network has millions of edges.
     key = rows * n + cols
+    del rows, cols, tail, head
     order = np.argsort(key, kind="stable")
     key = key[order]
-    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else key
-    w = np.minimum.reduceat(w[order], starts) if len(key) else w
-    key = key[starts]
-    rows, cols = key // n, key % n
+    if len(key):
+        new = np.empty(len(key), dtype=bool)
+        new[0] = True
+        np.not_equal(key[1:], key[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        del new
+        w = np.minimum.reduceat(w[order], starts)
+        key = key[starts]
+        del starts
+    del order
     indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return sp.csr_matrix((w, cols.astype(np.int32), indptr), shape=(n, n))
+    np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
+    cols = (key % n).astype(np.int32)
+    del key
+    return sp.csr_matrix((w, cols, indptr), shape=(n, n))
 
 
 def check_sources(
@@ -163,8 +173,8 @@ def multi_source_times(
     # Virtual node n + i --(offset_i + shift)--> src_i, appended as k extra rows.
     end = graph.indptr[-1]
     indptr = np.concatenate([graph.indptr, end + np.arange(1, k + 1)]).astype(np.int32)
-    indices = np.concatenate([graph.indices, src]).astype(np.int32)
-    data = np.concatenate([graph.data.astype(np.float64), off + _SHIFT_S])
+    indices = np.concatenate([graph.indices, src], dtype=np.int32)
+    data = np.concatenate([graph.data, off + _SHIFT_S], dtype=np.float64)
     aug = sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
     dist, _, origin = dijkstra(
         aug,

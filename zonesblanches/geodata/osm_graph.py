@@ -429,14 +429,24 @@ def _edge_time(length_m: np.ndarray, kmh: np.ndarray) -> np.ndarray:
     return np.maximum(length_m / (kmh / 3.6), MIN_EDGE_TIME_S)
 
 
+def _coded_edge_time(length_m: np.ndarray, code: np.ndarray, kmh_table: np.ndarray) -> np.ndarray:
+    """:func:`_edge_time` of edges whose speed is ``kmh_table[code]``, bit for bit, with one
+    temporary array: each speed is turned into metres per second once, in the table (the same
+    division by 3.6 as per edge)."""
+    time_s = length_m / (np.asarray(kmh_table, dtype=float) / 3.6)[code]
+    return np.maximum(time_s, MIN_EDGE_TIME_S, out=time_s)
+
+
 def _cut(graph: _Graph, clip: BaseGeometry | None, source: str, meta: dict) -> RoadNetwork:
     """The network of a territory: like OSMnx's ``truncate_by_edge``, on this mode's graph.
 
     Nodes inside ``clip`` (WGS84) and their direct neighbours are kept, with every edge between
     two kept nodes; nodes left without an edge are dropped. ``clip=None`` keeps everything.
+    Temporary arrays are masks (one byte per edge) and the graph's int32 positions: a region's
+    walking network has millions of edges (issue 17: memory).
     """
-    tail = graph.tail.astype(np.int64)
-    head = graph.head.astype(np.int64)
+    tail, head = graph.tail, graph.head
+    edges = slice(None)  # every edge: views, not copies, of the graph's arrays
     if clip is not None:
         x0, y0, x1, y1 = clip.bounds
         inside = (graph.lon >= x0) & (graph.lon <= x1) & (graph.lat >= y0) & (graph.lat <= y1)
@@ -445,35 +455,49 @@ def _cut(graph: _Graph, clip: BaseGeometry | None, source: str, meta: dict) -> R
         inside[candidates] = shapely.intersects_xy(
             clip, graph.lon[candidates], graph.lat[candidates]
         )
-        touching = inside[tail] | inside[head]
-        kept = inside.copy()
+        touching = inside[tail]
+        touching |= inside[head]
+        kept = inside
         kept[tail[touching]] = True
         kept[head[touching]] = True
-        edges = np.flatnonzero(kept[tail] & kept[head])
-    else:
-        edges = slice(None)  # views, not copies, of the graph's arrays
+        del touching
+        mask = kept[tail]
+        mask &= kept[head]
+        del kept
+        if not mask.all():
+            edges = mask
     mode = graph.meta["mode"]
     if len(tail[edges]) == 0:
         raise DataError(
             f"Aucune voie utilisable {MODES[mode].label} dans {source} "
             "(après application des règles d'accès et du découpage au territoire)."
         )
-    if clip is None:  # every node of the graph has an edge already
-        used, tail, head = slice(None), tail, head
+    if isinstance(edges, slice):  # every node of the graph has an edge
+        used = slice(None)
+        tail, head = tail.astype(np.int64), head.astype(np.int64)
     else:
-        used, inverse = np.unique(np.concatenate([tail[edges], head[edges]]), return_inverse=True)
-        tail, head = inverse[: len(edges)], inverse[len(edges) :]
+        # the nodes of the kept edges, in order (what np.unique would give), and their new
+        # positions, from a mask over the graph's nodes rather than a sort of the edge ends
+        tail, head = tail[edges], head[edges]
+        node_kept = np.zeros(len(graph.node_id), dtype=bool)
+        node_kept[tail] = True
+        node_kept[head] = True
+        used = np.flatnonzero(node_kept)
+        position = np.cumsum(node_kept, dtype=np.int64) - 1
+        del node_kept
+        tail, head = position[tail], position[head]
+        del position
     x, y = _TO_L93.transform(graph.lon[used], graph.lat[used])
-    length = graph.length_m[edges]
+    length = graph.length_m[edges].astype(float, copy=False)
     return RoadNetwork(
         mode=mode,
         node_id=graph.node_id[used],
         x=np.asarray(x, dtype=float),
         y=np.asarray(y, dtype=float),
-        tail=tail.astype(np.int64, copy=False),
-        head=head.astype(np.int64, copy=False),
-        length_m=length.astype(float, copy=False),
-        time_s=_edge_time(length, graph.kmh_table[graph.kmh_code[edges]]),
+        tail=tail,
+        head=head,
+        length_m=length,
+        time_s=_coded_edge_time(length, graph.kmh_code[edges], graph.kmh_table),
         source=source,
         meta={**graph.meta, **meta},
     )
