@@ -69,12 +69,14 @@ class _Phases:
         self.start = time.perf_counter()
         self.rows: list[dict] = [{"nom": name, "pic": 0.0, "fin": 0.0} for name, _ in PHASES]
         self.last = 0.0
+        self.samples: list[tuple[float, float, str]] = []
         self.lock = threading.Lock()
 
     def sample(self, rss: float) -> None:
         with self.lock:
             row = self.rows[self.index]
             row["pic"], row["fin"], self.last = max(row["pic"], rss), rss, rss
+            self.samples.append((time.perf_counter() - self.start, rss, row["nom"]))
 
     def line(self, text: str) -> None:
         with self.lock:
@@ -88,7 +90,7 @@ class _Phases:
                 self.rows[self.index]["pic"] = self.rows[self.index]["fin"] = self.last
 
 
-def measure(command: list[str], env: dict, interval: float, log) -> tuple[list[dict], float, int]:
+def measure(command: list[str], env: dict, interval: float, log) -> tuple[_Phases, float, int]:
     """Run ``command``; return the phases, the exact peak (GB) and the exit code."""
     proc = subprocess.Popen(
         command,
@@ -118,7 +120,7 @@ def measure(command: list[str], env: dict, interval: float, log) -> tuple[list[d
     done.set()
     thread.join()
     phases.rows[phases.index]["secondes"] = time.perf_counter() - phases.start
-    return phases.rows, usage.ru_maxrss * 1024 / 1e9, proc.returncode
+    return phases, usage.ru_maxrss * 1024 / 1e9, proc.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "--arbre", type=Path, default=ROOT, help="arbre du projet à mesurer (défaut : celui-ci)"
     )
     parser.add_argument("--intervalle", type=float, default=0.1, help="secondes entre mesures")
+    parser.add_argument("--courbe", type=Path, help="CSV de chaque mesure (secondes, Go, phase)")
     parser.add_argument("--journal", type=Path, help="copie de la sortie de la commande")
     args = parser.parse_args(argv)
     modes = args.mode or ["marche:30", "velo:20", "voiture:20"]
@@ -143,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(args.arbre), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(args.arbre), os.environ.get("PYTHONPATH")])
+            ),
             "ZONESBLANCHES_CACHE": str(args.cache or tmp / "cache"),
         }
         command = [sys.executable, "-m", "zonesblanches.cli", "analyse"]
@@ -151,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             command += ["--mode", mode]
         with open(args.journal or tmp / "journal.txt", "w", encoding="utf-8") as log:
-            rows, peak, code = measure(command, env, args.intervalle, log)
+            phases, peak, code = measure(command, env, args.intervalle, log)
+        rows = phases.rows
+        if args.courbe:
+            args.courbe.write_text(
+                "secondes,rss_go,phase\n"
+                + "".join(f"{t:.2f},{rss:.4f},{name}\n" for t, rss, name in phases.samples),
+                encoding="utf-8",
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"Commande : zonesblanches {' '.join(command[3:])}")

@@ -7,6 +7,9 @@ Runs, offline (``ZONESBLANCHES_HORS_LIGNE=1``), with this tree first on the path
   (``--carreaux``), the test QPV file (``--qpv``);
 - ``analyse`` on CA Valenciennes Métropole with an OSM fixture (``--osm``; the bundled fixtures
   are outside Hauts-de-France, so this run checks the French error and its exit code);
+- ``analyse`` on CA Valenciennes Métropole, 3 modes, on a road network: a synthetic regional
+  extract written by ``scripts/make_region_pbf.py --scale 0.01`` (fixed seed: same bytes every
+  time) in the output folder;
 - ``suggerer`` and ``scenario`` (the Lens → Wingles move) on the same EPCI.
 
 Prints one line per output file, ``sha256  run/relative/path``, plus the exit code, standard
@@ -32,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 EPCI = "245901160"
 
+REGION_PBF = "<region.osm.pbf>"
+"""Stands in the runs for the synthetic regional extract written before them."""
+
 RUNS: dict[str, list[str]] = {
     "demo": ["demo"],
     "analyse_carreaux_qpv": [
@@ -49,6 +55,19 @@ RUNS: dict[str, list[str]] = {
         EPCI,
         "--osm",
         str(DATA / "osm" / "andorra.osm.pbf"),
+    ],
+    "analyse_osm_region": [
+        "analyse",
+        "--territoire",
+        EPCI,
+        "--osm",
+        REGION_PBF,
+        "--mode",
+        "marche:30",
+        "--mode",
+        "velo:20",
+        "--mode",
+        "voiture:20",
     ],
     "suggerer": [
         "suggerer",
@@ -76,13 +95,24 @@ def main() -> int:
     args = parser.parse_args()
     base = args.garder or Path(tempfile.mkdtemp(prefix="zb_hash_"))
     env = dict(os.environ, ZONESBLANCHES_HORS_LIGNE="1", PYTHONPATH=str(ROOT))
+    region_pbf = base / "region-0.01.osm.pbf"
+    if any(REGION_PBF in argv for name, argv in RUNS.items() if not args.runs or name in args.runs):
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_region_pbf.py"), "--scale", "0.01"]
+            + ["--output", str(region_pbf)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     for name, argv in RUNS.items():
         if args.runs and name not in args.runs:
             continue
         out = base / name
         out.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "zonesblanches.cli", *argv, "--sortie", str(out)],
+            [sys.executable, "-m", "zonesblanches.cli"]
+            + [str(region_pbf) if a == REGION_PBF else a for a in argv]
+            + ["--sortie", str(out)],
             env=env,
             capture_output=True,
             text=True,
