@@ -226,6 +226,10 @@ def _haversine(lon1, lat1, lon2, lat2) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+_HAVERSINE_BLOCK = 1 << 20
+"""Segments whose lengths are computed at a time (the formula's temporaries are ~10 arrays)."""
+
+
 @dataclass
 class _Ways:
     """All usable-looking ways of a source, as arrays.
@@ -256,19 +260,27 @@ class _Ways:
         """Build from segments given by node ids; ``node_id`` must be sorted and unique."""
         keep = u_id != v_id
         seg_way, u_id, v_id = seg_way[keep], u_id[keep], v_id[keep]
-        seg_u = np.searchsorted(node_id, u_id)
-        seg_v = np.searchsorted(node_id, v_id)
+        # positions as int32 (a source has far fewer than 2**31 nodes and tag sets): the
+        # segments of a region are held while each mode's graph is built (issue 17: memory)
+        index = np.int32 if max(len(node_id), n_ways) < 2**31 else np.int64
+        seg_u = np.searchsorted(node_id, u_id).astype(index)
+        del u_id
+        seg_v = np.searchsorted(node_id, v_id).astype(index)
+        del v_id
         if seg_len is None:
-            seg_len = _haversine(lon[seg_u], lat[seg_u], lon[seg_v], lat[seg_v])
+            seg_len = np.empty(len(seg_u))
+            for i in range(0, len(seg_u), _HAVERSINE_BLOCK):  # element-wise: same values
+                u, v = seg_u[i : i + _HAVERSINE_BLOCK], seg_v[i : i + _HAVERSINE_BLOCK]
+                seg_len[i : i + _HAVERSINE_BLOCK] = _haversine(lon[u], lat[u], lon[v], lat[v])
         else:
             seg_len = np.asarray(seg_len, dtype=float)[keep]
         return cls(
             tags,
             row_owner,
             n_ways,
-            seg_way.astype(np.int64),
-            seg_u.astype(np.int64),
-            seg_v.astype(np.int64),
+            seg_way.astype(index),
+            seg_u,
+            seg_v,
             seg_len,
             node_id,
             lon,
@@ -403,6 +415,12 @@ def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict
     tail, head = position[tail], position[head]
     del position
     order = np.lexsort((length, head, tail))
+    # sorted one array at a time, each unsorted one let go at once
+    tail = tail[order]
+    head = head[order]
+    length = length[order].astype(float, copy=False)
+    code = code[order]
+    del order
     meta = {
         **meta,
         "mode": mode,
@@ -415,10 +433,10 @@ def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict
         node_id=ways.node_id[used].astype(np.int64),
         lon=ways.lon[used].astype(float),
         lat=ways.lat[used].astype(float),
-        tail=tail[order],
-        head=head[order],
-        length_m=length[order].astype(float, copy=False),
-        kmh_code=code[order],
+        tail=tail,
+        head=head,
+        length_m=length,
+        kmh_code=code,
         kmh_table=table.astype(float),
         extent=None if extent is None else tuple(float(v) for v in extent),
         meta=meta,
