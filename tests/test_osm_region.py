@@ -194,3 +194,30 @@ def test_models_without_their_networks_give_the_same_times(region_pbf, registry)
     assert format_network(kept, registry) == format_network(lean, registry)
     with pytest.raises(ParameterError, match="libéré"):
         isochrones(lean["voiture"], registry.iloc[:1], [10])
+
+
+def test_the_command_gives_the_same_files_when_it_lets_the_networks_go(
+    region_pbf, tmp_path, monkeypatch
+):
+    """``analyse --osm`` releases each network once its model is built and the models before
+    the outputs (issue 17: memory); its files are those of the former run, which kept them."""
+    from zonesblanches import api, jobs
+
+    thresholds = {"marche": 30.0, "voiture": 20.0}
+
+    def run(folder):
+        jobs.run_analysis("valenciennes metropole", thresholds, folder, osm=region_pbf)
+        return {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".csv", ".xlsx")}
+
+    lean = run(tmp_path / "lean")
+    keeping = api.network_models
+
+    def kept(*args, **kwargs):
+        kwargs["keep_networks"] = True
+        return keeping(*args, **kwargs)
+
+    monkeypatch.setattr(api, "network_models", kept)
+    monkeypatch.setattr(jobs, "_release_network_models", lambda result: None)
+    former = run(tmp_path / "former")
+    assert "communes.csv" in lean and "diagnostic.xlsx" in lean
+    assert lean == former

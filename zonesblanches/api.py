@@ -609,6 +609,7 @@ def network_models(
 
     territory = as_territory(territory)
     margin_m = network_margins(territory, modes, thresholds, margin_km, services if osm else None)
+
     def model(network):
         return NetworkModel(network, keep_network=keep_networks, **kwargs)
 

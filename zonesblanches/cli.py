@@ -220,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zonesblanches`` command."""
     import warnings
 
+    from zonesblanches._memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # large freed arrays go back to the system (region networks)
     parser = build_parser()
     args = parser.parse_args(argv)
     with warnings.catch_warnings():

@@ -18,6 +18,7 @@ import pandas as pd
 
 from zonesblanches import settings
 from zonesblanches._api_common import DEFAULT_THRESHOLDS
+from zonesblanches._memory import trim
 from zonesblanches._text import fr_count as _fr_count
 from zonesblanches._text import fr_num as _fr_num
 from zonesblanches._text import fr_plural
@@ -158,6 +159,7 @@ def load_inputs(
             services=services.services,
             keep_networks=keep_networks or territory.kind == "france",
         )
+        trim()  # what building the networks freed goes back before the travel times
         lines, far = format_network(models, services.services)
         for line in lines:
             _print(line)
@@ -344,6 +346,7 @@ def run_analysis(
         # (a region's three: about 0.5 GB even without their edges) go before the outputs
         _release_network_models(result)
         del models, options, inputs
+        trim()
     if with_map and national and result.unit_kind != "commune":
         _print(
             "  La carte et le rapport nationaux se font par commune : pour des carreaux, les "
