@@ -119,7 +119,7 @@ def test_network_margins_per_mode(monkeypatch, valenciennes):
 
     seen = {}
 
-    def fake_load(path, modes, *, polygon, margin_m, progress):
+    def fake_load(path, modes, *, polygon, margin_m, progress, convert=None):
         seen["margin_m"] = margin_m
         raise RuntimeError("stop")
 
