@@ -13,6 +13,7 @@ calls the computation layer (:mod:`zonesblanches.coverage`, which does no file I
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from os import PathLike
 
 import geopandas as gpd
@@ -592,10 +593,8 @@ def network_models(
         whether the run covers its EPCI or the region. Downloads take the threshold margin
         only (Overpass size limit); a service left outside is flagged by the model.
     keep_networks : bool, default True
-        ``False``: each model lets its road network go once built (``keep_network`` of
-        :class:`~zonesblanches.coverage.network.NetworkModel`), and each mode's model is built
-        as soon as its network is cut: a region's three networks are never all held at once.
-        The times are the same; isochrones and the partitioned run need the networks.
+        ``False``: each mode's model is built as soon as its network is cut and lets it go
+        (``keep_network`` of NetworkModel): same times; isochrones and partitioned runs need it.
     **kwargs
         Passed to :class:`~zonesblanches.coverage.network.NetworkModel` (``max_snap_m``…).
 
@@ -609,19 +608,10 @@ def network_models(
 
     territory = as_territory(territory)
     margin_m = network_margins(territory, modes, thresholds, margin_km, services if osm else None)
-
-    def model(network):
-        return NetworkModel(network, keep_network=keep_networks, **kwargs)
-
+    model = partial(NetworkModel, keep_network=keep_networks, **kwargs)
     if osm is not None:
-        return load_networks(
-            osm,
-            modes,
-            polygon=territory.geometry,
-            margin_m=margin_m,
-            progress=progress,
-            convert=model,
-        )
+        where = {"polygon": territory.geometry, "margin_m": margin_m, "progress": progress}
+        return load_networks(osm, modes, convert=model, **where)
     if download:
         networks = download_networks(
             territory.geometry, modes, margin_m=margin_m, progress=progress
