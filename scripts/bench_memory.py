@@ -90,10 +90,14 @@ class _Phases:
                 self.rows[self.index]["pic"] = self.rows[self.index]["fin"] = self.last
 
 
-def measure(command: list[str], env: dict, interval: float, log) -> tuple[_Phases, float, int]:
-    """Run ``command``; return the phases, the exact peak (GB) and the exit code."""
+def measure(
+    command: list[str], cwd: Path, env: dict, interval: float, log
+) -> tuple[_Phases, float, int]:
+    """Run ``command`` in ``cwd`` (``python -m`` puts it first on the path: the tree measured);
+    return the phases, the exact peak (GB) and the exit code."""
     proc = subprocess.Popen(
         command,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -139,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--courbe", type=Path, help="CSV de chaque mesure (secondes, Go, phase)")
     parser.add_argument("--journal", type=Path, help="copie de la sortie de la commande")
     args = parser.parse_args(argv)
+    args.osm, args.arbre = args.osm.resolve(), args.arbre.resolve()
+    args.garder = args.garder.resolve() if args.garder else None
     modes = args.mode or ["marche:30", "velo:20", "voiture:20"]
     tmp = Path(tempfile.mkdtemp(prefix="bench-memoire-"))
     try:
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             command += ["--mode", mode]
         with open(args.journal or tmp / "journal.txt", "w", encoding="utf-8") as log:
-            phases, peak, code = measure(command, env, args.intervalle, log)
+            phases, peak, code = measure(command, args.arbre, env, args.intervalle, log)
         rows = phases.rows
         if args.courbe:
             args.courbe.write_text(
