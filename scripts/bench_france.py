@@ -63,24 +63,37 @@ def _peak_memory(client) -> dict:
     return client.run(peak)
 
 
-def _stream_summary(stream: list[dict], wall: float) -> list[str]:
-    """Per worker: compute time, transfer time, share of the wall time busy."""
+def _stream_summary(stream: list[dict], start: float, end: float) -> list[str]:
+    """The run's phases from the task stream (worker clocks: the same machine's ``time.time``):
+    the launching process alone before the first task and after the last one (serial), then
+    per worker in between: computing, receiving data, idle (waiting for a task or for data)."""
     from collections import defaultdict
 
     compute, transfer, tasks = defaultdict(float), defaultdict(float), defaultdict(int)
+    kinds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    first, last = end, start
     for item in stream:
         for part in item.get("startstops", ()):
             span = part["stop"] - part["start"]
             if part["action"] == "compute":
                 compute[item["worker"]] += span
                 tasks[item["worker"]] += 1
+                kinds[item["worker"]][str(item["key"]).split("-")[0].lstrip("_")] += span
+                first, last = min(first, part["start"]), max(last, part["stop"])
             elif part["action"] == "transfer":
                 transfer[item["worker"]] += span
-    lines = []
+    window = max(last - first, 1e-9)
+    lines = [
+        f"    flux de tâches : poste seul avant la première tâche {first - start:.1f} s, "
+        f"tâches {window:.1f} s, poste seul après la dernière {end - last:.1f} s"
+    ]
     for worker in sorted(compute):
+        idle = max(window - compute[worker] - transfer[worker], 0.0)
         lines.append(
             f"    {worker}: {tasks[worker]} tâches, calcul {compute[worker]:.1f} s, "
-            f"transferts {transfer[worker]:.1f} s, occupé {compute[worker] / wall:.0%} du temps"
+            f"réception {transfer[worker]:.1f} s, inoccupé {idle:.1f} s "
+            f"({compute[worker] / window:.0%} du temps des tâches à calculer) ; "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds[worker].items()))
         )
     return lines
 
@@ -139,9 +152,10 @@ def _run(label: str, n: int, call) -> dict:
     try:
         before = client.run(time.process_time)
         with get_task_stream(client) as ts:
-            start, driver = time.perf_counter(), time.process_time()
+            start, driver, clock = time.perf_counter(), time.process_time(), time.time()
             run = call(client)
             wall, driver = time.perf_counter() - start, time.process_time() - driver
+            clock_end = time.time()
         after = client.run(time.process_time)
         per_worker = {w: after[w] - t for w, t in before.items() if w in after}
         workers = sum(per_worker.values())
@@ -161,7 +175,7 @@ def _run(label: str, n: int, call) -> dict:
         f"    processeur : {driver:.1f} s dans ce processus, {workers:.1f} s dans les workers "
         f"(charge moyenne {os.getloadavg()[0]:.1f})"
     )
-    for line in _stream_summary(ts.data, wall):
+    for line in _stream_summary(ts.data, clock, clock_end):
         print(line)
     print("    par sorte de tâche (processeur du fil qui calcule ; durée = processeur + attente) :")
     for line in _task_lines(ts.data, metrics):

@@ -28,6 +28,7 @@ from zonesblanches.partitioned import (  # noqa: E402
     partitioned_diagnostic,
     select_territories,
 )
+from zonesblanches.coverage import partition_parts  # noqa: E402
 from zonesblanches.writers import write_csv  # noqa: E402
 
 THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
@@ -213,6 +214,9 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
     assert run.result.notes == whole.notes
     assert run.result.models["voiture"] is models["voiture"]
+    # the run gave each worker its share of numba's threads
+    shares = client.run(_thread_share)
+    assert set(shares.values()) == {partition_parts.thread_share(_cores(), 2)}
 
 
 def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
@@ -249,6 +253,51 @@ def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven
         for cat in cats:
             col = f"temps_{cat}_voiture"
             assert (cut[col].to_numpy() >= whole[col].to_numpy()).all()
+
+
+def _thread_share() -> int | None:
+    from zonesblanches.coverage import partition_parts
+
+    return partition_parts.THREAD_SHARE
+
+
+def _cores() -> int:
+    from zonesblanches.worker_threads import _cores
+
+    return _cores()
+
+
+def test_thread_share_splits_the_cores_between_the_workers_of_a_host():
+    assert partition_parts.thread_share(2, 2) == 1
+    assert partition_parts.thread_share(8, 3) == 2
+    assert partition_parts.thread_share(8, 2, threads_per_worker=2) == 2
+    assert partition_parts.thread_share(2, 4) == 1  # never 0
+
+
+def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client):
+    """numba's thread count is per thread: a task (run in the worker's executor thread, not
+    where the plugin ran) sees the worker's share, which the hierarchy's rounds take by
+    default (``threads=None``: ``numba.get_num_threads()``)."""
+    from zonesblanches.worker_threads import limit_numba_threads
+
+    limit_numba_threads(client)
+
+    def probe() -> tuple:
+        import numba
+
+        partition_parts.apply_thread_share()
+        return (
+            partition_parts.THREAD_SHARE,
+            numba.get_num_threads(),
+            os.environ.get("NUMBA_NUM_THREADS"),
+        )
+
+    workers = sorted(client.scheduler_info()["workers"])
+    assert len(workers) == 2
+    share = partition_parts.thread_share(_cores(), 2)
+    for w in workers:
+        got = client.submit(probe, workers=[w], allow_other_workers=False, pure=False).result()
+        assert got == (share, share, str(share)), (w, got)
 
 
 def test_france_and_lists_of_departements_are_territories():

@@ -63,6 +63,7 @@ from zonesblanches.coverage.partition_parts import (  # noqa: F401 - the tests r
     _Units,
     _whole_node_times,
     _with_radius,
+    apply_thread_share,
     task_inputs,
 )
 from zonesblanches.coverage.traveltime import (
@@ -196,6 +197,7 @@ def _partition_task(
 
     A mode given as ``(whole part, radius, node times)`` computes on the whole network."""
     start = time.perf_counter()
+    apply_thread_share()
     models = {m: _with_radius(*x) if isinstance(x, tuple) else x for m, x in models.items()}
     columns, needed = _coverage_columns(units, services, thresholds, categories, models)
     given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
@@ -581,6 +583,9 @@ def _run_tasks(
 
     client, owned = _client(client, n_workers)
     try:
+        from zonesblanches.worker_threads import limit_numba_threads
+
+        limit_numba_threads(client)  # numba's threads: each worker its share of the cores
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.
         every, lean = task_inputs(base, kept)
@@ -602,10 +607,13 @@ def _run_tasks(
         names = sorted(client.scheduler_info().get("workers", {}))
 
         def pinned(mode: str) -> list[str] | None:
-            """With as many network modes as workers or more, each mode's whole-network
-            tasks go to one worker (a hint: another takes them if it dies), which builds that
-            mode's graph alone; with fewer modes, any worker (the categories spread)."""
-            if len(names) < 2 or len(network_modes) < len(names):
+            """Networks read by the workers (``osm=``), with as many network modes as
+            workers or more: each mode's whole-network tasks go to one worker (a hint: another
+            takes them if it dies), which builds that mode's graph alone and never receives
+            the other mode's network. A network sent from here is on every worker with its
+            graph and k-d tree: the (mode, category) tasks spread over all workers (modes
+            differ in size: one mode per worker left one worker idle a third of the time)."""
+            if reads.source is None or len(names) < 2 or len(network_modes) < len(names):
                 return None
             return [names[network_modes.index(mode) % len(names)]]
 
@@ -644,9 +652,16 @@ def _run_tasks(
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
                             where = pinned(mode)
-                            whole[mode] = client.submit(
-                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf),
-                                workers=where, allow_other_workers=where is not None,
+                            # sent from here: the share each worker holds, from which each
+                            # makes the whole part itself; read by a worker: a part there
+                            whole[mode] = (
+                                networks[mode]
+                                if reads.source is None
+                                else client.submit(
+                                    _network_part, networks[mode], unit_xy[:1],
+                                    np.full(1, np.inf), workers=where,
+                                    allow_other_workers=where is not None,
+                                )
                             )  # fmt: skip
                             fields[mode] = {
                                 cat: client.submit(
