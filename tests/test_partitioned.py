@@ -300,6 +300,22 @@ def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client):
         assert got == (share, share, str(share)), (w, got)
 
 
+def test_node_times_kept_at_the_units_nodes_read_as_the_whole_arrays_or_raise():
+    """What a département's task gets of the whole network's node times: the values at the
+    nodes where the run's units snap; read anywhere else, it raises (never a silent inf)."""
+    seconds = np.array([5.0, np.inf, 7.0, 1.0, 3.0])
+    kept = partition_parts._AtNodes(np.array([0, 3, 4]), seconds[[0, 3, 4]], len(seconds))
+    assert len(kept) == 5
+    assert kept[np.array([4, 0, 3, 3])].tolist() == [3.0, 5.0, 1.0, 1.0]
+    assert kept[np.array([], dtype=np.int64)].size == 0
+    with pytest.raises(IndexError):
+        kept[np.array([0, 2])]
+    with pytest.raises(IndexError):
+        kept[np.array([9])]
+    with pytest.raises(TypeError):
+        kept[np.array([True, False, True, False, True])]
+
+
 def test_france_and_lists_of_departements_are_territories():
     france = select_territories("france")
     assert len(france.communes) == 34746 and france.label == "France métropolitaine"

@@ -62,6 +62,7 @@ from zonesblanches.coverage.partition_parts import (  # noqa: F401 - the tests r
     _straight_line_columns,
     _Units,
     _whole_node_times,
+    _whole_share,
     _with_radius,
     apply_thread_share,
     task_inputs,
@@ -600,6 +601,7 @@ def _run_tasks(
         whole: dict[str, object] = {}
         networks: dict[str, object] = {}
         fields: dict[str, dict] = {}
+        held: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
         reads = WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
 
@@ -643,7 +645,7 @@ def _run_tasks(
                             _network_part, group, unit_xy[pos], radius, pure=False
                         )
                         continue
-                    if mode not in networks:
+                    if mode not in networks and (reads.source or not np.isinf(radius).any()):
                         networks[mode] = (
                             reads.whole(mode)
                             if reads.source
@@ -652,10 +654,10 @@ def _run_tasks(
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
                             where = pinned(mode)
-                            # sent from here: the share each worker holds, from which each
+                            # sent from here: each worker holds the graph and k-d tree, and
                             # makes the whole part itself; read by a worker: a part there
                             whole[mode] = (
-                                networks[mode]
+                                client.scatter(_whole_share(spec), broadcast=True, hash=False)
                                 if reads.source is None
                                 else client.submit(
                                     _network_part, networks[mode], unit_xy[:1],
@@ -663,12 +665,15 @@ def _run_tasks(
                                     allow_other_workers=where is not None,
                                 )
                             )  # fmt: skip
+                            if "points" not in held:  # every unit, for the node times kept
+                                held["points"] = client.submit(_hold, unit_xy, pure=False)
                             fields[mode] = {
                                 cat: client.submit(
                                     _whole_node_times,
                                     whole[mode],
                                     shared,
                                     cat,
+                                    held["points"],
                                     workers=where,
                                     allow_other_workers=where is not None,
                                 )  # fmt: skip

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -153,9 +153,10 @@ class _CutNetworkModel(NetworkModel):
 
     def remember(self, destinations: gpd.GeoSeries, times: tuple) -> None:
         """Take ``times`` as :meth:`node_times` of ``destinations`` (computed elsewhere by
-        the same method on the same network)."""
+        the same method on the same network; :class:`_AtNodes` when kept at some nodes only,
+        which replace those of another run)."""
         if self._memo is not None:
-            self._memo.setdefault(self._key(destinations, np.inf), times)
+            self._memo[self._key(destinations, np.inf)] = times
 
 
 _WHOLE_MODELS: dict[int, tuple[RoadNetwork, _CutNetworkModel]] = {}
@@ -265,13 +266,65 @@ def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray)
     )
 
 
+def _whole_share(share: _NetworkShare) -> _NetworkShare:
+    """What the tasks on the whole network need of a share: the graph, k-d tree, snappable
+    nodes and services' nodes, without the network's node and edge arrays (at 2.2 M car
+    nodes, 190 MB per worker for nothing: the graph and tree hold what the tasks read). The
+    share itself when the driver's model gave no graph or tree (the worker builds them)."""
+    if share.graph is None or share.tree is None:
+        return share
+    net, none = share.network, np.zeros(0)
+    stub = RoadNetwork(
+        net.mode, none.astype(np.int64), none, none, none.astype(np.int64),
+        none.astype(np.int64), none, none, net.source, net.meta,
+    )  # fmt: skip
+    return replace(share, network=stub)
+
+
 def _whole_part(share: _NetworkShare | _NetworkPart) -> _NetworkPart:
     """The whole network's part, made on the worker from the share it holds (nothing sent
     between workers: each builds, or takes from the share, the model of the whole network
-    once, :func:`_part_model`)."""
+    once, :func:`_part_model`): :func:`_network_part` with an infinite radius, without
+    reading the node coordinates (which :func:`_whole_share` leaves out)."""
     if isinstance(share, _NetworkPart):
         return share
-    return _network_part(share, np.zeros((1, 2)), np.full(1, np.inf))
+    return _NetworkPart(
+        share.network,
+        share.snappable,
+        np.flatnonzero(share.service_node >= 0),
+        share.options,
+        share.speed_ms,
+        np.full(1, np.inf),
+        1.0,
+        graph=share.graph,
+        tree=share.tree,
+    )
+
+
+@dataclass
+class _AtNodes:
+    """An array of one value per network node, kept at some nodes only (sorted ``nodes``):
+    the whole network's node times at the nodes where the run's units snap, which is all a
+    département's task reads of them (:meth:`NetworkModel.nearest` reads the node times at
+    its origins' nodes). Read at any other node, it raises instead of guessing."""
+
+    nodes: np.ndarray
+    values: np.ndarray
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index):
+        index = np.asarray(index)
+        if index.dtype.kind not in "iu":
+            raise TypeError("_AtNodes se lit par numéros de nœuds.")
+        if index.size == 0:
+            return self.values[:0].copy()
+        pos = np.minimum(np.searchsorted(self.nodes, index), max(len(self.nodes) - 1, 0))
+        if len(self.nodes) == 0 or (self.nodes[pos] != index).any():
+            raise IndexError("Temps demandé à un nœud où aucune unité du calcul n'est reliée.")
+        return self.values[pos]
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,15 +491,35 @@ def _category_points(part: _NetworkPart, services: _Services, category: str) -> 
 
 
 def _whole_node_times(
-    part: _NetworkShare | _NetworkPart, services: _Services, category: str
-) -> tuple:
+    part: _NetworkShare | _NetworkPart,
+    services: _Services,
+    category: str,
+    unit_xy: np.ndarray | None = None,
+) -> tuple | None:
     """Seconds from every node of the whole network to the category's nearest service, and
     which: one task per mode and category, shared by every département sent to the whole
-    network (instead of one shortest-path pass per département, or per worker)."""
+    network (instead of one shortest-path pass per département, or per worker).
+
+    With ``unit_xy`` (Lambert-93 points of the run's units), both kept only at the nodes
+    where those units snap (:class:`_AtNodes`): what the départements' tasks read, a few
+    kilobytes to send them instead of 16 bytes per node (35 MB per category at 2.2 M nodes,
+    copied to every worker that runs a département)."""
     apply_thread_share()
     part = _whole_part(part)
     points = _category_points(part, services, category)
-    return _part_model(part).node_times(points) if len(points) else None
+    if not len(points):
+        return None
+    model = _part_model(part)
+    if unit_xy is None:
+        return model.node_times(points)
+    seconds, nearest = NetworkModel.node_times(model, points)  # not kept by the model
+    xy = unit_xy[np.isfinite(unit_xy).all(axis=1)]
+    nodes = np.unique(model.snap_nodes[model._tree.query(xy, k=1)[1]]) if len(xy) else xy[:0]
+    nodes = nodes.astype(np.int64)
+    return (
+        _AtNodes(nodes, seconds[nodes], len(seconds)),
+        _AtNodes(nodes, nearest[nodes], len(nearest)),
+    )
 
 
 # --------------------------------------------------------------------------------------------
