@@ -448,3 +448,26 @@ def test_workers_reading_the_osm_file_per_group_give_the_region_bytes(
     assert used["59"]["voiture"].startswith("groupe"), used
     assert used["62"]["voiture"].startswith("groupe"), used
     assert used["80"]["voiture"] == "territoire", used
+
+
+def test_cli_analyse_on_a_cluster_has_the_workers_read_the_osm_file(
+    client, region_pbf, tmp_path, capsys, monkeypatch
+):
+    """``analyse --osm FICHIER`` with ``--cluster``: the workers read the file (per group of
+    départements, ``partitioned_diagnostic(osm=...)``), this process does not; the tables are
+    those of the run on the network read here, byte for byte."""
+    from zonesblanches.cli import main
+
+    monkeypatch.setenv("ZONESBLANCHES_CACHE", str(tmp_path / "cache"))
+    args = ["analyse", "--territoire", "59,62", "--sans-carte", "--mode", "voiture:20"]
+    args += ["--categorie", "garage_solidaire", "--osm", str(region_pbf)]
+    assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
+    capsys.readouterr()
+    address = client.scheduler.address
+    with distributed.get_task_stream(client) as stream:
+        assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
+    out = capsys.readouterr().out
+    assert "lu par les workers Dask" in out
+    assert any(str(t["key"]).startswith("lecture-osm-") for t in stream.data)
+    for name in ("communes.csv", "synthese.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()

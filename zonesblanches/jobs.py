@@ -108,8 +108,12 @@ def load_inputs(
     margin_km: float | None = None,
     filters: dict | None = None,
     sheet: str | None = None,
+    network_by_workers: bool = False,
 ) -> Inputs:
-    """Resolve the territory and read every input, printing in French what was used."""
+    """Resolve the territory and read every input, printing in French what was used.
+
+    ``network_by_workers``: the OSM file ``osm`` is read by the Dask workers of a
+    partitioned run (:mod:`zonesblanches.partition_osm`), not here (``models`` is None)."""
     from zonesblanches import api
     from zonesblanches.partitioned import select_territories
     from zonesblanches.summaries import format_network, format_services
@@ -138,7 +142,13 @@ def load_inputs(
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     modes = road_modes(modes)  # public transport: walking legs, no road network of its own
-    if osm is not None or download:
+    if osm is not None and network_by_workers:
+        _print(
+            f"Réseau routier : fichier {osm.name} ({', '.join(modes)}), lu par les workers "
+            "Dask, une fois par groupe de départements (plus les marges) ; il doit être au même "
+            "chemin sur chaque worker."
+        )
+    elif osm is not None or download:
         from zonesblanches.api import network_models
 
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
@@ -254,10 +264,25 @@ def run_analysis(
         raise ParameterError(
             "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
         )
+    # A partitioned run reads an OSM file on its workers (a national extract does not fit
+    # this process); isochrones still need the network here.
+    from zonesblanches._text import normalize
+    from zonesblanches.partitioned import FRANCE_KEYS
+
+    by_workers = (
+        osm is not None
+        and not isochrone_minutes
+        and (
+            cluster is not None
+            or workers is not None
+            or normalize(str(territoire or "")) in FRANCE_KEYS
+        )
+    )
     inputs = load_inputs(
         territoire,
         list(thresholds),
         sortie,
+        network_by_workers=by_workers,
         services_path=services_path,
         crs=crs,
         osm=osm,
@@ -285,6 +310,8 @@ def run_analysis(
     problems += gtfs_rejected
     options = {"services": services, "categories": categories, "models": models}
     options.update(demand=demand, margin_km=margin_km)
+    if by_workers:
+        options["osm"] = osm
     if partitioned:
         result = _by_departement(territory, thresholds, sortie, cluster, workers, market)
         result = result(**options)
