@@ -19,6 +19,7 @@ distributed = pytest.importorskip("distributed")
 from synthetic_osm import synthetic_region_pbf  # noqa: E402
 
 from zonesblanches import api, partitioned  # noqa: E402
+from zonesblanches.coverage import partition_parts  # noqa: E402
 from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
 from zonesblanches.jobs import write_level_syntheses  # noqa: E402
 from zonesblanches.maps.tables import communes_table, synthesis_table  # noqa: E402
@@ -28,7 +29,6 @@ from zonesblanches.partitioned import (  # noqa: E402
     partitioned_diagnostic,
     select_territories,
 )
-from zonesblanches.coverage import partition_parts  # noqa: E402
 from zonesblanches.writers import write_csv  # noqa: E402
 
 THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
