@@ -62,10 +62,12 @@ it are just set to ``inf``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from zonesblanches import settings
 from zonesblanches.coverage.graph import check_sources, prepare_graph
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.network import RoadNetwork
@@ -104,21 +106,94 @@ PARALLEL_MIN = 512
 several threads: below, starting them costs more than it saves (Andorra, 16,583 nodes: 0.15 s
 of processor time on one thread, 0.53 s with threads for every round, loaded machine)."""
 
-BUILD_COST = 40.0
-"""Preprocessing cost of a hierarchy, in full Dijkstra passes over the same network.
+BUILD_COST = 28.0
+"""Preprocessing cost of a hierarchy by rounds (processor time, every thread summed), in full
+Dijkstra passes over the same network, on a network of :data:`BUILD_REF_NODES` nodes and
+:data:`BUILD_REF_DEGREE` arcs per node; :func:`build_cost` scales it to other sizes."""
 
-Measured by ``scripts/bench_hierarchy.py`` (build processor time / that of one unbounded
-Dijkstra on the same matrix): 30 on the synthetic regional extract (853,583 nodes), 30 to 76 on
-the real OSM fixtures (Saint-Germain-en-Laye, Andorra; noisy, a pass there is under 5 ms). The
-automatic engine choice (``engine="auto"`` of
-:class:`~zonesblanches.coverage.network.NetworkModel`) builds a hierarchy only when the
-Dijkstra work it saves is larger.
-"""
+BUILD_REF_NODES = 2_210_711
+"""Nodes of the reference network of :data:`BUILD_COST` (car network of the synthetic
+regional extract ``r28.osm.pbf`` of ``scripts/make_region_pbf.py``)."""
 
-DIJKSTRA_FIXED = 0.04
+BUILD_REF_DEGREE = 1.94
+"""Arcs per node of the reference network of :data:`BUILD_COST`."""
+
+BUILD_SIZE_EXPONENT = 0.2
+"""The build costs ``(n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT`` times more passes on ``n``
+nodes: a pass over a small network stays in the processor's caches, the build has fixed costs
+(ordering, threads)."""
+
+BUILD_DEGREE_EXPONENT = 2.0
+"""The build costs ``(degree / BUILD_REF_DEGREE) ** BUILD_DEGREE_EXPONENT`` times more passes
+on a denser network (a synthetic grid, 4 arcs per node and no hierarchy of roads: about
+5 times more passes than the road networks of the same size)."""
+
+DIJKSTRA_FIXED = 0.01
 """Share of a full pass that a *bounded* Dijkstra costs whatever it reaches (scipy sets up and
-returns arrays over all the nodes): 0.04 measured on the synthetic regional extract (20 ms a
-search reaching 1 % of 853,583 nodes, against 0.49 s a full pass)."""
+returns arrays over all the nodes): searches bounded at 0 s in ``scripts/bench_hierarchy.py``."""
+
+BUCKET_NODES = 1000.0
+"""The many-to-many bucket query costs, per candidate site, about as much as a Dijkstra that
+reaches this many nodes (its upward searches and bucket scans)."""
+
+
+def build_cost(n_nodes: int, n_arcs: int) -> float:
+    """Predicted preprocessing cost of a hierarchy, in full Dijkstra passes over the same
+    network (processor time), on ``n_nodes`` nodes and ``n_arcs`` arcs.
+
+    Fitted on the measures of ``scripts/bench_hierarchy.py`` (see :data:`BUILD_COST`,
+    :data:`BUILD_SIZE_EXPONENT`, :data:`BUILD_DEGREE_EXPONENT`), which prints it beside the
+    measured cost for each network.
+    """
+    n = max(int(n_nodes), 1)
+    degree = max(n_arcs / n, 1.0)
+    return (
+        BUILD_COST
+        * (n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT
+        * (degree / BUILD_REF_DEGREE) ** BUILD_DEGREE_EXPONENT
+    )
+
+
+def reach_break_even(n_nodes: int, n_arcs: int, reached: float) -> float:
+    """Number of candidate sites from which the hierarchy (build, then the bucket query) costs
+    less than one bounded Dijkstra per site, each search reaching ``reached`` nodes on
+    average: :func:`build_cost` / (:data:`DIJKSTRA_FIXED` + (``reached`` −
+    :data:`BUCKET_NODES`) / ``n_nodes``), in full passes; infinite when the bucket query is
+    not faster than such a search."""
+    n = max(int(n_nodes), 1)
+    saved = DIJKSTRA_FIXED + (reached - BUCKET_NODES) / n
+    return build_cost(n, n_arcs) / saved if saved > 0 else float("inf")
+
+
+@dataclass
+class EngineUse:
+    """One use of the road engine by a :class:`~zonesblanches.coverage.network.NetworkModel` (its ``engine_log``).
+
+    Attributes
+    ----------
+    kind : str
+        ``"nearest"`` (nearest-service queries, all of them) or ``"reach"`` (candidate sites
+        × units within a threshold, one per :meth:`~zonesblanches.coverage.network.NetworkModel.reach`).
+    count : int
+        Nearest-service queries run, or candidate nodes searched.
+    by_hierarchy : int
+        How many of them the contraction hierarchy answered (the others: Dijkstra).
+    break_even : float
+        The count from which the hierarchy pays for its build, as the automatic rule
+        predicts it (:func:`build_cost`, :func:`reach_break_even`).
+    n_nodes : int
+        Nodes of the network.
+    reached : float
+        Nodes a bounded search reached on average (reach; 0 when no Dijkstra ran).
+    """
+
+    kind: str
+    count: int
+    by_hierarchy: int
+    break_even: float
+    n_nodes: int
+    reached: float = 0.0
+
 
 PAIRS_MAX_ENTRIES = 1 << 24
 """Bucket entries (16 bytes each) filled before the sources are searched, in
@@ -207,8 +282,9 @@ class ContractionHierarchy:
         Contract by rounds of independent nodes, in parallel (module docstring); False: one
         node at a time. Results are exact either way.
     threads : int, optional
-        Threads of the rounds' searches (default: numba's, i.e. every core); the hierarchy
-        does not depend on it.
+        Threads of the rounds' searches (default: ``$ZONESBLANCHES_FILS_HIERARCHIE``, see
+        :mod:`zonesblanches.settings`, else numba's, i.e. every core; set it to 1 in each
+        worker of a pool that runs one process per core); the hierarchy does not depend on it.
 
     Attributes
     ----------
@@ -246,6 +322,8 @@ class ContractionHierarchy:
             raise ParameterError("Les bornes des recherches de témoins doivent être positives.")
         if core_degree is None:
             core_degree = ROUNDS_CORE_DEGREE if rounds else CORE_DEGREE
+        if threads is None:
+            threads = settings.hierarchy_threads()
         if threads is not None and int(threads) < 1:
             raise ParameterError("Le nombre de fils d'exécution (threads) doit être positif.")
         if not (int(core_nodes) >= 0 and float(core_degree) > 0):
