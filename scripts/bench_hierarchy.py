@@ -20,7 +20,8 @@ Every ratio compares two methods measured in the same run on the same machine.
 
 Usage::
 
-    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 316] [--minutes 20] [--comparer]
+    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 250 500 1000] [--minutes 20]
+        [--comparer]
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ from bench_engine import build_hierarchy, graphml_network, grid_network  # noqa:
 
 from zonesblanches.coverage.graph import multi_source_times, prepare_graph  # noqa: E402
 from zonesblanches.coverage.hierarchy import (  # noqa: E402
-    DIJKSTRA_FIXED,
     ContractionHierarchy,
     build_cost,
+    dijkstra_fixed,
     reach_break_even,
 )
 
@@ -126,7 +127,7 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     )
     print(
         f"  coût fixe d'une recherche bornée : {fixed:.4f} passe (code : "
-        f"{DIJKSTRA_FIXED:.4f}) ; prétraitement {cost:.1f} passes (code : "
+        f"{dijkstra_fixed(n):.4f}) ; prétraitement {cost:.1f} passes (code : "
         f"{build_cost(n, graph.nnz):.1f})"
     )
     print(
@@ -165,7 +166,9 @@ def compare_builds(graph: sp.csr_matrix) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--region-pbf", type=Path, help="extrait régional (PBF), réseau voiture")
-    parser.add_argument("--grille", type=int, default=0, help="côté d'une grille synthétique")
+    parser.add_argument(
+        "--grille", type=int, nargs="*", default=[], help="côté(s) de grilles synthétiques"
+    )
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--unites", type=int, default=4000)
@@ -189,8 +192,8 @@ def main(argv=None) -> int:
         ("réel : andorra.osm.pbf (voiture)", lambda: load_network(
             OSM / "andorra.osm.pbf", "voiture", cache=False, progress=False)),
     ]  # fmt: skip
-    if args.grille:
-        nets.append((f"grille synthétique {args.grille}²", lambda: grid_network(args.grille)))
+    for side in args.grille:
+        nets.append((f"grille synthétique {side}²", lambda side=side: grid_network(side)))
     if args.region_pbf:
         nets.append((f"extrait {args.region_pbf.name} (synthétique, voiture)", lambda: load_network(
             args.region_pbf, "voiture", cache=False, progress=False)))  # fmt: skip

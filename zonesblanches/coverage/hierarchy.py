@@ -106,35 +106,50 @@ PARALLEL_MIN = 512
 several threads: below, starting them costs more than it saves (Andorra, 16,583 nodes: 0.15 s
 of processor time on one thread, 0.53 s with threads for every round, loaded machine)."""
 
-BUILD_COST = 28.0
+BUILD_COST = 18.0
 """Preprocessing cost of a hierarchy by rounds (processor time, every thread summed), in full
-Dijkstra passes over the same network, on a network of :data:`BUILD_REF_NODES` nodes and
-:data:`BUILD_REF_DEGREE` arcs per node; :func:`build_cost` scales it to other sizes."""
+Dijkstra passes over the same network, on the reference network (:data:`BUILD_REF_NODES`
+nodes, :data:`BUILD_REF_DEGREE` arcs per node); :func:`build_cost` scales it to others.
 
-BUILD_REF_NODES = 2_210_711
+Measured by ``scripts/bench_hierarchy.py`` (machine loaded, load average 5 to 9, so the fit
+is rough): 18.0 passes on the car network of the synthetic regional extract ``r30.osm.pbf``
+(2,379,191 nodes; 27.5 on ``r28``, 2,210,711 nodes, another day's load), 108 on the
+1,000 × 1,000 synthetic grid, 137 at 500 × 500, 141 at 250 × 250, 85 to 112 on Andorra
+(16,583 nodes), 58 to 95 on Saint-Germain-en-Laye (3,778 nodes). The former constant (40)
+was measured on the one-node-at-a-time build."""
+
+BUILD_REF_NODES = 2_379_191
 """Nodes of the reference network of :data:`BUILD_COST` (car network of the synthetic
-regional extract ``r28.osm.pbf`` of ``scripts/make_region_pbf.py``)."""
+regional extract ``r30.osm.pbf``, ``scripts/make_region_pbf.py``)."""
 
-BUILD_REF_DEGREE = 1.94
+BUILD_REF_DEGREE = 1.93
 """Arcs per node of the reference network of :data:`BUILD_COST`."""
 
-BUILD_SIZE_EXPONENT = 0.2
-"""The build costs ``(n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT`` times more passes on ``n``
-nodes: a pass over a small network stays in the processor's caches, the build has fixed costs
-(ordering, threads)."""
+BUILD_SIZE_EXPONENT = 0.3
+"""The build costs ``(n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT`` times the reference
+passes on ``n`` nodes: a pass over a small network stays in the processor's caches, while the
+build has fixed costs (ordering, threads)."""
 
-BUILD_DEGREE_EXPONENT = 2.0
-"""The build costs ``(degree / BUILD_REF_DEGREE) ** BUILD_DEGREE_EXPONENT`` times more passes
-on a denser network (a synthetic grid, 4 arcs per node and no hierarchy of roads: about
-5 times more passes than the road networks of the same size)."""
+BUILD_DEGREE_EXPONENT = 2.1
+"""A network denser than the reference costs ``(degree / BUILD_REF_DEGREE) **
+BUILD_DEGREE_EXPONENT`` times more passes (a synthetic grid: 4 arcs per node and no hierarchy
+of roads, about 5 times the passes of a road network of the same size); a sparser one, the
+same."""
 
-DIJKSTRA_FIXED = 0.01
+DIJKSTRA_FIXED = 0.0046
 """Share of a full pass that a *bounded* Dijkstra costs whatever it reaches (scipy sets up and
-returns arrays over all the nodes): searches bounded at 0 s in ``scripts/bench_hierarchy.py``."""
+returns arrays over all the nodes), on the reference network: searches bounded at 0 s in
+``scripts/bench_hierarchy.py``. The former constant (0.04) overestimated it."""
+
+DIJKSTRA_FIXED_EXPONENT = 0.22
+"""The fixed share is ``(n / BUILD_REF_NODES) ** -DIJKSTRA_FIXED_EXPONENT`` times
+:data:`DIJKSTRA_FIXED` on ``n`` nodes (measured: 0.0058 on the 1,000 × 1,000 grid, 0.010 at
+250 × 250, 0.02 to 0.04 on Andorra): a full pass costs more per node on a large network."""
 
 BUCKET_NODES = 1000.0
 """The many-to-many bucket query costs, per candidate site, about as much as a Dijkstra that
-reaches this many nodes (its upward searches and bucket scans)."""
+reaches this many nodes (its upward search and bucket scans; measured 300 to 2,500 nodes'
+worth)."""
 
 
 def build_cost(n_nodes: int, n_arcs: int) -> float:
@@ -146,22 +161,30 @@ def build_cost(n_nodes: int, n_arcs: int) -> float:
     measured cost for each network.
     """
     n = max(int(n_nodes), 1)
-    degree = max(n_arcs / n, 1.0)
+    denser = max(n_arcs / n / BUILD_REF_DEGREE, 1.0)
     return (
-        BUILD_COST
-        * (n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT
-        * (degree / BUILD_REF_DEGREE) ** BUILD_DEGREE_EXPONENT
+        BUILD_COST * (n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT * denser**BUILD_DEGREE_EXPONENT
     )
+
+
+def dijkstra_fixed(n_nodes: int) -> float:
+    """Predicted share of a full Dijkstra pass that a bounded search costs whatever it reaches,
+    on ``n_nodes`` nodes (:data:`DIJKSTRA_FIXED`, :data:`DIJKSTRA_FIXED_EXPONENT`)."""
+    return DIJKSTRA_FIXED * (max(int(n_nodes), 1) / BUILD_REF_NODES) ** -DIJKSTRA_FIXED_EXPONENT
 
 
 def reach_break_even(n_nodes: int, n_arcs: int, reached: float) -> float:
     """Number of candidate sites from which the hierarchy (build, then the bucket query) costs
     less than one bounded Dijkstra per site, each search reaching ``reached`` nodes on
-    average: :func:`build_cost` / (:data:`DIJKSTRA_FIXED` + (``reached`` −
+    average: :func:`build_cost` / (:func:`dijkstra_fixed` + (``reached`` −
     :data:`BUCKET_NODES`) / ``n_nodes``), in full passes; infinite when the bucket query is
-    not faster than such a search."""
+    not faster than such a search.
+
+    ``scripts/bench_hierarchy.py`` prints it beside the measured break-even: within 1.35× on
+    the synthetic grids (250², 500², 1000²) and the 2.38 M-node regional car network, 1.3×
+    on the real fixtures (Andorra, Saint-Germain-en-Laye) when this rule was fitted."""
     n = max(int(n_nodes), 1)
-    saved = DIJKSTRA_FIXED + (reached - BUCKET_NODES) / n
+    saved = dijkstra_fixed(n) + (reached - BUCKET_NODES) / n
     return build_cost(n, n_arcs) / saved if saved > 0 else float("inf")
 
 
