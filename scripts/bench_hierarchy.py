@@ -48,6 +48,7 @@ from zonesblanches.coverage.hierarchy import (  # noqa: E402
     ContractionHierarchy,
     build_cost,
     dijkstra_fixed,
+    nearest_break_even,
     reach_break_even,
 )
 
@@ -90,7 +91,8 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     print(
         f"requête « service le plus proche » : hiérarchie {t_phast * 1e3:.1f} ms, Dijkstra "
         f"{t_dij * 1e3:.1f} ms ({t_dij / t_phast:.1f}×) ; rentable dès {q_even:.0f} requêtes "
-        f"(règle automatique : {build_cost(n, graph.nnz):.0f})"
+        f"(règle automatique : {nearest_break_even(n, graph.nnz):.0f}, prédit / mesuré = "
+        f"{nearest_break_even(n, graph.nnz) / q_even:.2f})"
     )
     # Reach: candidates × units within the threshold.
     limit = minutes * 60.0
@@ -130,9 +132,14 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
         f"{dijkstra_fixed(n):.4f}) ; prétraitement {cost:.1f} passes (code : "
         f"{build_cost(n, graph.nnz):.1f})"
     )
+    measured = (
+        f"{k_even:_.0f} sites mesurés".replace("_", " ")
+        if np.isfinite(k_even)
+        else "jamais (seaux pas plus rapides que Dijkstra borné)"
+    )
     print(
-        f"  seuil de rentabilité : {k_even:_.0f} sites mesurés, {k_rule:_.0f} prédits par la "
-        f"règle automatique (prédit / mesuré = {k_rule / k_even:.2f})".replace("_", " ")
+        f"  seuil de rentabilité : {measured}, {k_rule:_.0f} prédits par la règle automatique "
+        f"(prédit / mesuré = {k_rule / k_even:.2f})".replace("_", " ")
     )
     return build, rise
 

@@ -13,6 +13,7 @@ from zonesblanches.coverage.hierarchy import (
     ContractionHierarchy,
     EngineUse,
     build_cost,
+    nearest_break_even,
     reach_break_even,
 )
 from zonesblanches.errors import ParameterError
@@ -31,6 +32,11 @@ def test_build_cost_grows_on_smaller_and_denser_networks():
     road = build_cost(1_000_000, 1_940_000)
     assert build_cost(10_000, 19_400) > road
     assert build_cost(1_000_000, 4_000_000) > road
+
+
+def test_nearest_break_even_is_the_build_over_the_passes_a_query_saves():
+    n, m = 2_000_000, 3_900_000
+    assert nearest_break_even(n, m) == pytest.approx(build_cost(n, m) / ch.NEAREST_SAVING)
 
 
 def test_reach_break_even_falls_as_searches_reach_more_nodes():

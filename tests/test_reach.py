@@ -204,7 +204,7 @@ def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkey
     rng = np.random.default_rng(5)
     units = _edge_midpoints(network, rng, 100)
     sites = _edge_midpoints(network, rng, 4)
-    monkeypatch.setattr("zonesblanches.coverage.network.build_cost", lambda n, m: 2.0)
+    monkeypatch.setattr("zonesblanches.coverage.network.nearest_break_even", lambda n, m: 2.0)
     auto, plain = NetworkModel(network), NetworkModel(network, engine="dijkstra")
     built = []
     for _ in range(4):

@@ -152,6 +152,13 @@ reaches this many nodes (its upward search and bucket scans; measured 300 to 2,5
 worth)."""
 
 
+NEAREST_SAVING = 1.3
+"""Full passes that the hierarchy saves on each nearest-service query: a multi-source Dijkstra
+(:func:`~zonesblanches.coverage.graph.multi_source_times`, which also builds a matrix with one
+virtual node per service) costs 1.2 to 2 bare passes, PHAST a tenth to a fifth of it
+(``scripts/bench_hierarchy.py``)."""
+
+
 def build_cost(n_nodes: int, n_arcs: int) -> float:
     """Predicted preprocessing cost of a hierarchy, in full Dijkstra passes over the same
     network (processor time), on ``n_nodes`` nodes and ``n_arcs`` arcs.
@@ -171,6 +178,12 @@ def dijkstra_fixed(n_nodes: int) -> float:
     """Predicted share of a full Dijkstra pass that a bounded search costs whatever it reaches,
     on ``n_nodes`` nodes (:data:`DIJKSTRA_FIXED`, :data:`DIJKSTRA_FIXED_EXPONENT`)."""
     return DIJKSTRA_FIXED * (max(int(n_nodes), 1) / BUILD_REF_NODES) ** -DIJKSTRA_FIXED_EXPONENT
+
+
+def nearest_break_even(n_nodes: int, n_arcs: int) -> float:
+    """Number of nearest-service queries (full passes) from which the hierarchy pays for its
+    build: :func:`build_cost` / :data:`NEAREST_SAVING`."""
+    return build_cost(n_nodes, n_arcs) / NEAREST_SAVING
 
 
 def reach_break_even(n_nodes: int, n_arcs: int, reached: float) -> float:

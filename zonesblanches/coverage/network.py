@@ -54,7 +54,7 @@ from zonesblanches.coverage.graph import (
     nearest_source_times,
     prepare_graph,
 )
-from zonesblanches.coverage.hierarchy import ContractionHierarchy, EngineUse, build_cost
+from zonesblanches.coverage.hierarchy import ContractionHierarchy, EngineUse, nearest_break_even
 from zonesblanches.coverage.reach import DEFAULT_CHUNK_BYTES, network_reach
 from zonesblanches.coverage.traveltime import NearestTimes
 from zonesblanches.crs import LAMBERT93
@@ -133,8 +133,8 @@ class NetworkModel:
         built on the first query (seconds for an EPCI), then each query is about ten times
         faster, and :meth:`reach` is one many-to-many bucket query.
         ``"auto"``: Dijkstra until the hierarchy pays for its preprocessing
-        (:func:`~zonesblanches.coverage.hierarchy.build_cost` full passes, which depends on
-        the network's size and density): in :meth:`nearest`
+        (:func:`~zonesblanches.coverage.hierarchy.nearest_break_even` queries, which
+        depends on the network's size and density): in :meth:`nearest`
         once the passes already run reach that cost (at most twice the better choice's work),
         in :meth:`reach` when the candidates left would cost more (see
         :func:`~zonesblanches.coverage.reach.network_reach`); a hierarchy once built serves
@@ -219,7 +219,7 @@ class NetworkModel:
         use = next((u for u in log if u.kind == "nearest"), None)
         if use is None:
             n = self.graph.shape[0]
-            use = EngineUse("nearest", 0, 0, build_cost(n, self.graph.nnz), n)
+            use = EngineUse("nearest", 0, 0, nearest_break_even(n, self.graph.nnz), n)
             log.append(use)
         use.count += 1
         use.by_hierarchy += int(hierarchy)
@@ -337,9 +337,9 @@ class NetworkModel:
         snap = self.snap(destinations)
         ok = np.flatnonzero(snap.node >= 0)
         offsets = snap.distance_m[ok] / self.walk_speed_ms
-        # Ski rental: Dijkstra until the passes already run cost the hierarchy's build, so
-        # that the work done is at most twice that of the better choice made in hindsight.
-        pays = self._passes >= build_cost(self.graph.shape[0], self.graph.nnz)
+        # Ski rental: Dijkstra until the queries already run cost the hierarchy's build, so
+        # that the work done is at most about twice that of the better choice in hindsight.
+        pays = self._passes >= nearest_break_even(self.graph.shape[0], self.graph.nnz)
         use_hierarchy = self.engine == "hierarchie" or (
             self.engine == "auto" and (self._hierarchy is not None or pays)
         )
