@@ -216,7 +216,8 @@ def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkey
         assert built[-1] == (before >= 2.0)
     assert built[0] is False and built[-1] is True
     (use,) = auto.engine_log
-    assert use == EngineUse("nearest", 4, sum(built), 2.0, network.n_nodes)
+    build_s = auto._hierarchy.build_seconds
+    assert use == EngineUse("nearest", 4, sum(built), 2.0, network.n_nodes, 0.0, build_s)
     fresh = NetworkModel(network)
     reach_matrix(fresh, sites, units, 5.0, progress=False)
     assert fresh._hierarchy is None

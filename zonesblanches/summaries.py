@@ -440,17 +440,16 @@ def format_engine(models) -> list[str]:
         log = getattr(model, "engine_log", None)
         if not log:
             continue
-        hierarchy = getattr(model, "_hierarchy", None)
-        built = (
-            f" ; hiérarchie construite en {_fr_num(hierarchy.build_seconds)} s"
-            if hierarchy is not None
-            else ""
-        )
         head = f"  {mode} ({_fr_int(log[0].n_nodes)} nœuds)"
         for use in log:
+            built = (
+                f" ; hiérarchie construite en {_fr_num(use.build_seconds)} s"
+                if use.build_seconds is not None
+                else ""
+            )
             if use.kind == "nearest":
                 how = (
-                    "toutes par Dijkstra"
+                    ("par Dijkstra" if use.count == 1 else "toutes par Dijkstra")
                     if use.by_hierarchy == 0
                     else f"dont {_fr_int(use.by_hierarchy)} par la hiérarchie de contraction"
                 )

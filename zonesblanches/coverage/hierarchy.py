@@ -221,6 +221,8 @@ class EngineUse:
         Nodes of the network.
     reached : float
         Nodes a bounded search reached on average (reach; 0 when no Dijkstra ran).
+    build_seconds : float, optional
+        Wall time of the hierarchy's build when this use built it.
     """
 
     kind: str
@@ -229,6 +231,7 @@ class EngineUse:
     break_even: float
     n_nodes: int
     reached: float = 0.0
+    build_seconds: float | None = None
 
 
 PAIRS_MAX_ENTRIES = 1 << 24

@@ -214,7 +214,7 @@ class NetworkModel:
         :func:`~zonesblanches.summaries.format_engine`)."""
         return self.__dict__.setdefault("_engine_log", [])
 
-    def _log_nearest(self, hierarchy: bool) -> None:
+    def _log_nearest(self, hierarchy: bool, built: bool) -> None:
         log = self.engine_log
         use = next((u for u in log if u.kind == "nearest"), None)
         if use is None:
@@ -223,6 +223,8 @@ class NetworkModel:
             log.append(use)
         use.count += 1
         use.by_hierarchy += int(hierarchy)
+        if built:
+            use.build_seconds = self._hierarchy.build_seconds
 
     @property
     def walk_speed_ms(self) -> float:
@@ -343,12 +345,13 @@ class NetworkModel:
         use_hierarchy = self.engine == "hierarchie" or (
             self.engine == "auto" and (self._hierarchy is not None or pays)
         )
+        built = use_hierarchy and self._hierarchy is None
         if use_hierarchy:
             seconds, idx = self.hierarchy.nearest(snap.node[ok], offsets, limit=limit_s)
         else:
             seconds, idx = multi_source_times(self.graph, snap.node[ok], offsets, limit=limit_s)
             self._passes += float(np.isfinite(seconds).mean()) if len(seconds) else 0.0
-        self._log_nearest(use_hierarchy)
+        self._log_nearest(use_hierarchy, built)
         nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
         return seconds, nearest.astype(np.int64)
 

@@ -259,15 +259,19 @@ def network_reach(
         use_hierarchy = engine == "auto" and len(cnode) - done > reach_break_even(
             n_nodes, graph.nnz, reached
         )
-    log = getattr(model, "engine_log", None)
-    if log is not None:
-        even = reach_break_even(n_nodes, graph.nnz, reached) if done else float("nan")
-        log.append(EngineUse("reach", len(cnode), len(cnode) - done, even, n_nodes, reached))
+    had_hierarchy = getattr(model, "_hierarchy", None) is not None
     if done < len(cnode):
         ci, uj, net_s = model.hierarchy.pairs(cnode[done:], unode, node_limit[done:])
         pieces.append((ci + done, uj, net_s))
         bar.update(len(cnode) - done)
     bar.close()
+    log = getattr(model, "engine_log", None)
+    if log is not None:
+        even = reach_break_even(n_nodes, graph.nnz, reached) if done else float("nan")
+        use = EngineUse("reach", len(cnode), len(cnode) - done, even, n_nodes, reached)
+        if not had_hierarchy and done < len(cnode):
+            use.build_seconds = model.hierarchy.build_seconds
+        log.append(use)
     by_node = np.argsort(cinv, kind="stable")
     cstart = np.searchsorted(cinv[by_node], np.arange(len(cnode) + 1))
     rows_out, cols_out, min_out = [], [], []
