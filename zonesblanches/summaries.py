@@ -7,6 +7,7 @@ set of French number formatters of :mod:`zonesblanches._text`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import pandas as pd
@@ -331,6 +332,7 @@ __all__ = [
     "border_note",
     "format_outside",
     "outside_note",
+    "format_engine",
     "format_network",
     "format_population",
     "format_qpv_gap",
@@ -417,3 +419,61 @@ def format_network(models, services) -> tuple[list[str], int]:
                 "signalés dans la colonne remarque"
             )
     return lines, problems
+
+
+def _from_about(value: float, what: str) -> str:
+    """« à partir d'environ 1 700 sites » (two significant digits); infinity: « jamais »."""
+    if not math.isfinite(value):
+        return "jamais (la requête par seaux n'est pas plus rapide sur ce réseau)"
+    digits = max(0, len(str(int(value))) - 2)
+    return f"à partir d'environ {_fr_int(round(value, -digits))} {what}"
+
+
+def format_engine(models) -> list[str]:
+    """What the road engine did for each network model, with the hierarchy's break-even
+    predicted by the automatic rule (lines to print; empty without a road network).
+
+    The build time is printed here only (never in a file): outputs stay the same bytes.
+    """
+    lines = []
+    for mode, model in (models or {}).items():
+        log = getattr(model, "engine_log", None)
+        if not log:
+            continue
+        head = f"  {mode} ({_fr_int(log[0].n_nodes)} nœuds)"
+        for use in log:
+            built = (
+                f" ; hiérarchie construite en {_fr_num(use.build_seconds)} s"
+                if use.build_seconds is not None
+                else ""
+            )
+            if use.kind == "nearest":
+                how = (
+                    ("par Dijkstra" if use.count == 1 else "toutes par Dijkstra")
+                    if use.by_hierarchy == 0
+                    else f"dont {_fr_int(use.by_hierarchy)} par la hiérarchie de contraction"
+                )
+                lines.append(
+                    f"{head} : {fr_count(use.count, 'requête')} « service le plus proche », "
+                    f"{how} ; la hiérarchie est rentable "
+                    f"{_from_about(use.break_even, 'requêtes')}{built}"
+                )
+            else:
+                sites = fr_count(use.count, "site candidat", "sites candidats")
+                if use.by_hierarchy == use.count and not math.isfinite(use.break_even):
+                    how = "par la hiérarchie de contraction (déjà construite ou demandée)"
+                elif use.by_hierarchy:
+                    how = (
+                        "par la hiérarchie de contraction, rentable "
+                        f"{_from_about(use.break_even, 'sites')} ({_fr_int(use.reached)} nœuds "
+                        "atteints par recherche)"
+                    )
+                else:
+                    how = (
+                        "par Dijkstra borné, site par site : la hiérarchie serait rentable "
+                        f"{_from_about(use.break_even, 'sites')}"
+                    )
+                lines.append(f"{head} : accessibilité de {sites} {how}{built}")
+    if lines:
+        lines.insert(0, "Moteur de temps sur le réseau (choix automatique) :")
+    return lines
