@@ -33,6 +33,7 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
+from zonesblanches.maps._repeated_text import add_repeated_text
 from zonesblanches.modes import ALL_MODES, mode_code
 
 PNG_METADATA = {"Software": None}
@@ -474,19 +475,19 @@ def _draw_services(ax, xs, ys, categorie: str, hollow=None) -> list[Line2D]:
             linewidths=(0.8 if dense else 1.8) if far else (0.2 if dense else 1.2),
             zorder=5,
         )
-        if not dense:
-            for x, y in zip(xs[sel], ys[sel], strict=True):
-                ax.text(
-                    x,
-                    y,
-                    st.glyph,
-                    ha="center",
-                    va="center",
-                    fontsize=5.5,
-                    color=st.color if far else "white",
-                    fontweight="bold",
-                    zorder=6,
-                )
+        if not dense:  # one artist for all the glyphs: shaped once, same pixels
+            add_repeated_text(
+                ax,
+                xs[sel],
+                ys[sel],
+                st.glyph,
+                ha="center",
+                va="center",
+                fontsize=5.5,
+                color=st.color if far else "white",
+                fontweight="bold",
+                zorder=6,
+            )
     handles = [
         Line2D(
             [],

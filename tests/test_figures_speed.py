@@ -1,0 +1,139 @@
+"""The speed-ups of the static maps for issue 17 (outputs of the region ≤ 5 s) draw the pixels
+of the former code: each is checked against what the former code drew."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from zonesblanches.coverage.analysis import commune_demand, compute_coverage
+from zonesblanches.geodata import reference
+from zonesblanches.maps import figures
+from zonesblanches.maps._repeated_text import RepeatedText, add_repeated_text
+
+VM = "245901160"
+
+
+def _pixels(draw, dpi=150) -> np.ndarray:
+    fig = Figure(figsize=(5, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.05, 0.05, 0.9, 0.9))
+    ax.set_axis_off()
+    draw(ax)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 70)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+COORD = st.floats(-20, 120, allow_nan=False)
+KWARGS = st.fixed_dictionaries(
+    {
+        "ha": st.sampled_from(["center", "left", "right"]),
+        "va": st.sampled_from(["center", "baseline", "top", "bottom", "center_baseline"]),
+        "fontsize": st.sampled_from([5.5, 8, 11.3]),
+        "color": st.sampled_from(["white", "#0072B2", "#D55E00"]),
+        "fontweight": st.sampled_from(["bold", "normal"]),
+        "rotation": st.sampled_from([0, 0, 30]),
+        "zorder": st.sampled_from([2, 6]),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(COORD, COORD), min_size=0, max_size=30),
+    st.sampled_from(["G", "AÉ", "→", "é\nà", "$x^2$", "V", "L2"]),
+    KWARGS,
+    st.booleans(),
+)
+def test_repeated_text_draws_one_text_per_position(points, text, kwargs, halo):
+    """One :class:`RepeatedText` gives the pixels of one ``ax.text`` per position (the
+    former glyph drawing), over a filled background, for any alignment, size, rotation,
+    several lines, mathtext, path effects, positions outside the axes."""
+    from matplotlib import patheffects
+
+    if halo:
+        kwargs = {**kwargs, "path_effects": [patheffects.withStroke(linewidth=2, foreground="k")]}
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+
+    def background(ax):
+        ax.fill([0, 100, 100, 0], [0, 0, 70, 70], color="#3182bd", zorder=1)
+
+    def former(ax):
+        background(ax)
+        for x, y in zip(xs, ys, strict=True):
+            ax.text(x, y, text, **kwargs)
+
+    def new(ax):
+        background(ax)
+        add_repeated_text(ax, xs, ys, text, **kwargs)
+
+    assert np.array_equal(_pixels(former), _pixels(new))
+
+
+def test_repeated_text_shapes_once_on_agg():
+    """On the Agg canvas the glyphs are shaped once (the fast path is the one taken)."""
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    artist = add_repeated_text(ax, [0.2, 0.5], [0.2, 0.5], "G", fontsize=5.5)
+    glyphs = artist._shaped(fig.canvas.get_renderer(), "G", False, artist)
+    assert glyphs is not None and len(glyphs) == 1
+
+
+def test_repeated_text_without_positions_adds_nothing():
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert add_repeated_text(ax, [], [], "G") is None
+    assert not ax.texts
+    with pytest.raises(ValueError):
+        RepeatedText([1, 2], [1], "G")
+
+
+@pytest.fixture(scope="module")
+def vm():
+    communes = reference.load_communes()
+    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
+    result = compute_coverage(
+        commune_demand(communes),
+        reference.load_registry(),
+        {"voiture": 20, "marche": 30},
+        territory="CA Valenciennes Métropole",
+    )
+    return result, communes
+
+
+def _former_glyphs(ax, xs, ys, text, **kwargs):
+    """The glyph drawing before issue 17: one ``ax.text`` per service."""
+    for x, y in zip(xs, ys, strict=True):
+        ax.text(x, y, text, **kwargs)
+
+
+def test_static_maps_keep_their_bytes_with_one_glyph_artist(vm, tmp_path, monkeypatch):
+    """Every static map of the registry on CA Valenciennes Métropole (services drawn with
+    their glyph, some outside the territory drawn hollow) is the file the former one text
+    per service wrote."""
+    result, communes = vm
+    epci = reference.load_epci()
+    base = figures.figure_base(result, communes, epci)
+    specs = [(c, m) for c in result.categories for m in result.modes]
+    new = [
+        figures.static_map(result, communes, c, m, tmp_path / f"n_{c}_{m}.png", base=base)
+        for c, m in specs
+    ]
+    monkeypatch.setattr(figures, "add_repeated_text", _former_glyphs)
+    former = [
+        figures.static_map(result, communes, c, m, tmp_path / f"f_{c}_{m}.png", base=base)
+        for c, m in specs
+    ]
+    drawn = 0
+    for (c, m), a, b in zip(specs, new, former, strict=True):
+        assert a.read_bytes() == b.read_bytes(), (c, m)
+        drawn += int((result.services["categorie"] == c).sum())
+    assert drawn > 10, "the fixture should draw services"
