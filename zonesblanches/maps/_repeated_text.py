@@ -36,6 +36,11 @@ class RepeatedText(Text):
         super().__init__(xs[0] if len(xs) else 0.0, ys[0] if len(ys) else 0.0, text=text, **kwargs)
         self._positions = np.column_stack([xs, ys])
 
+    @property
+    def positions(self) -> np.ndarray:
+        """The positions (n × 2), in the order drawn."""
+        return self._positions.copy()
+
     def draw(self, renderer) -> None:
         if renderer is not None:
             self._renderer = renderer
