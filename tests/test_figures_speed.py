@@ -137,3 +137,82 @@ def test_static_maps_keep_their_bytes_with_one_glyph_artist(vm, tmp_path, monkey
         assert a.read_bytes() == b.read_bytes(), (c, m)
         drawn += int((result.services["categorie"] == c).sum())
     assert drawn > 10, "the fixture should draw services"
+
+
+@pytest.fixture(scope="module")
+def nord_base():
+    """The Nord's 648 communes drawn as the report draws them (simplified, Lambert-93), with
+    the registry's real walking and car coverage."""
+    communes = reference.load_communes()
+    nord = communes[communes["code_departement"] == "59"].reset_index(drop=True)
+    result = compute_coverage(
+        commune_demand(nord),
+        reference.load_registry(),
+        {"marche": 30, "voiture": 20},
+        categories=["garage_solidaire", "atelier_velo"],
+        territory="Nord",
+    )
+    return result, figures.figure_base(result, nord)
+
+
+def _blank_masks(result, base):
+    from zonesblanches.columns import blank_col
+
+    masks = [
+        base.units.loc[base.codes, blank_col(c, m)].to_numpy(dtype=bool)
+        for c in result.categories
+        for m in result.modes
+    ]
+    rng = np.random.default_rng(17)
+    masks += [rng.random(len(base.frame)) < p for p in (0.1, 0.5, 0.9)]
+    return [m for m in masks if m.any()]
+
+
+def test_blank_outline_is_the_union_of_the_clean_coverage(nord_base):
+    """The hatched outline (union by shared edges) is the union of the clean coverage's
+    polygons computed by a full overlay, for the real blank sets and random ones."""
+    import shapely
+
+    result, base = nord_base
+    geoms = base.frame.geometry.to_numpy()
+    clean = base.clean_frame
+    assert clean is not None and shapely.coverage_is_valid(clean)
+    for mask in _blank_masks(result, base):
+        fast = figures.coverage_union(geoms, clean, mask)
+        assert fast.equals(shapely.union_all(clean[mask])), mask.sum()
+
+
+def test_blank_outline_differs_from_the_former_by_slivers_only(nord_base):
+    """Against the former union of the raw outlines (1 m grid): what one has and the other
+    has not is made of slivers thinner than 60 m (the overlaps of neighbouring simplified
+    outlines; a pixel of the region's map is about 280 m); every hole of the new outline holds
+    a commune not in zone blanche (no dark ring left where outlines overlapped)."""
+    import shapely
+
+    result, base = nord_base
+    geoms = base.frame.geometry.to_numpy()
+    points = shapely.point_on_surface(geoms)
+    for mask in _blank_masks(result, base):
+        new = figures.coverage_union(geoms, base.clean_frame, mask)
+        former = shapely.union_all(geoms[mask], grid_size=1.0)
+        for diff in (new.difference(former), former.difference(new)):
+            parts = shapely.get_parts(diff)
+            assert shapely.is_empty(shapely.buffer(parts, -30.0)).all()
+        for part in shapely.get_parts(new):
+            for ring in part.interiors:
+                hole = shapely.Polygon(ring)
+                assert shapely.contains(hole, points[~mask]).any()
+
+
+def test_blank_outline_falls_back_to_the_overlay():
+    """Polygons GEOS cannot clean (or anything but polygons): the former overlay on a 1 m
+    grid, unchanged."""
+    import shapely
+
+    geoms = np.array([shapely.box(0, 0, 10, 10), shapely.Point(3, 3).buffer(1)], dtype=object)
+    assert figures.clean_coverage(np.array([shapely.Point(0, 0)], dtype=object)) is None
+    assert figures.clean_coverage(np.array([shapely.Polygon()], dtype=object)) is None
+    mask = np.array([True, True])
+    assert figures.coverage_union(geoms, None, mask).equals_exact(
+        shapely.union_all(geoms, grid_size=1.0), 0
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,7 +33,12 @@ from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
+from zonesblanches.maps._geometry import (
+    auto_tolerance,
+    clean_coverage,
+    coverage_union,
+    simplify_coverage,
+)
 from zonesblanches.maps._repeated_text import add_repeated_text
 from zonesblanches.modes import ALL_MODES, mode_code
 
@@ -99,6 +105,17 @@ class FigureBase:
     """The matplotlib path of each drawn row of ``frame`` (:func:`polygon_paths`)."""
     frame_rows: np.ndarray | None = None
     """The row of ``frame`` of each path."""
+
+    @cached_property
+    def clean_frame(self) -> np.ndarray | None:
+        """``frame``'s polygons as a clean coverage (:func:`clean_coverage`), made once per
+        report: each map's hatched outline of the zones blanches is then their union by
+        shared edges (0.06 s instead of 0.8 s for a region map, issue 17). The former union
+        of the raw outlines also kept, as small dark rings inside the hatching, the slivers
+        where neighbouring outlines overlapped; the clean union has none."""
+        if self.point_units:
+            return None
+        return clean_coverage(self.frame.geometry.to_numpy())
 
 
 def figure_base(
@@ -319,7 +336,7 @@ def static_map(
         )
     if blank.any() and not point_units:
         # One hatched outline over the blank communes (hatching each one is slow to draw).
-        merged = shapely.union_all(geoms[blank], grid_size=1.0)
+        merged = coverage_union(geoms, base.clean_frame, blank)
         _add_polygons(
             ax, [merged], facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
         )
