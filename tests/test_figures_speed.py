@@ -216,3 +216,37 @@ def test_blank_outline_falls_back_to_the_overlay():
     assert figures.coverage_union(geoms, None, mask).equals_exact(
         shapely.union_all(geoms, grid_size=1.0), 0
     )
+
+
+def test_static_maps_keep_their_bytes_without_collection_limits(vm, tmp_path, monkeypatch):
+    """The static maps' polygon layers added without computing their extent (the map sets
+    its limits itself) give the bytes of the former layers added with it; commune units and
+    point units (every commune point placed in one commune, as grid cells are)."""
+    result, communes = vm
+    demand = commune_demand(communes)
+    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
+    demand["code_insee"] = "59606"
+    points = compute_coverage(
+        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
+    )
+    real = figures._add_polygons
+
+    def former(*args, **kwargs):
+        kwargs.pop("autolim", None)
+        return real(*args, **kwargs)
+
+    epci = reference.load_epci()
+    for res in (result, points):
+        specs = [(res.categories[0], m) for m in res.modes]
+        new = [
+            figures.static_map(res, communes, c, m, tmp_path / f"n{c}{m}.png", epci=epci)
+            for c, m in specs
+        ]
+        with monkeypatch.context() as patch:
+            patch.setattr(figures, "_add_polygons", former)
+            old = [
+                figures.static_map(res, communes, c, m, tmp_path / f"f{c}{m}.png", epci=epci)
+                for c, m in specs
+            ]
+        for a, b in zip(new, old, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a.name
