@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from real_coverage import coverage_of, nord
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
@@ -98,15 +99,7 @@ def test_repeated_text_without_positions_adds_nothing():
 
 @pytest.fixture(scope="module")
 def vm():
-    communes = reference.load_communes()
-    communes = communes[communes["code_epci"] == VM].reset_index(drop=True)
-    result = compute_coverage(
-        commune_demand(communes),
-        reference.load_registry(),
-        {"voiture": 20, "marche": 30},
-        territory="CA Valenciennes Métropole",
-    )
-    return result, communes
+    return coverage_of("code_epci", VM, "CA Valenciennes Métropole")
 
 
 def _former_glyphs(ax, xs, ys, text, **kwargs):
@@ -143,16 +136,8 @@ def test_static_maps_keep_their_bytes_with_one_glyph_artist(vm, tmp_path, monkey
 def nord_base():
     """The Nord's 648 communes drawn as the report draws them (simplified, Lambert-93), with
     the registry's real walking and car coverage."""
-    communes = reference.load_communes()
-    nord = communes[communes["code_departement"] == "59"].reset_index(drop=True)
-    result = compute_coverage(
-        commune_demand(nord),
-        reference.load_registry(),
-        {"marche": 30, "voiture": 20},
-        categories=["garage_solidaire", "atelier_velo"],
-        territory="Nord",
-    )
-    return result, figures.figure_base(result, nord)
+    result, communes = nord()
+    return result, figures.figure_base(result, communes)
 
 
 def _blank_masks(result, base):

@@ -1,7 +1,8 @@
 """The communes and QPV a zone meets, computed from the units near each (issue 17: one
 intersection with a zone of 3,500 communes took 1.8 s), are those the former intersection with
-the whole zone gave: on real communes and coverage, and on random grids whose cells overlap
-their neighbours or leave slivers (hypothesis)."""
+the whole zone gave, and the zones from the units' graph shared by the indicators are those
+computed alone: on real communes and coverage, and on random grids whose cells overlap their
+neighbours or leave slivers (hypothesis)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import real_coverage
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zonesblanches.columns import blank_col
 from zonesblanches.coverage import zones
-from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.crs import LAMBERT93
-from zonesblanches.geodata import reference
 
 
 def _former_touched(zones_geom, others, code_col, name_col, members=None):
@@ -29,7 +29,11 @@ _REAL_TOUCHED = zones._touched
 
 
 def _both(units, **kwargs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The zones computed now (checked the same with and without the units' graph shared by
+    the indicators, :func:`zones.unit_graph`), and as before issue 17."""
     new = zones.zones_blanches(units, **kwargs)
+    shared = zones.zones_blanches(units, graph=zones.unit_graph(units), **kwargs)
+    pd.testing.assert_frame_equal(new, shared)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(zones, "_touched", _former_touched)
         former = zones.zones_blanches(units, **kwargs)
@@ -39,15 +43,7 @@ def _both(units, **kwargs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 def test_real_communes_of_the_nord():
     """The Nord's 648 communes, the registry's services, walking 30 min and car 20 min (the
     real coverage): every zone lists the same communes, with the same names."""
-    communes = reference.load_communes()
-    nord = communes[communes["code_departement"] == "59"].reset_index(drop=True)
-    result = compute_coverage(
-        commune_demand(nord),
-        reference.load_registry(),
-        {"marche": 30, "voiture": 20},
-        categories=["garage_solidaire", "atelier_velo"],
-        territory="Nord",
-    )
+    result, nord = real_coverage.nord()
     polygons = nord.set_index("code_insee").geometry
     units = gpd.GeoDataFrame(
         result.units.drop(columns=result.units.geometry.name),
@@ -135,3 +131,20 @@ def test_shared_areas_of_a_member_and_a_neighbour():
     others = np.array([a, c, d], dtype=object)
     area = zones._shared_areas(np.array([0, 0, 0]), np.array([0, 1, 2]), others, units, labels)
     assert area == pytest.approx([1e6, 2000.0, 0.0])
+
+
+def test_graph_of_another_tolerance_or_other_units_is_not_used():
+    """A graph made with another tolerance, or of other units, is ignored (zones computed
+    alone)."""
+    cells = [shapely.box(i * 10, 0, i * 10 + 10, 10) for i in range(4)]
+    units = gpd.GeoDataFrame(
+        {"population": [1.0, 2.0, 3.0, 4.0], "blanc": [True, True, False, True]},
+        geometry=cells,
+        crs=LAMBERT93,
+    )
+    alone = zones.zones_blanches(units, uncovered_col="blanc")
+    assert len(alone) == 2
+    for graph in (zones.unit_graph(units, tolerance=15.0), zones.unit_graph(units.iloc[:3])):
+        pd.testing.assert_frame_equal(
+            zones.zones_blanches(units, uncovered_col="blanc", graph=graph), alone
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -109,9 +110,41 @@ def _adjacency_labels(geoms: np.ndarray, tolerance: float) -> np.ndarray:
         return np.zeros(0, dtype="int64")
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="dwithin", distance=tolerance)
+    return _component_labels(left, right, n)
+
+
+def _component_labels(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
     graph = coo_matrix((np.ones(len(left), dtype=bool), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels
+
+
+@dataclass(frozen=True)
+class UnitGraph:
+    """Every unit's polygon in Lambert-93 (repaired) and the pairs of units within
+    ``tolerance`` of each other (:func:`unit_graph`): computed once for all the indicators of
+    one analysis, each dissolving a subset of the same units (issue 17: the neighbour search
+    of the region's communes, again for each indicator, was a tenth of the zones stage)."""
+
+    metric: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    tolerance: float
+
+
+def unit_graph(units: gpd.GeoDataFrame, tolerance: float = 1.0) -> UnitGraph | None:
+    """The :class:`UnitGraph` of ``units`` for :func:`zones_blanches` (None for units without
+    polygons, which it refuses anyway). A pair of units is neighbours or not whatever the
+    other units, so the neighbours among the uncovered ones are the pairs of this graph whose
+    two units are uncovered: the same zones as a search among the uncovered units alone."""
+    polygons = unit_polygons(units) if len(units) else units.geometry
+    if polygons is None or units.crs is None:
+        return None
+    metric = valid_array(polygons.to_crs(LAMBERT93).values)
+    if not len(metric):
+        return UnitGraph(metric, np.zeros(0, "int64"), np.zeros(0, "int64"), tolerance)
+    left, right = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=tolerance)
+    return UnitGraph(metric, left, right, tolerance)
 
 
 def _touched(
@@ -199,6 +232,7 @@ def zones_blanches(
     qpv: gpd.GeoDataFrame | None = None,
     communes: gpd.GeoDataFrame | None = None,
     tolerance: float = 1.0,
+    graph: UnitGraph | None = None,
 ) -> gpd.GeoDataFrame:
     """Dissolve uncovered polygon units into contiguous zones, largest population first.
 
@@ -225,6 +259,10 @@ def zones_blanches(
     tolerance : float
         Metres: units closer than this are neighbours (1 m by default; grid cells share their
         edges exactly, commune outlines may leave slivers).
+    graph : UnitGraph, optional
+        :func:`unit_graph` of these ``units`` with this ``tolerance``, when several indicators
+        of the same units are dissolved: their polygons and neighbours are then not computed
+        again (same zones).
 
     Returns
     -------
@@ -275,8 +313,16 @@ def zones_blanches(
 
     weights = [w for w in weight_cols if w in units.columns]
     sub = units[uncovered]
-    metric = valid_array(polygons[uncovered].to_crs(LAMBERT93).values)
-    labels = _adjacency_labels(metric, tolerance)
+    if graph is not None and graph.tolerance == tolerance and len(graph.metric) == len(units):
+        metric = graph.metric[uncovered]
+        position = np.cumsum(uncovered) - 1  # of each uncovered unit among the uncovered
+        both = uncovered[graph.left] & uncovered[graph.right]
+        labels = _component_labels(
+            position[graph.left[both]], position[graph.right[both]], len(metric)
+        )
+    else:
+        metric = valid_array(polygons[uncovered].to_crs(LAMBERT93).values)
+        labels = _adjacency_labels(metric, tolerance)
     n_zones = int(labels.max()) + 1 if len(labels) else 0
 
     groups = group_indices(labels)
