@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -235,3 +236,47 @@ def test_static_maps_keep_their_bytes_without_collection_limits(vm, tmp_path, mo
             ]
         for a, b in zip(new, old, strict=True):
             assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def _former_polygon_paths(geoms):
+    """The paths before issue 17: a path per ring, compounded per geometry."""
+    from matplotlib.path import Path as MplPath
+
+    geoms = shapely.normalize(np.asarray(geoms, dtype=object))
+    rows = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    paths = []
+    for geom in geoms[rows]:
+        rings = []
+        for part in [geom] if geom.geom_type == "Polygon" else geom.geoms:
+            rings.append(MplPath(np.asarray(part.exterior.coords)[:, :2], closed=True))
+            rings.extend(
+                MplPath(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors
+            )
+        paths.append(MplPath.make_compound_path(*rings))
+    return paths, rows
+
+
+def test_polygon_paths_are_the_former_compound_paths(nord_base):
+    """The paths built from every ring at once have the vertices and codes of the former
+    compound path per geometry: the Nord's communes as drawn (multipolygons), their union
+    (holes), an empty geometry and a missing one among them."""
+    _, base = nord_base
+    geoms = base.frame.geometry.to_numpy()
+    union = shapely.union_all(geoms[::3], grid_size=1.0)
+    assert (shapely.get_num_interior_rings(shapely.get_parts(union)) > 0).any()
+    cases = [
+        geoms,
+        np.array([union], dtype=object),
+        np.array([shapely.Polygon(), geoms[0], None, geoms[1]], dtype=object),
+        np.array([], dtype=object),
+    ]
+    assert (shapely.get_type_id(geoms) == 6).any()
+    for case in cases:
+        paths, rows = figures.polygon_paths(case)
+        former, former_rows = _former_polygon_paths(case)
+        assert rows.tolist() == former_rows.tolist()
+        assert len(paths) == len(former)
+        for a, b in zip(paths, former, strict=True):
+            assert np.array_equal(a.vertices, b.vertices)
+            assert np.array_equal(a.codes, b.codes)
+            assert a.should_simplify == b.should_simplify

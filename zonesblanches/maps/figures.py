@@ -184,15 +184,22 @@ def polygon_paths(geoms: np.ndarray) -> tuple[list | None, np.ndarray | None]:
     kinds = shapely.get_type_id(geoms[rows])
     if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
         return None, None
-    paths = []
-    for geom in geoms[rows]:
-        rings = []
-        for part in [geom] if geom.geom_type == "Polygon" else geom.geoms:
-            rings.append(MplPath(np.asarray(part.exterior.coords)[:, :2], closed=True))
-            rings.extend(
-                MplPath(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors
-            )
-        paths.append(MplPath.make_compound_path(*rings))
+    # Every ring of every geometry at once (exterior then holes, part by part: the order of
+    # GeoPandas' compound paths), each ring MOVETO, LINETO…, CLOSEPOLY on its closing vertex
+    # as ``MplPath(ring, closed=True)``; then one path per geometry, the vertices and codes
+    # ``MplPath.make_compound_path`` gives (tested), without a path object per ring.
+    if not len(rows):
+        return [], rows
+    parts, part_of = shapely.get_parts(geoms[rows], return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    owner = part_of[ring_part]
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    first = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+    codes[first] = MplPath.MOVETO
+    codes[np.r_[first[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
+    cuts = np.cumsum(np.bincount(owner[ring_of], minlength=len(rows)))[:-1]
+    paths = [MplPath(v, c) for v, c in zip(np.split(xy, cuts), np.split(codes, cuts), strict=True)]
     return paths, rows
 
 
