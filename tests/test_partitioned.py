@@ -462,12 +462,31 @@ def test_cli_analyse_on_a_cluster_has_the_workers_read_the_osm_file(
     args = ["analyse", "--territoire", "59,62", "--sans-carte", "--mode", "voiture:20"]
     args += ["--categorie", "garage_solidaire", "--osm", str(region_pbf)]
     assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
-    capsys.readouterr()
+    here = capsys.readouterr().out
     address = client.scheduler.address
     with distributed.get_task_stream(client) as stream:
         assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
     out = capsys.readouterr().out
     assert "lu par les workers Dask" in out
-    assert any(str(t["key"]).startswith("lecture-osm-") for t in stream.data)
+    keys = [str(t["key"]) for t in stream.data]
+    assert any(k.startswith("lecture-osm-territoire-") for k in keys)
     for name in ("communes.csv", "synthese.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+
+    # The example registry leaves communes far from a garage: a worker read the whole
+    # territory's network, as this process did; same network lines, same count of services
+    # beyond it, same « Problèmes signalés » line.
+    def network_lines(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith("  voiture :")
+            or line.startswith("  ⚠ voiture :")
+            or line.startswith("Problèmes signalés")
+        ]
+
+    assert network_lines(out) == network_lines(here)
+    assert any(line.startswith("  voiture :") for line in network_lines(here))
+    assert any(line.startswith("Problèmes signalés") for line in network_lines(here))
+    assert "Réseau routier lu par un worker Dask pour tout le territoire" in out
+    assert "voiture, groupe 0 (" in out  # the groups' reads, labelled as such
