@@ -333,7 +333,8 @@ class WorkerReads:
         if self.source is None:
             return None
         whole = None
-        if self._whole is not None:
+        if self._whole is not None and self._whole.status == "finished":
+            # (a failed read fails its départements: the run's French error names them)
             whole = self.client.submit(whole_notes, self._whole, pure=False).result()
         return {
             "groupes": list(zip(self.groups, self.group_notes, strict=True)),
