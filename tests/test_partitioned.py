@@ -448,6 +448,11 @@ def test_workers_reading_the_osm_file_per_group_give_the_region_bytes(
     assert used["59"]["voiture"].startswith("groupe"), used
     assert used["62"]["voiture"].startswith("groupe"), used
     assert used["80"]["voiture"] == "territoire", used
+    # what the workers read, for the command line's lines: the whole read is the one here
+    reads = run.network_reads
+    assert reads["territoire"]["voiture"]["nodes"] == models["voiture"].network.n_nodes
+    assert reads["territoire"]["voiture"]["edges"] == models["voiture"].network.n_edges
+    assert len(reads["groupes"]) == 2  # one read per worker's group
 
 
 def test_cli_analyse_on_a_cluster_has_the_workers_read_the_osm_file(
@@ -459,15 +464,75 @@ def test_cli_analyse_on_a_cluster_has_the_workers_read_the_osm_file(
     from zonesblanches.cli import main
 
     monkeypatch.setenv("ZONESBLANCHES_CACHE", str(tmp_path / "cache"))
+    # A garage of the registry (Denain), and a test point in Ypres (Belgium, in the margin):
+    # the synthetic extract has streets on French communes only, it is beyond the network.
+    services = tmp_path / "services.csv"
+    services.write_text(
+        "service_id,nom,categorie,commune,lon,lat\n"
+        "T-1,Garage Solidaire du Hainaut - Denain,garage_solidaire,Denain,3.386652,50.330827\n"
+        "T-2,Point d'essai hors de l'extrait (Ypres),garage_solidaire,,2.885,50.851\n",
+        encoding="utf-8",
+    )
     args = ["analyse", "--territoire", "59,62", "--sans-carte", "--mode", "voiture:20"]
     args += ["--categorie", "garage_solidaire", "--osm", str(region_pbf)]
+    args += ["--services", str(services)]
     assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
-    capsys.readouterr()
+    here = capsys.readouterr().out
     address = client.scheduler.address
     with distributed.get_task_stream(client) as stream:
         assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
     out = capsys.readouterr().out
     assert "lu par les workers Dask" in out
-    assert any(str(t["key"]).startswith("lecture-osm-") for t in stream.data)
+    keys = [str(t["key"]) for t in stream.data]
+    assert any(k.startswith("lecture-osm-territoire-") for k in keys)
     for name in ("communes.csv", "synthese.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+
+    # Two garages leave communes far from a garage: a worker read the whole territory's
+    # network, as this process did; same network lines, same count of services beyond it
+    # (Ypres), same « Problèmes signalés » line.
+    def network_lines(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith("  voiture :")
+            or line.startswith("  ⚠ voiture :")
+            or line.startswith("Problèmes signalés")
+        ]
+
+    assert network_lines(out) == network_lines(here)
+    assert any(line.startswith("  voiture :") for line in network_lines(here))
+    assert "Problèmes signalés : 2" in network_lines(
+        here
+    )  # Ypres: outside the territory, beyond the network
+    assert "  ⚠ voiture : 1 service à plus de 1000 m du réseau routier" in here
+    assert "Réseau routier lu par un worker Dask pour tout le territoire" in out
+    assert "voiture, groupe 0 (" in out  # the groups' reads, labelled as such
+
+
+def test_network_lines_of_group_reads_say_what_they_count():
+    """Without the whole territory's read, the lines give each group's network and count the
+    services beyond every group's network, saying the count may differ from the whole one."""
+    from zonesblanches._text import fr_int
+    from zonesblanches.summaries import format_worker_network
+
+    def notes(nodes, far):
+        return {"nodes": nodes, "edges": 2 * nodes, "max_snap_m": 1000.0, "far": np.array(far)}
+
+    reads = {
+        "groupes": [
+            (["59"], {"voiture": notes(1200, [True, True, False])}),
+            (["02", "62"], {"voiture": notes(3400, [True, False, False])}),
+        ],
+        "territoire": None,
+    }
+    lines, far = format_worker_network(reads)
+    assert far == 1  # only the first service is beyond both networks
+    sizes = "{} nœuds, {} tronçons"
+    assert f"  voiture, groupe 0 (59) : {sizes.format(fr_int(1200), fr_int(2400))}" in lines
+    assert f"  voiture, groupe 1 (02, 62) : {sizes.format(fr_int(3400), fr_int(6800))}" in lines
+    assert lines[-1].startswith("  ⚠ voiture : 1 service à plus de 1000 m de chacun des réseaux")
+    assert "peut différer" in lines[-1]
+    reads["groupes"][1][1]["voiture"]["far"][0] = False
+    lines, far = format_worker_network(reads)
+    assert far == 0 and lines[-1].startswith("  voiture : aucun service à plus de 1000 m")

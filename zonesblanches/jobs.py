@@ -195,7 +195,7 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
             checkpoint_dir=sortie / "reprise",
             on_partition=lambda event: _print("  " + format_partition(event)),
             **options,
-        ).result
+        )
 
     return run
 
@@ -313,8 +313,16 @@ def run_analysis(
     if by_workers:
         options["osm"] = osm
     if partitioned:
-        result = _by_departement(territory, thresholds, sortie, cluster, workers, market)
-        result = result(**options)
+        run = _by_departement(territory, thresholds, sortie, cluster, workers, market)
+        run = run(**options)
+        result = run.result
+        if run.network_reads is not None:  # read by the workers: their lines, their count
+            from zonesblanches.summaries import format_worker_network
+
+            lines, far = format_worker_network(run.network_reads)
+            for line in lines:
+                _print(line)
+            problems += far
     else:
         result = api.diagnostic(territory, thresholds, market=market, **options)
     principal_spec = api.principal_indicator(result, principal)  # French error before writing

@@ -101,12 +101,17 @@ class PartitionedRun:
         network per mode), ``worker``.
     checkpoint_dir : pathlib.Path or None
         Where the départements' results were written.
+    network_reads : dict or None
+        With ``osm=``: what the workers read (see
+        :meth:`zonesblanches.partition_osm.WorkerReads.network_notes`), for
+        :func:`zonesblanches.summaries.format_worker_network`; ``None`` otherwise.
     """
 
     result: CoverageResult
     partitions: pd.DataFrame
     checkpoint_dir: Path | None = None
     events: list[dict] = field(default_factory=list)
+    network_reads: dict | None = None
 
 
 def france() -> Territory:
@@ -457,7 +462,7 @@ def partitioned_diagnostic(
         if not isinstance(margins, dict):
             margins = dict.fromkeys(wanted, margins)
         top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
-        source = OsmSource(str(osm), list(wanted), margins, top, {})
+        source = OsmSource(str(osm), list(wanted), margins, top, {}, _checked_xy(resolved))
         models = {**(models or {}), **{m: _Pending(m) for m in wanted}}
     # The notes, kept services and categories of the whole run, from the workflow itself.
     described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
@@ -522,10 +527,11 @@ def partitioned_diagnostic(
         else:
             todo[dept] = key
     notes: dict[str, object] = {}
+    network_reads: dict = {}
     if todo or source is not None:
         _run_tasks(
             todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
-            folder, frames, report, (territory, source, notes),
+            folder, frames, report, (territory, source, notes, network_reads),
         )  # fmt: skip
     if source is not None:  # the whole network's notes, from the workers' reads
         described.update({m: _Described(x) for m, x in notes.items()})
@@ -554,7 +560,17 @@ def partitioned_diagnostic(
     shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
     shell.models.update({m: described[m] for m in notes})
     table = pd.DataFrame([rows[d] for d in parts])
-    return PartitionedRun(shell, table, folder, events)
+    return PartitionedRun(shell, table, folder, events, network_reads or None)
+
+
+def _checked_xy(resolved) -> np.ndarray:
+    """Lambert-93 points of the services read (all of them, as the command line counts
+    those far from a network read on the driver), without the ones with no geometry."""
+    from zonesblanches.crs import LAMBERT93
+
+    points = resolved.services.geometry.to_crs(LAMBERT93)
+    points = points[~(points.isna() | points.is_empty).to_numpy()]
+    return np.column_stack([points.x.to_numpy(float), points.y.to_numpy(float)])
 
 
 def _column_order(columns: pd.DataFrame, modes: Sequence[str], cats: Sequence[str]) -> list[str]:
@@ -577,9 +593,10 @@ def _run_tasks(
     """Submit the départements of ``todo``, gather them as they finish (checkpointing each),
     send again with a wider cut those whose network margin was too narrow.
 
-    ``read_by_workers``: ``(territory, OsmSource or None, notes)``; with a source, the
-    workers read the network (:mod:`zonesblanches.partition_osm`) and ``notes`` receives a
-    stand-in model per mode for the whole network's notes."""
+    ``read_by_workers``: ``(territory, OsmSource or None, notes, network_reads)``; with a
+    source, the workers read the network (:mod:`zonesblanches.partition_osm`), ``notes``
+    receives a stand-in model per mode for the whole network's notes and ``network_reads``
+    what was read (:meth:`WorkerReads.network_notes`)."""
     from distributed import as_completed
 
     client, owned = _client(client, n_workers)
@@ -603,7 +620,7 @@ def _run_tasks(
         fields: dict[str, dict] = {}
         held: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
-        reads = WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
+        reads = WorkerReads(client, read_by_workers[:3], parts, todo, unit_xy, shared, lean, run)
 
         network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
         names = sorted(client.scheduler_info().get("workers", {}))
@@ -760,6 +777,7 @@ def _run_tasks(
                 duree=time.perf_counter() - started[dept],
                 **({"lecture": read_from[dept]} if dept in read_from else {}),
             )
+        read_by_workers[3].update(reads.network_notes() or {})  # before the client closes
     finally:
         if owned:
             cluster = getattr(client, "cluster", None)

@@ -58,6 +58,8 @@ class _NetworkShare:
     # tenth of its build time). Same arrays, so the same times and snapped nodes.
     graph: object = None
     tree: object = None
+    # osm=: what the command line prints about the network read (partition_osm.read_notes)
+    notes: dict | None = None
 
 
 def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
