@@ -4,21 +4,24 @@ For each network (real OSM fixtures of the tests; optionally a regional extract,
 synthetic one of ``scripts/make_region_pbf.py``; optionally a synthetic grid), in one run:
 
 - the preprocessing (processor time, summed over threads, is less sensitive to the other
-  processes of a shared machine; wall time too, the contraction by rounds being parallel), its rise of resident memory, and
-  ``BUILD_COST``: the build in full Dijkstra passes on the same matrix (the constant the
-  automatic choice of :class:`~zonesblanches.coverage.network.NetworkModel` uses);
+  processes of a shared machine; wall time too, the contraction by rounds being parallel), its
+  rise of resident memory, and its cost in full Dijkstra passes on the same matrix, beside the
+  cost the automatic choice of :class:`~zonesblanches.coverage.network.NetworkModel` predicts
+  (:func:`~zonesblanches.coverage.hierarchy.build_cost`, from the network's size and density);
 - nearest-service queries (diagnostic, scenario): PHAST against one multi-source Dijkstra, and
   the number of queries from which building the hierarchy pays;
 - reach (suggerer: many candidate sites × many demand units within a threshold): the
-  many-to-many bucket query against one bounded Dijkstra per candidate, the number of
-  candidates from which the hierarchy pays (measured), and the one the automatic rule predicts
-  (``BUILD_COST`` / (``DIJKSTRA_FIXED`` + share of the nodes a bounded search reaches)).
+  many-to-many bucket query against one bounded Dijkstra per candidate, the fixed cost of a
+  bounded search (searches bounded at 0 s), the number of candidates from which the hierarchy
+  pays (measured), and the one the automatic rule predicts
+  (:func:`~zonesblanches.coverage.hierarchy.reach_break_even`), with their ratio.
 
 Every ratio compares two methods measured in the same run on the same machine.
 
 Usage::
 
-    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 316] [--minutes 20] [--comparer]
+    python scripts/bench_hierarchy.py [--region-pbf FILE] [--grille 250 500 1000] [--minutes 20]
+        [--comparer]
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from bench_engine import build_hierarchy, graphml_network, grid_network  # noqa:
 
 from zonesblanches.coverage.graph import multi_source_times, prepare_graph  # noqa: E402
 from zonesblanches.coverage.hierarchy import (  # noqa: E402
-    BUILD_COST,
-    DIJKSTRA_FIXED,
     ContractionHierarchy,
+    build_cost,
+    dijkstra_fixed,
+    nearest_break_even,
+    reach_break_even,
 )
 
 OSM = ROOT / "tests" / "data" / "osm"
@@ -72,8 +77,8 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
         f"prétraitement : {build:.2f} s processeur ({wall:.1f} s réel), {ch.n_shortcuts:_} "
         f"raccourcis, cœur non contracté de {ch.n_core:_} nœuds, +{rise:.0f} Mo ; "
         f"= {cost:.1f} passes de Dijkstra complètes "
-        "(constante du code : ".replace("_", " ")
-        + f"BUILD_COST = {BUILD_COST:g})"
+        "(règle du code : ".replace("_", " ")
+        + f"{build_cost(n, graph.nnz):.1f})"
     )
     # Nearest-service query (one per category and mode, before/after in a scenario).
     src = rng.choice(n, 50, replace=False)
@@ -85,37 +90,56 @@ def bench(name: str, graph: sp.csr_matrix, minutes: float, n_sources: int, n_tar
     q_even = build / gain if gain > 0 else float("inf")
     print(
         f"requête « service le plus proche » : hiérarchie {t_phast * 1e3:.1f} ms, Dijkstra "
-        f"{t_dij * 1e3:.1f} ms ({t_dij / t_phast:.1f}×) ; rentable dès {q_even:.0f} requêtes"
+        f"{t_dij * 1e3:.1f} ms ({t_dij / t_phast:.1f}×) ; rentable dès {q_even:.0f} requêtes "
+        f"(règle automatique : {nearest_break_even(n, graph.nnz):.0f}, prédit / mesuré = "
+        f"{nearest_break_even(n, graph.nnz) / q_even:.2f})"
     )
     # Reach: candidates × units within the threshold.
     limit = minutes * 60.0
     cand = rng.choice(n, n_sources, replace=False)
     units = np.unique(rng.choice(n, min(n_targets, n), replace=False))
 
-    def by_dijkstra():
+    def by_dijkstra(sites, bound):
         # 20 candidates at a time: scipy returns a dense row of every node per candidate
         # (200 rows on the 853,583-node regional network were 1.4 GB, most of this script's
         # memory peak).
         pairs, reached = 0, 0
-        for lo in range(0, len(cand), 20):
-            dist = dijkstra(graph, indices=cand[lo : lo + 20], limit=limit)
+        for lo in range(0, len(sites), 20):
+            dist = dijkstra(graph, indices=sites[lo : lo + 20], limit=bound)
             pairs += int(np.isfinite(dist[:, units]).sum())
             reached += int(np.isfinite(dist).sum())
             del dist
-        return pairs, reached / len(cand)
+        return pairs, reached / len(sites)
 
-    t_d, (pairs_d, reached) = cpu(by_dijkstra, repeat=1)
+    # The fixed cost of a bounded search (what it costs whatever it reaches): the same
+    # searches bounded at 0 s, which reach their own node only.
+    t_0, _ = cpu(lambda: by_dijkstra(cand[:40], 0.0))
+    t_d, (pairs_d, reached) = cpu(lambda: by_dijkstra(cand, limit), repeat=1)
     t_b, (i, _, _) = cpu(lambda: ch.pairs(cand, units, limit), repeat=1)
     assert len(i) == pairs_d, (len(i), pairs_d)
     per_d, per_b = t_d / len(cand), t_b / len(cand)
     k_even = build / (per_d - per_b) if per_d > per_b else float("inf")
-    k_rule = BUILD_COST / (DIJKSTRA_FIXED + reached / n)
+    k_rule = reach_break_even(n, graph.nnz, reached)
+    fixed = t_0 / 40 / t_full
     print(
         f"accessibilité {len(cand)} sites × {len(units)} nœuds d'unités, {minutes:g} min "
         f"({pairs_d:_} couples ; {reached:.0f} nœuds atteints par recherche) : Dijkstra borné "
-        f"{per_d * 1e3:.2f} ms/site, seaux {per_b * 1e3:.2f} ms/site ({per_d / per_b:.1f}×) ; "
-        f"hiérarchie rentable dès {k_even:_.0f} sites (mesuré), règle automatique : "
-        f"{k_rule:_.0f}".replace("_", " ")
+        f"{per_d * 1e3:.2f} ms/site, seaux {per_b * 1e3:.2f} ms/site "
+        f"({per_d / per_b:.1f}×)".replace("_", " ")
+    )
+    print(
+        f"  coût fixe d'une recherche bornée : {fixed:.4f} passe (code : "
+        f"{dijkstra_fixed(n):.4f}) ; prétraitement {cost:.1f} passes (code : "
+        f"{build_cost(n, graph.nnz):.1f})"
+    )
+    measured = (
+        f"{k_even:_.0f} sites mesurés".replace("_", " ")
+        if np.isfinite(k_even)
+        else "jamais (seaux pas plus rapides que Dijkstra borné)"
+    )
+    print(
+        f"  seuil de rentabilité : {measured}, {k_rule:_.0f} prédits par la règle automatique "
+        f"(prédit / mesuré = {k_rule / k_even:.2f})".replace("_", " ")
     )
     return build, rise
 
@@ -149,7 +173,9 @@ def compare_builds(graph: sp.csr_matrix) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--region-pbf", type=Path, help="extrait régional (PBF), réseau voiture")
-    parser.add_argument("--grille", type=int, default=0, help="côté d'une grille synthétique")
+    parser.add_argument(
+        "--grille", type=int, nargs="*", default=[], help="côté(s) de grilles synthétiques"
+    )
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--unites", type=int, default=4000)
@@ -173,8 +199,8 @@ def main(argv=None) -> int:
         ("réel : andorra.osm.pbf (voiture)", lambda: load_network(
             OSM / "andorra.osm.pbf", "voiture", cache=False, progress=False)),
     ]  # fmt: skip
-    if args.grille:
-        nets.append((f"grille synthétique {args.grille}²", lambda: grid_network(args.grille)))
+    for side in args.grille:
+        nets.append((f"grille synthétique {side}²", lambda side=side: grid_network(side)))
     if args.region_pbf:
         nets.append((f"extrait {args.region_pbf.name} (synthétique, voiture)", lambda: load_network(
             args.region_pbf, "voiture", cache=False, progress=False)))  # fmt: skip

@@ -45,7 +45,7 @@ Run::
 ``--osm`` computes the road modes on that network instead of the straight line, e.g. the
 region on the synthetic extract of issue 17 (``scripts/make_region_pbf.py --scale 0.01``)::
 
-    python scripts/bench_services_scale.py --territoire 32 --lignes 1000 --osm r001.osm.pbf \
+    python scripts/bench_services_scale.py --territoire region --lignes 1000 --osm r001.osm.pbf \
         --mode marche:30 --mode velo:20 --mode voiture:20
 
 ``--sans-carte`` stops after the CSV tables (the map, report, figures, XLSX and GeoPackage are

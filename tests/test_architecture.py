@@ -35,11 +35,12 @@ ALIASES = {
     "transit": "api",
     "partitioned": "api",
     "partition_osm": "api",
+    "worker_threads": "api",
 }
 """Modules that belong to another part: the command line's parser is part of the CLI; the
 shared defaults, the services resolver, the end-to-end jobs, the public-transport workflow and the
-partitioned (Dask) run with its network read by the workers, which call api and which api never
-imports back, are part of api."""
+partitioned (Dask) run with its network read by the workers and its workers' thread shares,
+which call api and which api never imports back, are part of api."""
 
 
 def _module_name(path: Path) -> str:

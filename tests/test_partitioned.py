@@ -19,6 +19,7 @@ distributed = pytest.importorskip("distributed")
 from synthetic_osm import synthetic_region_pbf  # noqa: E402
 
 from zonesblanches import api, partitioned  # noqa: E402
+from zonesblanches.coverage import partition_parts  # noqa: E402
 from zonesblanches.coverage.traveltime import StraightLineModel  # noqa: E402
 from zonesblanches.jobs import write_level_syntheses  # noqa: E402
 from zonesblanches.maps.tables import communes_table, synthesis_table  # noqa: E402
@@ -213,6 +214,9 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
     assert run.result.notes == whole.notes
     assert run.result.models["voiture"] is models["voiture"]
+    # the run gave each worker its share of numba's threads
+    shares = client.run(_thread_share)
+    assert set(shares.values()) == {partition_parts.thread_share(_cores(), 2)}
 
 
 def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
@@ -249,6 +253,67 @@ def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven
         for cat in cats:
             col = f"temps_{cat}_voiture"
             assert (cut[col].to_numpy() >= whole[col].to_numpy()).all()
+
+
+def _thread_share() -> int | None:
+    from zonesblanches.coverage import partition_parts
+
+    return partition_parts.THREAD_SHARE
+
+
+def _cores() -> int:
+    from zonesblanches.worker_threads import _cores
+
+    return _cores()
+
+
+def test_thread_share_splits_the_cores_between_the_workers_of_a_host():
+    assert partition_parts.thread_share(2, 2) == 1
+    assert partition_parts.thread_share(8, 3) == 2
+    assert partition_parts.thread_share(8, 2, threads_per_worker=2) == 2
+    assert partition_parts.thread_share(2, 4) == 1  # never 0
+
+
+def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client):
+    """numba's thread count is per thread: a task (run in the worker's executor thread, not
+    where the plugin ran) sees the worker's share, which the hierarchy's rounds take by
+    default (``threads=None``: ``numba.get_num_threads()``)."""
+    from zonesblanches.worker_threads import limit_numba_threads
+
+    limit_numba_threads(client)
+
+    def probe() -> tuple:
+        import numba
+
+        partition_parts.apply_thread_share()
+        return (
+            partition_parts.THREAD_SHARE,
+            numba.get_num_threads(),
+            os.environ.get("NUMBA_NUM_THREADS"),
+        )
+
+    workers = sorted(client.scheduler_info()["workers"])
+    assert len(workers) == 2
+    share = partition_parts.thread_share(_cores(), 2)
+    for w in workers:
+        got = client.submit(probe, workers=[w], allow_other_workers=False, pure=False).result()
+        assert got == (share, share, str(share)), (w, got)
+
+
+def test_node_times_kept_at_the_units_nodes_read_as_the_whole_arrays_or_raise():
+    """What a département's task gets of the whole network's node times: the values at the
+    nodes where the run's units snap; read anywhere else, it raises (never a silent inf)."""
+    seconds = np.array([5.0, np.inf, 7.0, 1.0, 3.0])
+    kept = partition_parts._AtNodes(np.array([0, 3, 4]), seconds[[0, 3, 4]], len(seconds))
+    assert len(kept) == 5
+    assert kept[np.array([4, 0, 3, 3])].tolist() == [3.0, 5.0, 1.0, 1.0]
+    assert kept[np.array([], dtype=np.int64)].size == 0
+    with pytest.raises(IndexError):
+        kept[np.array([0, 2])]
+    with pytest.raises(IndexError):
+        kept[np.array([9])]
+    with pytest.raises(TypeError):
+        kept[np.array([True, False, True, False, True])]
 
 
 def test_france_and_lists_of_departements_are_territories():
@@ -383,3 +448,91 @@ def test_workers_reading_the_osm_file_per_group_give_the_region_bytes(
     assert used["59"]["voiture"].startswith("groupe"), used
     assert used["62"]["voiture"].startswith("groupe"), used
     assert used["80"]["voiture"] == "territoire", used
+    # what the workers read, for the command line's lines: the whole read is the one here
+    reads = run.network_reads
+    assert reads["territoire"]["voiture"]["nodes"] == models["voiture"].network.n_nodes
+    assert reads["territoire"]["voiture"]["edges"] == models["voiture"].network.n_edges
+    assert len(reads["groupes"]) == 2  # one read per worker's group
+
+
+def test_cli_analyse_on_a_cluster_has_the_workers_read_the_osm_file(
+    client, region_pbf, tmp_path, capsys, monkeypatch
+):
+    """``analyse --osm FICHIER`` with ``--cluster``: the workers read the file (per group of
+    départements, ``partitioned_diagnostic(osm=...)``), this process does not; the tables are
+    those of the run on the network read here, byte for byte."""
+    from zonesblanches.cli import main
+
+    monkeypatch.setenv("ZONESBLANCHES_CACHE", str(tmp_path / "cache"))
+    # A garage of the registry (Denain), and a test point in Ypres (Belgium, in the margin):
+    # the synthetic extract has streets on French communes only, it is beyond the network.
+    services = tmp_path / "services.csv"
+    services.write_text(
+        "service_id,nom,categorie,commune,lon,lat\n"
+        "T-1,Garage Solidaire du Hainaut - Denain,garage_solidaire,Denain,3.386652,50.330827\n"
+        "T-2,Point d'essai hors de l'extrait (Ypres),garage_solidaire,,2.885,50.851\n",
+        encoding="utf-8",
+    )
+    args = ["analyse", "--territoire", "59,62", "--sans-carte", "--mode", "voiture:20"]
+    args += ["--categorie", "garage_solidaire", "--osm", str(region_pbf)]
+    args += ["--services", str(services)]
+    assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
+    here = capsys.readouterr().out
+    address = client.scheduler.address
+    with distributed.get_task_stream(client) as stream:
+        assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
+    out = capsys.readouterr().out
+    assert "lu par les workers Dask" in out
+    keys = [str(t["key"]) for t in stream.data]
+    assert any(k.startswith("lecture-osm-territoire-") for k in keys)
+    for name in ("communes.csv", "synthese.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+
+    # Two garages leave communes far from a garage: a worker read the whole territory's
+    # network, as this process did; same network lines, same count of services beyond it
+    # (Ypres), same « Problèmes signalés » line.
+    def network_lines(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith("  voiture :")
+            or line.startswith("  ⚠ voiture :")
+            or line.startswith("Problèmes signalés")
+        ]
+
+    assert network_lines(out) == network_lines(here)
+    assert any(line.startswith("  voiture :") for line in network_lines(here))
+    assert "Problèmes signalés : 2" in network_lines(
+        here
+    )  # Ypres: outside the territory, beyond the network
+    assert "  ⚠ voiture : 1 service à plus de 1000 m du réseau routier" in here
+    assert "Réseau routier lu par un worker Dask pour tout le territoire" in out
+    assert "voiture, groupe 0 (" in out  # the groups' reads, labelled as such
+
+
+def test_network_lines_of_group_reads_say_what_they_count():
+    """Without the whole territory's read, the lines give each group's network and count the
+    services beyond every group's network, saying the count may differ from the whole one."""
+    from zonesblanches._text import fr_int
+    from zonesblanches.summaries import format_worker_network
+
+    def notes(nodes, far):
+        return {"nodes": nodes, "edges": 2 * nodes, "max_snap_m": 1000.0, "far": np.array(far)}
+
+    reads = {
+        "groupes": [
+            (["59"], {"voiture": notes(1200, [True, True, False])}),
+            (["02", "62"], {"voiture": notes(3400, [True, False, False])}),
+        ],
+        "territoire": None,
+    }
+    lines, far = format_worker_network(reads)
+    assert far == 1  # only the first service is beyond both networks
+    sizes = "{} nœuds, {} tronçons"
+    assert f"  voiture, groupe 0 (59) : {sizes.format(fr_int(1200), fr_int(2400))}" in lines
+    assert f"  voiture, groupe 1 (02, 62) : {sizes.format(fr_int(3400), fr_int(6800))}" in lines
+    assert lines[-1].startswith("  ⚠ voiture : 1 service à plus de 1000 m de chacun des réseaux")
+    assert "peut différer" in lines[-1]
+    reads["groupes"][1][1]["voiture"]["far"][0] = False
+    lines, far = format_worker_network(reads)
+    assert far == 0 and lines[-1].startswith("  voiture : aucun service à plus de 1000 m")

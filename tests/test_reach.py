@@ -11,6 +11,7 @@ import pytest
 from pyproj import Transformer
 
 from zonesblanches.coverage.analysis import commune_demand
+from zonesblanches.coverage.hierarchy import EngineUse
 from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.reach import ReachMatrix, reach_matrix
 from zonesblanches.coverage.traveltime import StraightLineModel
@@ -166,6 +167,7 @@ def test_network_reach_matches_networkx(street_graph, chunk_bytes, engine, build
     network, oracle = street_graph
     if build_cost is not None:
         monkeypatch.setattr("zonesblanches.coverage.hierarchy.BUILD_COST", build_cost)
+        monkeypatch.setattr("zonesblanches.coverage.hierarchy.BUCKET_NODES", 0.0)
     model = NetworkModel(network, engine=engine)
     rng = np.random.default_rng(7)
     candidates = _edge_midpoints(network, rng, 20)
@@ -195,14 +197,14 @@ def test_network_reach_matches_networkx(street_graph, chunk_bytes, engine, build
 
 
 def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkeypatch):
-    """``nearest`` on ``engine="auto"``: Dijkstra until the passes run reach BUILD_COST, then
-    the hierarchy, with the same times; few candidates on a network keep the reach on
-    Dijkstra."""
+    """``nearest`` on ``engine="auto"``: Dijkstra until the passes run reach the predicted
+    build cost, then the hierarchy, with the same times; few candidates on a network keep the
+    reach on Dijkstra. The engine log counts both."""
     network, _ = street_graph
     rng = np.random.default_rng(5)
     units = _edge_midpoints(network, rng, 100)
     sites = _edge_midpoints(network, rng, 4)
-    monkeypatch.setattr("zonesblanches.coverage.network.BUILD_COST", 2.0)
+    monkeypatch.setattr("zonesblanches.coverage.network.nearest_break_even", lambda n, m: 2.0)
     auto, plain = NetworkModel(network), NetworkModel(network, engine="dijkstra")
     built = []
     for _ in range(4):
@@ -213,9 +215,15 @@ def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkey
         built.append(auto._hierarchy is not None)
         assert built[-1] == (before >= 2.0)
     assert built[0] is False and built[-1] is True
+    (use,) = auto.engine_log
+    build_s = auto._hierarchy.build_seconds
+    assert use == EngineUse("nearest", 4, sum(built), 2.0, network.n_nodes, 0.0, build_s)
     fresh = NetworkModel(network)
     reach_matrix(fresh, sites, units, 5.0, progress=False)
     assert fresh._hierarchy is None
+    (use,) = fresh.engine_log
+    assert use.kind == "reach" and use.by_hierarchy == 0 and use.count <= len(sites)
+    assert use.break_even > use.count and use.reached > 0
 
 
 def test_network_reach_agrees_with_the_engine(street_graph):

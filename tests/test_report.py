@@ -282,7 +282,8 @@ def test_static_map_services_beyond_glyph_limit_are_one_collection():
 
     few = Figure().add_subplot()
     (handle,) = figures._draw_services(few, xs[:3], ys[:3], "garage_solidaire")
-    assert len(few.texts) == 3  # a glyph on each disc, as before
+    (glyphs,) = few.texts  # one artist (issue 17), a glyph on each disc as before
+    assert glyphs.positions.tolist() == [[x, y] for x, y in zip(xs[:3], ys[:3], strict=True)]
     assert len(few.collections[0].get_offsets()) == 3
     assert "pictogramme" not in handle.get_label()
 

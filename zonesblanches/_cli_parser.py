@@ -25,6 +25,8 @@ exemples :
                         --gtfs ter.zip --jour 2026-12-01 --arrivee 09:00 --fenetre 120
   zonesblanches analyse --territoire france --sans-carte --workers 2    # un calcul par département
   zonesblanches analyse --territoire "Bretagne, Normandie" --cluster tcp://HOTE:8786
+  zonesblanches analyse --territoire "59,62,80" --cluster tcp://HOTE:8786
+                        --osm /donnees/hauts-de-france.osm.pbf    # lu par les workers
 
 modes : marche, velo, voiture (aussi walk, bike, car), transport (transports en commun, sur
 horaires GTFS : --gtfs ou --telecharger-gtfs, et --jour). Un mode peut porter son seuil
@@ -220,7 +222,10 @@ def _add_common(
             metavar="MIN[,MIN…]",
             help="avec un réseau routier (--osm ou --telecharger) : dessine les isochrones de chaque "
             "service et leur union par catégorie, pour ces seuils en minutes et le premier mode "
-            "(ex. --isochrones 10,20,30)",
+            "(ex. --isochrones 10,20,30). Avec le calcul par département (--cluster, "
+            "--workers, --territoire france), le réseau de --osm est alors lu en entier sur ce "
+            "poste (les isochrones en ont besoin) et envoyé aux workers, au lieu d'être lu par "
+            "eux : prévoir la mémoire du réseau de tout le territoire ici",
         )
     p.add_argument(
         "--qpv",
@@ -425,14 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster",
         metavar="tcp://HOTE:8786",
         help="calcul par département sur un ordonnanceur Dask existant (workers avec "
-        "zonesblanches installé) ; voir docs/dask.md",
+        "zonesblanches installé) ; avec --osm FICHIER, ce sont les workers qui lisent le "
+        "fichier, une fois par groupe de départements : il doit être au même chemin sur "
+        "chaque worker (disque partagé, volume ou copie), ce poste ne le lit pas (sauf avec "
+        "--isochrones : réseau lu ici puis envoyé aux workers) ; voir "
+        "docs/dask.md",
     )
     analyse.add_argument(
         "--workers",
         metavar="N",
         type=int,
         help="calcul par département sur N processus de cette machine (cluster Dask local) ; "
-        "implicite pour --territoire france (un par cœur)",
+        "implicite pour --territoire france (un par cœur) ; avec --osm FICHIER, chaque "
+        "worker lit le fichier pour son groupe de départements (sauf avec --isochrones)",
     )
     analyse.add_argument(
         "--cartes-regions",

@@ -647,7 +647,7 @@ def zones_by_indicator(
         ``"{categorie}_{mode}"`` → zones GeoDataFrame (EPSG:4326), largest population first.
     """
     from zonesblanches.columns import blank_col, time_col
-    from zonesblanches.coverage.zones import zones_blanches
+    from zonesblanches.coverage.zones import unit_graph, zones_blanches
 
     units = result.units
     if result.unit_kind == "commune":
@@ -658,6 +658,7 @@ def zones_by_indicator(
             crs=communes.crs,
         )
     pairs = pairs or [(c, m) for c in result.categories for m in result.modes]
+    graph = unit_graph(units) if len(pairs) > 1 else None  # polygons and neighbours once
     return {
         f"{cat}_{mode}": zones_blanches(
             units,
@@ -665,6 +666,7 @@ def zones_by_indicator(
             time_col=time_col(cat, mode),
             qpv=qpv,
             communes=communes,
+            graph=graph,
         )
         for cat, mode in pairs
     }

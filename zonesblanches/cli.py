@@ -82,7 +82,7 @@ def run_suggestion(args: argparse.Namespace) -> None:
     """``zonesblanches suggerer``."""
     from zonesblanches.api import parse_weights, suggest
     from zonesblanches.modes import mode_code
-    from zonesblanches.summaries import format_suggestion
+    from zonesblanches.summaries import format_engine, format_suggestion
 
     mode = mode_code(args.mode, allow_transit=True)
     if mode == "transport":
@@ -109,6 +109,8 @@ def run_suggestion(args: argparse.Namespace) -> None:
     )
     _print()
     _print(format_suggestion(suggestion).rstrip())
+    for line in format_engine(suggestion.coverage.models if suggestion.coverage else {}):
+        _print(line)
     written = jobs.write_suggestion(
         suggestion,
         inputs.territory,
@@ -123,7 +125,7 @@ def run_suggestion(args: argparse.Namespace) -> None:
 def run_scenario_command(args: argparse.Namespace) -> None:
     """``zonesblanches scenario``."""
     from zonesblanches.api import scenario
-    from zonesblanches.summaries import format_scenario
+    from zonesblanches.summaries import format_engine, format_scenario
 
     if not (args.ajouter or args.retirer or args.deplacer):
         raise ParameterError(
@@ -154,6 +156,8 @@ def run_scenario_command(args: argparse.Namespace) -> None:
     )
     _print()
     _print(format_scenario(res).rstrip())
+    for line in format_engine(res.before.models):
+        _print(line)
     written = jobs.write_scenario(res, inputs.territory, args.sortie, with_map=not args.sans_carte)
     _print_outside(res.after)
     _print_written(written)

@@ -110,11 +110,14 @@ def load_inputs(
     filters: dict | None = None,
     sheet: str | None = None,
     keep_networks: bool = True,
+    network_by_workers: bool = False,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used.
 
     ``keep_networks=False``: the network models let their road networks go once built (see
-    :func:`zonesblanches.api.network_models`), except for all of France (partitioned run)."""
+    :func:`zonesblanches.api.network_models`), except for all of France (partitioned run).
+    ``network_by_workers``: the OSM file ``osm`` is read by the Dask workers of a
+    partitioned run (:mod:`zonesblanches.partition_osm`), not here (``models`` is None)."""
     from zonesblanches import api
     from zonesblanches.partitioned import select_territories
     from zonesblanches.summaries import format_network, format_services
@@ -143,7 +146,13 @@ def load_inputs(
     demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
     models = None
     modes = road_modes(modes)  # public transport: walking legs, no road network of its own
-    if osm is not None or download:
+    if osm is not None and network_by_workers:
+        _print(
+            f"Réseau routier : fichier {osm.name} ({', '.join(modes)}), lu par les workers "
+            "Dask, une fois par groupe de départements (plus les marges) ; il doit être au même "
+            "chemin sur chaque worker."
+        )
+    elif osm is not None or download:
         from zonesblanches.api import network_models
 
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
@@ -203,7 +212,7 @@ def _by_departement(territory, thresholds, sortie: Path, cluster, workers, marke
             checkpoint_dir=sortie / "reprise",
             on_partition=lambda event: _print("  " + format_partition(event)),
             **options,
-        ).result
+        )
 
     return run
 
@@ -272,10 +281,25 @@ def run_analysis(
         raise ParameterError(
             "Les isochrones demandent un réseau routier : ajoutez --osm FICHIER ou --telecharger."
         )
+    # A partitioned run reads an OSM file on its workers (a national extract does not fit
+    # this process); isochrones still need the network here.
+    from zonesblanches._text import normalize
+    from zonesblanches.partitioned import FRANCE_KEYS
+
+    by_workers = (
+        osm is not None
+        and not isochrone_minutes
+        and (
+            cluster is not None
+            or workers is not None
+            or normalize(str(territoire or "")) in FRANCE_KEYS
+        )
+    )
     inputs = load_inputs(
         territoire,
         list(thresholds),
         sortie,
+        network_by_workers=by_workers,
         services_path=services_path,
         crs=crs,
         osm=osm,
@@ -305,9 +329,19 @@ def run_analysis(
     problems += gtfs_rejected
     options = {"services": services, "categories": categories, "models": models}
     options.update(demand=demand, margin_km=margin_km)
+    if by_workers:
+        options["osm"] = osm
     if partitioned:
-        result = _by_departement(territory, thresholds, sortie, cluster, workers, market)
-        result = result(**options)
+        run = _by_departement(territory, thresholds, sortie, cluster, workers, market)
+        run = run(**options)
+        result = run.result
+        if run.network_reads is not None:  # read by the workers: their lines, their count
+            from zonesblanches.summaries import format_worker_network
+
+            lines, far = format_worker_network(run.network_reads)
+            for line in lines:
+                _print(line)
+            problems += far
     else:
         result = api.diagnostic(territory, thresholds, market=market, **options)
     principal_spec = api.principal_indicator(result, principal)  # French error before writing

@@ -38,7 +38,7 @@ one task (the same read as :func:`zonesblanches.api.network_models`): with a spa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -61,13 +61,16 @@ to its node of the whole network (see the module docstring)."""
 class OsmSource:
     """Where and how the workers read the network: the file (same path on every worker), the
     network modes, each mode's margin of the whole run (metres), the threshold of each mode
-    and the :class:`NetworkModel` options."""
+    and the :class:`NetworkModel` options; ``checked_xy``: Lambert-93 points (the services
+    the command line counts) whose distance to each network read is reported
+    (:func:`read_notes`)."""
 
     path: str
     modes: list[str]
     margins: dict[str, float]
     minutes: dict[str, float]
     options: dict
+    checked_xy: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -78,6 +81,25 @@ class _GroupShare:
     uncertain: np.ndarray  # services whose node may differ from the whole network's
     margin_m: float  # the whole run's margin: cuts beyond it need the whole network
     speed_edges: tuple  # (length, seconds) of its slowest and fastest edges
+    notes: dict  # read_notes of this read
+
+
+def read_notes(model: NetworkModel, checked_xy: np.ndarray | None) -> dict:
+    """What the command line prints about a network read (as for the network read on the
+    driver, :func:`zonesblanches.summaries.format_network`): its nodes and edges, and which
+    of the checked points (Lambert-93) are more than ``max_snap_m`` from it."""
+    import geopandas as gpd
+
+    from zonesblanches.crs import LAMBERT93
+
+    far = np.zeros(0, dtype=bool)
+    if checked_xy is not None and len(checked_xy):
+        points = gpd.GeoSeries(
+            gpd.points_from_xy(checked_xy[:, 0], checked_xy[:, 1]), crs=LAMBERT93
+        )
+        far = model.snap(points).distance_m > model.max_snap_m
+    net = model.network
+    return {"nodes": net.n_nodes, "edges": net.n_edges, "max_snap_m": model.max_snap_m, "far": far}
 
 
 def _l93(geometry) -> shapely.Geometry:
@@ -113,7 +135,11 @@ def read_group(
         near = snap.distance_m < READ_BAND_M / 2
         uncertain = ~((share.service_node >= 0) & inside & near)
         out[mode] = _GroupShare(
-            share, uncertain, source.margins[mode], _speed_edges(net.length_m, net.time_s)
+            share,
+            uncertain,
+            source.margins[mode],
+            _speed_edges(net.length_m, net.time_s),
+            read_notes(model, source.checked_xy),
         )
     return out
 
@@ -133,10 +159,17 @@ def read_whole(source: OsmSource, territory_wkb: bytes, services: _Services) -> 
         progress=False,
     )
     frame = services.frame()
-    return {
-        m: _share(NetworkModel(net, **source.options), frame, source.minutes[m])
-        for m, net in networks.items()
-    }
+    out = {}
+    for m, net in networks.items():
+        model = NetworkModel(net, **source.options)
+        out[m] = _share(model, frame, source.minutes[m])
+        out[m].notes = read_notes(model, source.checked_xy)
+    return out
+
+
+def whole_notes(shares: Mapping[str, _NetworkShare]) -> dict:
+    """The :func:`read_notes` of each mode of the whole territory's read."""
+    return {m: s.notes for m, s in shares.items()}
 
 
 def _speed_edges(length: np.ndarray, seconds: np.ndarray) -> tuple:
@@ -153,9 +186,10 @@ def _speed_edges(length: np.ndarray, seconds: np.ndarray) -> tuple:
 
 def group_summary(shares: Mapping[str, _GroupShare]) -> dict:
     """What the driver needs from a group's read: per mode, the fastest speed of the group
-    network (m/s) and its slowest and fastest edges."""
+    network (m/s), its slowest and fastest edges, its source, the uncertain services and its
+    :func:`read_notes`."""
     return {
-        m: (g.share.speed_ms, g.speed_edges, g.share.network.source, g.uncertain)
+        m: (g.share.speed_ms, g.speed_edges, g.share.network.source, g.uncertain, g.notes)
         for m, g in shares.items()
     }
 
@@ -217,6 +251,8 @@ class WorkerReads:
         self.client, self.shared, self.lean, self.run = client, shared, lean, run
         self.first_radius: dict[str, float] = {}
         self.group_of: dict[str, int] = {}
+        self.groups: list[list[str]] = []
+        self.group_notes: list[dict] = []
         self._whole = None
         if self.source is None:
             return
@@ -246,6 +282,7 @@ class WorkerReads:
             self.group_of.update(dict.fromkeys(group, i))
         summaries = client.gather([client.submit(group_summary, r) for r in self.reads])
         self.uncertain = [{m: s[m][3] for m in s} for s in summaries]
+        self.groups, self.group_notes = groups, [{m: s[m][4] for m in s} for s in summaries]
         self.shares = {}
         for mode in self.source.modes:
             speed = max(s[mode][0] for s in summaries)
@@ -287,6 +324,22 @@ class WorkerReads:
                 pure=False,
             )
         return self.client.submit(_pick, self._whole, mode, pure=False)
+
+    def network_notes(self) -> dict | None:
+        """What was read, for the command line's lines on the network: ``groupes`` (per
+        group, its départements and per mode its :func:`read_notes`) and ``territoire`` (per
+        mode, those of the whole territory's read, or ``None`` when no département needed
+        it). ``None`` without a source."""
+        if self.source is None:
+            return None
+        whole = None
+        if self._whole is not None and self._whole.status == "finished":
+            # (a failed read fails its départements: the run's French error names them)
+            whole = self.client.submit(whole_notes, self._whole, pure=False).result()
+        return {
+            "groupes": list(zip(self.groups, self.group_notes, strict=True)),
+            "territoire": whole,
+        }
 
 
 def _pick(mapping: Mapping, key: str) -> object:

@@ -62,7 +62,9 @@ from zonesblanches.coverage.partition_parts import (  # noqa: F401 - the tests r
     _straight_line_columns,
     _Units,
     _whole_node_times,
+    _whole_share,
     _with_radius,
+    apply_thread_share,
     task_inputs,
 )
 from zonesblanches.coverage.traveltime import (
@@ -99,12 +101,17 @@ class PartitionedRun:
         network per mode), ``worker``.
     checkpoint_dir : pathlib.Path or None
         Where the départements' results were written.
+    network_reads : dict or None
+        With ``osm=``: what the workers read (see
+        :meth:`zonesblanches.partition_osm.WorkerReads.network_notes`), for
+        :func:`zonesblanches.summaries.format_worker_network`; ``None`` otherwise.
     """
 
     result: CoverageResult
     partitions: pd.DataFrame
     checkpoint_dir: Path | None = None
     events: list[dict] = field(default_factory=list)
+    network_reads: dict | None = None
 
 
 def france() -> Territory:
@@ -196,6 +203,7 @@ def _partition_task(
 
     A mode given as ``(whole part, radius, node times)`` computes on the whole network."""
     start = time.perf_counter()
+    apply_thread_share()
     models = {m: _with_radius(*x) if isinstance(x, tuple) else x for m, x in models.items()}
     columns, needed = _coverage_columns(units, services, thresholds, categories, models)
     given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
@@ -454,7 +462,7 @@ def partitioned_diagnostic(
         if not isinstance(margins, dict):
             margins = dict.fromkeys(wanted, margins)
         top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
-        source = OsmSource(str(osm), list(wanted), margins, top, {})
+        source = OsmSource(str(osm), list(wanted), margins, top, {}, _checked_xy(resolved))
         models = {**(models or {}), **{m: _Pending(m) for m in wanted}}
     # The notes, kept services and categories of the whole run, from the workflow itself.
     described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
@@ -519,10 +527,11 @@ def partitioned_diagnostic(
         else:
             todo[dept] = key
     notes: dict[str, object] = {}
+    network_reads: dict = {}
     if todo or source is not None:
         _run_tasks(
             todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
-            folder, frames, report, (territory, source, notes),
+            folder, frames, report, (territory, source, notes, network_reads),
         )  # fmt: skip
     if source is not None:  # the whole network's notes, from the workers' reads
         described.update({m: _Described(x) for m, x in notes.items()})
@@ -551,7 +560,17 @@ def partitioned_diagnostic(
     shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
     shell.models.update({m: described[m] for m in notes})
     table = pd.DataFrame([rows[d] for d in parts])
-    return PartitionedRun(shell, table, folder, events)
+    return PartitionedRun(shell, table, folder, events, network_reads or None)
+
+
+def _checked_xy(resolved) -> np.ndarray:
+    """Lambert-93 points of the services read (all of them, as the command line counts
+    those far from a network read on the driver), without the ones with no geometry."""
+    from zonesblanches.crs import LAMBERT93
+
+    points = resolved.services.geometry.to_crs(LAMBERT93)
+    points = points[~(points.isna() | points.is_empty).to_numpy()]
+    return np.column_stack([points.x.to_numpy(float), points.y.to_numpy(float)])
 
 
 def _column_order(columns: pd.DataFrame, modes: Sequence[str], cats: Sequence[str]) -> list[str]:
@@ -574,13 +593,17 @@ def _run_tasks(
     """Submit the départements of ``todo``, gather them as they finish (checkpointing each),
     send again with a wider cut those whose network margin was too narrow.
 
-    ``read_by_workers``: ``(territory, OsmSource or None, notes)``; with a source, the
-    workers read the network (:mod:`zonesblanches.partition_osm`) and ``notes`` receives a
-    stand-in model per mode for the whole network's notes."""
+    ``read_by_workers``: ``(territory, OsmSource or None, notes, network_reads)``; with a
+    source, the workers read the network (:mod:`zonesblanches.partition_osm`), ``notes``
+    receives a stand-in model per mode for the whole network's notes and ``network_reads``
+    what was read (:meth:`WorkerReads.network_notes`)."""
     from distributed import as_completed
 
     client, owned = _client(client, n_workers)
     try:
+        from zonesblanches.worker_threads import limit_numba_threads
+
+        limit_numba_threads(client)  # numba's threads: each worker its share of the cores
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.
         every, lean = task_inputs(base, kept)
@@ -595,17 +618,21 @@ def _run_tasks(
         whole: dict[str, object] = {}
         networks: dict[str, object] = {}
         fields: dict[str, dict] = {}
+        held: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
-        reads = WorkerReads(client, read_by_workers, parts, todo, unit_xy, shared, lean, run)
+        reads = WorkerReads(client, read_by_workers[:3], parts, todo, unit_xy, shared, lean, run)
 
         network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
         names = sorted(client.scheduler_info().get("workers", {}))
 
         def pinned(mode: str) -> list[str] | None:
-            """With as many network modes as workers or more, each mode's whole-network
-            tasks go to one worker (a hint: another takes them if it dies), which builds that
-            mode's graph alone; with fewer modes, any worker (the categories spread)."""
-            if len(names) < 2 or len(network_modes) < len(names):
+            """Networks read by the workers (``osm=``), with as many network modes as
+            workers or more: each mode's whole-network tasks go to one worker (a hint: another
+            takes them if it dies), which builds that mode's graph alone and never receives
+            the other mode's network. A network sent from here is on every worker with its
+            graph and k-d tree: the (mode, category) tasks spread over all workers (modes
+            differ in size: one mode per worker left one worker idle a third of the time)."""
+            if reads.source is None or len(names) < 2 or len(network_modes) < len(names):
                 return None
             return [names[network_modes.index(mode) % len(names)]]
 
@@ -635,7 +662,7 @@ def _run_tasks(
                             _network_part, group, unit_xy[pos], radius, pure=False
                         )
                         continue
-                    if mode not in networks:
+                    if mode not in networks and (reads.source or not np.isinf(radius).any()):
                         networks[mode] = (
                             reads.whole(mode)
                             if reads.source
@@ -644,16 +671,26 @@ def _run_tasks(
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in whole:
                             where = pinned(mode)
-                            whole[mode] = client.submit(
-                                _network_part, networks[mode], unit_xy[:1], np.full(1, np.inf),
-                                workers=where, allow_other_workers=where is not None,
+                            # sent from here: each worker holds the graph and k-d tree, and
+                            # makes the whole part itself; read by a worker: a part there
+                            whole[mode] = (
+                                client.scatter(_whole_share(spec), broadcast=True, hash=False)
+                                if reads.source is None
+                                else client.submit(
+                                    _network_part, networks[mode], unit_xy[:1],
+                                    np.full(1, np.inf), workers=where,
+                                    allow_other_workers=where is not None,
+                                )
                             )  # fmt: skip
+                            if "points" not in held:  # every unit, for the node times kept
+                                held["points"] = client.submit(_hold, unit_xy, pure=False)
                             fields[mode] = {
                                 cat: client.submit(
                                     _whole_node_times,
                                     whole[mode],
                                     shared,
                                     cat,
+                                    held["points"],
                                     workers=where,
                                     allow_other_workers=where is not None,
                                 )  # fmt: skip
@@ -740,6 +777,7 @@ def _run_tasks(
                 duree=time.perf_counter() - started[dept],
                 **({"lecture": read_from[dept]} if dept in read_from else {}),
             )
+        read_by_workers[3].update(reads.network_notes() or {})  # before the client closes
     finally:
         if owned:
             cluster = getattr(client, "cluster", None)

@@ -21,6 +21,10 @@ variable                           effect
                                    mirrors); default :data:`GEOCODER_URL`
 ``ZONESBLANCHES_TRANSPORT_API``    root of the transport.data.gouv.fr API (tests, mirrors);
                                    default :data:`TRANSPORT_API_URL`
+``ZONESBLANCHES_FILS_HIERARCHIE``  threads of a contraction hierarchy's build (a positive
+                                   integer; default every thread numba has, i.e. every core):
+                                   ``1`` in each worker of a pool that already runs one
+                                   process per core (Dask), so that they do not oversubscribe
 =================================  ==========================================================
 """
 
@@ -62,6 +66,9 @@ TRANSPORT_API_VAR = "ZONESBLANCHES_TRANSPORT_API"
 TRANSPORT_API_URL = "https://transport.data.gouv.fr/api/"
 """The national access point for public-transport data (GTFS)."""
 
+CH_THREADS_VAR = "ZONESBLANCHES_FILS_HIERARCHIE"
+"""Threads of the contraction hierarchy's build by rounds (default: numba's, every core)."""
+
 
 def offline() -> bool:
     """True when ``ZONESBLANCHES_HORS_LIGNE`` forbids downloads."""
@@ -95,3 +102,25 @@ def geocoder_url() -> str:
 def transport_api_url() -> str:
     """The transport.data.gouv.fr API root: ``$ZONESBLANCHES_TRANSPORT_API`` or the real one."""
     return os.environ.get(TRANSPORT_API_VAR) or TRANSPORT_API_URL
+
+
+def hierarchy_threads() -> int | None:
+    """Threads of a contraction hierarchy's build: ``$ZONESBLANCHES_FILS_HIERARCHIE``, or
+    ``None`` (numba's default, every core) when unset or empty.
+
+    Raises
+    ------
+    ParameterError
+        If the variable is not a positive integer.
+    """
+    value = os.environ.get(CH_THREADS_VAR, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        from zonesblanches.errors import ParameterError
+
+        raise ParameterError(
+            f"{CH_THREADS_VAR} doit être un nombre entier de fils d'exécution, au moins 1 "
+            f"(reçu : « {value} »)."
+        )
+    return int(value)

@@ -7,8 +7,10 @@ set of French number formatters of :mod:`zonesblanches._text`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from zonesblanches._text import fr_count, fr_num, fr_plural
@@ -331,6 +333,7 @@ __all__ = [
     "border_note",
     "format_outside",
     "outside_note",
+    "format_engine",
     "format_network",
     "format_population",
     "format_qpv_gap",
@@ -402,6 +405,14 @@ def format_population(demand, qpv, carreaux_path=None, qpv_path=None) -> list[st
     return [pop, text]
 
 
+def _far_line(mode: str, far: int, max_snap_m: float, where: str = "du réseau routier") -> str:
+    return (
+        f"  ⚠ {mode} : {fr_count(far, 'service')} à plus de {max_snap_m:.0f} m {where} "
+        "(hors de l'extrait ?) : trajet compté à pied en ligne droite, temps signalés dans la "
+        "colonne remarque"
+    )
+
+
 def format_network(models, services) -> tuple[list[str], int]:
     """Size of each road network, and the services too far from it (lines, count)."""
     lines, problems = [], 0
@@ -412,9 +423,118 @@ def format_network(models, services) -> tuple[list[str], int]:
         far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
         if far:
             problems += far
-            lines.append(
-                f"  ⚠ {mode} : {fr_count(far, 'service')} à plus de {model.max_snap_m:.0f} m du "
-                "réseau routier (hors de l'extrait ?) : trajet compté à pied en ligne droite, temps "
-                "signalés dans la colonne remarque"
-            )
+            lines.append(_far_line(mode, far, model.max_snap_m))
     return lines, problems
+
+
+def format_worker_network(reads: Mapping) -> tuple[list[str], int]:
+    """The lines of :func:`format_network` for a network the Dask workers read
+    (``PartitionedRun.network_reads``), and the count of services too far from it.
+
+    When a département needed the whole territory's network, a worker read it as the driver
+    would have: same sizes, same count. Otherwise only the groups' networks exist: their
+    sizes (they overlap, and do not add up), and the services far from every one of them,
+    which may differ from the whole network's count (the groups are read 10 km beyond the
+    run's margin); the lines say so."""
+    lines, problems = [], 0
+    whole, groups = reads.get("territoire"), reads.get("groupes") or []
+    if whole:
+        lines.append(
+            "Réseau routier lu par un worker Dask pour tout le territoire et sa marge (des "
+            "départements en ont eu besoin) :"
+        )
+        for mode, n in whole.items():
+            lines.append(f"  {mode} : {_fr_int(n['nodes'])} nœuds, {_fr_int(n['edges'])} tronçons")
+            far = int(np.count_nonzero(n["far"]))
+            if far:
+                problems += far
+                lines.append(_far_line(mode, far, n["max_snap_m"]))
+    if not groups:
+        return lines, problems
+    lines.append(
+        "Réseaux routiers lus par les workers Dask, un par groupe de départements (marges "
+        "comprises : ils se recouvrent, leurs tailles ne s'additionnent pas) :"
+    )
+    for i, (depts, by_mode) in enumerate(groups):
+        for mode, n in by_mode.items():
+            lines.append(
+                f"  {mode}, groupe {i} ({', '.join(depts)}) : {_fr_int(n['nodes'])} nœuds, "
+                f"{_fr_int(n['edges'])} tronçons"
+            )
+    if whole:
+        return lines, problems
+    modes = list(dict.fromkeys(m for _, by_mode in groups for m in by_mode))
+    for mode in modes:
+        notes = [by_mode[mode] for _, by_mode in groups if mode in by_mode]
+        far = int(np.count_nonzero(np.logical_and.reduce([n["far"] for n in notes])))
+        problems += far
+        where = "de chacun des réseaux lus"
+        line = (
+            _far_line(mode, far, notes[0]["max_snap_m"], where)
+            if far
+            else (f"  {mode} : aucun service à plus de {notes[0]['max_snap_m']:.0f} m {where}")
+        )
+        lines.append(
+            line + " ; compté sur les réseaux des groupes (le réseau du territoire entier "
+            "n'a pas été lu) : ce nombre peut différer de celui d'un calcul sur le réseau lu "
+            "sur le poste (les groupes sont lus 10 km au-delà de sa marge)"
+        )
+    return lines, problems
+
+
+def _from_about(value: float, what: str) -> str:
+    """« à partir d'environ 1 700 sites » (two significant digits); infinity: « jamais »."""
+    if not math.isfinite(value):
+        return "jamais (la requête par seaux n'est pas plus rapide sur ce réseau)"
+    digits = max(0, len(str(int(value))) - 2)
+    return f"à partir d'environ {_fr_int(round(value, -digits))} {what}"
+
+
+def format_engine(models) -> list[str]:
+    """What the road engine did for each network model, with the hierarchy's break-even
+    predicted by the automatic rule (lines to print; empty without a road network).
+
+    The build time is printed here only (never in a file): outputs stay the same bytes.
+    """
+    lines = []
+    for mode, model in (models or {}).items():
+        log = getattr(model, "engine_log", None)
+        if not log:
+            continue
+        head = f"  {mode} ({_fr_int(log[0].n_nodes)} nœuds)"
+        for use in log:
+            built = (
+                f" ; hiérarchie construite en {_fr_num(use.build_seconds)} s"
+                if use.build_seconds is not None
+                else ""
+            )
+            if use.kind == "nearest":
+                how = (
+                    ("par Dijkstra" if use.count == 1 else "toutes par Dijkstra")
+                    if use.by_hierarchy == 0
+                    else f"dont {_fr_int(use.by_hierarchy)} par la hiérarchie de contraction"
+                )
+                lines.append(
+                    f"{head} : {fr_count(use.count, 'requête')} « service le plus proche », "
+                    f"{how} ; la hiérarchie est rentable "
+                    f"{_from_about(use.break_even, 'requêtes')}{built}"
+                )
+            else:
+                sites = fr_count(use.count, "site candidat", "sites candidats")
+                if use.by_hierarchy == use.count and not math.isfinite(use.break_even):
+                    how = "par la hiérarchie de contraction (déjà construite ou demandée)"
+                elif use.by_hierarchy:
+                    how = (
+                        "par la hiérarchie de contraction, rentable "
+                        f"{_from_about(use.break_even, 'sites')} ({_fr_int(use.reached)} nœuds "
+                        "atteints par recherche)"
+                    )
+                else:
+                    how = (
+                        "par Dijkstra borné, site par site : la hiérarchie serait rentable "
+                        f"{_from_about(use.break_even, 'sites')}"
+                    )
+                lines.append(f"{head} : accessibilité de {sites} {how}{built}")
+    if lines:
+        lines.insert(0, "Moteur de temps sur le réseau (choix automatique) :")
+    return lines

@@ -62,10 +62,12 @@ it are just set to ``inf``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from zonesblanches import settings
 from zonesblanches.coverage.graph import check_sources, prepare_graph
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.network import RoadNetwork
@@ -104,21 +106,135 @@ PARALLEL_MIN = 512
 several threads: below, starting them costs more than it saves (Andorra, 16,583 nodes: 0.15 s
 of processor time on one thread, 0.53 s with threads for every round, loaded machine)."""
 
-BUILD_COST = 40.0
-"""Preprocessing cost of a hierarchy, in full Dijkstra passes over the same network.
+BUILD_COST = 18.0
+"""Preprocessing cost of a hierarchy by rounds (processor time, every thread summed), in full
+Dijkstra passes over the same network, on the reference network (:data:`BUILD_REF_NODES`
+nodes, :data:`BUILD_REF_DEGREE` arcs per node); :func:`build_cost` scales it to others.
 
-Measured by ``scripts/bench_hierarchy.py`` (build processor time / that of one unbounded
-Dijkstra on the same matrix): 30 on the synthetic regional extract (853,583 nodes), 30 to 76 on
-the real OSM fixtures (Saint-Germain-en-Laye, Andorra; noisy, a pass there is under 5 ms). The
-automatic engine choice (``engine="auto"`` of
-:class:`~zonesblanches.coverage.network.NetworkModel`) builds a hierarchy only when the
-Dijkstra work it saves is larger.
-"""
+Measured by ``scripts/bench_hierarchy.py`` (machine loaded, load average 5 to 9, so the fit
+is rough): 18.0 passes on the car network of the synthetic regional extract ``r30.osm.pbf``
+(2,379,191 nodes; 27.5 on ``r28``, 2,210,711 nodes, another day's load), 108 on the
+1,000 × 1,000 synthetic grid, 137 at 500 × 500, 141 at 250 × 250, 85 to 112 on Andorra
+(16,583 nodes), 58 to 95 on Saint-Germain-en-Laye (3,778 nodes). The former constant (40)
+was measured on the one-node-at-a-time build."""
 
-DIJKSTRA_FIXED = 0.04
+BUILD_REF_NODES = 2_379_191
+"""Nodes of the reference network of :data:`BUILD_COST` (car network of the synthetic
+regional extract ``r30.osm.pbf``, ``scripts/make_region_pbf.py``)."""
+
+BUILD_REF_DEGREE = 1.93
+"""Arcs per node of the reference network of :data:`BUILD_COST`."""
+
+BUILD_SIZE_EXPONENT = 0.3
+"""The build costs ``(n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT`` times the reference
+passes on ``n`` nodes: a pass over a small network stays in the processor's caches, while the
+build has fixed costs (ordering, threads)."""
+
+BUILD_DEGREE_EXPONENT = 2.1
+"""A network denser than the reference costs ``(degree / BUILD_REF_DEGREE) **
+BUILD_DEGREE_EXPONENT`` times more passes (a synthetic grid: 4 arcs per node and no hierarchy
+of roads, about 5 times the passes of a road network of the same size); a sparser one, the
+same."""
+
+DIJKSTRA_FIXED = 0.0046
 """Share of a full pass that a *bounded* Dijkstra costs whatever it reaches (scipy sets up and
-returns arrays over all the nodes): 0.04 measured on the synthetic regional extract (20 ms a
-search reaching 1 % of 853,583 nodes, against 0.49 s a full pass)."""
+returns arrays over all the nodes), on the reference network: searches bounded at 0 s in
+``scripts/bench_hierarchy.py``. The former constant (0.04) overestimated it."""
+
+DIJKSTRA_FIXED_EXPONENT = 0.22
+"""The fixed share is ``(n / BUILD_REF_NODES) ** -DIJKSTRA_FIXED_EXPONENT`` times
+:data:`DIJKSTRA_FIXED` on ``n`` nodes (measured: 0.0058 on the 1,000 × 1,000 grid, 0.010 at
+250 × 250, 0.02 to 0.04 on Andorra): a full pass costs more per node on a large network."""
+
+BUCKET_NODES = 1000.0
+"""The many-to-many bucket query costs, per candidate site, about as much as a Dijkstra that
+reaches this many nodes (its upward search and bucket scans; measured 300 to 2,500 nodes'
+worth)."""
+
+
+NEAREST_SAVING = 1.3
+"""Full passes that the hierarchy saves on each nearest-service query: a multi-source Dijkstra
+(:func:`~zonesblanches.coverage.graph.multi_source_times`, which also builds a matrix with one
+virtual node per service) costs 1.2 to 2 bare passes, PHAST a tenth to a fifth of it
+(``scripts/bench_hierarchy.py``)."""
+
+
+def build_cost(n_nodes: int, n_arcs: int) -> float:
+    """Predicted preprocessing cost of a hierarchy, in full Dijkstra passes over the same
+    network (processor time), on ``n_nodes`` nodes and ``n_arcs`` arcs.
+
+    Fitted on the measures of ``scripts/bench_hierarchy.py`` (see :data:`BUILD_COST`,
+    :data:`BUILD_SIZE_EXPONENT`, :data:`BUILD_DEGREE_EXPONENT`), which prints it beside the
+    measured cost for each network.
+    """
+    n = max(int(n_nodes), 1)
+    denser = max(n_arcs / n / BUILD_REF_DEGREE, 1.0)
+    return (
+        BUILD_COST * (n / BUILD_REF_NODES) ** -BUILD_SIZE_EXPONENT * denser**BUILD_DEGREE_EXPONENT
+    )
+
+
+def dijkstra_fixed(n_nodes: int) -> float:
+    """Predicted share of a full Dijkstra pass that a bounded search costs whatever it reaches,
+    on ``n_nodes`` nodes (:data:`DIJKSTRA_FIXED`, :data:`DIJKSTRA_FIXED_EXPONENT`)."""
+    return DIJKSTRA_FIXED * (max(int(n_nodes), 1) / BUILD_REF_NODES) ** -DIJKSTRA_FIXED_EXPONENT
+
+
+def nearest_break_even(n_nodes: int, n_arcs: int) -> float:
+    """Number of nearest-service queries (full passes) from which the hierarchy pays for its
+    build: :func:`build_cost` / :data:`NEAREST_SAVING`."""
+    return build_cost(n_nodes, n_arcs) / NEAREST_SAVING
+
+
+def reach_break_even(n_nodes: int, n_arcs: int, reached: float) -> float:
+    """Number of candidate sites from which the hierarchy (build, then the bucket query) costs
+    less than one bounded Dijkstra per site, each search reaching ``reached`` nodes on
+    average: :func:`build_cost` / (:func:`dijkstra_fixed` + (``reached`` −
+    :data:`BUCKET_NODES`) / ``n_nodes``), in full passes; infinite when the bucket query is
+    not faster than such a search.
+
+    ``scripts/bench_hierarchy.py`` prints it beside the measured break-even. Predicted /
+    measured on 30 November 2026 (machine loaded, load 7 to 10): 1.29, 0.95 and 0.74 on the
+    synthetic grids 250², 500² and 1000², 1.19 on the 2.38 M-node regional car network, 0.64
+    on Andorra (16,583 nodes); on Saint-Germain-en-Laye (3,778 nodes) the bucket query was no
+    faster than Dijkstra and the rule predicts 2,700 sites (a 0.03 s build at stake)."""
+    n = max(int(n_nodes), 1)
+    saved = dijkstra_fixed(n) + (reached - BUCKET_NODES) / n
+    return build_cost(n, n_arcs) / saved if saved > 0 else float("inf")
+
+
+@dataclass
+class EngineUse:
+    """One use of the road engine by a :class:`~zonesblanches.coverage.network.NetworkModel` (its ``engine_log``).
+
+    Attributes
+    ----------
+    kind : str
+        ``"nearest"`` (nearest-service queries, all of them) or ``"reach"`` (candidate sites
+        × units within a threshold, one per :meth:`~zonesblanches.coverage.network.NetworkModel.reach`).
+    count : int
+        Nearest-service queries run, or candidate nodes searched.
+    by_hierarchy : int
+        How many of them the contraction hierarchy answered (the others: Dijkstra).
+    break_even : float
+        The count from which the hierarchy pays for its build, as the automatic rule
+        predicts it (:func:`build_cost`, :func:`reach_break_even`).
+    n_nodes : int
+        Nodes of the network.
+    reached : float
+        Nodes a bounded search reached on average (reach; 0 when no Dijkstra ran).
+    build_seconds : float, optional
+        Wall time of the hierarchy's build when this use built it.
+    """
+
+    kind: str
+    count: int
+    by_hierarchy: int
+    break_even: float
+    n_nodes: int
+    reached: float = 0.0
+    build_seconds: float | None = None
+
 
 PAIRS_MAX_ENTRIES = 1 << 24
 """Bucket entries (16 bytes each) filled before the sources are searched, in
@@ -207,8 +323,9 @@ class ContractionHierarchy:
         Contract by rounds of independent nodes, in parallel (module docstring); False: one
         node at a time. Results are exact either way.
     threads : int, optional
-        Threads of the rounds' searches (default: numba's, i.e. every core); the hierarchy
-        does not depend on it.
+        Threads of the rounds' searches (default: ``$ZONESBLANCHES_FILS_HIERARCHIE``, see
+        :mod:`zonesblanches.settings`, else numba's, i.e. every core; set it to 1 in each
+        worker of a pool that runs one process per core); the hierarchy does not depend on it.
 
     Attributes
     ----------
@@ -246,6 +363,8 @@ class ContractionHierarchy:
             raise ParameterError("Les bornes des recherches de témoins doivent être positives.")
         if core_degree is None:
             core_degree = ROUNDS_CORE_DEGREE if rounds else CORE_DEGREE
+        if threads is None:
+            threads = settings.hierarchy_threads()
         if threads is not None and int(threads) < 1:
             raise ParameterError("Le nombre de fils d'exécution (threads) doit être positif.")
         if not (int(core_nodes) >= 0 and float(core_degree) > 0):
@@ -317,8 +436,10 @@ class ContractionHierarchy:
         if self.n_core:
             # The core comes first in the sweep: above every contracted node.
             level[core] = level.max() + 1
-        # Query order: decreasing level, then the locality order (memory locality).
-        order = np.lexsort((position, -level))
+        # Query order: decreasing level, then the locality order (memory locality); one
+        # argsort of a combined key (unique: position is a permutation) is 2.5 times faster
+        # than np.lexsort of the two.
+        order = np.argsort((level.max() - level) * n + position)
         newid = np.empty(n, dtype=np.int64)
         newid[order] = np.arange(n)
         f, t = newid[efrom], newid[eto]
@@ -337,7 +458,7 @@ class ContractionHierarchy:
         self._up_to = ut[o].astype(np.int32)
         self._up_w = uw[o]
         df, dt, dw = f[~up], t[~up], ew[~up]
-        o = np.lexsort((df, dt))
+        o = np.argsort(dt * n + df, kind="stable")  # = np.lexsort((df, dt)), 2.7 times faster
         self._dn_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(dt, minlength=n), out=self._dn_ptr[1:])
         self._dn_from = df[o].astype(np.int32)

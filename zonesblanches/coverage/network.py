@@ -54,7 +54,7 @@ from zonesblanches.coverage.graph import (
     nearest_source_times,
     prepare_graph,
 )
-from zonesblanches.coverage.hierarchy import BUILD_COST, ContractionHierarchy
+from zonesblanches.coverage.hierarchy import ContractionHierarchy, EngineUse, nearest_break_even
 from zonesblanches.coverage.reach import DEFAULT_CHUNK_BYTES, network_reach
 from zonesblanches.coverage.traveltime import NearestTimes
 from zonesblanches.crs import LAMBERT93
@@ -133,12 +133,13 @@ class NetworkModel:
         built on the first query (seconds for an EPCI), then each query is about ten times
         faster, and :meth:`reach` is one many-to-many bucket query.
         ``"auto"``: Dijkstra until the hierarchy pays for its preprocessing
-        (:data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes): in :meth:`nearest`
+        (:func:`~zonesblanches.coverage.hierarchy.nearest_break_even` queries, which
+        depends on the network's size and density): in :meth:`nearest`
         once the passes already run reach that cost (at most twice the better choice's work),
         in :meth:`reach` when the candidates left would cost more (see
         :func:`~zonesblanches.coverage.reach.network_reach`); a hierarchy once built serves
         every later query. Same results whatever the engine (times equal within float
-        rounding).
+        rounding). What was done, and the predicted break-even: :attr:`engine_log`.
     keep_network : bool, default True
         Keep ``network`` (the :class:`RoadNetwork`) in :attr:`network`. ``False`` lets it go
         once the model is built: the model still answers every travel-time query (it needs
@@ -246,6 +247,25 @@ class NetworkModel:
         if self._hierarchy is None:
             self._hierarchy = ContractionHierarchy(self.graph)
         return self._hierarchy
+
+    @property
+    def engine_log(self) -> list[EngineUse]:
+        """What the engine did for this model so far, one :class:`EngineUse` per
+        :meth:`reach` and one for all the :meth:`nearest` queries (see
+        :func:`~zonesblanches.summaries.format_engine`)."""
+        return self.__dict__.setdefault("_engine_log", [])
+
+    def _log_nearest(self, hierarchy: bool, built: bool) -> None:
+        log = self.engine_log
+        use = next((u for u in log if u.kind == "nearest"), None)
+        if use is None:
+            n = self.graph.shape[0]
+            use = EngineUse("nearest", 0, 0, nearest_break_even(n, self.graph.nnz), n)
+            log.append(use)
+        use.count += 1
+        use.by_hierarchy += int(hierarchy)
+        if built:
+            use.build_seconds = self._hierarchy.build_seconds
 
     @property
     def walk_speed_ms(self) -> float:
@@ -363,13 +383,19 @@ class NetworkModel:
         snap = self.snap(destinations)
         ok = np.flatnonzero(snap.node >= 0)
         offsets = snap.distance_m[ok] / self.walk_speed_ms
-        if self.engine == "hierarchie" or (
-            self.engine == "auto" and (self._hierarchy is not None or self._passes >= BUILD_COST)
-        ):
+        # Ski rental: Dijkstra until the queries already run cost the hierarchy's build, so
+        # that the work done is at most about twice that of the better choice in hindsight.
+        pays = self._passes >= nearest_break_even(self.graph.shape[0], self.graph.nnz)
+        use_hierarchy = self.engine == "hierarchie" or (
+            self.engine == "auto" and (self._hierarchy is not None or pays)
+        )
+        built = use_hierarchy and self._hierarchy is None
+        if use_hierarchy:
             seconds, idx = self.hierarchy.nearest(snap.node[ok], offsets, limit=limit_s)
         else:
             seconds, idx = multi_source_times(self.graph, snap.node[ok], offsets, limit=limit_s)
             self._passes += float(np.isfinite(seconds).mean()) if len(seconds) else 0.0
+        self._log_nearest(use_hierarchy, built)
         nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
         return seconds, nearest.astype(np.int64)
 

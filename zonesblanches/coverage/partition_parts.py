@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -52,6 +52,14 @@ class _NetworkShare:
     speed_ms: float  # fastest way to move on it: its fastest edge, or the walking leg
     options: dict
     margin_m: float  # first radius tried around each unit
+    # The whole run's model's own graph and k-d tree of snappable nodes, when the driver has
+    # them: a worker computing on the whole network uses them instead of building its own
+    # (1-1.5 s of processor per mode and worker for a region; a pickled k-d tree loads in a
+    # tenth of its build time). Same arrays, so the same times and snapped nodes.
+    graph: object = None
+    tree: object = None
+    # osm=: what the command line prints about the network read (partition_osm.read_notes)
+    notes: dict | None = None
 
 
 def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _NetworkShare:
@@ -68,6 +76,7 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _
         "engine": model.engine,
     }
     speed = max(speed, model.walk_speed_ms)
+    exact = type(model) is NetworkModel  # its tree is over xy[snap_nodes], as a cut model's
     return _NetworkShare(
         net,
         snappable,
@@ -75,6 +84,8 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _
         speed,
         options,
         minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
+        model.graph if exact else None,
+        getattr(model, "_tree", None) if exact else None,
     )
 
 
@@ -83,7 +94,16 @@ class _CutNetworkModel(NetworkModel):
     network's model snaps them (its largest strongly connected component), not to the cut's
     own largest component."""
 
-    def __init__(self, network: RoadNetwork, snappable: np.ndarray, memo: bool = False, **opts):
+    def __init__(
+        self,
+        network: RoadNetwork,
+        snappable: np.ndarray,
+        memo: bool = False,
+        *,
+        graph: object = None,
+        tree: object = None,
+        **opts,
+    ):
         # NetworkModel's attributes (options checked by the whole run's model), without its
         # graph: a task that only reads node times computed elsewhere (a département on the
         # whole network) snaps its units and never builds the graph (2-3 s for a region).
@@ -100,10 +120,12 @@ class _CutNetworkModel(NetworkModel):
         self.engine = opts.get("engine", "auto")
         self._hierarchy = None
         self._passes = 0.0
-        self._graph = None
+        self._graph = graph  # the whole run's model's graph (same network), or built on use
         self.snap_nodes = np.flatnonzero(snappable)
-        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
-        self._tree = cKDTree(xy[self.snap_nodes])
+        if tree is None:
+            xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
+            tree = cKDTree(xy[self.snap_nodes])
+        self._tree = tree
         self._memo: dict | None = {} if memo else None
 
     @property
@@ -133,9 +155,10 @@ class _CutNetworkModel(NetworkModel):
 
     def remember(self, destinations: gpd.GeoSeries, times: tuple) -> None:
         """Take ``times`` as :meth:`node_times` of ``destinations`` (computed elsewhere by
-        the same method on the same network)."""
+        the same method on the same network; :class:`_AtNodes` when kept at some nodes only,
+        which replace those of another run)."""
         if self._memo is not None:
-            self._memo.setdefault(self._key(destinations, np.inf), times)
+            self._memo[self._key(destinations, np.inf)] = times
 
 
 _WHOLE_MODELS: dict[int, tuple[RoadNetwork, _CutNetworkModel]] = {}
@@ -153,7 +176,10 @@ def _part_model(spec: _NetworkPart) -> _CutNetworkModel:
     if hit is None or hit[0] is not spec.network:
         if len(_WHOLE_MODELS) >= 4:  # a few runs' networks at most
             _WHOLE_MODELS.clear()
-        hit = (spec.network, _CutNetworkModel(spec.network, spec.snappable, True, **spec.options))
+        built = _CutNetworkModel(
+            spec.network, spec.snappable, True, graph=spec.graph, tree=spec.tree, **spec.options
+        )
+        hit = (spec.network, built)
         _WHOLE_MODELS[id(spec.network)] = hit
     return hit[1]
 
@@ -219,21 +245,88 @@ class _NetworkPart:
     radius_m: np.ndarray  # per unit
     share: float  # nodes of the cut over nodes of the whole network
     fields: dict | None = None  # whole network: category → node times computed once
+    graph: object = None  # whole network: the whole run's model's graph and tree, if sent
+    tree: object = None
 
 
 def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray) -> _NetworkPart:
+    apply_thread_share()
     sub, keep = _cut(share, unit_xy, radius)
     node = share.service_node
     inside = np.flatnonzero((node >= 0) & keep[np.clip(node, 0, None)])
+    whole = sub is share.network
     return _NetworkPart(
         sub,
-        share.snappable[keep],
+        share.snappable if whole else share.snappable[keep],
         inside,
         share.options,
         share.speed_ms,
         radius,
         float(keep.mean()) if len(keep) else 1.0,
+        graph=share.graph if whole else None,
+        tree=share.tree if whole else None,
     )
+
+
+def _whole_share(share: _NetworkShare) -> _NetworkShare:
+    """What the tasks on the whole network need of a share: the graph, k-d tree, snappable
+    nodes and services' nodes, without the network's node and edge arrays (at 2.2 M car
+    nodes, 190 MB per worker for nothing: the graph and tree hold what the tasks read). The
+    share itself when the driver's model gave no graph or tree (the worker builds them)."""
+    if share.graph is None or share.tree is None:
+        return share
+    net, none = share.network, np.zeros(0)
+    stub = RoadNetwork(
+        net.mode, none.astype(np.int64), none, none, none.astype(np.int64),
+        none.astype(np.int64), none, none, net.source, net.meta,
+    )  # fmt: skip
+    return replace(share, network=stub)
+
+
+def _whole_part(share: _NetworkShare | _NetworkPart) -> _NetworkPart:
+    """The whole network's part, made on the worker from the share it holds (nothing sent
+    between workers: each builds, or takes from the share, the model of the whole network
+    once, :func:`_part_model`): :func:`_network_part` with an infinite radius, without
+    reading the node coordinates (which :func:`_whole_share` leaves out)."""
+    if isinstance(share, _NetworkPart):
+        return share
+    return _NetworkPart(
+        share.network,
+        share.snappable,
+        np.flatnonzero(share.service_node >= 0),
+        share.options,
+        share.speed_ms,
+        np.full(1, np.inf),
+        1.0,
+        graph=share.graph,
+        tree=share.tree,
+    )
+
+
+@dataclass
+class _AtNodes:
+    """An array of one value per network node, kept at some nodes only (sorted ``nodes``):
+    the whole network's node times at the nodes where the run's units snap, which is all a
+    département's task reads of them (:meth:`NetworkModel.nearest` reads the node times at
+    its origins' nodes). Read at any other node, it raises instead of guessing."""
+
+    nodes: np.ndarray
+    values: np.ndarray
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index):
+        index = np.asarray(index)
+        if index.dtype.kind not in "iu":
+            raise TypeError("_AtNodes se lit par numéros de nœuds.")
+        if index.size == 0:
+            return self.values[:0].copy()
+        pos = np.minimum(np.searchsorted(self.nodes, index), max(len(self.nodes) - 1, 0))
+        if len(self.nodes) == 0 or (self.nodes[pos] != index).any():
+            raise IndexError("Temps demandé à un nœud où aucune unité du calcul n'est reliée.")
+        return self.values[pos]
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,9 +466,12 @@ def _straight_line_columns(
     return cols
 
 
-def _with_radius(part: _NetworkPart, radius: np.ndarray, fields: dict) -> _NetworkPart:
-    """The whole-network part, for a département's units, with each category's node times
-    (:func:`_whole_node_times`, computed once in the cluster)."""
+def _with_radius(
+    part: _NetworkShare | _NetworkPart, radius: np.ndarray, fields: dict
+) -> _NetworkPart:
+    """The whole-network part (or the share it is made from), for a département's units, with
+    each category's node times (:func:`_whole_node_times`, computed once in the cluster)."""
+    part = _whole_part(part)
     return _NetworkPart(
         part.network,
         part.snappable,
@@ -385,6 +481,8 @@ def _with_radius(part: _NetworkPart, radius: np.ndarray, fields: dict) -> _Netwo
         radius,
         1.0,
         fields,
+        part.graph,
+        part.tree,
     )
 
 
@@ -394,9 +492,67 @@ def _category_points(part: _NetworkPart, services: _Services, category: str) -> 
     return subset.geometry[(subset["categorie"] == category).to_numpy(dtype=bool)]
 
 
-def _whole_node_times(part: _NetworkPart, services: _Services, category: str) -> tuple:
+def _whole_node_times(
+    part: _NetworkShare | _NetworkPart,
+    services: _Services,
+    category: str,
+    unit_xy: np.ndarray | None = None,
+) -> tuple | None:
     """Seconds from every node of the whole network to the category's nearest service, and
     which: one task per mode and category, shared by every département sent to the whole
-    network (instead of one shortest-path pass per département, or per worker)."""
+    network (instead of one shortest-path pass per département, or per worker).
+
+    With ``unit_xy`` (Lambert-93 points of the run's units), both kept only at the nodes
+    where those units snap (:class:`_AtNodes`): what the départements' tasks read, a few
+    kilobytes to send them instead of 16 bytes per node (35 MB per category at 2.2 M nodes,
+    copied to every worker that runs a département)."""
+    apply_thread_share()
+    part = _whole_part(part)
     points = _category_points(part, services, category)
-    return _part_model(part).node_times(points) if len(points) else None
+    if not len(points):
+        return None
+    model = _part_model(part)
+    if unit_xy is None:
+        return model.node_times(points)
+    seconds, nearest = NetworkModel.node_times(model, points)  # not kept by the model
+    xy = unit_xy[np.isfinite(unit_xy).all(axis=1)]
+    nodes = np.unique(model.snap_nodes[model._tree.query(xy, k=1)[1]]) if len(xy) else xy[:0]
+    nodes = nodes.astype(np.int64)
+    return (
+        _AtNodes(nodes, seconds[nodes], len(seconds)),
+        _AtNodes(nodes, nearest[nodes], len(nearest)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Threads of a worker
+# --------------------------------------------------------------------------------------------
+
+THREAD_SHARE: int | None = None
+"""numba threads a task of this worker process may use (its share of the machine's cores, set
+by :class:`zonesblanches.worker_threads.NumbaThreads`); ``None``: numba's default (all)."""
+
+
+def thread_share(cores: int, workers_on_host: int, threads_per_worker: int = 1) -> int:
+    """Cores for each task thread of a worker: the machine's cores over the task threads of
+    all its workers (at least 1). Two single-threaded workers on 2 cores: 1 each, not 2 each
+    (numba's default), which would run 4 busy threads on 2 cores."""
+    return max(1, int(cores) // max(1, int(workers_on_host) * int(threads_per_worker)))
+
+
+def apply_thread_share() -> None:
+    """Limit numba's threads to this worker's share, in the calling thread.
+
+    numba's thread count is per calling thread, and a Dask task runs in the worker's executor
+    thread, not where the plugin ran: each task calls this first. The contraction hierarchy's
+    rounds (:mod:`zonesblanches.coverage.hierarchy`, ``threads=None``) then take this count."""
+    if THREAD_SHARE is None:
+        return
+    import sys
+
+    numba = sys.modules.get("numba")
+    if numba is None:  # not imported yet: the plugin's NUMBA_NUM_THREADS sizes its pool
+        return
+    n = max(1, min(THREAD_SHARE, numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)

@@ -202,14 +202,13 @@ def network_reach(
     of bounded Dijkstra; ``"hierarchie"``, one many-to-many bucket query
     (:meth:`~zonesblanches.coverage.hierarchy.ContractionHierarchy.pairs`); ``"auto"``, the
     hierarchy if the model already has one, else Dijkstra on a first chunk, then the hierarchy
-    if the Dijkstra work left exceeds its preprocessing,
-    :data:`~zonesblanches.coverage.hierarchy.BUILD_COST` full passes (each bounded search
-    costs :data:`~zonesblanches.coverage.hierarchy.DIJKSTRA_FIXED` of a pass plus the share of
-    the nodes it reached, measured on the first chunk; the bucket query's own cost, 8 to 130
-    times less per candidate, is neglected). Same pairs
-    either way (times equal within float rounding).
+    if the candidates left are more than
+    :func:`~zonesblanches.coverage.hierarchy.reach_break_even` predicts from the network's
+    size and the nodes a search reached on the first chunk. Same pairs either way (times
+    equal within float rounding). The choice is recorded in the model's ``engine_log`` when it
+    has one.
     """
-    from zonesblanches.coverage.hierarchy import BUILD_COST, DIJKSTRA_FIXED
+    from zonesblanches.coverage.hierarchy import EngineUse, reach_break_even
 
     engine = getattr(model, "engine", "dijkstra") if engine is None else engine
     graph = model.graph
@@ -249,20 +248,30 @@ def network_reach(
         disable=not progress or None,
     )
     done = 0
+    reached = 0.0
     while done < len(cnode) and not use_hierarchy:
         sl = slice(done, min(done + chunk, len(cnode)))
         ci, uj, net_s, reached = _dijkstra_pairs(graph, cnode[sl], node_limit[sl], unode)
         pieces.append((ci + done, uj, net_s))
         done = sl.stop
         bar.update(sl.stop - sl.start)
-        # The Dijkstra work left, in full passes, against the hierarchy's preprocessing.
-        left = (len(cnode) - done) * (DIJKSTRA_FIXED + reached / n_nodes)
-        use_hierarchy = engine == "auto" and left > BUILD_COST
+        # The Dijkstra work left against the hierarchy's preprocessing.
+        use_hierarchy = engine == "auto" and len(cnode) - done > reach_break_even(
+            n_nodes, graph.nnz, reached
+        )
+    had_hierarchy = getattr(model, "_hierarchy", None) is not None
     if done < len(cnode):
         ci, uj, net_s = model.hierarchy.pairs(cnode[done:], unode, node_limit[done:])
         pieces.append((ci + done, uj, net_s))
         bar.update(len(cnode) - done)
     bar.close()
+    log = getattr(model, "engine_log", None)
+    if log is not None:
+        even = reach_break_even(n_nodes, graph.nnz, reached) if done else float("nan")
+        use = EngineUse("reach", len(cnode), len(cnode) - done, even, n_nodes, reached)
+        if not had_hierarchy and done < len(cnode):
+            use.build_seconds = model.hierarchy.build_seconds
+        log.append(use)
     by_node = np.argsort(cinv, kind="stable")
     cstart = np.searchsorted(cinv[by_node], np.arange(len(cnode) + 1))
     rows_out, cols_out, min_out = [], [], []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -109,15 +110,55 @@ def _adjacency_labels(geoms: np.ndarray, tolerance: float) -> np.ndarray:
         return np.zeros(0, dtype="int64")
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="dwithin", distance=tolerance)
+    return _component_labels(left, right, n)
+
+
+def _component_labels(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
     graph = coo_matrix((np.ones(len(left), dtype=bool), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels
 
 
+@dataclass(frozen=True)
+class UnitGraph:
+    """Every unit's polygon in Lambert-93 (repaired) and the pairs of units within
+    ``tolerance`` of each other (:func:`unit_graph`): computed once for all the indicators of
+    one analysis, each dissolving a subset of the same units (issue 17: the neighbour search
+    of the region's communes, again for each indicator, was a tenth of the zones stage)."""
+
+    metric: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    tolerance: float
+
+
+def unit_graph(units: gpd.GeoDataFrame, tolerance: float = 1.0) -> UnitGraph | None:
+    """The :class:`UnitGraph` of ``units`` for :func:`zones_blanches` (None for units without
+    polygons, which it refuses anyway). A pair of units is neighbours or not whatever the
+    other units, so the neighbours among the uncovered ones are the pairs of this graph whose
+    two units are uncovered: the same zones as a search among the uncovered units alone."""
+    polygons = unit_polygons(units) if len(units) else units.geometry
+    if polygons is None or units.crs is None:
+        return None
+    metric = valid_array(polygons.to_crs(LAMBERT93).values)
+    if not len(metric):
+        return UnitGraph(metric, np.zeros(0, "int64"), np.zeros(0, "int64"), tolerance)
+    left, right = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=tolerance)
+    return UnitGraph(metric, left, right, tolerance)
+
+
 def _touched(
-    zones_geom: np.ndarray, others: gpd.GeoDataFrame, code_col: str, name_col: str | None
+    zones_geom: np.ndarray,
+    others: gpd.GeoDataFrame,
+    code_col: str,
+    name_col: str | None,
+    members: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Codes (and names) of ``others`` each zone overlaps by at least MIN_SHARED_AREA_M2."""
+    """Codes (and names) of ``others`` each zone overlaps by at least MIN_SHARED_AREA_M2.
+
+    ``members``: the unit polygons (Lambert-93) and the zone of each, when each zone is their
+    union; the overlaps are then computed from the units near each of ``others``
+    (:func:`_shared_areas`) instead of the whole zone."""
     geoms = valid_array(others.to_crs(LAMBERT93).geometry.values)
     tree = shapely.STRtree(geoms)
     zi, oi = tree.query(zones_geom, predicate="intersects")
@@ -129,7 +170,10 @@ def _touched(
         inside = shapely.contains(geoms[oi], zones_geom[zi])
         area = np.full(len(zi), np.inf)
         edge = ~inside
-        area[edge] = shapely.area(shapely.intersection(zones_geom[zi[edge]], geoms[oi[edge]]))
+        if members is None:
+            area[edge] = shapely.area(shapely.intersection(zones_geom[zi[edge]], geoms[oi[edge]]))
+        else:
+            area[edge] = _shared_areas(zi[edge], oi[edge], geoms, *members)
         code_values = others[code_col].astype("string").fillna("").to_numpy()
         name_values = others[name_col].astype("string").fillna("").to_numpy() if name_col else None
         order = np.lexsort((code_values[oi], zi))
@@ -142,6 +186,42 @@ def _touched(
     return [SEP.join(c) for c in codes], [SEP.join(n) for n in names]
 
 
+def _shared_areas(
+    zi: np.ndarray, oi: np.ndarray, geoms: np.ndarray, units: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Area of ``zone[zi[k]] ∩ geoms[oi[k]]`` for each k, where each zone is the union of the
+    ``units`` labelled with it: the union of the units of the zone that meet ``geoms[oi[k]]``
+    has the same intersection with it, and is a few polygons where the zone may be the whole
+    region (one intersection with a zone of 3,500 communes took 1.8 s, issue 17). A polygon
+    equal to a unit of the zone lies inside it: its own area.
+
+    The areas only decide ``≥ MIN_SHARED_AREA_M2``; they equal the zone's up to rounding (the
+    local union's intersection points are computed from fewer polygons), tested against it.
+    """
+    area = np.zeros(len(zi))
+    if not len(zi):
+        return area
+    needed = np.unique(oi)
+    o_hit, u_hit = shapely.STRtree(units).query(geoms[needed], predicate="intersects")
+    o_hit = needed[o_hit]
+    z_hit = labels[u_hit]
+    same = shapely.equals_exact(geoms[o_hit], units[u_hit], tolerance=0.0)
+    near: dict[tuple[int, int], list[int]] = {}
+    inside: set[tuple[int, int]] = set()
+    for o, u, z, eq in zip(o_hit.tolist(), u_hit.tolist(), z_hit.tolist(), same, strict=True):
+        near.setdefault((z, o), []).append(u)
+        if eq:
+            inside.add((z, o))
+    for k, (z, o) in enumerate(zip(zi.tolist(), oi.tolist(), strict=True)):
+        if (z, o) in inside:
+            area[k] = shapely.area(geoms[o])
+        elif (z, o) in near:
+            local = units[near[z, o]]
+            local = local[0] if len(local) == 1 else shapely.union_all(local)
+            area[k] = shapely.area(shapely.intersection(local, geoms[o]))
+    return area
+
+
 def zones_blanches(
     units: gpd.GeoDataFrame,
     *,
@@ -152,6 +232,7 @@ def zones_blanches(
     qpv: gpd.GeoDataFrame | None = None,
     communes: gpd.GeoDataFrame | None = None,
     tolerance: float = 1.0,
+    graph: UnitGraph | None = None,
 ) -> gpd.GeoDataFrame:
     """Dissolve uncovered polygon units into contiguous zones, largest population first.
 
@@ -178,6 +259,10 @@ def zones_blanches(
     tolerance : float
         Metres: units closer than this are neighbours (1 m by default; grid cells share their
         edges exactly, commune outlines may leave slivers).
+    graph : UnitGraph, optional
+        :func:`unit_graph` of these ``units`` with this ``tolerance``, when several indicators
+        of the same units are dissolved: their polygons and neighbours are then not computed
+        again (same zones).
 
     Returns
     -------
@@ -228,8 +313,16 @@ def zones_blanches(
 
     weights = [w for w in weight_cols if w in units.columns]
     sub = units[uncovered]
-    metric = valid_array(polygons[uncovered].to_crs(LAMBERT93).values)
-    labels = _adjacency_labels(metric, tolerance)
+    if graph is not None and graph.tolerance == tolerance and len(graph.metric) == len(units):
+        metric = graph.metric[uncovered]
+        position = np.cumsum(uncovered) - 1  # of each uncovered unit among the uncovered
+        both = uncovered[graph.left] & uncovered[graph.right]
+        labels = _component_labels(
+            position[graph.left[both]], position[graph.right[both]], len(metric)
+        )
+    else:
+        metric = valid_array(polygons[uncovered].to_crs(LAMBERT93).values)
+        labels = _adjacency_labels(metric, tolerance)
     n_zones = int(labels.max()) + 1 if len(labels) else 0
 
     groups = group_indices(labels)
@@ -264,14 +357,16 @@ def zones_blanches(
     if qpv is not None and len(table):
         if "code_qp" not in qpv.columns:
             raise ParameterError("La couche des QPV doit avoir une colonne « code_qp ».")
-        table["codes_qp"], _ = _touched(metric_geoms, qpv, "code_qp", None)
+        table["codes_qp"], _ = _touched(metric_geoms, qpv, "code_qp", None, (metric, labels))
     else:
         table["codes_qp"] = ""
     if communes is not None and len(table):
         if "code_insee" not in communes.columns:
             raise ParameterError("La table des communes doit avoir une colonne « code_insee ».")
         name_col = "nom" if "nom" in communes.columns else None
-        table["communes_insee"], names = _touched(metric_geoms, communes, "code_insee", name_col)
+        table["communes_insee"], names = _touched(
+            metric_geoms, communes, "code_insee", name_col, (metric, labels)
+        )
         if name_col:
             table["nom_communes"] = names
     else:

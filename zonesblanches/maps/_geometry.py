@@ -96,6 +96,41 @@ def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -
     return round_coords(np.asarray(wgs, dtype=object), decimals)
 
 
+def clean_coverage(geoms) -> np.ndarray | None:
+    """``geoms`` (polygons that tile the plane) made a clean coverage by GEOS: overlaps given
+    to one neighbour, shared edges made identical, so that :func:`coverage_union` can merge
+    any subset by dropping their shared edges. None where they are not all (multi)polygons or
+    GEOS refuses them.
+
+    The outlines drawn on the maps are simplified, then rounded in degrees one by one: they
+    overlap their neighbours by a few metres here and there, and ``coverage_union_all``
+    refuses them as they are (« incorrectly noded »).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if not len(geoms) or not np.isin(shapely.get_type_id(geoms), (3, 6)).all():
+        return None
+    if shapely.is_empty(geoms).any():
+        return None
+    try:
+        return shapely.coverage_clean(geoms)
+    except shapely.errors.GEOSException:
+        return None
+
+
+def coverage_union(geoms, clean: np.ndarray | None, mask: np.ndarray):
+    """The union of ``geoms[mask]``: of their clean coverage (:func:`clean_coverage`) when
+    given, by dropping shared edges (milliseconds); else by a full overlay on a 1 m grid
+    (about 0.8 s for 3,500 communes of a region, issue 17)."""
+    if clean is not None:
+        parts = clean[mask]
+        parts = parts[~shapely.is_empty(parts)]
+        try:
+            return shapely.coverage_union_all(parts)
+        except shapely.errors.GEOSException:
+            pass
+    return shapely.union_all(np.asarray(geoms, dtype=object)[mask], grid_size=1.0)
+
+
 def round_coords(geoms: np.ndarray, decimals: int) -> np.ndarray:
     snapped = shapely.set_precision(geoms, 10.0**-decimals)
     return shapely.transform(snapped, lambda xy: np.round(xy, decimals))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,7 +33,13 @@ from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
-from zonesblanches.maps._geometry import auto_tolerance, simplify_coverage
+from zonesblanches.maps._geometry import (
+    auto_tolerance,
+    clean_coverage,
+    coverage_union,
+    simplify_coverage,
+)
+from zonesblanches.maps._repeated_text import add_repeated_text
 from zonesblanches.modes import ALL_MODES, mode_code
 
 PNG_METADATA = {"Software": None}
@@ -98,6 +105,17 @@ class FigureBase:
     """The matplotlib path of each drawn row of ``frame`` (:func:`polygon_paths`)."""
     frame_rows: np.ndarray | None = None
     """The row of ``frame`` of each path."""
+
+    @cached_property
+    def clean_frame(self) -> np.ndarray | None:
+        """``frame``'s polygons as a clean coverage (:func:`clean_coverage`), made once per
+        report: each map's hatched outline of the zones blanches is then their union by
+        shared edges (0.06 s instead of 0.8 s for a region map, issue 17). The former union
+        of the raw outlines also kept, as small dark rings inside the hatching, the slivers
+        where neighbouring outlines overlapped; the clean union has none."""
+        if self.point_units:
+            return None
+        return clean_coverage(self.frame.geometry.to_numpy())
 
 
 def figure_base(
@@ -166,22 +184,35 @@ def polygon_paths(geoms: np.ndarray) -> tuple[list | None, np.ndarray | None]:
     kinds = shapely.get_type_id(geoms[rows])
     if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
         return None, None
-    paths = []
-    for geom in geoms[rows]:
-        rings = []
-        for part in [geom] if geom.geom_type == "Polygon" else geom.geoms:
-            rings.append(MplPath(np.asarray(part.exterior.coords)[:, :2], closed=True))
-            rings.extend(
-                MplPath(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors
-            )
-        paths.append(MplPath.make_compound_path(*rings))
+    # Every ring of every geometry at once (exterior then holes, part by part: the order of
+    # GeoPandas' compound paths), each ring MOVETO, LINETO…, CLOSEPOLY on its closing vertex
+    # as ``MplPath(ring, closed=True)``; then one path per geometry, the vertices and codes
+    # ``MplPath.make_compound_path`` gives (tested), without a path object per ring.
+    if not len(rows):
+        return [], rows
+    parts, part_of = shapely.get_parts(geoms[rows], return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    owner = part_of[ring_part]
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    first = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+    codes[first] = MplPath.MOVETO
+    codes[np.r_[first[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
+    cuts = np.cumsum(np.bincount(owner[ring_of], minlength=len(rows)))[:-1]
+    paths = [MplPath(v, c) for v, c in zip(np.split(xy, cuts), np.split(codes, cuts), strict=True)]
     return paths, rows
 
 
-def _add_polygons(ax, geoms, paths=None, rows=None, *, facecolor, **style_kwds) -> None:
+def _add_polygons(
+    ax, geoms, paths=None, rows=None, *, facecolor, autolim: bool = True, **style_kwds
+) -> None:
     """Draw polygons as ``GeoSeries(geoms).plot(ax=ax, facecolor=…, **style_kwds)`` does (a
     list of colours per geometry), from the paths of :func:`polygon_paths` when given, without
-    GeoPandas' redraw of the whole figure."""
+    GeoPandas' redraw of the whole figure.
+
+    ``autolim=False`` when the caller sets the axes' limits itself afterwards (the static
+    maps): the extent of every path, which nothing then reads, is not computed (0.1 s per
+    region map, issue 17)."""
     if paths is None:
         paths, rows = polygon_paths(geoms)
         if paths is None:  # not only polygons: GeoPandas' own drawing
@@ -191,8 +222,10 @@ def _add_polygons(ax, geoms, paths=None, rows=None, *, facecolor, **style_kwds) 
         return
     if not isinstance(facecolor, str):
         facecolor = np.take(np.asarray(facecolor), rows, axis=0)
-    ax.add_collection(PathCollection(paths, facecolor=facecolor, cmap=None, **style_kwds))
-    ax.autoscale_view()
+    collection = PathCollection(paths, facecolor=facecolor, cmap=None, **style_kwds)
+    ax.add_collection(collection, autolim=autolim)
+    if autolim:
+        ax.autoscale_view()
 
 
 def _add_lines(ax, geoms, *, color, linewidth) -> None:
@@ -302,6 +335,7 @@ def static_map(
             facecolor=style.NO_DATA_COLOR,
             edgecolor="#9a9a9a",
             linewidth=0.2,
+            autolim=False,
         )
         ax.scatter(
             pts.geometry.x,
@@ -314,13 +348,26 @@ def static_map(
         )
     else:
         _add_polygons(
-            ax, geoms, paths, rows, facecolor=list(fill), edgecolor="#6f6f6f", linewidth=0.15
+            ax,
+            geoms,
+            paths,
+            rows,
+            facecolor=list(fill),
+            edgecolor="#6f6f6f",
+            linewidth=0.15,
+            autolim=False,
         )
     if blank.any() and not point_units:
         # One hatched outline over the blank communes (hatching each one is slow to draw).
-        merged = shapely.union_all(geoms[blank], grid_size=1.0)
+        merged = coverage_union(geoms, base.clean_frame, blank)
         _add_polygons(
-            ax, [merged], facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
+            ax,
+            [merged],
+            facecolor="none",
+            edgecolor="#222222",
+            linewidth=0.5,
+            hatch="////",
+            autolim=False,
         )
     if base.epci is not None:
         e = base.epci
@@ -474,19 +521,19 @@ def _draw_services(ax, xs, ys, categorie: str, hollow=None) -> list[Line2D]:
             linewidths=(0.8 if dense else 1.8) if far else (0.2 if dense else 1.2),
             zorder=5,
         )
-        if not dense:
-            for x, y in zip(xs[sel], ys[sel], strict=True):
-                ax.text(
-                    x,
-                    y,
-                    st.glyph,
-                    ha="center",
-                    va="center",
-                    fontsize=5.5,
-                    color=st.color if far else "white",
-                    fontweight="bold",
-                    zorder=6,
-                )
+        if not dense:  # one artist for all the glyphs: shaped once, same pixels
+            add_repeated_text(
+                ax,
+                xs[sel],
+                ys[sel],
+                st.glyph,
+                ha="center",
+                va="center",
+                fontsize=5.5,
+                color=st.color if far else "white",
+                fontweight="bold",
+                zorder=6,
+            )
     handles = [
         Line2D(
             [],
