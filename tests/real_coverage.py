@@ -25,3 +25,14 @@ def coverage_of(column: str, value: str, territory: str, categories=None):
 def nord():
     """The Nord's 648 communes, garages solidaires and ateliers vélo."""
     return coverage_of("code_departement", "59", "Nord", ["garage_solidaire", "atelier_velo"])
+
+
+def point_units(communes):
+    """Point units (as grid cells are) at ``communes``' real points, every one placed in one
+    commune (59606, as grid cells often are), by car 20 min; returns the coverage."""
+    demand = commune_demand(communes)
+    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
+    demand["code_insee"] = "59606"
+    return compute_coverage(
+        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
+    )

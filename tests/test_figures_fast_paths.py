@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from real_coverage import point_units
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
@@ -86,12 +87,7 @@ def vm():
 def points(vm):
     """Point units (as grid cells are), every commune point placed in one commune."""
     _, communes = vm
-    demand = commune_demand(communes)
-    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
-    demand["code_insee"] = "59606"
-    result = compute_coverage(
-        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
-    )
+    result = point_units(communes)
     return result, communes
 
 

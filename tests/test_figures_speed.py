@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from real_coverage import coverage_of, nord
+from real_coverage import coverage_of, nord, point_units
 
-from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
 from zonesblanches.maps import figures
 from zonesblanches.maps._repeated_text import RepeatedText, add_repeated_text
@@ -209,12 +208,7 @@ def test_static_maps_keep_their_bytes_without_collection_limits(vm, tmp_path, mo
     its limits itself) give the bytes of the former layers added with it; commune units and
     point units (every commune point placed in one commune, as grid cells are)."""
     result, communes = vm
-    demand = commune_demand(communes)
-    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
-    demand["code_insee"] = "59606"
-    points = compute_coverage(
-        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
-    )
+    points = point_units(communes)
     real = figures._add_polygons
 
     def former(*args, **kwargs):

@@ -17,6 +17,7 @@ import pandas as pd
 import pyogrio
 import pytest
 from openpyxl import load_workbook
+from real_coverage import point_units
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
@@ -196,12 +197,7 @@ def test_outputs_of_point_units(vm, tmp_path):
     and a GeoPackage without the commune layer. The real commune points stand in for such
     units here, all placed in one commune as grid cells often are."""
     _, communes = vm
-    demand = commune_demand(communes)
-    demand["unit_id"] = [f"u{i}" for i in range(len(demand))]
-    demand["code_insee"] = "59606"
-    result = compute_coverage(
-        demand, reference.load_registry(), {"voiture": 20}, unit_kind="carreau", territory="VM"
-    )
+    result = point_units(communes)
     files = write_outputs(
         result,
         communes,
@@ -213,7 +209,7 @@ def test_outputs_of_point_units(vm, tmp_path):
     assert (tmp_path / "figures" / "carte_garage_solidaire_voiture.png").stat().st_size > 0
     assert [n for n, _ in pyogrio.list_layers(files["gpkg"])] == ["unites", "services", "synthese"]
     units = gpd.read_file(files["gpkg"], layer="unites")
-    assert len(units) == len(demand)
+    assert len(units) == len(communes)
 
 
 def test_report_of_grid_cells_speaks_of_carreaux(grid_result, tmp_path):
