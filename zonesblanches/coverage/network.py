@@ -191,6 +191,7 @@ class NetworkModel:
         self.engine = engine
         self._hierarchy = None
         self._passes = 0.0  # Dijkstra work done by nearest queries, in full passes
+        self._engine_log: list[EngineUse] = []
         self.graph = prepare_graph(network, reverse=True)
         if component == "largest":
             _, labels = connected_components(self.graph, directed=True, connection="strong")
@@ -253,7 +254,7 @@ class NetworkModel:
         """What the engine did for this model so far, one :class:`EngineUse` per
         :meth:`reach` and one for all the :meth:`nearest` queries (see
         :func:`~zonesblanches.summaries.format_engine`)."""
-        return self.__dict__.setdefault("_engine_log", [])
+        return self._engine_log
 
     def _log_nearest(self, hierarchy: bool, built: bool) -> None:
         log = self.engine_log

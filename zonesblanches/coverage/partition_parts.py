@@ -120,6 +120,7 @@ class _CutNetworkModel(NetworkModel):
         self.engine = opts.get("engine", "auto")
         self._hierarchy = None
         self._passes = 0.0
+        self._engine_log = []
         self._graph = graph  # the whole run's model's graph (same network), or built on use
         self.snap_nodes = np.flatnonzero(snappable)
         if tree is None:
