@@ -364,7 +364,7 @@ def _client(client: object, n_workers: int | None):
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
         host="127.0.0.1",
     )
     return Client(cluster), True
