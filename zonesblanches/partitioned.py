@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,25 +44,12 @@ import pandas as pd
 from zonesblanches._text import fr_count, fr_num
 from zonesblanches._version import __version__
 from zonesblanches.columns import blank_col, service_col, time_col
-from zonesblanches.coverage.analysis import CoverageResult, commune_demand, compute_coverage
+from zonesblanches.coverage.analysis import CoverageResult, commune_demand
 from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.partition_parts import (  # noqa: F401 - the tests reach some here
-    DISTANCE_SAFETY,
-    DISTANCE_SLACK_M,
-    _category_points,
-    _CutNetworkModel,
     _network_part,
-    _NetworkPart,
     _NetworkShare,
-    _part_model,
-    _Services,
     _share,
-    _straight_line_columns,
-    _Units,
-    _whole_node_times,
-    _whole_share,
-    _with_radius,
-    apply_thread_share,
     task_inputs,
 )
 from zonesblanches.coverage.traveltime import (
@@ -76,7 +61,13 @@ from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.geodata import reference
 from zonesblanches.geodata.network import RoadNetwork
 from zonesblanches.geodata.territory import Territory, select_territory
-from zonesblanches.partition_osm import OsmSource, WorkerReads
+from zonesblanches.partition_osm import OsmSource
+from zonesblanches.partition_run import (  # noqa: F401 - the tests and the bench reach them here
+    _client,
+    _coverage_columns,
+    _run_tasks,
+    _straight_line_reach,
+)
 
 FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
 """``--territoire`` values meaning all of metropolitan France."""
@@ -146,123 +137,6 @@ def select_territories(spec: str | Sequence[str] | Territory | None) -> Territor
     return Territory(label, "liste", ";".join(p.code for p in parts), communes)
 
 
-def _coverage_columns(
-    units: _Units,
-    services: _Services,
-    thresholds: Mapping[str, float],
-    categories: Sequence[str],
-    models: Mapping[str, object],
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The columns :func:`compute_coverage` adds to ``units`` (same order), and for each mode
-    on a network the radius its times ask for (``inf``: a unit left without a route)."""
-    frames, needed = [], {}
-    plain = {m: t for m, t in thresholds.items() if not isinstance(models[m], _NetworkPart)}
-    calls = []
-    if plain and all(type(models[m]) is StraightLineModel for m in plain):
-        cols = _straight_line_columns(units, services, plain, categories, models)
-        frames.append(pd.DataFrame(cols, index=units.index))
-    elif plain:
-        calls.append((plain, services.frame(), {m: models[m] for m in plain}))
-    for mode, spec in models.items():
-        if isinstance(spec, _NetworkPart):
-            model = _part_model(spec)
-            for cat, times in (spec.fields or {}).items():
-                if times is not None:
-                    model.remember(_category_points(spec, services, cat), times)
-            subset = services.frame().iloc[spec.services]
-            calls.append(({mode: thresholds[mode]}, subset, {mode: model}))
-    frame = units.frame() if calls else None
-    for minutes, subset, chosen in calls:
-        res = compute_coverage(frame, subset, minutes, categories=categories, models=chosen)
-        added = res.units.iloc[:, len(frame.columns) :]
-        frames.append(pd.DataFrame(added))
-        for mode in minutes:
-            spec = models[mode]
-            if not isinstance(spec, _NetworkPart):
-                continue
-            # a route of t minutes stays within t × speed of its start: the radius each unit's
-            # time asks for (inf: no route found, while the run has such services)
-            present = [c for c in categories if (services.categories == c).any()]
-            times = np.column_stack(
-                [added[time_col(c, mode)].to_numpy(float) for c in present]
-                or [np.zeros(len(frame))]
-            )
-            top = times.max(axis=1)
-            needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
-    return pd.concat(frames, axis=1), needed
-
-
-def _partition_task(
-    units: _Units,
-    services: _Services,
-    thresholds: Mapping[str, float],
-    categories: Sequence[str],
-    models: Mapping[str, object],
-) -> dict:
-    """One département: its columns, the radius each network mode asks for, time, worker.
-
-    A mode given as ``(whole part, radius, node times)`` computes on the whole network."""
-    start = time.perf_counter()
-    apply_thread_share()
-    models = {m: _with_radius(*x) if isinstance(x, tuple) else x for m, x in models.items()}
-    columns, needed = _coverage_columns(units, services, thresholds, categories, models)
-    given = {m: s.radius_m for m, s in models.items() if isinstance(s, _NetworkPart)}
-    return {
-        "columns": columns,
-        "wider": {m: r for m, r in needed.items() if (r > given[m]).any()},
-        "radius": {m: float(np.max(r)) if len(r) else 0.0 for m, r in given.items()},
-        "share": {m: s.share for m, s in models.items() if isinstance(s, _NetworkPart)},
-        "seconds": time.perf_counter() - start,
-        "worker": _worker_name(),
-    }
-
-
-def _join_pieces(pieces: Sequence[dict]) -> dict:
-    """One département's result from the results of its tasks per group of modes."""
-    return {
-        "columns": pd.concat([p["columns"] for p in pieces], axis=1),
-        "wider": {m: r for p in pieces for m, r in p["wider"].items()},
-        "radius": {m: r for p in pieces for m, r in p["radius"].items()},
-        "share": {m: v for p in pieces for m, v in p["share"].items()},
-        "seconds": sum(p["seconds"] for p in pieces),
-        "worker": max(pieces, key=lambda p: p["seconds"])["worker"],
-    }
-
-
-def _hold(data: object) -> object:
-    """Data sent to the cluster as a task's result rather than scattered: if the worker holding
-    it dies, the scheduler computes it again (scattered data would be lost with its worker,
-    and every task needing it cancelled)."""
-    return data
-
-
-def _straight_line_reach(units: _Units, services: _Services, categories) -> np.ndarray:
-    """Per unit, the largest over the run's categories of the Lambert-93 distance to the
-    category's nearest service (0 without any service).
-
-    A route of ``t`` minutes is at least that distance long (to 0.5 %, Lambert-93 against
-    edge lengths), so the radius it asks for (``t × speed × 1.02 + 100 m``) exceeds it: a
-    first cut narrower than this distance is sure to fail its proof for that unit, and the
-    département goes to the whole network at once instead of computing that cut for nothing.
-    """
-    xy = np.column_stack([units.x, units.y])
-    reach = np.zeros(len(xy))
-    for cat in categories:
-        tree, _ = services.tree(cat)
-        if tree is not None:
-            reach = np.maximum(reach, tree.query(xy, k=1)[0])
-    return reach
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().name)
-    except (ImportError, ValueError):
-        return "local"
-
-
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------
@@ -303,13 +177,6 @@ def _read_checkpoint(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def _write_checkpoint(frame: pd.DataFrame, path: Path) -> None:
-    from zonesblanches.writers import atomic_path
-
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=True)
-
-
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
@@ -335,39 +202,6 @@ class _Pending(_Described):
         from zonesblanches.coverage.network import NETWORK
 
         self.mode, self.method, self.description = mode, NETWORK, ""
-
-
-def _client(client: object, n_workers: int | None):
-    """``(client, owned)``: the given client, a client of the given scheduler address, or a
-    new ``LocalCluster`` (one single-threaded process per core, or ``n_workers``)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ParameterError(
-            "Le calcul par département demande Dask : pip install 'zonesblanches[dask]' "
-            "(ou pip install distributed)."
-        ) from None
-    if client is not None and not isinstance(client, str):
-        return client, False
-    if isinstance(client, str):
-        try:
-            return Client(client, timeout=30), True
-        except OSError as exc:
-            raise ParameterError(
-                f"Ordonnanceur Dask injoignable à l'adresse « {client} » : {exc}. Vérifiez "
-                "l'adresse (tcp://HOTE:8786) et que `dask scheduler` tourne."
-            ) from None
-    workers = n_workers or os.cpu_count() or 1
-    if workers < 1:
-        raise ParameterError(f"--workers doit être au moins 1 (reçu : {workers}).")
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    )
-    return Client(cluster), True
 
 
 def _departement_names() -> dict[str, str]:
@@ -584,206 +418,6 @@ def _column_order(columns: pd.DataFrame, modes: Sequence[str], cats: Sequence[st
         if remark in columns and (columns[remark].fillna("") != "").any():
             order.append(remark)
     return order
-
-
-def _run_tasks(
-    todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries, folder,
-    frames, report, read_by_workers,
-) -> None:  # fmt: skip
-    """Submit the départements of ``todo``, gather them as they finish (checkpointing each),
-    send again with a wider cut those whose network margin was too narrow.
-
-    ``read_by_workers``: ``(territory, OsmSource or None, notes, network_reads)``; with a
-    source, the workers read the network (:mod:`zonesblanches.partition_osm`), ``notes``
-    receives a stand-in model per mode for the whole network's notes and ``network_reads``
-    what was read (:meth:`WorkerReads.network_notes`)."""
-    from distributed import as_completed
-
-    client, owned = _client(client, n_workers)
-    try:
-        from zonesblanches.worker_threads import limit_numba_threads
-
-        limit_numba_threads(client)  # numba's threads: each worker its share of the cores
-        # Projected once here, as the straight-line model projects (same numbers), and sent
-        # as arrays: the services once per worker, each département's units to its task.
-        every, lean = task_inputs(base, kept)
-        shared = client.submit(_hold, lean, pure=False)
-        unit_xy = np.column_stack([every.x, every.y])
-        # The straight-line distance from each unit to its farthest category's nearest
-        # service: a cut narrower than it cannot prove that unit (see _straight_line_reach).
-        reach = _straight_line_reach(every, lean, cats)
-        started: dict[str, float] = {}
-
-        radii: dict[str, dict[str, np.ndarray]] = {}
-        whole: dict[str, object] = {}
-        networks: dict[str, object] = {}
-        fields: dict[str, dict] = {}
-        held: dict[str, object] = {}
-        run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
-        reads = WorkerReads(client, read_by_workers[:3], parts, todo, unit_xy, shared, lean, run)
-
-        network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
-        names = sorted(client.scheduler_info().get("workers", {}))
-
-        def pinned(mode: str) -> list[str] | None:
-            """Networks read by the workers (``osm=``), with as many network modes as
-            workers or more: each mode's whole-network tasks go to one worker (a hint: another
-            takes them if it dies), which builds that mode's graph alone and never receives
-            the other mode's network. A network sent from here is on every worker with its
-            graph and k-d tree: the (mode, category) tasks spread over all workers (modes
-            differ in size: one mode per worker left one worker idle a third of the time)."""
-            if reads.source is None or len(names) < 2 or len(network_modes) < len(names):
-                return None
-            return [names[network_modes.index(mode) % len(names)]]
-
-        def submit(dept: str, wider: Mapping[str, np.ndarray]):
-            pos = parts[dept]
-            models = {}
-            for mode, spec in specs.items():
-                if isinstance(spec, _NetworkShare | OsmSource):
-                    margin = reads.first_radius[mode] if reads.source else spec.margin_m
-                    first = np.full(len(pos), margin)
-                    if dept not in passes and (reach[pos] > margin).any():
-                        first = np.full(len(pos), np.inf)  # the cut would fail: skip it
-                    radius = wider.get(mode, radii.get(dept, {}).get(mode, first))
-                    if passes.get(dept, 0) >= 2:  # never more than three passes
-                        radius = np.full(len(pos), np.inf)
-                    radii.setdefault(dept, {})[mode] = radius
-                    # The whole network goes to the cluster once, scattered to the workers
-                    # (not in the task graph, which goes through the scheduler), or read by
-                    # a worker; each cut is a task of its own on a worker that holds it (the
-                    # driver only sends coordinates).
-                    group = reads.group_share(dept, mode, radius, unit_xy[pos])
-                    if reads.source is not None:
-                        where = "territoire" if group is None else f"groupe {reads.group_of[dept]}"
-                        read_from.setdefault(dept, {})[mode] = where
-                    if group is not None:
-                        models[mode] = client.submit(
-                            _network_part, group, unit_xy[pos], radius, pure=False
-                        )
-                        continue
-                    if mode not in networks and (reads.source or not np.isinf(radius).any()):
-                        networks[mode] = (
-                            reads.whole(mode)
-                            if reads.source
-                            else client.scatter(spec, broadcast=True, hash=False)
-                        )
-                    if np.isinf(radius).any():  # the whole network: one part for all
-                        if mode not in whole:
-                            where = pinned(mode)
-                            # sent from here: each worker holds the graph and k-d tree, and
-                            # makes the whole part itself; read by a worker: a part there
-                            whole[mode] = (
-                                client.scatter(_whole_share(spec), broadcast=True, hash=False)
-                                if reads.source is None
-                                else client.submit(
-                                    _network_part, networks[mode], unit_xy[:1],
-                                    np.full(1, np.inf), workers=where,
-                                    allow_other_workers=where is not None,
-                                )
-                            )  # fmt: skip
-                            if "points" not in held:  # every unit, for the node times kept
-                                held["points"] = client.submit(_hold, unit_xy, pure=False)
-                            fields[mode] = {
-                                cat: client.submit(
-                                    _whole_node_times,
-                                    whole[mode],
-                                    shared,
-                                    cat,
-                                    held["points"],
-                                    workers=where,
-                                    allow_other_workers=where is not None,
-                                )  # fmt: skip
-                                for cat in cats
-                            }
-                        # the whole part itself, not a task's copy of it: one object per
-                        # worker, whose model (graph, k-d tree) the worker builds once
-                        models[mode] = (whole[mode], radius, fields[mode])
-                    else:
-                        models[mode] = client.submit(
-                            _network_part, networks[mode], unit_xy[pos], radius, pure=False
-                        )
-                else:
-                    models[mode] = spec
-            started.setdefault(dept, time.perf_counter())
-            key = f"departement-{dept}-{run}-{passes.get(dept, 0)}"
-            units = every.take(pos)
-            # A mode on the whole network is a task of its own on the worker that holds that
-            # mode's network and node times (nothing big moves between workers); the other
-            # modes together; one task then joins the département's columns.
-            alone = [m for m, x in models.items() if isinstance(x, tuple) and pinned(m)]
-            groups = [[m for m in models if m not in alone], *([m] for m in alone)]
-            groups = [g for g in groups if g]
-            if len(groups) == 1:
-                future = client.submit(
-                    _partition_task, units, shared, thresholds, cats, models,
-                    key=key, retries=retries, pure=False,
-                )  # fmt: skip
-            else:
-                pieces = [
-                    client.submit(
-                        _partition_task,
-                        units,
-                        shared,
-                        {m: thresholds[m] for m in group},
-                        cats,
-                        {m: models[m] for m in group},
-                        key=f"partie-{dept}-{'-'.join(group)}-{run}-{passes.get(dept, 0)}",
-                        retries=retries,
-                        pure=False,
-                        workers=pinned(group[0]) if group[0] in alone else None,
-                        allow_other_workers=group[0] in alone,
-                    )  # fmt: skip
-                    for group in groups
-                ]
-                future = client.submit(_join_pieces, pieces, key=key, retries=retries, pure=False)
-            owner[future.key] = dept
-            return future
-
-        owner: dict[str, str] = {}
-        passes: dict[str, int] = {}
-        read_from: dict[str, dict[str, str]] = {}  # osm=: the network each mode was cut from
-        pending = as_completed([submit(d, {}) for d in todo])
-        for future in pending:
-            dept = owner[future.key]
-            passes[dept] = passes.get(dept, 0) + 1
-            pos = parts[dept]
-            if future.status != "finished":
-                try:
-                    future.result()
-                    message = "tâche annulée"
-                except Exception as exc:  # noqa: BLE001 - any task error is reported by name
-                    message = f"{type(exc).__name__} : {exc}"
-                future.release()
-                report(dept, unites=len(pos), statut="échec", erreur=message, passes=passes[dept])
-                continue
-            out = future.result()
-            future.release()
-            if out["wider"]:
-                pending.add(submit(dept, out["wider"]))
-                continue
-            frames[dept] = out["columns"]
-            if folder is not None:
-                _write_checkpoint(out["columns"], folder / f"{dept}-{todo[dept][:20]}.parquet")
-            report(
-                dept,
-                unites=len(pos),
-                statut="calculé",
-                secondes=out["seconds"],
-                passes=passes[dept],
-                rayon_km={m: round(r / 1000.0, 1) for m, r in out["radius"].items()},
-                part_reseau={m: round(v, 3) for m, v in out["share"].items()},
-                worker=out["worker"],
-                duree=time.perf_counter() - started[dept],
-                **({"lecture": read_from[dept]} if dept in read_from else {}),
-            )
-        read_by_workers[3].update(reads.network_notes() or {})  # before the client closes
-    finally:
-        if owned:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
 
 
 def format_partition(event: Mapping) -> str:
