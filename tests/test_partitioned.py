@@ -255,6 +255,84 @@ def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven
             assert (cut[col].to_numpy() >= whole[col].to_numpy()).all()
 
 
+def test_the_whole_network_goes_to_the_workers_with_its_snapping_table_not_its_tree(
+    region, network_inputs
+):
+    """What a worker gets of the whole network: the graph, and the k-d tree's answers for the
+    run's units and services (the only points its tasks snap), bit for bit; any other point
+    raises instead of being snapped wrong. A fraction of the tree's bytes."""
+    import pickle
+
+    from zonesblanches.coverage.analysis import commune_demand
+
+    _, models, whole_run = network_inputs
+    kept = whole_run.services
+    units, services = partitioned.task_inputs(commune_demand(region.communes), kept)
+    points = np.vstack(
+        [np.column_stack([units.x, units.y]), np.column_stack([services.x, services.y])]
+    )
+    share = partitioned._share(models["voiture"], kept, 20.0)
+    sent = partition_parts._whole_share(share, points)
+    table, tree = sent.tree, share.tree
+    assert isinstance(table, partition_parts._SnapTable)
+    assert len(pickle.dumps(table)) < len(pickle.dumps(tree)) / 4
+    shuffled = points[np.random.default_rng(0).permutation(len(points))]
+    for got, expected in zip(table.query(shuffled, k=1), tree.query(shuffled, k=1), strict=True):
+        assert np.array_equal(got, expected)
+    assert [a.size for a in table.query(points[:0], k=1)] == [0, 0]
+    with pytest.raises(IndexError):
+        table.query(points[:1] + 0.5, k=1)
+
+
+@pytest.fixture(scope="module")
+def two_network_inputs(region, region_pbf, tmp_path_factory):
+    """Car and walking on the synthetic network: both on the whole network (the example
+    registry leaves most communes far from every service)."""
+    resolved = api.resolve_services(region, None, thresholds=THRESHOLDS, network=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZONESBLANCHES_CACHE", str(tmp_path_factory.mktemp("cache")))
+        models = api.network_models(
+            region,
+            list(THRESHOLDS),
+            osm=region_pbf,
+            thresholds={m: [t] for m, t in THRESHOLDS.items()},
+            services=resolved.services,
+            progress=False,
+        )
+    whole = api.diagnostic(
+        region, THRESHOLDS, services=resolved, models=models, categories=CATEGORIES
+    )
+    return resolved, models, whole
+
+
+def test_two_network_modes_on_the_whole_network_give_the_region_bytes(
+    client, region, two_network_inputs, tmp_path
+):
+    """Two modes on the whole network: their passes go largest network first, and each
+    département computes one task per mode (as soon as that mode's passes are done), joined
+    after: still the region run's bytes."""
+    from distributed import get_task_stream
+
+    resolved, models, whole = two_network_inputs
+    with get_task_stream(client) as stream:
+        run = partitioned_diagnostic(
+            region,
+            THRESHOLDS,
+            services=resolved,
+            models=models,
+            categories=CATEGORIES,
+            client=client,
+        )
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
+    assert run.result.notes == whole.notes
+    assert (run.partitions["passes"] == 1).all()
+    keys = [str(t["key"]) for t in stream.data]
+    for mode in THRESHOLDS:  # one task per département and mode, then the join
+        assert sum(k.startswith("partie-") and f"-{mode}-" in k for k in keys) == 5
+    assert sum(k.startswith("departement-") for k in keys) == 5
+    assert sum(k.startswith("_whole_node_times-") for k in keys) == 2 * len(CATEGORIES)
+
+
 def _thread_share() -> int | None:
     from zonesblanches.coverage import partition_parts
 

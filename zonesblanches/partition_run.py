@@ -199,7 +199,10 @@ def _client(client: object, n_workers: int | None):
         dashboard_address="127.0.0.1:0",
         host="127.0.0.1",
     )
-    return Client(cluster), True
+    # Our own cluster, on this machine: the client reaches its workers, so scattered data and
+    # results go straight between them and this process (not relayed by the scheduler, which
+    # runs in this process too: each relay is another copy on this process's core).
+    return Client(cluster, direct_to_workers=True), True
 
 
 def _run_tasks(
@@ -225,6 +228,8 @@ def _run_tasks(
         every, lean = task_inputs(base, kept)
         shared = client.submit(_hold, lean, pure=False)
         unit_xy = np.column_stack([every.x, every.y])
+        # every point a task on the whole network snaps: the run's units and services
+        snapped = np.vstack([unit_xy, np.column_stack([lean.x, lean.y])])
         # The straight-line distance from each unit to its farthest category's nearest
         # service: a cut narrower than it cannot prove that unit (see _straight_line_reach).
         reach = _straight_line_reach(every, lean, cats)
@@ -246,21 +251,38 @@ def _run_tasks(
             workers or more: each mode's whole-network tasks go to one worker (a hint: another
             takes them if it dies), which builds that mode's graph alone and never receives
             the other mode's network. A network sent from here is on every worker with its
-            graph and k-d tree: the (mode, category) tasks spread over all workers (modes
-            differ in size: one mode per worker left one worker idle a third of the time)."""
+            graph and snapping table: the (mode, category) tasks spread over all workers
+            (modes differ in size: one mode per worker left one worker idle a third of the
+            time)."""
             if reads.source is None or len(names) < 2 or len(network_modes) < len(names):
                 return None
             return [names[network_modes.index(mode) % len(names)]]
 
+        def cost(mode: str) -> int:
+            """A mode's shortest-path cost, as its network's edges (0: not known here)."""
+            spec = specs[mode]
+            return int(spec.network.n_edges) if isinstance(spec, _NetworkShare) else 0
+
+        # Largest network first: its (mode, category) passes are sent first and run first
+        # (``priority``), the smaller mode's passes fill the workers' ends (longest first).
+        by_cost = sorted(specs, key=cost, reverse=True)
+
+        def first_radius(dept: str, mode: str) -> np.ndarray:
+            """The radius of a département's first pass: the threshold's reach, or the whole
+            network (``inf``) when a cut that narrow is sure to fail."""
+            pos, spec = parts[dept], specs[mode]
+            margin = reads.first_radius[mode] if reads.source else spec.margin_m
+            if dept not in passes and (reach[pos] > margin).any():
+                return np.full(len(pos), np.inf)  # the cut would fail: skip it
+            return np.full(len(pos), margin)
+
         def submit(dept: str, wider: Mapping[str, np.ndarray]):
             pos = parts[dept]
             models = {}
-            for mode, spec in specs.items():
+            for mode in by_cost:
+                spec = specs[mode]
                 if isinstance(spec, _NetworkShare | OsmSource):
-                    margin = reads.first_radius[mode] if reads.source else spec.margin_m
-                    first = np.full(len(pos), margin)
-                    if dept not in passes and (reach[pos] > margin).any():
-                        first = np.full(len(pos), np.inf)  # the cut would fail: skip it
+                    first = first_radius(dept, mode)
                     radius = wider.get(mode, radii.get(dept, {}).get(mode, first))
                     if passes.get(dept, 0) >= 2:  # never more than three passes
                         radius = np.full(len(pos), np.inf)
@@ -285,19 +307,23 @@ def _run_tasks(
                             else client.scatter(spec, broadcast=True, hash=False)
                         )
                     if np.isinf(radius).any():  # the whole network: one part for all
-                        if mode not in whole:
+                        if mode not in fields:
                             where = pinned(mode)
-                            # sent from here: each worker holds the graph and k-d tree, and
-                            # makes the whole part itself; read by a worker: a part there
-                            whole[mode] = (
-                                client.scatter(_whole_share(spec), broadcast=True, hash=False)
-                                if reads.source is None
-                                else client.submit(
-                                    _network_part, networks[mode], unit_xy[:1],
-                                    np.full(1, np.inf), workers=where,
-                                    allow_other_workers=where is not None,
-                                )
-                            )  # fmt: skip
+                            # sent from here: each worker holds the graph and the snapping
+                            # table, and makes the whole part itself; read by a worker: a
+                            # part there
+                            if mode not in whole:
+                                whole[mode] = (
+                                    client.scatter(
+                                        _whole_share(spec, snapped), broadcast=True, hash=False
+                                    )
+                                    if reads.source is None
+                                    else client.submit(
+                                        _network_part, networks[mode], unit_xy[:1],
+                                        np.full(1, np.inf), workers=where,
+                                        allow_other_workers=where is not None,
+                                    )
+                                )  # fmt: skip
                             if "points" not in held:  # every unit, for the node times kept
                                 held["points"] = client.submit(_hold, unit_xy, pure=False)
                             fields[mode] = {
@@ -309,11 +335,12 @@ def _run_tasks(
                                     held["points"],
                                     workers=where,
                                     allow_other_workers=where is not None,
+                                    priority=cost(mode),
                                 )  # fmt: skip
                                 for cat in cats
                             }
                         # the whole part itself, not a task's copy of it: one object per
-                        # worker, whose model (graph, k-d tree) the worker builds once
+                        # worker, whose model (graph, snapping) the worker builds once
                         models[mode] = (whole[mode], radius, fields[mode])
                     else:
                         models[mode] = client.submit(
@@ -321,13 +348,17 @@ def _run_tasks(
                         )
                 else:
                     models[mode] = spec
+            models = {m: models[m] for m in specs}  # the run's order of modes
             started.setdefault(dept, time.perf_counter())
             key = f"departement-{dept}-{run}-{passes.get(dept, 0)}"
             units = every.take(pos)
             # A mode on the whole network is a task of its own on the worker that holds that
             # mode's network and node times (nothing big moves between workers); the other
             # modes together; one task then joins the département's columns.
-            alone = [m for m, x in models.items() if isinstance(x, tuple) and pinned(m)]
+            # Several modes on the whole network: one task each, which starts as soon as that
+            # mode's passes are done (not after every mode's).
+            on_whole = [m for m, x in models.items() if isinstance(x, tuple)]
+            alone = [m for m in on_whole if pinned(m) or len(on_whole) > 1]
             groups = [[m for m in models if m not in alone], *([m] for m in alone)]
             groups = [g for g in groups if g]
             if len(groups) == 1:
@@ -348,7 +379,7 @@ def _run_tasks(
                         retries=retries,
                         pure=False,
                         workers=pinned(group[0]) if group[0] in alone else None,
-                        allow_other_workers=group[0] in alone,
+                        allow_other_workers=bool(group[0] in alone and pinned(group[0])),
                     )  # fmt: skip
                     for group in groups
                 ]
@@ -359,6 +390,21 @@ def _run_tasks(
         owner: dict[str, str] = {}
         passes: dict[str, int] = {}
         read_from: dict[str, dict[str, str]] = {}  # osm=: the network each mode was cut from
+        if reads.source is None:
+            # The whole networks the first passes need, sent together before any task runs:
+            # a worker computing a pass holds the GIL (SciPy's Dijkstra) and reads nothing
+            # until it ends, so a network sent later waits for the workers' passes, and the
+            # tasks that need it wait for the network (idle workers at 2.2 M nodes).
+            first_whole = [
+                m
+                for m in by_cost
+                if isinstance(specs[m], _NetworkShare)
+                and any(np.isinf(first_radius(d, m)).any() for d in todo)
+            ]
+            if first_whole:
+                shares = [_whole_share(specs[m], snapped) for m in first_whole]
+                sent = client.scatter(shares, broadcast=True, hash=False)
+                whole.update(zip(first_whole, sent, strict=True))
         pending = as_completed([submit(d, {}) for d in todo])
         for future in pending:
             dept = owner[future.key]

@@ -55,7 +55,8 @@ class _NetworkShare:
     # The whole run's model's own graph and k-d tree of snappable nodes, when the driver has
     # them: a worker computing on the whole network uses them instead of building its own
     # (1-1.5 s of processor per mode and worker for a region; a pickled k-d tree loads in a
-    # tenth of its build time). Same arrays, so the same times and snapped nodes.
+    # tenth of its build time; :func:`_whole_share` sends its answers for the run's points
+    # instead, a :class:`_SnapTable`). Same arrays, so the same times and snapped nodes.
     graph: object = None
     tree: object = None
     # osm=: what the command line prints about the network read (partition_osm.read_notes)
@@ -269,11 +270,47 @@ def _network_part(share: _NetworkShare, unit_xy: np.ndarray, radius: np.ndarray)
     )
 
 
-def _whole_share(share: _NetworkShare) -> _NetworkShare:
-    """What the tasks on the whole network need of a share: the graph, k-d tree, snappable
-    nodes and services' nodes, without the network's node and edge arrays (at 2.2 M car
-    nodes, 190 MB per worker for nothing: the graph and tree hold what the tasks read). The
-    share itself when the driver's model gave no graph or tree (the worker builds them)."""
+class _SnapTable:
+    """The answers of a k-d tree (``query(xy, k=1)``: distance and position of the nearest
+    point) for the points a run's tasks will snap, computed once by the driver's own tree.
+
+    A task on the whole network snaps only the run's units and services; the tree of every
+    snappable node would cost 53 MB (2.2 M car nodes) to 103 MB (2.7 M on foot) per worker to
+    send, where these answers cost 24 bytes per point. Same arrays as the tree's, bit for bit
+    (the very query, on the same coordinates); a point outside the table raises instead of
+    guessing, as :class:`_AtNodes` does."""
+
+    def __init__(self, tree, xy: np.ndarray):
+        xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
+        xy = xy[np.isfinite(xy).all(axis=1)]  # as the tree, which refuses them
+        self.keys, first = np.unique(self._keys(xy), return_index=True)  # sorted bytes
+        dist, index = tree.query(xy[first], k=1) if len(first) else (np.zeros(0), first)
+        self.distance = np.asarray(dist, dtype=float)
+        self.index = np.asarray(index, dtype=np.int64)
+
+    @staticmethod
+    def _keys(xy: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(xy, dtype=float).reshape(-1, 2).view("V16").ravel()
+
+    def query(self, xy, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if k != 1:
+            raise ValueError("_SnapTable ne répond qu'au plus proche (k=1).")
+        keys = self._keys(np.asarray(xy, dtype=float))
+        if keys.size == 0:
+            return self.distance[:0].copy(), self.index[:0].copy()
+        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        if len(self.keys) == 0 or (self.keys[pos] != keys).any():
+            raise IndexError("Point à relier au réseau absent de la table des points du calcul.")
+        return self.distance[pos], self.index[pos]
+
+
+def _whole_share(share: _NetworkShare, points: np.ndarray | None = None) -> _NetworkShare:
+    """What the tasks on the whole network need of a share: the graph, snappable nodes and
+    services' nodes, without the network's node and edge arrays (at 2.2 M car nodes, 190 MB
+    per worker for nothing: the graph holds what the tasks read); with ``points`` (Lambert-93
+    points of the run's units and services, every point the tasks snap), the k-d tree's
+    answers for them (:class:`_SnapTable`) instead of the tree. The share itself when the
+    driver's model gave no graph or tree (the worker builds them)."""
     if share.graph is None or share.tree is None:
         return share
     net, none = share.network, np.zeros(0)
@@ -281,7 +318,8 @@ def _whole_share(share: _NetworkShare) -> _NetworkShare:
         net.mode, none.astype(np.int64), none, none, none.astype(np.int64),
         none.astype(np.int64), none, none, net.source, net.meta,
     )  # fmt: skip
-    return replace(share, network=stub)
+    tree = share.tree if points is None else _SnapTable(share.tree, points)
+    return replace(share, network=stub, tree=tree)
 
 
 def _whole_part(share: _NetworkShare | _NetworkPart) -> _NetworkPart:
