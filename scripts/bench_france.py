@@ -78,21 +78,28 @@ def _peak_memory(client) -> dict:
 
 def _stream_summary(stream: list[dict], start: float, end: float) -> tuple[list[str], float]:
     """The run's phases from the task stream (worker clocks: the same machine's ``time.time``):
-    the launching process alone before the first task and after the last one (serial), then
-    per worker in between: computing, receiving data, idle (waiting for a task or for data).
-    Also returns the serial seconds (the launching process alone, before and after)."""
+    the launching process alone before the first task and after the last one (serial; the
+    ``_hold`` tasks, inputs handed to the cluster, do not count as tasks), then per worker in
+    between: computing, receiving data, idle (waiting for a task or for data; at the start,
+    at the end). Also returns the serial seconds (the launching process alone, before and
+    after)."""
     from collections import defaultdict
 
     compute, transfer, tasks = defaultdict(float), defaultdict(float), defaultdict(int)
     kinds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
     first, last = end, start
     for item in stream:
         for part in item.get("startstops", ()):
             span = part["stop"] - part["start"]
             if part["action"] == "compute":
+                kind = str(item["key"]).split("-")[0].lstrip("_")
                 compute[item["worker"]] += span
                 tasks[item["worker"]] += 1
-                kinds[item["worker"]][str(item["key"]).split("-")[0].lstrip("_")] += span
+                kinds[item["worker"]][kind] += span
+                if kind == "hold":  # inputs handed to the cluster, not a computation
+                    continue
+                spans[item["worker"]].append((part["start"], part["stop"]))
                 first, last = min(first, part["start"]), max(last, part["stop"])
             elif part["action"] == "transfer":
                 transfer[item["worker"]] += span
@@ -103,9 +110,14 @@ def _stream_summary(stream: list[dict], start: float, end: float) -> tuple[list[
     ]
     for worker in sorted(compute):
         idle = max(window - compute[worker] - transfer[worker], 0.0)
+        # idle before its first task, after its last one, and between (waiting for a task or
+        # its data): which of them the schedule could fill
+        own = sorted(spans[worker]) or [(first, first)]
+        head, tail = own[0][0] - first, last - max(stop for _, stop in own)
         lines.append(
             f"    {worker}: {tasks[worker]} tâches, calcul {compute[worker]:.1f} s, "
-            f"réception {transfer[worker]:.1f} s, inoccupé {idle:.1f} s "
+            f"réception {transfer[worker]:.1f} s, inoccupé {idle:.1f} s (au début "
+            f"{head:.1f} s, à la fin {tail:.1f} s) "
             f"({compute[worker] / window:.0%} du temps des tâches à calculer) ; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds[worker].items()))
         )
