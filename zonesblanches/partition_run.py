@@ -355,10 +355,11 @@ def _run_tasks(
             # A mode on the whole network is a task of its own on the worker that holds that
             # mode's network and node times (nothing big moves between workers); the other
             # modes together; one task then joins the département's columns.
-            # Several modes on the whole network: one task each, which starts as soon as that
-            # mode's passes are done (not after every mode's).
-            on_whole = [m for m, x in models.items() if isinstance(x, tuple)]
-            alone = [m for m in on_whole if pinned(m) or len(on_whole) > 1]
+            # Not one task per mode when the networks are on every worker: a mode's task,
+            # ready while the other mode's passes run, fetches node times from a worker whose
+            # pass holds the GIL, and its own worker, holding it, gets no other task meanwhile
+            # (Dask sends a worker few tasks ahead): idle for up to a pass (measured at r28).
+            alone = [m for m, x in models.items() if isinstance(x, tuple) and pinned(m)]
             groups = [[m for m in models if m not in alone], *([m] for m in alone)]
             groups = [g for g in groups if g]
             if len(groups) == 1:
@@ -379,7 +380,7 @@ def _run_tasks(
                         retries=retries,
                         pure=False,
                         workers=pinned(group[0]) if group[0] in alone else None,
-                        allow_other_workers=bool(group[0] in alone and pinned(group[0])),
+                        allow_other_workers=group[0] in alone,
                     )  # fmt: skip
                     for group in groups
                 ]
