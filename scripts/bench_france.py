@@ -76,13 +76,13 @@ def _peak_memory(client) -> dict:
     return client.run(peak)
 
 
-def _stream_summary(stream: list[dict], start: float, end: float) -> tuple[list[str], float]:
+def _stream_summary(stream: list[dict], start: float, end: float) -> tuple[list[str], float, float]:
     """The run's phases from the task stream (worker clocks: the same machine's ``time.time``):
     the launching process alone before the first task and after the last one (serial; the
     ``_hold`` tasks, inputs handed to the cluster, do not count as tasks), then per worker in
     between: computing, receiving data, idle (waiting for a task or for data; at the start,
     at the end). Also returns the serial seconds (the launching process alone, before and
-    after)."""
+    after) and the seconds the workers spent computing (summed over workers)."""
     from collections import defaultdict
 
     compute, transfer, tasks = defaultdict(float), defaultdict(float), defaultdict(int)
@@ -121,7 +121,7 @@ def _stream_summary(stream: list[dict], start: float, end: float) -> tuple[list[
             f"({compute[worker] / window:.0%} du temps des tâches à calculer) ; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds[worker].items()))
         )
-    return lines, max(first - start, 0.0) + max(end - last, 0.0)
+    return lines, max(first - start, 0.0) + max(end - last, 0.0), sum(compute.values())
 
 
 TASK_LABELS = {
@@ -201,15 +201,23 @@ def _run(label: str, n: int, call) -> dict:
         f"    processeur : {driver:.1f} s dans ce processus, {workers:.1f} s dans les workers "
         f"(charge moyenne {os.getloadavg()[0]:.1f})"
     )
-    lines, serial = _stream_summary(ts.data, clock, clock_end)
+    lines, serial, computing = _stream_summary(ts.data, clock, clock_end)
     for line in lines:
         print(line)
     print("    par sorte de tâche (processeur du fil qui calcule ; durée = processeur + attente) :")
     for line in _task_lines(ts.data, metrics):
         print(line)
+    # The wall time deflated by the load: times the tasks' processor time over their duration
+    # (what the other processes on the machine stretched). Unlike the processor sums below,
+    # it keeps the workers' idle time (waiting for data or for a task), which scales with the
+    # durations it waits for.
+    task_cpu = sum(m.get("thread-cpu", 0.0) for m in metrics.values())
+    deflated = wall * min(task_cpu / max(computing, 1e-9), 1.0)
+    print(f"    durée ramenée au processeur (× processeur / durée des tâches) : {deflated:.1f} s")
     return {"wall": wall, "run": run, "memory": max(memory.values()), "boot": boot,
             "cpu": driver + workers, "driver": driver, "metrics": metrics,
-            "busiest": max(per_worker.values()), "serial": serial}  # fmt: skip
+            "busiest": max(per_worker.values()), "serial": serial,
+            "deflated": deflated}  # fmt: skip
 
 
 def _csv(result, folder: Path, name: str) -> bytes:
@@ -341,6 +349,11 @@ def bench_network(osm: Path, folder: Path) -> None:
     print(
         f"  poste seul (flux de tâches) + worker le plus chargé au processeur : 1 worker "
         f"{alone[1]:.1f} s, 2 workers {alone[2]:.1f} s → {alone[1] / alone[2]:.2f}×"
+    )
+    low = {n: r["deflated"] for n, r in runs.items()}
+    print(
+        f"  durées ramenées au processeur (flux de tâches compris) : 1 worker {low[1]:.1f} s, "
+        f"2 workers {low[2]:.1f} s → {low[1] / low[2]:.2f}×"
     )
     per = runs[2]["run"].partitions
     cut = per["part_reseau"].map(lambda d: max(d.values()) if isinstance(d, dict) else np.nan)
