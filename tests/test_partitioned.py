@@ -332,6 +332,26 @@ def test_two_network_modes_on_the_whole_network_give_the_region_bytes(
     assert sum(k.startswith("_whole_node_times-") for k in keys) == 2 * len(CATEGORIES)
 
 
+def test_the_run_s_own_cluster_sends_one_task_at_a_time_and_reaches_its_workers(
+    region, region_run, tmp_path
+):
+    """Without a client, the run starts a LocalCluster whose scheduler sends each worker one
+    task at a time (a task waiting behind a pass that holds the GIL could not be taken back
+    by an idle worker) and whose client talks to the workers directly; then closes it."""
+    client, owned = partitioned._client(None, 1)
+    try:
+        saturation = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
+        )
+        assert owned and saturation == 1.0 and client.direct_to_workers
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    run = partitioned_diagnostic(region, THRESHOLDS, n_workers=1)
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(region_run, tmp_path / "b.csv")
+
+
 def _thread_share() -> int | None:
     from zonesblanches.coverage import partition_parts
 

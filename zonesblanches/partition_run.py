@@ -192,13 +192,21 @@ def _client(client: object, n_workers: int | None):
     workers = n_workers or os.cpu_count() or 1
     if workers < 1:
         raise ParameterError(f"--workers doit être au moins 1 (reçu : {workers}).")
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    )
+    import dask
+
+    # One task per worker thread at a time (Dask's default sends 1.1 per thread, rounded up:
+    # a second task waits on a busy worker). A pass on the whole network holds the GIL, so the
+    # scheduler cannot take the waiting task back (stealing needs the worker's answer): at the
+    # end of the passes one worker sat idle while the other ran its two (up to a pass, 2 s at
+    # r28). With one at a time, each free worker takes the next task, largest first.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+        )
     # Our own cluster, on this machine: the client reaches its workers, so scattered data and
     # results go straight between them and this process (not relayed by the scheduler, which
     # runs in this process too: each relay is another copy on this process's core).
