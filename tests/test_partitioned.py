@@ -199,10 +199,10 @@ def network_inputs(region, region_pbf, tmp_path_factory):
 CATEGORIES = ["garage_solidaire", "atelier_velo"]
 
 
-def test_road_network_partitioned_run_gives_the_region_bytes(
-    client, region, network_inputs, tmp_path
-):
-    resolved, models, whole = network_inputs
+def _network_run_gives_the_region_bytes(client, region, inputs, tmp_path):
+    """The partitioned run of ``inputs`` (services, network models, unpartitioned result),
+    checked against the unpartitioned run: same communes.csv bytes, same notes."""
+    resolved, models, whole = inputs
     run = partitioned_diagnostic(
         region,
         THRESHOLDS,
@@ -213,6 +213,14 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     )
     assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
     assert run.result.notes == whole.notes
+    return run
+
+
+def test_road_network_partitioned_run_gives_the_region_bytes(
+    client, region, network_inputs, tmp_path
+):
+    _, models, _ = network_inputs
+    run = _network_run_gives_the_region_bytes(client, region, network_inputs, tmp_path)
     assert run.result.models["voiture"] is models["voiture"]
     # the run gave each worker its share of numba's threads
     shares = client.run(_thread_share)
@@ -313,18 +321,8 @@ def test_two_network_modes_on_the_whole_network_give_the_region_bytes(
     département reading both modes' node times. Still the region run's bytes."""
     from distributed import get_task_stream
 
-    resolved, models, whole = two_network_inputs
     with get_task_stream(client) as stream:
-        run = partitioned_diagnostic(
-            region,
-            THRESHOLDS,
-            services=resolved,
-            models=models,
-            categories=CATEGORIES,
-            client=client,
-        )
-    assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
-    assert run.result.notes == whole.notes
+        run = _network_run_gives_the_region_bytes(client, region, two_network_inputs, tmp_path)
     assert (run.partitions["passes"] == 1).all()
     keys = [str(t["key"]) for t in stream.data]
     assert sum(k.startswith("departement-") for k in keys) == 5
