@@ -231,10 +231,18 @@ def multi_source_times(
         return_predecessors=True,
         limit=limit + _SHIFT_S,
     )
-    seconds = dist[:n] - _SHIFT_S
+    # the augmented copy of the matrix goes before the results are shaped (a region's
+    # walking network: 84 MB; issue 17: memory)
+    del aug, data, indices, indptr
+    seconds = dist[:n]
+    seconds -= _SHIFT_S
+    del dist
     reached = np.isfinite(seconds)
     seconds[~reached] = np.inf
-    source_index = np.where(reached, origin[:n].astype(np.int64) - n, -1)
+    source_index = origin[:n].astype(np.int64)
+    del origin
+    source_index -= n
+    source_index[~reached] = -1
     return seconds, source_index
 
 

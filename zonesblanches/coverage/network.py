@@ -200,8 +200,11 @@ class NetworkModel:
             _, labels = connected_components(self.graph, directed=True, connection="strong")
             largest = np.argmax(np.bincount(labels))
             self.snap_nodes = np.flatnonzero(labels == largest)
+            del labels
         else:
             self.snap_nodes = np.arange(network.n_nodes)
+        if network.n_nodes < 2**31:  # held for every query: 4 bytes a node, not 8 (issue 17)
+            self.snap_nodes = self.snap_nodes.astype(np.int32)
         xy = np.empty((len(self.snap_nodes), 2))
         xy[:, 0] = np.asarray(network.x, float)[self.snap_nodes]
         xy[:, 1] = np.asarray(network.y, float)[self.snap_nodes]
@@ -409,7 +412,7 @@ class NetworkModel:
             self._passes += float(np.isfinite(seconds).mean()) if len(seconds) else 0.0
         self._log_nearest(use_hierarchy, built)
         nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
-        return seconds, nearest.astype(np.int64)
+        return seconds, nearest.astype(np.int64, copy=False)
 
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         """Minutes from every origin to its nearest destination on the network.
