@@ -20,6 +20,11 @@ Usage::
 
 Targets (issue 17): region, 3 modes, cold ≤ 6 × the bare read; EPCI from the regional file ≤ 3 ×;
 region, 3 modes ≤ 1.5 GB peak.
+
+Each scenario's process first fixes glibc's mmap threshold as the ``zonesblanches`` command does
+(:func:`zonesblanches._memory.fix_mmap_threshold`, unless ``MALLOC_MMAP_THRESHOLD_`` is set):
+without it, freed arrays under 32 MB stay in the process and the peaks measured here would not
+be the command's. The output says whether it was set (``seuil_mmap_fixe``).
 """
 
 from __future__ import annotations
@@ -82,6 +87,11 @@ def _old(path: Path) -> dict:
 
 
 def _scenario(args) -> None:
+    # the allocator setting of the command line (zonesblanches.cli.main): freed arrays above
+    # 4 MiB go back to the system, so that the peak measured is the command's
+    from zonesblanches._memory import fix_mmap_threshold
+
+    threshold = fix_mmap_threshold()
     if args.scenario == "lecture-nue":
         out = _bare(args.file)
     elif args.scenario == "ancien-lecteur":
@@ -89,6 +99,7 @@ def _scenario(args) -> None:
     else:
         out = _load(args.file, args.cache, EPCI if args.scenario.startswith("epci") else None)
     out["pic_memoire_go"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    out["seuil_mmap_fixe"] = threshold
     print(json.dumps(out))
 
 
@@ -151,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{phases}"
         )
     print(f"Cache de la région (3 modes) : {region_cache:.0f} Mo")
+    fixed = all(r.get("seuil_mmap_fixe") for _, r in rows)
+    print(
+        "Allocateur : seuil mmap de la glibc fixé à 4 Mio dans chaque scénario, comme la commande"
+        if fixed
+        else "Allocateur : seuil mmap de la glibc NON fixé (MALLOC_MMAP_THRESHOLD_ donné, ou pas "
+        "de glibc) : les pics ne sont pas ceux de la commande"
+    )
     print("Objectifs : région 3 modes ≤ 6 × la lecture nue ; EPCI ≤ 3 × ; pic ≤ 1,5 Go.")
     return 0
 

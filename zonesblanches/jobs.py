@@ -119,6 +119,7 @@ def load_inputs(
     ``network_by_workers``: the OSM file ``osm`` is read by the Dask workers of a
     partitioned run (:mod:`zonesblanches.partition_osm`), not here (``models`` is None)."""
     from zonesblanches import api
+    from zonesblanches.geodata import reference
     from zonesblanches.partitioned import select_territories
     from zonesblanches.summaries import format_network, format_services
 
@@ -157,6 +158,9 @@ def load_inputs(
 
         source = f"fichier {osm.name}" if osm is not None else "téléchargement OpenStreetMap"
         _print(f"Réseau routier : {source} ({', '.join(modes)})…")
+        # France's commune polygons, read to find the territory, are not held while the
+        # networks are built (the outputs read them again)
+        reference.release_cached()
         models = network_models(
             territory,
             modes,
@@ -264,7 +268,6 @@ def run_analysis(
     (:mod:`zonesblanches.maps.national`), and with ``region_maps`` one map per région."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
-    from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
     from zonesblanches.summaries import (
         format_outside,
         format_problems,
@@ -419,6 +422,8 @@ def run_analysis(
             + written
         )
     if not with_map:
+        from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
+
         written += [
             write_csv(communes_table(result), sortie / "communes.csv"),
             write_csv(synthesis_table(result), sortie / "synthese.csv"),

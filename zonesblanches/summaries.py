@@ -2,7 +2,9 @@
 
 Every sentence a planner reads about a suggestion or a scenario is written here, from the result
 objects of :mod:`zonesblanches.coverage` (which compute, and say nothing in prose), with the one
-set of French number formatters of :mod:`zonesblanches._text`.
+set of French number formatters of :mod:`zonesblanches._text`. The map helpers borrowed here are
+imported where used: :mod:`zonesblanches.maps` brings folium, which the command does not hold
+while it reads a region's networks (issue 17: memory).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.coverage.scenarios import GAIN, LOSS, ScenarioResult
 from zonesblanches.coverage.sites import SiteSuggestion
 from zonesblanches.geodata.categories import category_label
-from zonesblanches.maps.findings import indicator_label, zones_note
-from zonesblanches.maps.style import time_text, unit_words
 from zonesblanches.modes import ALL_MODES
 
 
@@ -179,6 +179,9 @@ def format_results(result: CoverageResult, principal: tuple[str, str] | None = N
     people in zones blanches and the median time, then the most populated uncovered units of
     the principal indicator (default: the first category and mode). Times beyond the cap are
     said in words (« plus de 60 min »), as on the map and in the report."""
+    from zonesblanches.maps.findings import indicator_label
+    from zonesblanches.maps.style import time_text, unit_words
+
     words = unit_words(result.unit_kind)
     lines = ["Résultats (part de la population à moins du seuil du service le plus proche) :"]
     if result.services_caveat:
@@ -226,6 +229,8 @@ def format_zones(result: CoverageResult, zones: Mapping[str, pd.DataFrame]) -> s
     """One line on the contiguous zones blanches of the first indicator drawn: « zone blanche
     quasi continue » when one zone holds most of the people without access, else their count
     and the most populated one's size (empty without zones)."""
+    from zonesblanches.maps.findings import indicator_label, zones_note
+
     if not zones:
         return ""
     name, first = next(iter(zones.items()))

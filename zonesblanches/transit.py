@@ -104,9 +104,6 @@ def check_transit_options(
         transport mode, ``--depart`` with ``--arrivee``, an unreadable day or time, a window or
         percentile out of range.
     """
-    from zonesblanches.coverage.raptor import parse_clock
-    from zonesblanches.geodata.gtfs import parse_day
-
     wanted = TRANSIT in modes
     given = [
         name
@@ -127,6 +124,11 @@ def check_transit_options(
                 + ("ces options." if len(given) > 1 else "cette option.")
             )
         return None
+    # the engine (numba, ~50 MB resident) and the GTFS loader only for a transport analysis:
+    # a road-only run does not hold them while it reads its networks (issue 17: memory)
+    from zonesblanches.coverage.raptor import parse_clock
+    from zonesblanches.geodata.gtfs import parse_day
+
     if not gtfs and not download:
         raise ParameterError(
             "Le mode « transport » (transports en commun) se calcule sur des horaires GTFS : "

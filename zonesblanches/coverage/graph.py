@@ -44,8 +44,10 @@ def check_network(network: RoadNetwork) -> None:
     if not (np.all(np.isfinite(network.x)) and np.all(np.isfinite(network.y))):
         raise DataError("Réseau routier : certains nœuds n'ont pas de coordonnées valides.")
     if m:
-        ends = np.concatenate([np.asarray(network.tail), np.asarray(network.head)])
-        if ends.min() < 0 or ends.max() >= n:
+        # bounds of each array: no copy of the edge ends (a region's walking network has
+        # millions of edges; issue 17: memory)
+        tail, head = np.asarray(network.tail), np.asarray(network.head)
+        if min(tail.min(), head.min()) < 0 or max(tail.max(), head.max()) >= n:
             raise DataError("Réseau routier : un tronçon désigne un nœud qui n'existe pas.")
         t = np.asarray(network.time_s, dtype=float)
         if not np.all(np.isfinite(t) & (t > 0)):
@@ -77,8 +79,10 @@ def prepare_graph(network: RoadNetwork, *, reverse: bool = True) -> sp.csr_matri
     n = network.n_nodes
     tail = np.asarray(network.tail, dtype=np.int64)
     head = np.asarray(network.head, dtype=np.int64)
-    rows, cols = (head, tail) if reverse else (tail, head)
     w = np.asarray(network.time_s, dtype=np.float64)
+    if _sorted_edges(tail, head):
+        return _sorted_graph(n, tail, head, w, reverse)
+    rows, cols = (head, tail) if reverse else (tail, head)
     # Sort edges by (row, col) through one int64 key, then keep the fastest of each group.
     # Temporaries are let go as soon as used: a region's walking network has millions of edges.
     key = rows * n + cols
@@ -100,6 +104,49 @@ def prepare_graph(network: RoadNetwork, *, reverse: bool = True) -> sp.csr_matri
     cols = (key % n).astype(np.int32)
     del key
     return sp.csr_matrix((w, cols, indptr), shape=(n, n))
+
+
+_CHECK_BLOCK = 1 << 20
+"""Edges compared at a time by :func:`_sorted_edges` (its temporaries are a few such blocks)."""
+
+
+def _sorted_edges(tail: np.ndarray, head: np.ndarray) -> bool:
+    """True if the edges are sorted by (tail, head), as the OSM loaders give them."""
+    for i in range(0, max(len(tail) - 1, 0), _CHECK_BLOCK):
+        t, h = tail[i : i + _CHECK_BLOCK + 1], head[i : i + _CHECK_BLOCK + 1]
+        same_tail = t[1:] == t[:-1]
+        if (t[1:] < t[:-1]).any() or (same_tail & (h[1:] < h[:-1])).any():
+            return False
+    return True
+
+
+def _sorted_graph(
+    n: int, tail: np.ndarray, head: np.ndarray, w: np.ndarray, reverse: bool
+) -> sp.csr_matrix:
+    """:func:`prepare_graph` of edges sorted by (tail, head): the same matrix, array for array,
+    without sorting. Parallel edges are neighbours (the fastest is kept); the rows of the edges
+    as given are counted, and the reversed matrix is their transpose, which scipy builds by one
+    counting pass (its rows' columns come out sorted). Temporaries: about 16 bytes an edge,
+    against 50 for the sort (issue 17: a region's walking network has 7 million edges)."""
+    given = w  # the network's own array: the matrix must not share it
+    if len(tail) > 1:
+        new = np.empty(len(tail), dtype=bool)
+        new[0] = True
+        np.not_equal(tail[1:], tail[:-1], out=new[1:])
+        new[1:] |= head[1:] != head[:-1]
+        if not new.all():
+            starts = np.flatnonzero(new)
+            del new
+            w = np.minimum.reduceat(w, starts)
+            tail, head = tail[starts], head[starts]
+            del starts
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(tail, minlength=n), out=indptr[1:])
+    cols = head.astype(np.int32)
+    if not reverse:
+        return sp.csr_matrix((w.copy() if w is given else w, cols, indptr), shape=(n, n))
+    # the edges by tail are the columns of the reversed matrix: convert to rows
+    return sp.csc_matrix((w, cols, indptr), shape=(n, n)).tocsr()
 
 
 def check_sources(
@@ -184,10 +231,18 @@ def multi_source_times(
         return_predecessors=True,
         limit=limit + _SHIFT_S,
     )
-    seconds = dist[:n] - _SHIFT_S
+    # the augmented copy of the matrix goes before the results are shaped (a region's
+    # walking network: 84 MB; issue 17: memory)
+    del aug, data, indices, indptr
+    seconds = dist[:n]
+    seconds -= _SHIFT_S
+    del dist
     reached = np.isfinite(seconds)
     seconds[~reached] = np.inf
-    source_index = np.where(reached, origin[:n].astype(np.int64) - n, -1)
+    source_index = origin[:n].astype(np.int64)
+    del origin
+    source_index -= n
+    source_index[~reached] = -1
     return seconds, source_index
 
 

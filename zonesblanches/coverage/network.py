@@ -65,6 +65,9 @@ from zonesblanches.modes import MODES, mode_code
 NETWORK = "reseau"
 """Method code of the road-network model, as written in every output that uses it."""
 
+_SPEED_BLOCK = 1 << 20
+"""Edges whose speed :meth:`NetworkModel.description` reads at a time."""
+
 COMPONENTS = ("largest", "all")
 """Accepted values of the ``component`` parameter of :class:`NetworkModel`."""
 
@@ -197,10 +200,15 @@ class NetworkModel:
             _, labels = connected_components(self.graph, directed=True, connection="strong")
             largest = np.argmax(np.bincount(labels))
             self.snap_nodes = np.flatnonzero(labels == largest)
+            del labels
         else:
             self.snap_nodes = np.arange(network.n_nodes)
-        xy = np.column_stack([np.asarray(network.x, float), np.asarray(network.y, float)])
-        self._tree = cKDTree(xy[self.snap_nodes])
+        if network.n_nodes < 2**31:  # held for every query: 4 bytes a node, not 8 (issue 17)
+            self.snap_nodes = self.snap_nodes.astype(np.int32)
+        xy = np.empty((len(self.snap_nodes), 2))
+        xy[:, 0] = np.asarray(network.x, float)[self.snap_nodes]
+        xy[:, 1] = np.asarray(network.y, float)[self.snap_nodes]
+        self._tree = cKDTree(xy)
         del xy
         if not keep_network:
             self.release_network()
@@ -276,10 +284,16 @@ class NetworkModel:
     def _speed_text(self) -> str:
         length = np.asarray(self.network.length_m, float)
         time = np.asarray(self.network.time_s, float)
-        ok = length > 0
-        if ok.any():
-            speed = length[ok] / time[ok] * 3.6
-            lo, hi = float(speed.min()), float(speed.max())
+        lo, hi = np.inf, -np.inf
+        # by blocks of edges: the same speeds, without four temporary copies of a region's
+        # edge arrays (issue 17: memory)
+        for i in range(0, len(length), _SPEED_BLOCK):
+            part = length[i : i + _SPEED_BLOCK]
+            ok = part > 0
+            if ok.any():
+                speed = part[ok] / time[i : i + _SPEED_BLOCK][ok] * 3.6
+                lo, hi = min(lo, float(speed.min())), max(hi, float(speed.max()))
+        if hi >= lo:
             if hi - lo < 0.05:
                 return f"à {fr_g(round(lo, 1))} km/h sur tout le réseau"
             return f"vitesses par tronçon de {lo:.0f} à {hi:.0f} km/h"
@@ -398,7 +412,7 @@ class NetworkModel:
             self._passes += float(np.isfinite(seconds).mean()) if len(seconds) else 0.0
         self._log_nearest(use_hierarchy, built)
         nearest = np.where(idx >= 0, ok[np.clip(idx, 0, None)] if len(ok) else -1, -1)
-        return seconds, nearest.astype(np.int64)
+        return seconds, nearest.astype(np.int64, copy=False)
 
     def nearest(self, origins: gpd.GeoSeries, destinations: gpd.GeoSeries) -> NearestTimes:
         """Minutes from every origin to its nearest destination on the network.

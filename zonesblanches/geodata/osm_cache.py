@@ -48,7 +48,9 @@ def _write_cache(graph: _Graph, folder: Path, key: str) -> None:
     npz, meta_file = _cache_files(folder, graph.meta["mode"], key)
     arrays = graph.arrays()
     arrays["node_id"] = np.diff(arrays["node_id"], prepend=0)
-    arrays["tail"] = np.diff(arrays["tail"], prepend=0).astype(np.int32)
+    # differences of the int32 tails computed in int32 (the same values, no int64 copies)
+    tail = arrays["tail"]
+    arrays["tail"] = np.diff(tail, prepend=tail.dtype.type(0)).astype(np.int32, copy=False)
     with _cache.atomic_path(npz) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for name, arr in arrays.items():

@@ -267,18 +267,38 @@ class _Ways:
         del u_id
         seg_v = np.searchsorted(node_id, v_id).astype(index)
         del v_id
+        if seg_len is not None:
+            seg_len = np.asarray(seg_len, dtype=float)[keep]
+        return cls.from_positions(
+            tags, row_owner, n_ways, seg_way, seg_u, seg_v, seg_len, node_id, lon, lat, fmt
+        )
+
+    @classmethod
+    def from_positions(
+        cls, tags, row_owner, n_ways, seg_way, seg_u, seg_v, seg_len, node_id, lon, lat, fmt
+    ) -> _Ways:
+        """Build from segments given by positions in ``node_id`` (sorted, unique); segments
+        from a node to itself are dropped. ``seg_len`` ``None``: great-circle lengths."""
+        keep = seg_u != seg_v
+        if not keep.all():
+            seg_way, seg_u, seg_v = seg_way[keep], seg_u[keep], seg_v[keep]
+            if seg_len is not None:
+                seg_len = seg_len[keep]
+        del keep
+        index = np.int32 if max(len(node_id), n_ways) < 2**31 else np.int64
+        seg_u, seg_v = seg_u.astype(index, copy=False), seg_v.astype(index, copy=False)
         if seg_len is None:
             seg_len = np.empty(len(seg_u))
             for i in range(0, len(seg_u), _HAVERSINE_BLOCK):  # element-wise: same values
                 u, v = seg_u[i : i + _HAVERSINE_BLOCK], seg_v[i : i + _HAVERSINE_BLOCK]
                 seg_len[i : i + _HAVERSINE_BLOCK] = _haversine(lon[u], lat[u], lon[v], lat[v])
         else:
-            seg_len = np.asarray(seg_len, dtype=float)[keep]
+            seg_len = np.asarray(seg_len, dtype=float)
         return cls(
             tags,
             row_owner,
             n_ways,
-            seg_way.astype(index),
+            seg_way.astype(index, copy=False),
             seg_u,
             seg_v,
             seg_len,
@@ -369,6 +389,13 @@ class _Graph:
         return {name: getattr(self, name) for name in _GRAPH_ARRAYS}
 
 
+def _code_type(n_speeds: int) -> np.dtype:
+    """The smallest unsigned integer type holding the codes ``0 … n_speeds`` of a speed table
+    (``uint8`` for the dozens of speeds a network has): an edge's code is one byte, not four,
+    in each of a region's three graphs (issue 17: memory)."""
+    return np.min_scalar_type(n_speeds)
+
+
 def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict) -> _Graph:
     """Apply one mode's rules to every segment read (no territory cut).
 
@@ -379,8 +406,11 @@ def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict
     """
     fwd_way, bwd_way, kmh_f, kmh_b = _way_access(ways, mode, rules)
     table = np.unique(np.concatenate([kmh_f[fwd_way], kmh_b[bwd_way]]))
-    code_f = np.searchsorted(table, kmh_f).astype(np.int32)
-    code_b = np.searchsorted(table, kmh_b).astype(np.int32)
+    # codes as small as the table allows (one byte up to 255 speeds: a network has dozens);
+    # codes of ways the mode cannot use may equal len(table) and are never read
+    code_type = _code_type(len(table))
+    code_f = np.searchsorted(table, kmh_f).astype(code_type)
+    code_b = np.searchsorted(table, kmh_b).astype(code_type)
     f = fwd_way[ways.seg_way]
     b = bwd_way[ways.seg_way]
     tail = np.concatenate([ways.seg_u[f], ways.seg_v[b]])
@@ -405,7 +435,7 @@ def _build_graph(ways: _Ways, mode: str, rules: NetworkRules, extent, meta: dict
         tail, head, length, code = tail[~dup], head[~dup], length[~dup], code[~dup]
     # speeds no edge uses (ways without segments) leave the table
     present = np.bincount(code, minlength=len(table)) > 0
-    table, code = table[present], (np.cumsum(present) - 1).astype(np.int32)[code]
+    table, code = table[present], (np.cumsum(present) - 1).astype(code_type)[code]
     kept = np.zeros(len(ways.node_id), dtype=bool)
     kept[tail] = True
     kept[head] = True
@@ -448,10 +478,11 @@ def _edge_time(length_m: np.ndarray, kmh: np.ndarray) -> np.ndarray:
 
 
 def _coded_edge_time(length_m: np.ndarray, code: np.ndarray, kmh_table: np.ndarray) -> np.ndarray:
-    """:func:`_edge_time` of edges whose speed is ``kmh_table[code]``, bit for bit, with one
-    temporary array: each speed is turned into metres per second once, in the table (the same
-    division by 3.6 as per edge)."""
-    time_s = length_m / (np.asarray(kmh_table, dtype=float) / 3.6)[code]
+    """:func:`_edge_time` of edges whose speed is ``kmh_table[code]``, bit for bit, in the one
+    array it returns: each speed is turned into metres per second once, in the table (the same
+    division by 3.6 as per edge), and each edge's speed is replaced by its time in place."""
+    time_s = (np.asarray(kmh_table, dtype=float) / 3.6)[code]
+    np.divide(length_m, time_s, out=time_s)
     return np.maximum(time_s, MIN_EDGE_TIME_S, out=time_s)
 
 

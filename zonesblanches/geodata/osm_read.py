@@ -163,13 +163,14 @@ def _parse_opl(opl: Path):
         del batch, pairs, flat, key, kept, text, lists, nodes, ref_rest, ref, lon_lat, values
     # Give the blocks' intermediate arrays back to the system (pyarrow's pool keeps them).
     pa.default_memory_pool().release_unused()
-    return (
-        pa.chunked_array(combos, pa.string()).combine_chunks(),
-        np.concatenate(counts),
-        np.concatenate(refs),
-        np.concatenate(xs),
-        np.concatenate(ys),
-    )
+    # each result joined, then its blocks let go, before the next: never two copies of all
+    tags = pa.chunked_array(combos, pa.string()).combine_chunks()
+    combos.clear()
+    out = [tags]
+    for parts in (counts, refs, xs, ys):
+        out.append(np.concatenate(parts))
+        parts.clear()
+    return tuple(out)
 
 
 def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = None) -> _Ways:
@@ -199,10 +200,13 @@ def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = Non
             bar.update(1)
     t_segments = time.perf_counter()
     encoded = pc.dictionary_encode(combos)
-    way_combo = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    row_of = np.full(len(encoded.dictionary) + 1, -1, dtype=np.int64)
+    del combos
+    way_combo = encoded.indices.to_numpy(zero_copy_only=False)
+    dictionary = encoded.dictionary.to_pylist()
+    del encoded
+    row_of = np.full(len(dictionary) + 1, -1, dtype=np.int64)
     tag_rows: list[dict] = []
-    for i, text in enumerate(encoded.dictionary.to_pylist()):
+    for i, text in enumerate(dictionary):
         tags = {}
         for pair in text.split(",") if text else ():
             k, _, v = pair.partition("=")
@@ -211,35 +215,74 @@ def _read_osm_file(path: Path, fmt: str, progress: bool, box: tuple | None = Non
             row_of[i] = len(tag_rows)
             tag_rows.append(tags)
     way_row = row_of[way_combo]
+    del way_combo
     usable = way_row >= 0
     if not usable.any():
         where = "" if box is None else " autour du territoire demandé (le fichier le couvre-t-il ?)"
         raise DataError(f"Aucune voie utilisable (highway) dans le fichier « {path.name} »{where}.")
+    # One array of node references at a time, int32 wherever a position fits: a region has
+    # millions of them, and this step was the peak of a region's reading (issue 17: memory).
     node_usable = np.repeat(usable, counts)
-    ref, xi, yi = ref[node_usable], xi[node_usable], yi[node_usable]
+    ref = ref[node_usable]
+    xi = xi[node_usable]
+    yi = yi[node_usable]
+    del node_usable
     counts_arr, way_row = counts[usable], way_row[usable]
-    way_of = np.repeat(way_row, counts_arr)
+    del counts, usable
+    index = np.int32 if max(len(ref), len(tag_rows)) < 2**31 else np.int64
+    way_of = np.repeat(way_row.astype(index), counts_arr)
     is_last = np.zeros(len(ref), dtype=bool)
     is_last[np.cumsum(counts_arr)[counts_arr > 0] - 1] = True
-    valid = (xi != _UNDEFINED_COORD) & (yi != _UNDEFINED_COORD)
-    start = np.flatnonzero(~is_last)
+    del counts_arr, way_row
+    valid = xi != _UNDEFINED_COORD
+    valid &= yi != _UNDEFINED_COORD
+    start = np.flatnonzero(~is_last).astype(index)
+    del is_last
     start = start[valid[start] & valid[start + 1]]
-    node_id, first = np.unique(ref[valid], return_index=True)
-    lon = xi[valid][first] / 1e7
-    lat = yi[valid][first] / 1e7
+    # Every reference to a node carries the same location (libosmium's index): the node
+    # table is the sorted distinct ids, each with the location of any of its references.
+    node_id = np.unique(ref[valid])
+    position = _positions(node_id, ref, index)
+    del ref
+    lon_fixed = np.empty(len(node_id), dtype=np.int32)
+    lat_fixed = np.empty(len(node_id), dtype=np.int32)
+    lon_fixed[position[valid]] = xi[valid]
+    del xi
+    lat_fixed[position[valid]] = yi[valid]
+    del yi, valid
     tags = pd.DataFrame.from_records(tag_rows, columns=list(TAG_KEYS))
-    ways = _Ways.from_segments(
+    seg_way = way_of[start]
+    del way_of
+    seg_u = position[start]
+    start += 1
+    seg_v = position[start]
+    del position, start
+    ways = _Ways.from_positions(
         tags,
         None,
         len(tag_rows),
-        way_of[start],
-        ref[start],
-        ref[start + 1],
+        seg_way,
+        seg_u,
+        seg_v,
         None,
         node_id,
-        lon,
-        lat,
+        lon_fixed / 1e7,
+        lat_fixed / 1e7,
         fmt,
     )
     PHASE_SECONDS["segments"] = time.perf_counter() - t_segments
     return ways
+
+
+_POSITION_BLOCK = 1 << 20
+"""Node references looked up at a time by :func:`_positions`."""
+
+
+def _positions(node_id: np.ndarray, ref: np.ndarray, index) -> np.ndarray:
+    """Position in ``node_id`` (sorted) of each of ``ref`` (``index`` type), by blocks: no
+    int64 copy of all the references (a reference not in ``node_id`` gets a position that
+    is never read)."""
+    out = np.empty(len(ref), dtype=index)
+    for i in range(0, len(ref), _POSITION_BLOCK):
+        out[i : i + _POSITION_BLOCK] = np.searchsorted(node_id, ref[i : i + _POSITION_BLOCK])
+    return out

@@ -91,6 +91,14 @@ def load_epci(region: str | None = DEFAULT_REGION) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
 
 
+def release_cached() -> None:
+    """Let go of the bundled tables read so far (all of France's commune polygons, about 50 MB
+    in memory); the next loader call reads its file again. The command calls this before it
+    reads a region's road networks, its peak (issue 17: memory)."""
+    _read_parquet.cache_clear()
+    _metropolitan_members.cache_clear()
+
+
 def load_epci_names() -> pd.DataFrame:
     """SIREN, name and type of the 1,232 EPCI with members in metropolitan France (no geometry,
     cheap: for name look-ups)."""
