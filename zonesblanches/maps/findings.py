@@ -52,24 +52,35 @@ def without_access(
     """
     units = result.units
     blank = units[blank_col(categorie, mode)].to_numpy(dtype=bool)
+    codes = (
+        units["code_insee"]
+        if "code_insee" in units and result.unit_kind == "commune"
+        else units["unit_id"]
+    )
+    # The order is decided on the two sort keys of the blank units alone; the other columns
+    # (names, times in words, nearest service) are built for the n rows returned only: the
+    # region's report asks for 16 such lists of 3,782 communes (issue 17).
+    keys = pd.DataFrame(
+        {
+            "population": units["population"].to_numpy(dtype=float),
+            "code": codes.astype(str).to_numpy(),
+        }
+    )[blank].sort_values(["population", "code"], ascending=[False, True], kind="stable")
+    if n is not None:
+        keys = keys.head(n)
+    rows = keys.index.to_numpy()
+    picked = units.iloc[rows]
     frame = pd.DataFrame(
         {
-            "nom": units["nom"].astype(str) if "nom" in units else units["unit_id"].astype(str),
-            "code": (
-                units["code_insee"]
-                if "code_insee" in units and result.unit_kind == "commune"
-                else units["unit_id"]
-            ).astype(str),
-            "population": units["population"].to_numpy(dtype=float),
-            "temps_min": units[time_col(categorie, mode)].to_numpy(dtype=float),
-            "service_id": units[service_col(categorie, mode)].astype(object),
+            "nom": (
+                picked["nom"].astype(str) if "nom" in picked else picked["unit_id"].astype(str)
+            ).to_numpy(),
+            "code": keys["code"].to_numpy(),
+            "population": keys["population"].to_numpy(),
+            "temps_min": picked[time_col(categorie, mode)].to_numpy(dtype=float),
+            "service_id": picked[service_col(categorie, mode)].astype(object).to_numpy(),
         }
-    )[blank]
-    frame = frame.sort_values(
-        ["population", "code"], ascending=[False, True], kind="stable"
-    ).reset_index(drop=True)
-    if n is not None:
-        frame = frame.head(n)
+    )
     total = float(result.population) or np.nan
     frame["part"] = frame["population"] / total
     threshold = float(result.thresholds[mode])

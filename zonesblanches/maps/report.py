@@ -25,6 +25,7 @@ import pandas as pd
 
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
+from zonesblanches.columns import blank_col
 from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
@@ -369,7 +370,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
     cat, mode = order[0]
     words = unit_words(result.unit_kind)
     top = findings.without_access(result, cat, mode, 10)
-    total = len(findings.without_access(result, cat, mode, None))
+    total = int(result.units[blank_col(cat, mode)].to_numpy(dtype=bool).sum())
     reliability = "".join(
         f"<li>{_e(line)}</li>"
         for line in findings.reliability(result, _is_bundled_registry(result.services))
