@@ -176,3 +176,57 @@ def test_a_figure_not_opaque_keeps_its_alpha(tmp_path):
     assert mode == "RGBA" and (decoded[:, :, 3] < 255).any()
     assert np.array_equal(decoded, np.asarray(fig.canvas.buffer_rgba()))
     assert np.array_equal(pixels[0], decoded[:, :, :3])
+
+
+def test_clean_coverage_ahead_is_the_one_made_when_read(nord_result):
+    """The clean coverage made in a background thread (``clean_ahead``) is, polygon for
+    polygon, the one made when first read, on the Nord's 648 communes as drawn."""
+    import shapely
+
+    result, communes = nord_result
+    ahead = figures.figure_base(result, communes, clean_ahead=True)
+    later = figures.figure_base(result, communes)
+    assert ahead.clean_job is not None and later.clean_job is None
+    a, b = ahead.clean_frame, later.clean_frame
+    assert a is not None and len(a) == len(b) == len(later.frame)
+    assert (shapely.to_wkb(a) == shapely.to_wkb(b)).all()
+
+
+def test_clean_coverage_ahead_without_a_thread(nord_result, monkeypatch):
+    """Where no thread can be started, the coverage is cleaned when read, as before."""
+    import concurrent.futures
+
+    class NoThread:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", NoThread)
+    result, communes = nord_result
+    base = figures.figure_base(result, communes, clean_ahead=True)
+    assert base.clean_job is None
+    assert base.clean_frame is not None
+
+
+def test_point_units_clean_nothing_ahead(nord_result):
+    result, communes = nord_result
+    base = figures.figure_base(point_units(communes), communes, clean_ahead=True)
+    assert base.clean_job is None and base.clean_frame is None
+
+
+def test_report_is_the_same_with_the_coverage_cleaned_ahead(vm, tmp_path, monkeypatch):
+    """The report (its page and figures) written with the clean coverage made in a background
+    thread while the chart and the text are written is, byte for byte, the report written with
+    the coverage made when the first map needs it."""
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps import report
+
+    result, communes = vm
+    assert report._any_blank(result, [(c, m) for c in result.categories for m in result.modes])
+    epci = reference.load_epci()
+    kwargs = {"epci": epci, "run_date": "2026-11-30"}
+    ahead = report.write_report(result, communes, tmp_path / "ahead", **kwargs)
+    monkeypatch.setattr(report, "_any_blank", lambda *args: False)
+    later = report.write_report(result, communes, tmp_path / "later", **kwargs)
+    assert ahead.read_bytes() == later.read_bytes()
+    for png in sorted((tmp_path / "ahead" / "figures").glob("*.png")):
+        assert png.read_bytes() == (tmp_path / "later" / "figures" / png.name).read_bytes()

@@ -455,6 +455,13 @@ def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
     return [(result.categories[0], m) for m in result.modes][:MAX_STATIC_MAPS]
 
 
+def _any_blank(result: CoverageResult, specs: Sequence[tuple[str, str]]) -> bool:
+    """Whether a static map of ``specs`` will draw zones blanches (commune units only)."""
+    if result.unit_kind != "commune":
+        return False
+    return any(bool(result.units[blank_col(c, m)].to_numpy(dtype=bool).any()) for c, m in specs)
+
+
 def _add_labels(frame: pd.DataFrame) -> None:
     """French category and mode labels beside their codes (in place)."""
     frame["libelle"] = frame["categorie"].map(category_label)
@@ -537,41 +544,20 @@ def write_report(
         )
     head, body, script = _map_parts(map_page)
 
-    figures_html = []
     specs = list(static_maps) if static_maps is not None else _default_static(result)
     classes = kwargs.get("thresholds_classes")
     figdir = folder / "figures"
     pixels: list[np.ndarray] = []  # each figure's pixels, to embed without decoding its PNG
+    # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
+    # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
+    # text of the report is written (issue 17); the pages' bytes do not depend on the order.
+    base = (
+        figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
+        if specs
+        else None
+    )
     chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
     pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
-    base = figure_base(result, communes, epci) if specs else None  # shared by the maps
-    for cat, mode in specs:
-        path = static_map(
-            result,
-            communes,
-            cat,
-            mode,
-            figdir / f"carte_{cat}_{mode}.png",
-            epci=epci,
-            thresholds_classes=classes,
-            dpi=dpi,
-            base=base,
-            pixels=pixels,
-        )
-        pngs.append(
-            (
-                path,
-                f"{category_label(cat)}, {ALL_MODES[mode].label} : temps d'accès au plus proche.",
-            )
-        )
-    for (path, caption), rgb in zip(pngs, pixels, strict=True):
-        data = base64.b64encode(_screen_png(rgb)).decode("ascii")
-        figures_html.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
-            f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
-            "</figcaption></figure>"
-        )
-
     overall = result.summary(by=None)
     _add_labels(overall)
     synth_cols: list[Column] = [
@@ -610,12 +596,42 @@ def write_report(
         + ", ".join(style.class_labels(style.check_classes(classes)))
         + ", inaccessible."
     )
+    answer = _answer_section(result, order, kwargs.get("zones"))
+    others = _others_section(result, order, kwargs.get("zones")) if len(order) > 1 else ""
+    gaps = gap_sections(result, html_table)
+    listing = _services_listing(services, svc_cols)
+    method = _method_section(result, run_date, files, classes_note)
+    synth = html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier.")
+    per_epci = html_table(by_epci, epci_cols)
+    figures_html = []
+    for cat, mode in specs:
+        path = static_map(
+            result,
+            communes,
+            cat,
+            mode,
+            figdir / f"carte_{cat}_{mode}.png",
+            epci=epci,
+            thresholds_classes=classes,
+            dpi=dpi,
+            base=base,
+            pixels=pixels,
+        )
+        pngs.append(
+            (
+                path,
+                f"{category_label(cat)}, {ALL_MODES[mode].label} : temps d'accès au plus proche.",
+            )
+        )
+    for (path, caption), rgb in zip(pngs, pixels, strict=True):
+        data = base64.b64encode(_screen_png(rgb)).decode("ascii")
+        figures_html.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
+            "</figcaption></figure>"
+        )
     sections = [
-        (
-            "reponse",
-            f"La réponse : {findings.indicator_label(*order[0]).lower()}",
-            _answer_section(result, order, kwargs.get("zones")),
-        ),
+        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", answer),
         (
             "carte",
             "Carte interactive",
@@ -626,27 +642,13 @@ def write_report(
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
-        *(
-            [
-                (
-                    "autres",
-                    "Les autres indicateurs",
-                    _others_section(result, order, kwargs.get("zones")),
-                )
-            ]
-            if len(order) > 1
-            else []
-        ),
-        *gap_sections(result, html_table),  # transit / car (issue 14); none without both
+        *([("autres", "Les autres indicateurs", others)] if len(order) > 1 else []),
+        *gaps,  # transit / car (issue 14); none without both
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
-        (
-            "synthese",
-            "Synthèse par catégorie et mode",
-            html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."),
-        ),
-        ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
-        ("services", "Services pris en compte", _services_listing(services, svc_cols)),
-        ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
+        ("synthese", "Synthèse par catégorie et mode", synth),
+        ("epci", "Par EPCI", per_epci),
+        ("services", "Services pris en compte", listing),
+        ("methode", "Méthode et sources", method),
     ]
     return write_page(folder / "rapport.html", title, territory, run_date, sections, head, script)
 
