@@ -79,9 +79,7 @@ def test_without_access_is_the_former_list(nord_result, variant):
                 new = findings.without_access(result, cat, mode, n)
                 former = _former_without_access(result, cat, mode, n)
                 assert len(former) > 0 or not result.units[blank_col(cat, mode)].any()
-                pd.testing.assert_frame_equal(
-                    new.reset_index(drop=True), former, check_dtype=False
-                )
+                pd.testing.assert_frame_equal(new.reset_index(drop=True), former, check_dtype=False)
 
 
 VM = "245901160"
