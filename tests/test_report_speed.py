@@ -185,6 +185,7 @@ def test_clean_coverage_ahead_is_the_one_made_when_read(nord_result):
     ahead = figures.figure_base(result, communes, clean_ahead=True)
     later = figures.figure_base(result, communes)
     assert ahead.clean_job is not None and later.clean_job is None
+    assert not ahead.clean_job._thread.is_alive() or ahead.clean_job.result() is not None
     a, b = ahead.clean_frame, later.clean_frame
     assert a is not None and len(a) == len(b) == len(later.frame)
     assert (shapely.to_wkb(a) == shapely.to_wkb(b)).all()
@@ -192,13 +193,12 @@ def test_clean_coverage_ahead_is_the_one_made_when_read(nord_result):
 
 def test_clean_coverage_ahead_without_a_thread(nord_result, monkeypatch):
     """Where no thread can be started, the coverage is cleaned when read, as before."""
-    import concurrent.futures
+    import threading
 
-    class NoThread:
-        def __init__(self, *args, **kwargs):
-            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", NoThread)
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
     result, communes = nord_result
     base = figures.figure_base(result, communes, clean_ahead=True)
     assert base.clean_job is None
@@ -228,3 +228,32 @@ def test_report_is_the_same_with_the_coverage_cleaned_ahead(vm, tmp_path, monkey
     assert ahead.read_bytes() == later.read_bytes()
     for png in sorted((tmp_path / "ahead" / "figures").glob("*.png")):
         assert png.read_bytes() == (tmp_path / "later" / "figures" / png.name).read_bytes()
+
+
+def test_report_is_the_same_with_maps_drawn_in_a_forked_process(vm, tmp_path, monkeypatch):
+    """The report's Valenciennes maps (one per category and mode), the later half drawn in a
+    forked process: the page and every figure byte for byte as all drawn here, one after the
+    other."""
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps import _forked, report
+
+    if not _forked.can_fork():
+        pytest.skip("no fork or a single CPU here")
+    result, communes = vm
+    calls = []
+    real = _forked.run_split
+    monkeypatch.setattr(
+        report, "run_split", lambda jobs, here: calls.append(here) or real(jobs, here)
+    )
+    kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30"}
+    split = report.write_report(result, communes, tmp_path / "split", **kwargs)
+    monkeypatch.setattr(_forked, "ENABLED", False)
+    serial = report.write_report(result, communes, tmp_path / "serial", **kwargs)
+    maps = len(result.categories) * len(result.modes)
+    assert maps >= 4 and calls == [maps // 2, maps // 2]  # half here, half in the child
+    assert split.read_bytes() == serial.read_bytes()
+    names = sorted(p.name for p in (tmp_path / "split" / "figures").glob("*.png"))
+    assert len(names) == maps + 1  # and the chart
+    for name in names:
+        a = (tmp_path / "split" / "figures" / name).read_bytes()
+        assert a == (tmp_path / "serial" / "figures" / name).read_bytes(), name

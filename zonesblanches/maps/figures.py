@@ -8,10 +8,8 @@ matplotlib and fonts).
 
 from __future__ import annotations
 
-import io
 import textwrap
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,11 +34,14 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import (
+    CleanAhead,
     auto_tolerance,
     clean_coverage,
+    clean_coverage_ahead,
     coverage_union,
     simplify_coverage,
 )
+from zonesblanches.maps._png import save_figure as _save
 from zonesblanches.maps._repeated_text import add_repeated_text
 from zonesblanches.modes import ALL_MODES, mode_code
 
@@ -70,43 +71,6 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
 
 
-PNG_COMPRESS_LEVEL = 3
-"""zlib level of the figures' PNG files (Pillow's default: 6). Measured on the region's maps and
-a 300 dpi EPCI map (issue 17): RGB at level 3 is written in about half the time of the former
-RGBA at level 6 (region map at 150 dpi: 82 against 153 ms, 825 against 885 kB; EPCI map at
-300 dpi: 180 against 470 ms, 549 against 519 kB); RGB at level 6 would save a fifth of the
-time only (122 and 374 ms)."""
-
-
-def _save(fig: Figure, path: str | Path, dpi: int, pixels: list | None = None) -> Path:
-    """Write ``fig`` as a PNG at ``path``; with ``pixels``, append to it the figure's pixels as
-    written (an RGB array, height × width × 3): the report embeds a reduced copy without
-    decoding the file it has just written.
-
-    matplotlib draws the figure as ``savefig`` does (same resolution, white background, same
-    pixels); Pillow then writes it as an RGB PNG (the figures are opaque: an alpha channel of
-    255 everywhere only made the file larger and slower to write) at
-    :data:`PNG_COMPRESS_LEVEL`, with the resolution (``pHYs``) and without any software or date
-    chunk, so the same inputs give the same bytes. A figure that is not opaque everywhere keeps
-    its alpha channel.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)  # the canvas savefig would borrow, kept after it
-    fig.savefig(io.BytesIO(), format="rgba", dpi=dpi, facecolor="white")
-    rgba = np.asarray(fig.canvas.buffer_rgba())  # what savefig drew (and copied)
-    opaque = bool((rgba[:, :, 3] == 255).all())
-    rgb = np.ascontiguousarray(rgba[:, :, :3])
-    image = Image.fromarray(rgb if opaque else np.ascontiguousarray(rgba))
-    image.save(path, format="png", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
-    if pixels is not None:
-        pixels.append(rgb)
-    return path
-
-
 @dataclass(frozen=True)
 class FigureBase:
     """What every static map of one result shares, in Lambert-93 (:func:`figure_base`)."""
@@ -131,7 +95,7 @@ class FigureBase:
     frame_rows: np.ndarray | None = None
     """The row of ``frame`` of each path."""
 
-    clean_job: Future | None = field(default=None, compare=False, repr=False)
+    clean_job: CleanAhead | None = field(default=None, compare=False, repr=False)
     """:attr:`clean_frame` being made in a background thread (``figure_base(…,
     clean_ahead=True)``), or None: made when first read."""
 
@@ -149,31 +113,6 @@ class FigureBase:
         return clean_coverage(self.frame.geometry.to_numpy())
 
 
-def _clean_in_background(geoms: np.ndarray) -> Future | None:
-    """:func:`clean_coverage` of ``geoms`` started in a thread of its own, or None where no
-    thread can be started (the caller then cleans when it needs to, as before).
-
-    GEOS works without Python's lock (shapely 2), so on a machine with a free core the
-    cleaning (about 0.8 s for the region's 3,782 communes, issue 17) runs while the report
-    draws its chart and writes its tables; on one core the two share it, the same work in
-    the same time as one after the other. The thread cleans its own copy of the polygons
-    (exact, through WKB): nothing it reads is touched by the drawing meanwhile. Same
-    function, same input: the same coverage, so the same pixels (tested)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    copy = shapely.from_wkb(shapely.to_wkb(geoms))
-    try:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zonesblanches-clean")
-    except RuntimeError:  # no thread (interpreter shutting down): clean when needed
-        return None
-    try:
-        return pool.submit(clean_coverage, copy)
-    except RuntimeError:
-        return None
-    finally:
-        pool.shutdown(wait=False)  # the thread ends with its one task
-
-
 def figure_base(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
@@ -188,7 +127,7 @@ def figure_base(
 
     With ``clean_ahead`` (the caller will draw a map with zones blanches), the clean coverage
     of the commune polygons (:attr:`FigureBase.clean_frame`) starts at once in a background
-    thread (:func:`_clean_in_background`); otherwise it is made when first read."""
+    thread (:func:`~zonesblanches.maps._geometry.clean_coverage_ahead`); otherwise it is made when first read."""
     point_units = result.unit_kind != "commune"
     units = codes = points = named = None
     if point_units:
@@ -208,7 +147,7 @@ def figure_base(
     frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
     job = None
     if clean_ahead and not point_units:
-        job = _clean_in_background(frame.geometry.to_numpy())
+        job = clean_coverage_ahead(frame.geometry.to_numpy())
     if point_units:
         named = communes.to_crs(LAMBERT93)
     else:
