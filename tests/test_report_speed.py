@@ -257,3 +257,17 @@ def test_report_is_the_same_with_maps_drawn_in_a_forked_process(vm, tmp_path, mo
     for name in names:
         a = (tmp_path / "split" / "figures" / name).read_bytes()
         assert a == (tmp_path / "serial" / "figures" / name).read_bytes(), name
+
+
+def test_a_report_with_one_map_forks_nothing(vm, tmp_path, monkeypatch):
+    """One static map: drawn here (a child would only make this process wait)."""
+    from zonesblanches.maps import _forked, report
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("forked for a single map")
+
+    monkeypatch.setattr(_forked.multiprocessing, "get_context", no_fork)
+    result, communes = vm
+    spec = (result.categories[0], result.modes[0])
+    page = report.write_report(result, communes, tmp_path, static_maps=[spec], run_date="x")
+    assert page.exists() and len(list((tmp_path / "figures").glob("carte_*.png"))) == 1

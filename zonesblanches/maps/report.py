@@ -592,9 +592,9 @@ def write_report(
 
         return job
 
-    # Half the maps (the later ones) drawn in a forked process on the second core, when there
-    # is one; same files and bytes either way (maps/_forked.py, issue 17).
-    drawn = run_split([draw(c, m) for c, m in specs], here=len(specs) // 2)
+    # The later half of the maps drawn in a forked process on the second core, when there is
+    # one and two maps or more; same files and bytes either way (maps/_forked.py, issue 17).
+    drawn = run_split([draw(c, m) for c, m in specs], here=max(1, len(specs) // 2))
     screens = [(chart, _screen_png(pixels[0])), *drawn]
     captions = [
         "Part de la population à moins du seuil, par catégorie et mode.",
