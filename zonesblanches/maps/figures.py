@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -34,11 +34,14 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import (
+    CleanAhead,
     auto_tolerance,
     clean_coverage,
+    clean_coverage_ahead,
     coverage_union,
     simplify_coverage,
 )
+from zonesblanches.maps._png import save_figure as _save
 from zonesblanches.maps._repeated_text import add_repeated_text
 from zonesblanches.modes import ALL_MODES, mode_code
 
@@ -68,20 +71,6 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
 
 
-def _save(fig: Figure, path: str | Path, dpi: int, pixels: list | None = None) -> Path:
-    """Write ``fig`` as a PNG at ``path``; with ``pixels``, append to it the figure's pixels as
-    written (an RGB array, height × width × 3): the report embeds a reduced copy without
-    decoding the file it has just written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)  # the canvas savefig would borrow for a PNG, kept after it
-    fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
-    if pixels is not None:  # the canvas still holds what savefig drew and wrote
-        pixels.append(np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy())
-    return path
-
-
 @dataclass(frozen=True)
 class FigureBase:
     """What every static map of one result shares, in Lambert-93 (:func:`figure_base`)."""
@@ -106,6 +95,10 @@ class FigureBase:
     frame_rows: np.ndarray | None = None
     """The row of ``frame`` of each path."""
 
+    clean_job: CleanAhead | None = field(default=None, compare=False, repr=False)
+    """:attr:`clean_frame` being made in a background thread (``figure_base(…,
+    clean_ahead=True)``), or None: made when first read."""
+
     @cached_property
     def clean_frame(self) -> np.ndarray | None:
         """``frame``'s polygons as a clean coverage (:func:`clean_coverage`), made once per
@@ -115,16 +108,26 @@ class FigureBase:
         where neighbouring outlines overlapped; the clean union has none."""
         if self.point_units:
             return None
+        if self.clean_job is not None:
+            return self.clean_job.result()
         return clean_coverage(self.frame.geometry.to_numpy())
 
 
 def figure_base(
-    result: CoverageResult, communes: gpd.GeoDataFrame, epci: gpd.GeoDataFrame | None = None
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    epci: gpd.GeoDataFrame | None = None,
+    *,
+    clean_ahead: bool = False,
 ) -> FigureBase:
     """The projections and polygons the static maps of ``result`` share: the report draws ten
     maps of one result, and at 100,000 services projecting them again for each figure cost
     seconds (issue 16 item 9). Each point is projected on its own, so the coordinates are the
-    ones a figure computed alone."""
+    ones a figure computed alone.
+
+    With ``clean_ahead`` (the caller will draw a map with zones blanches), the clean coverage
+    of the commune polygons (:attr:`FigureBase.clean_frame`) starts at once in a background
+    thread (:func:`~zonesblanches.maps._geometry.clean_coverage_ahead`); otherwise it is made when first read."""
     point_units = result.unit_kind != "commune"
     units = codes = points = named = None
     if point_units:
@@ -142,6 +145,9 @@ def figure_base(
     # Simplified as for the interactive map (a printed map needs no more detail).
     simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
     frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
+    job = None
+    if clean_ahead and not point_units:
+        job = clean_coverage_ahead(frame.geometry.to_numpy())
     if point_units:
         named = communes.to_crs(LAMBERT93)
     else:
@@ -165,6 +171,7 @@ def figure_base(
         service_y=ys,
         frame_paths=paths,
         frame_rows=rows,
+        clean_job=job,
     )
 
 

@@ -25,9 +25,12 @@ import pandas as pd
 
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
+from zonesblanches.columns import blank_col
 from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
+from zonesblanches.maps._forked import run_split
+from zonesblanches.maps._png import screen_png as _screen_png
 from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
@@ -41,40 +44,6 @@ from zonesblanches.writers import write_csv
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
 category for each mode. Small territories (≤ 300 units) get one per category × mode."""
-
-SCREEN_FIGURE_WIDTH = 1800
-"""Widest figure embedded in the report, in pixels (150 dpi figures, 1,635 px, are kept as they
-are; 300 dpi ones are halved): the report is read on a screen, Word gets ``figures/*.png``."""
-
-
-def _screen_png(path: Path | np.ndarray) -> bytes:
-    """The figure ``path`` (or its pixels as written, an RGB array) as the report embeds it: at
-    most :data:`SCREEN_FIGURE_WIDTH` pixels wide, in 256 colours (palette PNG).
-
-    The full-resolution figure stays in ``figures/`` for Word; the embedded copy is 3 to 4
-    times smaller (a map in flat classes loses nothing visible), so the report keeps its 6 MB
-    budget with a dozen maps, at 150 or 300 dpi. Pillow (matplotlib's own image library)
-    resamples and quantizes (fast octree); same file, same bytes.
-    """
-    import io
-
-    from PIL import Image
-
-    if isinstance(path, np.ndarray):  # what the file holds, without decoding it again
-        rgb = Image.fromarray(path)
-    else:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    if rgb.width > SCREEN_FIGURE_WIDTH:
-        # 300 dpi figures are exactly halved: reduce() averages 2 × 2 blocks (no ringing).
-        factor = -(-rgb.width // SCREEN_FIGURE_WIDTH)
-        rgb = rgb.reduce(factor)
-    buffer = io.BytesIO()
-    # Fast octree: 0.04 s a figure against 0.40 s for median cut with optimize=True (ten
-    # figures: 3.6 s of a 20 s run), a smaller file, and no visible difference on flat classes.
-    rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG")
-    return buffer.getvalue()
-
 
 REPORT_CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
@@ -369,7 +338,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
     cat, mode = order[0]
     words = unit_words(result.unit_kind)
     top = findings.without_access(result, cat, mode, 10)
-    total = len(findings.without_access(result, cat, mode, None))
+    total = int(result.units[blank_col(cat, mode)].to_numpy(dtype=bool).sum())
     reliability = "".join(
         f"<li>{_e(line)}</li>"
         for line in findings.reliability(result, _is_bundled_registry(result.services))
@@ -454,6 +423,13 @@ def _default_static(result: CoverageResult) -> list[tuple[str, str]]:
     return [(result.categories[0], m) for m in result.modes][:MAX_STATIC_MAPS]
 
 
+def _any_blank(result: CoverageResult, specs: Sequence[tuple[str, str]]) -> bool:
+    """Whether a static map of ``specs`` will draw zones blanches (commune units only)."""
+    if result.unit_kind != "commune":
+        return False
+    return any(bool(result.units[blank_col(c, m)].to_numpy(dtype=bool).any()) for c, m in specs)
+
+
 def _add_labels(frame: pd.DataFrame) -> None:
     """French category and mode labels beside their codes (in place)."""
     frame["libelle"] = frame["categorie"].map(category_label)
@@ -536,41 +512,19 @@ def write_report(
         )
     head, body, script = _map_parts(map_page)
 
-    figures_html = []
     specs = list(static_maps) if static_maps is not None else _default_static(result)
     classes = kwargs.get("thresholds_classes")
     figdir = folder / "figures"
-    pixels: list[np.ndarray] = []  # each figure's pixels, to embed without decoding its PNG
+    # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
+    # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
+    # text of the report is written (issue 17); the pages' bytes do not depend on the order.
+    base = (
+        figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
+        if specs
+        else None
+    )
+    pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
     chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
-    pngs = [(chart, "Part de la population à moins du seuil, par catégorie et mode.")]
-    base = figure_base(result, communes, epci) if specs else None  # shared by the maps
-    for cat, mode in specs:
-        path = static_map(
-            result,
-            communes,
-            cat,
-            mode,
-            figdir / f"carte_{cat}_{mode}.png",
-            epci=epci,
-            thresholds_classes=classes,
-            dpi=dpi,
-            base=base,
-            pixels=pixels,
-        )
-        pngs.append(
-            (
-                path,
-                f"{category_label(cat)}, {ALL_MODES[mode].label} : temps d'accès au plus proche.",
-            )
-        )
-    for (path, caption), rgb in zip(pngs, pixels, strict=True):
-        data = base64.b64encode(_screen_png(rgb)).decode("ascii")
-        figures_html.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
-            f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
-            "</figcaption></figure>"
-        )
-
     overall = result.summary(by=None)
     _add_labels(overall)
     synth_cols: list[Column] = [
@@ -609,12 +563,56 @@ def write_report(
         + ", ".join(style.class_labels(style.check_classes(classes)))
         + ", inaccessible."
     )
-    sections = [
-        (
-            "reponse",
-            f"La réponse : {findings.indicator_label(*order[0]).lower()}",
-            _answer_section(result, order, kwargs.get("zones")),
+    answer = _answer_section(result, order, kwargs.get("zones"))
+    others = _others_section(result, order, kwargs.get("zones")) if len(order) > 1 else ""
+    gaps = gap_sections(result, html_table)
+    listing = _services_listing(services, svc_cols)
+    method = _method_section(result, run_date, files, classes_note)
+    synth = html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier.")
+    per_epci = html_table(by_epci, epci_cols)
+    if base is not None and base.clean_job is not None:
+        base.clean_frame  # noqa: B018 - ready before a fork: the child draws from it too
+
+    def draw(cat: str, mode: str):
+        def job() -> tuple[Path, bytes]:
+            rgb: list[np.ndarray] = []
+            path = static_map(
+                result,
+                communes,
+                cat,
+                mode,
+                figdir / f"carte_{cat}_{mode}.png",
+                epci=epci,
+                thresholds_classes=classes,
+                dpi=dpi,
+                base=base,
+                pixels=rgb,
+            )
+            return path, _screen_png(rgb[0])
+
+        return job
+
+    # The later half of the maps drawn in a forked process on the second core, when there is
+    # one and two maps or more; same files and bytes either way (maps/_forked.py, issue 17).
+    drawn = run_split([draw(c, m) for c, m in specs], here=max(1, len(specs) // 2))
+    screens = [(chart, _screen_png(pixels[0])), *drawn]
+    captions = [
+        "Part de la population à moins du seuil, par catégorie et mode.",
+        *(
+            f"{category_label(c)}, {ALL_MODES[m].label} : temps d'accès au plus proche."
+            for c, m in specs
         ),
+    ]
+    figures_html = []
+    for (path, png), caption in zip(screens, captions, strict=True):
+        data = base64.b64encode(png).decode("ascii")
+        figures_html.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)} Fichier : <code>figures/{_e(path.name)}</code>"
+            "</figcaption></figure>"
+        )
+    sections = [
+        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", answer),
         (
             "carte",
             "Carte interactive",
@@ -625,27 +623,13 @@ def write_report(
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
-        *(
-            [
-                (
-                    "autres",
-                    "Les autres indicateurs",
-                    _others_section(result, order, kwargs.get("zones")),
-                )
-            ]
-            if len(order) > 1
-            else []
-        ),
-        *gap_sections(result, html_table),  # transit / car (issue 14); none without both
+        *([("autres", "Les autres indicateurs", others)] if len(order) > 1 else []),
+        *gaps,  # transit / car (issue 14); none without both
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
-        (
-            "synthese",
-            "Synthèse par catégorie et mode",
-            html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."),
-        ),
-        ("epci", "Par EPCI", html_table(by_epci, epci_cols)),
-        ("services", "Services pris en compte", _services_listing(services, svc_cols)),
-        ("methode", "Méthode et sources", _method_section(result, run_date, files, classes_note)),
+        ("synthese", "Synthèse par catégorie et mode", synth),
+        ("epci", "Par EPCI", per_epci),
+        ("services", "Services pris en compte", listing),
+        ("methode", "Méthode et sources", method),
     ]
     return write_page(folder / "rapport.html", title, territory, run_date, sections, head, script)
 

@@ -1,0 +1,96 @@
+"""Part of a list of jobs run in one forked process while this one runs the rest: the report's
+static maps on the two cores of a planner's laptop (issue 17: the region's workbook and report
+≤ 5 s; its three maps took 2 of the report's 5.7 s, one after the other).
+
+Why a forked process and not threads: a map is drawn by matplotlib's Agg renderer and its text
+engine, which hold Python's lock. Why fork: the child starts with the parent's memory (the
+result, the projected polygons, matplotlib's fonts), so nothing is sent to it and nothing is
+set up again; it sends back only what each job returns (small: the report's screen copy of
+each map, a few hundred kilobytes).
+
+It degrades to running every job here, in order, with the same results: where ``fork`` does
+not exist (Windows, and macOS by default), where this process may use a single CPU, outside
+the main thread, when :data:`ENABLED` is false, and when the child fails in any way (its jobs are then run here, from
+the start: a job writes its files whole, so a half-done file is written again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ENABLED = True
+"""Run part of the jobs in a forked process when the machine allows it (tests compare both)."""
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Whether :func:`run_split` may fork here: enabled, two CPUs or more, ``fork`` available,
+    and called from the main thread (a report written from a worker thread, e.g. under Dask,
+    is drawn serially: forking beside running threads risks a child stuck on a lock one of
+    them held)."""
+    return (
+        ENABLED
+        and usable_cpus() >= 2
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
+def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
+    """The results of ``jobs``, in order: the first ``here`` run in this process while a forked
+    child runs the others (when :func:`can_fork`); otherwise all run here, in order.
+
+    A job's exception in this process propagates as usual; the child's failure (an exception,
+    a crash, a result that cannot be sent back) makes its jobs run here instead."""
+    jobs = list(jobs)
+    here = max(0, min(here, len(jobs)))
+    if here == len(jobs) or not can_fork():
+        return [job() for job in jobs]
+    away = jobs[here:]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def child() -> None:
+        receiver.close()
+        try:
+            sender.send(("ok", [job() for job in away]))
+        except BaseException as exc:  # noqa: BLE001 - anything: the parent runs the jobs again
+            with contextlib.suppress(OSError):  # the parent stopped listening (its job failed)
+                sender.send(("failed", repr(exc)))
+        finally:
+            sender.close()
+
+    process = context.Process(target=child, name="zonesblanches-cartes", daemon=True)
+    try:
+        process.start()
+    except OSError:  # no process left (limits, memory): everything here
+        receiver.close()
+        sender.close()
+        return [job() for job in jobs]
+    sender.close()
+    try:
+        results = [job() for job in jobs[:here]]
+        try:
+            status, payload = receiver.recv()
+        except (EOFError, OSError):  # the child died before sending anything
+            status, payload = "failed", None
+    finally:
+        receiver.close()
+        process.join()
+    if status != "ok":
+        payload = [job() for job in away]
+    return results + list(payload)
