@@ -88,3 +88,27 @@ def test_serial_when_it_cannot_fork(monkeypatch, why):
     assert not _forked.can_fork()
     results = _forked.run_split(_jobs(3), 1)
     assert results == [(i, os.getpid()) for i in range(3)]
+
+
+def test_serial_beside_another_thread():
+    """A notebook's kernel or a Dask client runs threads: no fork beside them (a lock one of
+    them held would stay held in the child); tqdm's monitor thread is allowed."""
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="autre", daemon=True)
+    other.start()
+    try:
+        assert not _forked.can_fork()
+        assert _forked.run_split(_jobs(3), 1) == [(i, os.getpid()) for i in range(3)]
+    finally:
+        stop.set()
+        other.join()
+    monitor = threading.Thread(target=stop.wait, name="tqdm_monitor", daemon=True)
+    stop.clear()
+    monitor.start()
+    try:
+        assert _forked.can_fork()
+    finally:
+        stop.set()
+        monitor.join()

@@ -11,7 +11,8 @@ each map, a few hundred kilobytes).
 It degrades to running every job here, in order, with the same results: where ``fork`` does
 not exist (Windows, and macOS by default), where this process may use a single CPU, outside
 the main thread, when :data:`ENABLED` is false, and when the child fails in any way (its jobs are then run here, from
-the start: a job writes its files whole, so a half-done file is written again).
+the start: a job writes its files whole, so a half-done file is written again), and beside
+threads other than tqdm's monitor.
 """
 
 from __future__ import annotations
@@ -37,16 +38,29 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+FORK_SAFE_THREADS = frozenset({"tqdm_monitor"})
+"""Threads that may run beside a fork: tqdm's monitor only takes tqdm's own lock, which the
+child never uses (it draws maps)."""
+
+
+def _only_known_threads() -> bool:
+    """No live thread but the main one and :data:`FORK_SAFE_THREADS`."""
+    main = threading.main_thread()
+    return all(t is main or t.name in FORK_SAFE_THREADS for t in threading.enumerate())
+
+
 def can_fork() -> bool:
     """Whether :func:`run_split` may fork here: enabled, two CPUs or more, ``fork`` available,
-    and called from the main thread (a report written from a worker thread, e.g. under Dask,
-    is drawn serially: forking beside running threads risks a child stuck on a lock one of
-    them held)."""
+    called from the main thread, and no other thread running but tqdm's monitor. A report
+    written from a worker thread (e.g. under Dask) or beside other threads (a notebook's
+    kernel, a Dask client) is drawn serially: forking beside running threads risks a child
+    stuck on a lock one of them held, and Python 3.12 warns about it."""
     return (
         ENABLED
         and usable_cpus() >= 2
         and "fork" in multiprocessing.get_all_start_methods()
         and threading.current_thread() is threading.main_thread()
+        and _only_known_threads()
     )
 
 
