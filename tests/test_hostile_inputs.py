@@ -456,7 +456,38 @@ def test_interrupt_is_french_exit_130_no_manifest(tmp_path, capsys, monkeypatch)
     assert not (out_dir / "manifeste.json").exists()
 
 
-def test_real_sigint_in_a_subprocess(tmp_path):
+def test_swallowed_sigint_still_ends_the_command(tmp_path, capsys, monkeypatch):
+    """A real SIGINT whose KeyboardInterrupt some library swallows (as C code that clears
+    the errors of a Python call it made does: the flaky « exit 0 » of issue 17) still ends
+    the command at its next step: 130, the French message, no manifest; the process's own
+    SIGINT handler is back afterwards."""
+    import zonesblanches.api as api
+
+    real = api.diagnostic
+    swallowed = []
+
+    def swallowing(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, in the main thread
+            sum(range(1000))  # and its KeyboardInterrupt ends inside this try
+        except BaseException as exc:  # noqa: BLE001 - the library's bare « except »
+            swallowed.append(type(exc))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "diagnostic", swallowing)
+    before = signal.getsignal(signal.SIGINT)
+    out_dir = tmp_path / "out"
+    code, out, err = _run(["analyse", *T, "--sans-carte", "--sortie", out_dir], capsys)
+    assert swallowed == [KeyboardInterrupt]
+    assert code == 130
+    assert "interrompu" in _french_error(err).lower()
+    assert not (out_dir / "manifeste.json").exists()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("lines", [1, 2])
+def test_real_sigint_in_a_subprocess(tmp_path, lines):
+    """Ctrl-C in the demo's first seconds, right after its first or second line."""
     out_dir = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ZONESBLANCHES_HORS_LIGNE": "1"}
     proc = subprocess.Popen(
@@ -475,7 +506,8 @@ def test_real_sigint_in_a_subprocess(tmp_path):
     )
     first = proc.stdout.readline()  # « === Vue régionale … »: inside the command
     assert "Vue régionale" in first
-    proc.stdout.readline()
+    for _ in range(lines - 1):
+        proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -504,6 +504,33 @@ def test_graphml_applies_the_rules_to_edge_attributes():
     assert "GraphML" in net.meta["limitations"]
 
 
+def test_gzip_compressed_graphml_reads_as_the_graphml(tmp_path):
+    """A ``.graphml.gz`` (the real Maisons-Laffitte OSMnx export, gzip as shipped) gives the
+    networks of the same file decompressed; a truncated one, a French error."""
+    import gzip
+    import warnings
+
+    source = DATA / "maisons-laffitte.graphml.gz"
+    plain = tmp_path / "maisons-laffitte.graphml"
+    plain.write_bytes(gzip.decompress(source.read_bytes()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # simplified with access tags: warned
+        packed = load_networks(source, MODES, cache=False, progress=False)
+        unpacked = load_networks(plain, MODES, cache=False, progress=False)
+    for mode in MODES:
+        a, b = packed[mode], unpacked[mode]
+        assert a.n_nodes > 500 and a.meta["format"] == "graphml"
+        assert edge_set(a) == edge_set(b)
+        np.testing.assert_array_equal(a.node_id, b.node_id)
+        np.testing.assert_array_equal(a.length_m, b.length_m)
+        np.testing.assert_array_equal(a.time_s, b.time_s)
+        assert "GraphML" in a.meta["limitations"]
+    truncated = tmp_path / "tronque.graphml.gz"
+    truncated.write_bytes(source.read_bytes()[:20_000])
+    with pytest.raises(DataError, match="Impossible de lire le fichier GraphML « tronque"):
+        load_network(truncated, "voiture", cache=False, progress=False)
+
+
 # ------------------------------------------------------------------------------------------
 # clipping to a territory
 # ------------------------------------------------------------------------------------------

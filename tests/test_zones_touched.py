@@ -20,7 +20,7 @@ from zonesblanches.coverage import zones
 from zonesblanches.crs import LAMBERT93
 
 
-def _former_touched(zones_geom, others, code_col, name_col, members=None):
+def _former_touched(zones_geom, others, code_col, name_col, members=None, layer=None):
     """Before issue 17: each zone intersected with each of ``others`` as a whole."""
     return _REAL_TOUCHED(zones_geom, others, code_col, name_col)
 
@@ -122,15 +122,35 @@ def test_random_grids(blank, jitter, shifts, qpv):
 
 def test_shared_areas_of_a_member_and_a_neighbour():
     """A unit of the zone counts with its own area; a neighbour sharing an edge, none; a
-    neighbour overlapping the zone by 2 m × 1000 m, 2,000 m²."""
+    neighbour overlapping the zone by 2 m × 1000 m, 2,000 m²: all but the last shared."""
     a, b = shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)
     c = shapely.box(1998, 0, 3000, 1000)  # overlaps b by 2 m
     d = shapely.box(3000, 0, 4000, 1000)  # touches c only
     units = np.array([a, b], dtype=object)
     labels = np.array([0, 0])
     others = np.array([a, c, d], dtype=object)
-    area = zones._shared_areas(np.array([0, 0, 0]), np.array([0, 1, 2]), others, units, labels)
-    assert area == pytest.approx([1e6, 2000.0, 0.0])
+    shared = zones._shared_areas(np.array([0, 0, 0]), np.array([0, 1, 2]), others, units, labels)
+    assert shared.tolist() == [True, True, False]
+
+
+def test_shared_areas_bracketed_then_union():
+    """Two units of a zone each overlap a neighbour by 0.6 m²: 1.2 m² in all, shared (each
+    pair alone is below the 1 m² threshold, the sum above, so the union decides). When the two
+    units overlap each other there, the zone covers the same 0.6 m² twice: not shared. A
+    unit of another zone, or of none (-1), does not count."""
+    neighbour = shapely.box(0, 0, 100, 100)
+    a = shapely.box(-50, 99.4, 1, 200)  # 1 m × 0.6 m into the neighbour
+    b = shapely.box(50, 99.4, 51, 200)  # another 0.6 m², elsewhere
+    b_over_a = shapely.box(-10, 99.4, 1, 210)  # the same 0.6 m² as a
+    other_zone = shapely.box(20, 99.0, 30, 150)  # 10 m² of overlap, in zone 1
+    for second, expected in ((b, True), (b_over_a, False)):
+        units = np.array([a, second, other_zone], dtype=object)
+        for third in (1, -1):
+            labels = np.array([0, 0, third])
+            shared = zones._shared_areas(
+                np.array([0]), np.array([0]), np.array([neighbour]), units, labels
+            )
+            assert shared.tolist() == [expected]
 
 
 def test_graph_of_another_tolerance_or_other_units_is_not_used():

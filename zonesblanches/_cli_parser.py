@@ -213,7 +213,7 @@ def _add_common(
         metavar="FICHIER",
         type=Path,
         help="réseau routier OpenStreetMap pour des temps par la route : extrait .osm.pbf "
-        "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx. "
+        "(ex. Geofabrik nord-pas-de-calais), .osm, .osm.gz, .osm.bz2 ou GraphML OSMnx (.graphml, .graphml.gz). "
         "Sans --osm ni --telecharger : temps estimés à vol d'oiseau",
     )
     if isochrones:

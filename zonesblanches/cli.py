@@ -11,13 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from zonesblanches import jobs
+from zonesblanches import _interrupt, jobs
 from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes, transit_options
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
 from zonesblanches.jobs import print_written as _print_written
 
 
 def _print(msg: str = "") -> None:
+    _interrupt.check()  # each printed step: a swallowed Ctrl-C stops the command here
     print(msg, flush=True)
 
 
@@ -226,19 +227,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from zonesblanches._memory import fix_mmap_threshold
 
-    fix_mmap_threshold()  # large freed arrays go back to the system (region networks)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with _interrupt.handling(), warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            return _dispatch(parser, args)
+            fix_mmap_threshold()  # large freed arrays go back to the system (region networks)
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            code = _dispatch(parser, args)
+            _interrupt.check()  # a Ctrl-C swallowed after the last step: still an interrupt
+            return code
         except (KeyboardInterrupt, RuntimeError) as exc:
             # Ctrl-C during a lazy import surfaces as a RuntimeError caused by the interrupt.
             if not isinstance(exc, KeyboardInterrupt) and not isinstance(
                 exc.__cause__, KeyboardInterrupt
             ):
                 raise
+            _interrupt.acknowledge()
             print(
                 "\nErreur : calcul interrompu (Ctrl-C). Les fichiers déjà écrits dans le dossier "
                 "de sortie sont incomplets : relancez la commande.",
@@ -299,6 +303,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     )
     try:
         code = _command(parser, args)
+        _interrupt.check()  # never sign the outputs of an interrupted run (Ctrl-C swallowed)
     except BaseException:
         run.abort()
         raise

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zonesblanches import settings
+from zonesblanches import _interrupt, settings
 from zonesblanches._api_common import DEFAULT_THRESHOLDS
 from zonesblanches._memory import trim
 from zonesblanches._text import fr_count as _fr_count
@@ -28,6 +28,7 @@ from zonesblanches.transit import TransitOptions, add_transit_model, road_modes
 
 
 def _print(msg: str = "") -> None:
+    _interrupt.check()  # each printed step: a swallowed Ctrl-C stops the command here
     print(msg, flush=True)
 
 

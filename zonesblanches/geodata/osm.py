@@ -4,7 +4,7 @@ Three ways in, one result (:class:`~zonesblanches.geodata.network.RoadNetwork`):
 
 - :func:`load_networks` / :func:`load_network` read a file the planner has: an OSM PBF extract
   (``.osm.pbf``, ``.pbf``), OSM XML (``.osm``, ``.osm.gz``, ``.osm.bz2``), both parsed once with
-  pyosmium, or an OSMnx GraphML file;
+  pyosmium, or an OSMnx GraphML file (``.graphml``, ``.graphml.gz``);
 - :func:`download_networks` / :func:`download_network` fetch the ways of a territory (an EPCI,
   up to :data:`MAX_DOWNLOAD_AREA_KM2`) from the Overpass API through OSMnx; for a département or
   the region, the documented path is a PBF extract (Geofabrik);
@@ -114,6 +114,7 @@ SUFFIXES: dict[str, str] = {
     ".osm.gz": "osm.gz",
     ".osm.bz2": "osm.bz2",
     ".graphml": "graphml",
+    ".graphml.gz": "graphml",  # networkx.read_graphml decompresses by the file's ending
 }
 """Accepted file endings and the format each one means."""
 
@@ -248,7 +249,8 @@ def load_networks(
     ----------
     source : str or path
         ``.osm.pbf``/``.pbf`` extract, OSM XML (``.osm``, ``.osm.gz``, ``.osm.bz2``) or OSMnx
-        ``.graphml`` (see ``docs/reseau.md`` for what a GraphML file cannot tell).
+        ``.graphml`` or ``.graphml.gz`` (see ``docs/reseau.md`` for what a GraphML file cannot
+        tell).
     modes : str or iterable of str
         Mode codes (``marche``, ``velo``, ``voiture``; English aliases accepted). Default: all.
     polygon : shapely (Multi)Polygon or GeoDataFrame, optional
