@@ -10,8 +10,7 @@ import numpy as np
 import real_coverage
 import shapely
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_zones_touched import N, _grid
+from test_zones_touched import CELL_MASK, JITTER, SHIFTS, N, _grid
 
 from zonesblanches.columns import blank_col
 from zonesblanches.coverage import zones
@@ -56,15 +55,7 @@ def test_real_communes_of_the_region():
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    mask=st.lists(st.booleans(), min_size=N * N, max_size=N * N),
-    jitter=st.lists(st.floats(-300, 300), min_size=(N + 1) ** 2 * 2, max_size=(N + 1) ** 2 * 2),
-    shifts=st.dictionaries(
-        st.integers(0, N * N - 1),
-        st.tuples(st.floats(-3, 3), st.floats(-3, 3)),
-        max_size=6,
-    ),
-)
+@given(mask=CELL_MASK, jitter=JITTER, shifts=SHIFTS)
 def test_random_grids(mask, jitter, shifts):
     cells = zones.valid_array(_grid(N, np.array(jitter).reshape(N + 1, N + 1, 2), shifts))
     chosen = cells[np.array(mask)]

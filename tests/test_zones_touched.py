@@ -77,17 +77,21 @@ def _grid(n: int, jitter: np.ndarray, shifts: dict) -> np.ndarray:
 
 
 N = 6
+CELL_MASK = st.lists(st.booleans(), min_size=N * N, max_size=N * N)
+"""Which of the N × N cells are taken (blank units, a zone's members)."""
+JITTER = st.lists(st.floats(-300, 300), min_size=(N + 1) ** 2 * 2, max_size=(N + 1) ** 2 * 2)
+"""The lattice nodes' moves, for :func:`_grid`."""
+SHIFTS = st.dictionaries(
+    st.integers(0, N * N - 1), st.tuples(st.floats(-3, 3), st.floats(-3, 3)), max_size=6
+)
+"""A few cells moved off the lattice (overlaps and slivers), for :func:`_grid`."""
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    blank=st.lists(st.booleans(), min_size=N * N, max_size=N * N),
-    jitter=st.lists(st.floats(-300, 300), min_size=(N + 1) ** 2 * 2, max_size=(N + 1) ** 2 * 2),
-    shifts=st.dictionaries(
-        st.integers(0, N * N - 1),
-        st.tuples(st.floats(-3, 3), st.floats(-3, 3)),
-        max_size=6,
-    ),
+    blank=CELL_MASK,
+    jitter=JITTER,
+    shifts=SHIFTS,
     qpv=st.lists(
         st.tuples(
             st.floats(0, N * 1000), st.floats(0, N * 1000), st.floats(1, 1500), st.floats(1, 1500)

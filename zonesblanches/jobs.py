@@ -279,7 +279,10 @@ def run_analysis(
     from zonesblanches.writers import write_csv, write_tables
 
     t0 = time.perf_counter()
-    if transit is not None and (cluster is not None or workers is not None):
+    from zonesblanches.partitioned import is_france
+
+    partitioned = cluster is not None or workers is not None or is_france(territoire)
+    if partitioned and transit is not None:
         raise ParameterError(PARTITIONED_TRANSIT_REFUSAL)  # before anything is read
     if isochrone_minutes and osm is None and not download:
         raise ParameterError(
@@ -287,18 +290,7 @@ def run_analysis(
         )
     # A partitioned run reads an OSM file on its workers (a national extract does not fit
     # this process); isochrones still need the network here.
-    from zonesblanches._text import normalize
-    from zonesblanches.partitioned import FRANCE_KEYS
-
-    by_workers = (
-        osm is not None
-        and not isochrone_minutes
-        and (
-            cluster is not None
-            or workers is not None
-            or normalize(str(territoire or "")) in FRANCE_KEYS
-        )
-    )
+    by_workers = osm is not None and not isochrone_minutes and partitioned
     inputs = load_inputs(
         territoire,
         list(thresholds),
@@ -315,20 +307,17 @@ def run_analysis(
         filters=filters,
         sheet=sheet,
         # isochrones and the partitioned run read the networks' edges
-        keep_networks=bool(isochrone_minutes) or cluster is not None or workers is not None,
+        keep_networks=bool(isochrone_minutes) or partitioned,
     )
     warn_absent_categories(categories, inputs.services.services, services_path)
     territory, services, demand = inputs.territory, inputs.services, inputs.demand
     qpv, problems = inputs.qpv, inputs.problems
-    partitioned = cluster is not None or workers is not None or territory.kind == "france"
     national = territory.kind in ("france", "liste")  # the national map and report
     if region_maps and not national:
         raise ParameterError(
             "--cartes-regions s'utilise avec plusieurs départements ou régions, ou "
             "--territoire france."
         )
-    if partitioned and transit is not None:
-        raise ParameterError(PARTITIONED_TRANSIT_REFUSAL)
     models, gtfs_rejected = add_transit_model(territory, transit, inputs.models, sortie, say=_print)
     problems += gtfs_rejected
     options = {"services": services, "categories": categories, "models": models}

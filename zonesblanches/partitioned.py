@@ -73,6 +73,16 @@ FRANCE_KEYS = {"france", "france metropolitaine", "metropole", "fr"}
 """``--territoire`` values meaning all of metropolitan France."""
 
 
+def is_france(spec: str | Sequence[str] | Territory | None) -> bool:
+    """Whether ``spec`` (a ``--territoire`` value or a territory) means all of France, before
+    anything is read."""
+    if isinstance(spec, Territory):
+        return spec.kind == "france"
+    from zonesblanches._text import normalize
+
+    return isinstance(spec, str) and normalize(spec) in FRANCE_KEYS
+
+
 class PartitionError(ZonesBlanchesError):
     """Some départements could not be computed (the others are done and checkpointed)."""
 
@@ -116,11 +126,9 @@ def select_territories(spec: str | Sequence[str] | Territory | None) -> Territor
     ``"Bretagne, Normandie"``), merged into one territory."""
     if isinstance(spec, Territory):
         return spec
+    if is_france(spec):
+        return france()
     if isinstance(spec, str):
-        from zonesblanches._text import normalize
-
-        if normalize(spec) in FRANCE_KEYS:
-            return france()
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         if len(parts) > 1 and not all(len(p) == 5 and p[:2].isalnum() for p in parts):
             spec = parts
