@@ -27,6 +27,7 @@ from zonesblanches.coverage.partition_parts import (
     DISTANCE_SAFETY,
     DISTANCE_SLACK_M,
     _category_points,
+    _cut_share,
     _network_part,
     _NetworkPart,
     _NetworkShare,
@@ -312,7 +313,7 @@ def _run_tasks(
                         networks[mode] = (
                             reads.whole(mode)
                             if reads.source
-                            else client.scatter(spec, broadcast=True, hash=False)
+                            else client.scatter(_cut_share(spec), broadcast=True, hash=False)
                         )
                     if np.isinf(radius).any():  # the whole network: one part for all
                         if mode not in fields:

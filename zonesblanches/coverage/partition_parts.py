@@ -304,6 +304,13 @@ class _SnapTable:
         return self.distance[pos], self.index[pos]
 
 
+def _cut_share(share: _NetworkShare) -> _NetworkShare:
+    """What the tasks cutting the network around their units need of a share: without the
+    whole model's graph and k-d tree, which only the tasks on the whole network use (sent to
+    every worker, they cost the k-d tree's 53-103 MB each at a region's size)."""
+    return replace(share, graph=None, tree=None)
+
+
 def _whole_share(share: _NetworkShare, points: np.ndarray | None = None) -> _NetworkShare:
     """What the tasks on the whole network need of a share: the graph, snappable nodes and
     services' nodes, without the network's node and edge arrays (at 2.2 M car nodes, 190 MB

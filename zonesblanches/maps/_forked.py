@@ -102,6 +102,9 @@ def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
             status, payload = receiver.recv()
         except (EOFError, OSError):  # the child died before sending anything
             status, payload = "failed", None
+    except BaseException:
+        process.terminate()  # its maps would be thrown away: do not wait for them
+        raise
     finally:
         receiver.close()
         process.join()
