@@ -418,17 +418,19 @@ def _far_line(mode: str, far: int, max_snap_m: float, where: str = "du réseau r
     )
 
 
+def _network_lines(mode: str, nodes: int, edges: int, far: int, max_snap_m: float) -> list[str]:
+    """A network's size line, and the line of its services too far from it if any."""
+    lines = [f"  {mode} : {_fr_int(nodes)} nœuds, {_fr_int(edges)} tronçons"]
+    return lines + ([_far_line(mode, far, max_snap_m)] if far else [])
+
+
 def format_network(models, services) -> tuple[list[str], int]:
     """Size of each road network, and the services too far from it (lines, count)."""
     lines, problems = [], 0
     for mode, model in models.items():
-        lines.append(
-            f"  {mode} : {_fr_int(model.n_nodes)} nœuds, {_fr_int(model.n_edges)} tronçons"
-        )
         far = int((model.snap(services.geometry).distance_m > model.max_snap_m).sum())
-        if far:
-            problems += far
-            lines.append(_far_line(mode, far, model.max_snap_m))
+        lines += _network_lines(mode, model.n_nodes, model.n_edges, far, model.max_snap_m)
+        problems += far
     return lines, problems
 
 
@@ -449,11 +451,9 @@ def format_worker_network(reads: Mapping) -> tuple[list[str], int]:
             "départements en ont eu besoin) :"
         )
         for mode, n in whole.items():
-            lines.append(f"  {mode} : {_fr_int(n['nodes'])} nœuds, {_fr_int(n['edges'])} tronçons")
             far = int(np.count_nonzero(n["far"]))
-            if far:
-                problems += far
-                lines.append(_far_line(mode, far, n["max_snap_m"]))
+            lines += _network_lines(mode, n["nodes"], n["edges"], far, n["max_snap_m"])
+            problems += far
     if not groups:
         return lines, problems
     lines.append(

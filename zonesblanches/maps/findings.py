@@ -62,7 +62,7 @@ def without_access(
     # region's report asks for 15 such lists of up to 3,559 communes (issue 17).
     population = units["population"].to_numpy(dtype=float)[blank]
     code = codes.iloc[blank].astype(str).to_numpy(dtype=object)
-    order = np.lexsort((code.astype(str), -population))  # stable; NaN last, by code
+    order = np.lexsort((code, -population))  # stable; NaN last, by code
     if n is not None:
         order = order[:n]
     rows = blank[order]
