@@ -428,8 +428,11 @@ def zones_blanches(
         raise ParameterError(
             "Les unités doivent être un GeoDataFrame avec un système de coordonnées."
         )
-    polygons = unit_polygons(units) if len(units) else units.geometry
-    if polygons is None:
+    if graph is not None and not (graph.tolerance == tolerance and len(graph.metric) == len(units)):
+        graph = None  # made for other units or another tolerance
+    # a graph holds the units' polygons (unit_graph gives none for points): not made again
+    polygons = None if graph is not None else unit_polygons(units) if len(units) else units.geometry
+    if graph is None and polygons is None:
         raise ParameterError(
             "Les zones blanches se dessinent à partir de polygones (carreaux ou contours de "
             "communes), pas de points : fournissez le carroyage (avec sa colonne idcar) ou les "
@@ -457,8 +460,6 @@ def zones_blanches(
 
     weights = [w for w in weight_cols if w in units.columns]
     sub = units[uncovered]
-    if graph is not None and not (graph.tolerance == tolerance and len(graph.metric) == len(units)):
-        graph = None  # made for other units or another tolerance
     if graph is not None:
         metric = graph.metric[uncovered]
         position = np.cumsum(uncovered) - 1  # of each uncovered unit among the uncovered
