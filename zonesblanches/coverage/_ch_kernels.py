@@ -194,7 +194,7 @@ def _evaluate(v, excl, settle, max_hops, collect, ohead, onext, ihead, inext, ef
         lim = 0.0
         cnt[0] += 1
         cur = cnt[0]
-        nt = 0
+        nt = np.int64(0)  # not a literal 0: _witness compiled once (see contract)
         for b in range(ko):
             x = out_n[b]
             if x != u:
@@ -447,7 +447,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
     hf = np.empty(len(ew), np.int32)
     ht = np.empty(len(ew), np.int32)
     hw = np.empty(len(ew))
-    nh = 0
+    nh = np.int64(0)
     last_rebuild = n
     contracted = np.zeros(n, np.bool_)
     deleted = np.zeros(n, np.int32)
@@ -473,7 +473,12 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
     sc_to = np.empty(1 << 16, np.int32)
     sc_w = np.empty(1 << 16)
     cnt = np.zeros(1, np.int64)
-    big = 1 << 30
+    # Typed variables, not literal constants, and the node as int32: numba would compile
+    # ``_evaluate`` once per literal value or node type passed; with these types the rounds'
+    # kernels (``_ch_rounds``) reuse the same compilation.
+    big = np.int64(1 << 30)
+    no = np.bool_(False)
+    yes = np.bool_(True)
     prio = np.empty(n)
     diff = np.empty(n)
     dirty = np.zeros(n, np.bool_)
@@ -482,7 +487,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
     qsize = 0
     for v in range(n):
         nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-            v, contracted, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            np.int32(v), contracted, settle_sim, hops_sim, no, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
             in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
             sc_to, sc_w)  # fmt: skip
         diff[v] = nsc - ki - ko
@@ -502,7 +507,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
             if dirty[v]:
                 # A neighbour was contracted since v's last simulation: simulate again.
                 nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-                    v, contracted, settle_sim, hops_sim, False, ohead, onext, ihead, inext, efrom, eto, ew,
+                    np.int32(v), contracted, settle_sim, hops_sim, no, ohead, onext, ihead, inext, efrom, eto, ew,
                     mark, pos, in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk,
                     hv, cnt, sc_from, sc_to, sc_w)  # fmt: skip
                 diff[v] = nsc - ki - ko
@@ -513,7 +518,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
                 qsize = _qpush(qk, qv, qsize, newp, v, prio, contracted)
                 continue
         nsc, ki, ko, sc_from, sc_to, sc_w = _evaluate(
-            v, contracted, settle_real, big, True, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
+            np.int32(v), contracted, settle_real, big, yes, ohead, onext, ihead, inext, efrom, eto, ew, mark, pos,
             in_n, in_w, out_n, out_w, wd, hop, thru, stamp, tstamp, is_target, hk, hv, cnt, sc_from,
             sc_to, sc_w)  # fmt: skip
 
@@ -543,7 +548,7 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
             efrom, eto, ew, onext, oprev, inext, iprev, used = _rebuild(
                 ohead, ihead, eto, ew, onext, size)  # fmt: skip
             last_rebuild = remaining
-        added = _insert(sc_from, sc_to, sc_w, 0, nsc, used, efrom, eto, ew, onext, oprev, inext,
+        added = _insert(sc_from, sc_to, sc_w, np.int64(0), nsc, used, efrom, eto, ew, onext, oprev, inext,
                         iprev, ohead, ihead)  # fmt: skip
         live += added
         used += added
