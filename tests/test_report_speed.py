@@ -211,7 +211,39 @@ def test_point_units_clean_nothing_ahead(nord_result):
     assert base.clean_job is None and base.clean_frame is None
 
 
-def test_report_is_the_same_with_the_coverage_cleaned_ahead(vm, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def vm_report(vm, tmp_path_factory):
+    """The Valenciennes report written as a run writes it (the clean coverage made ahead in a
+    thread, half the maps drawn in a forked process): its page, its folder and the
+    ``here`` argument of each ``run_split`` call. Written once, compared by the tests below
+    with the report written with one of these speed-ups off."""
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps import _forked, report
+
+    result, communes = vm
+    calls = []
+    real = _forked.run_split
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            report, "run_split", lambda jobs, here: calls.append(here) or real(jobs, here)
+        )
+        folder = tmp_path_factory.mktemp("report")
+        kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30"}
+        page = report.write_report(result, communes, folder, **kwargs)
+    return page, folder, calls
+
+
+def _same_report(page, folder, other_page, other_folder):
+    assert page.read_bytes() == other_page.read_bytes()
+    names = sorted(p.name for p in (folder / "figures").glob("*.png"))
+    assert names == sorted(p.name for p in (other_folder / "figures").glob("*.png"))
+    for name in names:
+        a = (folder / "figures" / name).read_bytes()
+        assert a == (other_folder / "figures" / name).read_bytes(), name
+    return names
+
+
+def test_report_is_the_same_with_the_coverage_cleaned_ahead(vm, vm_report, tmp_path, monkeypatch):
     """The report (its page and figures) written with the clean coverage made in a background
     thread while the chart and the text are written is, byte for byte, the report written with
     the coverage made when the first map needs it."""
@@ -220,17 +252,16 @@ def test_report_is_the_same_with_the_coverage_cleaned_ahead(vm, tmp_path, monkey
 
     result, communes = vm
     assert report._any_blank(result, [(c, m) for c in result.categories for m in result.modes])
-    epci = reference.load_epci()
-    kwargs = {"epci": epci, "run_date": "2026-11-30"}
-    ahead = report.write_report(result, communes, tmp_path / "ahead", **kwargs)
+    ahead, folder, _ = vm_report
+    kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30"}
     monkeypatch.setattr(report, "_any_blank", lambda *args: False)
     later = report.write_report(result, communes, tmp_path / "later", **kwargs)
-    assert ahead.read_bytes() == later.read_bytes()
-    for png in sorted((tmp_path / "ahead" / "figures").glob("*.png")):
-        assert png.read_bytes() == (tmp_path / "later" / "figures" / png.name).read_bytes()
+    _same_report(ahead, folder, later, tmp_path / "later")
 
 
-def test_report_is_the_same_with_maps_drawn_in_a_forked_process(vm, tmp_path, monkeypatch):
+def test_report_is_the_same_with_maps_drawn_in_a_forked_process(
+    vm, vm_report, tmp_path, monkeypatch
+):
     """The report's Valenciennes maps (one per category and mode), the later half drawn in a
     forked process: the page and every figure byte for byte as all drawn here, one after the
     other."""
@@ -240,23 +271,19 @@ def test_report_is_the_same_with_maps_drawn_in_a_forked_process(vm, tmp_path, mo
     if not _forked.can_fork():
         pytest.skip("no fork or a single CPU here")
     result, communes = vm
-    calls = []
+    split, folder, split_calls = vm_report
+    calls = list(split_calls)
     real = _forked.run_split
     monkeypatch.setattr(
         report, "run_split", lambda jobs, here: calls.append(here) or real(jobs, here)
     )
     kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30"}
-    split = report.write_report(result, communes, tmp_path / "split", **kwargs)
     monkeypatch.setattr(_forked, "ENABLED", False)
     serial = report.write_report(result, communes, tmp_path / "serial", **kwargs)
     maps = len(result.categories) * len(result.modes)
     assert maps >= 4 and calls == [maps // 2, maps // 2]  # half here, half in the child
-    assert split.read_bytes() == serial.read_bytes()
-    names = sorted(p.name for p in (tmp_path / "split" / "figures").glob("*.png"))
+    names = _same_report(split, folder, serial, tmp_path / "serial")
     assert len(names) == maps + 1  # and the chart
-    for name in names:
-        a = (tmp_path / "split" / "figures" / name).read_bytes()
-        assert a == (tmp_path / "serial" / "figures" / name).read_bytes(), name
 
 
 def test_a_report_with_one_map_forks_nothing(vm, tmp_path, monkeypatch):
