@@ -548,8 +548,8 @@ def contract(indptr, indices, data, settle_sim, settle_real, hops_sim, core_node
             efrom, eto, ew, onext, oprev, inext, iprev, used = _rebuild(
                 ohead, ihead, eto, ew, onext, size)  # fmt: skip
             last_rebuild = remaining
-        added = _insert(sc_from, sc_to, sc_w, np.int64(0), nsc, used, efrom, eto, ew, onext, oprev, inext,
-                        iprev, ohead, ihead)  # fmt: skip
+        added = _insert(sc_from, sc_to, sc_w, np.int64(0), nsc, used, efrom, eto, ew, onext, oprev,
+                        inext, iprev, ohead, ihead)  # fmt: skip
         live += added
         used += added
         # Distinct neighbours: one more deleted neighbour, a level above v's.

@@ -95,8 +95,8 @@ def _evaluate_parallel(nodes, excl, settle, max_hops, collect, offset, sc_from, 
     """:func:`_evaluate_some` of every node, spread over the rows of work arrays in parallel."""
     rows = scratch[0].shape[0]
     for t in nb.prange(rows):
-        _evaluate_some(np.int64(t), rows, nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to,
-                       sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
+        _evaluate_some(np.int64(t), rows, nodes, excl, settle, max_hops, collect, offset, sc_from,
+                       sc_to, sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
                        scratch)  # fmt: skip
 
 
@@ -111,9 +111,9 @@ def _evaluate_all(nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to
                            nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
                            scratch)  # fmt: skip
     else:
-        _evaluate_some(np.int64(0), np.int64(1), nodes, excl, settle, max_hops, collect, offset, sc_from, sc_to,
-                       sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
-                       scratch)  # fmt: skip
+        _evaluate_some(np.int64(0), np.int64(1), nodes, excl, settle, max_hops, collect, offset,
+                       sc_from, sc_to, sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto,
+                       ew, scratch)  # fmt: skip
 
 
 @nb.njit(cache=_CACHE)
@@ -178,8 +178,9 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
     sc_from = np.empty(1 << 16, np.int32)
     sc_to = np.empty(1 << 16, np.int32)
     sc_w = np.empty(1 << 16)
-    _evaluate_all(nodes, excl, settle_sim, hops_sim, np.bool_(False), zero, sc_from, sc_to, sc_w, nsc, ki,
-                  ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch, parallel_min)  # fmt: skip
+    _evaluate_all(nodes, excl, settle_sim, hops_sim, np.bool_(False), zero, sc_from, sc_to, sc_w,
+                  nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch,
+                  parallel_min)  # fmt: skip
     for v in range(n):
         diff[v] = nsc[v] - ki[v] - ko[v]
         prio[v] = _priority(diff[v], 0, 0, 0, 0)
@@ -212,9 +213,9 @@ def contract_rounds(indptr, indices, data, settle_sim, settle_real, hops_sim, co
             sc_from = np.empty(size, np.int32)
             sc_to = np.empty(size, np.int32)
             sc_w = np.empty(size)
-        _evaluate_all(batch[:nb_], excl, settle_real, np.int64(1 << 30), np.bool_(True), offset, sc_from, sc_to,
-                      sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew, scratch,
-                      parallel_min)  # fmt: skip
+        _evaluate_all(batch[:nb_], excl, settle_real, np.int64(1 << 30), np.bool_(True), offset,
+                      sc_from, sc_to, sc_w, nsc, ki, ko, ohead, onext, ihead, inext, efrom, eto, ew,
+                      scratch, parallel_min)  # fmt: skip
         for i in range(nb_):
             v = batch[i]
             excl[v] = False
