@@ -6,6 +6,9 @@ its own: each extra specialisation of these kernels costs tens of seconds on a c
 (an empty numba cache), in the tests and in a user's first road-network run. The callers pass
 typed values (int32 nodes, int64 counts, booleans), so the one-node-at-a-time contraction,
 the contraction by rounds (serial and parallel) all share one compilation per kernel.
+
+The check bites where the kernels are compiled in this process (a clean clone, as in CI): a
+kernel whose callers were loaded from numba's disk cache shows no signature at all.
 """
 
 from __future__ import annotations
@@ -34,4 +37,4 @@ def test_the_witness_kernels_are_compiled_once_each():
         _ch_rounds._evaluate_some,
         _ch_rounds._evaluate_parallel,
     ):
-        assert len(kernel.signatures) == 1, (kernel.py_func.__name__, kernel.signatures)
+        assert len(kernel.signatures) <= 1, (kernel.py_func.__name__, kernel.signatures)
