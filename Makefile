@@ -25,12 +25,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/zonesblanches demo --sortie resultats
 
-# --dist worksteal: each worker starts on one half of the tests in file order (a module's tests
-# mostly stay on one worker, its module fixtures made once; on a clean clone the two workers'
-# first tests do not compile the same numba kernels), then an idle worker takes tests still
-# queued for the other (no long tail of tests sent late).
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest -n 2 --dist worksteal -q
+	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check zonesblanches scripts tests
