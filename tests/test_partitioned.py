@@ -292,6 +292,56 @@ def test_the_whole_network_goes_to_the_workers_with_its_snapping_table_not_its_t
         table.query(points[:1] + 0.5, k=1)
 
 
+def _graph_digest(graph) -> str:
+    import hashlib
+
+    if hasattr(graph, "load"):
+        graph = graph.load()
+    h = hashlib.sha256(repr(graph.shape).encode())
+    for name in ("indptr", "indices", "data"):
+        h.update(np.ascontiguousarray(getattr(graph, name)).tobytes())
+    return h.hexdigest()
+
+
+def test_whole_graphs_go_through_shared_memory_or_through_dask_when_a_worker_cannot_see_it(
+    client, two_network_inputs, monkeypatch
+):
+    """The whole network's graph leaves for the workers as soon as the run's client exists:
+    written once to shared memory when every worker sees the files (workers on this
+    machine), mapped there with the very arrays; sent through Dask when a worker does not
+    see them (a remote cluster: here, a worker that finds another run's token). Shared files
+    are removed when the run closes."""
+    from zonesblanches import partition_run
+
+    _, models, _ = two_network_inputs
+    graph = models["voiture"].graph
+    expected = _graph_digest(graph)
+
+    connection = partition_run._Connection(client, False, {"voiture": graph})
+    sent = connection.graphs()["voiture"]
+    folder = connection._folder
+    assert connection.shared and folder is not None and folder.is_dir()
+    digests = client.gather([client.submit(_graph_digest, sent, workers=[w], pure=False)
+                             for w in client.scheduler_info()["workers"]])  # fmt: skip
+    assert digests == [expected, expected]
+    connection.close()
+    assert not folder.exists() and client.status == "running"  # not our cluster: kept
+
+    write = partition_run._SharedGraph.write.__func__
+
+    def seen_elsewhere(cls, graph, folder, token):
+        handle = write(cls, graph, folder, token)
+        (folder / "jeton").write_text("autre-machine", encoding="ascii")
+        return handle
+
+    monkeypatch.setattr(partition_run._SharedGraph, "write", classmethod(seen_elsewhere))
+    connection = partition_run._Connection(client, False, {"voiture": graph})
+    sent = connection.graphs()["voiture"]
+    assert not connection.shared and connection._folder is None
+    assert client.submit(_graph_digest, sent, pure=False).result() == expected
+    connection.close()
+
+
 @pytest.fixture(scope="module")
 def two_network_inputs(region, region_pbf, tmp_path_factory):
     """Car and walking on the synthetic network: both on the whole network (the example

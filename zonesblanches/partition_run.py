@@ -311,6 +311,11 @@ class _Connection:
                 seen = {}
             if seen and all(seen.values()):
                 values, self.shared = handles, True
+            else:  # a worker elsewhere (a remote cluster): through Dask, as before
+                import shutil
+
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
         sent = self.client.scatter(values, broadcast=True, hash=False)
         return dict(zip(modes, sent, strict=True))
 
