@@ -216,6 +216,10 @@ def _client(client: object, n_workers: int | None):
     return Client(cluster, direct_to_workers=True), True
 
 
+_GRAPH_ARRAYS = ("indptr", "indices", "data")
+"""The arrays of a CSR graph, as :class:`_SharedGraph` writes and maps them."""
+
+
 class _SharedGraph:
     """A whole network's graph (CSR matrix) written once by the launching process to shared
     memory (``/dev/shm``), for workers on the same machine: each maps the three arrays
@@ -229,7 +233,7 @@ class _SharedGraph:
     @classmethod
     def write(cls, graph, folder: Path, token: str) -> _SharedGraph:
         folder.mkdir()
-        for name in ("indptr", "indices", "data"):
+        for name in _GRAPH_ARRAYS:
             np.save(folder / f"{name}.npy", np.asarray(getattr(graph, name)))
         (folder / "jeton").write_text(token, encoding="ascii")
         return cls(folder, graph.shape, token)
@@ -246,9 +250,6 @@ class _SharedGraph:
 
         arrays = [np.load(self.folder / f"{n}.npy", mmap_mode="c") for n in _GRAPH_ARRAYS]
         return sp.csr_matrix(tuple(reversed(arrays)), shape=self.shape, copy=False)
-
-
-_GRAPH_ARRAYS = ("indptr", "indices", "data")
 
 
 def _shared_folder(graphs: Mapping[str, object]) -> Path | None:
