@@ -456,3 +456,7 @@ def _run_tasks(
             client.close()
             if cluster is not None:
                 cluster.close()
+        else:  # the caller's cluster: the numba plugin does not outlive the run
+            from zonesblanches.worker_threads import unlimit_numba_threads
+
+            unlimit_numba_threads(client)
