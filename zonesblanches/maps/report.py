@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,6 +34,7 @@ from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
 from zonesblanches.maps.figures import coverage_chart, figure_base, static_map
+from zonesblanches.maps.html_table import Column, _e, html_table
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
 from zonesblanches.maps.transit_layer import gap_layers, gap_sections
@@ -133,10 +133,6 @@ SORT_JS = r"""
 # --------------------------------------------------------------------------- formatting
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
-
 def _is_bundled_registry(services: pd.DataFrame) -> bool:
     """True when most services (80 %) are the bundled example registry's."""
     from zonesblanches.geodata import reference
@@ -144,12 +140,6 @@ def _is_bundled_registry(services: pd.DataFrame) -> bool:
     ids = set(services["service_id"].astype(str)) if len(services) else set()
     bundled = set(reference.load_registry()["service_id"].astype(str))
     return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
-
-
-Column = tuple[str, str, str]
-"""(column name, French header, kind: ``text``, ``int``, ``num``, ``pct``, ``min``,
-``minutes`` (a threshold: « 20 min »), ``time`` (a time capped in words against the row's
-``seuil_min``) or ``words:<column>`` (the text shown, sorted by the number in ``<column>``))."""
 
 
 REPORT_SERVICES_MAX = 2000
@@ -173,46 +163,6 @@ def _services_listing(services: pd.DataFrame, columns: Sequence[Column]) -> str:
         "<code>diagnostic.gpkg</code>.</p>"
     )
     return note + html_table(services.head(REPORT_SERVICES_MAX), columns)
-
-
-def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str = "") -> str:
-    """A sortable HTML table (every cell escaped; numbers carry their value for sorting)."""
-    head = "".join(f'<th scope="col">{_e(label)}</th>' for _, label, _ in columns)
-    rows = []
-    for rec in frame.to_dict("records"):
-        cells = []
-        for col, _, kind in columns:
-            v = rec.get(col)
-            if kind == "text":
-                cells.append(f"<td>{_e(v)}</td>")
-                continue
-            if kind.startswith("words:"):
-                # the text column shown, sorted by the number in the named column
-                value = rec.get(kind.split(":", 1)[1])
-                num = float(value) if value is not None and not pd.isna(value) else float("nan")
-                data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
-                cells.append(f'<td class="num" data-v="{data_v}">{_e(v)}</td>')
-                continue
-            num = float(v) if v is not None and not pd.isna(v) else float("nan")
-            if kind == "time":
-                # a time against the row's threshold: capped in words (« plus de 60 min »)
-                shown = style.time_text(num if not np.isnan(num) else np.inf, rec["seuil_min"])
-            else:
-                shown = {
-                    "int": fr_int,
-                    "pct": fr_pct,
-                    "num": fr_num,
-                    "minutes": lambda x: fr_num(x, 1).removesuffix(",0") + " min",
-                    "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
-                }[kind](num)
-            data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
-            cells.append(f'<td class="num" data-v="{data_v}">{_e(shown)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="scroll"><table class="zb-table">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
 
 
 # --------------------------------------------------------------------------- sections
@@ -436,6 +386,75 @@ def _add_labels(frame: pd.DataFrame) -> None:
     frame["mode_fr"] = frame["mode"].map(lambda m: ALL_MODES[m].label)
 
 
+def _text_pieces(
+    result: CoverageResult,
+    order: Sequence[tuple[str, str]],
+    kwargs: Mapping,
+    run_date: str,
+    files: Sequence[str],
+) -> list[tuple[str, Callable[[], object]]]:
+    """The report's text, in pieces (name, function that writes it): the answer, the other
+    indicators, the transit sections (a list), the synthesis, the EPCI and services tables
+    and the method. :func:`write_report` writes them while its maps are drawn."""
+    words = unit_words(result.unit_kind)
+    zones = kwargs.get("zones")
+    synth_cols: list[Column] = [
+        ("libelle", "Catégorie", "text"),
+        ("mode_fr", "Mode", "text"),
+        ("seuil_min", "Seuil", "minutes"),
+        ("population", "Population", "int"),
+        ("part_couverte", "Part couverte", "pct"),
+        ("population_zone_blanche", "Habitants en zone blanche", "int"),
+        ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
+        ("temps_median_min", "Temps médian", "time"),
+    ]
+
+    def synthesis() -> str:
+        overall = result.summary(by=None)
+        _add_labels(overall)
+        return html_table(
+            overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."
+        )
+
+    def per_epci() -> str:
+        by_epci = synthesis_table(result)
+        _add_labels(by_epci)
+        return html_table(
+            by_epci, [("nom_epci", "EPCI", "text"), ("code_epci", "SIREN", "text"), *synth_cols]
+        )
+
+    def listing() -> str:
+        services = services_table(result)
+        if "statut" in services:
+            services["statut"] = services["statut"].map(lambda v: style.STATUS_LABELS.get(v, v))
+        svc_cols: list[Column] = [
+            ("nom", "Service", "text"),
+            ("libelle_categorie", "Catégorie", "text"),
+            ("commune", "Commune", "text"),
+            ("statut", "Statut", "text"),
+            ("source", "Source", "text"),
+            ("date_source", "Date", "text"),
+            ("date_maj", "Mise à jour (data·inclusion)", "text"),
+            ("lien_source", "Fiche d'origine", "text"),
+        ]
+        return _services_listing(services, [c for c in svc_cols if c[0] in services])
+
+    def method() -> str:
+        classes = style.check_classes(kwargs.get("thresholds_classes"))
+        note = "Classes de temps de la carte : " + ", ".join(style.class_labels(classes))
+        return _method_section(result, run_date, files, note + ", inaccessible.")
+
+    return [
+        ("answer", lambda: _answer_section(result, order, zones)),
+        ("others", lambda: _others_section(result, order, zones) if len(order) > 1 else ""),
+        ("gaps", lambda: gap_sections(result, html_table)),
+        ("synth", synthesis),
+        ("per_epci", per_epci),
+        ("listing", listing),
+        ("method", method),
+    ]
+
+
 @reusing_tables
 def write_report(
     result: CoverageResult,
@@ -517,7 +536,9 @@ def write_report(
     figdir = folder / "figures"
     # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
     # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
-    # text of the report is written (issue 17); the pages' bytes do not depend on the order.
+    # text of the report is written, piece by piece, until it is ready; the maps' process is
+    # forked then, and this one writes the rest of the text beside its own map (issue 17).
+    # The pages' bytes do not depend on the order.
     base = (
         figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
         if specs
@@ -525,53 +546,17 @@ def write_report(
     )
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
     chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
-    overall = result.summary(by=None)
-    _add_labels(overall)
-    synth_cols: list[Column] = [
-        ("libelle", "Catégorie", "text"),
-        ("mode_fr", "Mode", "text"),
-        ("seuil_min", "Seuil", "minutes"),
-        ("population", "Population", "int"),
-        ("part_couverte", "Part couverte", "pct"),
-        ("population_zone_blanche", "Habitants en zone blanche", "int"),
-        ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
-        ("temps_median_min", "Temps médian", "time"),
-    ]
-    by_epci = synthesis_table(result)
-    _add_labels(by_epci)
-    epci_cols: list[Column] = [
-        ("nom_epci", "EPCI", "text"),
-        ("code_epci", "SIREN", "text"),
-        *synth_cols,
-    ]
-    services = services_table(result)
-    if "statut" in services:
-        services["statut"] = services["statut"].map(lambda v: style.STATUS_LABELS.get(v, v))
-    svc_cols: list[Column] = [
-        ("nom", "Service", "text"),
-        ("libelle_categorie", "Catégorie", "text"),
-        ("commune", "Commune", "text"),
-        ("statut", "Statut", "text"),
-        ("source", "Source", "text"),
-        ("date_source", "Date", "text"),
-        ("date_maj", "Mise à jour (data·inclusion)", "text"),
-        ("lien_source", "Fiche d'origine", "text"),
-    ]
-    svc_cols = [c for c in svc_cols if c[0] in services]
-    classes_note = (
-        "Classes de temps de la carte : "
-        + ", ".join(style.class_labels(style.check_classes(classes)))
-        + ", inaccessible."
-    )
-    answer = _answer_section(result, order, kwargs.get("zones"))
-    others = _others_section(result, order, kwargs.get("zones")) if len(order) > 1 else ""
-    gaps = gap_sections(result, html_table)
-    listing = _services_listing(services, svc_cols)
-    method = _method_section(result, run_date, files, classes_note)
-    synth = html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier.")
-    per_epci = html_table(by_epci, epci_cols)
-    if base is not None and base.clean_job is not None:
+    pieces = _text_pieces(result, order, kwargs, run_date, files)
+    text: dict[str, str] = {}
+    cleaning = base.clean_job if base is not None else None
+    while pieces and cleaning is not None and not cleaning.done():
+        name, build = pieces.pop(0)
+        text[name] = build()
+    if cleaning is not None:
         base.clean_frame  # noqa: B018 - ready before a fork: the child draws from it too
+
+    def write_text() -> None:
+        text.update((name, build()) for name, build in pieces)
 
     def draw(cat: str, mode: str):
         def job() -> tuple[Path, bytes]:
@@ -594,7 +579,8 @@ def write_report(
 
     # The later half of the maps drawn in a forked process on the second core, when there is
     # one and two maps or more; same files and bytes either way (maps/_forked.py, issue 17).
-    drawn = run_split([draw(c, m) for c, m in specs], here=max(1, len(specs) // 2))
+    jobs = [write_text, *(draw(c, m) for c, m in specs)]
+    drawn = run_split(jobs, here=1 + max(1, len(specs) // 2))[1:]
     screens = [(chart, _screen_png(pixels[0])), *drawn]
     captions = [
         "Part de la population à moins du seuil, par catégorie et mode.",
@@ -612,7 +598,7 @@ def write_report(
             "</figcaption></figure>"
         )
     sections = [
-        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", answer),
+        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", text["answer"]),
         (
             "carte",
             "Carte interactive",
@@ -623,13 +609,13 @@ def write_report(
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
-        *([("autres", "Les autres indicateurs", others)] if len(order) > 1 else []),
-        *gaps,  # transit / car (issue 14); none without both
+        *([("autres", "Les autres indicateurs", text["others"])] if len(order) > 1 else []),
+        *text["gaps"],  # transit / car (issue 14); none without both
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
-        ("synthese", "Synthèse par catégorie et mode", synth),
-        ("epci", "Par EPCI", per_epci),
-        ("services", "Services pris en compte", listing),
-        ("methode", "Méthode et sources", method),
+        ("synthese", "Synthèse par catégorie et mode", text["synth"]),
+        ("epci", "Par EPCI", text["per_epci"]),
+        ("services", "Services pris en compte", text["listing"]),
+        ("methode", "Méthode et sources", text["method"]),
     ]
     return write_page(folder / "rapport.html", title, territory, run_date, sections, head, script)
 
