@@ -22,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from zonesblanches._memory import freezing_old_objects
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
 from zonesblanches.columns import blank_col
@@ -455,6 +456,7 @@ def _text_pieces(
     ]
 
 
+@freezing_old_objects
 @reusing_tables
 def write_report(
     result: CoverageResult,
@@ -652,6 +654,7 @@ def write_page(
     return path
 
 
+@freezing_old_objects
 @reusing_tables
 def write_outputs(
     result: CoverageResult,
