@@ -30,11 +30,13 @@ from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps._forked import run_split
+from zonesblanches.maps._geometry import CleanAhead
 from zonesblanches.maps._png import screen_png as _screen_png
+from zonesblanches.maps._report_page import REPORT_CSS, SORT_JS
 from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
-from zonesblanches.maps.figures import coverage_chart, figure_base, static_map
+from zonesblanches.maps.figures import FigureBase, coverage_chart, figure_base, static_map
 from zonesblanches.maps.html_table import Column, _e, html_table
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
@@ -45,91 +47,6 @@ from zonesblanches.writers import write_csv
 MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
 category for each mode. Small territories (≤ 300 units) get one per category × mode."""
-
-REPORT_CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
-  color: #1a1a1a; margin: 0; background: #fafafa; line-height: 1.45; }
-main { max-width: 1100px; margin: 0 auto; padding: 16px 20px 40px; background: #fff; }
-header h1 { font-size: 1.6em; margin: 0.4em 0 0.1em; }
-header p { color: #444; margin: 0.2em 0; }
-nav ul { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 14px; }
-nav a { color: #08519c; }
-h2 { border-bottom: 2px solid #08519c; padding-bottom: 3px; margin-top: 1.8em; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px; }
-.card { border: 1px solid #ccc; border-radius: 6px; padding: 10px 12px; background: #fdfdfd; }
-.card .big { font-size: 1.5em; font-weight: 700; display: block; }
-.card .what { color: #333; font-size: 0.92em; }
-.zb-report-map { height: 75vh; min-height: 420px; border: 1px solid #bbb; position: relative; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
-figcaption { color: #444; font-size: 0.9em; }
-table.zb-table { border-collapse: collapse; width: 100%; font-size: 0.88em; margin: 0.5em 0; }
-.zb-table th, .zb-table td { border: 1px solid #d0d0d0; padding: 3px 6px; text-align: left;
-  vertical-align: top; }
-.zb-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.zb-table th { background: #eef3f8; cursor: pointer; user-select: none; position: sticky; top: 0; }
-.zb-table th[aria-sort="ascending"]::after { content: " ▲"; }
-.zb-table th[aria-sort="descending"]::after { content: " ▼"; }
-.scroll { max-height: 520px; overflow: auto; border: 1px solid #ddd; }
-.note { color: #444; font-size: 0.9em; }
-.lead { font-size: 1.25em; font-weight: 600; margin: 0.4em 0 0.2em; }
-.answer h3 { margin-top: 0.6em; }
-.answer { display: grid; grid-template-columns: minmax(0, 2fr) minmax(220px, 1fr); gap: 14px;
-  align-items: start; }
-@media (max-width: 800px) { .answer { grid-template-columns: 1fr; } }
-.reliability { border: 1px solid #c9a227; background: #fffbea; border-radius: 6px;
-  padding: 8px 12px; font-size: 0.9em; }
-.reliability h3 { margin: 0 0 4px 0; font-size: 1em; }
-.reliability ul { margin: 0; padding-left: 18px; }
-.identical { border-left: 4px solid #08519c; padding: 4px 10px; background: #f2f7fc; }
-dl.meta dt { font-weight: 600; margin-top: 0.5em; }
-dl.meta dd { margin-left: 1.2em; }
-@media print {
-  body { background: #fff; }
-  main { max-width: none; padding: 0; }
-  nav, .noprint { display: none; }
-  .scroll { max-height: none; overflow: visible; border: none; }
-  .zb-report-map { height: 16cm; page-break-inside: avoid; }
-  h2 { page-break-after: avoid; }
-  figure { page-break-inside: avoid; }
-}
-"""
-
-SORT_JS = r"""
-(function () {
-  "use strict";
-  function key(cell) {
-    var v = cell.getAttribute("data-v");
-    return v === null ? cell.textContent.trim().toLowerCase() : parseFloat(v);
-  }
-  document.querySelectorAll("table.zb-table").forEach(function (table) {
-    var heads = table.tHead ? table.tHead.rows[0].cells : [];
-    Array.prototype.forEach.call(heads, function (th, col) {
-      th.setAttribute("tabindex", "0");
-      th.setAttribute("title", "Trier");
-      function sort() {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
-        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = key(a.cells[col]), y = key(b.cells[col]), r;
-          if (typeof x === "number" && typeof y === "number") {
-            r = (isNaN(x) ? Infinity : x) - (isNaN(y) ? Infinity : y);
-          } else { r = String(x).localeCompare(String(y), "fr"); }
-          return asc ? r : -r;
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
-      }
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
-    });
-  });
-  window.zbReportReady = true;
-})();
-"""
-
 
 # --------------------------------------------------------------------------- formatting
 
@@ -381,6 +298,29 @@ def _any_blank(result: CoverageResult, specs: Sequence[tuple[str, str]]) -> bool
     return any(bool(result.units[blank_col(c, m)].to_numpy(dtype=bool).any()) for c, m in specs)
 
 
+def _figures_ahead(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    epci: gpd.GeoDataFrame | None,
+    specs: Sequence[tuple[str, str]],
+) -> CleanAhead | None:
+    """:func:`figure_base` of these arguments, with its clean coverage when the maps of
+    ``specs`` draw zones blanches, made in a thread of its own (shapely and pyproj work
+    without Python's lock); None where no thread can be started (the report makes them)."""
+    blank = _any_blank(result, specs)
+
+    def prepare() -> FigureBase:
+        base = figure_base(result, communes, epci)
+        if blank:
+            base.clean_frame  # noqa: B018 - made here, in the thread
+        return base
+
+    try:
+        return CleanAhead(prepare)
+    except RuntimeError:  # no thread (interpreter shutting down, limits)
+        return None
+
+
 def _add_labels(frame: pd.DataFrame) -> None:
     """French category and mode labels beside their codes (in place)."""
     frame["libelle"] = frame["categorie"].map(category_label)
@@ -472,6 +412,7 @@ def write_report(
     principal: str | tuple[str, str] | None = None,
     dpi: int = 150,
     map_page: str | None = None,
+    base_ahead: CleanAhead | None = None,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
 
@@ -512,6 +453,10 @@ def write_report(
         The map's page already rendered (:func:`~zonesblanches.maps.render_map`) with these
         ``map_kwargs`` and ``principal``, as :func:`write_outputs` writes it to ``carte.html``:
         embedded as it is instead of building the map a second time.
+    base_ahead : CleanAhead, optional
+        The static maps' :func:`~zonesblanches.maps.figures.figure_base` of these arguments
+        and its clean coverage, being made in a thread (:func:`write_outputs` starts it
+        before it writes the tables, workbook and GeoPackage).
 
     Returns
     -------
@@ -541,11 +486,13 @@ def write_report(
     # text of the report is written, piece by piece, until it is ready; the maps' process is
     # forked then, and this one writes the rest of the text beside its own map (issue 17).
     # The pages' bytes do not depend on the order.
-    base = (
-        figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
-        if specs
-        else None
-    )
+    base = None
+    if specs:
+        base = (
+            base_ahead.result()
+            if base_ahead is not None
+            else figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
+        )
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
     chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
     pieces = _text_pieces(result, order, kwargs, run_date, files)
@@ -723,6 +670,11 @@ def write_outputs(
         )
         written["carte"] = save_map(page, folder / "carte.html")
         bar.update()
+        # The static maps' shared polygons and clean coverage (1.5 s for a region) are made in
+        # a thread while the tables, workbook and GeoPackage are written, on the core they
+        # leave idle (issue 17); the report waits for them, if need be.
+        specs = list(static_maps) if static_maps is not None else _default_static(result)
+        ahead = _figures_ahead(result, communes, epci, specs) if specs else None
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
         written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
@@ -753,6 +705,8 @@ def write_outputs(
             principal=first,
             dpi=dpi,
             map_page=page if title is None or title else None,
+            base_ahead=ahead,
         )
+        ahead = None
         bar.update()
     return written
