@@ -484,8 +484,8 @@ def write_report(
     # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
     # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
     # text of the report is written, piece by piece, until it is ready; the maps' process is
-    # forked then, and this one writes the rest of the text beside its own map (issue 17).
-    # The pages' bytes do not depend on the order.
+    # forked then (at once when the coverage came ready: base_ahead), and this one draws the
+    # rest beside its own maps (issue 17). The pages' bytes do not depend on the order.
     base = None
     if specs:
         base = (
@@ -494,9 +494,12 @@ def write_report(
             else figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
         )
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
-    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
-    pieces = _text_pieces(result, order, kwargs, run_date, files)
-    text: dict[str, str] = {}
+    chart_path = figdir / "part_couverte.png"
+    pieces = [
+        ("chart", lambda: coverage_chart(result, chart_path, dpi=dpi, pixels=pixels)),
+        *_text_pieces(result, order, kwargs, run_date, files),
+    ]
+    text: dict = {}
     cleaning = base.clean_job if base is not None else None
     while pieces and cleaning is not None and not cleaning.done():
         name, build = pieces.pop(0)
@@ -530,7 +533,7 @@ def write_report(
     # one and two maps or more; same files and bytes either way (maps/_forked.py, issue 17).
     jobs = [write_text, *(draw(c, m) for c, m in specs)]
     drawn = run_split(jobs, here=1 + max(1, len(specs) // 2))[1:]
-    screens = [(chart, _screen_png(pixels[0])), *drawn]
+    screens = [(text["chart"], _screen_png(pixels[0])), *drawn]
     captions = [
         "Part de la population à moins du seuil, par catégorie et mode.",
         *(
