@@ -710,6 +710,5 @@ def write_outputs(
             map_page=page if title is None or title else None,
             base_ahead=ahead,
         )
-        ahead = None
         bar.update()
     return written
