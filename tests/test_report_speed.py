@@ -274,25 +274,31 @@ def test_a_report_with_one_map_forks_nothing(vm, tmp_path, monkeypatch):
     assert page.exists() and len(list((tmp_path / "figures").glob("carte_*.png"))) == 1
 
 
-def test_outputs_are_the_same_with_the_maps_base_made_ahead(vm, tmp_path, monkeypatch):
-    """write_outputs makes the static maps' polygons and clean coverage in a thread while it
-    writes the tables, workbook and GeoPackage: the report and its figures byte for byte as
-    when the report makes them itself."""
+def test_outputs_are_the_same_with_the_maps_base_made_before_the_tables(vm, tmp_path, monkeypatch):
+    """write_outputs makes the static maps' polygons before the tables, workbook and
+    GeoPackage (their clean coverage made in a thread meanwhile): the report and its figures
+    byte for byte as when the report makes them itself."""
     from zonesblanches.geodata import reference
     from zonesblanches.maps import report
 
     result, communes = vm
     made = []
-    real = report._figures_ahead
-    monkeypatch.setattr(report, "_figures_ahead", lambda *a: made.append(real(*a)) or made[-1])
+    real = report._maps_base
+    monkeypatch.setattr(report, "_maps_base", lambda *a: made.append(real(*a)) or made[-1])
     kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30", "progress": False}
-    ahead = report.write_outputs(result, communes, tmp_path / "ahead", **kwargs)
-    assert len(made) == 1 and made[0] is not None and made[0].done()
-    monkeypatch.setattr(report, "_figures_ahead", lambda *a: None)
+    early = report.write_outputs(result, communes, tmp_path / "early", **kwargs)
+    assert len(made) == 1 and made[0] is not None and made[0].clean_job is not None
+    calls = []
+    monkeypatch.setattr(
+        report,
+        "_maps_base",
+        lambda *a: calls.append(len(calls)) or (real(*a) if len(calls) > 1 else None),
+    )
     here = report.write_outputs(result, communes, tmp_path / "here", **kwargs)
-    assert ahead["rapport"].read_bytes() == here["rapport"].read_bytes()
-    names = sorted(p.name for p in (tmp_path / "ahead" / "figures").glob("*.png"))
+    assert calls == [0, 1]  # none before the tables, then the report's own
+    assert early["rapport"].read_bytes() == here["rapport"].read_bytes()
+    names = sorted(p.name for p in (tmp_path / "early" / "figures").glob("*.png"))
     assert len(names) > 2
     for name in names:
-        a = (tmp_path / "ahead" / "figures" / name).read_bytes()
+        a = (tmp_path / "early" / "figures" / name).read_bytes()
         assert a == (tmp_path / "here" / "figures" / name).read_bytes(), name

@@ -30,7 +30,6 @@ from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps._forked import run_split
-from zonesblanches.maps._geometry import CleanAhead
 from zonesblanches.maps._png import screen_png as _screen_png
 from zonesblanches.maps._report_page import REPORT_CSS, SORT_JS
 from zonesblanches.maps.assets import leaflet_version
@@ -298,27 +297,17 @@ def _any_blank(result: CoverageResult, specs: Sequence[tuple[str, str]]) -> bool
     return any(bool(result.units[blank_col(c, m)].to_numpy(dtype=bool).any()) for c, m in specs)
 
 
-def _figures_ahead(
+def _maps_base(
     result: CoverageResult,
     communes: gpd.GeoDataFrame,
     epci: gpd.GeoDataFrame | None,
     specs: Sequence[tuple[str, str]],
-) -> CleanAhead | None:
-    """:func:`figure_base` of these arguments, with its clean coverage when the maps of
-    ``specs`` draw zones blanches, made in a thread of its own (shapely and pyproj work
-    without Python's lock); None where no thread can be started (the report makes them)."""
-    blank = _any_blank(result, specs)
-
-    def prepare() -> FigureBase:
-        base = figure_base(result, communes, epci)
-        if blank:
-            base.clean_frame  # noqa: B018 - made here, in the thread
-        return base
-
-    try:
-        return CleanAhead(prepare)
-    except RuntimeError:  # no thread (interpreter shutting down, limits)
+) -> FigureBase | None:
+    """:func:`figure_base` of the static maps of ``specs`` (None without maps), its clean
+    coverage started in a thread when they draw zones blanches."""
+    if not specs:
         return None
+    return figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
 
 
 def _add_labels(frame: pd.DataFrame) -> None:
@@ -412,7 +401,7 @@ def write_report(
     principal: str | tuple[str, str] | None = None,
     dpi: int = 150,
     map_page: str | None = None,
-    base_ahead: CleanAhead | None = None,
+    base: FigureBase | None = None,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
 
@@ -453,10 +442,11 @@ def write_report(
         The map's page already rendered (:func:`~zonesblanches.maps.render_map`) with these
         ``map_kwargs`` and ``principal``, as :func:`write_outputs` writes it to ``carte.html``:
         embedded as it is instead of building the map a second time.
-    base_ahead : CleanAhead, optional
-        The static maps' :func:`~zonesblanches.maps.figures.figure_base` of these arguments
-        and its clean coverage, being made in a thread (:func:`write_outputs` starts it
-        before it writes the tables, workbook and GeoPackage).
+    base : FigureBase, optional
+        The static maps' :func:`~zonesblanches.maps.figures.figure_base` of these arguments,
+        made by the caller: :func:`write_outputs` makes it before the tables, so that its
+        clean coverage is made in a thread while the tables, workbook and GeoPackage are
+        written (a single GEOS call, without Python's lock: it does not slow them down).
 
     Returns
     -------
@@ -484,15 +474,11 @@ def write_report(
     # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
     # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
     # text of the report is written, piece by piece, until it is ready; the maps' process is
-    # forked then (at once when the coverage came ready: base_ahead), and this one draws the
-    # rest beside its own maps (issue 17). The pages' bytes do not depend on the order.
-    base = None
-    if specs:
-        base = (
-            base_ahead.result()
-            if base_ahead is not None
-            else figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
-        )
+    # forked then (at once when the coverage came ready, e.g. during write_outputs' tables),
+    # and this one draws the rest beside its own maps (issue 17). The pages' bytes do not
+    # depend on the order.
+    if base is None or not specs:
+        base = _maps_base(result, communes, epci, specs)
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
     chart_path = figdir / "part_couverte.png"
     pieces = [
@@ -673,11 +659,11 @@ def write_outputs(
         )
         written["carte"] = save_map(page, folder / "carte.html")
         bar.update()
-        # The static maps' shared polygons and clean coverage (1.5 s for a region) are made in
-        # a thread while the tables, workbook and GeoPackage are written, on the core they
-        # leave idle (issue 17); the report waits for them, if need be.
+        # The static maps' shared polygons now, for the report: their clean coverage (1 s for
+        # a region) is then made in a thread while the tables, workbook and GeoPackage are
+        # written, on the core they leave idle (issue 17).
         specs = list(static_maps) if static_maps is not None else _default_static(result)
-        ahead = _figures_ahead(result, communes, epci, specs) if specs else None
+        base = _maps_base(result, communes, epci, specs)
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
         written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
@@ -708,7 +694,7 @@ def write_outputs(
             principal=first,
             dpi=dpi,
             map_page=page if title is None or title else None,
-            base_ahead=ahead,
+            base=base,
         )
         bar.update()
     return written
