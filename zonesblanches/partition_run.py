@@ -340,6 +340,11 @@ class _Connection:
             self.client.close()
             if cluster is not None:
                 cluster.close()
+        elif self.limited:  # the caller's cluster: the numba plugin does not outlive the run
+            from zonesblanches.worker_threads import unlimit_numba_threads
+
+            self.limited = False
+            unlimit_numba_threads(self.client)
 
 
 def _likely_whole_modes(
@@ -390,10 +395,12 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
     graphs of the launching process's own models (``NetworkModel``, with their k-d tree),
     the ones :func:`_whole_share` sends."""
     client, owned = _client(client, n_workers)
+    limited = False
     try:
         from zonesblanches.worker_threads import limit_numba_threads
 
         # before the graphs move: a round trip to workers receiving them waits for them
+        limited = True
         limit_numba_threads(client)
         exact = {
             m: x
@@ -405,7 +412,9 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
         connection.limited = True
         return connection
     except BaseException:
-        _Connection(client, owned).close()
+        failed = _Connection(client, owned)
+        failed.limited = limited
+        failed.close()
         raise
 
 
@@ -430,6 +439,7 @@ def _run_tasks(
         from zonesblanches.worker_threads import limit_numba_threads
 
         if not connection.limited:  # numba's threads: each worker its share of the cores
+            connection.limited = True  # (removed at the end from a caller's cluster)
             limit_numba_threads(client)
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.

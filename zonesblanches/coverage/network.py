@@ -39,6 +39,7 @@ service gets ``inf`` minutes and nearest ``-1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -257,6 +258,12 @@ class NetworkModel:
             self._hierarchy = ContractionHierarchy(self.graph)
         return self._hierarchy
 
+    @cached_property
+    def _nearest_break_even(self) -> float:
+        """:func:`~zonesblanches.coverage.hierarchy.nearest_break_even` of this model's graph,
+        which never changes: computed once, read by every :meth:`node_times`."""
+        return nearest_break_even(self.graph.shape[0], self.graph.nnz)
+
     @property
     def engine_log(self) -> list[EngineUse]:
         """What the engine did for this model so far, one :class:`EngineUse` per
@@ -269,7 +276,7 @@ class NetworkModel:
         use = next((u for u in log if u.kind == "nearest"), None)
         if use is None:
             n = self.graph.shape[0]
-            use = EngineUse("nearest", 0, 0, nearest_break_even(n, self.graph.nnz), n)
+            use = EngineUse("nearest", 0, 0, self._nearest_break_even, n)
             log.append(use)
         use.count += 1
         use.by_hierarchy += int(hierarchy)
@@ -414,7 +421,7 @@ class NetworkModel:
         offsets = snap.distance_m[ok] / self.walk_speed_ms
         # Ski rental: Dijkstra until the queries already run cost the hierarchy's build, so
         # that the work done is at most about twice that of the better choice in hindsight.
-        pays = self._passes >= nearest_break_even(self.graph.shape[0], self.graph.nnz)
+        pays = self._passes >= self._nearest_break_even
         use_hierarchy = self.engine == "hierarchie" or (
             self.engine == "auto" and (self._hierarchy is not None or pays)
         )
