@@ -245,7 +245,12 @@ def _instrument(clock: _Clock) -> None:
             ("zonesblanches.maps.carto", "save_map"),
             ("zonesblanches.maps.carto", "render_map"),
         ],
-        "rapport": [("zonesblanches.maps.report", "write_report")],
+        # figure_base: the report's maps' polygons, which write_outputs makes before the
+        # tables (their clean coverage is then made in a thread meanwhile): report's time.
+        "rapport": [
+            ("zonesblanches.maps.report", "write_report"),
+            ("zonesblanches.maps.figures", "figure_base"),
+        ],
     }
     for stage, names in targets.items():
         for module_name, attr in names:

@@ -274,3 +274,33 @@ def test_polygon_paths_are_the_former_compound_paths(nord_base):
             assert np.array_equal(a.vertices, b.vertices)
             assert np.array_equal(a.codes, b.codes)
             assert a.should_simplify == b.should_simplify
+
+
+def test_a_coverage_simplified_again_is_the_kept_result(monkeypatch):
+    """The report's static maps simplify the communes its interactive map has just
+    simplified: the kept result for an identical input, the same polygons as a new
+    simplification; a changed input (one vertex moved) or tolerance is simplified anew."""
+    from zonesblanches.crs import LAMBERT93
+    from zonesblanches.maps import _geometry
+
+    communes = reference.load_communes()
+    metric = np.asarray(
+        communes[communes["code_epci"] == VM].geometry.to_crs(LAMBERT93).values, dtype=object
+    )
+    monkeypatch.setattr(_geometry, "_simplified", [])
+    calls = []
+    real = shapely.coverage_simplify
+    monkeypatch.setattr(
+        _geometry.shapely, "coverage_simplify", lambda g, t: calls.append(t) or real(g, t)
+    )
+    first = _geometry.simplified_coverage(metric, 40.0)
+    again = _geometry.simplified_coverage(np.array(metric, dtype=object), 40.0)
+    assert calls == [40.0]
+    assert first is not again and shapely.equals_identical(first, again).all()
+    assert shapely.equals_identical(first, real(metric, 40.0)).all()
+    moved = metric.copy()
+    moved[3] = shapely.transform(moved[3], lambda xy: xy + 0.5)
+    _geometry.simplified_coverage(moved, 40.0)
+    _geometry.simplified_coverage(metric, 20.0)
+    assert calls == [40.0, 40.0, 20.0]
+    assert len(_geometry._simplified) == _geometry.SIMPLIFIED_KEPT

@@ -112,3 +112,34 @@ def test_serial_beside_another_thread():
     finally:
         stop.set()
         monitor.join()
+
+
+def test_a_stuck_child_is_stopped_and_its_jobs_run_here(monkeypatch):
+    """A child that never answers (a lock held forever, a full pipe) does not hang the
+    report: past :func:`~zonesblanches.maps._forked.child_wait` it is stopped and its jobs
+    run here."""
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(_forked, "CHILD_WAIT_MIN_S", 0.5)
+    parent = os.getpid()
+
+    def stuck_away():
+        if os.getpid() != parent:
+            time.sleep(600)
+        return "ici"
+
+    start = time.monotonic()
+    assert _forked.run_split([lambda: 0, stuck_away, lambda: 2], 1) == [0, "ici", 2]
+    assert time.monotonic() - start < 30
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "here", "away", "expected"),
+    [(1.0, 1, 2, 120.0), (40.0, 2, 2, 200.0), (0.0, 0, 3, 120.0), (100.0, 1, 1, 500.0)],
+)
+def test_the_child_is_given_a_minimum_and_five_times_this_side_s_pace(
+    elapsed, here, away, expected
+):
+    assert _forked.child_wait(elapsed, here, away) == pytest.approx(expected)

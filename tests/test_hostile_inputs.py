@@ -516,6 +516,63 @@ def test_real_sigint_in_a_subprocess(tmp_path, lines):
     assert not list(out_dir.rglob("*.part")) and not list(out_dir.rglob("*.tmp*"))
 
 
+# A library that swallows the KeyboardInterrupt of a Ctrl-C arriving while it is imported (as
+# pyarrow's Cython code can): the finder raises a real SIGINT when pandas is first imported and
+# its bare « except » eats the KeyboardInterrupt, then the import goes on normally.
+_SWALLOWED_DURING_IMPORT = """
+import importlib.abc, signal, sys
+
+class Swallowing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            sys.meta_path.remove(self)
+            try:
+                signal.raise_signal(signal.SIGINT)
+                sum(range(1000))
+            except BaseException as exc:
+                print("avale:", type(exc).__name__, file=sys.stderr)
+        return None
+
+sys.meta_path.insert(0, Swallowing())
+from zonesblanches.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigint_swallowed_while_the_libraries_import_still_ends_the_command():
+    """The command's modules import the heavy libraries (pandas, pyarrow, GeoPandas) only
+    inside ``main``, where Ctrl-C is remembered: a SIGINT swallowed while they import still
+    ends the command (130, French message). Before, ``import zonesblanches.cli`` imported them
+    eagerly, the interrupt was lost and ``sources`` printed its table and exited 0."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ZONESBLANCHES_HORS_LIGNE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _SWALLOWED_DURING_IMPORT, "sources"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert "avale: KeyboardInterrupt" in proc.stderr  # the interrupt came and was swallowed
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "interrompu" in _french_error(proc.stderr).lower()
+
+
+def test_importing_the_command_imports_no_heavy_library():
+    """What runs before ``main`` installs its Ctrl-C handler stays small: no pandas, NumPy,
+    pyarrow or GeoPandas (their C code can swallow an interrupt, and they take seconds)."""
+    code = (
+        "import sys, zonesblanches.cli; "
+        "print(sorted({'pandas', 'numpy', 'pyarrow', 'geopandas', 'scipy'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_manifest_lists_every_file_with_size_and_hash(tmp_path, capsys):
     out_dir = tmp_path / "out"
     code, out, err = _run(["analyse", *T, "--sans-carte", "--sortie", out_dir], capsys)

@@ -136,3 +136,43 @@ main(["analyse", "--territoire", "245901160", "--osm", {str(DATA / "osm" / "ando
     )
     *_, modules, held = done.stdout.strip().splitlines()
     assert modules == "[]" and held == "0", done.stdout
+
+
+def test_old_objects_are_frozen_within_the_block_only():
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    old = [object() for _ in range(10)]
+    with _memory.old_objects_frozen():
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(old)
+        with _memory.old_objects_frozen():  # nested: the outer block's freeze is kept
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_outer_freeze_is_left_alone_and_garbage_is_still_collected():
+    import gc
+    import weakref
+
+    class Cycle:
+        pass
+
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+
+        @_memory.freezing_old_objects
+        def write():
+            a, b = Cycle(), Cycle()
+            a.other, b.other = b, a
+            ref = weakref.ref(a)
+            del a, b
+            gc.collect()
+            return ref() is None
+
+        assert write()  # a cycle made within the block is collected
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

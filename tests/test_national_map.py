@@ -145,3 +145,31 @@ def test_the_map_opens_offline_and_drills_into_a_departement(run, tmp_path):
         browser.evaluate("window.zbDrill('29')")
         assert browser.evaluate(legends) == 2  # the communes' time classes added
         assert browser.evaluate("window.zbMap.getZoom()") >= 8
+
+
+def test_national_figures_are_the_pixels_savefig_drew(run, tmp_path, monkeypatch):
+    """The département map and the régions chart are written as the report's other figures
+    (maps/_png.py: RGB, no software chunk, faster compression): the same pixels as the
+    former ``savefig`` files, decoded."""
+    from PIL import Image
+
+    from zonesblanches.maps import national_report
+    from zonesblanches.maps.figures import PNG_METADATA
+
+    def former(fig, path, dpi):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
+        return path
+
+    new = national_report.write_national_report(run, tmp_path / "new", run_date="2026-11-30")
+    monkeypatch.setattr(national_report, "save_figure", former)
+    old = national_report.write_national_report(run, tmp_path / "old", run_date="2026-11-30")
+    names = sorted(p.name for p in (new.parent / "figures").glob("*.png"))
+    assert len(names) == 3
+    for name in names:
+        with (
+            Image.open(new.parent / "figures" / name) as a,
+            Image.open(old.parent / "figures" / name) as b,
+        ):
+            assert a.size == b.size
+            assert np.array_equal(np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA")))

@@ -77,6 +77,14 @@ def test_straight_line_partitioned_run_gives_the_region_bytes(client, region, re
     assert format_partition(events[-1]).startswith("[5/5] ")
     workers = set(run.partitions["worker"])
     assert len(workers) == 2, workers  # both workers took départements
+    assert _plugins(client) == []  # the run's numba plugin left the caller's cluster
+
+
+def _plugins(client) -> list[str]:
+    """This package's worker plugins the scheduler gives workers that join later (Dask's own,
+    such as « shuffle », left out)."""
+    names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    return sorted(n for n in names if n.startswith("zonesblanches"))
 
 
 def _syntheses(result, folder: Path) -> dict[str, bytes]:
@@ -157,6 +165,7 @@ def test_a_failing_departement_is_named_and_the_others_finish(client, region, tm
     assert "panne simulée" in message and "après 2 essais" in message
     assert str(folder) in message
     assert len(list(folder.glob("*.parquet"))) == 4  # the others finished
+    assert _plugins(client) == []  # a failed run removes its numba plugin too
     healthy = {m: StraightLineModel(m) for m in THRESHOLDS}
     rerun = partitioned_diagnostic(
         region, THRESHOLDS, client=client, models=healthy, checkpoint_dir=folder
@@ -199,7 +208,7 @@ def network_inputs(region, region_pbf, tmp_path_factory):
 CATEGORIES = ["garage_solidaire", "atelier_velo"]
 
 
-def _network_run_gives_the_region_bytes(client, region, inputs, tmp_path):
+def _network_run_gives_the_region_bytes(client, region, inputs, tmp_path, **options):
     """The partitioned run of ``inputs`` (services, network models, unpartitioned result),
     checked against the unpartitioned run: same communes.csv bytes, same notes."""
     resolved, models, whole = inputs
@@ -210,6 +219,7 @@ def _network_run_gives_the_region_bytes(client, region, inputs, tmp_path):
         models=models,
         categories=CATEGORIES,
         client=client,
+        **options,
     )
     assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
     assert run.result.notes == whole.notes
@@ -220,11 +230,20 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     client, region, network_inputs, tmp_path
 ):
     _, models, _ = network_inputs
-    run = _network_run_gives_the_region_bytes(client, region, network_inputs, tmp_path)
+    before = client.run(_thread_share)
+    during = []  # each worker's share of numba's threads while the run goes on
+
+    def seen(event: dict) -> None:
+        during.extend(client.run(_thread_share).values())
+
+    run = _network_run_gives_the_region_bytes(
+        client, region, network_inputs, tmp_path, on_partition=seen
+    )
     assert run.result.models["voiture"] is models["voiture"]
-    # the run gave each worker its share of numba's threads
-    shares = client.run(_thread_share)
-    assert set(shares.values()) == {partition_parts.thread_share(_cores(), 2)}
+    # the run gave each worker its share of numba's threads, and took it back at its end
+    assert set(during) == {partition_parts.thread_share(_cores(), 2)}
+    assert client.run(_thread_share) == before
+    assert _plugins(client) == []
 
 
 def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
@@ -290,6 +309,56 @@ def test_the_whole_network_goes_to_the_workers_with_its_snapping_table_not_its_t
     assert [a.size for a in table.query(points[:0], k=1)] == [0, 0]
     with pytest.raises(IndexError):
         table.query(points[:1] + 0.5, k=1)
+
+
+def _graph_digest(graph) -> str:
+    import hashlib
+
+    if hasattr(graph, "load"):
+        graph = graph.load()
+    h = hashlib.sha256(repr(graph.shape).encode())
+    for name in ("indptr", "indices", "data"):
+        h.update(np.ascontiguousarray(getattr(graph, name)).tobytes())
+    return h.hexdigest()
+
+
+def test_whole_graphs_go_through_shared_memory_or_through_dask_when_a_worker_cannot_see_it(
+    client, two_network_inputs, monkeypatch
+):
+    """The whole network's graph leaves for the workers as soon as the run's client exists:
+    written once to shared memory when every worker sees the files (workers on this
+    machine), mapped there with the very arrays; sent through Dask when a worker does not
+    see them (a remote cluster: here, a worker that finds another run's token). Shared files
+    are removed when the run closes."""
+    from zonesblanches import partition_run
+
+    _, models, _ = two_network_inputs
+    graph = models["voiture"].graph
+    expected = _graph_digest(graph)
+
+    connection = partition_run._Connection(client, False, {"voiture": graph})
+    sent = connection.graphs()["voiture"]
+    folder = connection._folder
+    assert connection.shared and folder is not None and folder.is_dir()
+    digests = client.gather([client.submit(_graph_digest, sent, workers=[w], pure=False)
+                             for w in client.scheduler_info()["workers"]])  # fmt: skip
+    assert digests == [expected, expected]
+    connection.close()
+    assert not folder.exists() and client.status == "running"  # not our cluster: kept
+
+    write = partition_run._SharedGraph.write.__func__
+
+    def seen_elsewhere(cls, graph, folder, token):
+        handle = write(cls, graph, folder, token)
+        (folder / "jeton").write_text("autre-machine", encoding="ascii")
+        return handle
+
+    monkeypatch.setattr(partition_run._SharedGraph, "write", classmethod(seen_elsewhere))
+    connection = partition_run._Connection(client, False, {"voiture": graph})
+    sent = connection.graphs()["voiture"]
+    assert not connection.shared and connection._folder is None
+    assert client.submit(_graph_digest, sent, pure=False).result() == expected
+    connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -369,13 +438,14 @@ def test_thread_share_splits_the_cores_between_the_workers_of_a_host():
     assert partition_parts.thread_share(2, 4) == 1  # never 0
 
 
-def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client):
+def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client, request):
     """numba's thread count is per thread: a task (run in the worker's executor thread, not
     where the plugin ran) sees the worker's share, which the hierarchy's rounds take by
     default (``threads=None``: ``numba.get_num_threads()``)."""
-    from zonesblanches.worker_threads import limit_numba_threads
+    from zonesblanches.worker_threads import limit_numba_threads, unlimit_numba_threads
 
     limit_numba_threads(client)
+    request.addfinalizer(lambda: unlimit_numba_threads(client))
 
     def probe() -> tuple:
         import numba
@@ -393,6 +463,34 @@ def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client):
     for w in workers:
         got = client.submit(probe, workers=[w], allow_other_workers=False, pure=False).result()
         assert got == (share, share, str(share)), (w, got)
+
+
+def _worker_numba_state() -> tuple:
+    from zonesblanches.coverage import partition_parts
+
+    return partition_parts.THREAD_SHARE, os.environ.get("NUMBA_NUM_THREADS")
+
+
+def test_the_numba_plugin_on_a_callers_cluster_is_removed_with_its_settings(client):
+    """A caller's cluster gets its workers back as they were: the plugin's teardown puts back
+    each worker's share and NUMBA_NUM_THREADS, and the scheduler no longer holds the plugin
+    (workers joining later are not limited). Removing it twice, or unregistered, is harmless."""
+    from zonesblanches.worker_threads import (
+        NumbaThreads,
+        limit_numba_threads,
+        unlimit_numba_threads,
+    )
+
+    unlimit_numba_threads(client)  # not registered: nothing happens
+    before = client.run(_worker_numba_state)
+    limit_numba_threads(client)
+    assert _plugins(client) == [NumbaThreads.name]
+    share = partition_parts.thread_share(_cores(), 2)
+    assert set(client.run(_worker_numba_state).values()) == {(share, str(share))}
+    unlimit_numba_threads(client)
+    assert _plugins(client) == []
+    assert client.run(_worker_numba_state) == before
+    unlimit_numba_threads(client)
 
 
 def test_node_times_kept_at_the_units_nodes_read_as_the_whole_arrays_or_raise():

@@ -199,12 +199,19 @@ def test_network_reach_matches_networkx(street_graph, chunk_bytes, engine, build
 def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkeypatch):
     """``nearest`` on ``engine="auto"``: Dijkstra until the passes run reach the predicted
     build cost, then the hierarchy, with the same times; few candidates on a network keep the
-    reach on Dijkstra. The engine log counts both."""
+    reach on Dijkstra. The engine log counts both. The break-even is computed once per model,
+    not per query."""
     network, _ = street_graph
     rng = np.random.default_rng(5)
     units = _edge_midpoints(network, rng, 100)
     sites = _edge_midpoints(network, rng, 4)
-    monkeypatch.setattr("zonesblanches.coverage.network.nearest_break_even", lambda n, m: 2.0)
+    computed = []
+
+    def break_even(n: int, m: int) -> float:
+        computed.append((n, m))
+        return 2.0
+
+    monkeypatch.setattr("zonesblanches.coverage.network.nearest_break_even", break_even)
     auto, plain = NetworkModel(network), NetworkModel(network, engine="dijkstra")
     built = []
     for _ in range(4):
@@ -218,6 +225,7 @@ def test_auto_engine_builds_the_hierarchy_only_when_it_pays(street_graph, monkey
     (use,) = auto.engine_log
     build_s = auto._hierarchy.build_seconds
     assert use == EngineUse("nearest", 4, sum(built), 2.0, network.n_nodes, 0.0, build_s)
+    assert len(computed) == 2  # once for auto, once for plain: 8 queries in all
     fresh = NetworkModel(network)
     reach_matrix(fresh, sites, units, 5.0, progress=False)
     assert fresh._hierarchy is None

@@ -340,3 +340,71 @@ def test_services_table_is_cut_beyond_its_limit(vm, tmp_path, monkeypatch):
     assert len(re.findall(r"<tr>", section.split("<tbody>")[1])) == 3
     assert f"{n_all} services pris en compte (" in section
     assert "les 3 premiers" in section and "diagnostic.xlsx" in section
+
+
+def test_html_table_column_by_column_is_the_former_row_by_row():
+    """Every kind of column, with missing, infinite and hostile values: the cells the former
+    row-by-row writer made (its code kept here as the reference)."""
+    import html as html_module
+
+    from zonesblanches._text import fr_int, fr_num, fr_pct
+    from zonesblanches.maps import style
+
+    frame = pd.DataFrame(
+        {
+            "nom": ["<b>Anzin</b>", None, "Saint-Amand & co", '"=1+1"'],
+            "n": [1234.0, np.nan, np.inf, 0.0],
+            "p": [0.5, 1.0, np.nan, 0.1234],
+            "t": [12.0, np.inf, np.nan, 61.0],
+            "seuil_min": [20.0, 20.0, 30.0, 60.0],
+            "mots": ["12 min", "plus de 20", None, "<1 min"],
+        }
+    )
+    columns = [
+        ("nom", "Nom <x>", "text"),
+        ("absente", "Absente", "text"),
+        ("n", "Entier", "int"),
+        ("p", "Part", "pct"),
+        ("n", "Nombre", "num"),
+        ("seuil_min", "Seuil", "minutes"),
+        ("t", "Minutes", "min"),
+        ("t", "Temps", "time"),
+        ("mots", "Mots", "words:t"),
+    ]
+
+    def e(v):
+        return html_module.escape("" if v is None else str(v))
+
+    def former(rec):  # the former writer's cell code, one row
+        cells = []
+        for col, _, kind in columns:
+            v = rec.get(col)
+            if kind == "text":
+                cells.append(f"<td>{e(v)}</td>")
+                continue
+            if kind.startswith("words:"):
+                value = rec.get(kind.split(":", 1)[1])
+                num = float(value) if value is not None and not pd.isna(value) else float("nan")
+                data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
+                cells.append(f'<td class="num" data-v="{data_v}">{e(v)}</td>')
+                continue
+            num = float(v) if v is not None and not pd.isna(v) else float("nan")
+            if kind == "time":
+                shown = style.time_text(num if not np.isnan(num) else np.inf, rec["seuil_min"])
+            else:
+                shown = {
+                    "int": fr_int,
+                    "pct": fr_pct,
+                    "num": fr_num,
+                    "minutes": lambda x: fr_num(x, 1).removesuffix(",0") + " min",
+                    "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
+                }[kind](num)
+            data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
+            cells.append(f'<td class="num" data-v="{data_v}">{e(shown)}</td>')
+        return "<tr>" + "".join(cells) + "</tr>"
+
+    out = html_table(frame, columns, caption="<légende>")
+    rows = "".join(former(rec) for rec in frame.to_dict("records"))
+    assert f"<tbody>{rows}</tbody>" in out
+    assert "<caption class='note'>&lt;légende&gt;</caption>" in out
+    assert html_table(frame, []).count("<tr></tr>") == len(frame) + 1  # header and rows

@@ -281,7 +281,8 @@ def test_report_is_the_same_with_maps_drawn_in_a_forked_process(
     monkeypatch.setattr(_forked, "ENABLED", False)
     serial = report.write_report(result, communes, tmp_path / "serial", **kwargs)
     maps = len(result.categories) * len(result.modes)
-    assert maps >= 4 and calls == [maps // 2, maps // 2]  # half here, half in the child
+    # the rest of the text and half the maps here, the other half in the child
+    assert maps >= 4 and calls == [1 + maps // 2, 1 + maps // 2]
     names = _same_report(split, folder, serial, tmp_path / "serial")
     assert len(names) == maps + 1  # and the chart
 
@@ -298,3 +299,33 @@ def test_a_report_with_one_map_forks_nothing(vm, tmp_path, monkeypatch):
     spec = (result.categories[0], result.modes[0])
     page = report.write_report(result, communes, tmp_path, static_maps=[spec], run_date="x")
     assert page.exists() and len(list((tmp_path / "figures").glob("carte_*.png"))) == 1
+
+
+def test_outputs_are_the_same_with_the_maps_base_made_before_the_tables(vm, tmp_path, monkeypatch):
+    """write_outputs makes the static maps' polygons before the tables, workbook and
+    GeoPackage (their clean coverage made in a thread meanwhile): the report and its figures
+    byte for byte as when the report makes them itself."""
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps import report
+
+    result, communes = vm
+    made = []
+    real = report._maps_base
+    monkeypatch.setattr(report, "_maps_base", lambda *a: made.append(real(*a)) or made[-1])
+    kwargs = {"epci": reference.load_epci(), "run_date": "2026-11-30", "progress": False}
+    early = report.write_outputs(result, communes, tmp_path / "early", **kwargs)
+    assert len(made) == 1 and made[0] is not None and made[0].clean_job is not None
+    calls = []
+    monkeypatch.setattr(
+        report,
+        "_maps_base",
+        lambda *a: calls.append(len(calls)) or (real(*a) if len(calls) > 1 else None),
+    )
+    here = report.write_outputs(result, communes, tmp_path / "here", **kwargs)
+    assert calls == [0, 1]  # none before the tables, then the report's own
+    assert early["rapport"].read_bytes() == here["rapport"].read_bytes()
+    names = sorted(p.name for p in (tmp_path / "early" / "figures").glob("*.png"))
+    assert len(names) > 2
+    for name in names:
+        a = (tmp_path / "early" / "figures" / name).read_bytes()
+        assert a == (tmp_path / "here" / "figures" / name).read_bytes(), name

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from zonesblanches.columns import blank_col
 from zonesblanches.coverage import zones
-from zonesblanches.crs import LAMBERT93
+from zonesblanches.crs import LAMBERT93, WGS84
 
 
 def _former_touched(zones_geom, others, code_col, name_col, members=None, layer=None):
@@ -168,7 +168,20 @@ def test_graph_of_another_tolerance_or_other_units_is_not_used():
     )
     alone = zones.zones_blanches(units, uncovered_col="blanc")
     assert len(alone) == 2
-    for graph in (zones.unit_graph(units, tolerance=15.0), zones.unit_graph(units.iloc[:3])):
+    apart = units.set_geometry([shapely.box(i * 20, 0, i * 20 + 10, 10) for i in range(4)])
+    others = (
+        zones.unit_graph(units, tolerance=15.0),
+        zones.unit_graph(units.iloc[:3]),
+        # as many units, other polygons: used, its lack of pairs split a zone in two
+        zones.unit_graph(apart),
+        # the same units in another order: used, the zones took the wrong cells' polygons
+        zones.unit_graph(units.iloc[::-1]),
+        zones.unit_graph(units.to_crs(WGS84)),  # the same cells, in another CRS
+    )
+    for graph in others:
         pd.testing.assert_frame_equal(
             zones.zones_blanches(units, uncovered_col="blanc", graph=graph), alone
         )
+    assert len(zones.zones_blanches(apart, uncovered_col="blanc")) == 3
+    # a copy of the same units (another frame, same polygons) still shares the graph
+    assert zones.unit_graph(units).matches(units.copy(), 1.0)

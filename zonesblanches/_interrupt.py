@@ -10,6 +10,9 @@ ran to the end and exited 0 (issue 17, about one run in seven under load).
 :func:`handling` installs a handler that raises the same ``KeyboardInterrupt`` and notes that a
 Ctrl-C came; :func:`check`, called at each step of a command (each line it prints, and before
 the output folder's manifest is written), raises it again when the first one was swallowed.
+The handler is in place before any heavy library is imported: ``import zonesblanches.cli``
+imports only the standard library and light modules (the package's public names are lazy), and
+the command's modules, with pandas, GeoPandas and pyarrow, are imported inside ``main``.
 """
 
 from __future__ import annotations

@@ -10,11 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from zonesblanches import _interrupt, jobs
+# Only light modules here: pandas, GeoPandas and pyarrow are imported inside main(), once its
+# Ctrl-C handler is in place (their C code can swallow an interrupt: zonesblanches._interrupt).
+from zonesblanches import _interrupt
 from zonesblanches._cli_parser import build_parser, parse_minutes, parse_modes, transit_options
 from zonesblanches.errors import ParameterError, ZonesBlanchesError
-from zonesblanches.jobs import print_written as _print_written
+
+if TYPE_CHECKING:
+    from zonesblanches import jobs
 
 
 def _print(msg: str = "") -> None:
@@ -24,6 +29,8 @@ def _print(msg: str = "") -> None:
 
 def _inputs_of(args: argparse.Namespace, modes: list[str]) -> jobs.Inputs:
     """:func:`jobs.load_inputs` with the options of ``suggerer`` and ``scenario``."""
+    from zonesblanches import jobs
+
     return jobs.load_inputs(
         args.territoire,
         modes,
@@ -48,7 +55,7 @@ def _filters(args: argparse.Namespace) -> dict:
 
 def run_services(args: argparse.Namespace) -> None:
     """``zonesblanches services``: the inventory of a territory's services, written to a file."""
-    from zonesblanches import api
+    from zonesblanches import api, jobs
     from zonesblanches.summaries import format_services
 
     out = args.sortie
@@ -64,7 +71,7 @@ def run_services(args: argparse.Namespace) -> None:
     )
     for line in format_services(resolved):
         _print(line)
-    _print_written([api.write_service_inventory(resolved, out)])
+    jobs.print_written([api.write_service_inventory(resolved, out)])
 
 
 SUGGEST_TRANSIT_REFUSAL = (
@@ -81,6 +88,7 @@ SUGGEST_TRANSIT_REFUSAL = (
 
 def run_suggestion(args: argparse.Namespace) -> None:
     """``zonesblanches suggerer``."""
+    from zonesblanches import jobs
     from zonesblanches.api import parse_weights, suggest
     from zonesblanches.modes import mode_code
     from zonesblanches.summaries import format_engine, format_suggestion
@@ -120,11 +128,12 @@ def run_suggestion(args: argparse.Namespace) -> None:
         dpi=getattr(args, "dpi", 150),
     )
     _print_outside(suggestion.coverage)
-    _print_written(written)
+    jobs.print_written(written)
 
 
 def run_scenario_command(args: argparse.Namespace) -> None:
     """``zonesblanches scenario``."""
+    from zonesblanches import jobs
     from zonesblanches.api import scenario
     from zonesblanches.summaries import format_engine, format_scenario
 
@@ -161,7 +170,7 @@ def run_scenario_command(args: argparse.Namespace) -> None:
         _print(line)
     written = jobs.write_scenario(res, inputs.territory, args.sortie, with_map=not args.sans_carte)
     _print_outside(res.after)
-    _print_written(written)
+    jobs.print_written(written)
 
 
 def _print_outside(result) -> None:
@@ -312,6 +321,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from zonesblanches import jobs
+
     if args.commande == "demo":
         jobs.run_demo(args.sortie, **_shared_options(args))
         return 0

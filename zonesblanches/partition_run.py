@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 
 from zonesblanches.columns import time_col
 from zonesblanches.coverage.analysis import compute_coverage
+from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.partition_parts import (
     DISTANCE_SAFETY,
     DISTANCE_SLACK_M,
@@ -214,6 +216,208 @@ def _client(client: object, n_workers: int | None):
     return Client(cluster, direct_to_workers=True), True
 
 
+_GRAPH_ARRAYS = ("indptr", "indices", "data")
+"""The arrays of a CSR graph, as :class:`_SharedGraph` writes and maps them."""
+
+
+class _SharedGraph:
+    """A whole network's graph (CSR matrix) written once by the launching process to shared
+    memory (``/dev/shm``), for workers on the same machine: each maps the three arrays
+    (copy-on-write: the pages are shared, a write would make the worker its own copy)
+    instead of receiving a copy through Dask (pickled, sent, copied again from one worker to
+    the other by the broadcast). Pickles as its paths and shape."""
+
+    def __init__(self, folder: Path, shape: tuple[int, int], token: str):
+        self.folder, self.shape, self.token = Path(folder), tuple(shape), token
+
+    @classmethod
+    def write(cls, graph, folder: Path, token: str) -> _SharedGraph:
+        folder.mkdir()
+        for name in _GRAPH_ARRAYS:
+            np.save(folder / f"{name}.npy", np.asarray(getattr(graph, name)))
+        (folder / "jeton").write_text(token, encoding="ascii")
+        return cls(folder, graph.shape, token)
+
+    def visible(self) -> bool:
+        """Whether this process sees the very files written (on the same machine)."""
+        try:
+            return (self.folder / "jeton").read_text(encoding="ascii") == self.token
+        except OSError:
+            return False
+
+    def load(self):
+        import scipy.sparse as sp
+
+        arrays = [np.load(self.folder / f"{n}.npy", mmap_mode="c") for n in _GRAPH_ARRAYS]
+        return sp.csr_matrix(tuple(reversed(arrays)), shape=self.shape, copy=False)
+
+
+def _shared_folder(graphs: Mapping[str, object]) -> Path | None:
+    """A new folder in ``/dev/shm`` when it exists and has room for ``graphs`` twice."""
+    import shutil
+    import tempfile
+
+    root = Path("/dev/shm")
+    size = sum(int(g.data.nbytes + g.indices.nbytes + g.indptr.nbytes) for g in graphs.values())
+    try:
+        if not root.is_dir() or shutil.disk_usage(root).free < 2 * size:
+            return None
+        return Path(tempfile.mkdtemp(prefix="zonesblanches-graphes-", dir=root))
+    except OSError:
+        return None
+
+
+def _visible(handles: Sequence[_SharedGraph]) -> bool:
+    """On a worker: whether it sees every shared graph (same machine)."""
+    return all(h.visible() for h in handles)
+
+
+class _Connection:
+    """The run's client, opened before the run is prepared, and the whole networks' graphs on
+    their way to the workers (:func:`_open`).
+
+    The graphs (75-95 MB per mode at 2.2-2.7 M nodes) were sent after the preparation, with
+    the rest of each whole-network share: the workers waited for them while nothing else ran
+    (the launching process alone for 1.1 s before the first task at r28, on an idle
+    machine). Now, from a helper thread as soon as the client exists, while this process
+    prepares the run: written to shared memory when every worker sees it (a
+    ``LocalCluster``, workers on this machine: :class:`_SharedGraph`), else sent through
+    Dask (a remote cluster); the small rest of each share follows as before."""
+
+    def __init__(self, client, owned: bool, graphs: Mapping[str, object] | None = None):
+        self.client, self.owned = client, owned
+        self._pool = None
+        self._sending = None
+        self._folder: Path | None = None
+        self.shared = False  # whether the graphs went through shared memory
+        self.limited = False  # whether the workers' numba threads are already limited
+        if graphs:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="zonesblanches-graphes")
+            self._sending = self._pool.submit(self._send, dict(graphs))
+
+    def _send(self, graphs: dict) -> dict:
+        modes = list(graphs)
+        values = list(graphs.values())
+        self._folder = _shared_folder(graphs)
+        if self._folder is not None:
+            token = uuid.uuid4().hex
+            try:
+                handles = [
+                    _SharedGraph.write(g, self._folder / m, token) for m, g in graphs.items()
+                ]
+                seen = self.client.run(_visible, handles)
+            except OSError:
+                seen = {}
+            if seen and all(seen.values()):
+                values, self.shared = handles, True
+            else:  # a worker elsewhere (a remote cluster): through Dask, as before
+                import shutil
+
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
+        sent = self.client.scatter(values, broadcast=True, hash=False)
+        return dict(zip(modes, sent, strict=True))
+
+    def graphs(self) -> dict:
+        """Mode → future of its whole graph (or :class:`_SharedGraph`) on every worker
+        (waits for the sending to end)."""
+        return {} if self._sending is None else self._sending.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._folder is not None:  # the workers' maps stay valid until they drop them
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+        if self.owned:
+            self.owned = False
+            cluster = getattr(self.client, "cluster", None)
+            self.client.close()
+            if cluster is not None:
+                cluster.close()
+        elif self.limited:  # the caller's cluster: the numba plugin does not outlive the run
+            from zonesblanches.worker_threads import unlimit_numba_threads
+
+            self.limited = False
+            unlimit_numba_threads(self.client)
+
+
+def _likely_whole_modes(
+    network: Mapping[str, object],
+    unit_xy: np.ndarray,
+    services,
+    thresholds: Mapping[str, object],
+    categories: Sequence[str] | None,
+) -> list[str]:
+    """The network modes for which some unit is, in a straight line, farther from the
+    nearest service of a category (among every service read) than the first radius of a cut:
+    their tasks will need the whole network (:func:`_straight_line_reach`), so its graph can
+    go to the workers before the run is prepared. An estimate made before the run's own
+    services and categories are known (a superset of the services, every category read): a
+    wrong guess only sends a graph for nothing, or sends it later, as before."""
+    from scipy.spatial import cKDTree
+
+    from zonesblanches.coverage.partition_parts import DISTANCE_SAFETY, DISTANCE_SLACK_M
+    from zonesblanches.coverage.traveltime import _metric_xy
+
+    frame = getattr(services, "services", services)
+    if frame is None or not len(frame) or "categorie" not in frame or not len(unit_xy):
+        return []
+    xy = _metric_xy(frame.geometry)
+    ok = np.isfinite(xy).all(axis=1)
+    cats = frame["categorie"].to_numpy(dtype=object)
+    units = unit_xy[np.isfinite(unit_xy).all(axis=1)]
+    reach = np.zeros(len(units))
+    for cat in categories or sorted(set(cats[ok].tolist())):
+        mask = ok & (cats == cat)
+        if mask.any():
+            reach = np.maximum(reach, cKDTree(xy[mask]).query(units, k=1)[0])
+    far = float(reach.max()) if len(reach) else 0.0
+    modes = []
+    for mode, model in network.items():
+        if mode not in thresholds:
+            continue
+        speed = max(model.edge_speed_range()[1], 0.0, model.walk_speed_ms)
+        minutes = float(np.max(np.atleast_1d(thresholds[mode])))
+        if far > minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M:
+            modes.append(mode)
+    return modes
+
+
+def _open(client, n_workers, network, unit_xy, services, thresholds, categories) -> _Connection:
+    """The run's client (:func:`_client`), and the graphs of the modes likely to need the
+    whole network (:func:`_likely_whole_modes`) sent to its workers from now on: only the
+    graphs of the launching process's own models (``NetworkModel``, with their k-d tree),
+    the ones :func:`_whole_share` sends."""
+    client, owned = _client(client, n_workers)
+    limited = False
+    try:
+        from zonesblanches.worker_threads import limit_numba_threads
+
+        # before the graphs move: a round trip to workers receiving them waits for them
+        limited = True
+        limit_numba_threads(client)
+        exact = {
+            m: x
+            for m, x in network.items()
+            if type(x) is NetworkModel and getattr(x, "_tree", None) is not None
+        }
+        likely = _likely_whole_modes(exact, unit_xy, services, thresholds, categories)
+        connection = _Connection(client, owned, {m: exact[m].graph for m in likely})
+        connection.limited = True
+        return connection
+    except BaseException:
+        failed = _Connection(client, owned)
+        failed.limited = limited
+        failed.close()
+        raise
+
+
 def _run_tasks(
     todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries, folder,
     frames, report, read_by_workers,
@@ -227,11 +431,16 @@ def _run_tasks(
     what was read (:meth:`WorkerReads.network_notes`)."""
     from distributed import as_completed
 
-    client, owned = _client(client, n_workers)
+    connection = (
+        client if isinstance(client, _Connection) else _Connection(*_client(client, n_workers))
+    )
+    client = connection.client
     try:
         from zonesblanches.worker_threads import limit_numba_threads
 
-        limit_numba_threads(client)  # numba's threads: each worker its share of the cores
+        if not connection.limited:  # numba's threads: each worker its share of the cores
+            connection.limited = True  # (removed at the end from a caller's cluster)
+            limit_numba_threads(client)
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.
         every, lean = task_inputs(base, kept)
@@ -250,6 +459,14 @@ def _run_tasks(
         fields: dict[str, dict] = {}
         held: dict[str, object] = {}
         run = uuid.uuid4().hex[:10]  # keys of this run only: a rerun never gets an old error
+        graphs: dict[str, object] = {}  # mode → its whole graph, sent on its own (_Connection)
+
+        def whole_share(mode: str):
+            """What the tasks on the whole network get of a mode (:func:`_whole_share`),
+            without the graph when it was sent on its own (then an argument of its tasks)."""
+            share = _whole_share(specs[mode], snapped)
+            return replace(share, graph=None) if mode in graphs else share
+
         reads = WorkerReads(client, read_by_workers[:3], parts, todo, unit_xy, shared, lean, run)
 
         network_modes = [m for m, x in specs.items() if isinstance(x, _NetworkShare | OsmSource)]
@@ -323,9 +540,7 @@ def _run_tasks(
                             # part there
                             if mode not in whole:
                                 whole[mode] = (
-                                    client.scatter(
-                                        _whole_share(spec, snapped), broadcast=True, hash=False
-                                    )
+                                    client.scatter(whole_share(mode), broadcast=True, hash=False)
                                     if reads.source is None
                                     else client.submit(
                                         _network_part, networks[mode], unit_xy[:1],
@@ -342,6 +557,7 @@ def _run_tasks(
                                     shared,
                                     cat,
                                     held["points"],
+                                    graphs.get(mode),
                                     workers=where,
                                     allow_other_workers=where is not None,
                                     priority=cost(mode),
@@ -411,8 +627,9 @@ def _run_tasks(
                 if isinstance(specs[m], _NetworkShare)
                 and any(np.isinf(first_radius(d, m)).any() for d in todo)
             ]
+            graphs.update(connection.graphs())
             if first_whole:
-                shares = [_whole_share(specs[m], snapped) for m in first_whole]
+                shares = [whole_share(m) for m in first_whole]
                 sent = client.scatter(shares, broadcast=True, hash=False)
                 whole.update(zip(first_whole, sent, strict=True))
         pending = as_completed([submit(d, {}) for d in todo])
@@ -451,8 +668,4 @@ def _run_tasks(
             )
         read_by_workers[3].update(reads.network_notes() or {})  # before the client closes
     finally:
-        if owned:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        connection.close()

@@ -295,114 +295,134 @@ def partitioned_diagnostic(
         margin_km=margin_km,
         network=bool(network),
     )
-    source = None
-    if osm is not None:
-        from zonesblanches.modes import MODES
+    # The client first, and the whole networks' graphs sent to its workers while this
+    # process prepares the run (see partition_run._Connection); not when checkpoints may
+    # hold every département (no cluster is then started).
+    connection = None
+    resumable = checkpoint_dir is not None and any(Path(checkpoint_dir).glob("*.parquet"))
+    if network and not resumable:
+        from zonesblanches.coverage.traveltime import _metric_xy
+        from zonesblanches.partition_run import _open
 
-        wanted = network_modes or [m for m in thresholds if m in MODES]
-        margins = api.network_margins(territory, wanted, thresholds, margin_km, resolved.services)
-        if not isinstance(margins, dict):
-            margins = dict.fromkeys(wanted, margins)
-        top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
-        source = OsmSource(str(osm), list(wanted), margins, top, {}, _checked_xy(resolved))
-        models = {**(models or {}), **{m: _Pending(m) for m in wanted}}
-    # The notes, kept services and categories of the whole run, from the workflow itself.
-    described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
-
-    def whole_shell():
-        return api.diagnostic(
-            territory,
-            thresholds,
-            services=resolved,
-            categories=categories,
-            models=described or None,
-            demand=demand.iloc[:1],
-            margin_km=margin_km,
-        )
-
-    shell = whole_shell()
-    kept, modes, cats = shell.services, shell.modes, shell.categories
-    thresholds = shell.thresholds
-    specs: dict[str, object] = {}
-    for mode in modes:
-        given = (models or {}).get(mode)
-        if mode in network:
-            specs[mode] = _share(network[mode], kept, thresholds[mode])
-        elif isinstance(given, _Pending):
-            specs[mode] = source
-        else:
-            specs[mode] = given or StraightLineModel(mode)
-
-    keys = _partition_keys(demand, territory)
-    names = _departement_names()
-    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
-    base = demand.copy()
-    base["population"] = base["population"].astype(float)
-    parts = {d: np.flatnonzero(keys == d) for d in sorted(set(keys))}
-    digest_common = None
-    if folder is not None:
-        digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
-        if source is not None:
-            stat = Path(source.path).stat()
-            digest_common = _digest(digest_common, source, stat.st_size, stat.st_mtime_ns)
-    rows: dict[str, dict] = {}
-    frames: dict[str, pd.DataFrame] = {}
-    events: list[dict] = []
-    total = len(parts)
-
-    def report(dept: str, **info) -> None:
-        row = {"departement": dept, "nom": names.get(dept, dept), **info}
-        rows[dept] = {**rows.get(dept, {}), **row}
-        event = {**rows[dept], "fait": len(frames), "total": total}
-        events.append(event)
-        if on_partition is not None:
-            on_partition(event)
-
-    todo: dict[str, str] = {}
-    for dept, pos in parts.items():
-        key = "" if folder is None else _digest(digest_common, base.iloc[pos])
-        path = None if folder is None else folder / f"{dept}-{key[:20]}.parquet"
-        frame = None if path is None else _read_checkpoint(path)
-        if frame is not None:
-            frames[dept] = frame
-            report(dept, unites=len(pos), statut="repris", secondes=0.0, passes=0)
-        else:
-            todo[dept] = key
-    notes: dict[str, object] = {}
-    network_reads: dict = {}
-    if todo or source is not None:
-        _run_tasks(
-            todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
-            folder, frames, report, (territory, source, notes, network_reads),
+        connection = _open(
+            client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
+            categories,
         )  # fmt: skip
-    if source is not None:  # the whole network's notes, from the workers' reads
-        described.update({m: _Described(x) for m, x in notes.items()})
+        client = connection
+    try:
+        source = None
+        if osm is not None:
+            from zonesblanches.modes import MODES
+
+            wanted = network_modes or [m for m in thresholds if m in MODES]
+            margins = api.network_margins(
+                territory, wanted, thresholds, margin_km, resolved.services
+            )
+            if not isinstance(margins, dict):
+                margins = dict.fromkeys(wanted, margins)
+            top = {m: max(np.atleast_1d(thresholds[m])) for m in wanted}
+            source = OsmSource(str(osm), list(wanted), margins, top, {}, _checked_xy(resolved))
+            models = {**(models or {}), **{m: _Pending(m) for m in wanted}}
+        # The notes, kept services and categories of the whole run, from the workflow itself.
+        described = {m: _Described(x) if m in network else x for m, x in (models or {}).items()}
+
+        def whole_shell():
+            return api.diagnostic(
+                territory,
+                thresholds,
+                services=resolved,
+                categories=categories,
+                models=described or None,
+                demand=demand.iloc[:1],
+                margin_km=margin_km,
+            )
+
         shell = whole_shell()
-    failed = [r for r in rows.values() if r.get("statut") == "échec"]
-    if failed:
-        lines = [f"{r['nom']} ({r['departement']}) : {r['erreur']}" for r in failed]
-        where = (
-            f" Les résultats des autres départements sont enregistrés dans {folder} : relancez "
-            "la même commande pour reprendre sans les recalculer."
-            if folder is not None
-            else ""
-        )
-        raise PartitionError(
-            f"Calcul échoué pour {fr_count(len(failed), 'département')} sur {total} "
-            f"(après {retries + 1} essais) : " + " ; ".join(lines) + "." + where
-        )
-    columns = pd.concat([frames[d] for d in parts]).loc[base.index]
-    order = _column_order(columns, modes, cats)
-    columns = columns[order]
-    for mode in modes:
-        if f"remarque_{mode}" in columns:
-            columns[f"remarque_{mode}"] = columns[f"remarque_{mode}"].fillna("")
-    units = pd.concat([base, columns], axis=1)
-    shell.units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
-    shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
-    shell.models.update({m: described[m] for m in notes})
-    table = pd.DataFrame([rows[d] for d in parts])
-    return PartitionedRun(shell, table, folder, events, network_reads or None)
+        kept, modes, cats = shell.services, shell.modes, shell.categories
+        thresholds = shell.thresholds
+        specs: dict[str, object] = {}
+        for mode in modes:
+            given = (models or {}).get(mode)
+            if mode in network:
+                specs[mode] = _share(network[mode], kept, thresholds[mode])
+            elif isinstance(given, _Pending):
+                specs[mode] = source
+            else:
+                specs[mode] = given or StraightLineModel(mode)
+
+        keys = _partition_keys(demand, territory)
+        names = _departement_names()
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+        base = demand.copy()
+        base["population"] = base["population"].astype(float)
+        parts = {d: np.flatnonzero(keys == d) for d in sorted(set(keys))}
+        digest_common = None
+        if folder is not None:
+            digest_common = _digest(kept, thresholds, cats, *(_model_key(specs[m]) for m in modes))
+            if source is not None:
+                stat = Path(source.path).stat()
+                digest_common = _digest(digest_common, source, stat.st_size, stat.st_mtime_ns)
+        rows: dict[str, dict] = {}
+        frames: dict[str, pd.DataFrame] = {}
+        events: list[dict] = []
+        total = len(parts)
+
+        def report(dept: str, **info) -> None:
+            row = {"departement": dept, "nom": names.get(dept, dept), **info}
+            rows[dept] = {**rows.get(dept, {}), **row}
+            event = {**rows[dept], "fait": len(frames), "total": total}
+            events.append(event)
+            if on_partition is not None:
+                on_partition(event)
+
+        todo: dict[str, str] = {}
+        for dept, pos in parts.items():
+            key = "" if folder is None else _digest(digest_common, base.iloc[pos])
+            path = None if folder is None else folder / f"{dept}-{key[:20]}.parquet"
+            frame = None if path is None else _read_checkpoint(path)
+            if frame is not None:
+                frames[dept] = frame
+                report(dept, unites=len(pos), statut="repris", secondes=0.0, passes=0)
+            else:
+                todo[dept] = key
+        notes: dict[str, object] = {}
+        network_reads: dict = {}
+        if todo or source is not None:
+            _run_tasks(
+                todo, parts, base, kept, thresholds, cats, specs, client, n_workers, retries,
+                folder, frames, report, (territory, source, notes, network_reads),
+            )  # fmt: skip
+        if source is not None:  # the whole network's notes, from the workers' reads
+            described.update({m: _Described(x) for m, x in notes.items()})
+            shell = whole_shell()
+        failed = [r for r in rows.values() if r.get("statut") == "échec"]
+        if failed:
+            lines = [f"{r['nom']} ({r['departement']}) : {r['erreur']}" for r in failed]
+            where = (
+                f" Les résultats des autres départements sont enregistrés dans {folder} : relancez "
+                "la même commande pour reprendre sans les recalculer."
+                if folder is not None
+                else ""
+            )
+            raise PartitionError(
+                f"Calcul échoué pour {fr_count(len(failed), 'département')} sur {total} "
+                f"(après {retries + 1} essais) : " + " ; ".join(lines) + "." + where
+            )
+        columns = pd.concat([frames[d] for d in parts]).loc[base.index]
+        order = _column_order(columns, modes, cats)
+        columns = columns[order]
+        for mode in modes:
+            if f"remarque_{mode}" in columns:
+                columns[f"remarque_{mode}"] = columns[f"remarque_{mode}"].fillna("")
+        units = pd.concat([base, columns], axis=1)
+        shell.units = gpd.GeoDataFrame(units, geometry=demand.geometry.name, crs=demand.crs)
+        shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
+        shell.models.update({m: described[m] for m in notes})
+        table = pd.DataFrame([rows[d] for d in parts])
+        return PartitionedRun(shell, table, folder, events, network_reads or None)
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 def _checked_xy(resolved) -> np.ndarray:

@@ -39,6 +39,7 @@ service gets ``inf`` minutes and nearest ``-1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -257,6 +258,12 @@ class NetworkModel:
             self._hierarchy = ContractionHierarchy(self.graph)
         return self._hierarchy
 
+    @cached_property
+    def _nearest_break_even(self) -> float:
+        """:func:`~zonesblanches.coverage.hierarchy.nearest_break_even` of this model's graph,
+        which never changes: computed once, read by every :meth:`node_times`."""
+        return nearest_break_even(self.graph.shape[0], self.graph.nnz)
+
     @property
     def engine_log(self) -> list[EngineUse]:
         """What the engine did for this model so far, one :class:`EngineUse` per
@@ -269,7 +276,7 @@ class NetworkModel:
         use = next((u for u in log if u.kind == "nearest"), None)
         if use is None:
             n = self.graph.shape[0]
-            use = EngineUse("nearest", 0, 0, nearest_break_even(n, self.graph.nnz), n)
+            use = EngineUse("nearest", 0, 0, self._nearest_break_even, n)
             log.append(use)
         use.count += 1
         use.by_hierarchy += int(hierarchy)
@@ -281,7 +288,13 @@ class NetworkModel:
         """Speed of the off-network leg in metres per second."""
         return self.walk_speed_kmh / 3.6
 
-    def _speed_text(self) -> str:
+    def edge_speed_range(self) -> tuple[float, float]:
+        """Slowest and fastest speed (m/s) over the edges of positive length (``inf, -inf``
+        without any), read once and kept: the description and the partitioned run's radius
+        both need them (two passes over a region's 5-7 M edges before)."""
+        cached = getattr(self, "_speed_range", None)
+        if cached is not None:
+            return cached
         length = np.asarray(self.network.length_m, float)
         time = np.asarray(self.network.time_s, float)
         lo, hi = np.inf, -np.inf
@@ -291,8 +304,16 @@ class NetworkModel:
             part = length[i : i + _SPEED_BLOCK]
             ok = part > 0
             if ok.any():
-                speed = part[ok] / time[i : i + _SPEED_BLOCK][ok] * 3.6
+                speed = part[ok] / time[i : i + _SPEED_BLOCK][ok]
                 lo, hi = min(lo, float(speed.min())), max(hi, float(speed.max()))
+        self._speed_range = (lo, hi)
+        return self._speed_range
+
+    def _speed_text(self) -> str:
+        lo, hi = self.edge_speed_range()
+        # x → x × 3.6 is monotone in floating point: the extremes of the km/h speeds, bit for
+        # bit, as when each edge's speed was converted first
+        lo, hi = lo * 3.6, hi * 3.6
         if hi >= lo:
             if hi - lo < 0.05:
                 return f"à {fr_g(round(lo, 1))} km/h sur tout le réseau"
@@ -400,7 +421,7 @@ class NetworkModel:
         offsets = snap.distance_m[ok] / self.walk_speed_ms
         # Ski rental: Dijkstra until the queries already run cost the hierarchy's build, so
         # that the work done is at most about twice that of the better choice in hindsight.
-        pays = self._passes >= nearest_break_even(self.graph.shape[0], self.graph.nnz)
+        pays = self._passes >= self._nearest_break_even
         use_hierarchy = self.engine == "hierarchie" or (
             self.engine == "auto" and (self._hierarchy is not None or pays)
         )

@@ -69,8 +69,8 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _
     net = model.require_network()
     snappable = np.zeros(net.n_nodes, dtype=bool)
     snappable[model.snap_nodes] = True
-    length, seconds = np.asarray(net.length_m, float), np.asarray(net.time_s, float)
-    speed = float(np.max(length / seconds)) if len(length) else 0.0
+    # the fastest edge (edges of zero length move nobody), read once by the model
+    speed = max(model.edge_speed_range()[1], 0.0)
     options = {
         "max_snap_m": model.max_snap_m,
         "walk_speed_kmh": model.walk_speed_kmh,
@@ -543,6 +543,7 @@ def _whole_node_times(
     services: _Services,
     category: str,
     unit_xy: np.ndarray | None = None,
+    graph: object = None,
 ) -> tuple | None:
     """Seconds from every node of the whole network to the category's nearest service, and
     which: one task per mode and category, shared by every département sent to the whole
@@ -551,13 +552,22 @@ def _whole_node_times(
     With ``unit_xy`` (Lambert-93 points of the run's units), both kept only at the nodes
     where those units snap (:class:`_AtNodes`): what the départements' tasks read, a few
     kilobytes to send them instead of 16 bytes per node (35 MB per category at 2.2 M nodes,
-    copied to every worker that runs a département)."""
+    copied to every worker that runs a département).
+
+    ``graph``: the whole network's graph, when it was sent to the workers on its own, before
+    the rest of the share (:func:`zonesblanches.partition_run._send_graphs`)."""
     apply_thread_share()
     part = _whole_part(part)
     points = _category_points(part, services, category)
     if not len(points):
         return None
+    if hasattr(graph, "load"):  # written to shared memory (partition_run._SharedGraph)
+        graph = graph.load()
+    if graph is not None and part.graph is None:
+        part = replace(part, graph=graph)
     model = _part_model(part)
+    if graph is not None and model._graph is None:  # kept from a task that had no graph
+        model._graph = graph
     if unit_xy is None:
         return model.node_times(points)
     seconds, nearest = NetworkModel.node_times(model, points)  # not kept by the model

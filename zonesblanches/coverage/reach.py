@@ -237,9 +237,9 @@ def network_reach(
     node_limit = np.full(len(cnode), -np.inf)
     np.maximum.at(node_limit, cinv, limit_s - c_off[cok])
     chunk = max(1, int(max_chunk_bytes // (8 * max(n_nodes, 1))))
-    use_hierarchy = engine == "hierarchie" or (
-        engine == "auto" and getattr(model, "_hierarchy", None) is not None
-    )
+    # Read once: the Dijkstra chunks below never build it, model.hierarchy (after them) may.
+    had_hierarchy = getattr(model, "_hierarchy", None) is not None
+    use_hierarchy = engine == "hierarchie" or (engine == "auto" and had_hierarchy)
     pieces = []
     bar = tqdm(
         total=len(cnode),
@@ -259,7 +259,6 @@ def network_reach(
         use_hierarchy = engine == "auto" and len(cnode) - done > reach_break_even(
             n_nodes, graph.nnz, reached
         )
-    had_hierarchy = getattr(model, "_hierarchy", None) is not None
     if done < len(cnode):
         ci, uj, net_s = model.hierarchy.pairs(cnode[done:], unode, node_limit[done:])
         pieces.append((ci + done, uj, net_s))

@@ -191,8 +191,21 @@ class UnitGraph:
     left: np.ndarray
     right: np.ndarray
     tolerance: float
+    key: tuple = field(default=(None, None), compare=False, repr=False)
+    """The units it was made of, told apart cheaply (:func:`_units_key`, :meth:`matches`)."""
     layers: dict[int, _Layer] = field(default_factory=dict, compare=False, repr=False)
     """The QPV and commune layers met by the zones, by identity (:meth:`layer`)."""
+
+    def matches(self, units: gpd.GeoDataFrame, tolerance: float) -> bool:
+        """Whether this graph was made of ``units`` (same CRS, same geometries' bounds in the
+        same order) with ``tolerance``: as many units is not enough, another unit set of the
+        same size would give its neighbours and polygons to the wrong units."""
+        crs, bounds = self.key
+        if self.tolerance != tolerance or len(self.metric) != len(units) or bounds is None:
+            return False
+        if units.crs != crs:
+            return False
+        return np.array_equal(_units_key(units)[1], bounds, equal_nan=True)
 
     def layer(self, frame: gpd.GeoDataFrame) -> _Layer:
         """``frame`` (the communes or QPV each indicator's zones are matched with) in
@@ -242,6 +255,12 @@ class _Layer:
         return self._pairs
 
 
+def _units_key(units: gpd.GeoDataFrame) -> tuple:
+    """The CRS of ``units`` and the bounds of each of their geometries, in order: one pass over
+    the coordinates in GEOS (milliseconds for a region's communes), no copy, no hashing."""
+    return units.crs, shapely.bounds(np.asarray(units.geometry.values))
+
+
 def unit_graph(units: gpd.GeoDataFrame, tolerance: float = 1.0) -> UnitGraph | None:
     """The :class:`UnitGraph` of ``units`` for :func:`zones_blanches` (None for units without
     polygons, which it refuses anyway). A pair of units is neighbours or not whatever the
@@ -251,10 +270,11 @@ def unit_graph(units: gpd.GeoDataFrame, tolerance: float = 1.0) -> UnitGraph | N
     if polygons is None or units.crs is None:
         return None
     metric = valid_array(polygons.to_crs(LAMBERT93).values)
+    key = _units_key(units)
     if not len(metric):
-        return UnitGraph(metric, np.zeros(0, "int64"), np.zeros(0, "int64"), tolerance)
+        return UnitGraph(metric, np.zeros(0, "int64"), np.zeros(0, "int64"), tolerance, key)
     left, right = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=tolerance)
-    return UnitGraph(metric, left, right, tolerance)
+    return UnitGraph(metric, left, right, tolerance, key)
 
 
 def _touched(
@@ -406,7 +426,8 @@ def zones_blanches(
     graph : UnitGraph, optional
         :func:`unit_graph` of these ``units`` with this ``tolerance``, when several indicators
         of the same units are dissolved: their polygons and neighbours are then not computed
-        again (same zones).
+        again (same zones). A graph of other units (:meth:`UnitGraph.matches`: CRS and each
+        geometry's bounds, in order) or of another tolerance is ignored.
 
     Returns
     -------
@@ -428,7 +449,7 @@ def zones_blanches(
         raise ParameterError(
             "Les unités doivent être un GeoDataFrame avec un système de coordonnées."
         )
-    if graph is not None and not (graph.tolerance == tolerance and len(graph.metric) == len(units)):
+    if graph is not None and not graph.matches(units, tolerance):
         graph = None  # made for other units or another tolerance
     # a graph holds the units' polygons (unit_graph gives none for points): not made again
     polygons = None if graph is not None else unit_polygons(units) if len(units) else units.geometry

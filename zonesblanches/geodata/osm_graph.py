@@ -230,6 +230,11 @@ _HAVERSINE_BLOCK = 1 << 20
 """Segments whose lengths are computed at a time (the formula's temporaries are ~10 arrays)."""
 
 
+def _index_dtype(n_nodes: int, n_ways: int) -> type:
+    """int32 positions when they fit (always, in practice), else int64."""
+    return np.int32 if max(n_nodes, n_ways) < 2**31 else np.int64
+
+
 @dataclass
 class _Ways:
     """All usable-looking ways of a source, as arrays.
@@ -257,18 +262,16 @@ class _Ways:
     def from_segments(
         cls, tags, row_owner, n_ways, seg_way, u_id, v_id, seg_len, node_id, lon, lat, fmt
     ) -> _Ways:
-        """Build from segments given by node ids; ``node_id`` must be sorted and unique."""
-        keep = u_id != v_id
-        seg_way, u_id, v_id = seg_way[keep], u_id[keep], v_id[keep]
+        """Build from segments given by node ids, all in ``node_id`` (sorted and unique): the
+        ids become positions, and :meth:`from_positions` does the rest (same position, same
+        id: it drops the segments from a node to itself)."""
         # positions as int32 (a source has far fewer than 2**31 nodes and tag sets): the
         # segments of a region are held while each mode's graph is built (issue 17: memory)
-        index = np.int32 if max(len(node_id), n_ways) < 2**31 else np.int64
+        index = _index_dtype(len(node_id), n_ways)
         seg_u = np.searchsorted(node_id, u_id).astype(index)
         del u_id
         seg_v = np.searchsorted(node_id, v_id).astype(index)
         del v_id
-        if seg_len is not None:
-            seg_len = np.asarray(seg_len, dtype=float)[keep]
         return cls.from_positions(
             tags, row_owner, n_ways, seg_way, seg_u, seg_v, seg_len, node_id, lon, lat, fmt
         )
@@ -279,21 +282,21 @@ class _Ways:
     ) -> _Ways:
         """Build from segments given by positions in ``node_id`` (sorted, unique); segments
         from a node to itself are dropped. ``seg_len`` ``None``: great-circle lengths."""
+        if seg_len is not None:
+            seg_len = np.asarray(seg_len, dtype=float)
         keep = seg_u != seg_v
         if not keep.all():
             seg_way, seg_u, seg_v = seg_way[keep], seg_u[keep], seg_v[keep]
             if seg_len is not None:
                 seg_len = seg_len[keep]
         del keep
-        index = np.int32 if max(len(node_id), n_ways) < 2**31 else np.int64
+        index = _index_dtype(len(node_id), n_ways)
         seg_u, seg_v = seg_u.astype(index, copy=False), seg_v.astype(index, copy=False)
         if seg_len is None:
             seg_len = np.empty(len(seg_u))
             for i in range(0, len(seg_u), _HAVERSINE_BLOCK):  # element-wise: same values
                 u, v = seg_u[i : i + _HAVERSINE_BLOCK], seg_v[i : i + _HAVERSINE_BLOCK]
                 seg_len[i : i + _HAVERSINE_BLOCK] = _haversine(lon[u], lat[u], lon[v], lat[v])
-        else:
-            seg_len = np.asarray(seg_len, dtype=float)
         return cls(
             tags,
             row_owner,

@@ -10,17 +10,19 @@ each map, a few hundred kilobytes).
 
 It degrades to running every job here, in order, with the same results: where ``fork`` does
 not exist (Windows, and macOS by default), where this process may use a single CPU, outside
-the main thread, when :data:`ENABLED` is false, and when the child fails in any way (its jobs are then run here, from
-the start: a job writes its files whole, so a half-done file is written again), and beside
-threads other than tqdm's monitor.
+the main thread, when :data:`ENABLED` is false, beside threads other than tqdm's monitor, and
+when the child fails in any way or sends nothing within :func:`child_wait` (its jobs are then
+run here, from the start: a job writes its files whole, so a half-done file is written again).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -64,12 +66,40 @@ def can_fork() -> bool:
     )
 
 
+CHILD_WAIT_MIN_S = 120.0
+"""The child is always given this long (seconds from the fork) to send its results."""
+
+CHILD_WAIT_FACTOR = 5.0
+"""Beyond :data:`CHILD_WAIT_MIN_S`, the child is given this many times as long per job as
+this process took per job for its own share."""
+
+
+def child_wait(elapsed_here: float, here: int, away: int) -> float:
+    """How long (seconds from the fork) :func:`run_split` waits for the child's results, this
+    process having run its ``here`` jobs in ``elapsed_here`` seconds and the child having
+    ``away`` jobs: at least :data:`CHILD_WAIT_MIN_S`, and :data:`CHILD_WAIT_FACTOR` times the
+    time per job here for each of the child's. A child stuck on a lock or a full disk would
+    otherwise hang the report; past this bound it is stopped and its jobs run here (a slow
+    but working child only costs the time of its jobs run again)."""
+    per_job = elapsed_here / max(here, 1)
+    return max(CHILD_WAIT_MIN_S, CHILD_WAIT_FACTOR * per_job * away)
+
+
+def _reap(process) -> None:
+    """Wait for the child's end; one that does not stop when asked is killed."""
+    process.join(timeout=10.0)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
 def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
     """The results of ``jobs``, in order: the first ``here`` run in this process while a forked
     child runs the others (when :func:`can_fork`); otherwise all run here, in order.
 
     A job's exception in this process propagates as usual; the child's failure (an exception,
-    a crash, a result that cannot be sent back) makes its jobs run here instead."""
+    a crash, a result that cannot be sent back, no result within :func:`child_wait`) makes
+    its jobs run here instead."""
     jobs = list(jobs)
     here = max(0, min(here, len(jobs)))
     if here == len(jobs) or not can_fork():
@@ -80,6 +110,9 @@ def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
 
     def child() -> None:
         receiver.close()
+        # What the parent made stays out of this process's garbage collections: they would
+        # walk (and so copy, page by page) its whole memory for objects that cannot be freed.
+        gc.freeze()
         try:
             sender.send(("ok", [job() for job in away]))
         except BaseException as exc:  # noqa: BLE001 - anything: the parent runs the jobs again
@@ -96,10 +129,16 @@ def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
         sender.close()
         return [job() for job in jobs]
     sender.close()
+    started = time.monotonic()
     try:
         results = [job() for job in jobs[:here]]
+        wait = child_wait(time.monotonic() - started, here, len(away))
         try:
-            status, payload = receiver.recv()
+            if receiver.poll(max(0.0, started + wait - time.monotonic())):
+                status, payload = receiver.recv()
+            else:  # the child is stuck (or far too slow): its jobs are run here
+                status, payload = "timeout", None
+                process.terminate()
         except (EOFError, OSError):  # the child died before sending anything
             status, payload = "failed", None
     except BaseException:
@@ -107,7 +146,7 @@ def run_split(jobs: Sequence[Callable[[], T]], here: int) -> list[T]:
         raise
     finally:
         receiver.close()
-        process.join()
+        _reap(process)
     if status != "ok":
         payload = [job() for job in away]
     return results + list(payload)

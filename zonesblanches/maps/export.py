@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from zonesblanches._memory import freezing_old_objects
 from zonesblanches._version import __version__
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.crs import WGS84
@@ -143,6 +144,7 @@ def write_geopackage(
     return write_gpkg(dict(layers), path)
 
 
+@freezing_old_objects
 def write_xlsx(
     result: CoverageResult, path: str | Path, *, run_date: dt.date | str | None = None
 ) -> Path:

@@ -583,13 +583,15 @@ def _commune_names(ax, communes: gpd.GeoDataFrame, n: int) -> list[str]:
     frame = communes.sort_values(
         ["_blank", "population", "code_insee"], ascending=[False, False, True]
     )
-    points = frame.geometry.representative_point()
     renderer = ax.figure.canvas.get_renderer()
     placed, shown = [], []
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
-    for name, pt in zip(frame["nom"].astype(str), points, strict=True):
+    # A point inside each commune, as ``representative_point()``, made only for the communes
+    # tried (tens, not the region's 3,782 at each map).
+    for name, geom in zip(frame["nom"].astype(str), frame.geometry.to_numpy(), strict=True):
         if len(placed) >= n:
             break
+        pt = shapely.point_on_surface(geom)
         if not (x0 <= pt.x <= x1 and y0 <= pt.y <= y1):
             continue
         text = ax.text(

@@ -22,7 +22,8 @@ import pandas as pd
 from zonesblanches._text import fr_g, fr_int, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.maps import style
-from zonesblanches.maps.figures import CM, PNG_METADATA, coverage_chart
+from zonesblanches.maps._png import save_figure
+from zonesblanches.maps.figures import CM, coverage_chart
 from zonesblanches.maps.national import SHARE_BOUNDS, TOLERANCES_M, _indicators
 from zonesblanches.maps.report import _e, _method_section, html_table, write_page
 from zonesblanches.maps.tables import level_syntheses
@@ -92,9 +93,7 @@ def departements_figure(rows: pd.DataFrame, path: Path, title: str, dpi: int) ->
         frameon=True,
     )
     fig.suptitle(title, fontsize=9, x=0.02, ha="left")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
-    return path
+    return save_figure(fig, path, dpi)
 
 
 def regions_figure(rows: pd.DataFrame, path: Path, title: str, dpi: int) -> Path:
@@ -117,9 +116,7 @@ def regions_figure(rows: pd.DataFrame, path: Path, title: str, dpi: int) -> Path
     ax.set_xticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"], fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle(title, fontsize=9, x=0.02, ha="left")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, metadata=PNG_METADATA, facecolor="white")
-    return path
+    return save_figure(fig, path, dpi)
 
 
 def _figure_html(path: Path, caption: str) -> str:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from zonesblanches._memory import freezing_old_objects
 from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches._version import __version__
 from zonesblanches.columns import blank_col
@@ -31,10 +31,12 @@ from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps._forked import run_split
 from zonesblanches.maps._png import screen_png as _screen_png
+from zonesblanches.maps._report_page import REPORT_CSS, SORT_JS
 from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
-from zonesblanches.maps.figures import coverage_chart, figure_base, static_map
+from zonesblanches.maps.figures import FigureBase, coverage_chart, figure_base, static_map
+from zonesblanches.maps.html_table import Column, _e, html_table
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
 from zonesblanches.maps.transit_layer import gap_layers, gap_sections
@@ -45,96 +47,7 @@ MAX_STATIC_MAPS = 4
 """Static maps drawn by default when the territory is large (each takes seconds): the first
 category for each mode. Small territories (≤ 300 units) get one per category × mode."""
 
-REPORT_CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
-  color: #1a1a1a; margin: 0; background: #fafafa; line-height: 1.45; }
-main { max-width: 1100px; margin: 0 auto; padding: 16px 20px 40px; background: #fff; }
-header h1 { font-size: 1.6em; margin: 0.4em 0 0.1em; }
-header p { color: #444; margin: 0.2em 0; }
-nav ul { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 14px; }
-nav a { color: #08519c; }
-h2 { border-bottom: 2px solid #08519c; padding-bottom: 3px; margin-top: 1.8em; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px; }
-.card { border: 1px solid #ccc; border-radius: 6px; padding: 10px 12px; background: #fdfdfd; }
-.card .big { font-size: 1.5em; font-weight: 700; display: block; }
-.card .what { color: #333; font-size: 0.92em; }
-.zb-report-map { height: 75vh; min-height: 420px; border: 1px solid #bbb; position: relative; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
-figcaption { color: #444; font-size: 0.9em; }
-table.zb-table { border-collapse: collapse; width: 100%; font-size: 0.88em; margin: 0.5em 0; }
-.zb-table th, .zb-table td { border: 1px solid #d0d0d0; padding: 3px 6px; text-align: left;
-  vertical-align: top; }
-.zb-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.zb-table th { background: #eef3f8; cursor: pointer; user-select: none; position: sticky; top: 0; }
-.zb-table th[aria-sort="ascending"]::after { content: " ▲"; }
-.zb-table th[aria-sort="descending"]::after { content: " ▼"; }
-.scroll { max-height: 520px; overflow: auto; border: 1px solid #ddd; }
-.note { color: #444; font-size: 0.9em; }
-.lead { font-size: 1.25em; font-weight: 600; margin: 0.4em 0 0.2em; }
-.answer h3 { margin-top: 0.6em; }
-.answer { display: grid; grid-template-columns: minmax(0, 2fr) minmax(220px, 1fr); gap: 14px;
-  align-items: start; }
-@media (max-width: 800px) { .answer { grid-template-columns: 1fr; } }
-.reliability { border: 1px solid #c9a227; background: #fffbea; border-radius: 6px;
-  padding: 8px 12px; font-size: 0.9em; }
-.reliability h3 { margin: 0 0 4px 0; font-size: 1em; }
-.reliability ul { margin: 0; padding-left: 18px; }
-.identical { border-left: 4px solid #08519c; padding: 4px 10px; background: #f2f7fc; }
-dl.meta dt { font-weight: 600; margin-top: 0.5em; }
-dl.meta dd { margin-left: 1.2em; }
-@media print {
-  body { background: #fff; }
-  main { max-width: none; padding: 0; }
-  nav, .noprint { display: none; }
-  .scroll { max-height: none; overflow: visible; border: none; }
-  .zb-report-map { height: 16cm; page-break-inside: avoid; }
-  h2 { page-break-after: avoid; }
-  figure { page-break-inside: avoid; }
-}
-"""
-
-SORT_JS = r"""
-(function () {
-  "use strict";
-  function key(cell) {
-    var v = cell.getAttribute("data-v");
-    return v === null ? cell.textContent.trim().toLowerCase() : parseFloat(v);
-  }
-  document.querySelectorAll("table.zb-table").forEach(function (table) {
-    var heads = table.tHead ? table.tHead.rows[0].cells : [];
-    Array.prototype.forEach.call(heads, function (th, col) {
-      th.setAttribute("tabindex", "0");
-      th.setAttribute("title", "Trier");
-      function sort() {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
-        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = key(a.cells[col]), y = key(b.cells[col]), r;
-          if (typeof x === "number" && typeof y === "number") {
-            r = (isNaN(x) ? Infinity : x) - (isNaN(y) ? Infinity : y);
-          } else { r = String(x).localeCompare(String(y), "fr"); }
-          return asc ? r : -r;
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
-      }
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
-    });
-  });
-  window.zbReportReady = true;
-})();
-"""
-
-
 # --------------------------------------------------------------------------- formatting
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def _is_bundled_registry(services: pd.DataFrame) -> bool:
@@ -144,12 +57,6 @@ def _is_bundled_registry(services: pd.DataFrame) -> bool:
     ids = set(services["service_id"].astype(str)) if len(services) else set()
     bundled = set(reference.load_registry()["service_id"].astype(str))
     return bool(ids) and len(ids & bundled) >= 0.8 * len(ids)
-
-
-Column = tuple[str, str, str]
-"""(column name, French header, kind: ``text``, ``int``, ``num``, ``pct``, ``min``,
-``minutes`` (a threshold: « 20 min »), ``time`` (a time capped in words against the row's
-``seuil_min``) or ``words:<column>`` (the text shown, sorted by the number in ``<column>``))."""
 
 
 REPORT_SERVICES_MAX = 2000
@@ -173,46 +80,6 @@ def _services_listing(services: pd.DataFrame, columns: Sequence[Column]) -> str:
         "<code>diagnostic.gpkg</code>.</p>"
     )
     return note + html_table(services.head(REPORT_SERVICES_MAX), columns)
-
-
-def html_table(frame: pd.DataFrame, columns: Sequence[Column], *, caption: str = "") -> str:
-    """A sortable HTML table (every cell escaped; numbers carry their value for sorting)."""
-    head = "".join(f'<th scope="col">{_e(label)}</th>' for _, label, _ in columns)
-    rows = []
-    for rec in frame.to_dict("records"):
-        cells = []
-        for col, _, kind in columns:
-            v = rec.get(col)
-            if kind == "text":
-                cells.append(f"<td>{_e(v)}</td>")
-                continue
-            if kind.startswith("words:"):
-                # the text column shown, sorted by the number in the named column
-                value = rec.get(kind.split(":", 1)[1])
-                num = float(value) if value is not None and not pd.isna(value) else float("nan")
-                data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
-                cells.append(f'<td class="num" data-v="{data_v}">{_e(v)}</td>')
-                continue
-            num = float(v) if v is not None and not pd.isna(v) else float("nan")
-            if kind == "time":
-                # a time against the row's threshold: capped in words (« plus de 60 min »)
-                shown = style.time_text(num if not np.isnan(num) else np.inf, rec["seuil_min"])
-            else:
-                shown = {
-                    "int": fr_int,
-                    "pct": fr_pct,
-                    "num": fr_num,
-                    "minutes": lambda x: fr_num(x, 1).removesuffix(",0") + " min",
-                    "min": lambda x: fr_num(x, 0) + ("" if not np.isfinite(x) else " min"),
-                }[kind](num)
-            data_v = "NaN" if np.isnan(num) else ("1e308" if np.isinf(num) else repr(num))
-            cells.append(f'<td class="num" data-v="{data_v}">{_e(shown)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="scroll"><table class="zb-table">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
 
 
 # --------------------------------------------------------------------------- sections
@@ -430,12 +297,95 @@ def _any_blank(result: CoverageResult, specs: Sequence[tuple[str, str]]) -> bool
     return any(bool(result.units[blank_col(c, m)].to_numpy(dtype=bool).any()) for c, m in specs)
 
 
+def _maps_base(
+    result: CoverageResult,
+    communes: gpd.GeoDataFrame,
+    epci: gpd.GeoDataFrame | None,
+    specs: Sequence[tuple[str, str]],
+) -> FigureBase | None:
+    """:func:`figure_base` of the static maps of ``specs`` (None without maps), its clean
+    coverage started in a thread when they draw zones blanches."""
+    if not specs:
+        return None
+    return figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
+
+
 def _add_labels(frame: pd.DataFrame) -> None:
     """French category and mode labels beside their codes (in place)."""
     frame["libelle"] = frame["categorie"].map(category_label)
     frame["mode_fr"] = frame["mode"].map(lambda m: ALL_MODES[m].label)
 
 
+def _text_pieces(
+    result: CoverageResult,
+    order: Sequence[tuple[str, str]],
+    kwargs: Mapping,
+    run_date: str,
+    files: Sequence[str],
+) -> list[tuple[str, Callable[[], object]]]:
+    """The report's text, in pieces (name, function that writes it): the answer, the other
+    indicators, the transit sections (a list), the synthesis, the EPCI and services tables
+    and the method. :func:`write_report` writes them while its maps are drawn."""
+    words = unit_words(result.unit_kind)
+    zones = kwargs.get("zones")
+    synth_cols: list[Column] = [
+        ("libelle", "Catégorie", "text"),
+        ("mode_fr", "Mode", "text"),
+        ("seuil_min", "Seuil", "minutes"),
+        ("population", "Population", "int"),
+        ("part_couverte", "Part couverte", "pct"),
+        ("population_zone_blanche", "Habitants en zone blanche", "int"),
+        ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
+        ("temps_median_min", "Temps médian", "time"),
+    ]
+
+    def synthesis() -> str:
+        overall = result.summary(by=None)
+        _add_labels(overall)
+        return html_table(
+            overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier."
+        )
+
+    def per_epci() -> str:
+        by_epci = synthesis_table(result)
+        _add_labels(by_epci)
+        return html_table(
+            by_epci, [("nom_epci", "EPCI", "text"), ("code_epci", "SIREN", "text"), *synth_cols]
+        )
+
+    def listing() -> str:
+        services = services_table(result)
+        if "statut" in services:
+            services["statut"] = services["statut"].map(lambda v: style.STATUS_LABELS.get(v, v))
+        svc_cols: list[Column] = [
+            ("nom", "Service", "text"),
+            ("libelle_categorie", "Catégorie", "text"),
+            ("commune", "Commune", "text"),
+            ("statut", "Statut", "text"),
+            ("source", "Source", "text"),
+            ("date_source", "Date", "text"),
+            ("date_maj", "Mise à jour (data·inclusion)", "text"),
+            ("lien_source", "Fiche d'origine", "text"),
+        ]
+        return _services_listing(services, [c for c in svc_cols if c[0] in services])
+
+    def method() -> str:
+        classes = style.check_classes(kwargs.get("thresholds_classes"))
+        note = "Classes de temps de la carte : " + ", ".join(style.class_labels(classes))
+        return _method_section(result, run_date, files, note + ", inaccessible.")
+
+    return [
+        ("answer", lambda: _answer_section(result, order, zones)),
+        ("others", lambda: _others_section(result, order, zones) if len(order) > 1 else ""),
+        ("gaps", lambda: gap_sections(result, html_table)),
+        ("synth", synthesis),
+        ("per_epci", per_epci),
+        ("listing", listing),
+        ("method", method),
+    ]
+
+
+@freezing_old_objects
 @reusing_tables
 def write_report(
     result: CoverageResult,
@@ -451,6 +401,7 @@ def write_report(
     principal: str | tuple[str, str] | None = None,
     dpi: int = 150,
     map_page: str | None = None,
+    base: FigureBase | None = None,
 ) -> Path:
     """Write ``rapport.html`` (self-contained) and its figures in ``folder``; return its path.
 
@@ -491,6 +442,11 @@ def write_report(
         The map's page already rendered (:func:`~zonesblanches.maps.render_map`) with these
         ``map_kwargs`` and ``principal``, as :func:`write_outputs` writes it to ``carte.html``:
         embedded as it is instead of building the map a second time.
+    base : FigureBase, optional
+        The static maps' :func:`~zonesblanches.maps.figures.figure_base` of these arguments,
+        made by the caller: :func:`write_outputs` makes it before the tables, so that its
+        clean coverage is made in a thread while the tables, workbook and GeoPackage are
+        written (a single GEOS call, without Python's lock: it does not slow them down).
 
     Returns
     -------
@@ -517,61 +473,28 @@ def write_report(
     figdir = folder / "figures"
     # The maps' shared polygons first: the clean coverage their zones blanches' outline needs
     # (0.8 s for a region) then runs in a background thread while the chart is drawn and the
-    # text of the report is written (issue 17); the pages' bytes do not depend on the order.
-    base = (
-        figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
-        if specs
-        else None
-    )
+    # text of the report is written, piece by piece, until it is ready; the maps' process is
+    # forked then (at once when the coverage came ready, e.g. during write_outputs' tables),
+    # and this one draws the rest beside its own maps (issue 17). The pages' bytes do not
+    # depend on the order.
+    if base is None or not specs:
+        base = _maps_base(result, communes, epci, specs)
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
-    chart = coverage_chart(result, figdir / "part_couverte.png", dpi=dpi, pixels=pixels)
-    overall = result.summary(by=None)
-    _add_labels(overall)
-    synth_cols: list[Column] = [
-        ("libelle", "Catégorie", "text"),
-        ("mode_fr", "Mode", "text"),
-        ("seuil_min", "Seuil", "minutes"),
-        ("population", "Population", "int"),
-        ("part_couverte", "Part couverte", "pct"),
-        ("population_zone_blanche", "Habitants en zone blanche", "int"),
-        ("unites_zone_blanche", f"{words.title} en zone blanche", "int"),
-        ("temps_median_min", "Temps médian", "time"),
+    chart_path = figdir / "part_couverte.png"
+    pieces = [
+        ("chart", lambda: coverage_chart(result, chart_path, dpi=dpi, pixels=pixels)),
+        *_text_pieces(result, order, kwargs, run_date, files),
     ]
-    by_epci = synthesis_table(result)
-    _add_labels(by_epci)
-    epci_cols: list[Column] = [
-        ("nom_epci", "EPCI", "text"),
-        ("code_epci", "SIREN", "text"),
-        *synth_cols,
-    ]
-    services = services_table(result)
-    if "statut" in services:
-        services["statut"] = services["statut"].map(lambda v: style.STATUS_LABELS.get(v, v))
-    svc_cols: list[Column] = [
-        ("nom", "Service", "text"),
-        ("libelle_categorie", "Catégorie", "text"),
-        ("commune", "Commune", "text"),
-        ("statut", "Statut", "text"),
-        ("source", "Source", "text"),
-        ("date_source", "Date", "text"),
-        ("date_maj", "Mise à jour (data·inclusion)", "text"),
-        ("lien_source", "Fiche d'origine", "text"),
-    ]
-    svc_cols = [c for c in svc_cols if c[0] in services]
-    classes_note = (
-        "Classes de temps de la carte : "
-        + ", ".join(style.class_labels(style.check_classes(classes)))
-        + ", inaccessible."
-    )
-    answer = _answer_section(result, order, kwargs.get("zones"))
-    others = _others_section(result, order, kwargs.get("zones")) if len(order) > 1 else ""
-    gaps = gap_sections(result, html_table)
-    listing = _services_listing(services, svc_cols)
-    method = _method_section(result, run_date, files, classes_note)
-    synth = html_table(overall, synth_cols, caption="Cliquez sur un titre de colonne pour trier.")
-    per_epci = html_table(by_epci, epci_cols)
-    if base is not None and base.clean_job is not None:
+    text: dict = {}
+    cleaning = base.clean_job if base is not None else None
+    while pieces and cleaning is not None and not cleaning.done():
+        name, build = pieces.pop(0)
+        text[name] = build()
+    if cleaning is not None:
         base.clean_frame  # noqa: B018 - ready before a fork: the child draws from it too
+
+    def write_text() -> None:
+        text.update((name, build()) for name, build in pieces)
 
     def draw(cat: str, mode: str):
         def job() -> tuple[Path, bytes]:
@@ -594,8 +517,9 @@ def write_report(
 
     # The later half of the maps drawn in a forked process on the second core, when there is
     # one and two maps or more; same files and bytes either way (maps/_forked.py, issue 17).
-    drawn = run_split([draw(c, m) for c, m in specs], here=max(1, len(specs) // 2))
-    screens = [(chart, _screen_png(pixels[0])), *drawn]
+    jobs = [write_text, *(draw(c, m) for c, m in specs)]
+    drawn = run_split(jobs, here=1 + max(1, len(specs) // 2))[1:]
+    screens = [(text["chart"], _screen_png(pixels[0])), *drawn]
     captions = [
         "Part de la population à moins du seuil, par catégorie et mode.",
         *(
@@ -612,7 +536,7 @@ def write_report(
             "</figcaption></figure>"
         )
     sections = [
-        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", answer),
+        ("reponse", f"La réponse : {findings.indicator_label(*order[0]).lower()}", text["answer"]),
         (
             "carte",
             "Carte interactive",
@@ -623,13 +547,13 @@ def write_report(
             "<code>carte.html</code>. Elle fonctionne sans connexion internet ; les fonds "
             "OpenStreetMap et IGN sont proposés en option quand on est connecté.</p>",
         ),
-        *([("autres", "Les autres indicateurs", others)] if len(order) > 1 else []),
-        *gaps,  # transit / car (issue 14); none without both
+        *([("autres", "Les autres indicateurs", text["others"])] if len(order) > 1 else []),
+        *text["gaps"],  # transit / car (issue 14); none without both
         ("figures", "Cartes et graphique pour vos documents", "".join(figures_html)),
-        ("synthese", "Synthèse par catégorie et mode", synth),
-        ("epci", "Par EPCI", per_epci),
-        ("services", "Services pris en compte", listing),
-        ("methode", "Méthode et sources", method),
+        ("synthese", "Synthèse par catégorie et mode", text["synth"]),
+        ("epci", "Par EPCI", text["per_epci"]),
+        ("services", "Services pris en compte", text["listing"]),
+        ("methode", "Méthode et sources", text["method"]),
     ]
     return write_page(folder / "rapport.html", title, territory, run_date, sections, head, script)
 
@@ -666,6 +590,7 @@ def write_page(
     return path
 
 
+@freezing_old_objects
 @reusing_tables
 def write_outputs(
     result: CoverageResult,
@@ -734,6 +659,11 @@ def write_outputs(
         )
         written["carte"] = save_map(page, folder / "carte.html")
         bar.update()
+        # The static maps' shared polygons now, for the report: their clean coverage (1 s for
+        # a region) is then made in a thread while the tables, workbook and GeoPackage are
+        # written, on the core they leave idle (issue 17).
+        specs = list(static_maps) if static_maps is not None else _default_static(result)
+        base = _maps_base(result, communes, epci, specs)
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
         written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
@@ -764,6 +694,7 @@ def write_outputs(
             principal=first,
             dpi=dpi,
             map_page=page if title is None or title else None,
+            base=base,
         )
         bar.update()
     return written
