@@ -12,6 +12,18 @@ from zonesblanches.maps import _forked
 pytestmark = pytest.mark.skipif(not _forked.can_fork(), reason="no fork or a single CPU here")
 
 
+@pytest.fixture(autouse=True)
+def _other_tests_threads_are_idle(monkeypatch):
+    """Threads other tests left in this test process (Dask's offload pool, a test server) are
+    idle: allowed beside the fork here, so these tests fork whatever ran before them on the
+    same worker. The tests below start their own threads to check the rule itself."""
+    import threading
+
+    main = threading.main_thread()
+    idle = frozenset(t.name for t in threading.enumerate() if t is not main)
+    monkeypatch.setattr(_forked, "FORK_SAFE_THREADS", _forked.FORK_SAFE_THREADS | idle)
+
+
 def _jobs(n):
     return [lambda i=i: (i, os.getpid()) for i in range(n)]
 

@@ -211,6 +211,20 @@ def test_point_units_clean_nothing_ahead(nord_result):
     assert base.clean_job is None and base.clean_frame is None
 
 
+def _allow_other_tests_threads(patch) -> None:
+    """Let the report fork beside the threads other tests left in this test process (Dask's
+    offload pool, for one): idle, and the thread check guards the command's process, where
+    only tqdm's monitor runs (checked on the demo), not pytest's. Without this the forked
+    report is never written once a Dask test ran first on the same worker."""
+    import threading
+
+    from zonesblanches.maps import _forked
+
+    main = threading.main_thread()
+    idle = frozenset(t.name for t in threading.enumerate() if t is not main)
+    patch.setattr(_forked, "FORK_SAFE_THREADS", _forked.FORK_SAFE_THREADS | idle)
+
+
 @pytest.fixture(scope="module")
 def vm_report(vm, tmp_path_factory):
     """The Valenciennes report written as a run writes it (the clean coverage made ahead in a
@@ -224,6 +238,7 @@ def vm_report(vm, tmp_path_factory):
     calls = []
     real = _forked.run_split
     with pytest.MonkeyPatch.context() as patch:
+        _allow_other_tests_threads(patch)
         patch.setattr(
             report, "run_split", lambda jobs, here: calls.append(here) or real(jobs, here)
         )
@@ -268,6 +283,7 @@ def test_report_is_the_same_with_maps_drawn_in_a_forked_process(
     from zonesblanches.geodata import reference
     from zonesblanches.maps import _forked, report
 
+    _allow_other_tests_threads(monkeypatch)
     if not _forked.can_fork():
         pytest.skip("no fork or a single CPU here")
     result, communes = vm
