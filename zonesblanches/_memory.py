@@ -67,8 +67,9 @@ def old_objects_frozen() -> Iterator[None]:
     collector runs full collections; each walks every object of the process, the analysis'
     included, though none of them can become garbage while the outputs are written (region, 3
     modes: two while the map and the report were written, 0.22 and 0.24 s; with this block,
-    one of 0.04 s). New objects are collected as usual. Nothing is done when the collector is off or objects are already frozen (an outer
-    block, or the user's own freeze: their objects stay frozen)."""
+    one of 0.04 s). New objects are collected as usual. Nothing is done when the collector is
+    off or objects are already frozen (an outer block, or the user's own freeze: their objects
+    stay frozen)."""
     if not gc.isenabled() or gc.get_freeze_count():
         yield
         return

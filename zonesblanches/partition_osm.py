@@ -45,11 +45,10 @@ import shapely
 
 from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.partition_parts import (
-    DISTANCE_SAFETY,
-    DISTANCE_SLACK_M,
     _NetworkShare,
     _Services,
     _share,
+    route_radius_m,
 )
 
 READ_BAND_M = 10_000.0
@@ -287,7 +286,7 @@ class WorkerReads:
         for mode in self.source.modes:
             speed = max(s[mode][0] for s in summaries)
             minutes = self.source.minutes[mode]
-            self.first_radius[mode] = minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M
+            self.first_radius[mode] = route_radius_m(minutes, speed)
             edges = [s[mode][1] for s in summaries if s[mode][1]]
             notes[mode] = description_model(mode, summaries[0][mode][2], edges, self.source.options)
             for i, read in enumerate(self.reads):

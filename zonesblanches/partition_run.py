@@ -26,8 +26,6 @@ from zonesblanches.columns import time_col
 from zonesblanches.coverage.analysis import compute_coverage
 from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.partition_parts import (
-    DISTANCE_SAFETY,
-    DISTANCE_SLACK_M,
     _category_points,
     _cut_share,
     _network_part,
@@ -41,6 +39,8 @@ from zonesblanches.coverage.partition_parts import (
     _whole_share,
     _with_radius,
     apply_thread_share,
+    fastest_speed_ms,
+    route_radius_m,
     task_inputs,
 )
 from zonesblanches.coverage.traveltime import StraightLineModel
@@ -90,7 +90,7 @@ def _coverage_columns(
                 or [np.zeros(len(frame))]
             )
             top = times.max(axis=1)
-            needed[mode] = top * 60.0 * spec.speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
+            needed[mode] = route_radius_m(top, spec.speed_ms)
     return pd.concat(frames, axis=1), needed
 
 
@@ -362,7 +362,6 @@ def _likely_whole_modes(
     wrong guess only sends a graph for nothing, or sends it later, as before."""
     from scipy.spatial import cKDTree
 
-    from zonesblanches.coverage.partition_parts import DISTANCE_SAFETY, DISTANCE_SLACK_M
     from zonesblanches.coverage.traveltime import _metric_xy
 
     frame = getattr(services, "services", services)
@@ -382,9 +381,8 @@ def _likely_whole_modes(
     for mode, model in network.items():
         if mode not in thresholds:
             continue
-        speed = max(model.edge_speed_range()[1], 0.0, model.walk_speed_ms)
         minutes = float(np.max(np.atleast_1d(thresholds[mode])))
-        if far > minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M:
+        if far > route_radius_m(minutes, fastest_speed_ms(model)):
             modes.append(mode)
     return modes
 

@@ -288,13 +288,11 @@ class NetworkModel:
         """Speed of the off-network leg in metres per second."""
         return self.walk_speed_kmh / 3.6
 
+    @cached_property
     def edge_speed_range(self) -> tuple[float, float]:
         """Slowest and fastest speed (m/s) over the edges of positive length (``inf, -inf``
         without any), read once and kept: the description and the partitioned run's radius
         both need them (two passes over a region's 5-7 M edges before)."""
-        cached = getattr(self, "_speed_range", None)
-        if cached is not None:
-            return cached
         length = np.asarray(self.network.length_m, float)
         time = np.asarray(self.network.time_s, float)
         lo, hi = np.inf, -np.inf
@@ -306,11 +304,10 @@ class NetworkModel:
             if ok.any():
                 speed = part[ok] / time[i : i + _SPEED_BLOCK][ok]
                 lo, hi = min(lo, float(speed.min())), max(hi, float(speed.max()))
-        self._speed_range = (lo, hi)
-        return self._speed_range
+        return lo, hi
 
     def _speed_text(self) -> str:
-        lo, hi = self.edge_speed_range()
+        lo, hi = self.edge_speed_range
         # x → x × 3.6 is monotone in floating point: the extremes of the km/h speeds, bit for
         # bit, as when each edge's speed was converted first
         lo, hi = lo * 3.6, hi * 3.6

@@ -37,6 +37,19 @@ great-circle edge lengths by less than 0.5 % in metropolitan France; 2 % covers 
 DISTANCE_SLACK_M = 100.0
 """Metres added to every radius (rounding of coordinates)."""
 
+
+def route_radius_m(minutes, speed_ms):
+    """The radius (metres, Lambert-93) a route of ``minutes`` at ``speed_ms`` stays within,
+    with :data:`DISTANCE_SAFETY` and :data:`DISTANCE_SLACK_M`; numbers or arrays."""
+    return minutes * 60.0 * speed_ms * DISTANCE_SAFETY + DISTANCE_SLACK_M
+
+
+def fastest_speed_ms(model: NetworkModel) -> float:
+    """The fastest speed on ``model`` (m/s): its fastest edge (edges of zero length move
+    nobody, read once by the model) or its off-network walking leg, whichever is faster."""
+    return max(model.edge_speed_range[1], 0.0, model.walk_speed_ms)
+
+
 # --------------------------------------------------------------------------------------------
 # The cut network of a département
 # --------------------------------------------------------------------------------------------
@@ -69,14 +82,12 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _
     net = model.require_network()
     snappable = np.zeros(net.n_nodes, dtype=bool)
     snappable[model.snap_nodes] = True
-    # the fastest edge (edges of zero length move nobody), read once by the model
-    speed = max(model.edge_speed_range()[1], 0.0)
+    speed = fastest_speed_ms(model)
     options = {
         "max_snap_m": model.max_snap_m,
         "walk_speed_kmh": model.walk_speed_kmh,
         "engine": model.engine,
     }
-    speed = max(speed, model.walk_speed_ms)
     exact = type(model) is NetworkModel  # its tree is over xy[snap_nodes], as a cut model's
     return _NetworkShare(
         net,
@@ -84,7 +95,7 @@ def _share(model: NetworkModel, services: gpd.GeoDataFrame, minutes: float) -> _
         model.snap(services.geometry).node,
         speed,
         options,
-        minutes * 60.0 * speed * DISTANCE_SAFETY + DISTANCE_SLACK_M,
+        route_radius_m(minutes, speed),
         model.graph if exact else None,
         getattr(model, "_tree", None) if exact else None,
     )
@@ -555,7 +566,7 @@ def _whole_node_times(
     copied to every worker that runs a département).
 
     ``graph``: the whole network's graph, when it was sent to the workers on its own, before
-    the rest of the share (:func:`zonesblanches.partition_run._send_graphs`)."""
+    the rest of the share (:class:`zonesblanches.partition_run._Connection`)."""
     apply_thread_share()
     part = _whole_part(part)
     points = _category_points(part, services, category)
