@@ -366,6 +366,30 @@ def _check_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def _merged_flags(flags_by_cat: Sequence[np.ndarray], categories: Sequence[str]) -> np.ndarray:
+    """One remark per unit from the flags of each category's nearest-service query.
+
+    A flag the same for every category (the unit's own point far from the network, or
+    nothing) is kept as it is; where the categories differ (the nearest service of one category
+    is far from the network, say), each distinct flag is kept, after the categories it concerns:
+    « Garage solidaire : Destination la plus proche à 1073 m du réseau routier… ». Keeping only
+    one category's flags lost the others' (a remark missing for the time it explained).
+    """
+    first = np.asarray(flags_by_cat[0], dtype=object)
+    out = first.copy()
+    differ = np.zeros(len(first), dtype=bool)
+    for flags in flags_by_cat[1:]:
+        differ |= np.asarray(flags, dtype=object) != first
+    labels = [category_label(c) for c in categories]
+    for j in np.flatnonzero(differ):
+        by_flag: dict[str, list[str]] = {}
+        for label, flags in zip(labels, flags_by_cat, strict=True):
+            if flags[j]:
+                by_flag.setdefault(str(flags[j]), []).append(label)
+        out[j] = " ".join(f"{', '.join(cats)} : {flag}" for flag, cats in by_flag.items())
+    return out
+
+
 def compute_coverage(
     demand: gpd.GeoDataFrame,
     services: gpd.GeoDataFrame,
@@ -432,8 +456,10 @@ def compute_coverage(
     points = {cat: services.geometry[mask] for cat, mask in in_category.items()}
     for mode, threshold in thresholds.items():
         model = models[mode]
+        flags_by_cat: list[np.ndarray] = []
         for cat in categories:
             res = model.nearest(origins, points[cat])
+            flags_by_cat.append(res.flags)
             ids = all_ids[in_category[cat]]
             nearest = np.where(
                 res.nearest >= 0, ids[np.clip(res.nearest, 0, None)] if len(ids) else "", ""
@@ -446,7 +472,7 @@ def compute_coverage(
                     f"Aucun service « {category_label(cat)} » : toute la population "
                     "est en zone blanche pour cette catégorie."
                 )
-        flags = res.flags if len(categories) else None
+        flags = _merged_flags(flags_by_cat, categories) if len(categories) else None
         if flags is not None and any(flags):
             new_cols[f"remarque_{mode}"] = flags
         notes.append(model.description)
