@@ -103,3 +103,47 @@ def test_a_flag_common_to_every_category_is_kept_as_it_is(walk):
     res = compute_coverage(demand, services, {"marche": 30}, models={"marche": model})
     assert res.units["remarque_marche"].iloc[0] == alone
     assert alone.startswith("À ") and "Garage" not in alone
+
+
+def test_report_marks_and_explains_the_far_legs(walk):
+    """The report's tables mark « ⚠ » the times whose trip leaves the network for more than
+    the limit, with the distance, category by category; the reliability box counts them."""
+    from zonesblanches.maps import findings
+    from zonesblanches.maps.report import _top_table
+
+    lo = np.array([walk.x.min(), walk.y.min()])
+    hi = np.array([walk.x.max(), walk.y.max()])
+    scc = _largest_scc_nodes(walk)
+    home_xy = np.column_stack([walk.x[scc[:3]], walk.y[scc[:3]]])  # on the network
+    garage_xy = np.array([[hi[0] + 800.0, (lo[1] + hi[1]) / 2]])
+    atelier_xy = np.column_stack([walk.x[scc[-1:]], walk.y[scc[-1:]]])
+    services = gpd.GeoDataFrame(
+        {
+            "service_id": ["G1", "A1"],
+            "categorie": ["garage_solidaire", "atelier_velo"],
+            "nom": ["Garage", "Atelier"],
+            "commune": ["Maisons-Laffitte", "Maisons-Laffitte"],
+        },
+        geometry=points(np.vstack([garage_xy, atelier_xy])),
+        crs=LAMBERT93,
+    )
+    demand = gpd.GeoDataFrame(
+        {"population": [300.0, 200.0, 100.0], "nom": ["A", "B", "C"], "unit_id": ["a", "b", "c"]},
+        geometry=points(home_xy),
+        crs=LAMBERT93,
+    )
+    model = NetworkModel(walk, max_snap_m=MAX_SNAP_M)
+    res = compute_coverage(
+        demand, services, {"marche": 1}, models={"marche": model}, unit_kind="carreau"
+    )
+    _, garage_dist = _brute_snap(walk, scc, garage_xy)
+    far = f"service le plus proche à {garage_dist[0]:.0f} m du réseau"
+    top, note = _top_table(res, "garage_solidaire", "marche", 10)
+    assert all(t.endswith(" ⚠") for t in top["temps"]), list(top["temps"])
+    assert note.count(far) == 3 and "ligne droite" in note, note
+    # the ateliers are on the network: nothing to mark
+    top, note = _top_table(res, "atelier_velo", "marche", 10)
+    assert not any("⚠" in t for t in top["temps"]) and note == ""
+    box = " ".join(findings.reliability(res, example_registry=False))
+    expected = "3 carreaux sur 3 dont le point ou le service le plus proche est à plus de 150 m"
+    assert expected in box, box

@@ -13,6 +13,7 @@ Column names of the result are the contract with maps and exports:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -390,6 +391,27 @@ def _merged_flags(flags_by_cat: Sequence[np.ndarray], categories: Sequence[str])
     return out
 
 
+_LABELS = "|".join(re.escape(CATEGORIES[c].label) for c in CATEGORIES)
+_CATEGORY_HEAD = re.compile(rf"(?:^|(?<= ))((?:{_LABELS})(?:, (?:{_LABELS}))*) : ")
+"""The head « Garage solidaire, Atelier vélo : » of a flag in a remark of :func:`_merged_flags`."""
+
+
+def category_remark(remark: str, categorie: str) -> str:
+    """The part of a ``remarque_<mode>`` cell (:func:`_merged_flags`) that concerns one
+    category: the whole remark when it is common to every category, the flag after the
+    category's name otherwise, ``""`` when nothing concerns it."""
+    remark = str(remark or "")
+    heads = list(_CATEGORY_HEAD.finditer(remark))
+    if not heads:
+        return remark
+    label = category_label(categorie)
+    for k, head in enumerate(heads):
+        if label in head.group(1).split(", "):
+            end = heads[k + 1].start() if k + 1 < len(heads) else len(remark)
+            return remark[head.end() : end].strip()
+    return ""
+
+
 def compute_coverage(
     demand: gpd.GeoDataFrame,
     services: gpd.GeoDataFrame,
@@ -531,6 +553,7 @@ __all__ = [
     "MODES",
     "CoverageResult",
     "blank_col",
+    "category_remark",
     "commune_demand",
     "compute_coverage",
     "service_col",

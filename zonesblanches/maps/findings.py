@@ -9,15 +9,16 @@ here. Times are said as a planner reads them (:func:`zonesblanches.maps.style.ti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from zonesblanches._text import fr_count, fr_num, fr_pct
+from zonesblanches._text import fr_count, fr_int, fr_num, fr_pct
 from zonesblanches.columns import blank_col, service_col, time_col
-from zonesblanches.coverage.analysis import CoverageResult
+from zonesblanches.coverage.analysis import CoverageResult, category_remark
 from zonesblanches.coverage.traveltime import STRAIGHT_LINE
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
@@ -42,13 +43,14 @@ def specs(result: CoverageResult, principal: tuple[str, str] | None = None) -> l
 
 
 def without_access(
-    result: CoverageResult, categorie: str, mode: str, n: int | None = 10
+    result: CoverageResult, categorie: str, mode: str, n: int | None = 10, *, legs: bool = False
 ) -> pd.DataFrame:
     """The ``n`` most populated units without access for one indicator.
 
     Columns: ``nom``, ``code_insee`` (or ``unit_id``), ``population``, ``part`` (share of the
     territory's population), ``temps_min`` (number), ``temps`` (words, capped),
-    ``service_proche`` and ``commune_service`` (where the nearest service is).
+    ``service_proche`` and ``commune_service`` (where the nearest service is); with ``legs``,
+    ``hors_reseau`` too (:func:`off_network_legs`).
     """
     units = result.units
     blank = np.flatnonzero(units[blank_col(categorie, mode)].to_numpy(dtype=bool))
@@ -77,7 +79,7 @@ def without_access(
         for col in ("nom", "commune")
     )
     total = float(result.population) or np.nan
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "nom": names.iloc[rows].astype(str).to_numpy(dtype=object),
             "code": code[order],
@@ -89,6 +91,48 @@ def without_access(
             "commune_service": [service_communes.get(i, "") for i in nearest],
         }
     )
+    if legs:
+        frame["hors_reseau"] = off_network_legs(result, categorie, mode, rows)
+    return frame
+
+
+def off_network_legs(
+    result: CoverageResult, categorie: str, mode: str, rows: np.ndarray
+) -> list[str]:
+    """For the units at positions ``rows``, what of the trip to the nearest service of
+    ``categorie`` lies farther from the road network than the model's limit (walked in a
+    straight line), read from the unit's ``remarque_<mode>``: « service le plus proche à
+    1 073 m du réseau », « point de la commune à 1 250 m du réseau », or ``""`` (other
+    remarks, a public-transport gap say, are not about the road network).
+
+    A time that reads too long in the report's tables is explained next to it, not only in
+    the CSV; the remark is what both the single and the partitioned run keep of the snapping
+    (the network models are gone when the outputs are drawn).
+    """
+    column = f"remarque_{mode}"
+    if column not in result.units:
+        return [""] * len(rows)
+    remarks = result.units[column].to_numpy(dtype=object)[rows]
+    words = style.unit_words(result.unit_kind)
+    unit_point = f"point {'de la' if words.feminine else 'du'} {words.singular}"
+    notes = []
+    for remark in remarks:
+        flag = category_remark(remark if isinstance(remark, str) else "", categorie)
+        origin = _ORIGIN_FAR.search(flag)
+        service = _SERVICE_FAR.search(flag)
+        parts = [f"{unit_point} à {fr_int(int(origin[1]))} m du réseau"] if origin else []
+        if service:
+            parts.append(f"service le plus proche à {fr_int(int(service[1]))} m du réseau")
+        notes.append(", ".join(parts))
+    return notes
+
+
+_ORIGIN_FAR = re.compile(r"(?:^|(?<= ))À (\d+) m du réseau routier")
+"""The distance in a unit's own flag (:meth:`NetworkModel.snap`)."""
+_SERVICE_FAR = re.compile(r"Destination la plus proche à (\d+) m du réseau routier")
+"""The distance in the flag of a unit's nearest service (:meth:`NetworkModel.nearest`)."""
+_LIMIT = re.compile(r"\(plus de (\d+) m\)")
+"""The model's limit, said in every one of those flags."""
 
 
 def headline(result: CoverageResult, categorie: str, mode: str) -> str:
@@ -265,7 +309,7 @@ def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
         elif method == STRAIGHT_LINE:
             kind = "à vol d'oiseau (distance en ligne droite × détour, vitesse constante)"
         else:
-            kind = "par le réseau OpenStreetMap"
+            kind = "par le réseau OpenStreetMap" + _far_from_network(result, mode)
         lines.append(f"Temps {ALL_MODES[mode].label} : {kind}.")
     words = style.unit_words(result.unit_kind)
     if result.unit_kind == "commune":
@@ -278,6 +322,28 @@ def reliability(result: CoverageResult, example_registry: bool) -> list[str]:
             f"Population : {words.count(len(result.units))} habité{'s' if len(result.units) > 1 else ''}."
         )
     return lines
+
+
+def _far_from_network(result: CoverageResult, mode: str) -> str:
+    """« ; 488 communes sur 3 782 dont le point ou le service le plus proche est à plus de
+    1 000 m du réseau… »: how many units have an off-network leg beyond the model's limit
+    (walked in a straight line) in their ``remarque`` of a road-network mode, or ``""``."""
+    column = f"remarque_{mode}"
+    if column not in result.units:
+        return ""
+    remarks = result.units[column].fillna("").astype(str)
+    flagged = remarks[remarks.str.contains(" m du réseau routier (plus de ", regex=False)]
+    if not len(flagged):
+        return ""
+    n = len(flagged)
+    limit = _LIMIT.search(flagged.iloc[0])
+    beyond = f"à plus de {fr_int(int(limit[1]))} m du réseau" if limit else "loin du réseau"
+    words = style.unit_words(result.unit_kind)
+    return (
+        f" ; {fr_int(n)} {words.singular if n < 2 else words.plural} sur "
+        f"{fr_int(len(result.units))} dont le point ou le service le plus proche est {beyond}, "
+        f"bout de trajet compté en ligne droite (⚠ ; colonne remarque_{mode} de communes.csv)"
+    )
 
 
 QUASI_CONTINUOUS_SHARE = 0.8

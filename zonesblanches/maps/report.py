@@ -190,6 +190,24 @@ def _top_columns(result: CoverageResult) -> list[Column]:
     return [("nom", "Commune", "text"), ("code", words.id_label, "text"), *TOP_COLUMNS[2:]]
 
 
+def _top_table(result: CoverageResult, cat: str, mode: str, n: int) -> tuple[pd.DataFrame, str]:
+    """The ``n`` largest units without access, a time whose trip leaves the road network for
+    more than the model's limit marked « ⚠ », and the note that says where and how far."""
+    top = findings.without_access(result, cat, mode, n, legs=True)
+    far = top.pop("hors_reseau").to_numpy(dtype=object)
+    marked = np.flatnonzero(far != "")
+    if not len(marked):
+        return top, ""
+    top.loc[top.index[marked], "temps"] = top["temps"].iloc[marked] + " ⚠"
+    where = " ; ".join(f"{top['nom'].iloc[k]} ({far[k]})" for k in marked)
+    note = (
+        f"⚠ Temps incertain, sans doute trop long : {where}. Ce bout de trajet est compté à "
+        "pied en ligne droite jusqu'au nœud le plus proche du réseau lu, faute de rue plus "
+        "proche dans ce réseau."
+    )
+    return top, f'<p class="note">{_e(note)}</p>'
+
+
 def _zones_html(result: CoverageResult, zones, cat: str, mode: str) -> str:
     """The « zone blanche quasi continue » note of an indicator, if its zones say so."""
     frame = zones.get(f"{cat}_{mode}") if isinstance(zones, Mapping) else None
@@ -204,7 +222,7 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
     every answer to the threshold."""
     cat, mode = order[0]
     words = unit_words(result.unit_kind)
-    top = findings.without_access(result, cat, mode, 10)
+    top, far_note = _top_table(result, cat, mode, 10)
     total = int(result.units[blank_col(cat, mode)].to_numpy(dtype=bool).sum())
     reliability = "".join(
         f"<li>{_e(line)}</li>"
@@ -217,9 +235,13 @@ def _answer_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
             else f"Les {len(top)} {_e(words.plural)} sans accès les plus "
             f"{words.agree('peuplé')} sur {fr_int(total)}"
         )
-        table = html_table(top, _top_columns(result)) + (
-            f'<p class="note">{shown} ; la liste complète, un indicateur par colonne, est '
-            "dans <code>communes_zone_blanche.csv</code>.</p>"
+        table = (
+            html_table(top, _top_columns(result))
+            + far_note
+            + (
+                f'<p class="note">{shown} ; la liste complète, un indicateur par colonne, est '
+                "dans <code>communes_zone_blanche.csv</code>.</p>"
+            )
         )
     else:
         table = "<p>Aucune zone blanche pour cet indicateur.</p>"
@@ -269,9 +291,9 @@ def _others_section(result: CoverageResult, order: Sequence[tuple[str, str]], zo
     """One short section per other indicator: the answer and its 5 largest units."""
     parts = []
     for cat, mode in order[1:]:
-        top = findings.without_access(result, cat, mode, 5)
+        top, far_note = _top_table(result, cat, mode, 5)
         body = (
-            html_table(top, _top_columns(result))
+            html_table(top, _top_columns(result)) + far_note
             if len(top)
             else "<p>Aucune zone blanche pour cet indicateur.</p>"
         )
