@@ -276,10 +276,11 @@ def test_polygon_paths_are_the_former_compound_paths(nord_base):
             assert a.should_simplify == b.should_simplify
 
 
-def test_a_coverage_simplified_again_is_the_kept_result(monkeypatch):
-    """The report's static maps simplify the communes its interactive map has just
-    simplified: the kept result for an identical input, the same polygons as a new
-    simplification; a changed input (one vertex moved) or tolerance is simplified anew."""
+def test_a_shared_simplification_is_taken_and_nothing_is_kept_behind(monkeypatch):
+    """The report's static maps take the simplification its interactive map hands them (a
+    list the caller passes to both): the shared result for an identical input, the same
+    polygons as a new simplification; a changed input (one vertex moved) or tolerance is
+    simplified anew, and without the list every call simplifies (no hidden cache)."""
     from zonesblanches.crs import LAMBERT93
     from zonesblanches.maps import _geometry
 
@@ -287,20 +288,22 @@ def test_a_coverage_simplified_again_is_the_kept_result(monkeypatch):
     metric = np.asarray(
         communes[communes["code_epci"] == VM].geometry.to_crs(LAMBERT93).values, dtype=object
     )
-    monkeypatch.setattr(_geometry, "_simplified", [])
     calls = []
     real = shapely.coverage_simplify
     monkeypatch.setattr(
         _geometry.shapely, "coverage_simplify", lambda g, t: calls.append(t) or real(g, t)
     )
-    first = _geometry.simplified_coverage(metric, 40.0)
-    again = _geometry.simplified_coverage(np.array(metric, dtype=object), 40.0)
-    assert calls == [40.0]
+    shared: list[_geometry.Simplification] = []
+    first = _geometry.simplified_coverage(metric, 40.0, shared)
+    again = _geometry.simplified_coverage(np.array(metric, dtype=object), 40.0, shared)
+    assert calls == [40.0] and len(shared) == 1
     assert first is not again and shapely.equals_identical(first, again).all()
     assert shapely.equals_identical(first, real(metric, 40.0)).all()
     moved = metric.copy()
     moved[3] = shapely.transform(moved[3], lambda xy: xy + 0.5)
-    _geometry.simplified_coverage(moved, 40.0)
-    _geometry.simplified_coverage(metric, 20.0)
-    assert calls == [40.0, 40.0, 20.0]
-    assert len(_geometry._simplified) == _geometry.SIMPLIFIED_KEPT
+    _geometry.simplified_coverage(moved, 40.0, shared)
+    _geometry.simplified_coverage(metric, 20.0, shared)
+    assert calls == [40.0, 40.0, 20.0] and len(shared) == 3
+    _geometry.simplified_coverage(metric, 40.0)
+    _geometry.simplified_coverage(metric, 40.0)
+    assert calls == [40.0, 40.0, 20.0, 40.0, 40.0]

@@ -317,6 +317,26 @@ def test_a_report_with_one_map_forks_nothing(vm, tmp_path, monkeypatch):
     assert page.exists() and len(list((tmp_path / "figures").glob("carte_*.png"))) == 1
 
 
+def test_write_outputs_simplifies_the_communes_once(vm, tmp_path, monkeypatch):
+    """write_outputs hands the interactive map's simplified communes to the static maps
+    (coverage_map → figure_base, explicitly): the communes are simplified once for both."""
+    import shapely
+
+    from zonesblanches.maps import report
+
+    result, communes = vm
+    sizes = []
+    real = shapely.coverage_simplify
+    monkeypatch.setattr(
+        shapely, "coverage_simplify", lambda g, t: sizes.append(len(g)) or real(g, t)
+    )
+    spec = (result.categories[0], result.modes[0])
+    report.write_outputs(
+        result, communes, tmp_path, static_maps=[spec], run_date="x", progress=False
+    )
+    assert len(communes) > 30 and sizes == [len(communes)]
+
+
 def test_outputs_are_the_same_with_the_maps_base_made_before_the_tables(vm, tmp_path, monkeypatch):
     """write_outputs makes the static maps' polygons before the tables, workbook and
     GeoPackage (their clean coverage made in a thread meanwhile): the report and its figures

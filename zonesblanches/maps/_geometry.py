@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -78,9 +79,17 @@ def decimals_for(tolerance_m: float) -> int:
     return 4 if tolerance_m >= 20 else 5
 
 
-def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -> np.ndarray:
+def simplify_coverage(
+    geoms: gpd.GeoSeries,
+    tolerance_m: float,
+    decimals: int,
+    shared: list[Simplification] | None = None,
+) -> np.ndarray:
     """Simplify polygons that tile the plane (communes, EPCI) without opening gaps between
     neighbours (GEOS coverage simplification, in Lambert-93), then round to ``decimals``.
+
+    ``shared``: simplifications handed from one drawing of the same polygons to the next
+    (:func:`simplified_coverage`).
 
     Returns an array of shapely geometries in EPSG:4326.
     """
@@ -88,40 +97,54 @@ def simplify_coverage(geoms: gpd.GeoSeries, tolerance_m: float, decimals: int) -
     valid = ~(shapely.is_empty(metric) | pd.isna(metric))
     out = np.array(metric, dtype=object)
     if valid.any() and tolerance_m > 0:
-        out[valid] = simplified_coverage(np.asarray(metric[valid], dtype=object), tolerance_m)
+        out[valid] = simplified_coverage(
+            np.asarray(metric[valid], dtype=object), tolerance_m, shared
+        )
     wgs = gpd.GeoSeries(out, crs=LAMBERT93).to_crs(WGS84).values
     return round_coords(np.asarray(wgs, dtype=object), decimals)
 
 
-SIMPLIFIED_KEPT = 2
-"""Coverage simplifications :func:`simplified_coverage` keeps, the latest first."""
+@dataclass(frozen=True)
+class Simplification:
+    """One coverage simplification (:func:`simplified_coverage`) and what it was made from."""
 
-_simplified: list[tuple[np.ndarray, float, np.ndarray]] = []
+    source: np.ndarray
+    """The polygons simplified (non-empty, Lambert-93)."""
+    tolerance_m: float
+    result: np.ndarray
+    """``source`` simplified."""
+
+    def fits(self, metric: np.ndarray, tolerance_m: float) -> bool:
+        """Whether ``metric`` at ``tolerance_m`` is this simplification's input, vertex for
+        vertex (``shapely.equals_identical``: 9 ms for a region's 3,782 communes)."""
+        return (
+            self.tolerance_m == tolerance_m
+            and len(self.source) == len(metric)
+            and bool(shapely.equals_identical(self.source, metric).all())
+        )
 
 
-def simplified_coverage(metric: np.ndarray, tolerance_m: float) -> np.ndarray:
+def simplified_coverage(
+    metric: np.ndarray, tolerance_m: float, shared: list[Simplification] | None = None
+) -> np.ndarray:
     """``metric`` (non-empty polygons, Lambert-93) simplified as a coverage (GEOS), or one by
     one when GEOS refuses them as a coverage.
 
-    The report draws its static maps from the communes its interactive map has just
-    simplified (same polygons, same tolerance): the last :data:`SIMPLIFIED_KEPT` results are
-    kept with their input, and an input identical to one of them, vertex for vertex
-    (``shapely.equals_identical``, 9 ms for a region's 3,782 communes), gets a copy of its
-    result instead of a new simplification (0.4 s for a region, issue 17). Same input, same
-    function: the same polygons either way."""
-    for source, tolerance, result in _simplified:
-        if (
-            tolerance == tolerance_m
-            and len(source) == len(metric)
-            and bool(shapely.equals_identical(source, metric).all())
-        ):
-            return result.copy()
+    ``shared`` is a list the caller hands to each drawing of the same polygons: the report's
+    interactive map simplifies the communes and appends its :class:`Simplification`; its static
+    maps, drawn from the same polygons at the same tolerance, find it there
+    (:meth:`Simplification.fits`) and take a copy of its result instead of simplifying again
+    (0.4 s for a region, issue 17). Same input, same function: the same polygons either way.
+    Without ``shared``, every call simplifies."""
+    for kept in shared or ():
+        if kept.fits(metric, tolerance_m):
+            return kept.result.copy()
     try:
         result = shapely.coverage_simplify(metric, tolerance_m)
     except shapely.errors.GEOSException:  # not a clean coverage: simplify one by one
         result = shapely.simplify(metric, tolerance_m, preserve_topology=True)
-    _simplified.insert(0, (metric.copy(), tolerance_m, result))
-    del _simplified[SIMPLIFIED_KEPT:]
+    if shared is not None:
+        shared.append(Simplification(metric.copy(), tolerance_m, result))
     return result.copy()
 
 

@@ -47,6 +47,7 @@ from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import _overlays, style
 from zonesblanches.maps._geometry import (
+    Simplification,
     auto_tolerance,
     check_frame,
     decimals_for,
@@ -180,10 +181,12 @@ def _unit_features(
     service_index: Mapping[str, int],
     tolerance: float,
     decimals: int,
+    simplified: list[Simplification] | None = None,
 ) -> tuple[dict, dict | None]:
     """Communes (or point units) with, per indicator, the time, class, nearest service and
     zone-blanche flag. Communes of ``communes`` without a unit are drawn as context. For point
-    units, the second item is the commune outlines drawn as background (else ``None``)."""
+    units, the second item is the commune outlines drawn as background (else ``None``).
+    ``simplified``: see :func:`coverage_map`."""
     units = result.units
     per_unit: dict[str, dict] = {}
     times = {s: np.asarray(units[time_col(*s)], dtype=float) for s in specs}
@@ -209,7 +212,7 @@ def _unit_features(
     features = []
     if not point_units:
         comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)
-        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals)
+        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals, simplified)
         names = comm["nom"].astype(str).to_numpy() if "nom" in comm else comm["code_insee"]
         epcis = comm["nom_epci"].astype(str).to_numpy() if "nom_epci" in comm else None
         for i, code in enumerate(comm["code_insee"].astype(str)):
@@ -229,7 +232,7 @@ def _unit_features(
     else:
         # Background: the commune outlines, drawn plain under the unit points.
         comm = communes.sort_values("code_insee", kind="stable").reset_index(drop=True)
-        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals)
+        geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals, simplified)
         for i, code in enumerate(comm["code_insee"].astype(str)):
             geom = geojson(geoms[i])
             if geom is not None:
@@ -340,6 +343,7 @@ def coverage_map(
     extra_layers: Sequence[dict] | None = None,
     extra_notes: Sequence[str] | None = None,
     principal: str | tuple[str, str] | None = None,
+    simplified: list[Simplification] | None = None,
 ) -> folium.Map:
     """Interactive map of a coverage result, self-contained (opens without internet).
 
@@ -386,6 +390,11 @@ def coverage_map(
         first category and mode. Only its zones blanches are hatched; choosing another
         indicator in the layer control switches the hatch, the services shown, the zone
         outlines and the isochrones with it.
+    simplified : list of Simplification, optional
+        The commune polygons' coverage simplifications shared with other drawings of the same
+        polygons (:func:`~zonesblanches.maps._geometry.simplified_coverage`): one that fits is
+        used instead of simplifying again, a new one is appended. :func:`~zonesblanches.maps.report.write_outputs` hands
+        the same list to the report's static maps (:func:`~zonesblanches.maps.figures.figure_base`).
 
     Returns
     -------
@@ -426,7 +435,7 @@ def coverage_map(
         _outside_distances(result),
     )
     units_fc, background = _unit_features(
-        result, shown, specs, class_bounds, service_index, tolerance, decimals
+        result, shown, specs, class_bounds, service_index, tolerance, decimals, simplified
     )
     notes, attribution = _sources(result, "counts" in services)
 

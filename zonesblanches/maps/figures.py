@@ -35,6 +35,7 @@ from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import (
     CleanAhead,
+    Simplification,
     auto_tolerance,
     clean_coverage,
     clean_coverage_ahead,
@@ -119,6 +120,7 @@ def figure_base(
     epci: gpd.GeoDataFrame | None = None,
     *,
     clean_ahead: bool = False,
+    simplified: list[Simplification] | None = None,
 ) -> FigureBase:
     """The projections and polygons the static maps of ``result`` share: the report draws ten
     maps of one result, and at 100,000 services projecting them again for each figure cost
@@ -127,7 +129,10 @@ def figure_base(
 
     With ``clean_ahead`` (the caller will draw a map with zones blanches), the clean coverage
     of the commune polygons (:attr:`FigureBase.clean_frame`) starts at once in a background
-    thread (:func:`~zonesblanches.maps._geometry.clean_coverage_ahead`); otherwise it is made when first read."""
+    thread (:func:`~zonesblanches.maps._geometry.clean_coverage_ahead`); otherwise it is made when first read.
+
+    ``simplified``: the interactive map's commune simplifications
+    (:func:`~zonesblanches.maps.carto.coverage_map`), used when they fit these polygons."""
     point_units = result.unit_kind != "commune"
     units = codes = points = named = None
     if point_units:
@@ -143,7 +148,8 @@ def figure_base(
         )
     frame = frame.sort_values("code_insee", kind="stable").reset_index(drop=True)
     # Simplified as for the interactive map (a printed map needs no more detail).
-    simple = simplify_coverage(frame.geometry, auto_tolerance(frame.to_crs(WGS84).total_bounds), 5)
+    tolerance = auto_tolerance(frame.to_crs(WGS84).total_bounds)
+    simple = simplify_coverage(frame.geometry, tolerance, 5, simplified)
     frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
     job = None
     if clean_ahead and not point_units:

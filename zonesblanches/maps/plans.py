@@ -34,6 +34,7 @@ from zonesblanches.crs import LAMBERT93, WGS84
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps._geometry import (
+    Simplification,
     auto_tolerance,
     check_frame,
     decimals_for,
@@ -115,9 +116,11 @@ def _titled(title: str, territory: str | None) -> str:
     return f"{title} — {territory}" if territory else title
 
 
-def _plan_map(base, communes, drawn, *, epci, title, tiles, layers, notes) -> folium.Map:
+def _plan_map(
+    base, communes, drawn, *, epci, title, tiles, layers, notes, simplified=None
+) -> folium.Map:
     """The coverage map of ``base`` with a plan's overlays and notes; ``drawn`` is
-    ``(categorie, mode, simplify)`` as :func:`coverage_map` takes them."""
+    ``(categorie, mode, simplify)`` as :func:`coverage_map` takes them, ``simplified`` too."""
     categorie, mode, simplify = drawn
     return coverage_map(
         base,
@@ -130,6 +133,7 @@ def _plan_map(base, communes, drawn, *, epci, title, tiles, layers, notes) -> fo
         simplify=simplify,
         extra_layers=layers,
         extra_notes=notes,
+        simplified=simplified,
     )
 
 
@@ -395,13 +399,17 @@ def _change_layer(result) -> dict | None:
     }
 
 
-def _base_polygons(communes: gpd.GeoDataFrame, tolerance: float) -> pd.Series:
+def _base_polygons(
+    communes: gpd.GeoDataFrame, tolerance: float, simplified: list[Simplification]
+) -> pd.Series:
     """``code_insee`` → commune polygon simplified exactly as the base layer of
     :func:`~zonesblanches.maps.carto.coverage_map` draws it (same frame order, tolerance and
-    rounding), so that a unit drawn on a diff layer covers its commune underneath exactly."""
+    rounding), so that a unit drawn on a diff layer covers its commune underneath exactly.
+    The simplification is appended to ``simplified``, for the base layer to reuse."""
     shown = communes.to_crs(WGS84)
     comm = shown.sort_values("code_insee", kind="stable").reset_index(drop=True)
-    geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals_for(tolerance))
+    decimals = decimals_for(tolerance)
+    geoms = simplify_coverage(comm.geometry.to_crs(WGS84), tolerance, decimals, simplified)
     out = pd.Series(geoms, index=comm["code_insee"].astype(str).to_numpy(), dtype=object)
     return out[~out.index.duplicated(keep="first")]
 
@@ -554,7 +562,10 @@ def scenario_map(
     specs = select_pairs(after, categorie, mode)
     words = unit_words(after.unit_kind)
     tolerance = _tolerance(after)
-    polygons = _base_polygons(communes, tolerance) if after.unit_kind == "commune" else None
+    simplified: list[Simplification] = []  # the diff layers' communes, for the base layer
+    polygons = (
+        _base_polygons(communes, tolerance, simplified) if after.unit_kind == "commune" else None
+    )
     names = {}
     for res in (result.before, result.after):
         s = res.services
@@ -598,6 +609,7 @@ def scenario_map(
         layers=layers,
         # coverage_map already starts with the notes of ``after``: do not repeat them.
         notes=[n for n in dict.fromkeys(notes) if n not in after.notes],
+        simplified=simplified,
     )
 
 

@@ -30,6 +30,7 @@ from zonesblanches.coverage.analysis import CoverageResult, reusing_tables
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import findings, style
 from zonesblanches.maps._forked import run_split
+from zonesblanches.maps._geometry import Simplification
 from zonesblanches.maps._png import screen_png as _screen_png
 from zonesblanches.maps._report_page import REPORT_CSS, SORT_JS
 from zonesblanches.maps.assets import leaflet_version
@@ -324,12 +325,15 @@ def _maps_base(
     communes: gpd.GeoDataFrame,
     epci: gpd.GeoDataFrame | None,
     specs: Sequence[tuple[str, str]],
+    simplified: list[Simplification],
 ) -> FigureBase | None:
     """:func:`figure_base` of the static maps of ``specs`` (None without maps), its clean
-    coverage started in a thread when they draw zones blanches."""
+    coverage started in a thread when they draw zones blanches, its polygons the interactive
+    map's simplification when ``simplified`` holds it."""
     if not specs:
         return None
-    return figure_base(result, communes, epci, clean_ahead=_any_blank(result, specs))
+    blank = _any_blank(result, specs)
+    return figure_base(result, communes, epci, clean_ahead=blank, simplified=simplified)
 
 
 def _add_labels(frame: pd.DataFrame) -> None:
@@ -484,9 +488,12 @@ def write_report(
     kwargs = dict(map_kwargs or {})
     all_specs = [(c, m) for c in result.categories for m in result.modes]
     order = findings.specs(result, all_specs[principal_index_of(principal, all_specs)])
+    simplified: list[Simplification] = []  # the map's communes, for the static maps
     if map_page is None:
         map_page = render_map(
-            coverage_map(result, communes, epci=epci, principal=order[0], **kwargs)
+            coverage_map(
+                result, communes, epci=epci, principal=order[0], simplified=simplified, **kwargs
+            )
         )
     head, body, script = _map_parts(map_page)
 
@@ -500,7 +507,7 @@ def write_report(
     # and this one draws the rest beside its own maps (issue 17). The pages' bytes do not
     # depend on the order.
     if base is None or not specs:
-        base = _maps_base(result, communes, epci, specs)
+        base = _maps_base(result, communes, epci, specs, simplified)
     pixels: list[np.ndarray] = []  # the chart's pixels, to embed without decoding its PNG
     chart_path = figdir / "part_couverte.png"
     pieces = [
@@ -676,8 +683,18 @@ def write_outputs(
         bar.set_postfix_str(steps[0])
         # Rendered once: the report embeds the same page (issue 16 item 9: at 100,000 services
         # building and rendering the map twice cost tens of seconds).
+        # the map's simplified communes, handed to the static maps: the same polygons
+        simplified: list[Simplification] = []
         page = render_map(
-            coverage_map(result, communes, epci=epci, title=title, principal=first, **map_extra)
+            coverage_map(
+                result,
+                communes,
+                epci=epci,
+                title=title,
+                principal=first,
+                simplified=simplified,
+                **map_extra,
+            )
         )
         written["carte"] = save_map(page, folder / "carte.html")
         bar.update()
@@ -685,7 +702,7 @@ def write_outputs(
         # a region) is then made in a thread while the tables, workbook and GeoPackage are
         # written, on the core they leave idle (issue 17).
         specs = list(static_maps) if static_maps is not None else _default_static(result)
-        base = _maps_base(result, communes, epci, specs)
+        base = _maps_base(result, communes, epci, specs, simplified)
         bar.set_postfix_str(steps[1])
         written["communes_csv"] = write_csv(communes_table(result), folder / "communes.csv")
         written["synthese_csv"] = write_csv(synthesis_table(result), folder / "synthese.csv")
