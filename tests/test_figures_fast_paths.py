@@ -13,7 +13,7 @@ from real_coverage import point_units
 
 from zonesblanches.coverage.analysis import commune_demand, compute_coverage
 from zonesblanches.geodata import reference
-from zonesblanches.maps import figures
+from zonesblanches.maps import charts, figures, static_base
 from zonesblanches.maps.report import _screen_png
 
 VM = "245901160"
@@ -93,13 +93,13 @@ def points(vm):
 
 @pytest.mark.parametrize("which", ["vm", "points"])
 def test_shared_figure_base_gives_the_same_bytes(which, request, tmp_path):
-    """Maps drawn from one :func:`figures.figure_base` (as the report draws its ten) are the
+    """Maps drawn from one :func:`static_base.figure_base` (as the report draws its ten) are the
     bytes of maps drawn alone; the pixels handed back are those of the file written."""
     from PIL import Image
 
     result, communes = request.getfixturevalue(which)
     epci = reference.load_epci()
-    base = figures.figure_base(result, communes, epci)
+    base = static_base.figure_base(result, communes, epci)
     for cat, mode in [(c, m) for c in result.categories for m in result.modes][:3]:
         alone = figures.static_map(result, communes, cat, mode, tmp_path / "a.png", epci=epci)
         pixels: list = []
@@ -117,7 +117,7 @@ def test_report_embeds_the_figure_from_its_pixels(vm, tmp_path):
     result, _ = vm
     for dpi in (150, 300):
         pixels: list = []
-        path = figures.coverage_chart(result, tmp_path / f"c{dpi}.png", dpi=dpi, pixels=pixels)
+        path = charts.coverage_chart(result, tmp_path / f"c{dpi}.png", dpi=dpi, pixels=pixels)
         assert _screen_png(pixels[0]) == _screen_png(path)
 
 
@@ -184,16 +184,16 @@ def test_polygons_and_lines_draw_geopandas_pixels():
         )
         outlines.plot(ax=ax, color="#555555", linewidth=0.9)
 
-    paths, rows = figures.polygon_paths(geoms)
+    paths, rows = static_base.polygon_paths(geoms)
 
     def new(ax):
-        figures._add_polygons(
+        static_base.add_polygons(
             ax, geoms, paths, rows, facecolor=list(colours), edgecolor="#6f6f6f", linewidth=0.15
         )
-        figures._add_polygons(
+        static_base.add_polygons(
             ax, [merged], facecolor="none", edgecolor="#222222", linewidth=0.5, hatch="////"
         )
-        figures._add_lines(ax, outlines.to_numpy(), color="#555555", linewidth=0.9)
+        static_base.add_lines(ax, outlines.to_numpy(), color="#555555", linewidth=0.9)
 
     assert np.array_equal(_pixels_of(former, limits), _pixels_of(new, limits))
     # An empty geometry is skipped, and its colour with it.
@@ -204,6 +204,7 @@ def test_polygons_and_lines_draw_geopandas_pixels():
             lambda ax: gpd.GeoSeries(with_empty).plot(ax=ax, color=cols, linewidth=0.2), limits
         ),
         _pixels_of(
-            lambda ax: figures._add_polygons(ax, with_empty, facecolor=cols, linewidth=0.2), limits
+            lambda ax: static_base.add_polygons(ax, with_empty, facecolor=cols, linewidth=0.2),
+            limits,
         ),
     )

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from real_coverage import coverage_of, nord, point_units
 
 from zonesblanches.geodata import reference
-from zonesblanches.maps import figures
+from zonesblanches.maps import _geometry, figures, static_base
 from zonesblanches.maps._repeated_text import RepeatedText, add_repeated_text
 
 VM = "245901160"
@@ -114,7 +114,7 @@ def test_static_maps_keep_their_bytes_with_one_glyph_artist(vm, tmp_path, monkey
     per service wrote."""
     result, communes = vm
     epci = reference.load_epci()
-    base = figures.figure_base(result, communes, epci)
+    base = static_base.figure_base(result, communes, epci)
     specs = [(c, m) for c in result.categories for m in result.modes]
     new = [
         figures.static_map(result, communes, c, m, tmp_path / f"n_{c}_{m}.png", base=base)
@@ -137,7 +137,7 @@ def nord_base():
     """The Nord's 648 communes drawn as the report draws them (simplified, Lambert-93), with
     the registry's real walking and car coverage."""
     result, communes = nord()
-    return result, figures.figure_base(result, communes)
+    return result, static_base.figure_base(result, communes)
 
 
 def _blank_masks(result, base):
@@ -163,7 +163,7 @@ def test_blank_outline_is_the_union_of_the_clean_coverage(nord_base):
     clean = base.clean_frame
     assert clean is not None and shapely.coverage_is_valid(clean)
     for mask in _blank_masks(result, base):
-        fast = figures.coverage_union(geoms, clean, mask)
+        fast = _geometry.coverage_union(geoms, clean, mask)
         assert fast.equals(shapely.union_all(clean[mask])), mask.sum()
 
 
@@ -178,7 +178,7 @@ def test_blank_outline_differs_from_the_former_by_slivers_only(nord_base):
     geoms = base.frame.geometry.to_numpy()
     points = shapely.point_on_surface(geoms)
     for mask in _blank_masks(result, base):
-        new = figures.coverage_union(geoms, base.clean_frame, mask)
+        new = _geometry.coverage_union(geoms, base.clean_frame, mask)
         former = shapely.union_all(geoms[mask], grid_size=1.0)
         for diff in (new.difference(former), former.difference(new)):
             parts = shapely.get_parts(diff)
@@ -195,10 +195,10 @@ def test_blank_outline_falls_back_to_the_overlay():
     import shapely
 
     geoms = np.array([shapely.box(0, 0, 10, 10), shapely.Point(3, 3).buffer(1)], dtype=object)
-    assert figures.clean_coverage(np.array([shapely.Point(0, 0)], dtype=object)) is None
-    assert figures.clean_coverage(np.array([shapely.Polygon()], dtype=object)) is None
+    assert _geometry.clean_coverage(np.array([shapely.Point(0, 0)], dtype=object)) is None
+    assert _geometry.clean_coverage(np.array([shapely.Polygon()], dtype=object)) is None
     mask = np.array([True, True])
-    assert figures.coverage_union(geoms, None, mask).equals_exact(
+    assert _geometry.coverage_union(geoms, None, mask).equals_exact(
         shapely.union_all(geoms, grid_size=1.0), 0
     )
 
@@ -209,7 +209,7 @@ def test_static_maps_keep_their_bytes_without_collection_limits(vm, tmp_path, mo
     point units (every commune point placed in one commune, as grid cells are)."""
     result, communes = vm
     points = point_units(communes)
-    real = figures._add_polygons
+    real = figures.add_polygons
 
     def former(*args, **kwargs):
         kwargs.pop("autolim", None)
@@ -223,7 +223,7 @@ def test_static_maps_keep_their_bytes_without_collection_limits(vm, tmp_path, mo
             for c, m in specs
         ]
         with monkeypatch.context() as patch:
-            patch.setattr(figures, "_add_polygons", former)
+            patch.setattr(figures, "add_polygons", former)
             old = [
                 figures.static_map(res, communes, c, m, tmp_path / f"f{c}{m}.png", epci=epci)
                 for c, m in specs
@@ -266,7 +266,7 @@ def test_polygon_paths_are_the_former_compound_paths(nord_base):
     ]
     assert (shapely.get_type_id(geoms) == 6).any()
     for case in cases:
-        paths, rows = figures.polygon_paths(case)
+        paths, rows = static_base.polygon_paths(case)
         former, former_rows = _former_polygon_paths(case)
         assert rows.tolist() == former_rows.tolist()
         assert len(paths) == len(former)
@@ -282,7 +282,6 @@ def test_a_shared_simplification_is_taken_and_nothing_is_kept_behind(monkeypatch
     polygons as a new simplification; a changed input (one vertex moved) or tolerance is
     simplified anew, and without the list every call simplifies (no hidden cache)."""
     from zonesblanches.crs import LAMBERT93
-    from zonesblanches.maps import _geometry
 
     communes = reference.load_communes()
     metric = np.asarray(

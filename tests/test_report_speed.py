@@ -13,7 +13,7 @@ from PIL import Image
 from real_coverage import nord, point_units
 
 from zonesblanches.columns import blank_col, service_col, time_col
-from zonesblanches.maps import figures, findings, style
+from zonesblanches.maps import charts, figures, findings, static_base, style
 
 
 def _former_without_access(result, categorie, mode, n=10):
@@ -122,10 +122,10 @@ def test_figures_are_rgb_pngs_of_the_former_pixels(vm, tmp_path, monkeypatch, dp
 
     result, communes = vm
     epci = reference.load_epci()
-    base = figures.figure_base(result, communes, epci)
+    base = static_base.figure_base(result, communes, epci)
 
     def draw(folder, pixels):
-        out = [figures.coverage_chart(result, folder / "chart.png", dpi=dpi, pixels=pixels)]
+        out = [charts.coverage_chart(result, folder / "chart.png", dpi=dpi, pixels=pixels)]
         for mode in result.modes:
             out.append(
                 figures.static_map(
@@ -146,6 +146,7 @@ def test_figures_are_rgb_pngs_of_the_former_pixels(vm, tmp_path, monkeypatch, dp
     again = draw(tmp_path / "again", [])
     with monkeypatch.context() as patch:
         patch.setattr(figures, "_save", _former_save)
+        patch.setattr(charts, "_save", _former_save)
         former_pixels: list = []
         former = draw(tmp_path / "former", former_pixels)
     for path, path2, old, rgb, old_rgb in zip(
@@ -182,8 +183,8 @@ def test_clean_coverage_ahead_is_the_one_made_when_read(nord_result):
     import shapely
 
     result, communes = nord_result
-    ahead = figures.figure_base(result, communes, clean_ahead=True)
-    later = figures.figure_base(result, communes)
+    ahead = static_base.figure_base(result, communes, clean_ahead=True)
+    later = static_base.figure_base(result, communes)
     assert ahead.clean_job is not None and later.clean_job is None
     assert not ahead.clean_job._thread.is_alive() or ahead.clean_job.result() is not None
     a, b = ahead.clean_frame, later.clean_frame
@@ -200,14 +201,14 @@ def test_clean_coverage_ahead_without_a_thread(nord_result, monkeypatch):
 
     monkeypatch.setattr(threading.Thread, "start", no_thread)
     result, communes = nord_result
-    base = figures.figure_base(result, communes, clean_ahead=True)
+    base = static_base.figure_base(result, communes, clean_ahead=True)
     assert base.clean_job is None
     assert base.clean_frame is not None
 
 
 def test_point_units_clean_nothing_ahead(nord_result):
     result, communes = nord_result
-    base = figures.figure_base(point_units(communes), communes, clean_ahead=True)
+    base = static_base.figure_base(point_units(communes), communes, clean_ahead=True)
     assert base.clean_job is None and base.clean_frame is None
 
 

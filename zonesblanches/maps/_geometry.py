@@ -1,7 +1,7 @@
 """Shared helpers of the map modules: argument checks and geometry for drawing.
 
 Used by :mod:`zonesblanches.maps.carto` (the coverage map), :mod:`zonesblanches.maps.plans`
-(suggestion and scenario maps) and :mod:`zonesblanches.maps.figures` (static figures).
+(suggestion and scenario maps) and :mod:`zonesblanches.maps.static_base` (static maps).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+CM = 1 / 2.54
+"""One centimetre in inches (matplotlib's figure sizes): the figures are sized in cm."""
+
 PNG_COMPRESS_LEVEL = 3
 """zlib level of the figures' PNG files (Pillow's default: 6). Measured on the region's maps and
 a 300 dpi EPCI map (issue 17): RGB at level 3 is written in about half the time of the former

@@ -394,7 +394,7 @@ def coverage_map(
         The commune polygons' coverage simplifications shared with other drawings of the same
         polygons (:func:`~zonesblanches.maps._geometry.simplified_coverage`): one that fits is
         used instead of simplifying again, a new one is appended. :func:`~zonesblanches.maps.report.write_outputs` hands
-        the same list to the report's static maps (:func:`~zonesblanches.maps.figures.figure_base`).
+        the same list to the report's static maps (:func:`~zonesblanches.maps.static_base.figure_base`).
 
     Returns
     -------

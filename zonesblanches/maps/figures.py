@@ -1,6 +1,8 @@
-"""Static figures (PNG) for Word or PDF reports: a map per indicator and a coverage chart.
+"""Static maps (PNG) for Word or PDF reports: one map per indicator (:func:`static_map`).
 
-Drawn with matplotlib's object API (no pyplot, no window), in Lambert-93 so that shapes are
+What the maps of one result share is made once by
+:func:`~zonesblanches.maps.static_base.figure_base`; the bar charts are in
+:mod:`zonesblanches.maps.charts`. Drawn with matplotlib's object API (no pyplot, no window), in Lambert-93 so that shapes are
 right, with the same classes and colours as the interactive map. PNG files carry no software
 version or date in their metadata, so the same inputs give the same bytes (with the same
 matplotlib and fonts).
@@ -10,46 +12,36 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.path import Path as MplPath
 
 from zonesblanches._text import fr_g, fr_int
 from zonesblanches.columns import blank_col, time_col
 from zonesblanches.coverage.analysis import CoverageResult
-from zonesblanches.crs import LAMBERT93, WGS84
+from zonesblanches.crs import LAMBERT93
 from zonesblanches.errors import ParameterError
 from zonesblanches.geodata.categories import category_label
 from zonesblanches.maps import style
 from zonesblanches.maps._geometry import (
-    CleanAhead,
-    Simplification,
-    auto_tolerance,
-    clean_coverage,
-    clean_coverage_ahead,
     coverage_union,
-    simplify_coverage,
 )
+from zonesblanches.maps._png import CM
 from zonesblanches.maps._png import save_figure as _save
 from zonesblanches.maps._repeated_text import add_repeated_text
+from zonesblanches.maps.static_base import FigureBase, add_lines, add_polygons, figure_base
 from zonesblanches.modes import ALL_MODES, mode_code
 
 PNG_METADATA = {"Software": None}
 """No "Software: matplotlib x.y" chunk: the bytes depend on the data, not on who drew them."""
 
-CM = 1 / 2.54
 A4_LANDSCAPE_CM = (27.7, 19.0)
 """A4 landscape (29.7 × 21 cm) within 1 cm margins."""
 
@@ -70,187 +62,6 @@ def _wrap(text: str, width: int) -> str:
     """``text`` wrapped at ``width`` characters, its own line breaks kept (matplotlib's
     ``wrap=True`` left the method line running past the page's right edge)."""
     return "\n".join(textwrap.fill(line, width) or line for line in text.split("\n"))
-
-
-@dataclass(frozen=True)
-class FigureBase:
-    """What every static map of one result shares, in Lambert-93 (:func:`figure_base`)."""
-
-    point_units: bool
-    frame: gpd.GeoDataFrame
-    """The commune polygons drawn (simplified as for the interactive map), by code INSEE."""
-    units: pd.DataFrame | None
-    """Commune units: the result's units by code INSEE (None for point units)."""
-    codes: pd.Series | None
-    """Commune units: the code INSEE of each row of ``frame``."""
-    points: gpd.GeoDataFrame | None
-    """Point units (grid cells…): the units, projected (None for commune units)."""
-    communes: gpd.GeoDataFrame | None
-    """Point units: the communes named on the map, projected."""
-    epci: gpd.GeoDataFrame | None
-    service_x: np.ndarray
-    service_y: np.ndarray
-    """The coordinates of every service of the result, in the order of ``result.services``."""
-    frame_paths: list | None = None
-    """The matplotlib path of each drawn row of ``frame`` (:func:`polygon_paths`)."""
-    frame_rows: np.ndarray | None = None
-    """The row of ``frame`` of each path."""
-
-    clean_job: CleanAhead | None = field(default=None, compare=False, repr=False)
-    """:attr:`clean_frame` being made in a background thread (``figure_base(…,
-    clean_ahead=True)``), or None: made when first read."""
-
-    @cached_property
-    def clean_frame(self) -> np.ndarray | None:
-        """``frame``'s polygons as a clean coverage (:func:`clean_coverage`), made once per
-        report: each map's hatched outline of the zones blanches is then their union by
-        shared edges (0.06 s instead of 0.8 s for a region map, issue 17). The former union
-        of the raw outlines also kept, as small dark rings inside the hatching, the slivers
-        where neighbouring outlines overlapped; the clean union has none."""
-        if self.point_units:
-            return None
-        if self.clean_job is not None:
-            return self.clean_job.result()
-        return clean_coverage(self.frame.geometry.to_numpy())
-
-
-def figure_base(
-    result: CoverageResult,
-    communes: gpd.GeoDataFrame,
-    epci: gpd.GeoDataFrame | None = None,
-    *,
-    clean_ahead: bool = False,
-    simplified: list[Simplification] | None = None,
-) -> FigureBase:
-    """The projections and polygons the static maps of ``result`` share: the report draws ten
-    maps of one result, and at 100,000 services projecting them again for each figure cost
-    seconds (issue 16 item 9). Each point is projected on its own, so the coordinates are the
-    ones a figure computed alone.
-
-    With ``clean_ahead`` (the caller will draw a map with zones blanches), the clean coverage
-    of the commune polygons (:attr:`FigureBase.clean_frame`) starts at once in a background
-    thread (:func:`~zonesblanches.maps._geometry.clean_coverage_ahead`); otherwise it is made when first read.
-
-    ``simplified``: the interactive map's commune simplifications
-    (:func:`~zonesblanches.maps.carto.coverage_map`), used when they fit these polygons."""
-    point_units = result.unit_kind != "commune"
-    units = codes = points = named = None
-    if point_units:
-        # Grid cells and other point units: coloured points over the commune outlines.
-        frame = communes.copy()
-        points = result.units.to_crs(LAMBERT93)
-    else:
-        units = result.units.set_index(result.units["code_insee"].astype(str))
-        frame = communes[communes["code_insee"].astype(str).isin(units.index)].copy()
-    if frame.empty:
-        raise ParameterError(
-            "Aucune commune du résultat ne figure dans les contours fournis (code_insee)."
-        )
-    frame = frame.sort_values("code_insee", kind="stable").reset_index(drop=True)
-    # Simplified as for the interactive map (a printed map needs no more detail).
-    tolerance = auto_tolerance(frame.to_crs(WGS84).total_bounds)
-    simple = simplify_coverage(frame.geometry, tolerance, 5, simplified)
-    frame = frame.set_geometry(gpd.GeoSeries(simple, crs=WGS84)).to_crs(LAMBERT93)
-    job = None
-    if clean_ahead and not point_units:
-        job = clean_coverage_ahead(frame.geometry.to_numpy())
-    if point_units:
-        named = communes.to_crs(LAMBERT93)
-    else:
-        codes = frame["code_insee"].astype(str)
-    services = result.services
-    if len(services):
-        projected = services.geometry.to_crs(LAMBERT93).to_numpy()
-        xs, ys = shapely.get_x(projected), shapely.get_y(projected)
-    else:
-        xs = ys = np.empty(0)
-    paths, rows = polygon_paths(frame.geometry.to_numpy())
-    return FigureBase(
-        point_units=point_units,
-        frame=frame,
-        units=units,
-        codes=codes,
-        points=points,
-        communes=named,
-        epci=None if epci is None else epci.to_crs(LAMBERT93),
-        service_x=xs,
-        service_y=ys,
-        frame_paths=paths,
-        frame_rows=rows,
-        clean_job=job,
-    )
-
-
-def polygon_paths(geoms: np.ndarray) -> tuple[list | None, np.ndarray | None]:
-    """The matplotlib path of each non-empty (multi)polygon of ``geoms``, built as GeoPandas'
-    ``plot`` builds it (rings normalised, one compound path per geometry), and the index of
-    each; ``(None, None)`` when ``geoms`` holds anything else (GeoPandas then draws them).
-
-    The report draws ten maps of the same polygons: GeoPandas built 3,782 region communes'
-    patches again for each (about 1.3 s a map), then redrew the whole figure after each layer
-    (``draw_idle``); :func:`_add_polygons` draws these paths once per map instead, with the same
-    pixels (tested against GeoPandas).
-    """
-    geoms = shapely.normalize(np.asarray(geoms, dtype=object))
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    rows = np.flatnonzero(keep)
-    kinds = shapely.get_type_id(geoms[rows])
-    if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
-        return None, None
-    # Every ring of every geometry at once (exterior then holes, part by part: the order of
-    # GeoPandas' compound paths), each ring MOVETO, LINETO…, CLOSEPOLY on its closing vertex
-    # as ``MplPath(ring, closed=True)``; then one path per geometry, the vertices and codes
-    # ``MplPath.make_compound_path`` gives (tested), without a path object per ring.
-    if not len(rows):
-        return [], rows
-    parts, part_of = shapely.get_parts(geoms[rows], return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    owner = part_of[ring_part]
-    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
-    first = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
-    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
-    codes[first] = MplPath.MOVETO
-    codes[np.r_[first[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
-    cuts = np.cumsum(np.bincount(owner[ring_of], minlength=len(rows)))[:-1]
-    paths = [MplPath(v, c) for v, c in zip(np.split(xy, cuts), np.split(codes, cuts), strict=True)]
-    return paths, rows
-
-
-def _add_polygons(
-    ax, geoms, paths=None, rows=None, *, facecolor, autolim: bool = True, **style_kwds
-) -> None:
-    """Draw polygons as ``GeoSeries(geoms).plot(ax=ax, facecolor=…, **style_kwds)`` does (a
-    list of colours per geometry), from the paths of :func:`polygon_paths` when given, without
-    GeoPandas' redraw of the whole figure.
-
-    ``autolim=False`` when the caller sets the axes' limits itself afterwards (the static
-    maps): the extent of every path, which nothing then reads, is not computed (0.1 s per
-    region map, issue 17)."""
-    if paths is None:
-        paths, rows = polygon_paths(geoms)
-        if paths is None:  # not only polygons: GeoPandas' own drawing
-            gpd.GeoSeries(geoms).plot(ax=ax, facecolor=facecolor, **style_kwds)
-            return
-    if not paths:
-        return
-    if not isinstance(facecolor, str):
-        facecolor = np.take(np.asarray(facecolor), rows, axis=0)
-    collection = PathCollection(paths, facecolor=facecolor, cmap=None, **style_kwds)
-    ax.add_collection(collection, autolim=autolim)
-    if autolim:
-        ax.autoscale_view()
-
-
-def _add_lines(ax, geoms, *, color, linewidth) -> None:
-    """Draw lines as ``GeoSeries(geoms).plot(ax=ax, color=…, linewidth=…)`` does, without its
-    redraw of the whole figure."""
-    parts = shapely.get_parts(shapely.normalize(np.asarray(geoms, dtype=object)))
-    parts = parts[~shapely.is_empty(parts)]
-    if not len(parts):
-        return
-    segments = [np.array(line.coords)[:, :2] for line in parts]
-    ax.add_collection(LineCollection(segments, linewidth=linewidth, color=color))
-    ax.autoscale_view()
 
 
 def static_map(
@@ -340,7 +151,7 @@ def static_map(
     ax.set_aspect("equal")
     geoms, paths, rows = frame.geometry.to_numpy(), base.frame_paths, base.frame_rows
     if point_units:
-        _add_polygons(
+        add_polygons(
             ax,
             geoms,
             paths,
@@ -360,7 +171,7 @@ def static_map(
             zorder=3,
         )
     else:
-        _add_polygons(
+        add_polygons(
             ax,
             geoms,
             paths,
@@ -373,7 +184,7 @@ def static_map(
     if blank.any() and not point_units:
         # One hatched outline over the blank communes (hatching each one is slow to draw).
         merged = coverage_union(geoms, base.clean_frame, blank)
-        _add_polygons(
+        add_polygons(
             ax,
             [merged],
             facecolor="none",
@@ -385,7 +196,7 @@ def static_map(
     if base.epci is not None:
         e = base.epci
         e = e.iloc[e.sindex.query(shapely.box(x0, y0, x1, y1), predicate="intersects")]
-        _add_lines(ax, e.boundary.to_numpy(), color=style.EPCI_OUTLINE, linewidth=0.9)
+        add_lines(ax, e.boundary.to_numpy(), color=style.EPCI_OUTLINE, linewidth=0.9)
     services = result.services
     handles_services = []
     if len(services):
@@ -668,109 +479,3 @@ def _north_arrow(ax) -> None:
         arrowprops={"arrowstyle": "-|>", "color": "#111", "linewidth": 1.5},
         zorder=8,
     )
-
-
-def coverage_chart(
-    result: CoverageResult, path: str | Path, *, dpi: int = 150, pixels: list | None = None
-) -> Path:
-    """PNG bar chart: share of the population within the threshold, per category and mode
-    (with ``pixels``, its pixels as written are appended to it, as for :func:`static_map`)."""
-    table = result.summary(by=None)
-    cats = list(result.categories)
-    modes = list(result.modes)
-    height = 0.8 / max(len(modes), 1)
-    fig = Figure(figsize=(17 * CM, max(2.2, 0.75 * len(cats) + 1.4)))
-    ax = fig.add_axes((0.34, 0.12, 0.6, 0.76))
-    palette = ["#08519c", "#6baed6", "#c6dbef"]
-    y = np.arange(len(cats))
-    for j, mode in enumerate(modes):
-        sub = table[table["mode"] == mode].set_index("categorie")
-        share = [100 * float(sub.at[c, "part_couverte"]) if c in sub.index else 0.0 for c in cats]
-        pos = y - 0.4 + height * (j + 0.5)
-        label = f"{ALL_MODES[mode].label} (≤ {fr_g(result.thresholds[mode])} min)"
-        ax.barh(
-            pos,
-            share,
-            height=height * 0.92,
-            color=palette[j % 3],
-            label=label,
-            edgecolor="#333",
-            linewidth=0.4,
-        )
-        for p, v in zip(pos, share, strict=True):
-            ax.text(v + 1, p, f"{v:.1f} %".replace(".", ","), va="center", fontsize=7)
-    ax.set_yticks(y, [category_label(c) for c in cats], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 112)
-    ax.set_xticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"], fontsize=7)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=7, loc="lower right", frameon=True, framealpha=0.9)
-    fig.suptitle(
-        "Part de la population à moins du seuil du service le plus proche",
-        fontsize=9.5,
-        x=0.02,
-        ha="left",
-    )
-    return _save(fig, path, dpi, pixels)
-
-
-def gain_curve_chart(
-    curve: pd.DataFrame, path: str | Path, *, title: str = "", dpi: int = 150
-) -> Path:
-    """PNG bar chart of :func:`zonesblanches.maps.tables.gain_curve`: people newly covered by
-    the k-th site (bars, named by commune), and the share of the population covered after it
-    (orange figures): where the bars flatten, a further site is worth less."""
-    from zonesblanches._text import fr_int, fr_pct
-
-    if not len(curve):
-        raise ParameterError("Courbe de gain vide : aucun site suggéré.")
-    k = curve["k"].to_numpy()
-    gains = curve["population_gagnee"].to_numpy(dtype=float)
-    fig = Figure(figsize=(17 * CM, 9 * CM))
-    ax = fig.add_axes((0.1, 0.34, 0.86, 0.5))
-    ax.bar(k, gains, color="#0072B2", edgecolor="#333", linewidth=0.4, width=0.7)
-    top = max(float(gains.max()), 1.0)
-    shares = curve["part_couverte"].to_numpy(float)
-    for x, v, c in zip(k, gains, shares, strict=True):
-        ax.text(x, v + top * 0.02, fr_int(v), ha="center", va="bottom", fontsize=7)
-        ax.text(
-            x, v + top * 0.09, fr_pct(c), ha="center", va="bottom", fontsize=6.5, color="#D55E00"
-        )
-    names = [
-        f"{int(x)}. {n if len(n) <= 20 else n[:19] + '…'}"
-        for x, n in zip(k, curve["nom"].astype(str), strict=True)
-    ]
-    ax.set_xticks(k, names, fontsize=6.5, rotation=30, ha="right", rotation_mode="anchor")
-    ax.set_ylim(0, top * 1.22)
-    ax.set_ylabel("Habitants nouvellement couverts", fontsize=7.5)
-    ax.yaxis.set_major_formatter(lambda v, _: fr_int(v))
-    ax.tick_params(axis="y", labelsize=7)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.text(
-        1.0,
-        1.02,
-        "en orange : part de la population couverte après ce site",
-        transform=ax.transAxes,
-        ha="right",
-        fontsize=6.5,
-        color="#D55E00",
-    )
-    last = curve.iloc[-1]
-    fig.text(
-        0.02,
-        0.02,
-        textwrap.fill(
-            "Sélection gloutonne : chaque site est le meilleur compte tenu des précédents. "
-            f"Après {int(last['k'])} sites, {fr_pct(float(last['part_couverte']))} de la "
-            "population est couverte (services existants compris).",
-            130,
-        ),
-        fontsize=6.5,
-    )
-    fig.suptitle(
-        textwrap.fill(title or "Habitants nouvellement couverts par le k-ième site", 95),
-        fontsize=9,
-        x=0.02,
-        ha="left",
-    )
-    return _save(fig, path, dpi)

@@ -22,8 +22,8 @@ import pandas as pd
 from zonesblanches._text import fr_g, fr_int, fr_pct
 from zonesblanches.coverage.analysis import CoverageResult
 from zonesblanches.maps import style
-from zonesblanches.maps._png import save_figure
-from zonesblanches.maps.figures import CM, coverage_chart
+from zonesblanches.maps._png import CM, save_figure
+from zonesblanches.maps.charts import coverage_chart
 from zonesblanches.maps.national import SHARE_BOUNDS, TOLERANCES_M, _indicators
 from zonesblanches.maps.report import _e, _method_section, html_table, write_page
 from zonesblanches.maps.tables import level_syntheses

@@ -35,9 +35,11 @@ from zonesblanches.maps._png import screen_png as _screen_png
 from zonesblanches.maps._report_page import REPORT_CSS, SORT_JS
 from zonesblanches.maps.assets import leaflet_version
 from zonesblanches.maps.carto import coverage_map, principal_index_of, render_map, save_map
+from zonesblanches.maps.charts import coverage_chart
 from zonesblanches.maps.export import services_table, write_geopackage, write_xlsx
-from zonesblanches.maps.figures import FigureBase, coverage_chart, figure_base, static_map
+from zonesblanches.maps.figures import static_map
 from zonesblanches.maps.html_table import Column, _e, html_table
+from zonesblanches.maps.static_base import FigureBase, figure_base
 from zonesblanches.maps.style import unit_words
 from zonesblanches.maps.tables import communes_table, synthesis_table, uncovered_table
 from zonesblanches.maps.transit_layer import gap_layers, gap_sections
@@ -469,7 +471,7 @@ def write_report(
         ``map_kwargs`` and ``principal``, as :func:`write_outputs` writes it to ``carte.html``:
         embedded as it is instead of building the map a second time.
     base : FigureBase, optional
-        The static maps' :func:`~zonesblanches.maps.figures.figure_base` of these arguments,
+        The static maps' :func:`~zonesblanches.maps.static_base.figure_base` of these arguments,
         made by the caller: :func:`write_outputs` makes it before the tables, so that its
         clean coverage is made in a thread while the tables, workbook and GeoPackage are
         written (a single GEOS call, without Python's lock: it does not slow them down).
