@@ -249,6 +249,8 @@ def _instrument(clock: _Clock) -> None:
         # tables (their clean coverage is then made in a thread meanwhile): report's time.
         "rapport": [
             ("zonesblanches.maps.report", "write_report"),
+            ("zonesblanches.maps.static_base", "figure_base"),
+            # before the split of figures.py (since, the same function: wrapped twice, counted once)
             ("zonesblanches.maps.figures", "figure_base"),
         ],
     }
