@@ -1,0 +1,179 @@
+"""The grid file of a partitioned run read by the Dask workers (issue 18): same bytes as the
+unpartitioned run with ``api.read_demand``.
+
+The real grid fixtures of ``tests/data/carreaux`` cover two départements: the 20 cells of the
+test grid astride Valenciennes / La Sentinelle (Nord, 59; real ids, synthetic values, see its
+SOURCE.md) and the real INSEE 2017 row of Corsica (Corse-du-Sud, 2A041), written here in the
+2019 column layout of the test grid (same values; the 2017 ``Groupe`` column, which the reader
+does not keep, left out). The territory « 59,2A » then splits into two groups of départements,
+one per worker. Hostile rows are added: an unreadable cell id, a population that is not a
+number (Nord), a negative one (Corsica), and a valid row outside the territory (the real Paris
+cell id of the 2015 extract with the values of a test-grid row).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import shapely
+
+distributed = pytest.importorskip("distributed")
+
+from zonesblanches import api  # noqa: E402
+from zonesblanches.geodata.carreaux import rejects_frame  # noqa: E402
+from zonesblanches.geodata.services import write_rejects  # noqa: E402
+from zonesblanches.jobs import write_level_syntheses  # noqa: E402
+from zonesblanches.maps.tables import communes_table, synthesis_table  # noqa: E402
+from zonesblanches.partition_inputs import (  # noqa: E402
+    GridReadError,
+    GridSource,
+    grid_groups,
+    merge_groups,
+    read_group_cells,
+)
+from zonesblanches.partitioned import partitioned_diagnostic, select_territories  # noqa: E402
+from zonesblanches.writers import write_csv  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "carreaux"
+THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
+
+
+def grid_file(path: Path) -> Path:
+    """The test grid, the Corsican row and the hostile rows, in one file (2019 layout)."""
+    with open(DATA / "carreaux_200m_test.csv", encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    with open(DATA / "filosofi2017_extrait_corse.csv", encoding="utf-8", newline="") as f:
+        corse = {k.lower(): v for k, v in next(csv.DictReader(f)).items()}
+    with open(DATA / "filosofi2015_extrait_paris.csv", encoding="utf-8", newline="") as f:
+        paris = next(csv.DictReader(f))["IdINSPIRE"]
+    corsican = [corse[c] for c in header]
+    ind = header.index("ind")
+    unreadable = [*rows[4]]
+    unreadable[0] = "CRS3035RES200mNXE3857600"
+    not_a_number = [*rows[2]]
+    not_a_number[ind] = "beaucoup"
+    negative = [*corsican]
+    negative[ind] = "-3"
+    outside = [*rows[6]]
+    outside[0] = paris
+    lines = [header, *rows[:7], unreadable, corsican, not_a_number, *rows[7:], outside, negative]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(lines)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes for the whole module (starting them costs seconds)."""
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        host="127.0.0.1",
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def territory():
+    return select_territories("59,2A")
+
+
+def _outputs(result, rows: dict, folder: Path) -> dict[str, bytes]:
+    folder.mkdir()
+    paths = [
+        write_csv(communes_table(result), folder / "communes.csv"),
+        write_csv(synthesis_table(result), folder / "synthese.csv"),
+        *write_level_syntheses(result, folder),
+    ]
+    frame = pd.DataFrame()
+    frame.attrs["lecture"] = rows
+    paths.append(write_rejects(rejects_frame(frame), folder / "rejets_carreaux.csv"))
+    return {p.name: p.read_bytes() for p in paths}
+
+
+def test_workers_reading_the_grid_give_the_unpartitioned_bytes_and_resume(
+    client, territory, tmp_path
+):
+    path = grid_file(tmp_path / "carreaux.csv")
+    demand = api.read_demand(territory, path, progress=False)
+    whole = api.diagnostic(territory, THRESHOLDS, demand=demand)
+    expected = _outputs(whole, demand.attrs["lecture"], tmp_path / "seul")
+    assert {"communes.csv", "synthese.csv", "rejets_carreaux.csv"} <= set(expected)
+    assert len(demand) == 21  # 20 test cells and the Corsican one
+
+    reprise = tmp_path / "reprise"
+    run = partitioned_diagnostic(
+        territory, THRESHOLDS, client=client, carreaux=path, checkpoint_dir=reprise
+    )
+    assert _outputs(run.result, run.grid_rows, tmp_path / "dask") == expected
+    assert run.grid_rows == demand.attrs["lecture"]
+    rows = run.grid_rows
+    assert rows["lignes"] == 25 == rows["retenus"] + rows["hors_territoire"] + len(rows["rejets"])
+    assert rows["hors_territoire"] == 1
+    assert [(r[0], r[1]) for r in rows["rejets"]] == [(9, "idcar_200m"), (11, "ind"), (26, "ind")]
+    # one read per group, each on its worker, each with its département's cells
+    reads = sorted(run.grid_reads, key=lambda r: r["departements"])
+    assert [(r["departements"], r["carreaux"]) for r in reads] == [(["2A"], 1), (["59"], 20)]
+    assert len({r["worker"] for r in reads}) == 2
+    assert list(run.partitions["statut"]) == ["calculé", "calculé"]
+
+    # a rerun resumes from the checkpoints (keyed by the file, not by cells read here)
+    again = partitioned_diagnostic(
+        territory, THRESHOLDS, client=client, carreaux=path, checkpoint_dir=reprise
+    )
+    assert list(again.partitions["statut"]) == ["repris", "repris"]
+    assert _outputs(again.result, again.grid_rows, tmp_path / "reprise-sortie") == expected
+    # a changed file is never served from the old checkpoints
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    changed = partitioned_diagnostic(
+        territory, THRESHOLDS, client=client, carreaux=path, checkpoint_dir=reprise
+    )
+    assert list(changed.partitions["statut"]) == ["calculé", "calculé"]
+
+
+def test_a_cell_lost_between_groups_is_an_error_not_a_smaller_result(territory, tmp_path):
+    path = grid_file(tmp_path / "carreaux.csv")
+    source, wkb = GridSource.of(path), shapely.to_wkb(territory.geometry)
+    groups = grid_groups(territory.communes, 2)
+    assert sorted(groups) == [["2A"], ["59"]]
+    reads = [
+        read_group_cells(source, g, i == 0, wkb, territory.communes) for i, g in enumerate(groups)
+    ]
+    assert merge_groups(reads).attrs["lecture"]["retenus"] == 21
+    with pytest.raises(GridReadError, match="perdus ou comptés deux fois"):
+        merge_groups(reads[:1])
+    with pytest.raises(GridReadError):
+        merge_groups([reads[0], reads[1], reads[1]])
+
+
+def test_cli_partitioned_run_has_the_workers_read_the_grid_file(client, tmp_path, capsys):
+    from zonesblanches.cli import main
+
+    path = grid_file(tmp_path / "carreaux.csv")
+    args = ["analyse", "--territoire", "59,2A", "--sans-carte", "--mode", "voiture:20"]
+    args += ["--carreaux", str(path)]
+    assert main([*args, "--sortie", str(tmp_path / "seul")]) == 0
+    alone = capsys.readouterr().out
+    address = client.scheduler.address
+    assert main([*args, "--cluster", address, "--sortie", str(tmp_path / "dask")]) == 0
+    out = capsys.readouterr().out
+    assert "lus par les workers Dask, une fois par groupe de départements" in out
+    assert "au même chemin sur chaque worker" in out
+    # the lines on the rows read and the population: those of the run that read it here
+    for line in alone.splitlines():
+        if line.startswith(("Carreaux (", "Population :", "    ligne ")):
+            assert line in out.splitlines(), line
+    names = sorted(p.name for p in (tmp_path / "seul").glob("*.csv"))
+    assert {"communes.csv", "rejets_carreaux.csv", "synthese.csv"} <= set(names)
+    for name in names:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
