@@ -113,19 +113,25 @@ class _GroupCells(_MaskFilter):
         self.row = 0
         self.inside = 0
         self.kept_rows: list[np.ndarray] = []
+        self.communes: list[pd.DataFrame] = []  # the commune columns of the rows kept
 
     def keep(self, decoded: pd.DataFrame) -> np.ndarray:
         inside = super().keep(decoded)
         owned = np.zeros(len(decoded), dtype=bool)
         idx = np.flatnonzero(inside)
         self.inside += len(idx)
+        if len(idx):  # first the centre in the ids' own LAEA grid (to a few mm), then exact
+            sub = decoded.iloc[idx]
+            half = sub["resolution"].to_numpy(float) / 2
+            laea = (sub["epsg"] == 3035).to_numpy()
+            cx, cy = sub["x0"].to_numpy(float) + half, sub["y0"].to_numpy(float) + half
+            idx = idx[~laea | shapely.intersects_xy(self.near, cx, cy)]
         if len(idx):
             centres = cell_centres(cell_squares(decoded.iloc[idx], WGS84))
-            near = shapely.intersects_xy(self.near, centres.x.to_numpy(), centres.y.to_numpy())
-            if near.any():
-                joined = commune_of_centres(centres[near], self.polys, prepared=True)
-                depts = joined["code_insee"].map(self.dept_of)
-                owned[idx[near][depts.isin(self.group).to_numpy()]] = True
+            joined = commune_of_centres(centres, self.polys, prepared=True)
+            mine = joined["code_insee"].map(self.dept_of).isin(self.group).to_numpy()
+            owned[idx[mine]] = True
+            self.communes.append(joined.loc[mine])
         self.kept_rows.append(self.row + np.flatnonzero(owned))
         self.row += len(decoded)
         return owned
@@ -154,15 +160,20 @@ def read_group_cells(
     pieces, stats, data = read_pieces(source.path, filt, progress=False)
     base = 2 if data.suffix.lower() in (".csv", ".txt") else 1  # first row's line number
     lines = np.concatenate([np.zeros(0, dtype=np.int64), *filt.kept_rows]) + base
-    owned = set(lines.tolist())
-    mine = [r for r in stats["rejets"] if r[0] in owned]  # its cells' invalid populations
-    placeless = [r for r in stats["rejets"] if r[0] not in owned]  # unreadable ids
-    rejected = {r[0] for r in mine}
-    lines = np.array([n for n in lines.tolist() if n not in rejected], dtype=np.int64)
+    located = np.isin([r[0] for r in stats["rejets"]], lines)
+    mine = [r for r, o in zip(stats["rejets"], located, strict=True) if o]  # invalid populations
+    placeless = [r for r, o in zip(stats["rejets"], located, strict=True) if not o]  # ids
+    valid = ~np.isin(lines, [r[0] for r in mine])
+    lines = lines[valid]
     columns, x, y = None, np.zeros(0), np.zeros(0)
     if pieces:
-        demand = carreaux_demand(_assemble(pieces, WGS84, data.name), communes)
+        # carreaux_demand's units, with the commune columns the filter joined (same function,
+        # same centres: not joined twice)
+        demand = carreaux_demand(_assemble(pieces, WGS84, data.name))
         columns = pd.DataFrame(demand.drop(columns=demand.geometry.name))
+        joined = pd.concat(filt.communes, ignore_index=True).loc[valid]
+        for col in joined.columns:
+            columns[col] = joined[col].to_numpy()
         x, y = demand.geometry.x.to_numpy(float), demand.geometry.y.to_numpy(float)
     out = {
         "departements": list(group),
