@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import shapely
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 
 from zonesblanches import api  # noqa: E402
 from zonesblanches.geodata.carreaux import rejects_frame  # noqa: E402
@@ -64,22 +64,6 @@ def grid_file(path: Path) -> Path:
     with open(path, "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows(lines)
     return path
-
-
-@pytest.fixture(scope="module")
-def client():
-    """Two worker processes for the whole module (starting them costs seconds)."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
 
 
 @pytest.fixture(scope="module")

@@ -35,22 +35,6 @@ THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
 
 
 @pytest.fixture(scope="module")
-def client():
-    """Two worker processes for the whole module (starting them costs seconds)."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def region():
     return api.as_territory(None)
 

@@ -59,6 +59,7 @@ from zonesblanches.geodata.carreaux import (
 )
 from zonesblanches.geodata.idcar import cell_squares
 from zonesblanches.geodata.territory import mask_geometry
+from zonesblanches.partition_run import _worker_name
 
 NEAR_M = 1000.0
 """Metres around a group's communes within which a cell centre is joined to its commune (a
@@ -137,11 +138,6 @@ class _GroupCells(_MaskFilter):
         return owned
 
 
-_CACHE: dict[tuple, dict] = {}
-"""The last group read by this worker process (a retry, or a rerun on the same cluster, does
-not read the file again while it has not changed)."""
-
-
 def read_group_cells(
     source: GridSource,
     group: Sequence[str],
@@ -151,10 +147,12 @@ def read_group_cells(
 ) -> dict:
     """Read the grid file once for a group of départements (on a worker): the group's demand
     units as compact columns, the line of each, the group's rejected rows (and, for the
-    ``first`` group, the rows without a place), the rows read and the territory's cells."""
-    key = (source, tuple(group), first, territory_wkb)
-    if key in _CACHE:
-        return _CACHE[key]
+    ``first`` group, the rows without a place), the rows read and the territory's cells.
+
+    Nothing is cached in the worker process: the result stays on the worker as the task's
+    result until the launching process has gathered it (then released), so that a worker's
+    memory goes to its départements' tasks (a national grid split in two groups is about
+    0.4 GB of units per worker)."""
     start = time.perf_counter()
     filt = _GroupCells(mask_geometry(shapely.from_wkb(territory_wkb)), communes, group)
     pieces, stats, data = read_pieces(source.path, filt, progress=False)
@@ -189,18 +187,7 @@ def read_group_cells(
         "secondes": time.perf_counter() - start,
         "worker": _worker_name(),
     }
-    _CACHE.clear()
-    _CACHE[key] = out
     return out
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().name)
-    except (ImportError, ValueError):
-        return "local"
 
 
 def grid_groups(communes: gpd.GeoDataFrame, n_groups: int) -> list[list[str]]:
