@@ -24,6 +24,7 @@ import shapely
 pytest.importorskip("distributed")
 
 from zonesblanches import api  # noqa: E402
+from zonesblanches.errors import DataError  # noqa: E402
 from zonesblanches.geodata.carreaux import rejects_frame  # noqa: E402
 from zonesblanches.geodata.services import write_rejects  # noqa: E402
 from zonesblanches.jobs import write_level_syntheses  # noqa: E402
@@ -138,6 +139,24 @@ def test_a_cell_lost_between_groups_is_an_error_not_a_smaller_result(territory, 
         merge_groups(reads[:1])
     with pytest.raises(GridReadError):
         merge_groups([reads[0], reads[1], reads[1]])
+    # a group without cells (Pas-de-Calais), and a territory without any: as read_demand
+    nord = select_territories("59,62")
+    wkb = shapely.to_wkb(nord.geometry)
+    groups = grid_groups(nord.communes, 2)
+    reads = [read_group_cells(source, g, i == 0, wkb, nord.communes) for i, g in enumerate(groups)]
+    assert sorted(len(r["lines"]) for r in reads) == [0, 20]
+    demand = merge_groups(reads)
+    assert demand.attrs["lecture"] == api.read_demand(nord, path, progress=False).attrs["lecture"]
+    empty = select_territories("62,80")
+    wkb = shapely.to_wkb(empty.geometry)
+    groups = grid_groups(empty.communes, 2)
+    reads = [read_group_cells(source, g, i == 0, wkb, empty.communes) for i, g in enumerate(groups)]
+    with pytest.raises(DataError, match="Aucun carreau dans le territoire"):
+        merge_groups(reads)
+    # a worker whose file at that path is not the launcher's says so
+    other = GridSource(source.path, source.size + 1, source.mtime_ns)
+    with pytest.raises(DataError, match="n'est pas celui du poste"):
+        read_group_cells(other, ["62"], True, wkb, empty.communes)
 
 
 def test_cli_partitioned_run_has_the_workers_read_the_grid_file(client, tmp_path, capsys):

@@ -154,6 +154,7 @@ def read_group_cells(
     memory goes to its départements' tasks (a national grid split in two groups is about
     0.4 GB of units per worker)."""
     start = time.perf_counter()
+    _same_file(source)
     filt = _GroupCells(mask_geometry(shapely.from_wkb(territory_wkb)), communes, group)
     pieces, stats, data = read_pieces(source.path, filt, progress=False)
     base = 2 if data.suffix.lower() in (".csv", ".txt") else 1  # first row's line number
@@ -188,6 +189,26 @@ def read_group_cells(
         "worker": _worker_name(),
     }
     return out
+
+
+def _same_file(source: GridSource) -> None:
+    """On a worker: a French error unless the file at the source's path is the one the
+    launching process saw (same size): a worker reading another file would give other
+    cells."""
+    where = f"sur le worker {_worker_name()}"
+    try:
+        size = Path(source.path).stat().st_size
+    except OSError:
+        raise DataError(
+            f"Fichier de carreaux introuvable {where} : « {source.path} ». Les workers lisent "
+            "le fichier au chemin donné : il doit exister au même chemin sur chaque worker "
+            "(disque partagé, volume, ou copie)."
+        ) from None
+    if size != source.size:
+        raise DataError(
+            f"Le fichier de carreaux « {source.path} » {where} n'est pas celui du poste "
+            f"({size} octets contre {source.size}) : copiez le même fichier sur chaque worker."
+        )
 
 
 def grid_groups(communes: gpd.GeoDataFrame, n_groups: int) -> list[list[str]]:

@@ -23,7 +23,9 @@ an unpartitioned run, **bit for bit** (tested on Hauts-de-France):
   points snap to the whole network's largest strongly connected component, as in one run.
 
 Results of each département are written as Parquet in a checkpoint folder, under a key made of
-every input of the task (units, services, thresholds, model and network, package version): a
+every input of the task (units, services, thresholds, model and network, package version; with
+a grid file read by the workers, the file's path, size and modification time and the
+territory's communes stand for the units): a
 rerun after a failure, or with a département added, reads them back instead of computing. A task
 that fails is retried (``retries``); if it still fails, the other départements finish, are
 checkpointed, and a French error names the département that failed.
