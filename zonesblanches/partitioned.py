@@ -333,10 +333,15 @@ def partitioned_diagnostic(
         from zonesblanches.coverage.traveltime import _metric_xy
         from zonesblanches.partition_run import _open
 
-        connection = _open(
-            client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
-            categories,
-        )  # fmt: skip
+        try:
+            connection = _open(
+                client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
+                categories,
+            )  # fmt: skip
+        except BaseException:
+            if grid_connection is not None:  # the cluster the grid was read on
+                grid_connection.close()
+            raise
         client = connection
     try:
         source = None
