@@ -1,19 +1,11 @@
 """The grid file of a partitioned run read by the Dask workers (issue 18): same bytes as the
 unpartitioned run with ``api.read_demand``.
 
-The real grid fixtures of ``tests/data/carreaux`` cover two départements: the 20 cells of the
-test grid astride Valenciennes / La Sentinelle (Nord, 59; real ids, synthetic values, see its
-SOURCE.md) and the real INSEE 2017 row of Corsica (Corse-du-Sud, 2A041), written here in the
-2019 column layout of the test grid (same values; the 2017 ``Groupe`` column, which the reader
-does not keep, left out). The territory « 59,2A » then splits into two groups of départements,
-one per worker. Hostile rows are added: an unreadable cell id, a population that is not a
-number (Nord), a negative one (Corsica), and a valid row outside the territory (the real Paris
-cell id of the 2015 extract with the values of a test-grid row).
+The file: :func:`grid_rows.grid_file`.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -22,6 +14,8 @@ import pytest
 import shapely
 
 pytest.importorskip("distributed")
+
+from grid_rows import grid_file  # noqa: E402
 
 from zonesblanches import api  # noqa: E402
 from zonesblanches.errors import DataError  # noqa: E402
@@ -39,32 +33,7 @@ from zonesblanches.partition_inputs import (  # noqa: E402
 from zonesblanches.partitioned import partitioned_diagnostic, select_territories  # noqa: E402
 from zonesblanches.writers import write_csv  # noqa: E402
 
-DATA = Path(__file__).parent / "data" / "carreaux"
 THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
-
-
-def grid_file(path: Path) -> Path:
-    """The test grid, the Corsican row and the hostile rows, in one file (2019 layout)."""
-    with open(DATA / "carreaux_200m_test.csv", encoding="utf-8", newline="") as f:
-        header, *rows = list(csv.reader(f))
-    with open(DATA / "filosofi2017_extrait_corse.csv", encoding="utf-8", newline="") as f:
-        corse = {k.lower(): v for k, v in next(csv.DictReader(f)).items()}
-    with open(DATA / "filosofi2015_extrait_paris.csv", encoding="utf-8", newline="") as f:
-        paris = next(csv.DictReader(f))["IdINSPIRE"]
-    corsican = [corse[c] for c in header]
-    ind = header.index("ind")
-    unreadable = [*rows[4]]
-    unreadable[0] = "CRS3035RES200mNXE3857600"
-    not_a_number = [*rows[2]]
-    not_a_number[ind] = "beaucoup"
-    negative = [*corsican]
-    negative[ind] = "-3"
-    outside = [*rows[6]]
-    outside[0] = paris
-    lines = [header, *rows[:7], unreadable, corsican, not_a_number, *rows[7:], outside, negative]
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows(lines)
-    return path
 
 
 @pytest.fixture(scope="module")
