@@ -149,3 +149,32 @@ def test_cli_partitioned_run_has_the_workers_read_the_grid_file(client, tmp_path
     assert {"communes.csv", "rejets_carreaux.csv", "synthese.csv"} <= set(names)
     for name in names:
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "seul" / name).read_bytes()
+
+
+def test_geopackage_read_by_groups_as_read_demand(tmp_path):
+    """The 2021 GeoPackage layout (Lambert-93 squares, LAEA ids; features numbered from 1):
+    the groups' reads merged are ``read_demand``'s; a GeoPackage without cell ids is refused
+    with a French error (its squares, not its ids, would place the cells)."""
+    import geopandas as gpd
+
+    from zonesblanches.crs import LAMBERT93
+    from zonesblanches.geodata.carreaux import load_carreaux
+
+    grid = Path(__file__).parent / "data" / "carreaux" / "carreaux_200m_test.csv"
+    text = {c: str for c in ("idcar_200m", "idcar_1km", "idcar_nat", "lcog_geo")}
+    raw = pd.read_csv(grid, dtype=text)
+    squares = load_carreaux(grid, progress=False).to_crs(LAMBERT93).geometry.values
+    gpkg = tmp_path / "carreaux_200m.gpkg"
+    gpd.GeoDataFrame(raw, geometry=squares, crs=LAMBERT93).to_file(gpkg, driver="GPKG")
+    nord = select_territories("59,62")
+    source, wkb = GridSource.of(gpkg), shapely.to_wkb(nord.geometry)
+    groups = grid_groups(nord.communes, 2)
+    reads = [read_group_cells(source, g, i == 0, wkb, nord.communes) for i, g in enumerate(groups)]
+    got, expected = merge_groups(reads), api.read_demand(nord, gpkg, progress=False)
+    pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(expected))
+    assert got.attrs["lecture"] == expected.attrs["lecture"]
+    bare = tmp_path / "sans_id.gpkg"
+    gpd.GeoDataFrame(raw.drop(columns=["idcar_200m", "idcar_1km"]), geometry=squares,
+                     crs=LAMBERT93).to_file(bare, driver="GPKG")  # fmt: skip
+    with pytest.raises(DataError, match="n'a pas d'identifiant de carreau"):
+        read_group_cells(GridSource.of(bare), ["59"], True, wkb, nord.communes)

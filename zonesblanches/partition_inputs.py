@@ -157,6 +157,13 @@ def read_group_cells(
     _same_file(source)
     filt = _GroupCells(mask_geometry(shapely.from_wkb(territory_wkb)), communes, group)
     pieces, stats, data = read_pieces(source.path, filt, progress=False)
+    if pieces and "geometry" in pieces[0][0].columns:  # squares of the file, no cell id
+        raise DataError(
+            f"Le fichier de carreaux « {data.name} » n'a pas d'identifiant de carreau : la "
+            "lecture par les workers place chaque carreau par son identifiant INSPIRE "
+            "(CRS3035RES200mN…E…). Lancez le calcul sans --workers ni --cluster, ou donnez un "
+            "fichier Filosofi avec ses identifiants."
+        )
     base = 2 if data.suffix.lower() in (".csv", ".txt") else 1  # first row's line number
     lines = np.concatenate([np.zeros(0, dtype=np.int64), *filt.kept_rows]) + base
     located = np.isin([r[0] for r in stats["rejets"]], lines)
