@@ -223,8 +223,9 @@ def grid_groups(communes: gpd.GeoDataFrame, n_groups: int) -> list[list[str]]:
     same number of communes (:func:`zonesblanches.partition_osm.groups_of`)."""
     from zonesblanches.partition_osm import groups_of
 
-    xy = np.column_stack([communes["lon"].to_numpy(float), communes["lat"].to_numpy(float)])
-    if "lon" not in communes or np.isnan(xy).any():
+    if {"lon", "lat"} <= set(communes.columns):
+        xy = np.column_stack([communes["lon"].to_numpy(float), communes["lat"].to_numpy(float)])
+    if not {"lon", "lat"} <= set(communes.columns) or np.isnan(xy).any():
         points = communes.geometry.representative_point()
         xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
     return groups_of(communes["code_departement"].astype(str).to_numpy(), xy, n_groups)
@@ -254,7 +255,7 @@ def read_grid_on_workers(client, source: GridSource, territory) -> tuple[gpd.Geo
             shared,
             key=f"lecture-carreaux-groupe{i}-{run}",
             pure=False,
-        )  # fmt: skip
+        )
         for i, group in enumerate(groups)
     ]
     try:
