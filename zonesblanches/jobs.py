@@ -110,8 +110,14 @@ def report_worker_grid(run, carreaux_path: Path, sortie: Path) -> None:
     rows.attrs["lecture"] = run.grid_rows
     _report_grid_rows(rows, carreaux_path, sortie)
     for group in run.grid_reads:
+        depts = group["departements"]
+        where = (
+            ", ".join(depts)
+            if len(depts) <= 8
+            else f"{len(depts)} départements, de {depts[0]} à {depts[-1]}"
+        )
         _print(
-            f"  lu par le worker {group['worker']} ({', '.join(group['departements'])}) : "
+            f"  lu par le worker {group['worker']} ({where}) : "
             f"{_fr_count(group['carreaux'], 'carreau', 'carreaux')} en "
             f"{_fr_num(group['secondes'])} s"
         )
