@@ -16,6 +16,24 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A Dask ``LocalCluster`` of two single-threaded worker processes on 127.0.0.1 and its
+    client, for the whole test module (starting them costs seconds)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        host="127.0.0.1",
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
 @pytest.fixture(scope="session")
 def communes():
     from zonesblanches.geodata.reference import load_communes

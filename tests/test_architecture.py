@@ -36,12 +36,13 @@ ALIASES = {
     "partitioned": "api",
     "partition_osm": "api",
     "partition_run": "api",
+    "partition_inputs": "api",
     "road_networks": "api",
     "worker_threads": "api",
 }
 """Modules that belong to another part: the command line's parser is part of the CLI; the
 shared defaults, the services resolver, the road-network models, the end-to-end jobs, the public-transport workflow and the
-partitioned (Dask) run with its tasks, its network read by the workers and its workers' thread shares,
+partitioned (Dask) run with its tasks, its network and grid file read by the workers and its workers' thread shares,
 which call api and which api never imports back, are part of api."""
 
 

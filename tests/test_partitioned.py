@@ -35,22 +35,6 @@ THRESHOLDS = {"voiture": 20.0, "marche": 30.0}
 
 
 @pytest.fixture(scope="module")
-def client():
-    """Two worker processes for the whole module (starting them costs seconds)."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def region():
     return api.as_territory(None)
 
@@ -729,3 +713,22 @@ def test_network_lines_of_group_reads_say_what_they_count():
     reads["groupes"][1][1]["voiture"]["far"][0] = False
     lines, far = format_worker_network(reads)
     assert far == 0 and lines[-1].startswith("  voiture : aucun service à plus de 1000 m")
+
+
+def test_grid_read_by_the_workers_with_a_road_network_sent_gives_the_region_bytes(
+    client, region, network_inputs, tmp_path
+):
+    """``carreaux=`` with the network read here and sent (the grid read first, on the same
+    client): the bytes of the run with ``demand=api.read_demand(...)``; the test grid's cells
+    are all in Nord, the other group of départements keeps none."""
+    from grid_rows import grid_file
+
+    path = grid_file(tmp_path / "carreaux.csv")
+    resolved, models, _ = network_inputs
+    demand = api.read_demand(region, path, progress=False)
+    options = {"services": resolved, "models": models, "categories": CATEGORIES}
+    whole = api.diagnostic(region, THRESHOLDS, demand=demand, **options)
+    run = partitioned_diagnostic(region, THRESHOLDS, client=client, carreaux=path, **options)
+    assert _csv(run.result, tmp_path / "a.csv") == _csv(whole, tmp_path / "b.csv")
+    assert run.grid_rows == demand.attrs["lecture"]
+    assert sorted(r["carreaux"] for r in run.grid_reads) == [0, 20]

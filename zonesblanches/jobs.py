@@ -66,21 +66,62 @@ def _report_grid_rows(cells, path: Path, sortie: Path) -> None:
             _print(f"    ligne {row['ligne']} — {row['champ']} : {row['motif']}")
 
 
-def _population_and_qpv(territory, qpv_path: Path | None, carreaux_path: Path | None, sortie: Path):
-    """Demand units (grid cells or communes) and QPV, saying which were used."""
+def _population_and_qpv(
+    territory,
+    qpv_path: Path | None,
+    carreaux_path: Path | None,
+    sortie: Path,
+    grid_by_workers: bool = False,
+):
+    """Demand units (grid cells or communes) and QPV, saying which were used.
+
+    ``grid_by_workers``: the grid file is read by the Dask workers of a partitioned run
+    (:mod:`zonesblanches.partition_inputs`), not here: its lines come after the run
+    (:func:`report_worker_grid`)."""
     from zonesblanches import api
     from zonesblanches.summaries import format_population
 
     tty = sys.stderr.isatty()
+    if carreaux_path is not None and grid_by_workers:
+        _print(
+            f"Population : carreaux INSEE Filosofi ({carreaux_path.name}), lus par les workers "
+            "Dask, une fois par groupe de départements ; le fichier doit être au même chemin "
+            "sur chaque worker."
+        )
+        carreaux_path = None
     demand = (
         None if carreaux_path is None else api.read_demand(territory, carreaux_path, progress=tty)
     )
     qpv = None if qpv_path is None else api.read_qpv(territory, qpv_path, progress=tty)
     if demand is not None:
         _report_grid_rows(demand, carreaux_path, sortie)
-    for line in format_population(demand, qpv, carreaux_path, qpv_path):
+    lines = format_population(demand, qpv, carreaux_path, qpv_path)
+    for line in lines[1:] if grid_by_workers else lines:
         _print(line)
     return demand, qpv
+
+
+def report_worker_grid(run, carreaux_path: Path, sortie: Path) -> None:
+    """The lines on the grid file the workers read (as :func:`_population_and_qpv` prints
+    them for a file read here), and its rejects file, after a partitioned run."""
+    from zonesblanches.summaries import format_population
+
+    rows = pd.DataFrame()
+    rows.attrs["lecture"] = run.grid_rows
+    _report_grid_rows(rows, carreaux_path, sortie)
+    for group in run.grid_reads:
+        depts = group["departements"]
+        where = (
+            ", ".join(depts)
+            if len(depts) <= 8
+            else f"{len(depts)} départements, de {depts[0]} à {depts[-1]}"
+        )
+        _print(
+            f"  lu par le worker {group['worker']} ({where}) : "
+            f"{_fr_count(group['carreaux'], 'carreau', 'carreaux')} en "
+            f"{_fr_num(group['secondes'])} s"
+        )
+    _print(format_population(run.result.units, None, carreaux_path)[0])
 
 
 @dataclass
@@ -112,13 +153,16 @@ def load_inputs(
     sheet: str | None = None,
     keep_networks: bool = True,
     network_by_workers: bool = False,
+    grid_by_workers: bool = False,
 ) -> Inputs:
     """Resolve the territory and read every input, printing in French what was used.
 
     ``keep_networks=False``: the network models let their road networks go once built (see
     :func:`zonesblanches.api.network_models`), except for all of France (partitioned run).
     ``network_by_workers``: the OSM file ``osm`` is read by the Dask workers of a
-    partitioned run (:mod:`zonesblanches.partition_osm`), not here (``models`` is None)."""
+    partitioned run (:mod:`zonesblanches.partition_osm`), not here (``models`` is None);
+    ``grid_by_workers``: likewise the grid file ``carreaux_path``
+    (:mod:`zonesblanches.partition_inputs`; ``demand`` is None)."""
     from zonesblanches import api
     from zonesblanches.geodata import reference
     from zonesblanches.partitioned import select_territories
@@ -145,7 +189,7 @@ def load_inputs(
     for line in format_services(resolved):
         _print(line)
     services, problems = resolved, resolved.problems
-    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie)
+    demand, qpv = _population_and_qpv(territory, qpv_path, carreaux_path, sortie, grid_by_workers)
     models = None
     modes = road_modes(modes)  # public transport: walking legs, no road network of its own
     if osm is not None and network_by_workers:
@@ -296,6 +340,7 @@ def run_analysis(
         list(thresholds),
         sortie,
         network_by_workers=by_workers,
+        grid_by_workers=partitioned and carreaux_path is not None,
         services_path=services_path,
         crs=crs,
         osm=osm,
@@ -324,6 +369,8 @@ def run_analysis(
     options.update(demand=demand, margin_km=margin_km)
     if by_workers:
         options["osm"] = osm
+    if partitioned and carreaux_path is not None:  # read by the workers
+        options.update(demand=None, carreaux=carreaux_path)
     if partitioned:
         run = _by_departement(territory, thresholds, sortie, cluster, workers, market)
         run = run(**options)
@@ -335,6 +382,8 @@ def run_analysis(
             for line in lines:
                 _print(line)
             problems += far
+        if run.grid_rows is not None:
+            report_worker_grid(run, carreaux_path, sortie)
     else:
         result = api.diagnostic(territory, thresholds, market=market, **options)
     principal_spec = api.principal_indicator(result, principal)  # French error before writing

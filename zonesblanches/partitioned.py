@@ -23,7 +23,9 @@ an unpartitioned run, **bit for bit** (tested on Hauts-de-France):
   points snap to the whole network's largest strongly connected component, as in one run.
 
 Results of each département are written as Parquet in a checkpoint folder, under a key made of
-every input of the task (units, services, thresholds, model and network, package version): a
+every input of the task (units, services, thresholds, model and network, package version; with
+a grid file read by the workers, the file's path, size and modification time and the
+territory's communes stand for the units): a
 rerun after a failure, or with a département added, reads them back instead of computing. A task
 that fails is retried (``retries``); if it still fails, the other départements finish, are
 checkpointed, and a French error names the département that failed.
@@ -106,6 +108,13 @@ class PartitionedRun:
         With ``osm=``: what the workers read (see
         :meth:`zonesblanches.partition_osm.WorkerReads.network_notes`), for
         :func:`zonesblanches.summaries.format_worker_network`; ``None`` otherwise.
+    grid_reads : list of dict or None
+        With ``carreaux=``: per group of départements, what its worker read
+        (``departements``, ``carreaux``, ``secondes``, ``worker``); ``None`` otherwise.
+    grid_rows : dict or None
+        With ``carreaux=``: the accounting of the grid file's rows (``lignes``, ``retenus``,
+        ``hors_territoire``, ``rejets``), as ``attrs["lecture"]`` of
+        :func:`zonesblanches.api.read_demand`.
     """
 
     result: CoverageResult
@@ -113,6 +122,8 @@ class PartitionedRun:
     checkpoint_dir: Path | None = None
     events: list[dict] = field(default_factory=list)
     network_reads: dict | None = None
+    grid_reads: list[dict] | None = None
+    grid_rows: dict | None = None
 
 
 def france() -> Territory:
@@ -245,6 +256,7 @@ def partitioned_diagnostic(
     on_partition: Callable[[dict], None] | None = None,
     osm: str | os.PathLike | None = None,
     network_modes: Sequence[str] | None = None,
+    carreaux: str | os.PathLike | None = None,
 ) -> PartitionedRun:
     """:func:`zonesblanches.api.diagnostic`, one Dask task per département.
 
@@ -274,6 +286,11 @@ def partitioned_diagnostic(
         ``network_modes`` (default: every road mode of ``thresholds``), with the margins of
         :func:`zonesblanches.api.network_models`; see :mod:`zonesblanches.partition_osm`.
         Same results as ``models=network_models(territory, modes, osm=osm, ...)``.
+    carreaux : path-like, optional
+        INSEE Filosofi grid file read **by the workers** (same path on each), one read per
+        group of départements, instead of ``demand=api.read_demand(territory, carreaux)``
+        read here: same units, same results (see :mod:`zonesblanches.partition_inputs`).
+        The checkpoints are then keyed by the file (path, size, modification time).
 
     Raises
     ------
@@ -285,7 +302,8 @@ def partitioned_diagnostic(
 
     territory = select_territories(territory)
     thresholds = dict(thresholds or api.DEFAULT_THRESHOLDS)
-    demand = commune_demand(territory.communes) if demand is None else demand
+    grid = None if carreaux is None else _grid_source(carreaux, demand)
+    demand = commune_demand(territory.communes) if demand is None and grid is None else demand
     network = {m: x for m, x in (models or {}).items() if isinstance(x, NetworkModel)}
     resolved = api.resolve_services(
         territory,
@@ -298,16 +316,32 @@ def partitioned_diagnostic(
     # The client first, and the whole networks' graphs sent to its workers while this
     # process prepares the run (see partition_run._Connection); not when checkpoints may
     # hold every département (no cluster is then started).
-    connection = None
+    connection = grid_connection = grid_reads = None
+    if grid is not None:  # the workers read the grid file before anything else
+        from zonesblanches.partition_inputs import read_grid_on_workers
+        from zonesblanches.partition_run import _Connection
+
+        grid_connection = _Connection(*_client(client, n_workers))
+        client = grid_connection.client
+        try:
+            demand, grid_reads = read_grid_on_workers(client, grid, territory)
+        except BaseException:
+            grid_connection.close()
+            raise
     resumable = checkpoint_dir is not None and any(Path(checkpoint_dir).glob("*.parquet"))
     if network and not resumable:
         from zonesblanches.coverage.traveltime import _metric_xy
         from zonesblanches.partition_run import _open
 
-        connection = _open(
-            client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
-            categories,
-        )  # fmt: skip
+        try:
+            connection = _open(
+                client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
+                categories,
+            )  # fmt: skip
+        except BaseException:
+            if grid_connection is not None:  # the cluster the grid was read on
+                grid_connection.close()
+            raise
         client = connection
     try:
         source = None
@@ -362,6 +396,8 @@ def partitioned_diagnostic(
             if source is not None:
                 stat = Path(source.path).stat()
                 digest_common = _digest(digest_common, source, stat.st_size, stat.st_mtime_ns)
+            if grid is not None:  # the units: the file and the territory they come from
+                digest_common = _digest(digest_common, grid, _territory_key(territory))
         rows: dict[str, dict] = {}
         frames: dict[str, pd.DataFrame] = {}
         events: list[dict] = []
@@ -377,7 +413,11 @@ def partitioned_diagnostic(
 
         todo: dict[str, str] = {}
         for dept, pos in parts.items():
-            key = "" if folder is None else _digest(digest_common, base.iloc[pos])
+            key = (
+                ""
+                if folder is None
+                else _digest(digest_common, dept if grid is not None else base.iloc[pos])
+            )
             path = None if folder is None else folder / f"{dept}-{key[:20]}.parquet"
             frame = None if path is None else _read_checkpoint(path)
             if frame is not None:
@@ -419,10 +459,34 @@ def partitioned_diagnostic(
         shell.models = {m: (models or {}).get(m) or shell.models[m] for m in modes}
         shell.models.update({m: described[m] for m in notes})
         table = pd.DataFrame([rows[d] for d in parts])
-        return PartitionedRun(shell, table, folder, events, network_reads or None)
+        grid_rows = None if grid is None else demand.attrs.get("lecture")
+        return PartitionedRun(
+            shell, table, folder, events, network_reads or None, grid_reads, grid_rows
+        )
     finally:
         if connection is not None:
             connection.close()
+        if grid_connection is not None:
+            grid_connection.close()
+
+
+def _grid_source(carreaux: str | os.PathLike, demand: object):
+    """The grid file the workers will read (``carreaux=``), checked here."""
+    from zonesblanches.partition_inputs import GridSource
+
+    if demand is not None:
+        raise ParameterError(
+            "Donnez soit les unités de demande (demand=), soit le fichier de carreaux que les "
+            "workers lisent (carreaux=), pas les deux."
+        )
+    return GridSource.of(carreaux)
+
+
+def _territory_key(territory: Territory) -> str:
+    """The territory's communes (codes and outlines): which cells a grid file gives it, and
+    their communes."""
+    kept = [c for c in ("code_insee", "code_departement", "code_epci", "nom", "nom_epci")]
+    return _digest(territory.communes[[c for c in kept if c in territory.communes] + ["geometry"]])
 
 
 def _checked_xy(resolved) -> np.ndarray:

@@ -193,6 +193,39 @@ def aggregate_carreaux(cells: gpd.GeoDataFrame, resolution: int = 1000) -> gpd.G
     return gpd.GeoDataFrame(out, geometry=cell_squares(decoded, cells.crs).values, crs=cells.crs)
 
 
+def cell_centres(squares: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Centres (EPSG:3035) of cell squares, as :func:`carreaux_demand` places its units."""
+    return squares.to_crs("EPSG:3035").centroid
+
+
+def communes_for_join(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The communes :func:`commune_of_centres` joins (its columns, EPSG:3035, in order)."""
+    if "code_insee" not in communes.columns or communes.crs is None:
+        raise ParameterError("La table des communes doit avoir « code_insee » et un CRS.")
+    keep = [c for c in ("code_insee", "nom", "code_epci", "nom_epci") if c in communes]
+    return communes[[*keep, "geometry"]].to_crs("EPSG:3035").reset_index(drop=True)
+
+
+def commune_of_centres(
+    metric_centres: gpd.GeoSeries, communes: gpd.GeoDataFrame, *, prepared: bool = False
+) -> pd.DataFrame:
+    """The commune columns of each centre (EPSG:3035): the commune holding it, else the
+    nearest (a centre in a gap of simplified outlines, or on a border). One row per centre,
+    decided by that centre alone (the same whichever other centres are joined with it).
+    ``prepared``: ``communes`` is already :func:`communes_for_join`'s."""
+    polys = communes if prepared else communes_for_join(communes)
+    keep = [c for c in polys.columns if c != "geometry"]
+    points = gpd.GeoDataFrame(geometry=metric_centres.values, crs="EPSG:3035")
+    joined = gpd.sjoin(points, polys, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    lost = joined["index_right"].isna().to_numpy()
+    if lost.any():
+        near = gpd.sjoin_nearest(points[lost], polys, how="left")
+        near = near[~near.index.duplicated(keep="first")]
+        joined.loc[near.index, keep] = near[keep]
+    return pd.DataFrame(joined[keep])
+
+
 def carreaux_demand(
     cells: gpd.GeoDataFrame,
     communes: gpd.GeoDataFrame | None = None,
@@ -229,21 +262,10 @@ def carreaux_demand(
     for col in ("men", "men_pauv", "i_est"):
         if col in cells.columns:
             out[col] = cells[col]
-    metric_centres = cells.geometry.to_crs("EPSG:3035").centroid
+    metric_centres = cell_centres(cells.geometry)
     if communes is not None:
-        if "code_insee" not in communes.columns or communes.crs is None:
-            raise ParameterError("La table des communes doit avoir « code_insee » et un CRS.")
-        keep = [c for c in ("code_insee", "nom", "code_epci", "nom_epci") if c in communes]
-        polys = communes[[*keep, "geometry"]].to_crs("EPSG:3035").reset_index(drop=True)
-        points = gpd.GeoDataFrame(geometry=metric_centres.values, crs="EPSG:3035")
-        joined = gpd.sjoin(points, polys, how="left", predicate="within")
-        joined = joined[~joined.index.duplicated(keep="first")]
-        lost = joined["index_right"].isna().to_numpy()
-        if lost.any():
-            near = gpd.sjoin_nearest(points[lost], polys, how="left")
-            near = near[~near.index.duplicated(keep="first")]
-            joined.loc[near.index, keep] = near[keep]
-        for col in keep:
+        joined = commune_of_centres(metric_centres, communes)
+        for col in joined.columns:
             out[col] = joined[col].to_numpy()
     geometry = metric_centres.to_crs(cells.crs) if as_points else cells.geometry
     return gpd.GeoDataFrame(out, geometry=geometry.values, crs=cells.crs)
@@ -319,6 +341,44 @@ def load_carreaux(
     """
     if resolution is not None and int(resolution) not in (200, 1000):
         raise ParameterError("La taille des carreaux doit être 200 ou 1000 mètres.")
+    filt = _MaskFilter(None if mask is None else mask_geometry(mask))
+    pieces, stats, data = read_pieces(
+        path, filt, download=download, vintage=vintage, resolution=resolution,
+        file_format=file_format, territory=territory, layer=layer, cache=cache,
+        progress=progress, chunksize=chunksize,
+    )  # fmt: skip
+    if not pieces:
+        where = "dans le territoire demandé" if mask is not None else "lisible"
+        raise DataError(
+            f"Aucun carreau {where} dans « {data.name} » (fichier d'une autre région, ou "
+            "identifiants de carreaux illisibles ?)."
+        )
+    cells = _assemble(pieces, crs, data.name)
+    if resolution == 1000 and (cells["resolution"] == 200).all():
+        cells = aggregate_carreaux(cells, 1000)
+    cells.attrs["lecture"] = {**stats, "retenus": len(cells)}
+    return cells
+
+
+def read_pieces(
+    path: str | os.PathLike | None,
+    filt: _MaskFilter,
+    *,
+    download: bool = False,
+    vintage: int = 2021,
+    resolution: int | None = None,
+    file_format: str = "csv",
+    territory: str = "met",
+    layer: str | None = None,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    chunksize: int = 250_000,
+) -> tuple[list[tuple[pd.DataFrame, pd.DataFrame]], dict, Path]:
+    """The read of :func:`load_carreaux` before its cells are assembled: the ``(table,
+    decoded)`` pieces of the rows ``filt`` keeps (``filt.keep`` is called once per chunk, in
+    the file's order), the accounting of every row (``lignes``, ``hors_territoire``,
+    ``rejets``) and the data file read (CSV: line 2 is the first row; GeoPackage: feature 1).
+    Options as for :func:`load_carreaux`."""
     if path is None:
         if not download:
             raise DataError(
@@ -337,7 +397,6 @@ def load_carreaux(
     data = _open_archive(path, resolution, territory.lower(), cache)
     if data.stat().st_size == 0:
         raise DataError(f"Le fichier de carreaux « {data.name} » est vide.")
-    filt = _MaskFilter(None if mask is None else mask_geometry(mask))
     stats = _new_stats()
     if data.suffix.lower() in (".csv", ".txt"):
         # Only for ids without the RES part [UNVERIFIED]: the size the file name says.
@@ -351,14 +410,4 @@ def load_carreaux(
                 data, filt, layer=layer, resolution=None, territory=territory.lower(), stats=stats
             )
         )
-    if not pieces:
-        where = "dans le territoire demandé" if mask is not None else "lisible"
-        raise DataError(
-            f"Aucun carreau {where} dans « {data.name} » (fichier d'une autre région, ou "
-            "identifiants de carreaux illisibles ?)."
-        )
-    cells = _assemble(pieces, crs, data.name)
-    if resolution == 1000 and (cells["resolution"] == 200).all():
-        cells = aggregate_carreaux(cells, 1000)
-    cells.attrs["lecture"] = {**stats, "retenus": len(cells)}
-    return cells
+    return pieces, stats, data
