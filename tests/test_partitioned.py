@@ -311,6 +311,33 @@ def test_the_whole_network_goes_to_the_workers_with_its_snapping_table_not_its_t
         table.query(points[:1] + 0.5, k=1)
 
 
+def test_a_killed_run_s_shared_memory_folder_is_removed_by_the_next_run(tmp_path):
+    """A run killed by SIGKILL leaves its folder of graphs in shared memory: the next run
+    removes the folders of this package, user and host whose process is gone, and no other
+    (a live process's, another host's, another program's)."""
+    import subprocess
+    import sys
+
+    import scipy.sparse as sp
+
+    from zonesblanches import partition_run
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host, prefix = partition_run._host_token(), partition_run.SHARED_PREFIX
+    dead = tmp_path / f"{prefix}{gone.pid}-{host}-abc"
+    live = tmp_path / f"{prefix}{os.getpid()}-{host}-abc"
+    elsewhere = tmp_path / f"{prefix}{gone.pid}-00000000-abc"
+    other = tmp_path / f"autre-{gone.pid}-{host}-abc"
+    for folder in (dead, live, elsewhere, other):
+        (folder / "voiture").mkdir(parents=True)
+        (folder / "voiture" / "data.npy").write_bytes(b"x")
+    made = partition_run._shared_folder({"voiture": sp.csr_matrix(np.eye(3))}, tmp_path)
+    assert made is not None and made.name.startswith(f"{prefix}{os.getpid()}-{host}-")
+    assert not dead.exists()
+    assert live.is_dir() and elsewhere.is_dir() and other.is_dir() and made.is_dir()
+
+
 def _graph_digest(graph) -> str:
     import hashlib
 
@@ -444,8 +471,8 @@ def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client, requ
     default (``threads=None``: ``numba.get_num_threads()``)."""
     from zonesblanches.worker_threads import limit_numba_threads, unlimit_numba_threads
 
-    limit_numba_threads(client)
-    request.addfinalizer(lambda: unlimit_numba_threads(client))
+    name = limit_numba_threads(client)
+    request.addfinalizer(lambda: unlimit_numba_threads(client, name))
 
     def probe() -> tuple:
         import numba
@@ -481,16 +508,34 @@ def test_the_numba_plugin_on_a_callers_cluster_is_removed_with_its_settings(clie
         unlimit_numba_threads,
     )
 
-    unlimit_numba_threads(client)  # not registered: nothing happens
+    unlimit_numba_threads(client, NumbaThreads.name)  # not registered: nothing happens
     before = client.run(_worker_numba_state)
-    limit_numba_threads(client)
-    assert _plugins(client) == [NumbaThreads.name]
+    name = limit_numba_threads(client)
+    assert _plugins(client) == [name] and name.startswith(NumbaThreads.name)
     share = partition_parts.thread_share(_cores(), 2)
     assert set(client.run(_worker_numba_state).values()) == {(share, str(share))}
-    unlimit_numba_threads(client)
+    unlimit_numba_threads(client, name)
     assert _plugins(client) == []
     assert client.run(_worker_numba_state) == before
-    unlimit_numba_threads(client)
+    unlimit_numba_threads(client, name)
+
+
+def test_two_runs_at_once_on_one_client_each_remove_only_their_own_numba_plugin(client):
+    """Two runs on one client register the plugin under names of their own: the first run's
+    end leaves the second one's plugin, and its workers' limit, in place; the workers get
+    their settings back when the last one leaves."""
+    from zonesblanches.worker_threads import limit_numba_threads, unlimit_numba_threads
+
+    before = client.run(_worker_numba_state)
+    share = partition_parts.thread_share(_cores(), 2)
+    first, second = limit_numba_threads(client), limit_numba_threads(client)
+    assert first != second and _plugins(client) == sorted([first, second])
+    unlimit_numba_threads(client, first)
+    assert _plugins(client) == [second]
+    assert set(client.run(_worker_numba_state).values()) == {(share, str(share))}
+    unlimit_numba_threads(client, second)
+    assert _plugins(client) == []
+    assert client.run(_worker_numba_state) == before
 
 
 def test_node_times_kept_at_the_units_nodes_read_as_the_whole_arrays_or_raise():

@@ -252,17 +252,68 @@ class _SharedGraph:
         return sp.csr_matrix(tuple(reversed(arrays)), shape=self.shape, copy=False)
 
 
-def _shared_folder(graphs: Mapping[str, object]) -> Path | None:
-    """A new folder in ``/dev/shm`` when it exists and has room for ``graphs`` twice."""
+SHARED_PREFIX = "zonesblanches-graphes-"
+"""Start of the name of a run's folder in shared memory: then the launching process's pid, a
+token of its host, a random part (:func:`_shared_folder`)."""
+
+
+def _host_token() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError), or cannot tell: alive
+        return True
+    return True
+
+
+def _remove_stale_folders(root: Path) -> list[Path]:
+    """Remove the folders a run left in ``root`` when its process was killed (SIGKILL leaves
+    it no time to clean up): only this package's folders (:data:`SHARED_PREFIX`), of this
+    user, made on this host, whose process is gone. Returns those removed."""
+    import shutil
+    import stat
+
+    uid, host, removed = getattr(os, "getuid", lambda: None)(), _host_token(), []
+    for entry in root.glob(SHARED_PREFIX + "*"):
+        pid, _, rest = entry.name[len(SHARED_PREFIX) :].partition("-")
+        if not pid.isdigit() or not rest.startswith(host + "-"):
+            continue
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid):
+            continue
+        if not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _shared_folder(graphs: Mapping[str, object], root: Path = Path("/dev/shm")) -> Path | None:
+    """A new folder in ``root`` (``/dev/shm``) when it exists and has room for ``graphs``
+    twice, named after this process (:data:`SHARED_PREFIX`), once the folders of killed
+    runs are removed (:func:`_remove_stale_folders`)."""
     import shutil
     import tempfile
 
-    root = Path("/dev/shm")
     size = sum(int(g.data.nbytes + g.indices.nbytes + g.indptr.nbytes) for g in graphs.values())
     try:
-        if not root.is_dir() or shutil.disk_usage(root).free < 2 * size:
+        if not root.is_dir():
             return None
-        return Path(tempfile.mkdtemp(prefix="zonesblanches-graphes-", dir=root))
+        _remove_stale_folders(root)
+        if shutil.disk_usage(root).free < 2 * size:
+            return None
+        prefix = f"{SHARED_PREFIX}{os.getpid()}-{_host_token()}-"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     except OSError:
         return None
 
@@ -290,7 +341,8 @@ class _Connection:
         self._sending = None
         self._folder: Path | None = None
         self.shared = False  # whether the graphs went through shared memory
-        self.limited = False  # whether the workers' numba threads are already limited
+        # the name of this run's numba plugin, once the workers' threads are limited
+        self.limited: str | None = None
         if graphs:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -343,8 +395,8 @@ class _Connection:
         elif self.limited:  # the caller's cluster: the numba plugin does not outlive the run
             from zonesblanches.worker_threads import unlimit_numba_threads
 
-            self.limited = False
-            unlimit_numba_threads(self.client)
+            name, self.limited = self.limited, None
+            unlimit_numba_threads(self.client, name)
 
 
 def _likely_whole_modes(
@@ -393,13 +445,13 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
     graphs of the launching process's own models (``NetworkModel``, with their k-d tree),
     the ones :func:`_whole_share` sends."""
     client, owned = _client(client, n_workers)
-    limited = False
+    limited = None
     try:
-        from zonesblanches.worker_threads import limit_numba_threads
+        from zonesblanches.worker_threads import limit_numba_threads, plugin_name
 
         # before the graphs move: a round trip to workers receiving them waits for them
-        limited = True
-        limit_numba_threads(client)
+        limited = plugin_name()  # removed on failure even if registering it raised
+        limit_numba_threads(client, limited)
         exact = {
             m: x
             for m, x in network.items()
@@ -407,7 +459,7 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
         }
         likely = _likely_whole_modes(exact, unit_xy, services, thresholds, categories)
         connection = _Connection(client, owned, {m: exact[m].graph for m in likely})
-        connection.limited = True
+        connection.limited = limited
         return connection
     except BaseException:
         failed = _Connection(client, owned)
@@ -437,8 +489,8 @@ def _run_tasks(
         from zonesblanches.worker_threads import limit_numba_threads
 
         if not connection.limited:  # numba's threads: each worker its share of the cores
-            connection.limited = True  # (removed at the end from a caller's cluster)
-            limit_numba_threads(client)
+            # (removed at the end from a caller's cluster)
+            connection.limited = limit_numba_threads(client)
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.
         every, lean = task_inputs(base, kept)
