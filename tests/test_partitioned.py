@@ -438,6 +438,13 @@ def test_the_run_s_own_cluster_sends_one_task_at_a_time_and_reaches_its_workers(
             lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
         )
         assert owned and saturation == 1.0 and client.direct_to_workers
+        # Dask's monitoring less often (partition_run.QUIET_CLUSTER): the scheduler's and
+        # the nannies' callbacks run in the launching process, beside the workers
+        ticks = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time
+        )
+        nanny = next(iter(client.cluster.workers.values()))
+        assert ticks == 1000 and nanny.memory_manager.memory_monitor_interval == 0.5
     finally:
         cluster = client.cluster
         client.close()

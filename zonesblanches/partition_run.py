@@ -172,6 +172,20 @@ def _write_checkpoint(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=True)
 
 
+QUIET_CLUSTER = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+"""Dask's own monitoring, less often, in the ``LocalCluster`` a run starts: its scheduler and
+the workers' nannies live in the launching process, whose event loop measured its own lag
+every 20 ms, read the machine's counters (processor, network, disks) every 0.5 s and each
+worker's memory every 0.1 s: 60 to 90 ms of processor per second of an idle cluster (2
+workers), taken from the workers when they use every core (13 ms with these settings). Every
+worker keeps its memory limit (checked twice a second); the dashboard's plots are coarser."""
+
+
 def _client(client: object, n_workers: int | None):
     """``(client, owned)``: the given client, a client of the given scheduler address, or a
     new ``LocalCluster`` (one single-threaded process per core, or ``n_workers``)."""
@@ -202,7 +216,7 @@ def _client(client: object, n_workers: int | None):
     # scheduler cannot take the waiting task back (stealing needs the worker's answer): at the
     # end of the passes one worker sat idle while the other ran its two (up to a pass, 2 s at
     # r28). With one at a time, each free worker takes the next task, largest first.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, **QUIET_CLUSTER}):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
