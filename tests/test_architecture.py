@@ -36,6 +36,7 @@ ALIASES = {
     "partitioned": "api",
     "partition_osm": "api",
     "partition_run": "api",
+    "partition_shm": "api",
     "road_networks": "api",
     "worker_threads": "api",
 }

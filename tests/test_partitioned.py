@@ -246,6 +246,32 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     assert _plugins(client) == []
 
 
+def _pass_that_fails(*args, **kwargs):
+    raise RuntimeError("passe en panne simulée")
+
+
+def test_a_failing_whole_network_pass_fails_the_departements_that_need_it(
+    client, region, network_inputs, tmp_path, monkeypatch
+):
+    """A (mode, category) pass that fails on the whole network: every département waiting
+    for that mode's node times is reported with the pass's error, none is left waiting."""
+    import cloudpickle
+
+    from zonesblanches import partition_run
+
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    monkeypatch.setattr(partition_run, "_whole_node_times", _pass_that_fails)
+    resolved, models, _ = network_inputs
+    with pytest.raises(PartitionError) as err:
+        partitioned_diagnostic(
+            region, THRESHOLDS, services=resolved, models=models, categories=CATEGORIES,
+            client=client,
+        )  # fmt: skip
+    assert "5 départements sur 5" in str(err.value)
+    assert "RuntimeError : passe en panne simulée" in str(err.value)
+    assert _plugins(client) == []
+
+
 def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
     region, network_inputs
 ):
@@ -413,17 +439,35 @@ def test_two_network_modes_on_the_whole_network_give_the_region_bytes(
     client, region, two_network_inputs, tmp_path
 ):
     """Two modes on the whole network, their networks sent to every worker before any task
-    runs: 2 × 2 (mode, category) passes, largest network first, then one task per
-    département reading both modes' node times. Still the region run's bytes."""
+    runs: 2 × 2 (mode, category) passes, sent one per worker at a time, largest network
+    first; then one task per département and mode, sent with that mode's node times once
+    its passes are done. Still the region run's bytes."""
     from distributed import get_task_stream
 
+    _, models, _ = two_network_inputs
     with get_task_stream(client) as stream:
         run = _network_run_gives_the_region_bytes(client, region, two_network_inputs, tmp_path)
     assert (run.partitions["passes"] == 1).all()
     keys = [str(t["key"]) for t in stream.data]
-    assert sum(k.startswith("departement-") for k in keys) == 5
-    assert not [k for k in keys if k.startswith(("partie-", "_network_part-"))]  # no cut
+    assert not [k for k in keys if k.startswith(("departement-", "_network_part-"))]  # no cut
+    assert sum(k.startswith("partie-") for k in keys) == 5 * 2
     assert sum(k.startswith("_whole_node_times-") for k in keys) == 2 * len(CATEGORIES)
+    start = {
+        str(t["key"]): min(p["start"] for p in t["startstops"] if p["action"] == "compute")
+        for t in stream.data
+    }
+    large, small = sorted(THRESHOLDS, key=lambda m: -models[m].network.n_edges)
+    first = {m: [v for k, v in start.items() if k.startswith(f"_whole_node_times-{m}-")]
+             for m in THRESHOLDS}  # fmt: skip
+    assert max(first[large]) <= min(first[small])  # each free worker took the longest left
+    for key, when in start.items():  # a département's mode waits for that mode's passes only
+        if key.startswith("partie-"):
+            mode = next(m for m in THRESHOLDS if f"-{m}-" in key)
+            ends = [
+                p["stop"] for t in stream.data if str(t["key"]).startswith(f"_whole_node_times-{mode}-")
+                for p in t["startstops"] if p["action"] == "compute"
+            ]  # fmt: skip
+            assert when >= max(ends)
 
 
 def test_the_run_s_own_cluster_sends_one_task_at_a_time_and_reaches_its_workers(
