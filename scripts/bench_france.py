@@ -146,6 +146,7 @@ def _task_metrics(client) -> dict[str, dict[str, float]]:
     for key, value in client.run_on_scheduler(read).items():
         if isinstance(key, tuple) and len(key) == 4 and key[0] == "execute":
             _, prefix, what, unit = key
+            prefix = str(prefix).split("-")[0]  # "whole_node_times-marche-…": one kind
             if unit == "seconds" and what in ("thread-cpu", "thread-noncpu"):
                 out.setdefault(prefix, {}).setdefault(what, 0.0)
                 out[prefix][what] += value

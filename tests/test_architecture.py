@@ -37,6 +37,7 @@ ALIASES = {
     "partition_osm": "api",
     "partition_run": "api",
     "partition_inputs": "api",
+    "partition_shm": "api",
     "road_networks": "api",
     "worker_threads": "api",
 }

@@ -230,6 +230,32 @@ def test_road_network_partitioned_run_gives_the_region_bytes(
     assert _plugins(client) == []
 
 
+def _pass_that_fails(*args, **kwargs):
+    raise RuntimeError("passe en panne simulée")
+
+
+def test_a_failing_whole_network_pass_fails_the_departements_that_need_it(
+    client, region, network_inputs, tmp_path, monkeypatch
+):
+    """A (mode, category) pass that fails on the whole network: every département waiting
+    for that mode's node times is reported with the pass's error, none is left waiting."""
+    import cloudpickle
+
+    from zonesblanches import partition_run
+
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    monkeypatch.setattr(partition_run, "_whole_node_times", _pass_that_fails)
+    resolved, models, _ = network_inputs
+    with pytest.raises(PartitionError) as err:
+        partitioned_diagnostic(
+            region, THRESHOLDS, services=resolved, models=models, categories=CATEGORIES,
+            client=client,
+        )  # fmt: skip
+    assert "5 départements sur 5" in str(err.value)
+    assert "RuntimeError : passe en panne simulée" in str(err.value)
+    assert _plugins(client) == []
+
+
 def test_a_cut_network_gives_the_whole_networks_times_where_its_margin_is_proven(
     region, network_inputs
 ):
@@ -293,6 +319,33 @@ def test_the_whole_network_goes_to_the_workers_with_its_snapping_table_not_its_t
     assert [a.size for a in table.query(points[:0], k=1)] == [0, 0]
     with pytest.raises(IndexError):
         table.query(points[:1] + 0.5, k=1)
+
+
+def test_a_killed_run_s_shared_memory_folder_is_removed_by_the_next_run(tmp_path):
+    """A run killed by SIGKILL leaves its folder of graphs in shared memory: the next run
+    removes the folders of this package, user and host whose process is gone, and no other
+    (a live process's, another host's, another program's)."""
+    import subprocess
+    import sys
+
+    import scipy.sparse as sp
+
+    from zonesblanches import partition_run
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host, prefix = partition_run._host_token(), partition_run.SHARED_PREFIX
+    dead = tmp_path / f"{prefix}{gone.pid}-{host}-abc"
+    live = tmp_path / f"{prefix}{os.getpid()}-{host}-abc"
+    elsewhere = tmp_path / f"{prefix}{gone.pid}-00000000-abc"
+    other = tmp_path / f"autre-{gone.pid}-{host}-abc"
+    for folder in (dead, live, elsewhere, other):
+        (folder / "voiture").mkdir(parents=True)
+        (folder / "voiture" / "data.npy").write_bytes(b"x")
+    made = partition_run._shared_folder({"voiture": sp.csr_matrix(np.eye(3))}, tmp_path)
+    assert made is not None and made.name.startswith(f"{prefix}{os.getpid()}-{host}-")
+    assert not dead.exists()
+    assert live.is_dir() and elsewhere.is_dir() and other.is_dir() and made.is_dir()
 
 
 def _graph_digest(graph) -> str:
@@ -370,17 +423,35 @@ def test_two_network_modes_on_the_whole_network_give_the_region_bytes(
     client, region, two_network_inputs, tmp_path
 ):
     """Two modes on the whole network, their networks sent to every worker before any task
-    runs: 2 × 2 (mode, category) passes, largest network first, then one task per
-    département reading both modes' node times. Still the region run's bytes."""
+    runs: 2 × 2 (mode, category) passes, sent one per worker at a time, largest network
+    first; then one task per département and mode, sent with that mode's node times once
+    its passes are done. Still the region run's bytes."""
     from distributed import get_task_stream
 
+    _, models, _ = two_network_inputs
     with get_task_stream(client) as stream:
         run = _network_run_gives_the_region_bytes(client, region, two_network_inputs, tmp_path)
     assert (run.partitions["passes"] == 1).all()
     keys = [str(t["key"]) for t in stream.data]
-    assert sum(k.startswith("departement-") for k in keys) == 5
-    assert not [k for k in keys if k.startswith(("partie-", "_network_part-"))]  # no cut
+    assert not [k for k in keys if k.startswith(("departement-", "_network_part-"))]  # no cut
+    assert sum(k.startswith("partie-") for k in keys) == 5 * 2
     assert sum(k.startswith("_whole_node_times-") for k in keys) == 2 * len(CATEGORIES)
+    start = {
+        str(t["key"]): min(p["start"] for p in t["startstops"] if p["action"] == "compute")
+        for t in stream.data
+    }
+    large, small = sorted(THRESHOLDS, key=lambda m: -models[m].network.n_edges)
+    first = {m: [v for k, v in start.items() if k.startswith(f"_whole_node_times-{m}-")]
+             for m in THRESHOLDS}  # fmt: skip
+    assert max(first[large]) <= min(first[small])  # each free worker took the longest left
+    for key, when in start.items():  # a département's mode waits for that mode's passes only
+        if key.startswith("partie-"):
+            mode = next(m for m in THRESHOLDS if f"-{m}-" in key)
+            ends = [
+                p["stop"] for t in stream.data if str(t["key"]).startswith(f"_whole_node_times-{mode}-")
+                for p in t["startstops"] if p["action"] == "compute"
+            ]  # fmt: skip
+            assert when >= max(ends)
 
 
 def test_the_run_s_own_cluster_sends_one_task_at_a_time_and_reaches_its_workers(
@@ -395,6 +466,13 @@ def test_the_run_s_own_cluster_sends_one_task_at_a_time_and_reaches_its_workers(
             lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
         )
         assert owned and saturation == 1.0 and client.direct_to_workers
+        # Dask's monitoring less often (partition_run.QUIET_CLUSTER): the scheduler's and
+        # the nannies' callbacks run in the launching process, beside the workers
+        ticks = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time
+        )
+        nanny = next(iter(client.cluster.workers.values()))
+        assert ticks == 1000 and nanny.memory_manager.memory_monitor_interval == 0.5
     finally:
         cluster = client.cluster
         client.close()
@@ -428,8 +506,8 @@ def test_each_worker_limits_numba_threads_in_its_tasks_to_its_share(client, requ
     default (``threads=None``: ``numba.get_num_threads()``)."""
     from zonesblanches.worker_threads import limit_numba_threads, unlimit_numba_threads
 
-    limit_numba_threads(client)
-    request.addfinalizer(lambda: unlimit_numba_threads(client))
+    name = limit_numba_threads(client)
+    request.addfinalizer(lambda: unlimit_numba_threads(client, name))
 
     def probe() -> tuple:
         import numba
@@ -465,16 +543,34 @@ def test_the_numba_plugin_on_a_callers_cluster_is_removed_with_its_settings(clie
         unlimit_numba_threads,
     )
 
-    unlimit_numba_threads(client)  # not registered: nothing happens
+    unlimit_numba_threads(client, NumbaThreads.name)  # not registered: nothing happens
     before = client.run(_worker_numba_state)
-    limit_numba_threads(client)
-    assert _plugins(client) == [NumbaThreads.name]
+    name = limit_numba_threads(client)
+    assert _plugins(client) == [name] and name.startswith(NumbaThreads.name)
     share = partition_parts.thread_share(_cores(), 2)
     assert set(client.run(_worker_numba_state).values()) == {(share, str(share))}
-    unlimit_numba_threads(client)
+    unlimit_numba_threads(client, name)
     assert _plugins(client) == []
     assert client.run(_worker_numba_state) == before
-    unlimit_numba_threads(client)
+    unlimit_numba_threads(client, name)
+
+
+def test_two_runs_at_once_on_one_client_each_remove_only_their_own_numba_plugin(client):
+    """Two runs on one client register the plugin under names of their own: the first run's
+    end leaves the second one's plugin, and its workers' limit, in place; the workers get
+    their settings back when the last one leaves."""
+    from zonesblanches.worker_threads import limit_numba_threads, unlimit_numba_threads
+
+    before = client.run(_worker_numba_state)
+    share = partition_parts.thread_share(_cores(), 2)
+    first, second = limit_numba_threads(client), limit_numba_threads(client)
+    assert first != second and _plugins(client) == sorted([first, second])
+    unlimit_numba_threads(client, first)
+    assert _plugins(client) == [second]
+    assert set(client.run(_worker_numba_state).values()) == {(share, str(share))}
+    unlimit_numba_threads(client, second)
+    assert _plugins(client) == []
+    assert client.run(_worker_numba_state) == before
 
 
 def test_node_times_kept_at_the_units_nodes_read_as_the_whole_arrays_or_raise():

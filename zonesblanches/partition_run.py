@@ -7,7 +7,8 @@ tasks, and the loop that submits the départements and gathers them.
   checkpoints as they finish.
 
 Split from :mod:`zonesblanches.partitioned` (which keeps the workflow, the checkpoints' keys and
-the result), as :mod:`zonesblanches.partition_osm` holds the workers' reading of the OSM file.
+the result), as :mod:`zonesblanches.partition_osm` holds the workers' reading of the OSM file
+and :mod:`zonesblanches.partition_shm` the run's connection and its graphs in shared memory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from zonesblanches.columns import time_col
 from zonesblanches.coverage.analysis import compute_coverage
 from zonesblanches.coverage.network import NetworkModel
 from zonesblanches.coverage.partition_parts import (
+    _AtNodes,
     _category_points,
     _cut_share,
     _network_part,
@@ -46,6 +48,14 @@ from zonesblanches.coverage.partition_parts import (
 from zonesblanches.coverage.traveltime import StraightLineModel
 from zonesblanches.errors import ParameterError
 from zonesblanches.partition_osm import OsmSource, WorkerReads
+from zonesblanches.partition_shm import (  # noqa: F401 - the tests reach some here
+    SHARED_PREFIX,
+    _Connection,
+    _host_token,
+    _shared_folder,
+    _SharedGraph,
+    _visible,
+)
 
 
 def _coverage_columns(
@@ -131,6 +141,58 @@ def _join_pieces(pieces: Sequence[dict]) -> dict:
     }
 
 
+@dataclass
+class _Attempt:
+    """One try of a département (see ``_run_tasks``): its groups of modes, each a task, whose
+    results are joined here; ``later``: the modes on the whole network whose task waits for
+    their node times."""
+
+    dept: str
+    units: _Units
+    models: dict
+    groups: list[list[str]]
+    later: list[str]
+    key: str  # the département's key (its task when one group, else the base of its pieces)
+    futures: dict = field(default_factory=dict)  # group → its task
+    outs: dict = field(default_factory=dict)  # group → its result
+    done: bool = False
+
+    def key_of(self, slot: int) -> str:
+        """The key of a group's task: the département's own when it is alone."""
+        if len(self.groups) == 1:
+            return self.key
+        head, _, rest = self.key.partition("-")
+        dept, _, tail = rest.partition("-")
+        return f"partie-{dept}-{'-'.join(self.groups[slot])}-{tail}"
+
+
+def _error(future) -> str:
+    """A failed task's error, as the run reports it."""
+    try:
+        future.result()
+        return "tâche annulée"
+    except Exception as exc:  # noqa: BLE001 - any task error is reported by name
+        return f"{type(exc).__name__} : {exc}"
+
+
+def _fields_at(fields: Mapping[str, object], unit_nodes: np.ndarray | None, pos) -> dict:
+    """A mode's node times (category → :func:`_whole_node_times`'s pair of
+    :class:`_AtNodes`, or ``None``) kept only at the nodes of the units at ``pos``: what a
+    département's task reads of them (all of them without ``unit_nodes``)."""
+    if unit_nodes is None:
+        return dict(fields)
+    nodes = np.unique(unit_nodes[pos])
+    nodes = nodes[nodes >= 0]
+    out = {}
+    for cat, times in fields.items():
+        if times is None:
+            out[cat] = None
+            continue
+        at = np.searchsorted(times[0].nodes, nodes)
+        out[cat] = tuple(_AtNodes(nodes, t.values[at], t.size) for t in times)
+    return out
+
+
 def _hold(data: object) -> object:
     """Data sent to the cluster as a task's result rather than scattered: if the worker holding
     it dies, the scheduler computes it again (scattered data would be lost with its worker,
@@ -172,6 +234,20 @@ def _write_checkpoint(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=True)
 
 
+QUIET_CLUSTER = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+"""Dask's own monitoring, less often, in the ``LocalCluster`` a run starts: its scheduler and
+the workers' nannies live in the launching process, whose event loop measured its own lag
+every 20 ms, read the machine's counters (processor, network, disks) every 0.5 s and each
+worker's memory every 0.1 s: 60 to 90 ms of processor per second of an idle cluster (2
+workers), taken from the workers when they use every core (13 ms with these settings). Every
+worker keeps its memory limit (checked twice a second); the dashboard's plots are coarser."""
+
+
 def _client(client: object, n_workers: int | None):
     """``(client, owned)``: the given client, a client of the given scheduler address, or a
     new ``LocalCluster`` (one single-threaded process per core, or ``n_workers``)."""
@@ -202,7 +278,13 @@ def _client(client: object, n_workers: int | None):
     # scheduler cannot take the waiting task back (stealing needs the worker's answer): at the
     # end of the passes one worker sat idle while the other ran its two (up to a pass, 2 s at
     # r28). With one at a time, each free worker takes the next task, largest first.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+    # Nor does Dask's active memory manager drop, every 2 s, the copies of the run's inputs
+    # (services, points, the whole networks' shares) on all workers but one: the next task
+    # needing one on another worker fetched it from a worker whose pass held the GIL (0.8
+    # and 1.7 s of waiting measured at r28, once the passes and départements were sent one
+    # at a time, see _run_tasks).
+    keep = {"distributed.scheduler.active-memory-manager.start": False}
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, **QUIET_CLUSTER, **keep}):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -214,137 +296,6 @@ def _client(client: object, n_workers: int | None):
     # results go straight between them and this process (not relayed by the scheduler, which
     # runs in this process too: each relay is another copy on this process's core).
     return Client(cluster, direct_to_workers=True), True
-
-
-_GRAPH_ARRAYS = ("indptr", "indices", "data")
-"""The arrays of a CSR graph, as :class:`_SharedGraph` writes and maps them."""
-
-
-class _SharedGraph:
-    """A whole network's graph (CSR matrix) written once by the launching process to shared
-    memory (``/dev/shm``), for workers on the same machine: each maps the three arrays
-    (copy-on-write: the pages are shared, a write would make the worker its own copy)
-    instead of receiving a copy through Dask (pickled, sent, copied again from one worker to
-    the other by the broadcast). Pickles as its paths and shape."""
-
-    def __init__(self, folder: Path, shape: tuple[int, int], token: str):
-        self.folder, self.shape, self.token = Path(folder), tuple(shape), token
-
-    @classmethod
-    def write(cls, graph, folder: Path, token: str) -> _SharedGraph:
-        folder.mkdir()
-        for name in _GRAPH_ARRAYS:
-            np.save(folder / f"{name}.npy", np.asarray(getattr(graph, name)))
-        (folder / "jeton").write_text(token, encoding="ascii")
-        return cls(folder, graph.shape, token)
-
-    def visible(self) -> bool:
-        """Whether this process sees the very files written (on the same machine)."""
-        try:
-            return (self.folder / "jeton").read_text(encoding="ascii") == self.token
-        except OSError:
-            return False
-
-    def load(self):
-        import scipy.sparse as sp
-
-        arrays = [np.load(self.folder / f"{n}.npy", mmap_mode="c") for n in _GRAPH_ARRAYS]
-        return sp.csr_matrix(tuple(reversed(arrays)), shape=self.shape, copy=False)
-
-
-def _shared_folder(graphs: Mapping[str, object]) -> Path | None:
-    """A new folder in ``/dev/shm`` when it exists and has room for ``graphs`` twice."""
-    import shutil
-    import tempfile
-
-    root = Path("/dev/shm")
-    size = sum(int(g.data.nbytes + g.indices.nbytes + g.indptr.nbytes) for g in graphs.values())
-    try:
-        if not root.is_dir() or shutil.disk_usage(root).free < 2 * size:
-            return None
-        return Path(tempfile.mkdtemp(prefix="zonesblanches-graphes-", dir=root))
-    except OSError:
-        return None
-
-
-def _visible(handles: Sequence[_SharedGraph]) -> bool:
-    """On a worker: whether it sees every shared graph (same machine)."""
-    return all(h.visible() for h in handles)
-
-
-class _Connection:
-    """The run's client, opened before the run is prepared, and the whole networks' graphs on
-    their way to the workers (:func:`_open`).
-
-    The graphs (75-95 MB per mode at 2.2-2.7 M nodes) were sent after the preparation, with
-    the rest of each whole-network share: the workers waited for them while nothing else ran
-    (the launching process alone for 1.1 s before the first task at r28, on an idle
-    machine). Now, from a helper thread as soon as the client exists, while this process
-    prepares the run: written to shared memory when every worker sees it (a
-    ``LocalCluster``, workers on this machine: :class:`_SharedGraph`), else sent through
-    Dask (a remote cluster); the small rest of each share follows as before."""
-
-    def __init__(self, client, owned: bool, graphs: Mapping[str, object] | None = None):
-        self.client, self.owned = client, owned
-        self._pool = None
-        self._sending = None
-        self._folder: Path | None = None
-        self.shared = False  # whether the graphs went through shared memory
-        self.limited = False  # whether the workers' numba threads are already limited
-        if graphs:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="zonesblanches-graphes")
-            self._sending = self._pool.submit(self._send, dict(graphs))
-
-    def _send(self, graphs: dict) -> dict:
-        modes = list(graphs)
-        values = list(graphs.values())
-        self._folder = _shared_folder(graphs)
-        if self._folder is not None:
-            token = uuid.uuid4().hex
-            try:
-                handles = [
-                    _SharedGraph.write(g, self._folder / m, token) for m, g in graphs.items()
-                ]
-                seen = self.client.run(_visible, handles)
-            except OSError:
-                seen = {}
-            if seen and all(seen.values()):
-                values, self.shared = handles, True
-            else:  # a worker elsewhere (a remote cluster): through Dask, as before
-                import shutil
-
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
-        sent = self.client.scatter(values, broadcast=True, hash=False)
-        return dict(zip(modes, sent, strict=True))
-
-    def graphs(self) -> dict:
-        """Mode → future of its whole graph (or :class:`_SharedGraph`) on every worker
-        (waits for the sending to end)."""
-        return {} if self._sending is None else self._sending.result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self._folder is not None:  # the workers' maps stay valid until they drop them
-            import shutil
-
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
-        if self.owned:
-            self.owned = False
-            cluster = getattr(self.client, "cluster", None)
-            self.client.close()
-            if cluster is not None:
-                cluster.close()
-        elif self.limited:  # the caller's cluster: the numba plugin does not outlive the run
-            from zonesblanches.worker_threads import unlimit_numba_threads
-
-            self.limited = False
-            unlimit_numba_threads(self.client)
 
 
 def _likely_whole_modes(
@@ -393,13 +344,13 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
     graphs of the launching process's own models (``NetworkModel``, with their k-d tree),
     the ones :func:`_whole_share` sends."""
     client, owned = _client(client, n_workers)
-    limited = False
+    limited = None
     try:
-        from zonesblanches.worker_threads import limit_numba_threads
+        from zonesblanches.worker_threads import limit_numba_threads, plugin_name
 
         # before the graphs move: a round trip to workers receiving them waits for them
-        limited = True
-        limit_numba_threads(client)
+        limited = plugin_name()  # removed on failure even if registering it raised
+        limit_numba_threads(client, limited)
         exact = {
             m: x
             for m, x in network.items()
@@ -407,7 +358,7 @@ def _open(client, n_workers, network, unit_xy, services, thresholds, categories)
         }
         likely = _likely_whole_modes(exact, unit_xy, services, thresholds, categories)
         connection = _Connection(client, owned, {m: exact[m].graph for m in likely})
-        connection.limited = True
+        connection.limited = limited
         return connection
     except BaseException:
         failed = _Connection(client, owned)
@@ -437,8 +388,8 @@ def _run_tasks(
         from zonesblanches.worker_threads import limit_numba_threads
 
         if not connection.limited:  # numba's threads: each worker its share of the cores
-            connection.limited = True  # (removed at the end from a caller's cluster)
-            limit_numba_threads(client)
+            # (removed at the end from a caller's cluster)
+            connection.limited = limit_numba_threads(client)
         # Projected once here, as the straight-line model projects (same numbers), and sent
         # as arrays: the services once per worker, each département's units to its task.
         every, lean = task_inputs(base, kept)
@@ -548,20 +499,21 @@ def _run_tasks(
                                 )  # fmt: skip
                             if "points" not in held:  # every unit, for the node times kept
                                 held["points"] = client.submit(_hold, unit_xy, pure=False)
-                            fields[mode] = {
-                                cat: client.submit(
-                                    _whole_node_times,
-                                    whole[mode],
-                                    shared,
-                                    cat,
-                                    held["points"],
-                                    graphs.get(mode),
-                                    workers=where,
-                                    allow_other_workers=where is not None,
-                                    priority=cost(mode),
+
+                            def one_pass(cat: str, mode: str = mode, where=where):
+                                return client.submit(
+                                    _whole_node_times, whole[mode], shared, cat,
+                                    held["points"], graphs.get(mode), workers=where,
+                                    allow_other_workers=where is not None, priority=cost(mode),
+                                    key=f"_whole_node_times-{mode}-{cat}-{run}",
                                 )  # fmt: skip
-                                for cat in cats
-                            }
+
+                            if early:  # sent by ``dispatch``, gathered here as they end
+                                fields[mode] = {}
+                                for cat in cats:
+                                    later_work.append(((0, -cost(mode)), one_pass, cat, mode))
+                            else:
+                                fields[mode] = {cat: one_pass(cat) for cat in cats}
                         # the whole part itself, not a task's copy of it: one object per
                         # worker, whose model (graph, snapping) the worker builds once
                         models[mode] = (whole[mode], radius, fields[mode])
@@ -575,22 +527,23 @@ def _run_tasks(
             started.setdefault(dept, time.perf_counter())
             key = f"departement-{dept}-{run}-{passes.get(dept, 0)}"
             units = every.take(pos)
-            # A mode on the whole network is a task of its own on the worker that holds that
-            # mode's network and node times (nothing big moves between workers); the other
-            # modes together; one task then joins the département's columns.
-            # Not one task per mode when the networks are on every worker: a mode's task,
-            # ready while the other mode's passes run, fetches node times from a worker whose
-            # pass holds the GIL, and its own worker, holding it, gets no other task meanwhile
-            # (Dask sends a worker few tasks ahead): idle for up to a pass (measured at r28).
+            # Networks read by the workers (osm=): a mode on the whole network is a task of
+            # its own on the worker that holds that mode's network and node times (nothing
+            # big moves between workers), the other modes together, one task joins them.
+            # Networks sent from here: a mode on the whole network is a task of its own,
+            # sent once every node time of that mode is here (gathered as its passes end),
+            # with them: it depends on no other task, so it never waits for a worker whose
+            # pass holds the GIL (SciPy's Dijkstra) to hand them over. The first mode's
+            # départements then run while the last passes of the other mode do, or on the
+            # worker that ran out of passes first, instead of all after every pass.
             alone = [m for m, x in models.items() if isinstance(x, tuple) and pinned(m)]
-            groups = [[m for m in models if m not in alone], *([m] for m in alone)]
-            groups = [g for g in groups if g]
-            if len(groups) == 1:
-                future = client.submit(
-                    _partition_task, units, shared, thresholds, cats, models,
-                    key=key, retries=retries, pure=False,
-                )  # fmt: skip
-            else:
+            later = [m for m, x in models.items() if isinstance(x, tuple) and early]
+            groups = [[m for m in models if m not in alone + later], *([m] for m in alone)]
+            groups = [g for g in groups if g] + [[m] for m in later]
+            attempt = _Attempt(dept, units, models, groups, later, key)
+            if len(groups) == 1 and not later:
+                send(attempt, 0, key)
+            elif not later:
                 pieces = [
                     client.submit(
                         _partition_task,
@@ -599,19 +552,173 @@ def _run_tasks(
                         {m: thresholds[m] for m in group},
                         cats,
                         {m: models[m] for m in group},
-                        key=f"partie-{dept}-{'-'.join(group)}-{run}-{passes.get(dept, 0)}",
+                        key=attempt.key_of(i),
                         retries=retries,
                         pure=False,
                         workers=pinned(group[0]) if group[0] in alone else None,
                         allow_other_workers=group[0] in alone,
                     )  # fmt: skip
-                    for group in groups
+                    for i, group in enumerate(groups)
                 ]
-                future = client.submit(_join_pieces, pieces, key=key, retries=retries, pure=False)
-            owner[future.key] = dept
+                joined = client.submit(_join_pieces, pieces, key=key, retries=retries, pure=False)
+                attempt.groups = [[m for g in groups for m in g]]
+                track(attempt, 0, joined)
+            else:
+                for i, group in enumerate(groups):
+                    if group[0] not in later:
+                        send(attempt, i, attempt.key_of(i))
+                    elif group[0] in gathered:
+                        later_work.append(((1, 0), send, attempt, i, attempt.key_of(i)))
+                    elif group[0] in lost:
+                        fail(attempt, lost[group[0]])
+                        break
+                    else:
+                        waiting.setdefault(group[0], []).append((attempt, i))
+
+        def track(attempt: _Attempt, slot: int, future) -> None:
+            attempt.futures[slot] = future
+            piece_of[future.key] = (attempt, slot)
+            pending.add(future)
+
+        def send(attempt: _Attempt, slot: int, key: str, where=None):
+            """Submit one group of modes of a département (its node times, if any, with it),
+            on the worker ``where`` if given (another if it is gone)."""
+            group = attempt.groups[slot]
+            models = dict(attempt.models)
+            for m in set(group) & set(attempt.later):
+                part, radius, _ = models[m]
+                models[m] = (
+                    part,
+                    radius,
+                    _fields_at(gathered[m], unit_nodes(m), parts[attempt.dept]),
+                )
+            future = client.submit(
+                _partition_task, attempt.units, shared, {m: thresholds[m] for m in group}, cats,
+                {m: models[m] for m in group}, key=key, retries=retries, pure=False,
+                workers=where, allow_other_workers=where is not None,
+            )  # fmt: skip
+            track(attempt, slot, future)
             return future
 
-        owner: dict[str, str] = {}
+        def unit_nodes(mode: str) -> np.ndarray | None:
+            """The node each unit of the run snaps to on the whole network (-1: none), from the
+            driver's own k-d tree, the one the tasks' snapping table answers from (``None``:
+            no tree here; the tasks then get the node times at every unit's node)."""
+            if mode not in snapped_nodes:
+                spec, nodes = specs[mode], None
+                if getattr(spec, "tree", None) is not None:
+                    nodes = np.full(len(unit_xy), -1, dtype=np.int64)
+                    ok = np.isfinite(unit_xy).all(axis=1)
+                    if ok.any():
+                        nodes[ok] = np.flatnonzero(spec.snappable)[spec.tree.query(unit_xy[ok])[1]]
+                snapped_nodes[mode] = nodes
+            return snapped_nodes[mode]
+
+        def fail(attempt: _Attempt, message: str) -> None:
+            if attempt.done:
+                return
+            attempt.done = True
+            for future in attempt.futures.values():
+                future.release()
+            dept = attempt.dept
+            passes[dept] = passes.get(dept, 0) + 1
+            report(
+                dept, unites=len(parts[dept]), statut="échec", erreur=message, passes=passes[dept]
+            )
+
+        def finish(attempt: _Attempt) -> None:
+            attempt.done = True
+            dept = attempt.dept
+            passes[dept] = passes.get(dept, 0) + 1
+            pos = parts[dept]
+            outs = [attempt.outs[i] for i in range(len(attempt.groups))]
+            out = outs[0] if len(outs) == 1 else _join_pieces(outs)
+            if out["wider"]:
+                submit(dept, out["wider"])
+                return
+            frames[dept] = out["columns"]
+            if folder is not None:
+                _write_checkpoint(out["columns"], folder / f"{dept}-{todo[dept][:20]}.parquet")
+            report(
+                dept,
+                unites=len(pos),
+                statut="calculé",
+                secondes=out["seconds"],
+                passes=passes[dept],
+                rayon_km={m: round(r / 1000.0, 1) for m, r in out["radius"].items()},
+                part_reseau={m: round(v, 3) for m, v in out["share"].items()},
+                worker=out["worker"],
+                duree=time.perf_counter() - started[dept],
+                **({"lecture": read_from[dept]} if dept in read_from else {}),
+            )
+
+        early = reads.source is None  # node times gathered here (see submit)
+        # Networks sent from here: the (mode, category) passes and the groups of modes on
+        # the whole network are sent from here, one per worker at a time, the next one when
+        # one ends: passes largest network first, then those groups. Dask would place them
+        # all at once (they depend on data already on every worker, so its scheduler does
+        # not hold them back in its queue), half on each worker, then move some between
+        # workers (work stealing, which waits for a worker whose pass holds the GIL): at r28,
+        # the longest passes ran last, one worker idle seconds at the end. Sent one at a
+        # time, each worker that ends takes the longest work left, and the groups of the
+        # first mode fill the time a worker would wait for the other's last pass.
+        later_work: list[tuple] = []  # (order, function sending it, its arguments)
+        in_flight: dict[str, str | None] = {}  # key → the worker it was sent to
+        slots = max(1, len(names))
+
+        def dispatch() -> None:
+            """Send the work left, first first, to the workers without any (each to one of
+            them by name: Dask placed some on a busy worker, with an idle one beside)."""
+            later_work.sort(key=lambda w: w[0])  # stable: in the order they came
+            while later_work and len(in_flight) < slots:
+                _, send_it, *args = later_work.pop(0)
+                if isinstance(args[0], _Attempt) and args[0].done:
+                    continue  # a département that failed meanwhile
+                free = [w for w in names if w not in in_flight.values()]
+                where = free[:1] or None
+                future = send_it(*args, where=where)
+                in_flight[future.key] = where[0] if where else None
+                if not isinstance(args[0], _Attempt):  # a pass: (category, mode)
+                    pass_of[future.key] = (args[1], args[0])
+                    pending.add(future)
+
+        def ended(future, value) -> None:
+            """A pass or a département's task ended (finished or failed)."""
+            if future.key in pass_of:  # a (mode, category) pass of a mode sent from here
+                mode, cat = pass_of.pop(future.key)
+                if future.status != "finished":
+                    lost.setdefault(mode, _error(future))
+                    for attempt, _ in waiting.pop(mode, []):
+                        fail(attempt, lost[mode])
+                elif mode not in lost:
+                    arrived.setdefault(mode, {})[cat] = value
+                    if len(arrived[mode]) == len(cats):
+                        gathered[mode] = arrived[mode]
+                        for attempt, slot in waiting.pop(mode, []):
+                            later_work.append(((1, 0), send, attempt, slot, attempt.key_of(slot)))
+                future.release()
+                return
+            attempt, slot = piece_of.pop(future.key)
+            if attempt.done:  # another group of this département failed
+                future.release()
+                return
+            if future.status != "finished":
+                message = _error(future)
+                future.release()
+                fail(attempt, message)
+                return
+            future.release()
+            attempt.outs[slot] = value
+            if len(attempt.outs) == len(attempt.groups):
+                finish(attempt)
+
+        piece_of: dict[str, tuple[_Attempt, int]] = {}
+        pass_of: dict[str, tuple[str, str]] = {}  # key of a (mode, category) pass
+        arrived: dict[str, dict[str, object]] = {}  # mode → category → node times so far
+        gathered: dict[str, dict[str, object]] = {}  # modes whose node times are all here
+        lost: dict[str, str] = {}  # modes whose pass failed: the error
+        waiting: dict[str, list[tuple[_Attempt, int]]] = {}  # mode → groups to send then
+        snapped_nodes: dict[str, np.ndarray | None] = {}
         passes: dict[str, int] = {}
         read_from: dict[str, dict[str, str]] = {}  # osm=: the network each mode was cut from
         if reads.source is None:
@@ -630,40 +737,15 @@ def _run_tasks(
                 shares = [whole_share(m) for m in first_whole]
                 sent = client.scatter(shares, broadcast=True, hash=False)
                 whole.update(zip(first_whole, sent, strict=True))
-        pending = as_completed([submit(d, {}) for d in todo])
-        for future in pending:
-            dept = owner[future.key]
-            passes[dept] = passes.get(dept, 0) + 1
-            pos = parts[dept]
-            if future.status != "finished":
-                try:
-                    future.result()
-                    message = "tâche annulée"
-                except Exception as exc:  # noqa: BLE001 - any task error is reported by name
-                    message = f"{type(exc).__name__} : {exc}"
-                future.release()
-                report(dept, unites=len(pos), statut="échec", erreur=message, passes=passes[dept])
-                continue
-            out = future.result()
-            future.release()
-            if out["wider"]:
-                pending.add(submit(dept, out["wider"]))
-                continue
-            frames[dept] = out["columns"]
-            if folder is not None:
-                _write_checkpoint(out["columns"], folder / f"{dept}-{todo[dept][:20]}.parquet")
-            report(
-                dept,
-                unites=len(pos),
-                statut="calculé",
-                secondes=out["seconds"],
-                passes=passes[dept],
-                rayon_km={m: round(r / 1000.0, 1) for m, r in out["radius"].items()},
-                part_reseau={m: round(v, 3) for m, v in out["share"].items()},
-                worker=out["worker"],
-                duree=time.perf_counter() - started[dept],
-                **({"lecture": read_from[dept]} if dept in read_from else {}),
-            )
+        # results fetched as they end, without waiting for one held by a busy worker
+        pending = as_completed(with_results=True, raise_errors=False)
+        for dept in todo:
+            submit(dept, {})
+        dispatch()
+        for future, value in pending:
+            in_flight.pop(future.key, None)
+            ended(future, value)
+            dispatch()
         read_by_workers[3].update(reads.network_notes() or {})  # before the client closes
     finally:
         connection.close()
