@@ -105,12 +105,11 @@ def test_a_flag_common_to_every_category_is_kept_as_it_is(walk):
     assert alone.startswith("À ") and "Garage" not in alone
 
 
-def test_report_marks_and_explains_the_far_legs(walk):
-    """The report's tables mark « ⚠ » the times whose trip leaves the network for more than
-    the limit, with the distance, category by category; the reliability box counts them."""
-    from zonesblanches.maps import findings
-    from zonesblanches.maps.report import _top_table
-
+@pytest.fixture(scope="module")
+def far_garage(walk):
+    """Three homes on the network; the garage 800 m east of the network's box (its leg walked
+    in a straight line beyond the limit), the atelier on the network. ``(result, distance of
+    the garage to the network by brute force)``."""
     lo = np.array([walk.x.min(), walk.y.min()])
     hi = np.array([walk.x.max(), walk.y.max()])
     scc = _largest_scc_nodes(walk)
@@ -137,7 +136,17 @@ def test_report_marks_and_explains_the_far_legs(walk):
         demand, services, {"marche": 1}, models={"marche": model}, unit_kind="carreau"
     )
     _, garage_dist = _brute_snap(walk, scc, garage_xy)
-    far = f"service le plus proche à {garage_dist[0]:.0f} m du réseau"
+    return res, garage_dist[0]
+
+
+def test_report_marks_and_explains_the_far_legs(far_garage):
+    """The report's tables mark « ⚠ » the times whose trip leaves the network for more than
+    the limit, with the distance, category by category; the reliability box counts them."""
+    from zonesblanches.maps import findings
+    from zonesblanches.maps.report import _top_table
+
+    res, garage_dist = far_garage
+    far = f"service le plus proche à {garage_dist:.0f} m du réseau"
     top, note = _top_table(res, "garage_solidaire", "marche", 10)
     assert all(t.endswith(" ⚠") for t in top["temps"]), list(top["temps"])
     assert note.count(far) == 3 and "ligne droite" in note, note
@@ -147,3 +156,40 @@ def test_report_marks_and_explains_the_far_legs(walk):
     box = " ".join(findings.reliability(res, example_registry=False))
     expected = "3 carreaux sur 3 dont le point ou le service le plus proche est à plus de 150 m"
     assert expected in box, box
+
+
+def test_map_popups_explain_the_far_legs(far_garage):
+    """The interactive map says it too: each unit's popup data index the note of its
+    garage's leg (« service le plus proche à … m du réseau »), none for the ateliers; a map
+    without such a leg has neither the notes nor their label (its bytes unchanged)."""
+    import json
+    import re
+    from dataclasses import replace
+
+    from zonesblanches.geodata import reference
+    from zonesblanches.maps import coverage_map, render_map
+
+    res, garage_dist = far_garage
+    communes = reference.load_communes(None)
+    communes = communes[communes["code_insee"] == "78358"]  # Maisons-Laffitte
+
+    def data(result):
+        page = render_map(coverage_map(result, communes))
+        found = re.search(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
+        return json.loads(found.group(1))
+
+    payload = data(res)
+    far = f"service le plus proche à {garage_dist:.0f} m du réseau"
+    assert payload["off_network"] == [far]
+    assert payload["text"]["off_network"] == "Hors du réseau routier"
+    specs = [(x["categorie"], x["mode"]) for x in payload["layers"]]
+    garage = specs.index(("garage_solidaire", "marche"))
+    atelier = specs.index(("atelier_velo", "marche"))
+    units = payload["units"]["features"]
+    assert len(units) == 3
+    for unit in units:
+        assert unit["properties"]["w"][garage] == 0
+        assert unit["properties"]["w"][atelier] == -1
+    plain = data(replace(res, units=res.units.drop(columns="remarque_marche")))
+    assert "off_network" not in plain and "off_network" not in plain["text"]
+    assert not any("w" in u["properties"] for u in plain["units"]["features"])

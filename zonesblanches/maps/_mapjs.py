@@ -185,7 +185,11 @@ MAP_JS = r"""
     if (p.k && current >= 0) {
       var L0 = P.layers[current];
       row(t, P.text.indicator, L0.name);
-      row(t, P.text.time, fmtTime(p.t[current], L0));
+      // a trip leaving the road network beyond the model's limit (walked in a straight line):
+      // said here as in the report's tables, next to the time it makes long
+      var w = p.w ? p.w[current] : -1;
+      row(t, P.text.time, fmtTime(p.t[current], L0) + (w >= 0 ? " \u26a0" : ""));
+      if (w >= 0) { row(t, P.text.off_network, "\u26a0 " + P.off_network[w]); }
       var s = p.s[current];
       if (s >= 0) {
         var sv = P.services[s];

@@ -73,6 +73,10 @@ from zonesblanches.maps.assets import (
 )
 from zonesblanches.modes import ALL_MODES, mode_code
 
+OFF_NETWORK_TEXT = {"off_network": "Hors du réseau routier"}
+"""The popup row of a trip leaving the road network (only in maps that have one: the others
+keep their bytes)."""
+
 TEXT = {
     "unreachable": "inaccessible",
     "code": "Code INSEE",
@@ -182,13 +186,18 @@ def _unit_features(
     tolerance: float,
     decimals: int,
     simplified: list[Simplification] | None = None,
+    off_network: list[str] | None = None,
 ) -> tuple[dict, dict | None]:
     """Communes (or point units) with, per indicator, the time, class, nearest service and
     zone-blanche flag. Communes of ``communes`` without a unit are drawn as context. For point
     units, the second item is the commune outlines drawn as background (else ``None``).
-    ``simplified``: see :func:`coverage_map`."""
+    ``simplified``: see :func:`coverage_map`. ``off_network``: a list that receives the notes
+    of the trips leaving the road network (:func:`_off_network_notes`), which units index in
+    ``w`` (one index per indicator, -1 for none; ``w`` only on the units that have one)."""
     units = result.units
     per_unit: dict[str, dict] = {}
+    legs = _off_network_notes(result, specs)
+    table: dict[str, int] = {}
     times = {s: np.asarray(units[time_col(*s)], dtype=float) for s in specs}
     classes = {s: style.class_index(times[s], class_bounds) for s in specs}
     nearest = {s: units[service_col(*s)].astype(str).to_numpy() for s in specs}
@@ -208,6 +217,11 @@ def _unit_features(
             "s": [service_index.get(nearest[s][i], -1) for s in specs],
             "z": "".join("1" if blanks[s][i] else "0" for s in specs),
         }
+        notes = [legs[s].get(i, "") for s in specs]
+        if any(notes):
+            per_unit[key]["w"] = [table.setdefault(n, len(table)) if n else -1 for n in notes]
+    if off_network is not None:
+        off_network.extend(table)
 
     features = []
     if not point_units:
@@ -251,6 +265,30 @@ def _unit_features(
             "features": background,
         }
     return {"type": "FeatureCollection", "features": features}, None
+
+
+def _off_network_notes(
+    result: CoverageResult, specs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[int, str]]:
+    """Per indicator, the units (by position) whose trip to the nearest service leaves the
+    road network for more than the model's limit, with what the report's tables say of it
+    (:func:`zonesblanches.maps.findings.off_network_legs`: « service le plus proche à 1 073 m
+    du réseau »). A popup's « plus de 60 min » is then explained where it is read, as in the
+    report. Read from ``remarque_<mode>``: nothing for straight-line modes."""
+    from zonesblanches.maps.findings import off_network_legs
+
+    out: dict[tuple[str, str], dict[int, str]] = {}
+    for cat, mode in specs:
+        out[(cat, mode)] = {}
+        column = f"remarque_{mode}"
+        if column not in result.units:
+            continue
+        remarks = result.units[column].to_numpy(dtype=object)
+        rows = np.flatnonzero([isinstance(r, str) and r != "" for r in remarks])
+        if len(rows):
+            notes = off_network_legs(result, cat, mode, rows)
+            out[(cat, mode)] = {int(i): n for i, n in zip(rows, notes, strict=True) if n}
+    return out
 
 
 def _sources(result: CoverageResult, counted: bool = False) -> tuple[list[str], list[str]]:
@@ -434,9 +472,11 @@ def coverage_map(
         shown,
         _outside_distances(result),
     )
+    off_network: list[str] = []
     units_fc, background = _unit_features(
-        result, shown, specs, class_bounds, service_index, tolerance, decimals, simplified
-    )
+        result, shown, specs, class_bounds, service_index, tolerance, decimals, simplified,
+        off_network,
+    )  # fmt: skip
     notes, attribution = _sources(result, "counts" in services)
 
     territory = result.territory or "territoire analysé"
@@ -458,7 +498,7 @@ def coverage_map(
         "title": str(title),
         "subtitle": subtitle,
         # Popups name the unit's identifier by kind (« Code INSEE », « Carreau »).
-        "text": {**TEXT, "code": words.id_label},
+        "text": {**TEXT, "code": words.id_label, **(OFF_NETWORK_TEXT if off_network else {})},
         "style": {
             "blank_outline": style.BLANK_OUTLINE,
             "epci": style.EPCI_OUTLINE,
@@ -501,6 +541,7 @@ def coverage_map(
         "unit_geometry": "point" if background is not None else "polygon",
         "background": background,
         "units": units_fc,
+        **({"off_network": off_network} if off_network else {}),
         "services": services,
         "service_layers": service_layers,
         "epci": (
