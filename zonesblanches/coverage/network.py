@@ -459,7 +459,8 @@ class NetworkModel:
             note = (
                 f"Destination la plus proche à {leg[nearest[j]]:.0f} m du réseau routier (plus "
                 f"de {self.max_snap_m:.0f} m) : fin du trajet comptée à pied en ligne droite, "
-                "temps surestimé (réseau découpé trop court ?)."
+                "temps incertain (extrait découpé trop court, ou rues absentes du réseau à "
+                "cet endroit ?)."
             )
             snap.flags[j] = f"{snap.flags[j]} {note}".strip()
         return NearestTimes(minutes, nearest, snap.flags)
