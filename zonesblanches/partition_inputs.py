@@ -55,6 +55,7 @@ from zonesblanches.geodata.carreaux import (
     cell_centres,
     commune_of_centres,
     communes_for_join,
+    no_cells_error,
     read_pieces,
 )
 from zonesblanches.geodata.idcar import cell_squares
@@ -284,13 +285,9 @@ def merge_groups(reads: Sequence[dict]) -> gpd.GeoDataFrame:
             "sans --workers ni --cluster, et signalez-le."
         )
     rejets = sorted([row for r in reads for row in r["rejets"] + r["sans_lieu"]])
-    name = reads[0]["fichier"]
     frames = [r["columns"] for r in reads if r["columns"] is not None]
     if not frames:
-        raise DataError(
-            f"Aucun carreau dans le territoire demandé dans « {name} » (fichier d'une autre "
-            "région, ou identifiants de carreaux illisibles ?)."
-        )
+        raise no_cells_error(reads[0]["fichier"])
     order = np.argsort(lines, kind="stable")
     columns = pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
     x = np.concatenate([r["x"] for r in reads])[order]

@@ -316,34 +316,26 @@ def partitioned_diagnostic(
     # The client first, and the whole networks' graphs sent to its workers while this
     # process prepares the run (see partition_run._Connection); not when checkpoints may
     # hold every département (no cluster is then started).
+    # (Both closed by the ``finally`` below, whatever fails.)
     connection = grid_connection = grid_reads = None
-    if grid is not None:  # the workers read the grid file before anything else
-        from zonesblanches.partition_inputs import read_grid_on_workers
-        from zonesblanches.partition_run import _Connection
+    try:
+        if grid is not None:  # the workers read the grid file before anything else
+            from zonesblanches.partition_inputs import read_grid_on_workers
+            from zonesblanches.partition_run import _Connection
 
-        grid_connection = _Connection(*_client(client, n_workers))
-        client = grid_connection.client
-        try:
+            grid_connection = _Connection(*_client(client, n_workers))
+            client = grid_connection.client
             demand, grid_reads = read_grid_on_workers(client, grid, territory)
-        except BaseException:
-            grid_connection.close()
-            raise
-    resumable = checkpoint_dir is not None and any(Path(checkpoint_dir).glob("*.parquet"))
-    if network and not resumable:
-        from zonesblanches.coverage.traveltime import _metric_xy
-        from zonesblanches.partition_run import _open
+        resumable = checkpoint_dir is not None and any(Path(checkpoint_dir).glob("*.parquet"))
+        if network and not resumable:
+            from zonesblanches.coverage.traveltime import _metric_xy
+            from zonesblanches.partition_run import _open
 
-        try:
             connection = _open(
                 client, n_workers, network, _metric_xy(demand.geometry), resolved, thresholds,
                 categories,
             )  # fmt: skip
-        except BaseException:
-            if grid_connection is not None:  # the cluster the grid was read on
-                grid_connection.close()
-            raise
-        client = connection
-    try:
+            client = connection
         source = None
         if osm is not None:
             from zonesblanches.modes import MODES
@@ -485,7 +477,7 @@ def _grid_source(carreaux: str | os.PathLike, demand: object):
 def _territory_key(territory: Territory) -> str:
     """The territory's communes (codes and outlines): which cells a grid file gives it, and
     their communes."""
-    kept = [c for c in ("code_insee", "code_departement", "code_epci", "nom", "nom_epci")]
+    kept = ("code_insee", "code_departement", "code_epci", "nom", "nom_epci")
     return _digest(territory.communes[[c for c in kept if c in territory.communes] + ["geometry"]])
 
 

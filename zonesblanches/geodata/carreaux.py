@@ -348,16 +348,22 @@ def load_carreaux(
         progress=progress, chunksize=chunksize,
     )  # fmt: skip
     if not pieces:
-        where = "dans le territoire demandé" if mask is not None else "lisible"
-        raise DataError(
-            f"Aucun carreau {where} dans « {data.name} » (fichier d'une autre région, ou "
-            "identifiants de carreaux illisibles ?)."
-        )
+        raise no_cells_error(data.name, masked=mask is not None)
     cells = _assemble(pieces, crs, data.name)
     if resolution == 1000 and (cells["resolution"] == 200).all():
         cells = aggregate_carreaux(cells, 1000)
     cells.attrs["lecture"] = {**stats, "retenus": len(cells)}
     return cells
+
+
+def no_cells_error(name: str, *, masked: bool = True) -> DataError:
+    """The error of a grid file ``name`` that gives no cell (in the territory, when
+    ``masked``), read here or by the workers of a partitioned run."""
+    where = "dans le territoire demandé" if masked else "lisible"
+    return DataError(
+        f"Aucun carreau {where} dans « {name} » (fichier d'une autre région, ou "
+        "identifiants de carreaux illisibles ?)."
+    )
 
 
 def read_pieces(
